@@ -1,0 +1,42 @@
+"""Where things live: the repository, bundled assets, the default cache and models folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ASSETS_DIR = PACKAGE_DIR / "assets"
+SAMPLE_CHARACTERS_DIR = ASSETS_DIR / "characters"
+SAMPLE_CHARACTER = SAMPLE_CHARACTERS_DIR / "astronaut.png"
+
+
+def repo_root() -> Path | None:
+    """The source checkout this package runs from, if any (an editable install)."""
+    root = PACKAGE_DIR.parent
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def default_cache_dir() -> Path:
+    """`$STREAM_ANIMATOR_CACHE`, else `cache/` of the checkout, else a per-user cache folder."""
+    env = os.environ.get("STREAM_ANIMATOR_CACHE")
+    if env:
+        return Path(env)
+    root = repo_root()
+    if root is not None:
+        return root / "cache"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "stream-animator"
+
+
+def shared_testdata() -> Path | None:
+    """`../shared/testdata` beside the checkout (or `$STREAM_ANIMATOR_TESTDATA`), if present."""
+    env = os.environ.get("STREAM_ANIMATOR_TESTDATA")
+    candidates = [Path(env)] if env else []
+    root = repo_root()
+    if root is not None:
+        candidates.append(root.parent / "shared" / "testdata")
+    for c in candidates:
+        if (c / "footage").is_dir():
+            return c
+    return None
