@@ -40,3 +40,15 @@ def shared_testdata() -> Path | None:
         if (c / "footage").is_dir():
             return c
     return None
+
+
+def default_log_dir() -> Path:
+    """`$STREAM_ANIMATOR_LOGS`, else `logs/` of the checkout, else a per-user state folder."""
+    env = os.environ.get("STREAM_ANIMATOR_LOGS")
+    if env:
+        return Path(env)
+    root = repo_root()
+    if root is not None:
+        return root / "logs"
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    return Path(base) / "stream-animator"

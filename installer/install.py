@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+"""One-command installer for Stream Motion Animator.
+
+    python3 installer/install.py            # Linux / macOS
+    py installer\\install.py                 # Windows
+
+Creates `.venv` beside this checkout, installs the project into it, checks that it imports, and
+prints what to run next. Run it again at any time: it only does work when something changed.
+`--help` lists the options.
+
+This file is only a guard: it is written so that any Python (even 2.7) can parse it, checks the
+version, and hands over to `bootstrap.py`. That way an unsupported Python gets one clear line
+instead of a SyntaxError from code it cannot read. Standard library only, here and in the
+modules it imports.
+"""
+
+import os
+import sys
+
+# Supported: 3.10, 3.11, 3.12. MediaPipe 0.10.21 (the last release that bundles its face models)
+# publishes wheels for these only; pyproject.toml says the same with requires-python.
+MIN_PYTHON = (3, 10)
+MAX_PYTHON_EXCLUSIVE = (3, 13)
+
+
+def python_version_problem(version_info=None):
+    """The one-line reason this Python cannot run the installer, or None when it can.
+
+    `version_info` defaults to `sys.version_info`; pass a tuple such as (3, 9, 18) to ask about
+    another version (the tests do).
+    """
+    if version_info is None:
+        version_info = sys.version_info
+    version = tuple(version_info[:3])
+    shown = ".".join(str(part) for part in version)
+    if version[:2] < MIN_PYTHON:
+        why = "too old"
+    elif version[:2] >= MAX_PYTHON_EXCLUSIVE:
+        why = "too new (MediaPipe 0.10.21 has no packages for it yet)"
+    else:
+        return None
+    return (
+        "Python %s is %s: Stream Motion Animator needs Python 3.10, 3.11 or 3.12; "
+        "run this script with one of them, e.g. `python3.12 installer/install.py`" % (shown, why)
+    )
+
+
+def main(argv=None):
+    problem = python_version_problem()
+    if problem is not None:
+        sys.stdout.flush()
+        sys.stderr.write("install.py: error: %s\n" % problem)
+        return 2
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import bootstrap  # noqa: E402 - only importable once the version is known to be supported
+
+    return bootstrap.main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""A folder of character images, each preprocessed once and served from the cache."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from worker.characters.assets import CharacterAssets
+from worker.characters.cache import CharacterCache
+from worker.characters.face_finder import StillFaceFinder
+from worker.characters.image_io import decode_image, is_image_file
+from worker.characters.preprocess import PreprocessSettings, cache_key, content_hash, preprocess_image
+from worker.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadResult:
+    path: Path
+    assets: CharacterAssets | None
+    status: str  # "memory", "disk", "built", "rebuilt" or "failed"
+    error: str = ""
+    seconds: float = 0.0
+
+
+class CharacterLibrary:
+    """Characters in `folder` (sorted by file name); the id of a character is its file name."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        cache: CharacterCache,
+        settings: PreprocessSettings | None = None,
+        finder: StillFaceFinder | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        self.cache = cache
+        self.settings = settings or PreprocessSettings()
+        self.finder = finder
+        # path -> (mtime_ns, size, key): a memory hit needs no file read or hash
+        self._index: dict[Path, tuple[int, int, str]] = {}
+        self._lock = threading.Lock()
+
+    def scan(self) -> list[Path]:
+        if not self.folder.is_dir():
+            raise UserError(f"{self.folder}: characters folder not found")
+        return sorted((p for p in self.folder.iterdir() if p.is_file() and is_image_file(p)),
+                      key=lambda p: p.name.lower())
+
+    def load(self, path: str | Path) -> LoadResult:
+        """Assets of one image: from memory, disk, or preprocessed now. Never raises for bad input."""
+        path = Path(path)
+        t0 = time.perf_counter()
+        try:
+            st = path.stat()
+            with self._lock:
+                known = self._index.get(path)
+            if known and known[:2] == (st.st_mtime_ns, st.st_size):
+                hit = self.cache.get_memory(known[2])
+                if hit is not None:
+                    return LoadResult(path, hit, "memory", seconds=time.perf_counter() - t0)
+            try:
+                data = path.read_bytes()
+            except OSError as e:
+                raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+            if not data:
+                raise UserError(f"{path}: empty file (0 bytes)")
+            key = cache_key(content_hash(data), self.settings)
+            assets, where = self.cache.get(key)
+            if assets is None:
+                assets = self.cache.put(
+                    preprocess_image(path, self.settings, self.finder, loaded=decode_image(data, str(path)))
+                )
+                where = "rebuilt" if where.startswith("invalid") else "built"
+            with self._lock:
+                self._index[path] = (st.st_mtime_ns, st.st_size, key)
+            return LoadResult(path, assets, where, seconds=time.perf_counter() - t0)
+        except UserError as e:
+            return LoadResult(path, None, "failed", str(e), seconds=time.perf_counter() - t0)
+        except FileNotFoundError:
+            return LoadResult(path, None, "failed", f"{path}: no such file", time.perf_counter() - t0)
+
+    def load_all(self, on_result=None) -> list[LoadResult]:
+        results = []
+        for p in self.scan():
+            r = self.load(p)
+            if r.status == "failed":
+                log.warning("character skipped: %s", r.error)
+            results.append(r)
+            if on_result:
+                on_result(r)
+        return results

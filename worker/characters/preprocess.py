@@ -1,0 +1,189 @@
+"""Turn a character image into `CharacterAssets`: face crop, working size, alpha matte, landmarks.
+
+This runs once per character (the cache keeps the result); nothing here runs per frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from worker.characters.assets import CharacterAssets
+from worker.characters.face_finder import StillFaceFinder, shared_finder
+from worker.characters.image_io import LoadedImage, load_image
+from worker.errors import NoFaceError, UserError
+from worker.mp_runtime import mediapipe, quiet_native_stderr
+from worker.render.prepare import PREPARE_VERSION, prepare_arrays
+
+log = logging.getLogger(__name__)
+
+# Bump when the layout or meaning of what preprocessing stores changes: old cache entries rebuild.
+FORMAT_VERSION = 1
+FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
+
+
+@dataclass(frozen=True)
+class PreprocessSettings:
+    size: int = 512  # working size of the square crop, pixels
+    margin: float = 2.4  # crop side / face size: room for hair, ears and shoulders
+    face_y: float = 0.46  # where the face centre sits in the crop (0 top, 1 bottom)
+
+    def validate(self) -> None:
+        if not 64 <= self.size <= 2048:
+            raise UserError(f"size: {self.size} is out of range (64..2048)")
+        if not 1.2 <= self.margin <= 6.0:
+            raise UserError(f"margin: {self.margin} is out of range (1.2..6.0)")
+
+    def fingerprint(self) -> dict:
+        return {**asdict(self), "format": FORMAT_VERSION, "prepare": PREPARE_VERSION}
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def cache_key(data_hash: str, settings: PreprocessSettings) -> str:
+    """Content hash + settings + format versions; a change in any of them is a different entry."""
+    blob = json.dumps({"image": data_hash, **settings.fingerprint()}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:40]
+
+
+def preprocess_image(
+    path: str | Path,
+    settings: PreprocessSettings | None = None,
+    finder: StillFaceFinder | None = None,
+    loaded: LoadedImage | None = None,
+) -> CharacterAssets:
+    """Load, find the face, crop, matte and precompute. Raises `UserError`/`NoFaceError` (one line)."""
+    settings = settings or PreprocessSettings()
+    settings.validate()
+    finder = finder or shared_finder()
+    path = Path(path)
+    t0 = time.perf_counter()
+    img = loaded or load_image(path)
+    rgba = img.rgba
+    rgb = _flatten_for_detection(rgba) if img.has_alpha else np.ascontiguousarray(rgba[..., :3])
+    found = finder.find(rgb)
+    if not found.found:
+        raise NoFaceError(f"{path}: no face found in the picture")
+
+    m = crop_matrix(found.landmarks, rgba.shape[1], rgba.shape[0], settings)
+    n = settings.size
+    scale = m[0, 0]
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    # Transparent outside the picture: a crop that runs past the edge never invents pixels.
+    crop = cv2.warpAffine(rgba, m, (n, n), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if not img.has_alpha:
+        inside = cv2.warpAffine(np.full(rgba.shape[:2], 255, np.uint8), m, (n, n), flags=cv2.INTER_LINEAR)
+    crop_rgb = _flatten_for_detection(crop) if img.has_alpha else np.ascontiguousarray(crop[..., :3])
+
+    landmarks = finder.mesh(crop_rgb)
+    if landmarks is None:  # the crop is smaller/larger than the mesh likes: map the first pass
+        landmarks = found.landmarks.copy()
+        landmarks[:, :2] = landmarks[:, :2] @ m[:, :2].T + m[:, 2]
+        landmarks[:, 2] *= scale
+    landmarks = landmarks.astype(np.float32)
+
+    if img.has_alpha:
+        alpha = crop[..., 3]
+    else:
+        alpha = matte(crop_rgb, landmarks)
+        alpha = np.minimum(alpha, inside)
+        crop[..., 3] = alpha
+
+    arrays = prepare_arrays(crop, landmarks)
+    inv = cv2.invertAffineTransform(m)
+    corners = np.array([[0, 0], [n, n]], np.float32) @ inv[:, :2].T + inv[:, 2]
+    box = (float(corners[0, 0]), float(corners[0, 1]), float(corners[1, 0]), float(corners[1, 1]))
+    data_hash = content_hash(img.data)
+    meta = {
+        "source_sha256": data_hash,
+        "settings": settings.fingerprint(),
+        "source_size": [int(rgba.shape[1]), int(rgba.shape[0])],
+        "faces_found": len(found.boxes),
+        "preprocess_ms": round((time.perf_counter() - t0) * 1000, 1),
+    }
+    return CharacterAssets(
+        key=cache_key(data_hash, settings),
+        name=path.stem,
+        source=str(path),
+        size=n,
+        image=crop,
+        landmarks=landmarks,
+        crop_box=box,
+        had_alpha=img.has_alpha,
+        arrays=arrays,
+        meta=meta,
+    )
+
+
+def crop_matrix(landmarks: np.ndarray, width: int, height: int, settings: PreprocessSettings) -> np.ndarray:
+    """2x3 affine (scale + shift, no rotation) from the source picture to the square crop.
+
+    The square is `margin` times the face size, centred on the face (a little below centre, so
+    hair fits above), shifted back inside the picture where it would run past an edge, and
+    shrunk only when the picture itself is smaller than the square.
+    """
+    xy = landmarks[:, :2]
+    x0, y0 = xy.min(axis=0)
+    x1, y1 = xy.max(axis=0)
+    face = max(x1 - x0, y1 - y0)
+    side = min(settings.margin * face, max(width, height))
+    cx = (x0 + x1) / 2
+    cy = (y0 + y1) / 2
+    left = cx - side / 2
+    top = cy - settings.face_y * side
+    # keep the square on the picture where it fits; where it doesn't, centre it on the face
+    if side <= width:
+        left = float(np.clip(left, 0, width - side))
+    if side <= height:
+        top = float(np.clip(top, 0, height - side))
+    s = settings.size / side
+    return np.array([[s, 0, -left * s], [0, s, -top * s]], dtype=np.float64)
+
+
+_seg = None
+_seg_lock = threading.Lock()
+
+
+def matte(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Alpha for a picture without its own: MediaPipe selfie segmentation, face always kept.
+
+    Segmentation can miss parts of paintings and statues; the face oval (slightly grown) is
+    forced opaque so the animated face itself never turns see-through.
+    """
+    global _seg
+    with _seg_lock:
+        if _seg is None:
+            mp = mediapipe()
+            with quiet_native_stderr():
+                _seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        with quiet_native_stderr():
+            mask = _seg.process(np.ascontiguousarray(rgb)).segmentation_mask
+    mask = cv2.resize(mask, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+    # sharpen the soft probability into a matte with a thin soft edge
+    a = np.clip((mask - 0.35) / 0.3, 0.0, 1.0)
+    face = np.zeros(rgb.shape[:2], np.uint8)
+    hull = cv2.convexHull(landmarks[FACE_OVAL, :2].astype(np.float32)).astype(np.int32)
+    cv2.fillConvexPoly(face, hull, 255)
+    grow = max(3, rgb.shape[0] // 40)
+    face = cv2.dilate(face, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    face = cv2.GaussianBlur(face, (0, 0), grow / 2).astype(np.float32) / 255.0
+    a = np.maximum(a, face)
+    return (a * 255.0 + 0.5).astype(np.uint8)
+
+
+def _flatten_for_detection(rgba: np.ndarray) -> np.ndarray:
+    """Composite over mid grey: detectors see transparent pixels as black otherwise."""
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    rgb = rgba[..., :3].astype(np.float32) * a + 128.0 * (1.0 - a)
+    return np.ascontiguousarray(rgb.astype(np.uint8))

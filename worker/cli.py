@@ -1,0 +1,67 @@
+"""`stream-animator <command>`: one entry point; each command lives in `worker/commands/`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from worker import __version__
+from worker.errors import UserError
+
+# command name -> module in worker.commands with `add_arguments(parser)` and `run(args) -> int`
+COMMANDS = {
+    "demo": "Animate a character from a driving video into a video file (no webcam needed).",
+    "run": "Run the live worker: camera -> animated frames -> outputs, with a control channel.",
+    "preprocess": "Preprocess every character in a folder into the cache.",
+    "check": "Check whether images can be used as characters.",
+    "bench": "Measure per-stage costs and what the cache saves.",
+    "cameras": "List the cameras this machine has.",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stream-animator", description="Stream Motion Animator worker.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
+    p.add_argument("--log-file", help="log file (default: logs/stream-animator.log)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, help_text in COMMANDS.items():
+        try:
+            mod = _module(name)
+        except ModuleNotFoundError as e:
+            if e.name != f"worker.commands.{name}":
+                raise
+            continue
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        mod.add_arguments(sp)
+    return p
+
+
+def _module(name: str):
+    return importlib.import_module(f"worker.commands.{name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from worker.log import setup_logging
+
+    logfile = setup_logging(verbose=args.verbose, quiet=getattr(args, "json", False), log_file=args.log_file)
+    log = logging.getLogger("worker.cli")
+    log.info("stream-animator %s: %s", args.command, " ".join(sys.argv[1:]))
+    try:
+        return int(_module(args.command).run(args) or 0)
+    except UserError as e:
+        log.debug("user error", exc_info=True)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # the one place an unexpected error becomes one line
+        log.error("internal error in %s", args.command, exc_info=True)
+        where = f" (details in {logfile})" if logfile else ""
+        print(f"error: internal error: {type(e).__name__}: {e}{where}", file=sys.stderr)
+        return 1

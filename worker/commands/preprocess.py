@@ -1,0 +1,58 @@
+"""`stream-animator preprocess [FOLDER]`: build the cache for every character in a folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from worker.characters.cache import CharacterCache
+from worker.characters.library import CharacterLibrary
+from worker.characters.preprocess import PreprocessSettings
+from worker.paths import SAMPLE_CHARACTERS_DIR, default_cache_dir
+from worker.progress import progress
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", nargs="?", default=str(SAMPLE_CHARACTERS_DIR),
+                   help="characters folder (default: the bundled sample characters)")
+    p.add_argument("--cache", default=None, help=f"cache folder (default: {default_cache_dir()})")
+    p.add_argument("--size", type=int, default=512, help="working size in pixels (default 512)")
+    p.add_argument("--json", action="store_true", help="print one JSON summary instead of text")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = PreprocessSettings(size=args.size)
+    settings.validate()
+    lib = CharacterLibrary(args.folder, CharacterCache(args.cache or default_cache_dir()), settings)
+    paths = lib.scan()
+    results = []
+    with progress(total=len(paths), desc="preprocessing", unit="image", disable=args.json) as bar:
+        for path in paths:
+            bar.set_postfix_str(path.name[-30:], refresh=False)
+            results.append(lib.load(path))
+            bar.update(1)
+    counts = Counter("cached" if r.status in ("memory", "disk") else r.status for r in results)
+    if args.json:
+        print(json.dumps({
+            "folder": str(Path(args.folder)),
+            "cache": str(lib.cache.root),
+            "counts": {k: counts.get(k, 0) for k in ("cached", "built", "rebuilt", "failed")},
+            "characters": [
+                {"file": r.path.name, "status": r.status, "seconds": round(r.seconds, 3),
+                 **({"error": r.error} if r.error else {"key": r.assets.key})}
+                for r in results
+            ],
+        }))
+    else:
+        for r in results:
+            if r.status == "failed":
+                print(f"  failed  {r.error}", file=sys.stderr)
+        print(f"{len(results)} characters: {counts.get('cached', 0)} cached, {counts.get('built', 0)} built, "
+              f"{counts.get('rebuilt', 0)} rebuilt, {counts.get('failed', 0)} failed  (cache: {lib.cache.root})")
+    if not paths:
+        print(f"no images (PNG, JPEG, WebP) in {args.folder}", file=sys.stderr)
+        return 1
+    return 1 if counts.get("failed") else 0

@@ -1,0 +1,1 @@
+"""Control channel: the wire protocol (stdlib-only), its server and process metrics."""

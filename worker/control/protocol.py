@@ -1,0 +1,525 @@
+"""Wire protocol between the worker and its clients (the OBS script, the CLI, tests).
+
+STANDARD LIBRARY ONLY and imports nothing from `worker`: the OBS script puts this folder on
+`sys.path` and imports this very file, so the two sides cannot drift.
+
+Control channel (protocol 1)
+----------------------------
+* TCP on 127.0.0.1 only. Newline-delimited UTF-8 JSON objects, one per line, at most
+  `MAX_LINE` (64 KiB) bytes including the newline. A longer line gets an error reply and the
+  connection is closed.
+* The first client line must arrive within `AUTH_TIMEOUT` (2 s) and be
+  ``{"op": "auth", "token": "<secret>"}``. Reply ``{"ok": true, "op": "auth", "protocol": 1}``.
+  A wrong or missing token, or anything else, gets ``{"ok": false, "error": "..."}`` and the
+  connection is closed. The secret reaches the worker through env `ENV_TOKEN`.
+* Then requests ``{"id": <int>, "op": <str>, ...args}`` get replies
+  ``{"id": <same>, "ok": true, "result": {...}}`` or ``{"id": <same>, "ok": false, "error": "one line"}``
+  (``"id": null`` when the request had no usable id).
+* Ops (`OPS`): ``status``, ``list_characters``, ``set_character`` (one of ``character``: id
+  string | ``index``: int | ``step``: +1 / -1), ``calibrate``, ``pause``, ``resume``,
+  ``set_options`` (``options``: dict of live-changeable settings), ``reload_characters``,
+  ``shutdown``, ``subscribe`` (status events; ``{"on": false}`` unsubscribes).
+* Subscribed clients get, about once a second (`STATUS_INTERVAL`),
+  ``{"event": "status", "data": {...}}``; `STATUS_FIELDS` lists the fields of ``data``
+  (fps, latency, drops, character, tracking, warnings, paused; more may be added).
+* At most `MAX_CONNECTIONS` (32) clients at once; beyond that a client gets an error line and
+  is closed. A client that leaves a partial line pending for `PARTIAL_LINE_TIMEOUT` seconds,
+  or does not read its replies (more than `MAX_PENDING_OUT` bytes queued), is disconnected.
+
+Frame channel (protocol 1, the "obs" output)
+--------------------------------------------
+* The worker listens on TCP 127.0.0.1 (port configurable, 0 = random). The client sends the
+  same auth line as on the control channel; the worker answers with the same one-line JSON
+  reply (``{"ok": true, "op": "auth", "protocol": 1}`` or an error and close), then streams
+  binary frames and never reads anything else.
+* Each frame = `FRAME_HEADER` (little-endian, `FRAME_HEADER_SIZE` = 44 bytes) + payload:
+
+  ======  =======  =============================================================
+  offset  type     field
+  ======  =======  =============================================================
+  0       4s       magic ``b"SAMF"``
+  4       u16      version (1)
+  6       u16      pixel format: 1 = RGBA (8 bits per channel, straight alpha)
+  8       u32      width
+  12      u32      height
+  16      u64      seq (frame number, increases; gaps = frames dropped)
+  24      f64      capture timestamp, seconds of ``time.time()``
+  32      f64      send timestamp, seconds of ``time.time()``
+  40      u32      payload length = width * height * 4 (rows top to bottom, no padding)
+  ======  =======  =============================================================
+
+* Newest frame wins: a client that reads slowly gets frames skipped (the worker counts
+  them), it never blocks the worker.
+
+Worker start-up
+---------------
+The launcher passes the secret in env `ENV_TOKEN` and may pin ports with `ENV_CONTROL_PORT`
+and `ENV_FRAME_PORT` (0 or unset = random). Once listening, the worker prints one line on
+stdout, `ready_line()`: ``{"event": "ready", "protocol": 1, "control_port": N, "frame_port": N}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import select
+import socket
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+PROTOCOL_VERSION = 1
+HOST = "127.0.0.1"
+
+ENV_TOKEN = "STREAM_ANIMATOR_TOKEN"
+ENV_CONTROL_PORT = "STREAM_ANIMATOR_CONTROL_PORT"
+ENV_FRAME_PORT = "STREAM_ANIMATOR_FRAME_PORT"
+
+MAX_LINE = 64 * 1024
+AUTH_TIMEOUT = 2.0
+MAX_CONNECTIONS = 32
+STATUS_INTERVAL = 1.0
+PARTIAL_LINE_TIMEOUT = 10.0
+MAX_PENDING_OUT = 1 << 20
+
+OPS = (
+    "status",
+    "list_characters",
+    "set_character",
+    "calibrate",
+    "pause",
+    "resume",
+    "set_options",
+    "reload_characters",
+    "shutdown",
+    "subscribe",
+)
+STATUS_FIELDS = ("fps", "latency", "drops", "character", "tracking", "warnings", "paused")
+
+FRAME_MAGIC = b"SAMF"
+FRAME_VERSION = 1
+PIXEL_RGBA = 1
+FRAME_HEADER = struct.Struct("<4sHHIIQddI")
+FRAME_HEADER_SIZE = FRAME_HEADER.size  # 44
+MAX_FRAME_SIDE = 8192
+
+
+class ProtocolError(Exception):
+    """The peer sent something this protocol does not allow."""
+
+
+class AuthError(ProtocolError):
+    """The worker refused our token (or we never got an auth reply)."""
+
+
+class RemoteError(Exception):
+    """The worker answered a request with ``ok: false``; the message is its one-line error."""
+
+    def __init__(self, op: str, message: str):
+        super().__init__(f"{op}: {message}")
+        self.op = op
+        self.message = message
+
+
+class LineTooLong(ProtocolError):
+    pass
+
+
+def make_token() -> str:
+    """A fresh secret for one worker run."""
+    return secrets.token_urlsafe(32)
+
+
+def _finite(obj: Any) -> Any:
+    # JSON has no NaN/Infinity; metrics may hold them before the first frame.
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def encode(obj: Any) -> bytes:
+    """One protocol line: compact JSON, UTF-8, newline-terminated; NaN/inf become null."""
+    try:
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(obj), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8") + b"\n"
+
+
+def decode(line: bytes) -> dict:
+    """Parse one line (without or with its newline) into a JSON object, else ProtocolError."""
+    try:
+        obj = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ProtocolError(f"malformed JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def auth_line(token: str) -> bytes:
+    return encode({"op": "auth", "token": token})
+
+
+def auth_ok() -> dict:
+    return {"ok": True, "op": "auth", "protocol": PROTOCOL_VERSION}
+
+
+def check_auth(msg: dict, token: str) -> str | None:
+    """None if `msg` is a valid auth request for `token`, else the one-line reason."""
+    if msg.get("op") != "auth":
+        return "first message must be {\"op\": \"auth\", \"token\": ...}"
+    got = msg.get("token")
+    if not isinstance(got, str) or not secrets.compare_digest(got.encode(), token.encode()):
+        return "bad token"
+    return None
+
+
+def ready_line(control_port: int, frame_port: int | None, **extra: Any) -> bytes:
+    return encode({"event": "ready", "protocol": PROTOCOL_VERSION, "control_port": control_port,
+                   "frame_port": frame_port, **extra})
+
+
+class LineReader:
+    """Splits a byte stream into lines of at most `max_line` bytes (newline included).
+
+    `feed(data)` returns the complete lines (without the newline) and raises `LineTooLong` as
+    soon as the pending partial line exceeds the limit, without buffering the excess.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE):
+        self.max_line = max_line
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete line held."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        lines: list[bytes] = []
+        start = 0
+        while True:
+            nl = data.find(b"\n", start)
+            if nl < 0:
+                break
+            if len(self._buf) + (nl - start) + 1 > self.max_line:
+                raise LineTooLong(f"line longer than {self.max_line} bytes")
+            if self._buf:
+                self._buf += data[start:nl]
+                lines.append(bytes(self._buf))
+                self._buf.clear()
+            else:
+                lines.append(bytes(data[start:nl]))
+            start = nl + 1
+        rest = len(data) - start
+        if rest:
+            if len(self._buf) + rest >= self.max_line:
+                raise LineTooLong(f"line longer than {self.max_line} bytes")
+            self._buf += data[start:]
+        return lines
+
+
+def pack_frame_header(width: int, height: int, seq: int, capture_ts: float, send_ts: float,
+                      pixel_format: int = PIXEL_RGBA) -> bytes:
+    return FRAME_HEADER.pack(FRAME_MAGIC, FRAME_VERSION, pixel_format, width, height, seq,
+                             capture_ts, send_ts, width * height * 4)
+
+
+@dataclass
+class FrameHeader:
+    version: int
+    pixel_format: int
+    width: int
+    height: int
+    seq: int
+    capture_ts: float
+    send_ts: float
+    payload_len: int
+
+
+def unpack_frame_header(buf: bytes | bytearray | memoryview) -> FrameHeader:
+    magic, ver, fmt, w, h, seq, cts, sts, n = FRAME_HEADER.unpack(buf)
+    if magic != FRAME_MAGIC:
+        raise ProtocolError(f"bad frame magic {magic!r}")
+    if ver != FRAME_VERSION:
+        raise ProtocolError(f"frame version {ver} not supported (want {FRAME_VERSION})")
+    if fmt != PIXEL_RGBA:
+        raise ProtocolError(f"pixel format {fmt} not supported")
+    if not (0 < w <= MAX_FRAME_SIDE and 0 < h <= MAX_FRAME_SIDE) or n != w * h * 4:
+        raise ProtocolError(f"bad frame size {w}x{h} payload {n}")
+    return FrameHeader(ver, fmt, w, h, seq, cts, sts, n)
+
+
+@dataclass
+class ReceivedFrame:
+    width: int
+    height: int
+    seq: int
+    capture_ts: float  # time.time() at capture, worker side
+    send_ts: float  # time.time() when the worker queued it on the socket
+    recv_ts: float  # time.time() when the last byte arrived here
+    data: bytearray  # width*height*4 RGBA bytes, rows top to bottom
+
+    @property
+    def latency(self) -> float:
+        """Seconds from capture to arrival (same machine, same clock)."""
+        return self.recv_ts - self.capture_ts
+
+
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _read_line_blocking(sock: socket.socket, reader: LineReader, pending: deque, timeout: float) -> bytes:
+    deadline = time.monotonic() + timeout
+    while not pending:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no reply from worker")
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:  # noqa: UP041 - OBS may embed a Python older than 3.10
+            raise TimeoutError("no reply from worker") from None
+        if not data:
+            raise ConnectionError("worker closed the connection")
+        pending.extend(reader.feed(data))
+    return pending.popleft()
+
+
+class ControlClient:
+    """Blocking client of the control channel; every call gives up after `timeout` seconds.
+
+    Not thread-safe: use one client per thread. Events that arrive while waiting for a reply
+    are queued and returned by `next_event()`.
+    """
+
+    def __init__(self, port: int, token: str, host: str = HOST, timeout: float = 2.0):
+        self.host, self.port, self.token, self.timeout = host, port, token, timeout
+        self.sock: socket.socket | None = None
+        self._reader = LineReader()
+        self._lines: deque[bytes] = deque()
+        self._events: deque[dict] = deque()
+        self._next_id = 1
+
+    def connect(self) -> ControlClient:
+        self.close()
+        self._reader = LineReader()
+        self._lines.clear()
+        self.sock = _connect(self.host, self.port, self.timeout)
+        try:
+            self.sock.sendall(auth_line(self.token))
+            reply = decode(_read_line_blocking(self.sock, self._reader, self._lines, self.timeout))
+        except (OSError, ProtocolError) as e:
+            self.close()
+            raise AuthError(f"auth failed: {e}") from None
+        if reply.get("ok") is not True:
+            self.close()
+            raise AuthError(f"auth refused: {reply.get('error', 'no reason given')}")
+        return self
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+
+    def __enter__(self) -> ControlClient:
+        if self.sock is None:
+            self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def request(self, op: str, timeout: float | None = None, **args: Any) -> dict:
+        """Send one request and return its ``result``; raises RemoteError on ``ok: false``."""
+        if self.sock is None:
+            raise ConnectionError("not connected")
+        rid = self._next_id
+        self._next_id += 1
+        self.sock.sendall(encode({"id": rid, "op": op, **args}))
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            msg = decode(_read_line_blocking(self.sock, self._reader, self._lines,
+                                             max(0.0, deadline - time.monotonic())))
+            if "event" in msg:
+                self._events.append(msg)
+                continue
+            if msg.get("id") not in (rid, None):
+                continue  # a late reply to a request that timed out earlier
+            if msg.get("ok") is True:
+                result = msg.get("result")
+                return result if isinstance(result, dict) else {}
+            raise RemoteError(op, str(msg.get("error", "unknown error")))
+
+    def subscribe(self, on: bool = True) -> dict:
+        return self.request("subscribe", on=on)
+
+    def next_event(self, timeout: float = 2.0) -> dict | None:
+        """The next pushed event, or None when none arrives within `timeout`."""
+        if self._events:
+            return self._events.popleft()
+        if self.sock is None:
+            raise ConnectionError("not connected")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                msg = decode(_read_line_blocking(self.sock, self._reader, self._lines,
+                                                 max(0.0, deadline - time.monotonic())))
+            except TimeoutError:
+                return None
+            if "event" in msg:
+                return msg
+
+
+class FrameReceiver:
+    """Client of the frame channel, stdlib only, for the OBS script's background thread.
+
+    `poll(timeout)` waits at most `timeout` seconds for a complete frame, then takes whatever
+    else has already arrived without waiting, and returns the newest complete frame (older
+    ones are counted in `skipped`). Raises ConnectionError when the worker goes away; call
+    `connect()` again to retry.
+    """
+
+    def __init__(self, port: int, token: str, host: str = HOST, connect_timeout: float = 2.0):
+        self.host, self.port, self.token = host, port, token
+        self.connect_timeout = connect_timeout
+        self.sock: socket.socket | None = None
+        self.received = 0
+        self.skipped = 0  # complete frames replaced by a newer one before poll() returned
+        self.last_seq: int | None = None
+        self.gaps = 0  # frames the worker dropped for us (holes in seq)
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._hdr = bytearray(FRAME_HEADER_SIZE)
+        self._hdr_got = 0
+        self._header: FrameHeader | None = None
+        self._payload: bytearray | None = None
+        self._payload_got = 0
+
+    @property
+    def connected(self) -> bool:
+        return self.sock is not None
+
+    def connect(self) -> FrameReceiver:
+        self.close()
+        sock = _connect(self.host, self.port, self.connect_timeout)
+        try:
+            sock.sendall(auth_line(self.token))
+            reply = self._read_auth_reply(sock)
+        except (OSError, ProtocolError) as e:
+            sock.close()
+            raise AuthError(f"frame channel auth failed: {e}") from None
+        if reply.get("ok") is not True:
+            sock.close()
+            raise AuthError(f"frame channel auth refused: {reply.get('error', 'no reason given')}")
+        sock.setblocking(False)
+        self.sock = sock
+        self._reset_state()
+        return self
+
+    def _read_auth_reply(self, sock: socket.socket) -> dict:
+        # Read byte by byte so no frame bytes after the newline are consumed here.
+        deadline = time.monotonic() + self.connect_timeout
+        line = bytearray()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ProtocolError("no auth reply")
+            sock.settimeout(left)
+            b = sock.recv(1)
+            if not b:
+                raise ProtocolError("worker closed the connection during auth")
+            if b == b"\n":
+                return decode(bytes(line))
+            line += b
+            if len(line) > MAX_LINE:
+                raise ProtocolError("auth reply too long")
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+
+    def __enter__(self) -> FrameReceiver:
+        if self.sock is None:
+            self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _recv_available(self) -> ReceivedFrame | None:
+        """Read without blocking until the socket is empty; return the newest complete frame."""
+        assert self.sock is not None
+        newest: ReceivedFrame | None = None
+        while True:
+            try:
+                if self._header is None:
+                    n = self.sock.recv_into(memoryview(self._hdr)[self._hdr_got:])
+                else:
+                    assert self._payload is not None
+                    n = self.sock.recv_into(memoryview(self._payload)[self._payload_got:])
+            except (BlockingIOError, InterruptedError):
+                return newest
+            except OSError as e:
+                self.close()
+                raise ConnectionError(f"frame channel: {e}") from None
+            if n == 0:
+                self.close()
+                raise ConnectionError("worker closed the frame channel")
+            if self._header is None:
+                self._hdr_got += n
+                if self._hdr_got == FRAME_HEADER_SIZE:
+                    try:
+                        self._header = unpack_frame_header(self._hdr)
+                    except ProtocolError:
+                        self.close()
+                        raise
+                    self._payload = bytearray(self._header.payload_len)
+                    self._payload_got = 0
+                continue
+            self._payload_got += n
+            if self._payload_got == len(self._payload):
+                h = self._header
+                if newest is not None:
+                    self.skipped += 1
+                if self.last_seq is not None and h.seq > self.last_seq + 1:
+                    self.gaps += h.seq - self.last_seq - 1
+                self.last_seq = h.seq
+                self.received += 1
+                newest = ReceivedFrame(h.width, h.height, h.seq, h.capture_ts, h.send_ts,
+                                       time.time(), self._payload)
+                self._hdr_got = 0
+                self._header = None
+                self._payload = None
+
+    def poll(self, timeout: float) -> ReceivedFrame | None:
+        if self.sock is None:
+            raise ConnectionError("not connected")
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self._recv_available()
+            if frame is not None or self.sock is None:
+                return frame
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            readable, _, _ = select.select([self.sock], [], [], left)
+            if not readable:
+                return None
