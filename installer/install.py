@@ -1,4 +1,4 @@
-# -*- coding: utf-8 -*-
+# ruff: noqa: UP030, UP032 - this file must parse on old Pythons (no f-strings) to say they are too old
 """One-command installer for Stream Motion Animator.
 
     python3 installer/install.py            # Linux / macOS
@@ -40,8 +40,8 @@ def python_version_problem(version_info=None):
     else:
         return None
     return (
-        "Python %s is %s: Stream Motion Animator needs Python 3.10, 3.11 or 3.12; "
-        "run this script with one of them, e.g. `python3.12 installer/install.py`" % (shown, why)
+        "Python {0} is {1}: Stream Motion Animator needs Python 3.10, 3.11 or 3.12; "
+        "run this script with one of them, e.g. `python3.12 installer/install.py`".format(shown, why)
     )
 
 
@@ -49,12 +49,12 @@ def main(argv=None):
     problem = python_version_problem()
     if problem is not None:
         sys.stdout.flush()
-        sys.stderr.write("install.py: error: %s\n" % problem)
+        sys.stderr.write("install.py: error: {0}\n".format(problem))
         return 2
     here = os.path.dirname(os.path.abspath(__file__))
     if here not in sys.path:
         sys.path.insert(0, here)
-    import bootstrap  # noqa: E402 - only importable once the version is known to be supported
+    import bootstrap  # only importable once the version is known to be supported
 
     return bootstrap.main(argv)
 

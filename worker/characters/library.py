@@ -41,8 +41,8 @@ class CharacterLibrary:
         self.cache = cache
         self.settings = settings or PreprocessSettings()
         self.finder = finder
-        # path -> (mtime_ns, size, key): a memory hit needs no file read or hash
-        self._index: dict[Path, tuple[int, int, str]] = {}
+        # (path, settings) -> (mtime_ns, size, key): a memory hit needs no file read or hash
+        self._index: dict[tuple[Path, PreprocessSettings], tuple[int, int, str]] = {}
         self._lock = threading.Lock()
 
     def scan(self) -> list[Path]:
@@ -58,7 +58,7 @@ class CharacterLibrary:
         try:
             st = path.stat()
             with self._lock:
-                known = self._index.get(path)
+                known = self._index.get((path, self.settings))
             if known and known[:2] == (st.st_mtime_ns, st.st_size):
                 hit = self.cache.get_memory(known[2])
                 if hit is not None:
@@ -77,7 +77,7 @@ class CharacterLibrary:
                 )
                 where = "rebuilt" if where.startswith("invalid") else "built"
             with self._lock:
-                self._index[path] = (st.st_mtime_ns, st.st_size, key)
+                self._index[(path, self.settings)] = (st.st_mtime_ns, st.st_size, key)
             return LoadResult(path, assets, where, seconds=time.perf_counter() - t0)
         except UserError as e:
             return LoadResult(path, None, "failed", str(e), seconds=time.perf_counter() - t0)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2
 
 
 def prepare_arrays(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
     """Per-character arrays for the renderers (RGBA `image`, (478, 3) `landmarks` in its pixels)."""
-    return {}
+    from worker.render.meshwarp_prepare import prepare_meshwarp
+
+    return prepare_meshwarp(image, landmarks)

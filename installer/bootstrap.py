@@ -1,0 +1,515 @@
+"""The installer's steps: virtual environment, packages, import check, models, next steps.
+
+Each step is a function of the shared `Context`; `run()` calls them in order. A step that cannot
+go on raises `InstallError` with one line for the user; `main()` prints it last, after pip's own
+output, and exits non-zero. pip's full output goes to `<venv>/install.log`, which errors name.
+
+Re-running is cheap: after a successful install a stamp file in the venv records what was
+installed (a hash of pyproject.toml, the options, the Python); when nothing changed pip is not
+run at all, but the imports are still checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path, PureWindowsPath
+
+import gpu_detect
+import model_download
+import pip_errors
+
+REPO = Path(__file__).resolve().parent.parent
+STAMP_NAME = "stream-animator-install.json"
+STAMP_VERSION = 1  # bump when the install steps change in a way old venvs must redo
+LOG_NAME = "install.log"
+LOG_MAX_BYTES = 10_000_000
+# pip learned editable installs from pyproject.toml alone (PEP 660) in 21.3; every supported
+# Python's bundled pip is newer, so this upgrade (which needs the network) normally never runs.
+MIN_PIP = (21, 3)
+DEFAULT_INDEX = "https://pypi.org/simple"
+# Imported in the venv to prove the install works; cv2 before mediapipe so that a missing system
+# library is blamed on the module that needs it.
+VERIFY_MODULES = ("numpy", "cv2", "mediapipe", "onnxruntime", "worker")
+CONSOLE_SCRIPT = "stream-animator"
+
+
+class InstallError(Exception):
+    """A step failed; the message is the one line the user sees."""
+
+
+@dataclass
+class Context:
+    repo: Path
+    venv: Path
+    dev: bool
+    gpu_choice: str
+    models: bool
+    manifest: Path
+    models_dir: Path
+    force: bool
+    windows: bool = os.name == "nt"
+    runtime: str = "cpu"  # 'cpu' or 'cuda', decided by choose_runtime()
+    model_entries: list = field(default_factory=list)
+    log_path: Path | None = None
+    pip_ran: bool = False
+    versions: dict = field(default_factory=dict)
+
+    @property
+    def python(self) -> Path:
+        return venv_python(self.venv, self.windows)
+
+
+# ---------------------------------------------------------------- paths and output
+
+
+def venv_python(venv: Path, windows: bool | None = None) -> Path:
+    """The venv's interpreter: `Scripts\\python.exe` on Windows, `bin/python` elsewhere."""
+    windows = os.name == "nt" if windows is None else windows
+    return venv / "Scripts" / "python.exe" if windows else venv / "bin" / "python"
+
+
+def venv_script(venv: Path, name: str, windows: bool | None = None) -> Path:
+    """A console script installed into the venv (`stream-animator`)."""
+    windows = os.name == "nt" if windows is None else windows
+    return venv / "Scripts" / f"{name}.exe" if windows else venv / "bin" / name
+
+
+def shown(path: Path, windows: bool) -> str:
+    """A path as the user should type it: relative when under the current folder."""
+    try:
+        rel = path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return str(path)
+    if not rel.parts:
+        return "."
+    return str(PureWindowsPath(*rel.parts)) if windows else rel.as_posix()
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def log(ctx: Context, text: str) -> None:
+    if ctx.log_path is not None:
+        with ctx.log_path.open("a", encoding="utf-8", errors="replace") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+
+
+def _open_log(ctx: Context) -> None:
+    """Start this run's section of the log (inside the venv once it exists)."""
+    path = ctx.venv / LOG_NAME
+    if path.is_file() and path.stat().st_size > LOG_MAX_BYTES:
+        path.unlink()
+    ctx.log_path = path
+    log(ctx, f"\n===== install.py {time.strftime('%Y-%m-%d %H:%M:%S')} argv={sys.argv[1:]} "
+             f"python={sys.executable} =====")
+
+
+# ---------------------------------------------------------------- steps
+
+
+def plan(ctx: Context) -> None:
+    """Everything that can be checked before doing any work: options, manifest, GPU."""
+    if ctx.models:
+        try:
+            ctx.model_entries = model_download.load_manifest(ctx.manifest)
+            model_download.require_verifiable(ctx.model_entries, ctx.manifest)
+        except model_download.DownloadError as exc:
+            raise InstallError(str(exc)) from None
+    gpu = gpu_detect.detect_gpu()
+    ctx.runtime = gpu_detect.choose_runtime(ctx.gpu_choice, gpu)
+    if ctx.runtime == "cuda" and sys.platform == "darwin":
+        raise InstallError("--gpu cuda: CUDA is not available on macOS; use --gpu cpu (the default there)")
+    if gpu.found:
+        found = f"{', '.join(gpu.names)} (driver {gpu.driver})"
+    else:
+        found = f"none ({gpu.reason})"
+    say(f"GPU: {found}; ONNX Runtime build: {gpu_detect.runtime_package(ctx.runtime)}")
+    if ctx.runtime == "cuda" and not gpu.found:
+        say("warning: --gpu cuda was asked for but no NVIDIA GPU was detected; installing the CUDA build anyway")
+
+
+def venv_support_problem() -> str | None:
+    """Why this Python cannot create a venv with pip (Debian/Ubuntu split `venv` off), or None."""
+    missing = [m for m in ("venv", "ensurepip") if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    ver = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return (
+        f"this Python ({sys.executable}) lacks the '{missing[-1]}' module needed to create a virtual "
+        f"environment; on Debian/Ubuntu install it with: sudo apt install python{ver}-venv"
+    )
+
+
+def _probe_python(python: Path) -> tuple[int, int, int]:
+    try:
+        proc = subprocess.run(
+            [str(python), "-I", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InstallError(f"{python} does not start ({exc}); delete the venv folder and run again") from None
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise InstallError(f"{python} does not start ({first}); delete the venv folder and run again")
+    return tuple(int(p) for p in proc.stdout.strip().split("."))  # type: ignore[return-value]
+
+
+def ensure_venv(ctx: Context) -> None:
+    """Use the venv if it is healthy; create it if it does not exist."""
+    python = ctx.python
+    if python.exists():
+        version = _probe_python(python)
+        if not ((3, 10) <= version[:2] < (3, 13)):
+            raise InstallError(
+                f"{ctx.venv} was made with Python {'.'.join(map(str, version))}, which is not supported; "
+                "delete that folder and run the installer with Python 3.10-3.12"
+            )
+        _open_log(ctx)
+        say(f"Using the virtual environment {shown(ctx.venv, ctx.windows)} (Python {'.'.join(map(str, version))})")
+        return
+    if ctx.venv.exists() and (not ctx.venv.is_dir() or any(ctx.venv.iterdir())):
+        raise InstallError(
+            f"{ctx.venv} exists but is not a virtual environment (no {python.relative_to(ctx.venv)}); "
+            "move it away or pass --venv with another folder"
+        )
+    problem = venv_support_problem()
+    if problem:
+        raise InstallError(problem)
+    say(f"Creating the virtual environment {shown(ctx.venv, ctx.windows)} (Python {sys.version.split()[0]})...")
+    import venv  # imported here: venv_support_problem() has just checked that it exists
+
+    created_dir = not ctx.venv.exists()
+    try:
+        venv.EnvBuilder(with_pip=True, symlinks=not ctx.windows).create(str(ctx.venv))
+    except (subprocess.CalledProcessError, OSError) as exc:
+        detail = getattr(exc, "output", None) or b""
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        fallback = Path(tempfile.gettempdir()) / "stream-animator-install.log"
+        fallback.write_text(f"{exc}\n{detail}\n{traceback.format_exc()}", encoding="utf-8")
+        if created_dir:
+            shutil.rmtree(ctx.venv, ignore_errors=True)
+        raise InstallError(
+            f"could not create the virtual environment {ctx.venv} ({exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no message'}); details in {fallback}"
+        ) from None
+    if not ctx.python.exists():
+        raise InstallError(f"creating {ctx.venv} did not produce {ctx.python}")
+    _open_log(ctx)
+
+
+def _pip_version(ctx: Context) -> tuple[int, ...] | None:
+    proc = subprocess.run(
+        [str(ctx.python), "-m", "pip", "--version"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+    )
+    m = re.match(r"pip (\d+)\.(\d+)", proc.stdout)
+    return tuple(int(x) for x in m.groups()) if proc.returncode == 0 and m else None
+
+
+def ensure_pip(ctx: Context) -> None:
+    """Make sure the venv has a pip new enough for our install; upgrade only when it is not."""
+    version = _pip_version(ctx)
+    if version is None:
+        say("The venv has no pip; adding it with ensurepip...")
+        run_pip(ctx, [str(ctx.python), "-m", "ensurepip", "--upgrade", "--default-pip"], what="ensurepip")
+        version = _pip_version(ctx)
+        if version is None:
+            raise InstallError(f"pip does not run in {ctx.venv} even after ensurepip; see {ctx.log_path}")
+    if version < MIN_PIP:
+        say(f"Upgrading pip {'.'.join(map(str, version))} (need >= {'.'.join(map(str, MIN_PIP))})...")
+        run_pip(ctx, pip_cmd(ctx, "install", "--upgrade", "pip"))
+
+
+def pip_cmd(ctx: Context, *args: str) -> list[str]:
+    return [str(ctx.python), "-m", "pip", args[0], "--no-input", "--disable-pip-version-check", *args[1:]]
+
+
+def run_pip(ctx: Context, cmd: list[str], what: str = "pip") -> str:
+    """Run pip, showing its output live and copying it to the log; raise one line on failure."""
+    ctx.pip_ran = True
+    log(ctx, "$ " + " ".join(cmd))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PIP_NO_INPUT="1")
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ctx.repo
+    )
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    parts: list[str] = []
+    assert proc.stdout is not None
+    assert ctx.log_path is not None
+    with ctx.log_path.open("ab") as logf:
+        while True:
+            data = proc.stdout.read1(65536)
+            if not data:
+                break
+            logf.write(data)
+            text = decoder.decode(data)
+            parts.append(text)
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    code = proc.wait()
+    output = "".join(parts) + decoder.decode(b"", final=True)
+    if code != 0:
+        log(ctx, f"[{what} exited with {code}]")
+        m = re.search(r"Looking in indexes: ([^\s,]+)", output)
+        index = os.environ.get("PIP_INDEX_URL") or (m.group(1) if m else DEFAULT_INDEX)
+        raise InstallError(f"{pip_errors.explain(output, index)} (pip's full output: {ctx.log_path})")
+    return output
+
+
+def _stamp(ctx: Context) -> dict:
+    pyproject = ctx.repo / "pyproject.toml"
+    return {
+        "stamp": STAMP_VERSION,
+        "pyproject_sha256": hashlib.sha256(pyproject.read_bytes()).hexdigest(),
+        "repo": str(ctx.repo),
+        "dev": ctx.dev,
+        "runtime": ctx.runtime,
+        "python": ".".join(map(str, _probe_python(ctx.python))),
+    }
+
+
+def _stamp_path(ctx: Context) -> Path:
+    return ctx.venv / STAMP_NAME
+
+
+def packages_up_to_date(ctx: Context) -> bool:
+    if ctx.force:
+        return False
+    try:
+        return json.loads(_stamp_path(ctx).read_text(encoding="utf-8")) == _stamp(ctx)
+    except (OSError, ValueError):
+        return False
+
+
+def write_stamp(ctx: Context) -> None:
+    tmp = _stamp_path(ctx).with_suffix(".tmp")
+    tmp.write_text(json.dumps(_stamp(ctx), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, _stamp_path(ctx))
+
+
+def _installed(ctx: Context, dist: str) -> bool:
+    code = (
+        "import importlib.metadata as m\n"
+        f"try: m.version({dist!r})\n"
+        "except m.PackageNotFoundError: raise SystemExit(1)"
+    )
+    return subprocess.run([str(ctx.python), "-I", "-c", code], stdin=subprocess.DEVNULL).returncode == 0
+
+
+def install_packages(ctx: Context) -> None:
+    """pip install -e the checkout (with [dev]), then put the right ONNX Runtime build in place."""
+    target = f"{ctx.repo}[dev]" if ctx.dev else str(ctx.repo)
+    say(f"Installing {'the project and its dev tools' if ctx.dev else 'the project'} with pip "
+        f"(the first time downloads ~200 MB)...")
+    run_pip(ctx, pip_cmd(ctx, "install", "-e", target))
+    if ctx.runtime == "cuda":
+        # Both builds provide the `onnxruntime` module; with both installed the CPU one wins and the
+        # GPU is silently unused (the most common "GPU not used" report). Remove it first.
+        if _installed(ctx, "onnxruntime"):
+            run_pip(ctx, pip_cmd(ctx, "uninstall", "-y", "onnxruntime"))
+        run_pip(ctx, pip_cmd(ctx, "install", gpu_detect.GPU_PACKAGE))
+    elif _installed(ctx, "onnxruntime-gpu"):
+        # Switching back to CPU: removing the GPU build deletes files the CPU build shares.
+        run_pip(ctx, pip_cmd(ctx, "uninstall", "-y", "onnxruntime-gpu"))
+        run_pip(ctx, pip_cmd(ctx, "install", "--force-reinstall", "--no-deps", "onnxruntime"))
+
+
+_PROBE = r"""
+import importlib, json, sys
+result = {"python": "%d.%d.%d" % sys.version_info[:3], "ok": {}, "failed": {}}
+for name in sys.argv[1:]:
+    try:
+        mod = importlib.import_module(name)
+        result["ok"][name] = str(getattr(mod, "__version__", "") or "")
+    except BaseException as exc:
+        result["failed"][name] = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+if "onnxruntime" in result["ok"]:
+    result["providers"] = importlib.import_module("onnxruntime").get_available_providers()
+if "worker" in result["ok"]:
+    result["worker_file"] = importlib.import_module("worker").__file__
+print("PROBE-RESULT " + json.dumps(result))
+"""
+
+# Known import failures and what fixes them.
+_IMPORT_HINTS = (
+    ("libGL.so.1", "install the OpenGL library OpenCV needs: sudo apt install libgl1"),
+    ("libgthread", "install the GLib library OpenCV needs: sudo apt install libglib2.0-0"),
+    ("libEGL", "install the EGL library MediaPipe needs: sudo apt install libegl1"),
+    ("NumPy 1.x cannot be run in", "numpy 2 got installed but MediaPipe needs numpy<2; run with --force"),
+    ("DLL load failed", "install the Microsoft Visual C++ Redistributable (x64) and run again"),
+)
+
+
+def verify(ctx: Context) -> dict:
+    """Import the key modules in the venv's Python (a fresh process, isolated from this folder)."""
+    try:
+        proc = subprocess.run(
+            [str(ctx.python), "-I", "-c", _PROBE, *VERIFY_MODULES],
+            capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, cwd=ctx.venv,
+        )
+    except subprocess.TimeoutExpired:
+        raise InstallError(f"importing {', '.join(VERIFY_MODULES)} in {ctx.python} took over 10 minutes") from None
+    log(ctx, f"[verify] exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("PROBE-RESULT ")), None)
+    if line is None:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise InstallError(f"the venv's Python crashed while importing the packages ({last}); see {ctx.log_path}")
+    result = json.loads(line[len("PROBE-RESULT "):])
+    if result["failed"]:
+        name, error = next(iter(result["failed"].items()))
+        hint = next((h for key, h in _IMPORT_HINTS if key in error), f"see {ctx.log_path}")
+        raise _VerifyFailed(f"installed, but the venv's Python cannot import {name} ({error}); {hint}")
+    worker_file = Path(result.get("worker_file", ""))
+    if ctx.repo.resolve() not in worker_file.resolve().parents:
+        raise _VerifyFailed(
+            f"the venv's `worker` package comes from {worker_file}, not this checkout ({ctx.repo}); "
+            "run with --force to reinstall it from here"
+        )
+    if ctx.runtime == "cuda" and "CUDAExecutionProvider" not in result.get("providers", []):
+        raise _VerifyFailed(
+            "onnxruntime-gpu is installed but offers no CUDA provider "
+            f"(providers: {', '.join(result.get('providers', []))}); update the NVIDIA driver or use --gpu cpu"
+        )
+    script = venv_script(ctx.venv, CONSOLE_SCRIPT, ctx.windows)
+    if not script.exists():
+        raise _VerifyFailed(f"the `{CONSOLE_SCRIPT}` command was not installed ({script} is missing)")
+    return result
+
+
+class _VerifyFailed(InstallError):
+    pass
+
+
+def install_and_verify(ctx: Context) -> None:
+    if packages_up_to_date(ctx):
+        try:
+            ctx.versions = verify(ctx)
+        except _VerifyFailed as exc:
+            # Something was removed or broken since the last install: repair it once.
+            say(f"The last install looks damaged ({exc}); reinstalling...")
+        else:
+            say("Nothing to do: the packages are up to date (pyproject.toml and options unchanged); "
+                "imports verified.")
+            return
+    ensure_pip(ctx)
+    install_packages(ctx)
+    say("Checking that everything imports...")
+    ctx.versions = verify(ctx)
+    write_stamp(ctx)
+
+
+def download_models(ctx: Context) -> None:
+    if not ctx.models:
+        return
+    total = sum(e.size or 0 for e in ctx.model_entries)
+    say(f"Downloading {len(ctx.model_entries)} model files ({total / 1e6:.0f} MB) into "
+        f"{shown(ctx.models_dir, ctx.windows)}...")
+    try:
+        model_download.download_all(ctx.model_entries, ctx.models_dir)
+    except model_download.DownloadError as exc:
+        raise InstallError(str(exc)) from None
+
+
+def next_steps(ctx: Context) -> list[str]:
+    """The commands to run next, spelled for this platform and venv location."""
+    cli = shown(venv_script(ctx.venv, CONSOLE_SCRIPT, ctx.windows), ctx.windows)
+    if cli.endswith(".exe"):
+        cli = cli[: -len(".exe")]
+    python = shown(ctx.python, ctx.windows)
+    launcher = "py" if ctx.windows else "python3"
+    installer = "installer\\install.py" if ctx.windows else "installer/install.py"
+    lines = [f"  animate the sample character:  {cli} demo"]
+    if ctx.dev:
+        lines.append(f"  run the tests:                 {python} -m pytest -q")
+    else:
+        lines.append(f"  run the tests:                 {launcher} {installer} --dev && {python} -m pytest -q")
+    lines.append(f"  all commands:                  {cli} --help")
+    return lines
+
+
+def report(ctx: Context) -> None:
+    v = ctx.versions
+    ok = v.get("ok", {})
+    parts = [f"{name} {ok[name]}" for name in ("numpy", "cv2", "mediapipe", "onnxruntime") if ok.get(name)]
+    providers = [p.replace("ExecutionProvider", "") for p in v.get("providers", [])]
+    say(f"Ready: {shown(ctx.venv, ctx.windows)} (Python {v.get('python', '?')}; {', '.join(parts)}; "
+        f"ONNX Runtime providers: {', '.join(providers)})")
+    say("Next:")
+    for line in next_steps(ctx):
+        say(line)
+
+
+STEPS = (plan, ensure_venv, install_and_verify, download_models, report)
+
+
+def run(ctx: Context) -> None:
+    for step in STEPS:
+        step(ctx)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="install.py",
+        description="Install Stream Motion Animator into a virtual environment (idempotent).",
+    )
+    p.add_argument("--venv", type=Path, default=REPO / ".venv", help="where to create the venv (default: .venv)")
+    p.add_argument("--dev", action="store_true", help="also install the test and lint tools ([dev] extra)")
+    p.add_argument("--gpu", choices=gpu_detect.GPU_CHOICES, default="auto",
+                   help="ONNX Runtime build: auto (CUDA if an NVIDIA GPU is found), cuda or cpu")
+    p.add_argument("--models", action="store_true",
+                   help="also download the model weights listed in models/manifest.json")
+    p.add_argument("--manifest", type=Path, default=REPO / "models" / "manifest.json", help=argparse.SUPPRESS)
+    p.add_argument("--models-dir", type=Path, default=REPO / "models", help=argparse.SUPPRESS)
+    p.add_argument("--force", action="store_true", help="run pip even if nothing changed since the last install")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    ctx = Context(
+        repo=REPO,
+        venv=args.venv.expanduser().absolute(),
+        dev=args.dev,
+        gpu_choice=args.gpu,
+        models=args.models,
+        manifest=args.manifest.expanduser().absolute(),
+        models_dir=args.models_dir.expanduser().absolute(),
+        force=args.force,
+    )
+    try:
+        run(ctx)
+    except InstallError as exc:
+        return _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:  # a bug in the installer: one line here, the traceback in the log
+        where = ctx.log_path or Path(tempfile.gettempdir()) / "stream-animator-install.log"
+        with where.open("a", encoding="utf-8") as f:
+            f.write(traceback.format_exc())
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (traceback in {where})", 1)
+    return 0
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stdout.flush()
+    sys.stderr.write(f"install.py: error: {message}\n")
+    sys.stderr.flush()
+    return code

@@ -1,0 +1,142 @@
+"""The script's settings: defaults, validation, and what they mean for the worker.
+
+Some settings can change while the worker runs (`LIVE_OPTIONS`, sent with `set_options`);
+the others are part of the worker's start-up config and need a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass, fields
+
+RENDERERS = ("meshwarp", "liveportrait")
+# direct: frames pushed by the script into an async source; nut: OBS Media Source listening on
+# loopback TCP (no code in the frame path); spout: the Spout2 plugin's capture source (Windows).
+OUTPUT_MODES = ("direct", "nut", "spout")
+SIZES = (256, 384, 512, 768, 1024)
+CAMERA_FILE = "file"  # the camera choice that reads `video_file` instead of a webcam
+LIVE_OPTIONS = ("expression_strength", "head_strength", "smoothing", "mirror")
+RESTART_FIELDS = ("worker_python", "characters_dir", "renderer", "camera", "video_file", "size",
+                  "output_mode", "spout_name")
+DEFAULT_SPOUT_NAME = "StreamAnimator"
+
+
+@dataclass
+class ScriptSettings:
+    worker_python: str = ""
+    characters_dir: str = ""  # empty: the worker's bundled sample characters
+    character: str = ""  # empty: the worker's first character
+    renderer: str = "meshwarp"
+    camera: str = "webcam:0"  # "webcam:N" or CAMERA_FILE
+    video_file: str = ""
+    size: int = 512
+    expression_strength: float = 1.0
+    head_strength: float = 1.0
+    smoothing: float = 0.5
+    mirror: bool = True
+    output_mode: str = "direct"
+    spout_name: str = DEFAULT_SPOUT_NAME
+    autostart: bool = True
+
+    @classmethod
+    def from_reader(cls, get) -> ScriptSettings:
+        """Build from `get(name, default)` (reads obs_data in OBS, a dict in tests)."""
+        values = {}
+        for f in fields(cls):
+            default = f.default
+            v = get(f.name, default)
+            try:
+                if isinstance(default, bool):
+                    v = bool(v)
+                elif isinstance(default, int):
+                    v = int(v)
+                elif isinstance(default, float):
+                    v = float(v)
+                else:
+                    v = str(v if v is not None else "")
+            except (TypeError, ValueError):
+                v = default
+            values[f.name] = v
+        return cls(**values)
+
+    def problems(self) -> list[str]:
+        """One line per setting that cannot work, naming the setting; empty when all is well."""
+        out = []
+        if not self.worker_python:
+            out.append("Worker Python: not set (create the venv, see README, or pick its python)")
+        elif not os.path.isfile(self.worker_python):
+            out.append(f"Worker Python: {self.worker_python} does not exist")
+        if self.characters_dir and not os.path.isdir(self.characters_dir):
+            out.append(f"Characters folder: {self.characters_dir} is not a folder")
+        if self.renderer not in RENDERERS:
+            out.append(f"Renderer: {self.renderer!r} is not one of {', '.join(RENDERERS)}")
+        if self.output_mode not in OUTPUT_MODES:
+            out.append(f"Output: {self.output_mode!r} is not one of {', '.join(OUTPUT_MODES)}")
+        if self.output_mode == "spout" and not sys.platform.startswith("win"):
+            out.append("Output: Spout2 exists only on Windows")
+        if self.camera == CAMERA_FILE:
+            if not self.video_file:
+                out.append("Video file: choose a file (camera is set to 'video file')")
+            elif not os.path.isfile(self.video_file):
+                out.append(f"Video file: {self.video_file} does not exist")
+        elif not _is_webcam(self.camera):
+            out.append(f"Camera: {self.camera!r} is neither 'webcam:N' nor a video file")
+        if not 16 <= self.size <= 4096:
+            out.append(f"Output size: {self.size} is outside 16..4096")
+        return out
+
+    def source_arg(self) -> str:
+        """The worker's `--source` argument."""
+        return self.video_file if self.camera == CAMERA_FILE else self.camera
+
+    def live_options(self) -> dict:
+        d = asdict(self)
+        return {k: d[k] for k in LIVE_OPTIONS}
+
+    def needs_restart(self, other: ScriptSettings) -> bool:
+        """True when going from `other` to self changes the worker's start-up config."""
+        return any(getattr(self, k) != getattr(other, k) for k in RESTART_FIELDS)
+
+    def worker_config(self, nut_port: int | None = None) -> dict:
+        """The worker's config file content (written as JSON, which YAML reads too)."""
+        if self.output_mode == "nut":
+            if not nut_port:
+                raise ValueError("nut output needs the port OBS listens on")
+            outputs = [{"type": "nut", "port": int(nut_port)}]
+        elif self.output_mode == "spout":
+            outputs = [{"type": "spout", "name": self.spout_name or DEFAULT_SPOUT_NAME}]
+        else:
+            outputs = [{"type": "obs"}]
+        cfg = {
+            "renderer": self.renderer,
+            "size": self.size,
+            "expression_strength": self.expression_strength,
+            "head_strength": self.head_strength,
+            "smoothing": self.smoothing,
+            "mirror": self.mirror,
+            "outputs": outputs,
+        }
+        if self.characters_dir:
+            cfg["characters_dir"] = self.characters_dir
+        return cfg
+
+
+def _is_webcam(value: str) -> bool:
+    kind, sep, index = value.partition(":")
+    return kind == "webcam" and sep == ":" and index.isdigit()
+
+
+def venv_python_candidates(repo_dir: str) -> list[str]:
+    """Where the worker's venv Python usually is, for this OS first."""
+    win = [os.path.join(repo_dir, d, "Scripts", "python.exe") for d in (".venv", "venv")]
+    posix = [os.path.join(repo_dir, d, "bin", "python") for d in (".venv", "venv")]
+    return win + posix if sys.platform.startswith("win") else posix + win
+
+
+def find_worker_python(repo_dir: str) -> str:
+    """The venv Python of the checkout the script lives in, or "" when there is none."""
+    for path in venv_python_candidates(repo_dir):
+        if os.path.isfile(path):
+            return path
+    return ""

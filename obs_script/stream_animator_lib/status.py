@@ -1,0 +1,86 @@
+"""The one-line status the script shows (and writes to its status file), and error extraction.
+
+The engine keeps a snapshot dict; `format_status_line` turns it into what a streamer reads in
+Tools -> Scripts: running or not, FPS, latency, character, tracking, and the last error.
+"""
+
+from __future__ import annotations
+
+import math
+
+SEP = " · "
+
+
+def latency_ms(value) -> float | None:
+    """The worker's end-to-end latency in ms from its status `latency` field.
+
+    Accepts a number of milliseconds or a dict of them (`total`, else `p50`, else the sum of
+    per-stage p50s); returns None when there is nothing usable yet.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        for key in ("total_ms", "total", "p50_ms", "p50", "end_to_end_ms", "end_to_end"):
+            if key in value:
+                return latency_ms(value[key])
+        parts = [latency_ms(v) for v in value.values()]
+        parts = [p for p in parts if p is not None]
+        return sum(parts) if parts else None
+    return None
+
+
+def tracking_text(value) -> str:
+    if value is True:
+        return "face tracked"
+    if value is False:
+        return "no face"
+    if isinstance(value, dict):
+        state = value.get("state") or value.get("status")
+        return str(state) if state else "?"
+    return str(value) if value not in (None, "") else "?"
+
+
+def format_status_line(snap: dict) -> str:
+    """One line for humans, e.g. 'Running · 30.0 fps · 41 ms · astronaut · face tracked'."""
+    state = snap.get("state", "stopped")
+    err = snap.get("last_error") or ""
+    if state == "running":
+        w = snap.get("worker") or {}
+        parts = ["Paused" if w.get("paused") else "Running"]
+        fps = w.get("fps")
+        if isinstance(fps, (int, float)) and not isinstance(fps, bool) and math.isfinite(fps):
+            parts.append(f"{fps:.1f} fps")
+        lat = latency_ms(w.get("latency"))
+        if lat is not None:
+            parts.append(f"{lat:.0f} ms")
+        if w.get("character"):
+            parts.append(str(w["character"]))
+        if "tracking" in w:
+            parts.append(tracking_text(w.get("tracking")))
+        warnings = w.get("warnings") or []
+        if warnings:
+            parts.append("warning: " + str(warnings[-1] if isinstance(warnings, list) else warnings))
+        return SEP.join(parts)
+    if state == "starting":
+        return "Starting worker…"
+    if state == "restarting":
+        wait = snap.get("restart_in")
+        when = f"restarting in {wait:.0f} s" if isinstance(wait, (int, float)) else "restarting"
+        return SEP.join(p for p in ("Worker stopped", err, when) if p)
+    if state == "error":
+        return SEP.join(p for p in ("Not running", err) if p)
+    return SEP.join(p for p in ("Stopped", err) if p)
+
+
+def last_error_line(text: str) -> str:
+    """The most useful line of a worker's stderr: its last 'error: ...' line, else the last line.
+
+    The worker prints a user error as one 'error: ...' line; a crash ends with the exception.
+    """
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if ln.lower().startswith("error:"):
+            return ln[len("error:"):].strip()
+    return lines[-1] if lines else ""

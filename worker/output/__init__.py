@@ -1,0 +1,1 @@
+"""Outputs: where rendered RGBA frames go (OBS, NUT stream, Spout, virtual camera, window, file)."""

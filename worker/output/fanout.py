@@ -1,0 +1,155 @@
+"""Run several outputs at once, each on its own thread behind a 1-slot newest-wins queue."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+
+from worker.errors import UserError
+from worker.output.base import Output, check_rgba
+
+log = logging.getLogger(__name__)
+
+
+class _Slot:
+    """Holds at most one pending frame; a new frame replaces an unsent one (counted)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: tuple[np.ndarray, int, float] | None = None
+        self._busy = False  # the output thread is inside send()
+        self.closed = False
+
+    def put(self, item: tuple[np.ndarray, int, float], wait: bool) -> bool:
+        """Store `item`; True if it replaced an unsent frame. wait=True blocks until free."""
+        with self._cond:
+            if wait:
+                while (self._item is not None or self._busy) and not self.closed:
+                    self._cond.wait(0.5)
+            replaced = self._item is not None
+            self._item = item
+            self._cond.notify_all()
+            return replaced
+
+    def take(self) -> tuple[np.ndarray, int, float] | None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+            while self._item is None and not self.closed:
+                self._cond.wait()
+            if self._item is None:
+                return None
+            item, self._item = self._item, None
+            self._busy = True
+            return item
+
+    def idle(self) -> bool:
+        with self._cond:
+            return self._item is None and not self._busy
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+class OutputFanout:
+    """Delivers every frame to every output without letting a slow one hold up the rest.
+
+    `send()` never blocks on a realtime output: a frame still waiting for a busy output is
+    replaced by the newer one and counted as dropped in that output's stats. Outputs with
+    ``realtime = False`` (offline file rendering) make `send()` wait instead. The RGBA array
+    is shared between the outputs: the producer must not write into it after `send()`.
+    """
+
+    def __init__(self, outputs: list[Output]):
+        self.outputs = list(outputs)
+        self.warnings: list[str] = []
+        self._slots: list[_Slot] = []
+        self._threads: list[threading.Thread] = []
+        self._started = False
+
+    def start(self, strict: bool = True) -> OutputFanout:
+        """Start every output. strict=False keeps going without the ones that fail (their
+        one-line errors go to `warnings`); strict=True closes the started ones and re-raises."""
+        ok: list[Output] = []
+        for out in self.outputs:
+            try:
+                out.start()
+            except UserError as e:
+                if strict:
+                    for o in ok:
+                        o.close()
+                    raise
+                self.warnings.append(f"{out.name}: {e}")
+                log.warning("output %s disabled: %s", out.name, e)
+                continue
+            ok.append(out)
+        self.outputs = ok
+        for out in self.outputs:
+            slot = _Slot()
+            t = threading.Thread(target=self._run, args=(out, slot), name=f"output-{out.name}", daemon=True)
+            self._slots.append(slot)
+            self._threads.append(t)
+            t.start()
+        self._started = True
+        return self
+
+    def send(self, rgba: np.ndarray, seq: int, capture_ts: float) -> None:
+        check_rgba(rgba)
+        item = (rgba, seq, capture_ts)
+        for out, slot in zip(self.outputs, self._slots, strict=True):
+            if slot.put(item, wait=not out.realtime):
+                out.metrics.dropped_frames(1)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every output has taken and finished its pending frame."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(s.idle() for s in self._slots):
+                return True
+            time.sleep(0.002)
+        return False
+
+    def _run(self, out: Output, slot: _Slot) -> None:
+        failures = 0
+        while True:
+            item = slot.take()
+            if item is None:
+                return
+            try:
+                out.send(*item)
+                failures = 0
+            except Exception as e:  # one bad frame or device hiccup must not end the output
+                failures += 1
+                out.metrics.error(" ".join(f"{type(e).__name__}: {e}".split())[:300])
+                if failures == 1 or failures % 100 == 0:
+                    log.warning("output %s failed (%d in a row): %s", out.name, failures, e,
+                                exc_info=failures == 1)
+
+    def close(self, timeout: float = 5.0) -> None:
+        for slot in self._slots:
+            slot.close()
+        for t in self._threads:
+            t.join(timeout)
+        for out in self.outputs:
+            try:
+                out.close()
+            except Exception:
+                log.exception("closing output %s failed", out.name)
+        self._slots.clear()
+        self._threads.clear()
+
+    def stats(self) -> list[dict]:
+        return [out.stats() for out in self.outputs]
+
+    def __enter__(self) -> OutputFanout:
+        if not self._started:
+            self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

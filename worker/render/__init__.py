@@ -1,0 +1,5 @@
+"""Render stage: `create_renderer(name)` -> a `Renderer` drawing `CharacterAssets` in a `TargetPose`."""
+
+from worker.render.base import BACKENDS, DEFAULT_BACKEND, Renderer, create_renderer
+
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "Renderer", "create_renderer"]

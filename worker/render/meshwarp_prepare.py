@@ -1,0 +1,156 @@
+"""Per-character precompute of the mesh-warp renderer (runs once, result cached on disk).
+
+The warp is a thin-plate spline *in the character's own pixels*: its control points are fixed
+(a landmark subset, a halo around the head, pins on the border), so the whole linear system is
+solved here once. What is left per frame is one small matrix product (control displacements ->
+displacements on a coarse grid) and a cheap inversion of that grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worker.retarget import regions as R
+
+GRID = 48  # coarse grid nodes per side (the warp is smooth: upsampled to full size per frame)
+BORDER_PINS = 10  # pins per image side, corners included once
+HALO_SCALE = 1.32  # halo ring around the face oval, which moves with the rigid head motion
+SMOOTHING = 1e-4  # TPS regularisation (in unit-square coordinates): noise never makes swirls
+
+CONTROL_LANDMARKS = sorted(set(
+    R.FACE_OVAL + R.R_EYE_UPPER + R.R_EYE_LOWER + list(R.R_EYE_CORNERS) + R.R_EYE_RING + [R.R_IRIS]
+    + R.L_EYE_UPPER + R.L_EYE_LOWER + list(R.L_EYE_CORNERS) + R.L_EYE_RING + [R.L_IRIS]
+    + R.R_BROW + R.L_BROW + R.LIPS_OUTER + list(R.MOUTH_CORNERS) + R.INNER_UPPER + R.INNER_LOWER
+    + R.NOSE + R.CHEEKS
+))
+
+
+def _tps_kernel(d2: np.ndarray) -> np.ndarray:
+    """U(r) = r^2 log r, written with r^2 (0 at r = 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = 0.5 * d2 * np.log(d2)
+    return np.nan_to_num(k, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def grid_coords(size: int, grid: int = GRID) -> np.ndarray:
+    """Pixel positions of the grid nodes such that cv2.resize(grid -> size) lands on them."""
+    return (np.arange(grid) + 0.5) * size / grid - 0.5
+
+
+def halo_points(lm: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ring around the face oval (3-D, z of the oval point) and each point's share of head motion.
+
+    Points high on the head follow it fully (hair), points by the chin much less (the neck
+    stays on the shoulders). Points too near the border are dropped: the pins own that zone.
+    """
+    oval = lm[R.FACE_OVAL].astype(np.float64)
+    c = oval[:, :2].mean(0)
+    ring = c + (oval[:, :2] - c) * HALO_SCALE
+    top, bottom = oval[:, 1].min(), oval[:, 1].max()
+    share = np.clip(1.0 - (oval[:, 1] - top) / max(bottom - top, 1e-6), 0.0, 1.0)
+    share = 0.25 + 0.75 * share ** 0.7
+    margin = 0.04 * size
+    keep = ((ring >= margin) & (ring <= size - 1 - margin)).all(1)
+    pts = np.concatenate([ring, oval[:, 2:3]], axis=1)
+    return pts[keep], share[keep]
+
+
+def border_pins(size: int) -> np.ndarray:
+    s = np.linspace(0, size - 1, BORDER_PINS)
+    z = np.zeros_like(s)
+    e = np.full_like(s, size - 1)
+    pins = np.concatenate([np.stack([s, z], 1), np.stack([s, e], 1), np.stack([z, s[1:-1]], 1),
+                           np.stack([e, s[1:-1]], 1)])
+    return pins
+
+
+def control_sources(lm: np.ndarray, iod: float) -> np.ndarray:
+    """Landmark control positions; a closed mouth's inner lips are parted by a hair.
+
+    Coincident control points that later move apart make the spline ill-conditioned; a gap of
+    a few hundredths of the eye distance keeps it stable and is invisible (the mouth interior
+    is drawn over that line).
+    """
+    src = lm[CONTROL_LANDMARKS, :2].astype(np.float64).copy()
+    pos = {j: i for i, j in enumerate(CONTROL_LANDMARKS)}
+    gap = np.linalg.norm(lm[[13, 82, 312], :2] - lm[[14, 87, 317], :2], axis=1).mean()
+    want = 0.04 * iod
+    if gap < want:
+        # push along the local upper->lower direction of each pair
+        for u, lo in zip(R.INNER_UPPER, R.INNER_LOWER, strict=True):
+            d = lm[lo, :2] - lm[u, :2]
+            n = np.linalg.norm(d)
+            d = d / n if n > 1e-3 else np.array([0.0, 1.0])
+            extra = (want - gap) * 0.5
+            src[pos[u]] -= d * extra
+            src[pos[lo]] += d * extra
+    return src
+
+
+def prepare_meshwarp(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
+    size = int(image.shape[0])
+    lm = np.asarray(landmarks, np.float64)
+    r_eye = lm[list(R.R_EYE_CORNERS), :].mean(0)
+    l_eye = lm[list(R.L_EYE_CORNERS), :].mean(0)
+    iod = float(np.linalg.norm(l_eye - r_eye))
+    src_lm = control_sources(lm, iod)
+    halo, share = halo_points(lm, size)
+    pins = border_pins(size)
+    ctrl = np.concatenate([src_lm, halo[:, :2], pins]) / size  # unit square: well conditioned
+    n = len(ctrl)
+    k = _tps_kernel(((ctrl[:, None, :] - ctrl[None, :, :]) ** 2).sum(-1))
+    k[np.diag_indices(n)] += SMOOTHING
+    p = np.concatenate([np.ones((n, 1)), ctrl], axis=1)
+    system = np.zeros((n + 3, n + 3))
+    system[:n, :n] = k
+    system[:n, n:] = p
+    system[n:, :n] = p.T
+    inv = np.linalg.inv(system)[:, :n]  # only displacement columns: the rest of rhs is zero
+    g = grid_coords(size) / size
+    gx, gy = np.meshgrid(g, g)
+    nodes = np.stack([gx.ravel(), gy.ravel()], 1)
+    basis = np.concatenate([
+        _tps_kernel(((nodes[:, None, :] - ctrl[None, :, :]) ** 2).sum(-1)),
+        np.ones((len(nodes), 1)), nodes], axis=1)
+    grid_matrix = (basis @ inv).astype(np.float32)  # (GRID^2, n): displacements -> grid field
+
+    palette = mouth_palette(image, lm)
+    return {
+        "meshwarp_ctrl_idx": np.array(CONTROL_LANDMARKS, np.int32),
+        "meshwarp_halo": halo.astype(np.float32),
+        "meshwarp_halo_share": share.astype(np.float32),
+        "meshwarp_n_pins": np.array([len(pins)], np.int32),
+        "meshwarp_grid_matrix": grid_matrix,
+        "meshwarp_palette": palette,
+        "meshwarp_iod": np.array([iod], np.float32),
+    }
+
+
+def mouth_palette(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """Colours for the synthetic mouth interior, from the character's own lips and skin.
+
+    Rows: lip colour, skin colour, (saturation, brightness, 0). A grey picture gets a grey
+    mouth, a dark painting a dark one.
+    """
+    import cv2
+
+    rgb = image[..., :3]
+    h, w = rgb.shape[:2]
+    lips = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(lips, [np.round(lm[R.LIPS_OUTER, :2]).astype(np.int32)], 255)
+    cv2.fillPoly(lips, [np.round(lm[R.inner_lip_contour(), :2]).astype(np.int32)], 0)
+    skin = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(skin, [np.round(lm[[234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378,
+                                      379, 365, 397, 288, 361, 323, 454], :2]).astype(np.int32)], 255)
+    cv2.fillPoly(skin, [np.round(lm[R.LIPS_OUTER, :2]).astype(np.int32)], 0)
+
+    def mean(mask: np.ndarray, fallback: tuple[float, float, float]) -> np.ndarray:
+        sel = rgb[mask > 0]
+        return sel.reshape(-1, 3).mean(0) if len(sel) > 20 else np.array(fallback)
+
+    lip = mean(lips, (170.0, 90.0, 90.0))
+    sk = mean(skin, (200.0, 160.0, 140.0))
+    hsv = cv2.cvtColor(np.uint8([[np.clip(sk, 0, 255)]]), cv2.COLOR_RGB2HSV)[0, 0]
+    sat = float(hsv[1]) / 255.0
+    bright = float(hsv[2]) / 255.0
+    return np.array([lip, sk, [sat, bright, 0.0]], np.float32)

@@ -1,0 +1,7 @@
+"""Retarget stage: driver `FaceState` -> character `TargetPose` (see `retargeter`)."""
+
+from worker.retarget.idle import Idle
+from worker.retarget.pose import TargetPose
+from worker.retarget.retargeter import RetargetOptions, Retargeter
+
+__all__ = ["Idle", "RetargetOptions", "Retargeter", "TargetPose"]

@@ -1,0 +1,259 @@
+"""Driver face -> character pose: the driver's motion relative to its neutral, applied to the
+character's own geometry.
+
+Everything is measured in a canonical face frame (centre between the eyes, in-plane roll
+removed, unit = 3-D inter-ocular distance), so a driver close to the camera and a small
+character face move alike. Head rotation is a 3-D similarity fit of the driver's skull points
+against its neutral, re-applied to the character's 3-D landmarks (a turned head foreshortens
+like a turned head). Eyelids go by ratios of the apertures (the character's own eye closes when
+the driver's does, whatever the two eye sizes), irises move inside the character's eye opening,
+the rest of the expression is the driver's per-point residual after removing the head motion.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from worker.characters.assets import CharacterAssets
+from worker.errors import UserError
+from worker.retarget import geometry as G
+from worker.retarget import regions as R
+from worker.retarget.idle import Idle, IdleMotion
+from worker.retarget.pose import TargetPose
+from worker.track.face_state import N_LANDMARKS, FaceState
+
+# A driver lid gap below this fraction of its neutral gap counts as shut: MediaPipe never
+# reports a fully closed lid as zero.
+EYE_SHUT_RATIO = 0.3
+CLOSED_LINE = 0.75  # where shut lids meet: this far from the upper lid towards the lower one
+
+
+@dataclass
+class RetargetOptions:
+    expression_strength: float = 1.0  # 0 = frozen face, 1 = as the driver, up to 2 = exaggerated
+    head_strength: float = 1.0  # 0 = head still, 1 = as the driver
+    mirror: bool = False  # driver's left becomes the character's right (a mirror image)
+    idle: bool = True  # breathing, sway and blinks while the face is lost
+    auto_blink: bool = False  # blink by itself even while tracking
+    max_yaw: float = 32.0  # degrees; beyond that a 2-D warp shows the far side's hidden texture
+    max_pitch: float = 25.0
+    max_roll: float = 40.0
+    max_shift: float = 0.8  # head translation limit, inter-ocular units
+    gaze_gain: float = 1.0
+
+    def validate(self) -> None:
+        for name, lo, hi in (("expression_strength", 0.0, 2.0), ("head_strength", 0.0, 2.0),
+                             ("gaze_gain", 0.0, 3.0)):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and lo <= v <= hi):
+                raise UserError(f"retarget.{name}: {v!r} is out of range ({lo}..{hi})")
+
+
+class _EyeFrame:
+    """One eye of the character in its neutral pose: corner axis, lids and iris in (u, v)."""
+
+    def __init__(self, lm: np.ndarray, left: bool) -> None:
+        c = R.L_EYE_CORNERS if left else R.R_EYE_CORNERS
+        self.upper = np.array(R.L_EYE_UPPER if left else R.R_EYE_UPPER)
+        self.lower = np.array(R.L_EYE_LOWER if left else R.R_EYE_LOWER)
+        self.corners = list(c)
+        self.iris = R.L_IRIS if left else R.R_IRIS
+        self.ring = np.arange(self.iris + 1, self.iris + 5)
+        a, b = lm[c[0], :2].astype(np.float64), lm[c[1], :2].astype(np.float64)
+        if a[0] > b[0]:
+            a, b = b, a
+        self.origin = (a + b) * 0.5
+        self.half = max(float(np.linalg.norm(b - a)) * 0.5, 1e-6)
+        self.ax = (b - a) / (2 * self.half)
+        self.n = np.array([-self.ax[1], self.ax[0]])
+        uv = self.to_uv(lm[:, :2])
+        self.u_up, self.v_up = uv[self.upper, 0], uv[self.upper, 1]
+        self.u_lo, self.v_lo = uv[self.lower, 0], uv[self.lower, 1]
+        self.v_closed = self.v_up + CLOSED_LINE * (self.v_lo - self.v_up)
+        self.u_closed = (self.u_up + self.u_lo) * 0.5
+        order = np.argsort(self.u_closed)
+        self.u_closed, self.v_closed = self.u_closed[order], self.v_closed[order]
+        self.iris_uv = uv[self.iris]
+        self.ring_uv = uv[self.ring]
+
+    def to_uv(self, p: np.ndarray) -> np.ndarray:
+        d = p - self.origin
+        return np.stack([d @ self.ax, d @ self.n], axis=-1)
+
+    def to_xy(self, uv: np.ndarray) -> np.ndarray:
+        return self.origin + uv[..., :1] * self.ax + uv[..., 1:2] * self.n
+
+    def apply(self, out: np.ndarray, base: np.ndarray, openness: float, gaze: np.ndarray) -> None:
+        """Write lids and iris for `openness` (0 shut, 1 neutral) and `gaze` into `out` (x, y)."""
+        shift = (base[self.corners, :2] - self._neutral_corners).mean(0)
+        r = openness
+        up = np.stack([self.u_up, np.interp(self.u_up, self.u_closed, self.v_closed) * (1 - r) + self.v_up * r], -1)
+        lo = np.stack([self.u_lo, np.interp(self.u_lo, self.u_closed, self.v_closed) * (1 - r) + self.v_lo * r], -1)
+        out[self.upper, :2] = self.to_xy(up) + shift
+        out[self.lower, :2] = self.to_xy(lo) + shift
+        vc = float(np.interp(self.iris_uv[0], self.u_closed, self.v_closed))
+        d = np.array([gaze[0] * self.half, gaze[1] * self.half * min(r, 1.0)])
+        iris = np.array([self.iris_uv[0], vc + r * (self.iris_uv[1] - vc)]) + d
+        out[self.iris, :2] = self.to_xy(iris) + shift
+        ring = self.ring_uv - self.iris_uv
+        ring[:, 1] *= min(r, 1.0)
+        out[self.ring, :2] = self.to_xy(iris + ring) + shift
+
+    def bind(self, lm: np.ndarray) -> _EyeFrame:
+        self._neutral_corners = lm[self.corners, :2].astype(np.float64)
+        return self
+
+
+class _Neutral:
+    """What is measured once per driver neutral (it changes only on calibration)."""
+
+    def __init__(self, lm: np.ndarray) -> None:
+        self.lm = lm.astype(np.float64)
+        self.centre, self.roll, self.iod = G.canonical_frame(self.lm)
+        canon = (self.lm - self.centre) @ G.rot_z(-self.roll).T / self.iod
+        mirrored = canon * np.array([-1.0, 1.0, 1.0])
+        d = ((mirrored[:, None, :] - canon[None, :, :]) ** 2).sum(-1)
+        self.mirror_map = d.argmin(1)  # point i's mirror-image counterpart
+        self.mirrored = self.flip(self.lm)
+        self.cache: dict[bool, tuple] = {}
+
+    def flip(self, lm: np.ndarray) -> np.ndarray:
+        out = lm[self.mirror_map].copy()
+        out[:, 0] = -out[:, 0]
+        return out
+
+    def measures(self, mirror: bool) -> tuple[np.ndarray, float, float, float, np.ndarray]:
+        if mirror not in self.cache:
+            n = self.mirrored if mirror else self.lm
+            _, roll, iod = G.canonical_frame(n)
+            gz = (G.gaze(n, False) + G.gaze(n, True)) * 0.5
+            self.cache[mirror] = (n, roll, G.eye_aperture(n, True), G.eye_aperture(n, False), gz, iod)
+        return self.cache[mirror]
+
+
+class Retargeter:
+    """Maps a driver `FaceState` (and its neutral) onto one character's landmarks."""
+
+    def __init__(self, character: CharacterAssets, options: RetargetOptions | None = None,
+                 idle: Idle | None = None) -> None:
+        self.options = options or RetargetOptions()
+        self.options.validate()
+        lm = np.asarray(character.landmarks, np.float64)
+        if lm.shape != (N_LANDMARKS, 3) or not np.isfinite(lm).all():
+            raise UserError(f"character {character.name}: landmarks must be {N_LANDMARKS}x3 finite values")
+        self.char = lm
+        self.centre, self.roll, self.iod = G.canonical_frame(lm)
+        self.pivot = lm[R.RIGID].mean(0)
+        self.eyes = {True: _EyeFrame(lm, True).bind(lm), False: _EyeFrame(lm, False).bind(lm)}
+        self.gap = G.mouth_gap(lm)
+        self.idle = idle or Idle()
+        self._neutral: _Neutral | None = None
+        self._neutral_key: tuple | None = None
+        self._rz = G.rot_z(self.roll)
+
+    # -- public ---------------------------------------------------------------------------------
+    def neutral_pose(self, timestamp: float = 0.0) -> TargetPose:
+        """The character exactly as drawn (the identity pose)."""
+        return TargetPose(landmarks=self.char.astype(np.float32), timestamp=timestamp)
+
+    def retarget(self, face: FaceState | None, neutral: FaceState | None) -> TargetPose:
+        """The character pose for `face`, measured against the driver's `neutral`.
+
+        With no neutral yet, the first face seen is the neutral. With no landmarks at all (face
+        never found) the character rests in its own pose with idle motion.
+        """
+        o = self.options
+        t = float(face.timestamp) if face is not None else 0.0
+        have = face is not None and face.landmarks is not None
+        if have and neutral is None or (neutral is not None and neutral.landmarks is None):
+            neutral = face if have else None
+        w_idle = 0.0
+        if o.idle:
+            w_idle = 1.0 if not have else float(np.clip(face.lost_blend, 0.0, 1.0))
+        idle = self.idle.sample(t) if (w_idle > 0 or o.auto_blink) else IdleMotion()
+        blink = idle.blink * max(w_idle, 1.0 if o.auto_blink else 0.0)
+
+        if have and neutral is not None:
+            nu = self._neutral_for(neutral)
+            drv = np.asarray(face.landmarks, np.float64)
+            if o.mirror:
+                drv = nu.flip(drv)
+            n, n_roll, ap_l0, ap_r0, gaze0, n_iod = nu.measures(o.mirror)
+            s, rot, _ = G.similarity_fit(n[R.RIGID], drv[R.RIGID])
+            shift = (drv[R.RIGID].mean(0) - n[R.RIGID].mean(0)) / n_iod
+            resid = ((drv - drv[R.RIGID].mean(0)) @ rot) / s + n[R.RIGID].mean(0) - n
+            rzn = G.rot_z(n_roll)
+            expr = resid @ rzn / n_iod  # rows rotated by Rz(-roll): canonical frame
+            yaw, pitch, roll = G.euler_yxz(rzn.T @ rot @ rzn)
+            open_l = _eye_openness(G.eye_aperture(drv, True) / max(ap_l0, 1e-6))
+            open_r = _eye_openness(G.eye_aperture(drv, False) / max(ap_r0, 1e-6))
+            gz = (G.gaze(drv, False) + G.gaze(drv, True)) * 0.5 - gaze0
+        else:
+            s, shift, expr = 1.0, np.zeros(3), np.zeros((N_LANDMARKS, 3))
+            yaw = pitch = roll = 0.0
+            open_l = open_r = 1.0
+            gz = np.zeros(2)
+
+        es, hs = o.expression_strength, o.head_strength
+        # expression on the character's own face (in its own neutral orientation)
+        pts = self.char + (expr @ self._rz.T) * (self.iod * es)
+        open_l = float(np.clip(1.0 + es * (open_l - 1.0), 0.0, 1.4)) * (1.0 - blink)
+        open_r = float(np.clip(1.0 + es * (open_r - 1.0), 0.0, 1.4)) * (1.0 - blink)
+        g = np.clip(gz * o.gaze_gain * min(es, 1.0), [-0.35, -0.2], [0.35, 0.2])
+        self.eyes[True].apply(pts, pts, open_l, g)
+        self.eyes[False].apply(pts, pts, open_r, g)
+        self._uncross_lips(pts)
+        mouth_open = max(0.0, G.mouth_gap(pts) - self.gap) / self.iod
+
+        # head: driver rotation (in canonical axes) -> character's canonical axes
+        yaw_d = float(np.clip(math.degrees(yaw) * hs + idle.yaw * w_idle, -o.max_yaw, o.max_yaw))
+        pitch_d = float(np.clip(math.degrees(pitch) * hs + idle.pitch * w_idle, -o.max_pitch, o.max_pitch))
+        roll_d = float(np.clip(math.degrees(roll) * hs + idle.roll * w_idle, -o.max_roll, o.max_roll))
+        rh = self._rz @ G.from_euler_yxz(math.radians(yaw_d), math.radians(pitch_d), math.radians(roll_d)) @ self._rz.T
+        scale = float(np.clip(math.exp(hs * math.log(max(s, 1e-3))), 0.8, 1.25))
+        scale *= 1.0 + (idle.scale - 1.0) * w_idle
+        move = shift * hs
+        mag = float(np.linalg.norm(move[:2]))
+        if mag > o.max_shift:
+            move = move * (o.max_shift / mag)
+        trans = self.pivot + move * self.iod
+        trans[1] += idle.dy * w_idle * self.iod
+        trans[2] = self.pivot[2]
+        a = scale * rh
+        head = np.concatenate([a, (trans - a @ self.pivot)[:, None]], axis=1)
+        out = pts @ a.T + head[:, 3]
+        return TargetPose(
+            landmarks=out.astype(np.float32), head_matrix=head.astype(np.float32),
+            mouth_open=float(mouth_open), eye_close_left=1.0 - min(open_l, 1.0),
+            eye_close_right=1.0 - min(open_r, 1.0), gaze=(float(g[0]), float(g[1])),
+            yaw=yaw_d, pitch=pitch_d, roll=roll_d, scale=scale, timestamp=t, idle=w_idle,
+        )
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _neutral_for(self, neutral: FaceState) -> _Neutral:
+        key = (id(neutral.landmarks), float(neutral.timestamp), float(neutral.landmarks[1, 0]))
+        if self._neutral is None or key != self._neutral_key:
+            self._neutral = _Neutral(np.asarray(neutral.landmarks, np.float64))
+            self._neutral_key = key
+        return self._neutral
+
+    def _uncross_lips(self, pts: np.ndarray) -> None:
+        """Inner lips never pass through each other (a crossing folds the warp)."""
+        up, lo = R.INNER_UPPER, R.INNER_LOWER
+        v_up = (pts[up, :2] - self.centre[:2]) @ self._rz[:2, 1]
+        v_lo = (pts[lo, :2] - self.centre[:2]) @ self._rz[:2, 1]
+        bad = v_lo < v_up
+        if bad.any():
+            mid = (pts[up, :2] + pts[lo, :2]) * 0.5
+            idx_u = np.array(up)[bad]
+            idx_l = np.array(lo)[bad]
+            pts[idx_u, :2] = mid[bad]
+            pts[idx_l, :2] = mid[bad]
+
+
+def _eye_openness(ratio: float) -> float:
+    """Driver lid ratio (current / neutral) -> 0 shut .. 1 neutral .. >1 wide."""
+    return (ratio - EYE_SHUT_RATIO) / (1.0 - EYE_SHUT_RATIO)

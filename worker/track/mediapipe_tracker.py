@@ -1,0 +1,242 @@
+"""`FaceTracker`: MediaPipe face mesh (478 points, video mode) -> smoothed `FaceState`.
+
+Per frame: face mesh -> landmarks in pixels -> head pose (solvePnP against our canonical
+face) and expression features (`worker.track.features`) from the raw landmarks -> One Euro
+smoothing of landmarks, pose and features (`worker.track.one_euro`).
+
+Around that:
+* Neutral pose: the average of the first `neutral_frames` confident frames, re-taken after
+  `calibrate()` (the old neutral stays valid until the new one is complete). Exposed as
+  `tracker.neutral` so that retargeting expresses motion relative to it.
+* Face lost: the last state is held for `hold_s`, then eased to the neutral over `ease_out_s`
+  (`lost_blend` goes 0 -> 1, `found` is False throughout). When the face comes back, the
+  output eases from wherever it was to the live state over `ease_in_s`, so nothing jumps.
+* Confidence: the legacy face-mesh API does not expose its face-presence score, so confidence
+  is how well a rigid head explains the landmarks: the RMS reprojection error of the head-pose
+  fit as a fraction of the inter-ocular distance (1 at <= 2 %, 0 at >= 12 %). A mesh snapped
+  onto something that is not a face fits badly and scores low.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from worker.track.blend import blend_states, mean_state, smoothstep
+from worker.track.face_state import N_LANDMARKS, FaceState
+from worker.track.features import face_features
+from worker.track.one_euro import DEFAULTS, OneEuroFilter, OneEuroParams
+from worker.track.pose import HeadPoseSolver
+
+_FEATURES = (
+    "eye_open_left",
+    "eye_open_right",
+    "mouth_open",
+    "mouth_width",
+    "brow_raise_left",
+    "brow_raise_right",
+)
+_CONF_GOOD, _CONF_BAD = 0.02, 0.12  # reprojection RMS / inter-ocular distance
+
+
+def _confidence(reprojection_error: float, face_scale: float) -> float:
+    r = reprojection_error / max(face_scale, 1e-6)
+    return float(np.clip((_CONF_BAD - r) / (_CONF_BAD - _CONF_GOOD), 0.0, 1.0))
+
+
+class FaceTracker:
+    """Tracks one face through a video stream; call `process` once per frame, in time order."""
+
+    def __init__(
+        self,
+        *,
+        smoothing: bool = True,
+        filters: dict[str, OneEuroParams] | None = None,
+        neutral_frames: int = 15,
+        min_confidence: float = 0.5,
+        hold_s: float = 0.3,
+        ease_out_s: float = 0.7,
+        ease_in_s: float = 0.2,
+        min_detection_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+    ) -> None:
+        import mediapipe as mp  # heavy import, only when a tracker is made
+
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=False,
+            max_num_faces=1,
+            refine_landmarks=True,
+            min_detection_confidence=min_detection_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+        )
+        self.smoothing = smoothing
+        params = {**DEFAULTS, **(filters or {})}
+        self._f_lm = OneEuroFilter(params["landmarks"])
+        self._f_pose = OneEuroFilter(params["pose"])
+        self._f_trans = OneEuroFilter(params["landmarks"])
+        self._f_feat = OneEuroFilter(params["features"])
+        self._pose = HeadPoseSolver()
+        self.neutral_frames = neutral_frames
+        self.min_confidence = min_confidence
+        self.hold_s, self.ease_out_s, self.ease_in_s = hold_s, ease_out_s, ease_in_s
+        self.neutral: FaceState | None = None
+        self._neutral_buf: list[FaceState] | None = []  # None = not collecting
+        self._last: FaceState | None = None  # last output
+        self._lost_since: float | None = None
+        self._lost_from: FaceState | None = None
+        self._resume_from: FaceState | None = None
+        self._resume_t0 = 0.0
+
+    # --- public -------------------------------------------------------------------------------
+    def calibrate(self) -> None:
+        """Re-take the neutral pose from the next `neutral_frames` confident frames."""
+        self._neutral_buf = []
+
+    @property
+    def calibrating(self) -> bool:
+        return self._neutral_buf is not None
+
+    def reset(self) -> None:
+        """Forget the stream (filters, pose warm start, lost state); keeps the neutral."""
+        for f in (self._f_lm, self._f_pose, self._f_trans, self._f_feat):
+            f.reset()
+        self._pose.reset()
+        self._last = self._lost_since = self._lost_from = self._resume_from = None
+
+    def close(self) -> None:
+        self._mesh.close()
+
+    def __enter__(self) -> FaceTracker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def process(self, bgr_image: np.ndarray, timestamp: float) -> FaceState:
+        """Track one BGR frame taken at `timestamp` seconds; always returns a state."""
+        raw = self.measure(bgr_image, timestamp)
+        out = self._on_found(raw) if raw.found else self._on_lost(raw)
+        self._last = out
+        return out
+
+    def measure(self, bgr_image: np.ndarray, timestamp: float) -> FaceState:
+        """The unsmoothed state of one frame (no filtering, neutral or lost handling)."""
+        if bgr_image.ndim != 3 or bgr_image.shape[2] != 3:
+            raise ValueError(f"expected an (h, w, 3) BGR image, got {bgr_image.shape}")
+        h, w = bgr_image.shape[:2]
+        rgb = cv2.cvtColor(bgr_image, cv2.COLOR_BGR2RGB)
+        rgb.flags.writeable = False
+        res = self._mesh.process(rgb)
+        if not res.multi_face_landmarks:
+            return FaceState(found=False, timestamp=timestamp, frame_size=(w, h))
+        lm = res.multi_face_landmarks[0].landmark
+        pts = np.array([(q.x, q.y, q.z) for q in lm], np.float32)
+        if len(pts) != N_LANDMARKS:
+            raise RuntimeError(f"face mesh returned {len(pts)} landmarks, expected {N_LANDMARKS}")
+        pts *= np.array([w, h, w], np.float32)
+        return self._state_from_landmarks(pts, timestamp, (w, h))
+
+    # --- internals ----------------------------------------------------------------------------
+    def _state_from_landmarks(self, pts: np.ndarray, t: float, size: tuple[int, int]) -> FaceState:
+        pose = self._pose.solve(pts, size)
+        f = face_features(pts)
+        return FaceState(
+            found=True,
+            timestamp=t,
+            frame_size=size,
+            confidence=_confidence(pose.reprojection_error, f["face_scale"]),
+            landmarks=pts,
+            raw_landmarks=pts,
+            pitch=pose.pitch,
+            yaw=pose.yaw,
+            roll=pose.roll,
+            translation=pose.tvec.astype(np.float32),
+            face_scale=f["face_scale"],
+            eye_open_left=f["eye_open_left"],
+            eye_open_right=f["eye_open_right"],
+            mouth_open=f["mouth_open"],
+            mouth_width=f["mouth_width"],
+            brow_raise_left=f["brow_raise_left"],
+            brow_raise_right=f["brow_raise_right"],
+            gaze=(f["gaze_x"], f["gaze_y"]),
+        )
+
+    def _smooth(self, raw: FaceState) -> FaceState:
+        t = raw.timestamp
+        lm = self._f_lm(raw.raw_landmarks, t, scale=raw.face_scale).astype(np.float32)
+        pitch, yaw, roll = self._f_pose(np.array([raw.pitch, raw.yaw, raw.roll]), t)
+        trans = self._f_trans(raw.translation, t, scale=6.3).astype(np.float32)
+        feats = self._f_feat(
+            np.array([getattr(raw, n) for n in _FEATURES] + list(raw.gaze)), t
+        )
+        out = dataclasses.replace(
+            raw,
+            landmarks=lm,
+            pitch=float(pitch),
+            yaw=float(yaw),
+            roll=float(roll),
+            translation=trans,
+            # the scale from the smoothed landmarks: no "pumping" of the head size
+            face_scale=float(face_features(lm)["face_scale"]),
+            gaze=(float(feats[-2]), float(feats[-1])),
+        )
+        for name, v in zip(_FEATURES, feats[:-2], strict=True):
+            setattr(out, name, float(v))
+        return out
+
+    def _on_found(self, raw: FaceState) -> FaceState:
+        t = raw.timestamp
+        if self._lost_since is not None:  # the face is back: restart filters, ease in
+            self._f_lm.reset()
+            self._f_pose.reset()
+            self._f_trans.reset()
+            self._f_feat.reset()
+            self._resume_from, self._resume_t0 = self._last, t
+            self._lost_since = self._lost_from = None
+        live = self._smooth(raw) if self.smoothing else raw
+        self._collect_neutral(live)
+        out = live
+        if self._resume_from is not None:
+            u = (t - self._resume_t0) / self.ease_in_s if self.ease_in_s > 0 else 1.0
+            if u >= 1.0:
+                self._resume_from = None
+            else:
+                w = smoothstep(u)
+                out = blend_states(self._resume_from, live, w)
+                out.found = True
+                out.lost_blend = float(self._resume_from.lost_blend * (1.0 - w))
+                out.raw_landmarks = raw.raw_landmarks
+        return out
+
+    def _on_lost(self, raw: FaceState) -> FaceState:
+        t = raw.timestamp
+        if self._lost_since is None:
+            self._lost_since, self._lost_from = t, self._last
+            self._resume_from = None
+            self._pose.reset()
+        src = self._lost_from if self._lost_from is not None and self._lost_from.landmarks is not None else None
+        target = self.neutral if self.neutral is not None else src
+        if src is None:
+            src = target
+        if src is None:  # never saw a face: nothing to hold
+            return dataclasses.replace(raw, lost_blend=1.0)
+        elapsed = t - self._lost_since
+        u = (elapsed - self.hold_s) / self.ease_out_s if self.ease_out_s > 0 else float(elapsed >= self.hold_s)
+        w = smoothstep(u)
+        out = blend_states(src, target, w)
+        out.found = False
+        out.confidence = 0.0
+        out.raw_landmarks = None
+        out.timestamp, out.frame_size = t, raw.frame_size
+        out.lost_blend = float(src.lost_blend + (1.0 - src.lost_blend) * w)
+        return out
+
+    def _collect_neutral(self, state: FaceState) -> None:
+        if self._neutral_buf is None or state.confidence < self.min_confidence:
+            return
+        self._neutral_buf.append(state)
+        if len(self._neutral_buf) >= self.neutral_frames:
+            self.neutral = mean_state(self._neutral_buf)
+            self._neutral_buf = None
