@@ -20,7 +20,7 @@ def setup_logging(verbose: bool = False, quiet: bool = False, log_file: str | Pa
     root.setLevel(logging.DEBUG)
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if verbose else (logging.ERROR if quiet else logging.WARNING))
-    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    console.setFormatter(_OneLineFormatter("%(levelname)s: %(message)s"))
     root.addHandler(console)
     path = Path(log_file) if log_file else default_log_dir() / "stream-animator.log"
     try:
@@ -34,6 +34,17 @@ def setup_logging(verbose: bool = False, quiet: bool = False, log_file: str | Pa
     root.addHandler(fh)
     _configured_file = path
     return path
+
+
+class _OneLineFormatter(logging.Formatter):
+    """The console gets one line per record; tracebacks go to the log file only."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord(record.__dict__)
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return super().format(record)
 
 
 def log_file() -> Path | None:

@@ -49,6 +49,7 @@ class VideoFileSource(FrameSource):
         self._t0: float | None = None  # media time of the first frame
         self._offset = 0.0  # added per completed loop
         self._last_media_t = 0.0
+        self._last_ts = -1.0
         self._index = 0
         self._wall0: float | None = None
         self._frames = self._container.decode(self._stream)
@@ -93,8 +94,6 @@ class VideoFileSource(FrameSource):
         frame = Frame(image=np.ascontiguousarray(image), index=self._index, timestamp=ts)
         self._index += 1
         return frame
-
-    _last_ts = -1.0
 
     def _pace(self, ts: float) -> None:
         now = time.monotonic()
