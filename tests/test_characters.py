@@ -232,7 +232,7 @@ def test_concurrent_preprocessing_does_not_corrupt(tmp_path, testdata):
         for _ in range(3)
     ]
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
         assert json.loads(out)["counts"]["failed"] == 0
     assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # no leftovers

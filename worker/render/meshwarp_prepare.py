@@ -57,11 +57,11 @@ def halo_points(lm: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def border_pins(size: int) -> np.ndarray:
     s = np.linspace(0, size - 1, BORDER_PINS)
-    z = np.zeros_like(s)
-    e = np.full_like(s, size - 1)
-    pins = np.concatenate([np.stack([s, z], 1), np.stack([s, e], 1), np.stack([z, s[1:-1]], 1),
-                           np.stack([e, s[1:-1]], 1)])
-    return pins
+    m = s[1:-1]
+    z, e = np.zeros_like(s), np.full_like(s, size - 1)
+    zm, em = np.zeros_like(m), np.full_like(m, size - 1)
+    return np.concatenate([np.stack([s, z], 1), np.stack([s, e], 1), np.stack([zm, m], 1),
+                           np.stack([em, m], 1)])
 
 
 def control_sources(lm: np.ndarray, iod: float) -> np.ndarray:

@@ -2,6 +2,6 @@
 
 from worker.retarget.idle import Idle
 from worker.retarget.pose import TargetPose
-from worker.retarget.retargeter import RetargetOptions, Retargeter
+from worker.retarget.retargeter import Retargeter, RetargetOptions
 
 __all__ = ["Idle", "RetargetOptions", "Retargeter", "TargetPose"]

@@ -1,0 +1,147 @@
+"""`meshwarp`: the default renderer. CPU only, no model weights.
+
+Per frame: control displacements (landmarks, head halo, border pins) -> one matrix product with
+the precomputed thin-plate-spline matrix gives the forward warp on a coarse grid of the
+character's pixels -> a few Newton steps invert it on the grid (output pixel -> source pixel)
+-> upsample -> `cv2.remap` of RGBA together (the alpha matte warps with the picture) -> the
+mouth interior is composited inside the warped inner lips.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+
+from worker.characters.assets import CharacterAssets
+from worker.render.base import Renderer
+from worker.render.meshwarp_prepare import GRID, grid_coords, prepare_meshwarp
+from worker.render.mouth import draw_mouth_interior
+from worker.retarget.pose import TargetPose
+
+NEWTON_STEPS = 4
+MOUTH_FADE = 0.03  # mouth opening (inter-ocular units) over which the interior fades in
+
+
+class MeshWarpRenderer(Renderer):
+    name = "meshwarp"
+
+    def __init__(self, size: int = 512, mouth_interior: bool = True) -> None:
+        super().__init__(size)
+        self.mouth_interior = mouth_interior
+        self._fallback: dict[str, dict[str, np.ndarray]] = {}
+        self._grids: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def arrays(self, assets: CharacterAssets) -> dict[str, np.ndarray]:
+        """The precomputed arrays (from the cache; built here if the assets came without them)."""
+        a = assets.arrays
+        if "meshwarp_grid_matrix" in a and a["meshwarp_grid_matrix"].shape[0] == GRID * GRID:
+            return a
+        if assets.key not in self._fallback:
+            self._fallback[assets.key] = prepare_meshwarp(assets.image, assets.landmarks)
+        return self._fallback[assets.key]
+
+    def _grid(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        if size not in self._grids:
+            g = grid_coords(size).astype(np.float32)
+            gx, gy = np.meshgrid(g, g)
+            nodes = np.stack([gx, gy], -1)
+            ix, iy = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
+            self._grids[size] = (nodes, np.stack([ix, iy], -1))
+        return self._grids[size]
+
+    def backward_map(self, assets: CharacterAssets, pose: TargetPose) -> np.ndarray:
+        """(size, size, 2) float32: for each output pixel, the character pixel to sample."""
+        a = self.arrays(assets)
+        size = assets.size
+        idx = a["meshwarp_ctrl_idx"]
+        d_lm = pose.landmarks[idx, :2] - assets.landmarks[idx, :2]
+        halo = a["meshwarp_halo"]
+        hm = np.asarray(pose.head_matrix, np.float32)
+        d_halo = (halo @ hm[:2, :3].T + hm[:2, 3] - halo[:, :2]) * a["meshwarp_halo_share"][:, None]
+        n_pins = int(a["meshwarp_n_pins"][0])
+        disp = np.concatenate([d_lm, d_halo, np.zeros((n_pins, 2), np.float32)]).astype(np.float32)
+        fwd = (a["meshwarp_grid_matrix"] @ disp).reshape(GRID, GRID, 2)
+        nodes, ident = self._grid(size)
+        back = _invert(fwd, nodes, size)
+        full = cv2.resize(back, (size, size), interpolation=cv2.INTER_LINEAR)
+        full += ident
+        return full
+
+    def render(self, assets: CharacterAssets, pose: TargetPose) -> np.ndarray:
+        full = self.backward_map(assets, pose)
+        out = cv2.remap(assets.image, full, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if self.mouth_interior and pose.mouth_open > 0:
+            a = self.arrays(assets)
+            iod = float(a["meshwarp_iod"][0])
+            strength = min(1.0, pose.mouth_open / MOUTH_FADE)
+            draw_mouth_interior(out, pose.landmarks, a["meshwarp_palette"], iod, strength)
+        if out.shape[0] != self.size:
+            interp = cv2.INTER_AREA if out.shape[0] > self.size else cv2.INTER_LINEAR
+            out = cv2.resize(out, (self.size, self.size), interpolation=interp)
+        return out
+
+
+def _invert(fwd: np.ndarray, nodes: np.ndarray, size: int) -> np.ndarray:
+    """Backward displacement at the grid nodes: solve x + fwd(x) = p for each node p.
+
+    Newton steps on the bilinear field with its finite-difference Jacobian; where the warp
+    stretches strongly (a mouth opening from a closed line) a plain fixed-point iteration would
+    oscillate. Returns x - p.
+    """
+    scale = GRID / size
+    # d fwd / d (grid index) -> per pixel
+    jx = np.gradient(fwd, axis=1) * scale  # d/dx
+    jy = np.gradient(fwd, axis=0) * scale  # d/dy
+    field = np.concatenate([fwd, jx, jy], axis=-1)  # (G, G, 6): f, df/dx, df/dy
+    x = nodes - fwd
+    for _ in range(NEWTON_STEPS):
+        m = (x + 0.5) * scale - 0.5
+        s = cv2.remap(field, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        r = x + s[..., :2] - nodes  # residual
+        a11 = 1.0 + s[..., 2]
+        a21 = s[..., 3]
+        a12 = s[..., 4]
+        a22 = 1.0 + s[..., 5]
+        det = a11 * a22 - a12 * a21
+        # a fold (det <= 0) or near-fold: fall back to a damped fixed-point step there
+        ok = det > 0.05
+        safe = np.where(ok, det, 1.0)
+        dx = np.where(ok, (a22 * r[..., 0] - a12 * r[..., 1]) / safe, 0.5 * r[..., 0])
+        dy = np.where(ok, (a11 * r[..., 1] - a21 * r[..., 0]) / safe, 0.5 * r[..., 1])
+        step = np.stack([dx, dy], -1)
+        # never jump more than a few grid cells in one step
+        lim = 3.0 / scale
+        step = np.clip(step, -lim, lim)
+        x = x - step
+    return (x - nodes).astype(np.float32)
+
+
+def benchmark_render(assets: CharacterAssets, frames: int = 300, renderer: Renderer | None = None,
+                     threads: int = 1) -> dict:
+    """Median / p95 render time (ms) over a sweep of poses (head turns, mouth, blinks).
+
+    Pins OpenCV to `threads` threads while timing (set OMP/OPENBLAS_NUM_THREADS=1 in the
+    environment before starting Python for a strict one-core figure).
+    """
+    from worker.render.sweep import pose_sweep
+
+    renderer = renderer or MeshWarpRenderer(size=assets.size)
+    poses = pose_sweep(assets, frames)
+    prev = cv2.getNumThreads()
+    cv2.setNumThreads(threads)
+    try:
+        for p in poses[:10]:
+            renderer.render(assets, p)
+        times = []
+        for p in poses:
+            t0 = time.perf_counter()
+            renderer.render(assets, p)
+            times.append((time.perf_counter() - t0) * 1000.0)
+    finally:
+        cv2.setNumThreads(prev)
+    t = np.array(times)
+    return {"renderer": renderer.name, "frames": len(t), "size": renderer.size, "threads": threads,
+            "median_ms": round(float(np.median(t)), 3), "p95_ms": round(float(np.percentile(t, 95)), 3),
+            "max_ms": round(float(t.max()), 3)}
