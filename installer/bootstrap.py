@@ -266,8 +266,10 @@ def run_pip(ctx: Context, cmd: list[str], what: str = "pip") -> str:
     if code != 0:
         log(ctx, f"[{what} exited with {code}]")
         m = re.search(r"Looking in indexes: ([^\s,]+)", output)
-        index = os.environ.get("PIP_INDEX_URL") or (m.group(1) if m else DEFAULT_INDEX)
-        raise InstallError(f"{pip_errors.explain(output, index)} (pip's full output: {ctx.log_path})")
+        index = m.group(1) if m else os.environ.get("PIP_INDEX_URL", DEFAULT_INDEX)
+        unreachable = pip_errors.probe_index(index)
+        log(ctx, f"[probe {index}: {unreachable or 'reachable'}]")
+        raise InstallError(f"{pip_errors.explain(output, index, unreachable)} (pip's full output: {ctx.log_path})")
     return output
 
 
@@ -445,7 +447,8 @@ def next_steps(ctx: Context) -> list[str]:
 def report(ctx: Context) -> None:
     v = ctx.versions
     ok = v.get("ok", {})
-    parts = [f"{name} {ok[name]}" for name in ("numpy", "cv2", "mediapipe", "onnxruntime") if ok.get(name)]
+    labels = {"numpy": "numpy", "cv2": "opencv", "mediapipe": "mediapipe", "onnxruntime": "onnxruntime"}
+    parts = [f"{label} {ok[name]}" for name, label in labels.items() if ok.get(name)]
     providers = [p.replace("ExecutionProvider", "") for p in v.get("providers", [])]
     say(f"Ready: {shown(ctx.venv, ctx.windows)} (Python {v.get('python', '?')}; {', '.join(parts)}; "
         f"ONNX Runtime providers: {', '.join(providers)})")

@@ -156,15 +156,14 @@ def download(entry: ModelEntry, models_dir: Path, out: TextIO | None = None, tim
     offset = part.stat().st_size if part.is_file() else 0
     if entry.size is not None and offset > entry.size:
         offset = 0
-    resumed = offset > 0
     for attempt in range(2):  # the second attempt only after a 416 (our .part was unusable)
         try:
-            _fetch(entry, part, offset, out, timeout)
+            resumed = _fetch(entry, part, offset, out, timeout)
             break
         except _RangeRejected:
             if attempt:
                 raise DownloadError(f"{entry.url}: the server rejected the download range") from None
-            offset, resumed = 0, False
+            offset = 0
     got_size = part.stat().st_size
     if entry.size is not None and got_size != entry.size:
         raise DownloadError(
@@ -187,10 +186,10 @@ class _RangeRejected(Exception):
     pass
 
 
-def _fetch(entry: ModelEntry, part: Path, offset: int, out: TextIO, timeout: float) -> None:
-    """Append the rest of the file (from `offset`) to `part`."""
+def _fetch(entry: ModelEntry, part: Path, offset: int, out: TextIO, timeout: float) -> bool:
+    """Append the rest of the file (from `offset`) to `part`; True if it continued a partial file."""
     if entry.size is not None and offset == entry.size:
-        return  # complete already; verified by the caller
+        return True  # complete already; verified by the caller
     headers = {"User-Agent": USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
@@ -243,6 +242,7 @@ def _fetch(entry: ModelEntry, part: Path, offset: int, out: TextIO, timeout: flo
                     f"download of {entry.path} was interrupted after {_mb(done)} ({exc}); run again to resume"
                 ) from None
         progress.update(done, final=True)
+    return offset > 0
 
 
 def _content_range_start(value: str) -> int | None:

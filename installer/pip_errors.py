@@ -8,6 +8,8 @@ first, and name the package or the network problem.
 from __future__ import annotations
 
 import re
+import urllib.error
+import urllib.request
 
 # Low-level messages from urllib3/socket that mean "the index could not be reached at all".
 _NETWORK_SIGNATURES = (
@@ -69,9 +71,28 @@ def network_problem(output: str) -> str | None:
     return detail.group(1) if detail else "connection failed"
 
 
-def explain(output: str, index_url: str) -> str:
-    """One line for a failed pip run, from its combined stdout/stderr."""
-    net = network_problem(output)
+def probe_index(url: str, timeout: float = 5.0) -> str | None:
+    """Why the index at `url` cannot be reached, or None if it answers (any HTTP status counts).
+
+    pip hides the connection errors of a build-dependency install when it does not retry, leaving
+    only "from versions: none"; asking the index ourselves tells that apart from a missing package.
+    """
+    if not url.startswith(("http://", "https://")):
+        return None
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()  # noqa: S310
+    except urllib.error.HTTPError:
+        return None
+    except urllib.error.URLError as exc:
+        return str(getattr(exc, "reason", exc))
+    except OSError as exc:  # timeouts, resets
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def explain(output: str, index_url: str, unreachable: str | None = None) -> str:
+    """One line for a failed pip run, from its combined output and `probe_index(index_url)`."""
+    net = network_problem(output) or unreachable
     not_found = _NOT_FOUND.search(output) or _NO_MATCH.search(output)
     if net is not None and (not_found is not None or "Retrying" in output or "Could not fetch" in output):
         return (

@@ -8,7 +8,8 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR / "assets"
 SAMPLE_CHARACTERS_DIR = ASSETS_DIR / "characters"
-SAMPLE_CHARACTER = SAMPLE_CHARACTERS_DIR / "astronaut.png"
+SAMPLE_CHARACTER = SAMPLE_CHARACTERS_DIR / "astronaut.png"  # the photograph
+DEMO_CHARACTER = SAMPLE_CHARACTERS_DIR / "astronaut_toon.png"  # painted cut-out made from it (RGBA)
 
 
 def repo_root() -> Path | None:
@@ -52,3 +53,5 @@ def default_log_dir() -> Path:
         return root / "logs"
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
     return Path(base) / "stream-animator"
+
+SAMPLE_DRIVER = ASSETS_DIR / "driving" / "demo_driver.mp4"

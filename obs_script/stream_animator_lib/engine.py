@@ -385,7 +385,8 @@ class Engine:
             self._next_start = float("inf")  # retried when settings change or Start is pressed
             return
         os.makedirs(self.state_dir, exist_ok=True)
-        cfg = s.worker_config(self.nut_port)
+        known = {c["id"] for c in self._snap.get("characters") or []}
+        cfg = s.worker_config(self.nut_port, self._desired if self._desired in known else None)
         tmp = self.config_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(cfg, f, indent=1)  # JSON is valid YAML

@@ -16,10 +16,12 @@ RENDERERS = ("meshwarp", "liveportrait")
 OUTPUT_MODES = ("direct", "nut", "spout")
 SIZES = (256, 384, 512, 768, 1024)
 CAMERA_FILE = "file"  # the camera choice that reads `video_file` instead of a webcam
-LIVE_OPTIONS = ("expression_strength", "head_strength", "smoothing", "mirror")
+# script setting -> the worker's config key (dotted) for the settings it takes live
+LIVE_OPTIONS = {"expression_strength": "motion.expression_strength", "head_strength": "motion.head_strength",
+                "mirror": "motion.mirror", "smoothing": "smoothing"}
 RESTART_FIELDS = ("worker_python", "characters_dir", "renderer", "camera", "video_file", "size",
                   "output_mode", "spout_name")
-DEFAULT_SPOUT_NAME = "StreamAnimator"
+DEFAULT_SPOUT_NAME = "Stream Animator"
 
 
 @dataclass
@@ -33,8 +35,8 @@ class ScriptSettings:
     size: int = 512
     expression_strength: float = 1.0
     head_strength: float = 1.0
-    smoothing: float = 0.5
-    mirror: bool = True
+    smoothing: float = 1.0  # 0 = raw tracking, 1 = the worker's tuned default, up to 3 = extra steady
+    mirror: bool = False
     output_mode: str = "direct"
     spout_name: str = DEFAULT_SPOUT_NAME
     autostart: bool = True
@@ -82,8 +84,13 @@ class ScriptSettings:
                 out.append(f"Video file: {self.video_file} does not exist")
         elif not _is_webcam(self.camera):
             out.append(f"Camera: {self.camera!r} is neither 'webcam:N' nor a video file")
-        if not 16 <= self.size <= 4096:
-            out.append(f"Output size: {self.size} is outside 16..4096")
+        if not 128 <= self.size <= 2048:
+            out.append(f"Output size: {self.size} is outside 128..2048")
+        for name, (lo, hi) in (("expression_strength", (0.0, 2.0)), ("head_strength", (0.0, 2.0)),
+                               ("smoothing", (0.0, 3.0))):
+            v = getattr(self, name)
+            if not lo <= v <= hi:
+                out.append(f"{name.replace('_', ' ').capitalize()}: {v} is outside {lo}..{hi}")
         return out
 
     def source_arg(self) -> str:
@@ -91,35 +98,42 @@ class ScriptSettings:
         return self.video_file if self.camera == CAMERA_FILE else self.camera
 
     def live_options(self) -> dict:
+        """The `set_options` payload: {worker config key: value}."""
         d = asdict(self)
-        return {k: d[k] for k in LIVE_OPTIONS}
+        return {key: d[name] for name, key in LIVE_OPTIONS.items()}
 
     def needs_restart(self, other: ScriptSettings) -> bool:
         """True when going from `other` to self changes the worker's start-up config."""
         return any(getattr(self, k) != getattr(other, k) for k in RESTART_FIELDS)
 
-    def worker_config(self, nut_port: int | None = None) -> dict:
-        """The worker's config file content (written as JSON, which YAML reads too)."""
+    def worker_config(self, nut_port: int | None = None, start_character: str | None = None) -> dict:
+        """The worker's config file (worker/config.py schema), written as JSON, which YAML reads.
+
+        `start_character` goes in only when the caller knows the folder has it: a stale name
+        would make the worker refuse to start.
+        """
         if self.output_mode == "nut":
             if not nut_port:
                 raise ValueError("nut output needs the port OBS listens on")
             outputs = [{"type": "nut", "port": int(nut_port)}]
         elif self.output_mode == "spout":
-            outputs = [{"type": "spout", "name": self.spout_name or DEFAULT_SPOUT_NAME}]
+            outputs = [{"type": "spout", "sender_name": self.spout_name or DEFAULT_SPOUT_NAME}]
         else:
             outputs = [{"type": "obs"}]
-        cfg = {
-            "renderer": self.renderer,
-            "size": self.size,
-            "expression_strength": self.expression_strength,
-            "head_strength": self.head_strength,
+        characters: dict = {"size": self.size}
+        if self.characters_dir:
+            characters["folder"] = self.characters_dir
+        if start_character:
+            characters["current"] = start_character
+        return {
+            "camera": {"source": self.source_arg()},
+            "characters": characters,
+            "renderer": {"name": self.renderer},
+            "motion": {"expression_strength": self.expression_strength, "head_strength": self.head_strength,
+                       "mirror": self.mirror},
             "smoothing": self.smoothing,
-            "mirror": self.mirror,
             "outputs": outputs,
         }
-        if self.characters_dir:
-            cfg["characters_dir"] = self.characters_dir
-        return cfg
 
 
 def _is_webcam(value: str) -> bool:

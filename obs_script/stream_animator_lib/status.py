@@ -7,28 +7,32 @@ Tools -> Scripts: running or not, FPS, latency, character, tracking, and the las
 from __future__ import annotations
 
 import math
+import os
 
 SEP = " · "
 
 
 def latency_ms(value) -> float | None:
-    """The worker's end-to-end latency in ms from its status `latency` field.
+    """The worker's end-to-end latency in ms from its status (`latency_ms`, or `latency`).
 
-    Accepts a number of milliseconds or a dict of them (`total`, else `p50`, else the sum of
-    per-stage p50s); returns None when there is nothing usable yet.
+    Accepts a number of milliseconds or a dict of them (its `p50`, else `total`, else `p95`);
+    None when there is nothing usable yet.
     """
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, dict):
-        for key in ("total_ms", "total", "p50_ms", "p50", "end_to_end_ms", "end_to_end"):
-            if key in value:
+        for key in ("p50", "total", "p95"):
+            if value.get(key) is not None:
                 return latency_ms(value[key])
-        parts = [latency_ms(v) for v in value.values()]
-        parts = [p for p in parts if p is not None]
-        return sum(parts) if parts else None
     return None
+
+
+def character_label(character_id: str) -> str:
+    """'alice.png' -> 'alice': ids are file names in the characters folder."""
+    base, ext = os.path.splitext(character_id)
+    return base if ext.lower() in (".png", ".jpg", ".jpeg", ".webp") else character_id
 
 
 def tracking_text(value) -> str:
@@ -52,11 +56,11 @@ def format_status_line(snap: dict) -> str:
         fps = w.get("fps")
         if isinstance(fps, (int, float)) and not isinstance(fps, bool) and math.isfinite(fps):
             parts.append(f"{fps:.1f} fps")
-        lat = latency_ms(w.get("latency"))
+        lat = latency_ms(w.get("latency_ms", w.get("latency")))
         if lat is not None:
             parts.append(f"{lat:.0f} ms")
         if w.get("character"):
-            parts.append(str(w["character"]))
+            parts.append(character_label(str(w["character"])))
         if "tracking" in w:
             parts.append(tracking_text(w.get("tracking")))
         warnings = w.get("warnings") or []

@@ -159,6 +159,8 @@ def decode(line: bytes) -> dict:
         obj = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise ProtocolError(f"malformed JSON: {e}") from None
+    except RecursionError:  # "[[[[..." thousands deep
+        raise ProtocolError("malformed JSON: nested too deeply") from None
     if not isinstance(obj, dict):
         raise ProtocolError(f"expected a JSON object, got {type(obj).__name__}")
     return obj

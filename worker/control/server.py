@@ -96,7 +96,8 @@ class LoopbackServer:
 
     # ---- lifecycle (any thread) ----
     def start(self) -> LoopbackServer:
-        lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        lst = socket.socket(family, socket.SOCK_STREAM)
         if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: nobody may steal the port
             lst.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
         try:
@@ -220,10 +221,14 @@ class LoopbackServer:
                             self.on_wake()
                     else:
                         conn: Conn = key.data
-                        if mask & selectors.EVENT_READ and not conn.closed:
-                            self._read(conn)
-                        if mask & selectors.EVENT_WRITE and not conn.closed:
-                            self._flush(conn)
+                        try:
+                            if mask & selectors.EVENT_READ and not conn.closed:
+                                self._read(conn)
+                            if mask & selectors.EVENT_WRITE and not conn.closed:
+                                self._flush(conn)
+                        except Exception:  # a bug hit by one client costs that client only
+                            log.exception("%s: dropping a client after an unexpected error", self.name)
+                            self.close_conn(conn)
                 now = time.monotonic()
                 self._check_timeouts(now)
                 self.on_tick(now)

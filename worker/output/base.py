@@ -27,6 +27,11 @@ class Output(ABC):
     def __init__(self) -> None:
         self.metrics = OutputMetrics()
 
+    @classmethod
+    def from_config(cls, config: dict) -> Output:
+        """Build from a config dict (``{"type": ..., **options}``); see `factory.create_output`."""
+        raise NotImplementedError
+
     def start(self) -> None:  # noqa: B027 - optional hook: open devices, listen, check deps
         """Acquire resources; raise `UserError` with a clear message when impossible."""
 

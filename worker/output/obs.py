@@ -48,26 +48,34 @@ class FrameServer(LoopbackServer):
         self.wake()
 
     def on_authed(self, conn: Conn) -> None:
-        conn.state["last_n"] = None
+        with self._lock:
+            latest = self._latest
+        # "accounted": the newest frame number this client has sent or been counted as dropping.
+        conn.state["accounted"] = 0 if latest is None else latest.n - 1
         conn.state["busy"] = False
         self._feed(conn)
 
     def on_wake(self) -> None:
+        with self._lock:
+            latest = self._latest
         for conn in list(self.conns):
-            if conn.authed and not conn.closing:
-                self._feed(conn)
+            if not conn.authed or conn.closing:
+                continue
+            if conn.state["busy"] and latest is not None and latest.n - 1 > conn.state["accounted"]:
+                # Superseded while this client was still busy: those frames are lost to it.
+                self.metrics.dropped_frames(latest.n - 1 - conn.state["accounted"])
+                conn.state["accounted"] = latest.n - 1
+            self._feed(conn)
 
     def _feed(self, conn: Conn) -> None:
         if conn.state.get("busy") or conn.closed:
             return
         with self._lock:
             latest = self._latest
-        last_n = conn.state.get("last_n")
-        if latest is None or (last_n is not None and latest.n <= last_n):
+        if latest is None or latest.n <= conn.state["accounted"]:
             return
-        if last_n is not None:
-            self.metrics.dropped_frames(latest.n - last_n - 1)
-        conn.state["last_n"] = latest.n
+        self.metrics.dropped_frames(latest.n - conn.state["accounted"] - 1)
+        conn.state["accounted"] = latest.n
         conn.state["busy"] = True
         header = P.pack_frame_header(latest.width, latest.height, latest.seq, latest.capture_ts, time.time())
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from worker.characters.assets import CharacterAssets
 from worker.render.base import Renderer
+from worker.render.eyes import EyeRig
 from worker.render.meshwarp_prepare import GRID, grid_coords, prepare_meshwarp
 from worker.render.mouth import draw_mouth_interior
 from worker.retarget.pose import TargetPose
@@ -32,6 +33,7 @@ class MeshWarpRenderer(Renderer):
         self.mouth_interior = mouth_interior
         self._fallback: dict[str, dict[str, np.ndarray]] = {}
         self._grids: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._rigs: dict[str, list[tuple[EyeRig, np.ndarray, np.ndarray, int]]] = {}
 
     def arrays(self, assets: CharacterAssets) -> dict[str, np.ndarray]:
         """The precomputed arrays (from the cache; built here if the assets came without them)."""
@@ -41,6 +43,18 @@ class MeshWarpRenderer(Renderer):
         if assets.key not in self._fallback:
             self._fallback[assets.key] = prepare_meshwarp(assets.image, assets.landmarks)
         return self._fallback[assets.key]
+
+    def _eye_rigs(self, assets: CharacterAssets, idx: np.ndarray) -> list:
+        """Per eye: the rig and where its lids / iris sit among the spline's control points."""
+        if assets.key not in self._rigs:
+            pos = {int(j): i for i, j in enumerate(idx)}
+            rigs = []
+            for left in (True, False):
+                rig = EyeRig(np.asarray(assets.landmarks, np.float64), left)
+                rigs.append((rig, np.array([pos[int(j)] for j in rig.upper]),
+                             np.array([pos[int(j)] for j in rig.lower]), pos[rig.iris]))
+            self._rigs[assets.key] = rigs
+        return self._rigs[assets.key]
 
     def _grid(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         if size not in self._grids:
@@ -56,7 +70,11 @@ class MeshWarpRenderer(Renderer):
         a = self.arrays(assets)
         size = assets.size
         idx = a["meshwarp_ctrl_idx"]
-        d_lm = pose.landmarks[idx, :2] - assets.landmarks[idx, :2]
+        tgt = pose.landmarks[idx, :2].astype(np.float32)
+        rigs = self._eye_rigs(assets, idx)
+        for rig, up, lo, iris in rigs:  # the spline moves open eyes; lids are a separate patch
+            tgt[up], tgt[lo], tgt[iris] = rig.open_targets(pose.landmarks, pose.gaze)
+        d_lm = tgt - assets.landmarks[idx, :2]
         halo = a["meshwarp_halo"]
         hm = np.asarray(pose.head_matrix, np.float32)
         d_halo = (halo @ hm[:2, :3].T + hm[:2, 3] - halo[:, :2]) * a["meshwarp_halo_share"][:, None]
@@ -67,6 +85,8 @@ class MeshWarpRenderer(Renderer):
         back = _invert(fwd, nodes, size)
         full = cv2.resize(back, (size, size), interpolation=cv2.INTER_LINEAR)
         full += ident
+        for rig, *_ in rigs:
+            rig.remap_lids(full, pose.landmarks)
         return full
 
     def render(self, assets: CharacterAssets, pose: TargetPose) -> np.ndarray:

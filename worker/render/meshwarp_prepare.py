@@ -15,6 +15,7 @@ from worker.retarget import regions as R
 GRID = 48  # coarse grid nodes per side (the warp is smooth: upsampled to full size per frame)
 BORDER_PINS = 10  # pins per image side, corners included once
 HALO_SCALE = 1.32  # halo ring around the face oval, which moves with the rigid head motion
+OUTLINE_DEPTH = 0.5  # see flat_oval_depth
 SMOOTHING = 1e-4  # TPS regularisation (in unit-square coordinates): noise never makes swirls
 
 CONTROL_LANDMARKS = sorted(set(
@@ -48,11 +49,24 @@ def halo_points(lm: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     ring = c + (oval[:, :2] - c) * HALO_SCALE
     top, bottom = oval[:, 1].min(), oval[:, 1].max()
     share = np.clip(1.0 - (oval[:, 1] - top) / max(bottom - top, 1e-6), 0.0, 1.0)
-    share = 0.25 + 0.75 * share ** 0.7
+    share = 0.4 + 0.6 * share ** 0.7
     margin = 0.04 * size
     keep = ((ring >= margin) & (ring <= size - 1 - margin)).all(1)
-    pts = np.concatenate([ring, oval[:, 2:3]], axis=1)
+    pts = np.concatenate([ring, flat_oval_depth(lm)[R.FACE_OVAL, 2:3]], axis=1)
     return pts[keep], share[keep]
+
+
+def flat_oval_depth(lm: np.ndarray) -> np.ndarray:
+    """Landmarks with the face outline's depth halved towards the head's centre.
+
+    The outline is a silhouette, not a fixed point of the skin: turning the head slides it
+    round the head rather than swinging it with the full depth of the ears (which would push
+    the cheek over the hair and fold the warp).
+    """
+    out = np.array(lm, np.float64)
+    zc = out[R.RIGID, 2].mean()
+    out[R.FACE_OVAL, 2] = zc + OUTLINE_DEPTH * (out[R.FACE_OVAL, 2] - zc)
+    return out
 
 
 def border_pins(size: int) -> np.ndarray:

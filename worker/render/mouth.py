@@ -18,7 +18,7 @@ from worker.retarget import regions as R
 _UPPER = [R.MOUTH_CORNERS[0], *R.INNER_UPPER, R.MOUTH_CORNERS[1]]
 _LOWER = [R.MOUTH_CORNERS[0], *R.INNER_LOWER, R.MOUTH_CORNERS[1]]
 _CONTOUR = R.inner_lip_contour()
-_TEETH_SEPARATIONS = np.array([0.0, 0.17, 0.36, 0.55, 0.72])  # |u| of the gaps between teeth
+_TEETH_SEPARATIONS = np.array([0.0, 0.19, 0.4, 0.62])  # |u| of the gaps between teeth
 
 
 def _smooth(x: np.ndarray) -> np.ndarray:
@@ -89,14 +89,14 @@ def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, io
     # upper teeth: a band under the upper lip, shaded round towards the corners
     teeth_px = min(0.085 * iod, 0.45 * max_gap)
     if teeth_px > 0.8:
-        white = np.array([236.0, 231.0, 218.0]) * (0.55 + 0.45 * bright)
+        white = np.array([214.0, 208.0, 194.0]) * (0.5 + 0.45 * bright)
         grey = white.mean()
         white = grey + (white - grey) * min(1.0, 0.4 + sat)
         teeth = (0.85 * white + 0.15 * skin).astype(np.float32)
         depth = (w - w_up)  # pixels below the upper lip
         edge = _smooth((teeth_px - depth) / 1.5) * _smooth((0.86 - np.abs(u)) / 0.12)
         lines = np.min(np.abs(np.abs(u)[..., None] - _TEETH_SEPARATIONS), axis=-1) * half
-        t_shade = (1.0 - 0.55 * u2) * (0.82 + 0.18 * _smooth(lines / 1.2))
+        t_shade = (1.0 - 0.55 * u2) * (0.9 + 0.1 * _smooth(lines / 1.0))
         t_shade *= 1.0 - 0.25 * _smooth(depth / max(teeth_px, 1.0))  # lower edge a bit darker
         col = col * (1 - edge[..., None]) + (teeth * t_shade[..., None]) * edge[..., None]
 

@@ -28,6 +28,7 @@ from worker.track.face_state import N_LANDMARKS, FaceState
 # A driver lid gap below this fraction of its neutral gap counts as shut: MediaPipe never
 # reports a fully closed lid as zero.
 EYE_SHUT_RATIO = 0.3
+OUTLINE_DEPTH = 0.5  # the renderer's halo uses the same (worker.render.meshwarp_prepare)
 CLOSED_LINE = 0.75  # where shut lids meet: this far from the upper lid towards the lower one
 
 
@@ -152,6 +153,7 @@ class Retargeter:
         self.idle = idle or Idle()
         self._neutral: _Neutral | None = None
         self._neutral_key: tuple | None = None
+        self._first: FaceState | None = None
         self._rz = G.rot_z(self.roll)
 
     # -- public ---------------------------------------------------------------------------------
@@ -168,8 +170,11 @@ class Retargeter:
         o = self.options
         t = float(face.timestamp) if face is not None else 0.0
         have = face is not None and face.landmarks is not None
-        if have and neutral is None or (neutral is not None and neutral.landmarks is None):
-            neutral = face if have else None
+        if neutral is None or neutral.landmarks is None:
+            # no calibrated neutral yet: the first face seen stands in for it
+            if self._first is None and have:
+                self._first = FaceState(found=True, timestamp=t, landmarks=np.array(face.landmarks))
+            neutral = self._first
         w_idle = 0.0
         if o.idle:
             w_idle = 1.0 if not have else float(np.clip(face.lost_blend, 0.0, 1.0))
@@ -224,7 +229,11 @@ class Retargeter:
         trans[2] = self.pivot[2]
         a = scale * rh
         head = np.concatenate([a, (trans - a @ self.pivot)[:, None]], axis=1)
+        # rotate with the outline's depth flattened (a silhouette slides round the head)
+        zc = self.pivot[2]
+        pts[R.FACE_OVAL, 2] = zc + OUTLINE_DEPTH * (pts[R.FACE_OVAL, 2] - zc)
         out = pts @ a.T + head[:, 3]
+        out[R.FACE_OVAL, 2] = zc + (out[R.FACE_OVAL, 2] - zc) / OUTLINE_DEPTH
         return TargetPose(
             landmarks=out.astype(np.float32), head_matrix=head.astype(np.float32),
             mouth_open=float(mouth_open), eye_close_left=1.0 - min(open_l, 1.0),

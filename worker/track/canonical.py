@@ -8,8 +8,8 @@ sample character (worker/assets/characters/astronaut.png, a frontal NASA portrai
 2. Frontalise: the mesh is left-right symmetric, so we pair every point with the nearest point
    of its mirror image and find the plane that best maps the pairs onto each other (the normal
    is the principal direction of the pair differences). Rotating that normal onto the x axis
-   removes the photo's yaw and roll; its pitch (a level, camera-facing portrait) is kept as
-   pitch zero. Pairing and plane fit are iterated until the pairs stop changing.
+   (the smallest such rotation) removes the photo's yaw and roll; its pitch as MediaPipe sees
+   it (a level portrait looking into the lens) is kept as pitch zero. Pairing and plane fit are iterated until the pairs stop changing.
 3. Symmetrise: each point becomes the mean of itself and its mirrored partner, so yaw = roll = 0
    is exactly the symmetric pose.
 4. Centre between the eyes and scale so that the eye centres are 6.3 cm apart (an adult
@@ -60,7 +60,7 @@ def _symmetry_frame(p: np.ndarray, partner: np.ndarray) -> tuple[np.ndarray, np.
 def build_canonical_face(landmarks: np.ndarray, iters: int = 10) -> np.ndarray:
     """Frontal, symmetric, metric (cm) canonical face from one face's (478, 3) MediaPipe landmarks."""
     p = np.asarray(landmarks, np.float64)
-    # initial frame from the eye line and the eye->mouth direction
+    # start in the face's own axes (eye line, eyes->mouth): near enough for mirror pairing
     across, down = face_axes(p)
     rot = np.stack([across, down, np.cross(across, down)])
     r_eye, l_eye = eye_centers(p)
@@ -69,10 +69,17 @@ def build_canonical_face(landmarks: np.ndarray, iters: int = 10) -> np.ndarray:
     for _ in range(iters):
         rot2, origin = _symmetry_frame(q, partner)
         q = (q - origin) @ rot2.T
+        rot = rot2 @ rot
         new = _mirror_pairs(q)
         if np.array_equal(new, partner):
             break
         partner = new
+    # put back the camera's pitch: turn about x until the camera's y axis lies in the y-z plane
+    # direction (0, cy, cz) -> (0, 1, 0), i.e. the portrait's view of the face is pitch zero
+    cam_y = rot @ np.array([0.0, 1.0, 0.0])
+    a = np.arctan2(cam_y[2], cam_y[1])
+    rx = np.array([[1, 0, 0], [0, np.cos(a), np.sin(a)], [0, -np.sin(a), np.cos(a)]])
+    q = q @ rx.T
     # keep only mutual pairs; others (rare) stay as they are
     mutual = partner[partner] == np.arange(len(q))
     mirrored = q[partner] * np.array([-1.0, 1.0, 1.0])

@@ -40,10 +40,12 @@ class OneEuroParams:
     dcutoff: float = 1.0  # Hz: cutoff of the speed estimate itself
 
 
-LANDMARKS = OneEuroParams(mincutoff=1.0, beta=8.0, dcutoff=1.0)
+SHAPE = OneEuroParams(mincutoff=1.0, beta=8.0, dcutoff=1.0)
+FRAME = OneEuroParams(mincutoff=1.0, beta=8.0, dcutoff=1.0)
+LANDMARKS = SHAPE
 POSE = OneEuroParams(mincutoff=1.0, beta=0.2, dcutoff=1.0)
 FEATURES = OneEuroParams(mincutoff=1.5, beta=20.0, dcutoff=1.0)
-DEFAULTS = {"landmarks": LANDMARKS, "pose": POSE, "features": FEATURES}
+DEFAULTS = {"shape": SHAPE, "frame": FRAME, "pose": POSE, "features": FEATURES}
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
@@ -67,8 +69,9 @@ class OneEuroFilter:
     def value(self) -> np.ndarray | None:
         return self._x
 
-    def __call__(self, x: np.ndarray, t: float, scale: float = 1.0) -> np.ndarray:
-        """Filter sample `x` taken at time `t` (seconds); `scale` divides speeds (see module doc)."""
+    def __call__(self, x: np.ndarray, t: float, scale: float | np.ndarray = 1.0) -> np.ndarray:
+        """Filter sample `x` taken at time `t` (seconds); `scale` (scalar or per channel) divides
+        speeds (see module doc)."""
         x = np.asarray(x, np.float64)
         if self._x is None or self._t is None or t <= self._t:
             # first sample, or time did not advance (a repeated frame): (re)start from the sample
@@ -84,8 +87,70 @@ class OneEuroFilter:
             speed = np.linalg.norm(dx_hat, axis=1, keepdims=True)
         else:
             speed = np.abs(dx_hat)
-        cutoff = p.mincutoff + p.beta * speed / max(scale, 1e-9)
+        cutoff = p.mincutoff + p.beta * speed / np.maximum(scale, 1e-9)
         a = _alpha(cutoff, dt)
         self._x = self._x + a * (x - self._x)
         self._dx, self._t = dx_hat, t
         return self._x.copy()
+
+
+class LandmarkSmoother:
+    """One Euro smoothing of a face mesh in two parts, so that each gets the right treatment.
+
+    * The face frame: centre between the eyes (x, y, z), log of the inter-ocular distance and
+      roll of the eye line. Filtered with `frame_params`, speeds in IODs (or radians) per second.
+      Filtering the scale on its own is what stops the head "pumping" in size.
+    * The shape: every landmark in that frame (centred, roll removed, divided by the IOD).
+      Filtered with `shape_params`, speed per landmark in IODs per second, so a still face does
+      not shimmer while the lips of a talking one (fast) pass with almost no lag.
+
+    Recomposed, the output is the smoothed shape placed by the smoothed frame.
+    """
+
+    def __init__(self, shape_params: OneEuroParams | None = None, frame_params: OneEuroParams | None = None):
+        self.shape = OneEuroFilter(shape_params or SHAPE)
+        self.frame = OneEuroFilter(frame_params or FRAME)
+
+    def reset(self) -> None:
+        self.shape.reset()
+        self.frame.reset()
+
+    @staticmethod
+    def decompose(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(frame [cx, cy, cz, log iod, roll], shape (N, 3)) of (N, 3) landmarks in pixels."""
+        from worker.track.features import eye_centers
+
+        p = np.asarray(landmarks, np.float64)
+        r, left = eye_centers(p)
+        c = 0.5 * (r + left)
+        iod = max(float(np.linalg.norm(left - r)), 1e-6)
+        roll = math.atan2(left[1] - r[1], left[0] - r[0])
+        co, si = math.cos(roll), math.sin(roll)
+        d = p - c
+        shape = np.empty_like(d)
+        shape[:, 0] = (co * d[:, 0] + si * d[:, 1]) / iod
+        shape[:, 1] = (-si * d[:, 0] + co * d[:, 1]) / iod
+        shape[:, 2] = d[:, 2] / iod
+        return np.array([c[0], c[1], c[2], math.log(iod), roll]), shape
+
+    @staticmethod
+    def compose(frame: np.ndarray, shape: np.ndarray) -> np.ndarray:
+        cx, cy, cz, log_iod, roll = (float(v) for v in frame)
+        iod = math.exp(log_iod)
+        co, si = math.cos(roll), math.sin(roll)
+        out = np.empty_like(shape)
+        out[:, 0] = cx + iod * (co * shape[:, 0] - si * shape[:, 1])
+        out[:, 1] = cy + iod * (si * shape[:, 0] + co * shape[:, 1])
+        out[:, 2] = cz + iod * shape[:, 2]
+        return out
+
+    def __call__(self, landmarks: np.ndarray, t: float) -> np.ndarray:
+        frame, shape = self.decompose(landmarks)
+        iod = math.exp(frame[3])
+        if self.frame.value is not None:  # keep roll continuous across +-pi
+            prev = self.frame.value[4]
+            frame[4] = prev + (frame[4] - prev + math.pi) % (2 * math.pi) - math.pi
+        # centre speeds in IODs per second; log-scale and roll are already unitless
+        f = self.frame(frame, t, scale=np.array([iod, iod, iod, 1.0, 1.0]))
+        s = self.shape(shape, t)
+        return self.compose(f, s)

@@ -1,0 +1,490 @@
+"""Stream Motion Animator for OBS Studio: add this file in Tools -> Scripts.
+
+It starts the worker (the venv Python of this checkout) with a secret token, restarts it with
+back-off when it dies and stops it with OBS; it creates the "Animated Character" source and feeds
+it; it registers hotkeys (next/previous/1-9 character, calibrate, pause) and switches the
+character with the scene. Standard library only: OBS embeds its own Python.
+
+Threads: OBS calls the functions below on its UI thread (properties, hotkeys, frontend events)
+or its video thread (the timer). They only queue commands for, or read a snapshot of, the
+engine thread in stream_animator_lib/engine.py, which does all worker I/O.
+"""
+
+import os
+import sys
+import time
+from collections import deque
+
+import obspython as obs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+# "Reload Scripts" re-runs this file: drop cached library modules so edits take effect.
+for _name in [m for m in sys.modules if m == "stream_animator_lib" or m.startswith("stream_animator_lib.")]:
+    del sys.modules[_name]
+
+from stream_animator_lib import bindings  # noqa: E402
+from stream_animator_lib.engine import Engine, free_port  # noqa: E402
+from stream_animator_lib.obs_frames import SOURCE_ID, ObsFrameSink  # noqa: E402
+from stream_animator_lib.protocol_loader import load_protocol  # noqa: E402
+from stream_animator_lib.settings import (  # noqa: E402
+    CAMERA_FILE,
+    RENDERERS,
+    SIZES,
+    ScriptSettings,
+    find_worker_python,
+)
+
+SOURCE_NAME = "Animated Character"
+SPOUT_SOURCE_NAME = "Animated Character (Spout)"
+SPOUT_SOURCE_ID = "spout_capture"
+LOG_PREFIX = "[stream-animator] "
+
+# (hotkey name, description, control op, op arguments)
+HOTKEYS = [
+    ("stream_animator.next_character", "Stream Animator: next character", "set_character", {"step": 1}),
+    ("stream_animator.prev_character", "Stream Animator: previous character", "set_character", {"step": -1}),
+] + [
+    (f"stream_animator.character_{n}", f"Stream Animator: character {n}", "set_character", {"index": n})
+    for n in range(1, 10)
+] + [
+    ("stream_animator.calibrate", "Stream Animator: calibrate neutral face", "calibrate", {}),
+    ("stream_animator.pause_toggle", "Stream Animator: pause / resume", "pause_toggle", {}),
+]
+
+
+class _State:
+    engine = None
+    sink = None
+    proto = None
+    load_error = ""
+    settings_data = None  # the script's obs_data (owned by OBS)
+    settings = None  # ScriptSettings
+    last_character_setting = ""
+    nut_port = None
+    status_path = None
+    hotkey_ids = {}
+    hotkey_callbacks = []  # keep the plain functions alive
+    last_logged = None
+    loaded_wall = 0.0
+    pending_log = deque(maxlen=200)  # lines from the engine thread, printed by the timer
+
+
+S = _State()
+
+
+def _log(msg):
+    print(LOG_PREFIX + msg)
+
+
+def _log_later(msg):
+    # engine thread: OBS files prints from foreign threads under "Unknown Script"; the timer
+    # prints them in the script's own context
+    S.pending_log.append(msg)
+
+
+def _flush_log():
+    while S.pending_log:
+        _log(S.pending_log.popleft())
+
+
+def state_dir():
+    """Where the worker's config, logs and the status file go (env STREAM_ANIMATOR_STATE_DIR wins)."""
+    env = os.environ.get("STREAM_ANIMATOR_STATE_DIR")
+    if env:
+        return env
+    if sys.platform.startswith("win"):
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~")
+        return os.path.join(base, "StreamAnimator", "obs")
+    if sys.platform == "darwin":
+        return os.path.join(os.path.expanduser("~"), "Library", "Application Support", "StreamAnimator", "obs")
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "stream-animator", "obs")
+
+
+# ---- settings ------------------------------------------------------------------------------------
+
+def _read_settings(data):
+    def get(name, default):
+        if isinstance(default, bool):
+            return obs.obs_data_get_bool(data, name)
+        if isinstance(default, int):
+            return obs.obs_data_get_int(data, name)
+        if isinstance(default, float):
+            return obs.obs_data_get_double(data, name)
+        return obs.obs_data_get_string(data, name)
+
+    return ScriptSettings.from_reader(get)
+
+
+def script_description():
+    return ("<b>Stream Motion Animator</b><br>A still character image moves with your webcam face. "
+            f"Adds the source <i>{SOURCE_NAME}</i> to the current scene. Hotkeys: Settings → Hotkeys → "
+            "“Stream Animator”.")
+
+
+def script_defaults(data):
+    d = ScriptSettings()
+    obs.obs_data_set_default_string(data, "worker_python", find_worker_python(REPO))
+    obs.obs_data_set_default_string(data, "renderer", d.renderer)
+    obs.obs_data_set_default_string(data, "camera", d.camera)
+    obs.obs_data_set_default_int(data, "size", d.size)
+    obs.obs_data_set_default_double(data, "expression_strength", d.expression_strength)
+    obs.obs_data_set_default_double(data, "head_strength", d.head_strength)
+    obs.obs_data_set_default_double(data, "smoothing", d.smoothing)
+    obs.obs_data_set_default_bool(data, "mirror", d.mirror)
+    obs.obs_data_set_default_string(data, "output_mode", d.output_mode)
+    obs.obs_data_set_default_string(data, "spout_name", d.spout_name)
+    obs.obs_data_set_default_bool(data, "autostart", d.autostart)
+
+
+def _scene_names():
+    names = []
+    scenes = obs.obs_frontend_get_scenes() or []
+    for src in scenes:
+        names.append(obs.obs_source_get_name(src))
+    obs.source_list_release(scenes)
+    return names
+
+
+def _add_character_list(props, name, label, snap, current, keep_label=None):
+    p = obs.obs_properties_add_list(props, name, label, obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
+    if keep_label is not None:
+        obs.obs_property_list_add_string(p, keep_label, bindings.UNBOUND)
+    ids = set()
+    for ch in snap.get("characters") or []:
+        obs.obs_property_list_add_string(p, ch["name"], ch["id"])
+        ids.add(ch["id"])
+    if current and current not in ids:  # keep a saved choice visible before the worker answers
+        obs.obs_property_list_add_string(p, current, current)
+    return p
+
+
+def script_properties():
+    snap = S.engine.snapshot() if S.engine else {"line": S.load_error or "Not loaded"}
+    if S.settings_data is not None:
+        obs.obs_data_set_string(S.settings_data, "status", snap.get("line", ""))
+    props = obs.obs_properties_create()
+    obs.obs_properties_add_text(props, "status", "Status", obs.OBS_TEXT_INFO)
+    obs.obs_properties_add_button(props, "btn_start", "Start", _on_start)
+    obs.obs_properties_add_button(props, "btn_stop", "Stop", _on_stop)
+    obs.obs_properties_add_button(props, "btn_calibrate", "Calibrate neutral face", _on_calibrate)
+    obs.obs_properties_add_button(props, "btn_reload", "Reload characters", _on_reload)
+    obs.obs_properties_add_button(props, "btn_refresh", "Refresh status and lists", _on_refresh)
+
+    cur = S.settings.character if S.settings else ""
+    _add_character_list(props, "character", "Character", snap, cur)
+    obs.obs_properties_add_path(props, "characters_dir", "Characters folder", obs.OBS_PATH_DIRECTORY, "", None)
+
+    cam = obs.obs_properties_add_list(props, "camera", "Camera", obs.OBS_COMBO_TYPE_LIST,
+                                      obs.OBS_COMBO_FORMAT_STRING)
+    cams = snap.get("cameras") or [{"value": f"webcam:{i}", "name": f"Camera {i}"} for i in range(4)]
+    for c in cams:
+        obs.obs_property_list_add_string(cam, c["name"], c["value"])
+    obs.obs_property_list_add_string(cam, "Video file (below)", CAMERA_FILE)
+    obs.obs_properties_add_path(props, "video_file", "Video file", obs.OBS_PATH_FILE,
+                                "Videos (*.mp4 *.mkv *.mov *.avi *.webm);;All files (*.*)", None)
+
+    r = obs.obs_properties_add_list(props, "renderer", "Renderer", obs.OBS_COMBO_TYPE_LIST,
+                                    obs.OBS_COMBO_FORMAT_STRING)
+    for name in RENDERERS:
+        obs.obs_property_list_add_string(r, name, name)
+    sz = obs.obs_properties_add_list(props, "size", "Output size", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_INT)
+    for n in SIZES:
+        obs.obs_property_list_add_int(sz, f"{n} × {n}", n)
+    obs.obs_properties_add_float_slider(props, "expression_strength", "Expression strength", 0.0, 2.0, 0.05)
+    obs.obs_properties_add_float_slider(props, "head_strength", "Head motion strength", 0.0, 2.0, 0.05)
+    obs.obs_properties_add_float_slider(props, "smoothing", "Smoothing (1 = tuned default)", 0.0, 3.0, 0.05)
+    obs.obs_properties_add_bool(props, "mirror", "Mirror (move like a mirror image)")
+
+    out = obs.obs_properties_add_list(props, "output_mode", "Frames into OBS via", obs.OBS_COMBO_TYPE_LIST,
+                                      obs.OBS_COMBO_FORMAT_STRING)
+    obs.obs_property_list_add_string(out, "Direct (this script pushes frames)", "direct")
+    obs.obs_property_list_add_string(out, "Media Source (NUT over local TCP)", "nut")
+    obs.obs_property_list_add_string(out, "Spout2 (Windows, needs the Spout2 plugin)", "spout")
+    obs.obs_properties_add_text(props, "spout_name", "Spout sender name", obs.OBS_TEXT_DEFAULT)
+    obs.obs_properties_add_path(props, "worker_python", "Worker Python (the venv's python)",
+                                obs.OBS_PATH_FILE, "", None)
+    obs.obs_properties_add_bool(props, "autostart", "Start the worker when OBS starts")
+
+    group = obs.obs_properties_create()
+    for scene in _scene_names():
+        key = bindings.scene_key(scene)
+        cur = obs.obs_data_get_string(S.settings_data, key) if S.settings_data is not None else ""
+        _add_character_list(group, key, scene, snap, cur, keep_label="(keep current character)")
+    obs.obs_properties_add_group(props, "scene_characters", "Character per scene", obs.OBS_GROUP_NORMAL, group)
+    return props
+
+
+def script_update(data):
+    S.settings_data = data
+    new = _read_settings(data)
+    old, S.settings = S.settings, new
+    if S.engine is not None:
+        S.engine.apply_settings(new, S.nut_port)
+        if old is not None and new.character and new.character != S.last_character_setting:
+            S.engine.request("set_character", character=new.character)
+    S.last_character_setting = new.character
+    if old is not None and (old.output_mode != new.output_mode or old.spout_name != new.spout_name):
+        _ensure_source()
+
+
+def script_save(data):
+    for name, hid in S.hotkey_ids.items():
+        arr = obs.obs_hotkey_save(hid)
+        obs.obs_data_set_array(data, name, arr)
+        obs.obs_data_array_release(arr)
+    cur = S.engine.current_character() if S.engine else None
+    if cur:  # a hotkey or scene choice survives an OBS restart
+        obs.obs_data_set_string(data, "character", cur)
+        S.last_character_setting = cur
+
+
+# ---- buttons, hotkeys, frontend events (UI thread: hand off only) -------------------------------
+
+def _on_start(props, prop):
+    _ensure_source()
+    if S.engine:
+        S.engine.start_worker()
+    return True
+
+
+def _on_stop(props, prop):
+    if S.engine:
+        S.engine.stop_worker()
+    return True
+
+
+def _on_calibrate(props, prop):
+    if S.engine:
+        S.engine.request("calibrate")
+    return False
+
+
+def _on_reload(props, prop):
+    if S.engine:
+        S.engine.request("reload_characters")
+    return True
+
+
+def _on_refresh(props, prop):
+    if S.engine:
+        S.engine.probe_cameras()
+    return True
+
+
+def _make_hotkey(name, op, args):
+    def on_hotkey(pressed):
+        if pressed and S.engine:
+            _log(f"hotkey {name}")
+            S.engine.request(op, **args)
+    return on_hotkey
+
+
+def _register_hotkeys(data):
+    S.hotkey_ids = {}
+    S.hotkey_callbacks = []
+    for name, desc, op, args in HOTKEYS:
+        cb = _make_hotkey(name, op, args)
+        S.hotkey_callbacks.append(cb)
+        hid = obs.obs_hotkey_register_frontend(name, desc, cb)
+        arr = obs.obs_data_get_array(data, name)
+        obs.obs_hotkey_load(hid, arr)
+        obs.obs_data_array_release(arr)
+        S.hotkey_ids[name] = hid
+    _log(f"registered {len(S.hotkey_ids)} hotkeys")
+
+
+def _scenes_loaded():
+    scenes = obs.obs_frontend_get_scenes() or []
+    obs.source_list_release(scenes)
+    return bool(scenes)
+
+
+def _program_scene_name():
+    src = obs.obs_frontend_get_current_scene()
+    if src is None:
+        return None
+    name = obs.obs_source_get_name(src)
+    obs.obs_source_release(src)
+    return name
+
+
+def _apply_scene_binding():
+    if S.engine is None or S.settings_data is None:
+        return
+    scene = _program_scene_name()
+    if scene is None:
+        return
+    bound = obs.obs_data_get_string(S.settings_data, bindings.scene_key(scene))
+    table = {scene: bound} if bound else {}
+    want = bindings.character_change(scene, table, S.engine.current_character())
+    if want:
+        _log(f"scene '{scene}' -> character '{want}'")
+        S.engine.request("set_character", character=want)
+
+
+def _on_frontend_event(event):
+    if event == obs.OBS_FRONTEND_EVENT_FINISHED_LOADING:
+        _ensure_source()
+        _apply_scene_binding()
+    elif event == obs.OBS_FRONTEND_EVENT_SCENE_CHANGED:
+        _apply_scene_binding()
+    elif event in (obs.OBS_FRONTEND_EVENT_EXIT, obs.OBS_FRONTEND_EVENT_SCRIPTING_SHUTDOWN):
+        _shutdown()
+
+
+def _on_timer():
+    # video thread: read the snapshot, log a state change, nothing else
+    _flush_log()
+    if S.engine is None:
+        return
+    snap = S.engine.snapshot()
+    key = (snap.get("state"), snap.get("last_error"), snap.get("character"))
+    if key != S.last_logged:
+        S.last_logged = key
+        _log("status: " + snap.get("line", ""))
+
+
+# ---- the receiving source ------------------------------------------------------------------------
+
+def _media_source_settings(mode):
+    if mode == "nut":
+        return {"is_local_file": False, "input": f"tcp://127.0.0.1:{S.nut_port}?listen", "input_format": "nut",
+                "buffering_mb": 0, "ffmpeg_options": "fflags=nobuffer probesize=32 analyzeduration=0",
+                "reconnect_delay_sec": 1, "restart_on_activate": False, "close_when_inactive": False,
+                "clear_on_media_end": True, "hw_decode": False}
+    # direct: no file, nothing of its own to play; the script pushes the frames
+    return {"is_local_file": True, "local_file": "", "restart_on_activate": False,
+            "close_when_inactive": False, "clear_on_media_end": False, "looping": False}
+
+
+def _apply_source_settings(src, wanted):
+    cur = obs.obs_source_get_settings(src)
+    differs = False
+    for k, v in wanted.items():
+        if isinstance(v, bool):
+            differs |= obs.obs_data_get_bool(cur, k) != v
+        elif isinstance(v, int):
+            differs |= obs.obs_data_get_int(cur, k) != v
+        else:
+            differs |= obs.obs_data_get_string(cur, k) != v
+    obs.obs_data_release(cur)
+    if differs:  # updating a Media Source reopens its input: only when something changed
+        data = _obs_data(wanted)
+        obs.obs_source_update(src, data)
+        obs.obs_data_release(data)
+
+
+def _obs_data(values):
+    data = obs.obs_data_create()
+    for k, v in values.items():
+        if isinstance(v, bool):
+            obs.obs_data_set_bool(data, k, v)
+        elif isinstance(v, int):
+            obs.obs_data_set_int(data, k, v)
+        else:
+            obs.obs_data_set_string(data, k, str(v))
+    return data
+
+
+def _target_scene_source():
+    if obs.obs_frontend_preview_program_mode_active():
+        src = obs.obs_frontend_get_current_preview_scene()
+        if src is not None:
+            return src
+    return obs.obs_frontend_get_current_scene()
+
+
+def _ensure_source():
+    """Find the receiving source by name, else create it in the current scene (idempotent)."""
+    if S.settings is None:
+        return
+    mode = S.settings.output_mode
+    if mode == "spout":
+        name, type_id = SPOUT_SOURCE_NAME, SPOUT_SOURCE_ID
+        wanted = {"spoutsenders": S.settings.spout_name, "compositemode": 2}  # 2 keeps alpha
+    else:
+        name, type_id = SOURCE_NAME, SOURCE_ID
+        wanted = _media_source_settings(mode)
+    src = obs.obs_get_source_by_name(name)
+    if src is not None:
+        if obs.obs_source_get_unversioned_id(src) == type_id:
+            _apply_source_settings(src, wanted)
+        else:
+            _log(f"a source named '{name}' of another type exists; rename it so the animator can add its own")
+        obs.obs_source_release(src)
+        return
+    scene_src = _target_scene_source()
+    if scene_src is None:
+        return  # no scene yet (still loading): FINISHED_LOADING calls again
+    data = _obs_data(wanted)
+    src = obs.obs_source_create(type_id, name, data, None)
+    obs.obs_data_release(data)
+    if src is None:
+        _log(f"cannot create a '{type_id}' source" + (" (is the Spout2 plugin installed?)" if mode == "spout" else ""))
+    else:
+        obs.obs_scene_add(obs.obs_scene_from_source(scene_src), src)
+        _log(f"created source '{name}' in scene '{obs.obs_source_get_name(scene_src)}'")
+        obs.obs_source_release(src)
+    obs.obs_source_release(scene_src)
+
+
+# ---- load / unload -------------------------------------------------------------------------------
+
+def script_load(data):
+    S.loaded_wall = time.time()
+    S.settings_data = data
+    S.settings = _read_settings(data)
+    S.last_character_setting = S.settings.character
+    S.nut_port = free_port()
+    _register_hotkeys(data)
+    obs.obs_frontend_add_event_callback(_on_frontend_event)
+    try:
+        S.proto = load_protocol(REPO)
+    except ImportError as e:
+        S.load_error = f"Not running: {e}"
+        _log(S.load_error)
+        return
+    try:
+        S.sink = ObsFrameSink(obs, SOURCE_NAME)
+    except RuntimeError as e:
+        S.sink = None
+        _log(str(e))
+    sdir = state_dir()
+    S.status_path = os.path.join(sdir, f"status-{os.getpid()}.json")
+    S.engine = Engine(S.proto, REPO, sdir, sink=S.sink, token=os.environ.get(S.proto.ENV_TOKEN) or None,
+                      parent_pid=os.getpid(), status_path=S.status_path, log=_log_later)
+    S.engine.apply_settings(S.settings, S.nut_port)
+    S.engine.start()
+    obs.timer_add(_on_timer, 250)
+    if S.settings.autostart:
+        S.engine.start_worker()
+    if _scenes_loaded():  # added while OBS runs (else FINISHED_LOADING does this)
+        _ensure_source()
+        _apply_scene_binding()
+    _log(f"loaded (OBS {obs.obs_get_version_string()}, Python {sys.version.split()[0]}, state in {sdir})")
+
+
+def _shutdown():
+    if S.engine is None:
+        return
+    obs.timer_remove(_on_timer)
+    S.engine.close()
+    S.engine = None
+    _flush_log()
+    if S.sink is not None:
+        S.sink.close()
+        S.sink = None
+    if S.status_path:
+        try:
+            os.remove(S.status_path)
+        except OSError:
+            pass
+    _log("stopped")
+
+
+def script_unload():
+    _shutdown()

@@ -1,0 +1,296 @@
+"""The OBS script in a real OBS Studio (headless under Xvfb), driving the real worker.
+
+One OBS instance serves the tests of this module in order: the script loads and registers its
+hotkeys, starts the worker on a real driving video, frames reach the "Animated Character"
+source (they change over time and keep alpha), the hotkey and a bound scene switch the
+character, a killed worker comes back, and OBS ending (SIGTERM, no script_unload) leaves no
+worker behind. A second instance checks the no-code Media Source (NUT) path.
+
+Skips when OBS/Xvfb/obsws-python are missing; fails instead when env CI is set.
+Measured numbers are printed (run with -s) and attached as user properties.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import statistics
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+from obs_harness import REPO, ObsRun, missing_requirements, skip_or_fail
+
+from worker.control import protocol as P
+from worker.paths import SAMPLE_CHARACTER
+
+pytestmark = [pytest.mark.obs, pytest.mark.slow]
+
+SOURCE = "Animated Character"
+HOTKEYS = (["stream_animator.next_character", "stream_animator.prev_character",
+            "stream_animator.calibrate", "stream_animator.pause_toggle"]
+           + [f"stream_animator.character_{n}" for n in range(1, 10)])
+CHARACTERS = ["astronaut.png", "s6.jpg", "s7.jpg"]  # ids are file names; the worker sorts them
+BOUND_SCENE, BOUND_CHARACTER = "Scene B", "s7.jpg"
+SIZE = 256
+METRICS: dict = {}
+
+
+def _venv_python() -> Path:
+    for p in (REPO / ".venv" / "bin" / "python", REPO / ".venv" / "Scripts" / "python.exe"):
+        if p.is_file():
+            return p
+    pytest.fail("no .venv in the checkout: the OBS script launches the worker with the venv's Python")
+
+
+def _prepare(tmp: Path, testdata: Path) -> dict:
+    chars = tmp / "characters"
+    chars.mkdir()
+    shutil.copy(SAMPLE_CHARACTER, chars / "astronaut.png")
+    for name in ("s6.jpg", "s7.jpg"):
+        shutil.copy(testdata / "footage" / "portraits" / name, chars / name)
+    return {"characters": chars, "video": testdata / "footage" / "driving" / "d0.mp4"}
+
+
+def _settings(files: dict, **extra) -> dict:
+    s = {"worker_python": str(_venv_python()), "characters_dir": str(files["characters"]),
+         "camera": "file", "video_file": str(files["video"]), "size": SIZE, "renderer": "meshwarp",
+         "output_mode": "direct", "autostart": True, f"scene_character::{BOUND_SCENE}": BOUND_CHARACTER}
+    s.update(extra)
+    return s
+
+
+def _report(key: str, value, record=None) -> None:
+    METRICS[key] = value
+    print(f"[obs-metrics] {key} = {value}")
+    if record is not None:
+        record(key, value)
+
+
+@pytest.fixture(scope="module")
+def obs_env(tmp_path_factory, testdata):
+    reason = missing_requirements()
+    if reason:
+        skip_or_fail(reason)
+    tmp = tmp_path_factory.mktemp("obs")
+    files = _prepare(tmp, testdata)
+    token = P.make_token()  # OBS's env carries it, so this test can watch the worker's frames too
+    run = ObsRun(tmp, _settings(files), scenes=["Scene A", BOUND_SCENE],
+                 env={P.ENV_TOKEN: token, "STREAM_ANIMATOR_CACHE": str(tmp / "cache")})
+    run.token = token
+    try:
+        run.start()
+        yield run
+    finally:
+        run.stop()
+        run.kill_leftovers()
+
+
+def _running(st: dict) -> bool:
+    return st.get("state") == "running" and (st.get("frames") or {}).get("frames", 0) > 0
+
+
+def _alpha_ok(img: np.ndarray) -> bool:
+    a = img[..., 3]
+    return int(a.max()) == 255 and int(a.min()) < 128
+
+
+def test_script_loads_and_registers_hotkeys(obs_env):
+    run = obs_env
+    deadline = time.monotonic() + 20
+    while "Loaded python script: stream_animator.py" not in run.log_text():
+        assert time.monotonic() < deadline, run.log_text()[-3000:]
+        time.sleep(0.1)
+    names = set(run.ws.get_hotkey_list().hotkeys)
+    assert set(HOTKEYS) <= names, sorted(set(HOTKEYS) - names)
+    assert "registered 13 hotkeys" in run.log_text()
+
+
+def test_worker_starts_and_source_shows_animated_frames_with_alpha(obs_env, record_property):
+    run = obs_env
+    st = run.wait_status(_running, 90, "the worker's first frame in OBS")
+    assert st["worker_pid"] and psutil.pid_exists(st["worker_pid"])
+    _report("obs_start_to_first_frame_pushed_s", round(st["frames"]["first_frame_wall"] - run.started_at, 2),
+            record_property)
+    shots, deadline = [], time.monotonic() + 30
+    while len(shots) < 6 and time.monotonic() < deadline:
+        img = run.screenshot(SOURCE)
+        if img is not None and img[..., 3].max() > 0:
+            if not shots:
+                _report("obs_start_to_first_frame_on_screen_s", round(time.time() - run.started_at, 2),
+                        record_property)
+            shots.append(img)
+        time.sleep(0.25)
+    assert len(shots) >= 6, "the source never showed a frame"
+    assert shots[0].shape == (SIZE, SIZE, 4)
+    assert all(_alpha_ok(s) for s in shots), "transparency lost: alpha is not both transparent and opaque"
+    diffs = [float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()) for a, b in zip(shots, shots[1:])]
+    assert max(diffs) > 0.2, f"frames do not change over time: {diffs}"
+    # the source is the script's own, in the scene it created it in
+    items = [i["sourceName"] for i in run.ws.get_scene_item_list("Scene A").scene_items]
+    assert items.count(SOURCE) == 1
+
+
+def test_next_character_hotkey_switches(obs_env):
+    run = obs_env
+    before = run.wait_status(lambda s: s.get("character") in CHARACTERS, 30, "a current character")["character"]
+    run.ws.trigger_hotkey_by_name("stream_animator.next_character")
+    want = CHARACTERS[(CHARACTERS.index(before) + 1) % len(CHARACTERS)]
+    run.wait_status(lambda s: s.get("character") == want and s["worker"].get("character") == want, 20,
+                    f"character {want} after the next-character hotkey")
+    run.ws.trigger_hotkey_by_name("stream_animator.character_1")
+    run.wait_status(lambda s: s["worker"].get("character") == CHARACTERS[0], 20, "character 1 hotkey")
+
+
+def test_bound_scene_switches_character_and_unbound_keeps_it(obs_env):
+    run = obs_env
+    run.ws.trigger_hotkey_by_name("stream_animator.character_2")
+    run.wait_status(lambda s: s["worker"].get("character") == CHARACTERS[1], 20, "character 2")
+    run.ws.set_current_program_scene(BOUND_SCENE)
+    run.wait_status(lambda s: s["worker"].get("character") == BOUND_CHARACTER, 20,
+                    f"{BOUND_SCENE} bound to {BOUND_CHARACTER}")
+    run.ws.trigger_hotkey_by_name("stream_animator.character_1")
+    run.wait_status(lambda s: s["worker"].get("character") == CHARACTERS[0], 20, "character 1")
+    run.ws.set_current_program_scene("Scene A")  # unbound: keeps the current character
+    time.sleep(2.5)
+    assert run.status()["worker"].get("character") == CHARACTERS[0]
+    assert f"scene '{BOUND_SCENE}' -> character '{BOUND_CHARACTER}'" in run.log_text()
+
+
+def _match(shot: np.ndarray, frames: list) -> tuple[int, float, float]:
+    """(seq of the received frame closest to the screenshot, its error, the runner-up's error)."""
+    def key(img):
+        a = img[..., 3:4].astype(np.float32) / 255.0
+        return img[..., :3].astype(np.float32) * a  # compare premultiplied: OBS blends on alpha
+
+    s = key(shot)
+    errs = sorted((float(np.abs(key(f) - s).mean()), seq) for seq, _, f in frames)
+    return errs[0][1], errs[0][0], errs[1][0] if len(errs) > 1 else float("inf")
+
+
+def test_obs_path_latency(obs_env, record_property):
+    """Which frame OBS shows versus the newest the worker has sent, and the script's push latency."""
+    run = obs_env
+    st = run.wait_status(_running, 30, "running")
+    rx = P.FrameReceiver(int(st["frame_port"]), run.token).connect()
+    frames: deque = deque(maxlen=90)
+    stop = threading.Event()
+
+    def pump():
+        while not stop.is_set():
+            f = rx.poll(0.05)
+            if f is not None:
+                img = np.frombuffer(bytes(f.data), np.uint8).reshape(f.height, f.width, 4)
+                frames.append((f.seq, time.time(), img))
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    try:
+        time.sleep(1.5)
+        behind = []
+        for _ in range(20):
+            newest_at_request = frames[-1][0]
+            shot = run.screenshot(SOURCE)
+            newest_at_reply = frames[-1][0]
+            seq, err, runner_up = _match(shot, list(frames))
+            if err < 0.6 * runner_up:  # only unambiguous matches (the face may stand still)
+                behind.append((newest_at_request - seq, newest_at_reply - seq))
+            time.sleep(0.15)
+    finally:
+        stop.set()
+        t.join(2)
+        rx.close()
+    assert len(behind) >= 5, f"too few unambiguous screenshot matches: {behind}"
+    at_req = statistics.median(b[0] for b in behind)
+    at_reply = statistics.median(b[1] for b in behind)
+    fps = run.status()["worker"].get("fps")
+    _report("worker_fps", fps, record_property)
+    _report("frames_behind_shown_vs_sent_at_request_median", at_req, record_property)
+    _report("frames_behind_shown_vs_sent_at_reply_median", at_reply, record_property)
+    fr = run.status()["frames"]
+    _report("script_recv_ms_p50", round(fr["net_ms_p50"], 2), record_property)
+    _report("script_send_to_obs_push_ms_p50_p95", [round(fr["push_ms_p50"], 2), round(fr["push_ms_p95"], 2)],
+            record_property)
+    _report("capture_to_obs_push_ms_p50", round(fr["capture_to_obs_ms_p50"], 1), record_property)
+    assert at_reply <= 6, f"OBS shows frames {at_reply} behind the newest sent"
+    assert fr["push_ms_p50"] < 50
+
+
+def test_killed_worker_restarts_and_frames_resume(obs_env, record_property):
+    run = obs_env
+    st = run.wait_status(_running, 30, "running")
+    old_pid = st["worker_pid"]
+    t_kill = time.time()
+    os.kill(old_pid, signal.SIGKILL)
+    seen_restarting = run.wait_status(lambda s: s.get("worker_pid") != old_pid or s.get("state") == "restarting",
+                                      20, "the script noticing the dead worker")
+    st = run.wait_status(lambda s: s.get("worker_pid") not in (None, old_pid) and _running(s)
+                         and (s["frames"].get("last_push_wall") or 0) > t_kill + 0.2, 60,
+                         "frames from a restarted worker")
+    _report("worker_kill_to_frames_again_s", round(st["frames"]["first_frame_wall"] - t_kill, 2), record_property)
+    assert st["restarts"] >= 1
+    assert seen_restarting.get("state") in ("restarting", "starting", "running")
+    assert "restarting in" in run.log_text()
+    img = run.screenshot(SOURCE)
+    assert img is not None and _alpha_ok(img)
+
+
+def test_obs_exit_leaves_no_worker(obs_env, record_property):
+    run = obs_env
+    st = run.wait_status(_running, 30, "running")
+    pid = st["worker_pid"]
+    obs_pid = run.pid
+    t0 = time.time()
+    rc = run.stop()
+    assert rc is not None
+
+    def alive(p: int) -> bool:
+        try:
+            return psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid), "the worker outlived OBS"
+    _report("obs_exit_to_worker_gone_s", round(time.time() - t0, 2), record_property)
+    leftovers = [p.pid for p in psutil.process_iter(["cmdline"])
+                 if "--parent-pid" in (p.info["cmdline"] or []) and str(obs_pid) in (p.info["cmdline"] or [])
+                 and alive(p.pid)]
+    assert leftovers == []
+
+
+def test_nut_media_source_mode(tmp_path, testdata, record_property):
+    """The no-code path: OBS's Media Source listens, the worker sends NUT-wrapped RGBA."""
+    reason = missing_requirements()
+    if reason:
+        skip_or_fail(reason)
+    files = _prepare(tmp_path, testdata)
+    run = ObsRun(tmp_path, _settings(files, output_mode="nut"), scenes=["Scene A"],
+                 env={"STREAM_ANIMATOR_CACHE": str(tmp_path / "cache")})
+    try:
+        run.start()
+        run.wait_status(lambda s: s.get("state") == "running", 90, "worker running (nut)")
+        settings = run.ws.get_input_settings(SOURCE).input_settings
+        assert settings["input_format"] == "nut" and settings["input"].endswith("?listen")
+        assert settings["is_local_file"] is False
+        shots, deadline = [], time.monotonic() + 30
+        while len(shots) < 3 and time.monotonic() < deadline:
+            img = run.screenshot(SOURCE)
+            if img is not None and img[..., 3].max() > 0:
+                if not shots:
+                    _report("nut_obs_start_to_first_frame_on_screen_s", round(time.time() - run.started_at, 2),
+                            record_property)
+                shots.append(img)
+            time.sleep(0.3)
+        assert len(shots) == 3, "the Media Source never showed the worker's NUT stream"
+        assert all(_alpha_ok(s) for s in shots)
+    finally:
+        run.stop()
+        run.kill_leftovers()

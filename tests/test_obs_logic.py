@@ -1,0 +1,308 @@
+"""The OBS script's pure logic, without OBS: bindings, back-off, settings, status, process control."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "obs_script"))
+
+from stream_animator_lib import bindings  # noqa: E402
+from stream_animator_lib.backoff import Backoff  # noqa: E402
+from stream_animator_lib.engine import normalize_cameras, normalize_characters  # noqa: E402
+from stream_animator_lib.protocol_loader import MODULE_NAME, load_protocol  # noqa: E402
+from stream_animator_lib.settings import (  # noqa: E402
+    CAMERA_FILE,
+    ScriptSettings,
+    find_worker_python,
+    venv_python_candidates,
+)
+from stream_animator_lib.status import format_status_line, last_error_line, latency_ms  # noqa: E402
+from stream_animator_lib.worker_process import (  # noqa: E402
+    WorkerProcess,
+    child_env,
+    parse_ready_line,
+    worker_command,
+)
+
+# ---- scene bindings -------------------------------------------------------------------------------
+
+
+def test_program_scene_binding_wins_and_unbound_scene_keeps_current():
+    b = {"Gaming": "alice.png", "Chatting": "bob.png"}
+    assert bindings.resolve_character("Gaming", b, "bob.png") == "alice.png"
+    assert bindings.resolve_character("BRB", b, "bob.png") == "bob.png"
+    assert bindings.resolve_character(None, b, "bob.png") == "bob.png"
+    assert bindings.resolve_character("BRB", b, None) is None
+
+
+def test_studio_mode_preview_never_decides():
+    b = {"Gaming": "alice.png", "Chatting": "bob.png"}
+    # preview is bound, program is not: what viewers see must not change
+    assert bindings.resolve_character("BRB", b, "carol.png", preview_scene="Gaming") == "carol.png"
+    # program bound, preview bound to something else: program wins
+    assert bindings.resolve_character("Chatting", b, "carol.png", preview_scene="Gaming") == "bob.png"
+
+
+def test_character_change_only_when_different():
+    b = {"Gaming": "alice.png"}
+    assert bindings.character_change("Gaming", b, "alice.png") is None
+    assert bindings.character_change("Gaming", b, "bob.png") == "alice.png"
+    assert bindings.character_change("Other", b, "bob.png") is None
+    assert bindings.character_change("Gaming", b, None) == "alice.png"
+
+
+def test_bindings_from_settings_skips_unbound_scenes():
+    store = {bindings.scene_key("A"): "alice.png", bindings.scene_key("B"): "", bindings.scene_key("C"): "  "}
+    got = bindings.bindings_from_settings(["A", "B", "C", "D"], lambda k: store.get(k, ""))
+    assert got == {"A": "alice.png"}
+
+
+def test_parse_binding_lines():
+    text = "# comment\nGaming = alice.png\n\nJust = Chatting=bob.png\n"
+    assert bindings.parse_binding_lines(text) == {"Gaming": "alice.png", "Just = Chatting": "bob.png"}
+    with pytest.raises(ValueError, match="line 2"):
+        bindings.parse_binding_lines("A=b\nno equals sign\n")
+    with pytest.raises(ValueError, match="line 1"):
+        bindings.parse_binding_lines("=alice.png")
+
+
+# ---- restart back-off -----------------------------------------------------------------------------
+
+
+def test_backoff_doubles_up_to_the_cap_and_resets_after_a_healthy_run():
+    b = Backoff(initial=1, factor=2, maximum=30, healthy_after=20)
+    assert [b.next_delay(0.5) for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+    assert b.next_delay(25.0) == 1  # ran long enough: starts over
+    assert b.next_delay(1.0) == 2
+    b.reset()
+    assert b.next_delay(0.0) == 1
+    for _ in range(5000):  # no float overflow however often it fails
+        b.next_delay(0.0)
+    assert b.next_delay(0.0) == 30
+
+
+def test_backoff_rejects_nonsense():
+    with pytest.raises(ValueError):
+        Backoff(initial=0)
+    with pytest.raises(ValueError):
+        Backoff(initial=5, maximum=1)
+
+
+# ---- settings -------------------------------------------------------------------------------------
+
+
+def test_settings_from_reader_converts_types_and_falls_back_on_garbage():
+    raw = {"size": "384", "mirror": 1, "smoothing": "2.5", "renderer": "liveportrait", "head_strength": "x"}
+    s = ScriptSettings.from_reader(lambda k, d: raw.get(k, d))
+    assert s.size == 384 and s.mirror is True and s.smoothing == 2.5 and s.renderer == "liveportrait"
+    assert s.head_strength == ScriptSettings().head_strength
+
+
+def test_settings_problems_name_the_field(tmp_path):
+    py = tmp_path / "python"
+    py.write_text("")
+    ok = ScriptSettings(worker_python=str(py))
+    assert ok.problems() == []
+    bad = ScriptSettings(worker_python=str(tmp_path / "nope"), characters_dir=str(tmp_path / "missing"),
+                         renderer="magic", camera="usb", size=10, smoothing=9.0)
+    text = "\n".join(bad.problems())
+    for field in ("Worker Python", "Characters folder", "Renderer", "Camera", "Output size", "Smoothing"):
+        assert field in text
+    assert ScriptSettings(worker_python="").problems()[0].startswith("Worker Python: not set")
+    nofile = ScriptSettings(worker_python=str(py), camera=CAMERA_FILE)
+    assert nofile.problems() == ["Video file: choose a file (camera is set to 'video file')"]
+    if not sys.platform.startswith("win"):
+        assert "Windows" in ScriptSettings(worker_python=str(py), output_mode="spout").problems()[0]
+
+
+def test_worker_config_matches_the_worker_schema(tmp_path):
+    """The written config must load with the worker's own validator (no drift between the two)."""
+    from worker.config import load_config
+
+    chars = tmp_path / "chars"
+    chars.mkdir()
+    s = ScriptSettings(characters_dir=str(chars), renderer="meshwarp", size=384, expression_strength=1.5,
+                       head_strength=0.5, smoothing=2.0, mirror=True, camera="webcam:1")
+    for mode, port in (("direct", None), ("nut", 45678), ("spout", None)):
+        s.output_mode = mode
+        path = tmp_path / f"{mode}.yaml"
+        path.write_text(json.dumps(s.worker_config(port, start_character="alice.png")))
+        cfg = load_config(path)
+        assert cfg["characters"] == {"folder": str(chars), "current": "alice.png", "size": 384}
+        assert cfg["renderer"]["name"] == "meshwarp" and cfg["camera"]["source"] == "webcam:1"
+        assert cfg["motion"]["expression_strength"] == 1.5 and cfg["motion"]["head_strength"] == 0.5
+        assert cfg["motion"]["mirror"] is True and cfg["smoothing"] == 2.0
+        assert cfg["outputs"][0]["type"] == {"direct": "obs", "nut": "nut", "spout": "spout"}[mode]
+    assert s.worker_config()["characters"].get("current") is None
+    with pytest.raises(ValueError):
+        ScriptSettings(output_mode="nut").worker_config(None)
+
+
+def test_live_options_are_the_workers_live_keys():
+    from worker.config import LIVE_KEYS
+
+    opts = ScriptSettings(expression_strength=0.7).live_options()
+    assert set(opts) <= LIVE_KEYS and opts["motion.expression_strength"] == 0.7
+
+
+def test_needs_restart_only_for_startup_settings():
+    a = ScriptSettings()
+    assert not ScriptSettings(expression_strength=0.3, mirror=True, smoothing=2.0).needs_restart(a)
+    assert not ScriptSettings(character="bob.png", autostart=False).needs_restart(a)
+    for change in ({"renderer": "liveportrait"}, {"camera": "webcam:2"}, {"size": 256},
+                   {"characters_dir": "/x"}, {"output_mode": "nut"}, {"worker_python": "/p"}):
+        assert ScriptSettings(**change).needs_restart(a), change
+
+
+def test_source_arg():
+    assert ScriptSettings(camera="webcam:2").source_arg() == "webcam:2"
+    assert ScriptSettings(camera=CAMERA_FILE, video_file="/v/a.mp4").source_arg() == "/v/a.mp4"
+
+
+def test_find_worker_python(tmp_path):
+    assert find_worker_python(str(tmp_path)) == ""
+    first = venv_python_candidates(str(tmp_path))[0]
+    os.makedirs(os.path.dirname(first))
+    Path(first).write_text("")
+    assert find_worker_python(str(tmp_path)) == first
+    # the real checkout: the venv this test runs in
+    assert find_worker_python(str(REPO)) != ""
+
+
+# ---- status line ----------------------------------------------------------------------------------
+
+
+def test_status_line_running():
+    snap = {"state": "running", "worker": {"fps": 29.96, "latency_ms": {"p50": 41.2, "p95": 60}, "paused": False,
+                                           "character": "astronaut.png", "tracking": "tracking", "warnings": []}}
+    assert format_status_line(snap) == "Running · 30.0 fps · 41 ms · astronaut · tracking"
+    snap["worker"]["paused"] = True
+    snap["worker"]["warnings"] = ["camera is slow"]
+    line = format_status_line(snap)
+    assert line.startswith("Paused") and line.endswith("warning: camera is slow")
+
+
+def test_status_line_other_states():
+    assert format_status_line({"state": "stopped"}) == "Stopped"
+    assert format_status_line({"state": "starting"}) == "Starting worker…"
+    assert format_status_line({"state": "restarting", "restart_in": 3.6, "last_error": "exit code 1: boom"}) == \
+        "Worker stopped · exit code 1: boom · restarting in 4 s"
+    assert format_status_line({"state": "error", "last_error": "Worker Python: not set"}) == \
+        "Not running · Worker Python: not set"
+
+
+def test_latency_ms_shapes():
+    assert latency_ms(12) == 12.0
+    assert latency_ms({"p50": 5.5, "p95": 9}) == 5.5
+    assert latency_ms({"p50": None, "p95": 9}) == 9
+    assert latency_ms(float("nan")) is None and latency_ms(None) is None and latency_ms(True) is None
+
+
+def test_last_error_line():
+    text = "WARNING: slow\nerror: webcam:3: no such camera\n"
+    assert last_error_line(text) == "webcam:3: no such camera"
+    tb = "Traceback (most recent call last):\n  File x\nRuntimeError: boom\n"
+    assert last_error_line(tb) == "RuntimeError: boom"
+    assert last_error_line("\n\n") == ""
+
+
+def test_normalize_lists():
+    got = normalize_characters({"characters": [{"id": "a.png", "name": "a", "index": 1}, "b.png", {"x": 1}]})
+    assert got == [{"id": "a.png", "name": "a"}, {"id": "b.png", "name": "b.png"}]
+    cams = normalize_cameras({"cameras": [{"index": 0, "name": "Integrated"}, {"index": "x"}]})
+    assert cams == [{"value": "webcam:0", "name": "Integrated"}]
+    assert normalize_cameras([{"index": 2}]) == [{"value": "webcam:2", "name": "Camera 2"}]
+
+
+# ---- worker process --------------------------------------------------------------------------------
+
+
+def test_worker_command_and_ready_line():
+    cmd = worker_command("/v/bin/python", "/s/c.yaml", "webcam:0", 4242, "/s/w.log")
+    assert cmd == ["/v/bin/python", "-m", "worker", "--log-file", "/s/w.log", "run", "--config", "/s/c.yaml",
+                   "--source", "webcam:0", "--parent-pid", "4242", "--ready-json"]
+    P = load_protocol(str(REPO))
+    line = P.ready_line(1234, 5678).decode()
+    assert parse_ready_line(line) == {"event": "ready", "protocol": 1, "control_port": 1234, "frame_port": 5678}
+    for bad in ("", "hello", "{", '{"event": "status"}', '{"event": "ready", "control_port": "x"}', "[1]"):
+        assert parse_ready_line(bad) is None
+
+
+def test_child_env_drops_obs_python_variables():
+    env = child_env("TOK", "secret", base={"PYTHONHOME": "/obs", "PYTHONPATH": "/obs/lib", "PATH": "/bin"})
+    assert env["TOK"] == "secret" and env["PATH"] == "/bin"
+    assert "PYTHONHOME" not in env and "PYTHONPATH" not in env
+
+
+def _child(tmp_path, code: str) -> WorkerProcess:
+    argv = [sys.executable, "-c", code]
+    return WorkerProcess(argv, child_env("TOK", "x"), str(tmp_path), str(tmp_path / "stderr.log"))
+
+
+def test_worker_process_reads_ready_line_and_stops(tmp_path):
+    code = ("import sys, time; print('noise'); "
+            "print('{\"event\": \"ready\", \"protocol\": 1, \"control_port\": 11, \"frame_port\": 12}', flush=True);"
+            "time.sleep(60)")
+    wp = _child(tmp_path, code)
+    wp.start()
+    deadline = time.monotonic() + 10
+    while wp.ready is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert wp.ready == {"event": "ready", "protocol": 1, "control_port": 11, "frame_port": 12}
+    assert wp.poll() is None
+    t0 = time.monotonic()
+    rc = wp.stop(grace=0.0)
+    assert rc is not None and time.monotonic() - t0 < 3
+
+
+def test_worker_process_kills_a_child_that_ignores_terminate(tmp_path):
+    if sys.platform.startswith("win"):
+        pytest.skip("terminate is already a hard kill on Windows")
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('x', flush=True); time.sleep(60)"
+    wp = _child(tmp_path, code)
+    wp.start()
+    time.sleep(0.5)
+    rc = wp.stop(grace=0.0)
+    assert rc == -9
+
+
+def test_worker_process_reports_the_error_line(tmp_path):
+    wp = _child(tmp_path, "import sys; sys.stderr.write('WARNING: x\\nerror: config key smoothing: bad\\n'); sys.exit(2)")
+    wp.start()
+    wp.proc.wait(10)
+    assert wp.poll() == 2
+    assert wp.error_text() == "config key smoothing: bad"
+    wp.stop()
+
+
+# ---- protocol import ------------------------------------------------------------------------------
+
+
+def test_protocol_loads_under_its_own_name_from_the_checkout(tmp_path):
+    P = load_protocol(str(REPO))
+    assert P.__name__ == MODULE_NAME and P.ENV_TOKEN == "STREAM_ANIMATOR_TOKEN"
+    assert sys.modules[MODULE_NAME] is P
+    with pytest.raises(ImportError, match="protocol.py not found"):
+        load_protocol(str(tmp_path))
+
+
+def test_script_sources_are_stdlib_only():
+    """OBS embeds its own Python: the script must import nothing outside the standard library."""
+    code = (
+        "import sys, importlib; sys.path.insert(0, sys.argv[1]);"
+        "import stream_animator_lib.engine, stream_animator_lib.obs_frames, stream_animator_lib.bindings;"
+        "from stream_animator_lib.protocol_loader import load_protocol; load_protocol(sys.argv[2]);"
+        "bad = [m for m in ('numpy', 'yaml', 'worker', 'cv2', 'av') if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(REPO / "obs_script"), str(REPO)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

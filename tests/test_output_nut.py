@@ -1,0 +1,111 @@
+"""The "nut" output against a PyAV listener configured like OBS's Media Source."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import av
+import numpy as np
+import pytest
+
+from worker.errors import UserError
+from worker.output.factory import create_output
+from worker.output.nut import NutOutput
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Listener(threading.Thread):
+    """Listens like OBS does (tcp://...?listen, nut, no buffering) and decodes n frames."""
+
+    def __init__(self, port: int, n: int):
+        super().__init__(daemon=True)
+        self.port, self.n = port, n
+        self.frames: list[np.ndarray] = []
+        self.formats: set[str] = set()
+        self.error: Exception | None = None
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.ready.set()
+            with av.open(f"tcp://127.0.0.1:{self.port}?listen=1&listen_timeout=10000", format="nut",
+                         options={"fflags": "nobuffer", "probesize": "32", "analyzeduration": "0"}) as c:
+                for frame in c.decode(video=0):
+                    self.formats.add(frame.format.name)
+                    self.frames.append(frame.to_ndarray(format="rgba"))
+                    if len(self.frames) >= self.n:
+                        return
+        except Exception as e:  # reported by the test
+            self.error = e
+
+
+def rgba_pattern(i: int, h: int = 96, w: int = 128) -> np.ndarray:
+    img = np.zeros((h, w, 4), np.uint8)
+    img[..., 0] = np.arange(w)[None, :] * 2
+    img[..., 1] = np.arange(h)[:, None] * 2
+    img[..., 2] = i * 10
+    img[..., 3] = (np.arange(w)[None, :] + np.arange(h)[:, None]) % 256  # gradient alpha
+    return img
+
+
+def send_until(out: NutOutput, listener: Listener, start: int, timeout: float = 10.0) -> int:
+    i = start
+    deadline = time.monotonic() + timeout
+    while listener.is_alive() and time.monotonic() < deadline:
+        out.send(rgba_pattern(i), i, time.time())
+        i += 1
+        time.sleep(1 / 60)
+    return i
+
+
+def test_alpha_survives_and_output_reconnects():
+    port = free_port()
+    out = create_output({"type": "nut", "port": port, "max_backoff": 0.2})
+    out.start()
+    # nobody listening yet: frames are dropped, not fatal
+    for i in range(5):
+        out.send(rgba_pattern(i), i, time.time())
+    assert not out.connected and out.stats()["dropped"] == 5
+    assert "connect" in out.stats()["last_error"]
+
+    first = Listener(port, 8)
+    first.start()
+    first.ready.wait()
+    time.sleep(0.2)
+    i = send_until(out, first, 5)
+    first.join(5)
+    assert first.error is None, first.error
+    assert len(first.frames) == 8 and first.formats == {"rgba"}
+    # frames are exact (rawvideo), including alpha; every frame is one we sent
+    sent = {rgba_pattern(k).tobytes() for k in range(i)}
+    assert all(f.tobytes() in sent for f in first.frames)
+    assert np.array_equal(first.frames[0][..., 3], rgba_pattern(0)[..., 3])
+    assert out.connects == 1
+
+    # OBS goes away and comes back (scene switch, restart): the output reconnects by itself
+    second = Listener(port, 3)
+    second.start()
+    second.ready.wait()
+    send_until(out, second, i)
+    second.join(5)
+    assert second.error is None, second.error
+    assert len(second.frames) == 3
+    st = out.stats()
+    assert st["connects"] == 2 and st["delivered"] >= 11
+    out.close()
+
+
+def test_config_errors():
+    with pytest.raises(UserError, match="outputs.nut.port is required"):
+        create_output({"type": "nut"})
+    with pytest.raises(UserError, match="loopback"):
+        NutOutput(port=9999, host="10.0.0.1")
+    with pytest.raises(UserError, match="unknown key"):
+        create_output({"type": "nut", "port": 1, "colour": 3})

@@ -1,0 +1,67 @@
+"""The per-frame chain after tracking: retarget the face onto the current character and render it.
+
+Shared by the offline demo and the live pipeline. Per character, the `Retargeter` (built from
+cached assets) is kept, so switching back and forth costs nothing after the first time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+import numpy as np
+
+from worker.characters.assets import CharacterAssets
+from worker.render import create_renderer
+from worker.retarget.retargeter import Retargeter, RetargetOptions
+from worker.track.face_state import FaceState
+
+
+class Animator:
+    def __init__(self, renderer: str = "meshwarp", size: int = 512, options: RetargetOptions | None = None) -> None:
+        self.renderer = create_renderer(renderer, size=size)
+        self.size = size
+        self.options = options or RetargetOptions()
+        self.options.validate()
+        self.assets: CharacterAssets | None = None
+        self._retargeters: OrderedDict[str, Retargeter] = OrderedDict()
+        self.last_ms = {"retarget": 0.0, "render": 0.0}
+
+    def set_character(self, assets: CharacterAssets) -> None:
+        self.assets = assets
+        self._retargeter(assets)
+
+    def set_options(self, **changes) -> None:
+        """Change retarget options live (expression/head strength, mirror, idle)."""
+        for k, v in changes.items():
+            if not hasattr(self.options, k):
+                raise KeyError(f"unknown motion option {k!r}")
+            setattr(self.options, k, v)
+        self.options.validate()
+        for r in self._retargeters.values():
+            r.options = self.options
+
+    def _retargeter(self, assets: CharacterAssets) -> Retargeter:
+        r = self._retargeters.get(assets.key)
+        if r is None:
+            r = Retargeter(assets, self.options)
+            self._retargeters[assets.key] = r
+            while len(self._retargeters) > 32:
+                self._retargeters.popitem(last=False)
+        self._retargeters.move_to_end(assets.key)
+        return r
+
+    def animate(self, face: FaceState | None, neutral: FaceState | None) -> np.ndarray:
+        """RGBA frame of the current character following `face` (relative to `neutral`)."""
+        if self.assets is None:
+            raise RuntimeError("no character set")
+        t0 = time.perf_counter()
+        pose = self._retargeter(self.assets).retarget(face, neutral)
+        t1 = time.perf_counter()
+        rgba = self.renderer.render(self.assets, pose)
+        t2 = time.perf_counter()
+        self.last_ms = {"retarget": (t1 - t0) * 1000.0, "render": (t2 - t1) * 1000.0}
+        return rgba
+
+    def close(self) -> None:
+        self.renderer.close()

@@ -1,0 +1,114 @@
+"""`stream-animator demo`: animate a character from a driving video into a video file.
+
+No webcam and no network: with no arguments it animates the bundled sample character from the
+bundled driving clip. One output frame per driver frame, at the driver's frame rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from worker.errors import UserError
+from worker.paths import DEMO_CHARACTER, SAMPLE_DRIVER
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--character", default=str(DEMO_CHARACTER), help="character image (default: bundled sample)")
+    p.add_argument("--driver", default=str(SAMPLE_DRIVER), help="driving video (default: bundled clip)")
+    p.add_argument("--out", default="out/demo.mp4",
+                   help="output: .mp4 (opaque), .mov (qtrle, alpha), .webm (VP9, alpha) or a folder for PNGs")
+    p.add_argument("--size", type=int, default=512, help="output size in pixels (default 512)")
+    p.add_argument("--renderer", default="meshwarp", help="renderer backend (default meshwarp)")
+    p.add_argument("--background", default="#00b140", help="background colour for .mp4 (default green screen)")
+    p.add_argument("--cache", default=None, help="character cache folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object with counts and stage timings")
+
+
+def run(args: argparse.Namespace) -> int:
+    from worker.animator import Animator
+    from worker.benchmarks import stats_ms
+    from worker.capture.video import VideoFileSource
+    from worker.characters.cache import CharacterCache
+    from worker.characters.library import CharacterLibrary
+    from worker.characters.preprocess import PreprocessSettings
+    from worker.output.base import parse_colour
+    from worker.output.file import FileOutput
+    from worker.paths import default_cache_dir
+    from worker.progress import progress
+    from worker.track.mediapipe_tracker import FaceTracker
+
+    character, driver = Path(args.character), Path(args.driver)
+    if not driver.is_file():
+        raise UserError(f"{driver}: driving video not found")
+    settings = PreprocessSettings(size=args.size)
+    settings.validate()
+    lib = CharacterLibrary(character.parent, CharacterCache(args.cache or default_cache_dir()), settings)
+    loaded = lib.load(character)
+    if loaded.assets is None:
+        raise UserError(loaded.error)
+    source = VideoFileSource(driver)  # UserError naming the file if it cannot be decoded
+    out = FileOutput(args.out, fps=source.fps, background=parse_colour(args.background, "--background"),
+                     timing="fps", realtime=False)
+    out.start()  # an unwritable path fails here, before any work
+    animator = Animator(args.renderer, size=args.size)
+    animator.set_character(loaded.assets)
+    times: dict[str, list[float]] = {k: [] for k in ("capture", "track", "retarget", "render", "encode")}
+    frames_in = faces = 0
+    total = getattr(source, "frame_count", None) or None
+    ok = False
+    try:
+        with FaceTracker() as tracker, progress(total, "rendering", "frame", disable=args.json) as bar:
+            while True:
+                t0 = time.perf_counter()
+                frame = source.read()
+                if frame is None:
+                    break
+                t1 = time.perf_counter()
+                face = tracker.process(frame.image, frame.timestamp)
+                t2 = time.perf_counter()
+                rgba = animator.animate(face, tracker.neutral)
+                t3 = time.perf_counter()
+                out.send(rgba, frames_in, frame.timestamp)
+                t4 = time.perf_counter()
+                frames_in += 1
+                faces += face.found
+                times["capture"].append(t1 - t0)
+                times["track"].append(t2 - t1)
+                times["retarget"].append(animator.last_ms["retarget"] / 1000)
+                times["render"].append(animator.last_ms["render"] / 1000)
+                times["encode"].append(t4 - t3)
+                bar.update(1)
+        if frames_in == 0:
+            raise UserError(f"{driver}: no frames could be read")
+        if faces == 0:
+            raise UserError(f"{driver}: no face found in any frame of the driving video")
+        ok = True
+    finally:
+        source.close()
+        animator.close()
+        if ok:
+            out.close()
+        else:
+            out.abort() if hasattr(out, "abort") else out.close()
+    result = {
+        "character": str(character),
+        "driver": str(driver),
+        "out": str(out.path),
+        "fps": round(float(source.fps), 3),
+        "frames_in": frames_in,
+        "frames_out": out.frames,
+        "frames_with_face": faces,
+        "stages_ms": {k: stats_ms(v[3:] or v) for k, v in times.items()},
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        s = result["stages_ms"]
+        print(f"wrote {out.path}: {out.frames} frames at {result['fps']:g} fps "
+              f"(face in {faces} of {frames_in} driver frames)", file=sys.stderr)
+        print("median ms: " + ", ".join(f"{k} {v['median']:.2f}" for k, v in s.items()), file=sys.stderr)
+    return 0

@@ -1,0 +1,107 @@
+"""Eyelids at full resolution.
+
+The coarse warp grid (about 10 px between nodes) cannot close a 10 px tall eye: the lids would
+stop half way. So the spline only moves each eye as a whole (its lids ride rigidly on the
+corners), and a per-eye patch remaps each column of the eye at full resolution: the skin above
+the upper lid stretches down over the eyeball as the lid closes, the lower lid rises a little.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from worker.retarget import regions as R
+
+
+class EyeRig:
+    """One eye of a character: its neutral lids in the eye's own frame (units of half width)."""
+
+    def __init__(self, lm: np.ndarray, left: bool) -> None:
+        c = R.L_EYE_CORNERS if left else R.R_EYE_CORNERS
+        self.corners = list(c) if lm[c[0], 0] < lm[c[1], 0] else [c[1], c[0]]  # image left, right
+        self.upper = np.array(R.L_EYE_UPPER if left else R.R_EYE_UPPER)
+        self.lower = np.array(R.L_EYE_LOWER if left else R.R_EYE_LOWER)
+        self.iris = R.L_IRIS if left else R.R_IRIS
+        origin, half, ax, n = self.frame(lm)
+        uv = self._uv(lm[:, :2], origin, half, ax, n)
+        self.up_uv = self._sorted(uv[self.upper])
+        self.lo_uv = self._sorted(uv[self.lower])
+        self.iris_uv = uv[self.iris]
+        self.aperture = float(np.mean(np.interp(self.up_uv[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1])
+                                      - self.up_uv[:, 1]))
+
+    @staticmethod
+    def _sorted(uv: np.ndarray) -> np.ndarray:
+        # close the curve at both corners (u = -1, 1; v = 0) so it falls to identity there
+        uv = np.concatenate([uv, [[-1.0, 0.0], [1.0, 0.0]]])
+        return uv[np.argsort(uv[:, 0])]
+
+    def frame(self, lm: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+        a, b = lm[self.corners[0], :2].astype(np.float64), lm[self.corners[1], :2].astype(np.float64)
+        half = max(float(np.linalg.norm(b - a)) * 0.5, 1e-3)
+        ax = (b - a) / (2 * half)
+        return (a + b) * 0.5, half, ax, np.array([-ax[1], ax[0]])
+
+    @staticmethod
+    def _uv(p: np.ndarray, origin, half, ax, n) -> np.ndarray:
+        d = (p - origin) / half
+        return np.stack([d @ ax, d @ n], -1)
+
+    def open_targets(self, lm: np.ndarray, gaze: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Upper lid, lower lid, iris centre as they would be with the eye open (for the spline)."""
+        origin, half, ax, n = self.frame(lm)
+
+        def xy(uv):
+            return origin + half * (uv[..., :1] * ax + uv[..., 1:2] * n)
+
+        up = self._uv(lm[self.upper, :2], origin, half, ax, n)
+        lo = self._uv(lm[self.lower, :2], origin, half, ax, n)
+        up[:, 1] = np.interp(up[:, 0], self.up_uv[:, 0], self.up_uv[:, 1])
+        lo[:, 1] = np.interp(lo[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1])
+        iris = self.iris_uv + np.array([gaze[0], gaze[1]])
+        return xy(up), xy(lo), xy(iris)
+
+    def remap_lids(self, full_map: np.ndarray, lm: np.ndarray) -> None:
+        """Rewrite `full_map` (output px -> character px) inside this eye for the lids of `lm`."""
+        origin, half, ax, n = self.frame(lm)
+        up_f = self._sorted(self._uv(lm[self.upper, :2], origin, half, ax, n))
+        lo_f = self._sorted(self._uv(lm[self.lower, :2], origin, half, ax, n))
+        dev = max(np.abs(np.interp(up_f[:, 0], self.up_uv[:, 0], self.up_uv[:, 1]) - up_f[:, 1]).max(),
+                  np.abs(np.interp(lo_f[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1]) - lo_f[:, 1]).max())
+        if dev * half < 0.15:
+            return
+        ap = max(self.aperture, 0.2)
+        top = min(self.up_uv[:, 1].min(), up_f[:, 1].min()) - 1.3 * ap
+        bot = max(self.lo_uv[:, 1].max(), lo_f[:, 1].max()) + 0.8 * ap
+        corners = np.array([[-1.3, top], [1.3, top], [-1.3, bot], [1.3, bot]])
+        pts = origin + half * (corners[:, :1] * ax + corners[:, 1:] * n)
+        h, w = full_map.shape[:2]
+        x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 1, [w, h])
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        dx, dy = (xs - origin[0]) / half, (ys - origin[1]) / half
+        u = dx * ax[0] + dy * ax[1]
+        v = dx * n[0] + dy * n[1]
+        uf = np.interp(u, up_f[:, 0], up_f[:, 1]).astype(np.float32)  # final upper lid
+        lf = np.interp(u, lo_f[:, 0], lo_f[:, 1]).astype(np.float32)
+        lf = np.maximum(lf, uf)
+        uo = np.interp(u, self.up_uv[:, 0], self.up_uv[:, 1]).astype(np.float32)  # open upper lid
+        lo = np.interp(u, self.lo_uv[:, 0], self.lo_uv[:, 1]).astype(np.float32)
+        eps = 1e-4
+        # shut lids meet on the upper lash line; the lid margins are pulled a little away from
+        # the eyeball as they close, else its dark rim shows as a slit between them
+        closed = np.clip(1.0 - (lf - uf) / np.maximum(lo - uo, eps), 0.0, 1.0)
+        uo_s = uo - closed * 0.12 * ap
+        lo_s = lo + closed * 0.3 * ap
+        above = top + (v - top) * (uo_s - top) / np.maximum(uf - top, eps)
+        inside = uo_s + (v - uf) * (lo_s - uo_s) / np.maximum(lf - uf, eps)
+        below = lo_s + (v - lf) * (bot - lo_s) / np.maximum(bot - lf, eps)
+        vs = np.where(v < uf, above, np.where(v < lf, inside, below))
+        vs = np.where((v < top) | (v > bot) | (np.abs(u) > 1.3), v, vs)
+        qx = (origin[0] + half * (u * ax[0] + vs * n[0])).astype(np.float32)
+        qy = (origin[1] + half * (u * ax[1] + vs * n[1])).astype(np.float32)
+        patch = cv2.remap(full_map, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        full_map[y0:y1, x0:x1] = patch

@@ -1,0 +1,254 @@
+"""Fidelity of track -> retarget -> render on real footage, measured by re-tracking the output.
+
+For each (driver clip, character) pair every frame is tracked, retargeted and rendered; the
+rendered frame is tracked again by a second, independent MediaPipe graph, and the driver's and
+the output's signals are compared:
+
+* Pearson r of mouth openness, eye openness, head roll and head yaw (roll/yaw only where the
+  driver's own varies by at least 1 / 2 degrees: a still head has nothing to correlate);
+* mouth gain: output 5-95 % range of mouth openness over the driver's (inter-ocular units);
+* jitter ratio: median frame-to-frame acceleration of stable points (nose tip, eye corners) in
+  inter-ocular units, output over driver (raw landmarks on both sides);
+* the share of output frames in which a face is found at all.
+
+`python -m worker.render.fidelity` prints the full table (takes a few minutes on one core).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from worker.characters.assets import CharacterAssets
+from worker.retarget import geometry as G
+from worker.retarget import regions as R
+from worker.retarget.retargeter import Retargeter, RetargetOptions
+from worker.track.face_state import FaceState
+
+DRIVERS = ("d0", "d3", "d9", "d12")
+CHARACTERS = ("s9", "s10", "s12", "s42")
+TARGETS = {"mouth_r": 0.95, "eye_r": 0.9, "roll_r": 0.93, "yaw_r": 0.9, "gain": (0.7, 1.4), "jitter": 0.8}
+ROLL_MIN_RANGE, YAW_MIN_RANGE = 1.0, 2.0  # degrees (5-95 % range of the driver's)
+
+
+@dataclass
+class Signals:
+    """Per-frame measurements of one face track (NaN where no face)."""
+
+    mouth: list[float] = field(default_factory=list)
+    eyes: list[float] = field(default_factory=list)
+    roll: list[float] = field(default_factory=list)
+    yaw: list[float] = field(default_factory=list)
+    stable: list[np.ndarray] = field(default_factory=list)  # (5, 2) / iod
+
+    def add(self, lm: np.ndarray | None) -> None:
+        if lm is None:
+            for s in (self.mouth, self.eyes, self.roll, self.yaw):
+                s.append(float("nan"))
+            self.stable.append(np.full((len(R.STABLE), 2), np.nan))
+            return
+        lm = np.asarray(lm, np.float64)
+        _, _, iod = G.canonical_frame(lm)
+        self.mouth.append(G.mouth_gap(lm) / iod)
+        self.eyes.append((G.eye_aperture(lm, True) + G.eye_aperture(lm, False)) * 0.5)
+        yaw, _, roll = G.head_angles(lm)
+        self.roll.append(roll)
+        self.yaw.append(yaw)
+        self.stable.append(lm[R.STABLE, :2] / iod)
+
+
+@dataclass
+class PairResult:
+    driver: str
+    character: str
+    frames: int
+    faces_found: int
+    mouth_r: float
+    eye_r: float
+    roll_r: float | None
+    yaw_r: float | None
+    gain: float
+    jitter: float
+    driver_roll_range: float
+    driver_yaw_range: float
+    render_ms: float
+
+    def failures(self) -> list[str]:
+        t = TARGETS
+        bad = []
+        if self.faces_found < self.frames:
+            bad.append(f"face found in {self.faces_found}/{self.frames} frames")
+        if not self.mouth_r >= t["mouth_r"]:
+            bad.append(f"mouth r {self.mouth_r:.3f} < {t['mouth_r']}")
+        if not self.eye_r >= t["eye_r"]:
+            bad.append(f"eye r {self.eye_r:.3f} < {t['eye_r']}")
+        if self.roll_r is not None and not self.roll_r >= t["roll_r"]:
+            bad.append(f"roll r {self.roll_r:.3f} < {t['roll_r']}")
+        if self.yaw_r is not None and not self.yaw_r >= t["yaw_r"]:
+            bad.append(f"yaw r {self.yaw_r:.3f} < {t['yaw_r']}")
+        if not t["gain"][0] <= self.gain <= t["gain"][1]:
+            bad.append(f"gain {self.gain:.2f} outside {t['gain']}")
+        if not self.jitter <= t["jitter"]:
+            bad.append(f"jitter ratio {self.jitter:.2f} > {t['jitter']}")
+        return bad
+
+
+def _pearson(a: list[float], b: list[float]) -> float:
+    x, y = np.asarray(a), np.asarray(b)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) < 3 or x.std() < 1e-9 or y.std() < 1e-9:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _range(a: list[float]) -> float:
+    x = np.asarray(a)
+    x = x[np.isfinite(x)]
+    return float(np.percentile(x, 95) - np.percentile(x, 5)) if len(x) else 0.0
+
+
+def _jitter(stable: list[np.ndarray]) -> float:
+    p = np.stack(stable)  # (T, 5, 2)
+    acc = np.linalg.norm(p[2:] - 2 * p[1:-1] + p[:-2], axis=-1)
+    acc = acc[np.isfinite(acc)]
+    return float(np.median(acc)) if len(acc) else float("nan")
+
+
+def read_video(path: Path, max_frames: int | None = None):
+    """(bgr, timestamp) of each frame of a video file."""
+    import av
+
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        for i, fr in enumerate(c.decode(stream)):
+            if max_frames is not None and i >= max_frames:
+                return
+            t = float(fr.time) if fr.time is not None else i / float(stream.average_rate or 30)
+            yield fr.to_ndarray(format="bgr24"), t
+
+
+def track_driver(path: Path, max_frames: int | None = None) -> tuple[list[FaceState], list[FaceState | None]]:
+    """Every frame's tracked state (smoothed, as the live pipeline has it) and the neutral then."""
+    from worker.track.mediapipe_tracker import FaceTracker
+
+    states, neutrals = [], []
+    with FaceTracker() as tracker:
+        for bgr, t in read_video(path, max_frames):
+            states.append(tracker.process(bgr, t))
+            neutrals.append(tracker.neutral)
+    return states, neutrals
+
+
+def flatten(rgba: np.ndarray, grey: int = 128) -> np.ndarray:
+    """RGBA over a flat grey, as BGR (what a viewer, and a tracker, would see)."""
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    rgb = rgba[..., :3].astype(np.float32) * a + grey * (1.0 - a)
+    return np.ascontiguousarray(rgb[..., ::-1].astype(np.uint8))
+
+
+def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState | None],
+             assets: CharacterAssets, options: RetargetOptions | None = None, renderer=None) -> PairResult:
+    """Retarget + render every tracked frame onto `assets`, re-track the output, compare."""
+    from worker.render.base import create_renderer
+    from worker.track.mediapipe_tracker import FaceTracker
+
+    renderer = renderer or create_renderer("meshwarp", size=assets.size)
+    rt = Retargeter(assets, options or RetargetOptions(idle=False))
+    drv, out = Signals(), Signals()
+    found = 0
+    times = []
+    with FaceTracker(smoothing=False) as retrack:
+        for face, neutral in zip(states, neutrals, strict=True):
+            drv.add(face.raw_landmarks if face.found else None)
+            pose = rt.retarget(face, neutral)
+            t0 = time.perf_counter()
+            img = renderer.render(assets, pose)
+            times.append((time.perf_counter() - t0) * 1000)
+            m = retrack.measure(flatten(img), face.timestamp)
+            found += int(m.found)
+            out.add(m.landmarks if m.found else None)
+    d_roll, d_yaw = _range(drv.roll), _range(drv.yaw)
+    d_mouth = _range(drv.mouth)
+    return PairResult(
+        driver=driver_name, character=assets.name, frames=len(states), faces_found=found,
+        mouth_r=_pearson(drv.mouth, out.mouth), eye_r=_pearson(drv.eyes, out.eyes),
+        roll_r=_pearson(drv.roll, out.roll) if d_roll >= ROLL_MIN_RANGE else None,
+        yaw_r=_pearson(drv.yaw, out.yaw) if d_yaw >= YAW_MIN_RANGE else None,
+        gain=_range(out.mouth) / max(d_mouth, 1e-9), jitter=_jitter(out.stable) / max(_jitter(drv.stable), 1e-9),
+        driver_roll_range=d_roll, driver_yaw_range=d_yaw, render_ms=float(np.median(times)),
+    )
+
+
+_ASSETS: dict[str, CharacterAssets] = {}
+
+
+def portrait_character(name: str, root: Path | None = None) -> CharacterAssets:
+    """A test portrait (footage/portraits/<name>.jpg) preprocessed, kept for the process."""
+    from worker.characters.preprocess import preprocess_image
+    from worker.paths import shared_testdata
+
+    if name not in _ASSETS:
+        root = root or shared_testdata()
+        if root is None:
+            raise FileNotFoundError("shared test data not found (footage/portraits)")
+        _ASSETS[name] = preprocess_image(root / "footage" / "portraits" / f"{name}.jpg")
+    return _ASSETS[name]
+
+
+def fidelity_table(drivers=DRIVERS, characters=CHARACTERS, max_frames: int | None = None,
+                   options: RetargetOptions | None = None, root: Path | None = None) -> list[PairResult]:
+    """Every driver x character pair (drivers are tracked once and reused)."""
+    from worker.paths import shared_testdata
+
+    root = root or shared_testdata()
+    if root is None:
+        raise FileNotFoundError("shared test data not found (footage/driving)")
+    results = []
+    for d in drivers:
+        states, neutrals = track_driver(root / "footage" / "driving" / f"{d}.mp4", max_frames)
+        for c in characters:
+            results.append(run_pair(d, states, neutrals, portrait_character(c, root), options))
+    return results
+
+
+def format_table(results: list[PairResult]) -> str:
+    def f(v, fmt="{:.3f}"):
+        return "  -  " if v is None else fmt.format(v)
+
+    head = (f"{'pair':10} {'frames':>6} {'faces':>6} {'mouth_r':>7} {'eye_r':>6} {'roll_r':>6} {'yaw_r':>6} "
+            f"{'gain':>5} {'jitter':>6} {'ms':>5}  result")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        bad = r.failures()
+        lines.append(
+            f"{r.driver + 'x' + r.character:10} {r.frames:6d} {r.faces_found:6d} {f(r.mouth_r):>7} {f(r.eye_r):>6} "
+            f"{f(r.roll_r):>6} {f(r.yaw_r):>6} {f(r.gain, '{:.2f}'):>5} {f(r.jitter, '{:.2f}'):>6} "
+            f"{r.render_ms:5.1f}  {'ok' if not bad else '; '.join(bad)}")
+    lines.append(f"targets: {TARGETS} (roll/yaw only where the driver's varies >= "
+                 f"{ROLL_MIN_RANGE}/{YAW_MIN_RANGE} deg)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m worker.render.fidelity", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--drivers", default=",".join(DRIVERS))
+    ap.add_argument("--characters", default=",".join(CHARACTERS))
+    ap.add_argument("--max-frames", type=int, default=None)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    res = fidelity_table(a.drivers.split(","), a.characters.split(","), a.max_frames)
+    if a.json:
+        print(json.dumps([asdict(r) | {"failures": r.failures()} for r in res], indent=1))
+    else:
+        print(format_table(res))
+    return 0 if all(not r.failures() for r in res) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
