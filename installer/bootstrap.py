@@ -114,8 +114,10 @@ def _open_log(ctx: Context) -> None:
     if path.is_file() and path.stat().st_size > LOG_MAX_BYTES:
         path.unlink()
     ctx.log_path = path
-    log(ctx, f"\n===== install.py {time.strftime('%Y-%m-%d %H:%M:%S')} argv={sys.argv[1:]} "
-             f"python={sys.executable} =====")
+    log(
+        ctx,
+        f"\n===== install.py {time.strftime('%Y-%m-%d %H:%M:%S')} argv={sys.argv[1:]} python={sys.executable} =====",
+    )
 
 
 # ---------------------------------------------------------------- steps
@@ -158,7 +160,10 @@ def _probe_python(python: Path) -> tuple[int, int, int]:
     try:
         proc = subprocess.run(
             [str(python), "-I", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InstallError(f"{python} does not start ({exc}); delete the venv folder and run again") from None
@@ -215,7 +220,10 @@ def ensure_venv(ctx: Context) -> None:
 def _pip_version(ctx: Context) -> tuple[int, ...] | None:
     proc = subprocess.run(
         [str(ctx.python), "-m", "pip", "--version"],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
     )
     m = re.match(r"pip (\d+)\.(\d+)", proc.stdout)
     return tuple(int(x) for x in m.groups()) if proc.returncode == 0 and m else None
@@ -306,9 +314,7 @@ def write_stamp(ctx: Context) -> None:
 
 def _installed(ctx: Context, dist: str) -> bool:
     code = (
-        "import importlib.metadata as m\n"
-        f"try: m.version({dist!r})\n"
-        "except m.PackageNotFoundError: raise SystemExit(1)"
+        f"import importlib.metadata as m\ntry: m.version({dist!r})\nexcept m.PackageNotFoundError: raise SystemExit(1)"
     )
     return subprocess.run([str(ctx.python), "-I", "-c", code], stdin=subprocess.DEVNULL).returncode == 0
 
@@ -316,8 +322,10 @@ def _installed(ctx: Context, dist: str) -> bool:
 def install_packages(ctx: Context) -> None:
     """pip install -e the checkout (with [dev]), then put the right ONNX Runtime build in place."""
     target = f"{ctx.repo}[dev]" if ctx.dev else str(ctx.repo)
-    say(f"Installing {'the project and its dev tools' if ctx.dev else 'the project'} with pip "
-        f"(the first time downloads ~200 MB)...")
+    say(
+        f"Installing {'the project and its dev tools' if ctx.dev else 'the project'} with pip "
+        f"(the first time downloads ~200 MB)..."
+    )
     run_pip(ctx, pip_cmd(ctx, "install", "-e", target))
     if ctx.runtime == "cuda":
         # Both builds provide the `onnxruntime` module; with both installed the CPU one wins and the
@@ -362,7 +370,11 @@ def verify(ctx: Context) -> dict:
     try:
         proc = subprocess.run(
             [str(ctx.python), "-I", "-c", _PROBE, *VERIFY_MODULES],
-            capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, cwd=ctx.venv,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            stdin=subprocess.DEVNULL,
+            cwd=ctx.venv,
         )
     except subprocess.TimeoutExpired:
         raise InstallError(f"importing {', '.join(VERIFY_MODULES)} in {ctx.python} took over 10 minutes") from None
@@ -371,7 +383,7 @@ def verify(ctx: Context) -> dict:
     if line is None:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise InstallError(f"the venv's Python crashed while importing the packages ({last}); see {ctx.log_path}")
-    result = json.loads(line[len("PROBE-RESULT "):])
+    result = json.loads(line[len("PROBE-RESULT ") :])
     if result["failed"]:
         name, error = next(iter(result["failed"].items()))
         hint = next((h for key, h in _IMPORT_HINTS if key in error), f"see {ctx.log_path}")
@@ -405,8 +417,7 @@ def install_and_verify(ctx: Context) -> None:
             # Something was removed or broken since the last install: repair it once.
             say(f"The last install looks damaged ({exc}); reinstalling...")
         else:
-            say("Nothing to do: the packages are up to date (pyproject.toml and options unchanged); "
-                "imports verified.")
+            say("Nothing to do: the packages are up to date (pyproject.toml and options unchanged); imports verified.")
             return
     ensure_pip(ctx)
     install_packages(ctx)
@@ -419,8 +430,10 @@ def download_models(ctx: Context) -> None:
     if not ctx.models:
         return
     total = sum(e.size or 0 for e in ctx.model_entries)
-    say(f"Downloading {len(ctx.model_entries)} model files ({total / 1e6:.0f} MB) into "
-        f"{shown(ctx.models_dir, ctx.windows)}...")
+    say(
+        f"Downloading {len(ctx.model_entries)} model files ({total / 1e6:.0f} MB) into "
+        f"{shown(ctx.models_dir, ctx.windows)}..."
+    )
     try:
         model_download.download_all(ctx.model_entries, ctx.models_dir)
     except model_download.DownloadError as exc:
@@ -450,8 +463,10 @@ def report(ctx: Context) -> None:
     labels = {"numpy": "numpy", "cv2": "opencv", "mediapipe": "mediapipe", "onnxruntime": "onnxruntime"}
     parts = [f"{label} {ok[name]}" for name, label in labels.items() if ok.get(name)]
     providers = [p.replace("ExecutionProvider", "") for p in v.get("providers", [])]
-    say(f"Ready: {shown(ctx.venv, ctx.windows)} (Python {v.get('python', '?')}; {', '.join(parts)}; "
-        f"ONNX Runtime providers: {', '.join(providers)})")
+    say(
+        f"Ready: {shown(ctx.venv, ctx.windows)} (Python {v.get('python', '?')}; {', '.join(parts)}; "
+        f"ONNX Runtime providers: {', '.join(providers)})"
+    )
     say("Next:")
     for line in next_steps(ctx):
         say(line)
@@ -475,10 +490,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--venv", type=Path, default=REPO / ".venv", help="where to create the venv (default: .venv)")
     p.add_argument("--dev", action="store_true", help="also install the test and lint tools ([dev] extra)")
-    p.add_argument("--gpu", choices=gpu_detect.GPU_CHOICES, default="auto",
-                   help="ONNX Runtime build: auto (CUDA if an NVIDIA GPU is found), cuda or cpu")
-    p.add_argument("--models", action="store_true",
-                   help="also download the model weights listed in models/manifest.json")
+    p.add_argument(
+        "--gpu",
+        choices=gpu_detect.GPU_CHOICES,
+        default="auto",
+        help="ONNX Runtime build: auto (CUDA if an NVIDIA GPU is found), cuda or cpu",
+    )
+    p.add_argument(
+        "--models", action="store_true", help="also download the model weights listed in models/manifest.json"
+    )
     p.add_argument("--manifest", type=Path, default=REPO / "models" / "manifest.json", help=argparse.SUPPRESS)
     p.add_argument("--models-dir", type=Path, default=REPO / "models", help=argparse.SUPPRESS)
     p.add_argument("--force", action="store_true", help="run pip even if nothing changed since the last install")

@@ -166,9 +166,7 @@ def download(entry: ModelEntry, models_dir: Path, out: TextIO | None = None, tim
             offset = 0
     got_size = part.stat().st_size
     if entry.size is not None and got_size != entry.size:
-        raise DownloadError(
-            f"{entry.path}: download stopped at {got_size} of {entry.size} bytes; run again to resume"
-        )
+        raise DownloadError(f"{entry.path}: download stopped at {got_size} of {entry.size} bytes; run again to resume")
     digest = sha256_of(part)
     if digest != entry.sha256:
         part.unlink()
@@ -216,9 +214,7 @@ def _fetch(entry: ModelEntry, part: Path, offset: int, out: TextIO, timeout: flo
             offset, mode = 0, "wb"  # a plain 200: the server sent the whole file
         total = offset + remaining if remaining is not None else entry.size
         if entry.size is not None and total is not None and total != entry.size:
-            raise DownloadError(
-                f"{entry.path}: the server offers {total} bytes but the manifest expects {entry.size}"
-            )
+            raise DownloadError(f"{entry.path}: the server offers {total} bytes but the manifest expects {entry.size}")
         free = shutil.disk_usage(part.parent).free
         if remaining is not None and remaining > free:
             raise DownloadError(

@@ -131,5 +131,5 @@ def explain(output: str, index_url: str, unreachable: str | None = None) -> str:
         return f"cannot reach the package index {index_url} ({net}); check the connection and run again"
     errors = [line.strip() for line in output.splitlines() if line.strip().startswith("ERROR:")]
     if errors:
-        return f"pip failed: {_tail(errors[-1][len('ERROR:'):].strip(), 140)}"
+        return f"pip failed: {_tail(errors[-1][len('ERROR:') :].strip(), 140)}"
     return "pip failed without an error message"

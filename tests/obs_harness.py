@@ -133,8 +133,11 @@ class ObsRun:
         self.output = b""
 
     def start(self, ws_timeout: float = 30.0) -> ObsRun:
+        import logging
+
         import obsws_python
 
+        logging.getLogger("obsws_python").setLevel(logging.CRITICAL)  # "refused" until OBS listens
         self.home.mkdir(parents=True, exist_ok=True)
         write_config(self.home, self.ws_port, self.ws_password, self.scenes, self.script_settings)
         display = self.xvfb.start()
@@ -223,8 +226,12 @@ class ObsRun:
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM (what a session logout or `kill` does); kill after `timeout`."""
+    def stop(self, timeout: float = 15.0, sig: int = signal.SIGTERM) -> int | None:
+        """End OBS with `sig`, then kill after `timeout`.
+
+        OBS 29 on Linux shuts down cleanly on SIGINT (scripts unload); SIGTERM ends it without
+        unloading anything, like a crash or a killed session.
+        """
         if self.ws is not None:
             try:
                 self.ws.disconnect()
@@ -234,7 +241,7 @@ class ObsRun:
         rc = None
         if self.proc is not None and self.proc.poll() is None:
             # OBS only, not its process group: the worker must notice on its own that OBS is gone
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
             try:
                 rc = self.proc.wait(timeout)
             except subprocess.TimeoutExpired:

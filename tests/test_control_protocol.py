@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from worker.control import protocol as P
@@ -61,6 +62,10 @@ def test_encode_decode_round_trip_and_nan():
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert json.loads(line) == {"id": 3, "op": "status", "x": "ünï", "f": None, "l": [None, 1.5]}
     assert P.decode(line) == json.loads(line)
+    assert json.loads(P.encode({"a": np.float32(1.5), "b": np.arange(3), "c": np.float64("nan")})) == {
+        "a": 1.5, "b": [0, 1, 2], "c": None}
+    with pytest.raises(TypeError):
+        P.encode({"x": object()})
     for bad in (b"[1, 2]", b'"str"', b"nul", b"\xff\xfe", b"{", b"3"):
         with pytest.raises(P.ProtocolError):
             P.decode(bad)

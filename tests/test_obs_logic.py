@@ -275,7 +275,8 @@ def test_worker_process_kills_a_child_that_ignores_terminate(tmp_path):
 
 
 def test_worker_process_reports_the_error_line(tmp_path):
-    wp = _child(tmp_path, "import sys; sys.stderr.write('WARNING: x\\nerror: config key smoothing: bad\\n'); sys.exit(2)")
+    code = "import sys; sys.stderr.write('WARNING: x\\nerror: config key smoothing: bad\\n'); sys.exit(2)"
+    wp = _child(tmp_path, code)
     wp.start()
     wp.proc.wait(10)
     assert wp.poll() == 2

@@ -119,7 +119,9 @@ class Pipeline:
         self.camera: dict = {}
         self.warnings: deque[str] = deque(maxlen=20)
         self._threads: list[threading.Thread] = []
-        self.switch_log: deque[tuple[str, int]] = deque(maxlen=50)  # (character, first seq shown)
+        # the last switch: frames still rendered with the old character after the request
+        self.last_switch: dict = {}
+        self._switch_requested_at = 0
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self, character: str | None) -> None:
@@ -222,7 +224,6 @@ class Pipeline:
             self._apply_pending(item.seq)
             if self.animator.assets is None:
                 continue  # the first character is still loading
-            t0 = time.perf_counter()
             rgba = self.animator.animate(face, neutral)
             self.timers["retarget"].add(self.animator.last_ms["retarget"] / 1000.0)
             self.timers["render"].add(self.animator.last_ms["render"] / 1000.0)
@@ -230,7 +231,6 @@ class Pipeline:
             self.timers["total"].add(time.time() - item.wall)
             self.rendered += 1
             self.render_rate.tick()
-            _ = t0
 
     def _apply_pending(self, seq: int) -> None:
         cid = self._pending_character
@@ -240,7 +240,8 @@ class Pipeline:
                 self._pending_character = None
                 self.animator.set_character(assets)
                 self.character = cid
-                self.switch_log.append((cid, seq))
+                self.last_switch = {"character": cid, "frames_late": self.rendered - self._switch_requested_at,
+                                    "first_seq": seq}
                 log.info("character: %s (from frame %d)", cid, seq)
         elif self.animator.assets is None and self.character:
             assets = self.roster.get(self.character)
@@ -273,6 +274,7 @@ class Pipeline:
     def _op_set_character(self, args: dict) -> dict:
         cid = self.roster.resolve(self.character, args.get("character"), args.get("index"), args.get("step"))
         ready = self.roster.get(cid) is not None
+        self._switch_requested_at = self.rendered
         self._pending_character = cid
         return {"character": cid, "ready": ready}
 
@@ -313,19 +315,21 @@ class Pipeline:
     # --- reporting ------------------------------------------------------------------------------
     def status(self) -> dict:
         outs = {s["name"]: s for s in self.fanout.stats()}
-        lat = [o.get("latency_ms", {}).get("p95") for o in outs.values()]
+        lat = [o.get("latency_ms_p95") for o in outs.values()]
         lat = [x for x in lat if x is not None]
         return {
             "running": not self.stop_event.is_set(),
             "uptime_s": round(time.monotonic() - self.started_at, 1),
             "fps": round(self.render_rate.rate(), 2),
-            "latency_ms": {"p95": max(lat) if lat else None, **self.timers["total"].snapshot()},
+            # capture -> delivery, worst output; "pipeline" is capture -> handed to the outputs
+            "latency_ms": {"p95": max(lat) if lat else None, "pipeline": self.timers["total"].snapshot()},
             "stages_ms": {k: t.snapshot() for k, t in self.timers.items() if k != "total"},
             "frames": {"captured": self.captured, "tracked": self.tracked, "rendered": self.rendered,
                        "with_face": self.faces},
             "drops": {"track": self._to_track.drops, "render": self._to_render.drops,
                       **{name: o.get("dropped", 0) for name, o in outs.items()}},
             "character": self.character,
+            "last_switch": self.last_switch,
             "characters": len(self.roster.ids()),
             "tracking": self.tracking_state,
             "paused": self.paused,

@@ -11,7 +11,6 @@ import json
 import os
 import queue
 import socket
-import statistics
 import subprocess
 import threading
 import time
@@ -155,13 +154,14 @@ class FramePump(threading.Thread):
             if frame is None:
                 continue
             try:
-                self.sink.push(frame)
+                shown = self.sink.push(frame)
             except Exception as e:  # an OBS-side failure must not kill the pump
                 self.error = f"pushing a frame into OBS failed: {e}"
                 self.log(self.error)
                 self._stop_event.wait(0.5)
                 continue
-            self.stats.record(frame, time.time(), rx.skipped, rx.gaps)
+            if shown is not False:  # False: no source to show it in (yet)
+                self.stats.record(frame, time.time(), rx.skipped, rx.gaps)
         rx.close()
 
 
@@ -215,7 +215,7 @@ class Engine:
                                             daemon=True)
             self._thread.start()
 
-    def close(self, timeout: float = 4.0) -> None:
+    def close(self, timeout: float = 6.0) -> None:
         """Stop the worker and the threads (script unload). Bounded by `timeout` seconds."""
         if self._thread is None:
             return
@@ -489,9 +489,16 @@ class Engine:
         self.log(f"worker stopped ({message}); restarting in {delay:.0f} s")
 
     def _stop_worker(self, clear: bool, grace: float | None = None) -> None:
+        # OBS calls first (frame thread, clearing the source): if unloading gives up waiting for
+        # the process below, nothing touches OBS after the script is gone
         if self._pump is not None:
             self._pump.stop()
             self._pump = None
+        if clear and self.sink is not None:
+            try:
+                self.sink.clear()
+            except Exception as e:  # noqa: BLE001
+                self.log(f"clearing the source failed: {e}")
         asked = False
         if self._client is not None:
             try:
@@ -504,11 +511,6 @@ class Engine:
             self._proc.stop(grace=(SHUTDOWN_GRACE if asked else 0.0) if grace is None else grace)
             self._proc = None
         self._connect_deadline = 0.0
-        if clear and self.sink is not None:
-            try:
-                self.sink.clear()
-            except Exception as e:  # noqa: BLE001
-                self.log(f"clearing the source failed: {e}")
 
     def _probe_cameras(self) -> None:
         s = self.settings

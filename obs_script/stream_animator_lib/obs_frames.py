@@ -51,6 +51,7 @@ class ObsFrameSink:
         self._data = 0
         self._linesize = 0
         self.pushed = 0
+        self.closed = False
         if not layout_ok(obs):
             raise RuntimeError(f"unexpected obs_source_frame layout {struct_offsets(obs)}: this OBS "
                                "is not supported by the direct output; choose the nut output")
@@ -98,7 +99,7 @@ class ObsFrameSink:
         if len(buf) != w * h * 4:
             raise ValueError(f"frame of {len(buf)} bytes is not {w}x{h} RGBA")
         with self._lock:
-            src = self._get_source()
+            src = None if self.closed else self._get_source()
             if src is None:
                 return False
             self._ensure_frame(w, h)
@@ -118,12 +119,14 @@ class ObsFrameSink:
     def clear(self) -> None:
         """Show nothing (the worker was stopped on purpose)."""
         with self._lock:
-            src = self._get_source()
+            src = None if self.closed else self._get_source()
             if src is not None:
                 self.obs.obs_source_output_video(src, None)
 
     def close(self) -> None:
+        """Release the source and the frame; later pushes are ignored (the script is unloading)."""
         with self._lock:
+            self.closed = True
             self._free_frame()
             if self._source is not None:
                 self.obs.obs_source_release(self._source)

@@ -56,6 +56,65 @@ def child_env(token_var: str, token: str, base: dict | None = None) -> dict:
     return env
 
 
+class _KillOnCloseJob:
+    """Windows: a job object holding the worker's process tree, killed as a whole by `kill()`
+    and by Windows itself when OBS exits (the handle closes). A venv's python.exe is a launcher
+    that starts the real interpreter as a child, so killing the launcher alone would orphan it.
+    Best effort: the child is assigned right after it starts.
+    """
+
+    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x2000
+    JOB_OBJECT_EXTENDED_LIMIT_INFORMATION = 9
+
+    def __init__(self) -> None:
+        import ctypes
+        from ctypes import wintypes
+
+        class Basic(ctypes.Structure):
+            _fields_ = [("PerProcessUserTimeLimit", ctypes.c_int64), ("PerJobUserTimeLimit", ctypes.c_int64),
+                        ("LimitFlags", wintypes.DWORD), ("MinimumWorkingSetSize", ctypes.c_size_t),
+                        ("MaximumWorkingSetSize", ctypes.c_size_t), ("ActiveProcessLimit", wintypes.DWORD),
+                        ("Affinity", ctypes.c_size_t), ("PriorityClass", wintypes.DWORD),
+                        ("SchedulingClass", wintypes.DWORD)]
+
+        class Extended(ctypes.Structure):
+            _fields_ = [("BasicLimitInformation", Basic), ("IoInfo", ctypes.c_ulonglong * 6),
+                        ("ProcessMemoryLimit", ctypes.c_size_t), ("JobMemoryLimit", ctypes.c_size_t),
+                        ("PeakProcessMemoryUsed", ctypes.c_size_t), ("PeakJobMemoryUsed", ctypes.c_size_t)]
+
+        k32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        k32.CreateJobObjectW.restype = wintypes.HANDLE
+        k32.CreateJobObjectW.argtypes = [ctypes.c_void_p, wintypes.LPCWSTR]
+        k32.SetInformationJobObject.argtypes = [wintypes.HANDLE, ctypes.c_int, ctypes.c_void_p, wintypes.DWORD]
+        k32.AssignProcessToJobObject.argtypes = [wintypes.HANDLE, wintypes.HANDLE]
+        k32.TerminateJobObject.argtypes = [wintypes.HANDLE, wintypes.UINT]
+        k32.CloseHandle.argtypes = [wintypes.HANDLE]
+        self.k32, self.ctypes = k32, ctypes
+        self.handle = k32.CreateJobObjectW(None, None)
+        if not self.handle:
+            raise OSError(ctypes.get_last_error(), "CreateJobObject failed")
+        info = Extended()
+        info.BasicLimitInformation.LimitFlags = self.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+        if not k32.SetInformationJobObject(self.handle, self.JOB_OBJECT_EXTENDED_LIMIT_INFORMATION,
+                                           ctypes.byref(info), ctypes.sizeof(info)):
+            err = ctypes.get_last_error()
+            self.close()
+            raise OSError(err, "SetInformationJobObject failed")
+
+    def assign(self, proc: subprocess.Popen) -> None:
+        if not self.k32.AssignProcessToJobObject(self.handle, int(proc._handle)):
+            raise OSError(self.ctypes.get_last_error(), "AssignProcessToJobObject failed")
+
+    def kill(self) -> None:
+        if self.handle:
+            self.k32.TerminateJobObject(self.handle, 1)
+
+    def close(self) -> None:
+        if self.handle:
+            self.k32.CloseHandle(self.handle)
+            self.handle = None
+
+
 class WorkerProcess:
     """One run of the worker. `start()` returns at once; `ready` fills in from a reader thread."""
 
@@ -66,6 +125,8 @@ class WorkerProcess:
         self._ready: dict | None = None
         self._stdout_tail: list[str] = []
         self._reader: threading.Thread | None = None
+        self._job: _KillOnCloseJob | None = None
+        self.job_error = ""
 
     @property
     def pid(self) -> int | None:
@@ -86,6 +147,12 @@ class WorkerProcess:
                 self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=err, creationflags=flags, close_fds=True)
         self.started_at = time.monotonic()
+        if sys.platform.startswith("win"):
+            try:
+                self._job = _KillOnCloseJob()
+                self._job.assign(self.proc)
+            except OSError as e:  # still works, only a killed worker's child could linger
+                self.job_error = f"job object: {e}"
         self._reader = threading.Thread(target=self._read_stdout, name="stream-animator-worker-stdout",
                                         daemon=True)
         self._reader.start()
@@ -138,6 +205,10 @@ class WorkerProcess:
                         p.wait(timeout=2.0)
                     except subprocess.TimeoutExpired:
                         pass
+        if self._job is not None:  # the whole tree, e.g. the interpreter behind a venv launcher
+            self._job.kill()
+            self._job.close()
+            self._job = None
         if p.stdin:
             try:
                 p.stdin.close()

@@ -84,8 +84,12 @@ class Roster:
         self._record(cid, r)
         return r
 
-    def start(self) -> Roster:
+    def scan_now(self) -> list[str]:
+        """List the folder now (ids sorted); loading happens in `load_now` or the background."""
         self._scan()
+        return self.ids()
+
+    def start(self) -> Roster:
         self._thread = threading.Thread(target=self._run, name="characters", daemon=True)
         self._thread.start()
         return self

@@ -25,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--renderer", default="meshwarp", help="renderer backend (default meshwarp)")
     p.add_argument("--background", default="#00b140", help="background colour for .mp4 (default green screen)")
     p.add_argument("--cache", default=None, help="character cache folder")
+    p.add_argument("--max-frames", type=int, default=0, help="stop after this many driver frames (0 = all)")
+    p.add_argument("--sheet", help="also write a contact sheet PNG (driver | output at telling moments)")
     p.add_argument("--json", action="store_true", help="print one JSON object with counts and stage timings")
 
 
@@ -35,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from worker.characters.cache import CharacterCache
     from worker.characters.library import CharacterLibrary
     from worker.characters.preprocess import PreprocessSettings
+    from worker.contact_sheet import ContactSheet
     from worker.output.base import parse_colour
     from worker.output.file import FileOutput
     from worker.paths import default_cache_dir
@@ -59,12 +62,15 @@ def run(args: argparse.Namespace) -> int:
     times: dict[str, list[float]] = {k: [] for k in ("capture", "track", "retarget", "render", "encode")}
     frames_in = faces = 0
     total = getattr(source, "frame_count", None) or None
+    if args.max_frames > 0:
+        total = min(total or args.max_frames, args.max_frames)
+    sheet = ContactSheet() if args.sheet else None
     ok = False
     try:
         with FaceTracker() as tracker, progress(total, "rendering", "frame", disable=args.json) as bar:
             while True:
                 t0 = time.perf_counter()
-                frame = source.read()
+                frame = source.read() if not (args.max_frames and frames_in >= args.max_frames) else None
                 if frame is None:
                     break
                 t1 = time.perf_counter()
@@ -74,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
                 t3 = time.perf_counter()
                 out.send(rgba, frames_in, frame.timestamp)
                 t4 = time.perf_counter()
+                if sheet is not None:
+                    sheet.offer(frames_in, face, frame.image, rgba)
                 frames_in += 1
                 faces += face.found
                 times["capture"].append(t1 - t0)
@@ -93,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
         if ok:
             out.close()
         else:
-            out.abort() if hasattr(out, "abort") else out.close()
+            out.abort()
+    if sheet is not None:
+        sheet.save(args.sheet)
     result = {
         "character": str(character),
         "driver": str(driver),

@@ -144,12 +144,22 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def _plain(obj: Any) -> Any:
+    # numpy scalars and arrays (duck-typed: this module imports no numpy)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
 def encode(obj: Any) -> bytes:
     """One protocol line: compact JSON, UTF-8, newline-terminated; NaN/inf become null."""
+    opts: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False, "allow_nan": False, "default": _plain}
     try:
-        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = json.dumps(obj, **opts)
     except ValueError:
-        text = json.dumps(_finite(obj), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = json.dumps(_finite(json.loads(json.dumps(obj, default=_plain))), **opts)
     return text.encode("utf-8") + b"\n"
 
 

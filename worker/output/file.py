@@ -150,5 +150,16 @@ class FileOutput(Output):
         assert self._tmp is not None
         os.replace(self._tmp, self.path)
 
+    def abort(self) -> None:
+        """Stop without publishing: a failed render leaves no half-made file behind."""
+        container, self._container = self._container, None
+        if container is not None:
+            try:
+                container.close()
+            except Exception:  # noqa: S110 - already failing; the temp file is removed below
+                pass
+        if self._tmp is not None and self._tmp.exists():
+            self._tmp.unlink()
+
     def stats(self) -> dict:
         return {**super().stats(), "path": str(self.path), "frames": self.frames}

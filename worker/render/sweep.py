@@ -24,11 +24,7 @@ def driver_from_character(assets: CharacterAssets, yaw: float = 0.0, pitch: floa
     lm = assets.landmarks.astype(np.float64).copy()
     _, _, iod = G.canonical_frame(lm)
     # mouth: lower lip, chin and jaw down
-    down = np.zeros(len(lm))
-    down[R.INNER_LOWER] = 1.0
-    down[[84, 17, 314, 405, 321, 375, 181, 91, 146]] = 1.0
-    down[[152, 148, 176, 377, 400, 149, 378]] = 0.8
-    down[[136, 150, 365, 379]] = 0.5
+    down = np.array(R.jaw_weights(len(lm)))
     lm[:, 1] += down * mouth * iod
     for left in (True, False):
         c = R.L_EYE_CORNERS if left else R.R_EYE_CORNERS

@@ -43,3 +43,19 @@ STABLE = [1, 33, 133, 362, 263]  # nose tip and eye corners: what jitter is meas
 def inner_lip_contour() -> list[int]:
     """Closed inner-lip polygon: left corner, upper lip, right corner, lower lip back."""
     return [MOUTH_CORNERS[0], *INNER_UPPER, MOUTH_CORNERS[1], *INNER_LOWER[::-1]]
+
+
+def jaw_weights(n: int = 478) -> list[float]:
+    """How much each point follows the lower jaw when the mouth opens (lower lip 1, chin less)."""
+    w = [0.0] * n
+    for i in INNER_LOWER:
+        w[i] = 1.0
+    for i in (84, 17, 314, 405, 321, 375, 181, 91, 146):
+        w[i] = 0.95
+    for i in (152, 148, 176, 377, 400, 149, 378, 200, 199, 175, 18, 83, 313, 201, 421):
+        w[i] = 0.75
+    for i in (136, 150, 365, 379, 172, 397, 32, 262, 208, 428):
+        w[i] = 0.4
+    for i in (58, 288, 169, 394):
+        w[i] = 0.2
+    return w

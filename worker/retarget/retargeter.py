@@ -150,6 +150,7 @@ class Retargeter:
         self.pivot = lm[R.RIGID].mean(0)
         self.eyes = {True: _EyeFrame(lm, True).bind(lm), False: _EyeFrame(lm, False).bind(lm)}
         self.gap = G.mouth_gap(lm)
+        self._jaw = np.array(R.jaw_weights(N_LANDMARKS))
         self.idle = idle or Idle()
         self._neutral: _Neutral | None = None
         self._neutral_key: tuple | None = None
@@ -192,6 +193,11 @@ class Retargeter:
             resid = ((drv - drv[R.RIGID].mean(0)) @ rot) / s + n[R.RIGID].mean(0) - n
             rzn = G.rot_z(n_roll)
             expr = resid @ rzn / n_iod  # rows rotated by Rz(-roll): canonical frame
+            # A driver whose neutral mouth is open (talking while calibrating) would otherwise
+            # never open the character's mouth that far: measure the opening from shut instead.
+            open0 = G.mouth_gap(n) / n_iod - self.gap / self.iod
+            if open0 > 0:
+                expr[:, 1] += self._jaw * open0
             yaw, pitch, roll = G.euler_yxz(rzn.T @ rot @ rzn)
             open_l = _eye_openness(G.eye_aperture(drv, True) / max(ap_l0, 1e-6))
             open_r = _eye_openness(G.eye_aperture(drv, False) / max(ap_r0, 1e-6))

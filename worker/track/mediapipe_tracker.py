@@ -28,7 +28,7 @@ import numpy as np
 from worker.track.blend import blend_states, mean_state, smoothstep
 from worker.track.face_state import N_LANDMARKS, FaceState
 from worker.track.features import face_features
-from worker.track.one_euro import DEFAULTS, OneEuroFilter, OneEuroParams
+from worker.track.one_euro import DEFAULTS, LandmarkSmoother, OneEuroFilter, OneEuroParams
 from worker.track.pose import HeadPoseSolver
 
 _FEATURES = (
@@ -74,11 +74,11 @@ class FaceTracker:
         )
         self.smoothing = smoothing
         params = {**DEFAULTS, **(filters or {})}
-        self._f_lm = OneEuroFilter(params["landmarks"])
+        self._f_lm = LandmarkSmoother(params["shape"], params["frame"])
         self._f_pose = OneEuroFilter(params["pose"])
-        self._f_trans = OneEuroFilter(params["landmarks"])
         self._f_feat = OneEuroFilter(params["features"])
-        self._pose = HeadPoseSolver()
+        self._pose = HeadPoseSolver()  # on raw landmarks (measure)
+        self._pose_smooth = HeadPoseSolver()  # on smoothed landmarks
         self.neutral_frames = neutral_frames
         self.min_confidence = min_confidence
         self.hold_s, self.ease_out_s, self.ease_in_s = hold_s, ease_out_s, ease_in_s
@@ -101,9 +101,10 @@ class FaceTracker:
 
     def reset(self) -> None:
         """Forget the stream (filters, pose warm start, lost state); keeps the neutral."""
-        for f in (self._f_lm, self._f_pose, self._f_trans, self._f_feat):
+        for f in (self._f_lm, self._f_pose, self._f_feat):
             f.reset()
         self._pose.reset()
+        self._pose_smooth.reset()
         self._last = self._lost_since = self._lost_from = self._resume_from = None
 
     def close(self) -> None:
@@ -117,10 +118,22 @@ class FaceTracker:
 
     def process(self, bgr_image: np.ndarray, timestamp: float) -> FaceState:
         """Track one BGR frame taken at `timestamp` seconds; always returns a state."""
-        raw = self.measure(bgr_image, timestamp)
+        return self.update(self.measure(bgr_image, timestamp))
+
+    def update(self, raw: FaceState) -> FaceState:
+        """Everything after the face mesh: smoothing, neutral, lost/resume easing.
+
+        `raw` is a `measure`/`measure_landmarks` result (or a not-found state)."""
         out = self._on_found(raw) if raw.found else self._on_lost(raw)
         self._last = out
         return out
+
+    def measure_landmarks(self, landmarks: np.ndarray, timestamp: float, frame_size: tuple[int, int]) -> FaceState:
+        """The unsmoothed state for (478, 3) landmarks in pixels of a `frame_size` (w, h) frame."""
+        pts = np.asarray(landmarks, np.float32)
+        if pts.shape != (N_LANDMARKS, 3):
+            raise ValueError(f"expected ({N_LANDMARKS}, 3) landmarks, got {pts.shape}")
+        return self._state_from_landmarks(pts, timestamp, frame_size)
 
     def measure(self, bgr_image: np.ndarray, timestamp: float) -> FaceState:
         """The unsmoothed state of one frame (no filtering, neutral or lost handling)."""
@@ -140,8 +153,10 @@ class FaceTracker:
         return self._state_from_landmarks(pts, timestamp, (w, h))
 
     # --- internals ----------------------------------------------------------------------------
-    def _state_from_landmarks(self, pts: np.ndarray, t: float, size: tuple[int, int]) -> FaceState:
-        pose = self._pose.solve(pts, size)
+    def _state_from_landmarks(
+        self, pts: np.ndarray, t: float, size: tuple[int, int], solver: HeadPoseSolver | None = None
+    ) -> FaceState:
+        pose = (solver or self._pose).solve(pts, size)
         f = face_features(pts)
         return FaceState(
             found=True,
@@ -165,26 +180,18 @@ class FaceTracker:
         )
 
     def _smooth(self, raw: FaceState) -> FaceState:
+        """Smoothed landmarks, and pose and features measured on them (then lightly filtered)."""
         t = raw.timestamp
-        lm = self._f_lm(raw.raw_landmarks, t, scale=raw.face_scale).astype(np.float32)
-        pitch, yaw, roll = self._f_pose(np.array([raw.pitch, raw.yaw, raw.roll]), t)
-        trans = self._f_trans(raw.translation, t, scale=6.3).astype(np.float32)
-        feats = self._f_feat(
-            np.array([getattr(raw, n) for n in _FEATURES] + list(raw.gaze)), t
-        )
-        out = dataclasses.replace(
-            raw,
-            landmarks=lm,
-            pitch=float(pitch),
-            yaw=float(yaw),
-            roll=float(roll),
-            translation=trans,
-            # the scale from the smoothed landmarks: no "pumping" of the head size
-            face_scale=float(face_features(lm)["face_scale"]),
-            gaze=(float(feats[-2]), float(feats[-1])),
-        )
+        lm = self._f_lm(raw.raw_landmarks, t).astype(np.float32)
+        out = self._state_from_landmarks(lm, t, raw.frame_size, self._pose_smooth)
+        out.raw_landmarks = raw.raw_landmarks
+        out.confidence = raw.confidence
+        pitch, yaw, roll = self._f_pose(np.array([out.pitch, out.yaw, out.roll]), t)
+        feats = self._f_feat(np.array([getattr(out, n) for n in _FEATURES] + list(out.gaze)), t)
+        out.pitch, out.yaw, out.roll = float(pitch), float(yaw), float(roll)
         for name, v in zip(_FEATURES, feats[:-2], strict=True):
             setattr(out, name, float(v))
+        out.gaze = (float(feats[-2]), float(feats[-1]))
         return out
 
     def _on_found(self, raw: FaceState) -> FaceState:
@@ -192,7 +199,6 @@ class FaceTracker:
         if self._lost_since is not None:  # the face is back: restart filters, ease in
             self._f_lm.reset()
             self._f_pose.reset()
-            self._f_trans.reset()
             self._f_feat.reset()
             self._resume_from, self._resume_t0 = self._last, t
             self._lost_since = self._lost_from = None
@@ -217,6 +223,7 @@ class FaceTracker:
             self._lost_since, self._lost_from = t, self._last
             self._resume_from = None
             self._pose.reset()
+            self._pose_smooth.reset()
         src = self._lost_from if self._lost_from is not None and self._lost_from.landmarks is not None else None
         target = self.neutral if self.neutral is not None else src
         if src is None:

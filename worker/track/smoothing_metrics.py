@@ -1,7 +1,7 @@
 """Measures for tuning and testing the smoothing: jitter on still stretches, lag on fast motion.
 
-Landmark series are (T, N, 2|3) in pixels; they are divided by the inter-ocular distance so
-that numbers are comparable between clips ("% IOD" = percent of the inter-ocular distance).
+Landmark series are (T, N, 2|3) in pixels; they are divided by the series' mean inter-ocular
+distance so that numbers are comparable between clips ("% IOD" = percent of that distance).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from worker.track import landmark_ids as L
 
 
 def _normalised(landmarks: np.ndarray, iod: np.ndarray | float) -> np.ndarray:
+    # one scale for the whole series: dividing each frame by its own (noisy) IOD would turn
+    # scale noise into large position jumps far from the image origin
     lm = np.asarray(landmarks, np.float64)[..., :2]
-    iod = np.asarray(iod, np.float64)
-    return lm / (iod.reshape(-1, 1, 1) if iod.ndim else iod)
+    return lm / float(np.mean(iod))
 
 
 def head_speed(landmarks: np.ndarray, iod: np.ndarray | float) -> np.ndarray:

@@ -1,0 +1,74 @@
+"""A contact sheet of driver | output pairs at the frames that show the most: open mouth, closed
+eyes, head turn, head tilt (chosen from the driver's tracked face, not by hand)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from worker.output.base import checkerboard
+from worker.track.face_state import FaceState
+
+# label -> score of a driver face (higher = shows it better)
+MOMENTS = {
+    "open mouth": lambda f: f.mouth_open,
+    "closed eyes": lambda f: -(f.eye_open_left + f.eye_open_right),
+    "head turn": lambda f: abs(f.yaw),
+    "head tilt": lambda f: abs(f.roll),
+}
+
+
+class ContactSheet:
+    def __init__(self, cell: int = 224) -> None:
+        self.cell = cell
+        self.best: dict[str, tuple[float, np.ndarray, np.ndarray, int]] = {}
+
+    def offer(self, index: int, face: FaceState, driver_bgr: np.ndarray, output_rgba: np.ndarray) -> None:
+        if not face.found:
+            return
+        for label, score in MOMENTS.items():
+            s = float(score(face))
+            if label not in self.best or s > self.best[label][0]:
+                self.best[label] = (s, self._fit(driver_bgr), self._fit_rgba(output_rgba), index)
+
+    def _fit(self, bgr: np.ndarray) -> np.ndarray:
+        h, w = bgr.shape[:2]
+        side = min(h, w)
+        y0, x0 = (h - side) // 2, (w - side) // 2
+        return cv2.resize(bgr[y0:y0 + side, x0:x0 + side], (self.cell, self.cell), interpolation=cv2.INTER_AREA)
+
+    def _fit_rgba(self, rgba: np.ndarray) -> np.ndarray:
+        small = cv2.resize(rgba, (self.cell, self.cell), interpolation=cv2.INTER_AREA).astype(np.float32)
+        a = small[..., 3:4] / 255.0
+        bg = checkerboard(self.cell, self.cell, 14)[..., :3].astype(np.float32)
+        rgb = small[..., :3] * a + bg * (1 - a)
+        return cv2.cvtColor(rgb.astype(np.uint8), cv2.COLOR_RGB2BGR)
+
+    def save(self, path: str | Path) -> Path:
+        """Rows of [driver | output] with a caption each; written atomically as PNG."""
+        rows = []
+        for label in MOMENTS:
+            if label not in self.best:
+                continue
+            _, drv, out, idx = self.best[label]
+            row = np.hstack([drv, np.full((self.cell, 6, 3), 255, np.uint8), out])
+            cap = np.full((26, row.shape[1], 3), 255, np.uint8)
+            cv2.putText(cap, f"{label} (frame {idx}): driver | character", (6, 18), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.5, (40, 40, 40), 1, cv2.LINE_AA)
+            rows.append(np.vstack([cap, row]))
+        if not rows:
+            raise ValueError("no frame with a face to show")
+        half = (len(rows) + 1) // 2
+        cols = [np.vstack(rows[:half]), np.vstack(rows[half:] or [np.zeros_like(rows[0])])]
+        if cols[1].shape[0] < cols[0].shape[0]:
+            pad = np.full((cols[0].shape[0] - cols[1].shape[0], cols[1].shape[1], 3), 255, np.uint8)
+            cols[1] = np.vstack([cols[1], pad])
+        sheet = np.hstack([cols[0], np.full((cols[0].shape[0], 12, 3), 255, np.uint8), cols[1]])
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.png")
+        cv2.imwrite(str(tmp), sheet)
+        tmp.replace(path)
+        return path

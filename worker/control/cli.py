@@ -1,0 +1,100 @@
+"""`stream-animator ctl`: send one control request to a running worker (or watch its status).
+
+    stream-animator ctl status --json
+    stream-animator ctl set_character character=cat
+    stream-animator ctl set_options 'options={"smoothing": 0.4}'
+    stream-animator ctl watch          # print status events until Ctrl+C
+
+Port and token come from --port/--token or env STREAM_ANIMATOR_CONTROL_PORT/_TOKEN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from worker.control import protocol as P
+from worker.errors import UserError
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("ctl", help="send a control request to a running worker",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("op", help=f"one of {', '.join(P.OPS)}, or 'watch'")
+    p.add_argument("args", nargs="*", metavar="KEY=VALUE", help="request arguments; VALUE is JSON or a string")
+    p.add_argument("--port", type=int, default=None, help=f"control port (default: ${P.ENV_CONTROL_PORT})")
+    p.add_argument("--token", default=None, help=f"secret (default: ${P.ENV_TOKEN})")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the reply")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+    return p
+
+
+def parse_args_list(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"request argument {item!r} must look like key=value")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value  # a bare word is a string
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    port = args.port if args.port is not None else os.environ.get(P.ENV_CONTROL_PORT)
+    token = args.token or os.environ.get(P.ENV_TOKEN)
+    if not port:
+        raise UserError(f"no control port: pass --port or set {P.ENV_CONTROL_PORT}")
+    if not token:
+        raise UserError(f"no token: pass --token or set {P.ENV_TOKEN}")
+    try:
+        port = int(port)
+    except ValueError:
+        raise UserError(f"{P.ENV_CONTROL_PORT} must be a port number, got {port!r}") from None
+    request = parse_args_list(args.args)
+    try:
+        with P.ControlClient(port, token, timeout=args.timeout) as client:
+            if args.op == "watch":
+                client.subscribe()
+                try:
+                    while True:
+                        event = client.next_event(timeout=args.timeout)
+                        if event is not None:
+                            print(json.dumps(event) if args.json else _human(event.get("data", {})), flush=True)
+                except KeyboardInterrupt:
+                    return 0
+            result = client.request(args.op, **request)
+    except P.RemoteError as e:
+        raise UserError(str(e)) from None
+    except (P.AuthError, OSError) as e:
+        raise UserError(f"cannot reach the worker on 127.0.0.1:{port}: {e}") from None
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(_human(result))
+    return 0
+
+
+def _human(data: dict) -> str:
+    return "\n".join(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in data.items()) \
+        or "ok"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stream-animator")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Assemble the live worker from a config: characters, tracker, animator, outputs, pipeline, control."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from worker.animator import Animator
+from worker.capture import FrameSource, open_source
+from worker.characters.cache import CharacterCache
+from worker.characters.library import CharacterLibrary
+from worker.characters.preprocess import PreprocessSettings
+from worker.characters.roster import Roster
+from worker.control import protocol as P
+from worker.control.metrics import ProcessMetrics
+from worker.control.server import ControlServer
+from worker.errors import UserError
+from worker.output.factory import create_output
+from worker.output.fanout import OutputFanout
+from worker.paths import default_cache_dir
+from worker.pipeline import Pipeline
+from worker.retarget.retargeter import RetargetOptions
+from worker.track.mediapipe_tracker import FaceTracker
+
+log = logging.getLogger(__name__)
+
+
+class LiveWorker:
+    """Everything `stream-animator run` runs. `source_factory` replaces the configured camera."""
+
+    def __init__(self, cfg: dict, token: str, source_factory: Callable[[], FrameSource] | None = None,
+                 frame_port: int | None = None) -> None:
+        self.cfg = cfg
+        self.token = token
+        self.metrics = ProcessMetrics()
+        self.roster = self._characters()
+        first = self._first_character()
+        m = cfg["motion"]
+        self.animator = Animator(cfg["renderer"]["name"], size=cfg["characters"]["size"],
+                                 options=RetargetOptions(expression_strength=m["expression_strength"],
+                                                         head_strength=m["head_strength"], mirror=m["mirror"],
+                                                         idle=m["idle"]))
+        self.animator.set_character(self.roster.get(first))
+        self.tracker = FaceTracker()
+        self.tracker.set_smoothing(float(cfg["smoothing"]))
+        outputs = []
+        for oc in cfg["outputs"]:
+            oc = dict(oc)
+            if oc.get("type") == "obs":
+                oc.setdefault("token", token)
+                if "port" not in oc and frame_port is not None:
+                    oc["port"] = frame_port
+            outputs.append(create_output(oc))
+        self.fanout = OutputFanout(outputs).start(strict=False)
+        self.pipeline = Pipeline(cfg, source_factory or self._camera_factory(), self.roster, self.animator,
+                                 self.tracker, self.fanout)
+        for w in self.fanout.warnings:
+            self.pipeline.warn(w)
+        self.first = first
+        self.server = ControlServer(self._handle, token, port=cfg["control"]["port"])
+
+    # --- assembly ---------------------------------------------------------------------------------
+    def _characters(self) -> Roster:
+        c = self.cfg["characters"]
+        cache = CharacterCache(self.cfg["cache_dir"] or default_cache_dir())
+        return Roster(CharacterLibrary(Path(c["folder"]).expanduser(), cache, PreprocessSettings(size=c["size"])))
+
+    def _first_character(self) -> str:
+        """Load the starting character now (the stream needs a face); the rest load in the background."""
+        folder = self.roster.library.folder
+        ids = self.roster.scan_now()
+        if not ids:
+            raise UserError(f"{folder}: no character images (PNG, JPEG, WebP)")
+        wanted = self.cfg["characters"]["current"]
+        order = ids
+        if wanted is not None:
+            try:
+                order = [self.roster.resolve(None, character=wanted)] + ids
+            except UserError:
+                raise UserError(f"characters.current: {wanted!r} is not in {folder}") from None
+        for cid in order:
+            r = self.roster.load_now(cid)
+            if r.assets is not None:
+                return cid
+            log.warning("%s", r.error)
+        raise UserError(f"{folder}: no usable character (see the log for each image)")
+
+    def _camera_factory(self) -> Callable[[], FrameSource]:
+        cam = self.cfg["camera"]
+        spec = cam["source"]
+        if not spec.lower().startswith("webcam") and not Path(spec).expanduser().is_file():
+            raise UserError(f"camera.source: {spec}: video file not found")
+
+        def make() -> FrameSource:
+            return open_source(spec, width=cam["width"], height=cam["height"], fps=cam["fps"],
+                               mjpeg=cam["mjpeg"], loop=True, realtime=True)
+        return make
+
+    def _handle(self, op: str, args: dict) -> dict:
+        if op == "status":
+            return {**self.pipeline.status(), "process": self.metrics.snapshot()}
+        return self.pipeline.request(op, args)
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    @property
+    def control_port(self) -> int:
+        return self.server.port
+
+    @property
+    def frame_port(self) -> int | None:
+        return next((getattr(o, "port", None) for o in self.fanout.outputs if o.name == "obs"), None)
+
+    def ready_line(self) -> bytes:
+        return P.ready_line(self.control_port, self.frame_port)
+
+    def start(self) -> LiveWorker:
+        self.server.start()
+        self.roster.start()
+        self.pipeline.start(self.first)
+        return self
+
+    def stop(self) -> dict:
+        """Stop everything; returns the final status."""
+        self.pipeline.stop()
+        status = self._handle("status", {})
+        self.server.stop()
+        self.fanout.close()
+        self.roster.stop()
+        self.tracker.close()
+        self.animator.close()
+        return status
