@@ -132,17 +132,23 @@ class ObsRun:
         self.started_at = 0.0  # time.time() when obs was launched
         self.output = b""
 
-    def start(self, ws_timeout: float = 30.0) -> ObsRun:
+    def collection_path(self) -> Path:
+        return self.home / ".config" / "obs-studio" / "basic" / "scenes" / f"{COLLECTION}.json"
+
+    def start(self, ws_timeout: float = 30.0, fresh_config: bool = True) -> ObsRun:
+        """Launch OBS; `fresh_config=False` starts again from what the previous run saved."""
         import logging
 
         import obsws_python
 
         logging.getLogger("obsws_python").setLevel(logging.CRITICAL)  # "refused" until OBS listens
         self.home.mkdir(parents=True, exist_ok=True)
-        write_config(self.home, self.ws_port, self.ws_password, self.scenes, self.script_settings)
+        if fresh_config:
+            write_config(self.home, self.ws_port, self.ws_password, self.scenes, self.script_settings)
         display = self.xvfb.start()
         env = dict(os.environ)
-        for k in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV"):
+        # opencv-python (imported by these tests) points QT_* at its own Qt plugins: OBS must not see them
+        for k in [k for k in env if k.startswith("QT_") or k in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV")]:
             env.pop(k, None)
         env.update({"HOME": str(self.home), "DISPLAY": display, "LIBGL_ALWAYS_SOFTWARE": "1",
                     "XDG_CONFIG_HOME": str(self.home / ".config"), "STREAM_ANIMATOR_STATE_DIR": str(self.state_dir),

@@ -40,6 +40,7 @@ class Pipeline:
             "calibrate": lambda a: {"calibrating": True},
             "boom": self.boom,
             "blob": lambda a: {"blob": "z" * 10000},
+            "calibrate_eyes": lambda a: {"x": a["options"]},
         }
 
     def status(self, args: dict) -> dict:
@@ -132,12 +133,18 @@ def test_auth_and_dispatch(server):
         assert c.request("set_character", step=1) == {"character": "astronaut"}
         with pytest.raises(P.RemoteError, match="no character 'dog'"):
             c.request("set_character", character="dog")
-        with pytest.raises(P.RemoteError, match="needs character"):
-            c.request("set_character")
+        for bad in ({}, {"character": "cat", "step": 1}, {"character": ""}, {"index": -1}, {"index": True},
+                    {"step": 2}, {"step": True}):
+            with pytest.raises(P.RemoteError, match="set_character needs exactly one|must be"):
+                c.request("set_character", **bad)
+        with pytest.raises(P.RemoteError, match="set_options needs 'options'"):
+            c.request("set_options", options=[1])
+        with pytest.raises(P.RemoteError, match="'on' must be true or false"):
+            c.request("subscribe", on="yes")
         with pytest.raises(P.RemoteError, match="unknown op 'fly'"):
             c.request("fly")
-        with pytest.raises(P.RemoteError, match="options"):
-            c.request("set_options")  # KeyError -> one-line error
+        with pytest.raises(P.RemoteError, match="missing 'options'"):
+            c.request("calibrate_eyes")  # a handler's KeyError -> one-line error
         with pytest.raises(P.RemoteError, match="internal error: RuntimeError: multi line internal failure"):
             c.request("boom")
         assert c.request("set_options", options={"smoothing": 0.5}) == {"applied": ["smoothing"]}
@@ -484,7 +491,7 @@ def test_fuzz_and_hostile_clients_do_not_slow_the_stream(server):
 
 
 def test_ctl_command(server, capsys, monkeypatch):
-    from worker.control import cli
+    from worker import cli
 
     monkeypatch.setenv(P.ENV_TOKEN, TOKEN)
     monkeypatch.setenv(P.ENV_CONTROL_PORT, str(server.port))

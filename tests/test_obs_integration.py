@@ -12,6 +12,7 @@ Measured numbers are printed (run with -s) and attached as user properties.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -37,6 +38,7 @@ HOTKEYS = (["stream_animator.next_character", "stream_animator.prev_character",
            + [f"stream_animator.character_{n}" for n in range(1, 10)])
 CHARACTERS = ["astronaut.png", "s6.jpg", "s7.jpg"]  # ids are file names; the worker sorts them
 BOUND_SCENE, BOUND_CHARACTER = "Scene B", "s7.jpg"
+PREV_KEY = [{"key": "OBS_KEY_F13"}]  # a saved binding for "previous character", as OBS stores it
 SIZE = 256
 METRICS: dict = {}
 
@@ -48,19 +50,26 @@ def _venv_python() -> Path:
     pytest.fail("no .venv in the checkout: the OBS script launches the worker with the venv's Python")
 
 
-def _prepare(tmp: Path, testdata: Path) -> dict:
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, testdata) -> dict:
+    """Three characters, a driving video, and one character cache for both OBS instances."""
+    reason = missing_requirements()
+    if reason:
+        skip_or_fail(reason)
+    tmp = tmp_path_factory.mktemp("obs-files")
     chars = tmp / "characters"
     chars.mkdir()
     shutil.copy(SAMPLE_CHARACTER, chars / "astronaut.png")
     for name in ("s6.jpg", "s7.jpg"):
         shutil.copy(testdata / "footage" / "portraits" / name, chars / name)
-    return {"characters": chars, "video": testdata / "footage" / "driving" / "d0.mp4"}
+    return {"characters": chars, "video": testdata / "footage" / "driving" / "d0.mp4", "cache": tmp / "cache"}
 
 
 def _settings(files: dict, **extra) -> dict:
     s = {"worker_python": str(_venv_python()), "characters_dir": str(files["characters"]),
          "camera": "file", "video_file": str(files["video"]), "size": SIZE, "renderer": "meshwarp",
-         "output_mode": "direct", "autostart": True, f"scene_character::{BOUND_SCENE}": BOUND_CHARACTER}
+         "output_mode": "direct", "autostart": True, f"scene_character::{BOUND_SCENE}": BOUND_CHARACTER,
+         "stream_animator.prev_character": PREV_KEY}
     s.update(extra)
     return s
 
@@ -73,15 +82,11 @@ def _report(key: str, value, record=None) -> None:
 
 
 @pytest.fixture(scope="module")
-def obs_env(tmp_path_factory, testdata):
-    reason = missing_requirements()
-    if reason:
-        skip_or_fail(reason)
+def obs_env(tmp_path_factory, files):
     tmp = tmp_path_factory.mktemp("obs")
-    files = _prepare(tmp, testdata)
     token = P.make_token()  # OBS's env carries it, so this test can watch the worker's frames too
     run = ObsRun(tmp, _settings(files), scenes=["Scene A", BOUND_SCENE],
-                 env={P.ENV_TOKEN: token, "STREAM_ANIMATOR_CACHE": str(tmp / "cache")})
+                 env={P.ENV_TOKEN: token, "STREAM_ANIMATOR_CACHE": str(files["cache"])})
     run.token = token
     try:
         run.start()
@@ -148,6 +153,15 @@ def test_next_character_hotkey_switches(obs_env):
     run.wait_status(lambda s: s["worker"].get("character") == CHARACTERS[0], 20, "character 1 hotkey")
 
 
+def test_saved_hotkey_binding_is_loaded(obs_env):
+    """The key bound in the saved settings (obs_hotkey_load in script_load) triggers the action."""
+    run = obs_env
+    run.wait_status(lambda s: s["worker"].get("character") == CHARACTERS[0], 20, "character 1")
+    run.ws.trigger_hotkey_by_key_sequence("OBS_KEY_F13", False, False, False, False)
+    run.wait_status(lambda s: s["worker"].get("character") == CHARACTERS[-1], 20,
+                    "previous character via the bound key F13")
+
+
 def test_bound_scene_switches_character_and_unbound_keeps_it(obs_env):
     run = obs_env
     run.ws.trigger_hotkey_by_name("stream_animator.character_2")
@@ -161,6 +175,24 @@ def test_bound_scene_switches_character_and_unbound_keeps_it(obs_env):
     time.sleep(2.5)
     assert run.status()["worker"].get("character") == CHARACTERS[0]
     assert f"scene '{BOUND_SCENE}' -> character '{BOUND_CHARACTER}'" in run.log_text()
+
+
+def test_studio_mode_program_scene_decides(obs_env):
+    run = obs_env
+    run.ws.set_current_program_scene("Scene A")
+    run.ws.trigger_hotkey_by_name("stream_animator.character_1")
+    run.wait_status(lambda s: s["worker"].get("character") == CHARACTERS[0], 20, "character 1")
+    run.ws.set_studio_mode_enabled(True)
+    try:
+        run.ws.set_current_preview_scene(BOUND_SCENE)  # prepared, not live: no switch
+        time.sleep(2.5)
+        assert run.status()["worker"].get("character") == CHARACTERS[0]
+        run.ws.set_current_program_scene(BOUND_SCENE)  # live now
+        run.wait_status(lambda s: s["worker"].get("character") == BOUND_CHARACTER, 20,
+                        "program scene bound in studio mode")
+    finally:
+        run.ws.set_studio_mode_enabled(False)
+        run.ws.set_current_program_scene("Scene A")
 
 
 def _match(shot: np.ndarray, frames: list) -> tuple[int, float, float]:
@@ -273,14 +305,28 @@ def test_obs_exit_stops_the_worker(obs_env, record_property):
     assert "[stream-animator] stopped" in log and "Unloaded python script: stream_animator.py" in log
 
 
-def test_nut_media_source_mode(tmp_path, testdata, record_property):
+def test_obs_restart_reuses_the_source_and_keeps_hotkeys(obs_env, record_property):
+    """What OBS saved on exit loads again: one source (found by name, not duplicated), the key
+    binding (obs_hotkey_save in script_save), frames again."""
+    run = obs_env
+    saved = json.loads(run.collection_path().read_text())
+    script = saved["modules"]["scripts-tool"][0]["settings"]
+    assert script["stream_animator.prev_character"] == PREV_KEY
+    assert [s["name"] for s in saved["sources"]].count(SOURCE) == 1
+    run.start(fresh_config=False)
+    st = run.wait_status(_running, 90, "frames after an OBS restart")
+    _report("obs_restart_to_first_frame_pushed_s", round(st["frames"]["first_frame_wall"] - run.started_at, 2),
+            record_property)
+    items = [i["sourceName"] for i in run.ws.get_scene_item_list("Scene A").scene_items]
+    assert items.count(SOURCE) == 1
+    assert "created source" not in run.log_text()
+    assert "stream_animator.prev_character" in run.ws.get_hotkey_list().hotkeys
+
+
+def test_nut_media_source_mode(tmp_path, files, record_property):
     """The no-code path: OBS's Media Source listens, the worker sends NUT-wrapped RGBA."""
-    reason = missing_requirements()
-    if reason:
-        skip_or_fail(reason)
-    files = _prepare(tmp_path, testdata)
     run = ObsRun(tmp_path, _settings(files, output_mode="nut"), scenes=["Scene A"],
-                 env={"STREAM_ANIMATOR_CACHE": str(tmp_path / "cache")})
+                 env={"STREAM_ANIMATOR_CACHE": str(files["cache"])})
     try:
         run.start()
         run.wait_status(lambda s: s.get("state") == "running", 90, "worker running (nut)")

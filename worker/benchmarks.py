@@ -93,3 +93,70 @@ def bench_characters(images: list[Path], settings: PreprocessSettings | None = N
         shutil.rmtree(root, ignore_errors=True)
         finder.close()
     return {"model_init_ms": round(model_init * 1000, 1), "characters": rows}
+
+
+def bench_stages(clip: Path, character: Path, max_frames: int = 600, size: int = 512) -> dict:
+    """Per-stage costs of the offline chain: capture, track, retarget, render, encode (mp4 in memory)."""
+    import io
+
+    import av
+
+    from worker.animator import Animator
+    from worker.output.base import composite
+    from worker.track.mediapipe_tracker import FaceTracker
+
+    assets = preprocess_image(character, PreprocessSettings(size=size))
+    animator = Animator("meshwarp", size=size)
+    animator.set_character(assets)
+    times: dict[str, list[float]] = {k: [] for k in ("capture", "track", "retarget", "render", "encode")}
+    buf = io.BytesIO()
+    with VideoFileSource(clip) as src, FaceTracker() as tracker, av.open(buf, "w", format="mp4") as mux:
+        stream = mux.add_stream("libx264", rate=round(src.fps))
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "veryfast"}
+        while len(times["track"]) < max_frames:
+            t0 = time.perf_counter()
+            frame = src.read()
+            t1 = time.perf_counter()
+            if frame is None:
+                break
+            face = tracker.process(frame.image, frame.timestamp)
+            t2 = time.perf_counter()
+            rgba = animator.animate(face, tracker.neutral)
+            t3 = time.perf_counter()
+            vf = av.VideoFrame.from_ndarray(composite(rgba, (0, 177, 64)), format="rgb24")
+            for pkt in stream.encode(vf):
+                mux.mux(pkt)
+            t4 = time.perf_counter()
+            times["capture"].append(t1 - t0)
+            times["track"].append(t2 - t1)
+            times["retarget"].append(animator.last_ms["retarget"] / 1000)
+            times["render"].append(animator.last_ms["render"] / 1000)
+            times["encode"].append(t4 - t3)
+        for pkt in stream.encode(None):
+            mux.mux(pkt)
+    per_frame = {k: stats_ms(v[5:]) for k, v in times.items()}
+    live = sum(per_frame[k]["median"] for k in ("track", "retarget", "render"))
+    # The same frames with the character recomputed each time instead of taken from the cache.
+    redo = []
+    finder = StillFaceFinder()
+    try:
+        for _ in range(5):
+            t = time.perf_counter()
+            preprocess_image(character, PreprocessSettings(size=size), finder)
+            redo.append(time.perf_counter() - t)
+    finally:
+        finder.close()
+        animator.close()
+    redo_ms = float(np.median(redo)) * 1000
+    return {
+        "clip": clip.name,
+        "character": character.name,
+        "frames": len(times["track"]),
+        "stages_ms": per_frame,
+        "track_retarget_render_ms": round(live, 3),
+        "track_retarget_render_fps": round(1000.0 / live, 1) if live else None,
+        "uncached_frame_ms": round(live + redo_ms, 1),
+        "cache_saves_ratio": round((live + redo_ms) / live, 1) if live else None,
+    }

@@ -18,6 +18,7 @@ COMMANDS = {
     "check": "Check whether images can be used as characters.",
     "bench": "Measure per-stage costs and what the cache saves.",
     "cameras": "List the cameras this machine has.",
+    "ctl": "Send a control request to a running worker (or 'watch' its status).",
 }
 
 

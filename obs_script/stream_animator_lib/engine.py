@@ -24,6 +24,7 @@ from .worker_process import WorkerProcess, child_env, worker_command
 READY_TIMEOUT = 120.0  # first start may preprocess characters and load models
 STATUS_FILE_INTERVAL = 0.5
 SHUTDOWN_GRACE = 2.0
+CHOICE_SETTLE = 3.0  # seconds a character choice wins over status events that predate it
 
 
 def free_port() -> int:
@@ -44,6 +45,24 @@ def normalize_characters(result) -> list[dict]:
             cid = str(item["id"])
             out.append({"id": cid, "name": str(item.get("name") or cid)})
     return out
+
+
+def resolve_locally(ids: list[str], current: str | None, args: dict) -> str | None:
+    """A set_character request resolved against the last known list (worker not running).
+
+    Same rules as the worker: an id, a 1-based index, or a step from `current` (wrapping).
+    """
+    if "character" in args:
+        return str(args["character"])
+    if not ids:
+        return None
+    index, step = args.get("index"), args.get("step")
+    if isinstance(index, int) and 1 <= index <= len(ids):
+        return ids[index - 1]
+    if isinstance(step, int):
+        pos = ids.index(current) if current in ids else -1
+        return ids[(pos + step) % len(ids)]
+    return None
 
 
 def normalize_cameras(result) -> list[dict]:
@@ -202,6 +221,7 @@ class Engine:
         self._client = None
         self._pump: FramePump | None = None
         self._desired: str | None = None
+        self._chosen_at = 0.0
         self._connect_deadline = 0.0
         self._last_status_write = 0.0
         self._snap: dict = {"state": "stopped", "last_error": "", "restarts": 0, "worker": {},
@@ -318,10 +338,13 @@ class Engine:
                              daemon=True).start()
 
     def _op(self, op: str, args: dict) -> None:
-        if op == "set_character" and "character" in args:
-            self._desired = args["character"]
         if self._client is None:
-            if op != "set_character":
+            if op == "set_character":  # remembered, applied when the worker is up
+                ids = [c["id"] for c in self._snap.get("characters") or []]
+                want = resolve_locally(ids, self._desired, args)
+                if want:
+                    self._choose(want)
+            else:
                 self._set(last_error=f"{op}: the worker is not running")
             return
         if op == "pause_toggle":
@@ -335,14 +358,19 @@ class Engine:
             if isinstance(cid, dict):
                 cid = cid.get("id")
             if cid:
-                self._desired = str(cid)
-                self._set(character=str(cid))
+                self._choose(str(cid))
         elif op == "reload_characters":
             self._refresh_characters()
         elif op in ("pause", "resume"):
             w = dict(self._snap.get("worker") or {})
             w["paused"] = op == "pause"
             self._set(worker=w)
+
+    def _choose(self, cid: str) -> None:
+        """The character the streamer asked for: kept across worker restarts."""
+        self._desired = cid
+        self._chosen_at = time.monotonic()
+        self._set(character=cid)
 
     def _call(self, op: str, **args) -> dict | None:
         """One request; errors become the status's last error, a lost connection drops it."""
@@ -457,7 +485,9 @@ class Engine:
                 ch = data.get("character")
                 if isinstance(ch, dict):
                     ch = ch.get("id")
-                if ch:
+                # a status made just before a switch still names the old character: trust it
+                # again once the switch has had time to happen
+                if ch and (str(ch) == self._desired or time.monotonic() - self._chosen_at > CHOICE_SETTLE):
                     upd["character"] = str(ch)
                     self._desired = str(ch)
                 self._set(**upd)

@@ -15,15 +15,15 @@ SEP = " · "
 def latency_ms(value) -> float | None:
     """The worker's end-to-end latency in ms from its status (`latency_ms`, or `latency`).
 
-    Accepts a number of milliseconds or a dict of them (its `p50`, else `total`, else `p95`);
-    None when there is nothing usable yet.
+    Accepts a number of milliseconds or a dict of them (its `p50`, else `total`, else the
+    `pipeline` entry, else `p95`); None when there is nothing usable yet.
     """
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, dict):
-        for key in ("p50", "total", "p95"):
+        for key in ("p50", "total", "pipeline", "p95"):
             if value.get(key) is not None:
                 return latency_ms(value[key])
     return None

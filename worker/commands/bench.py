@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     result: dict = {"cpu_cores": pinned or "all"}
     say(f"tracking {clip.name} ...")
     result["tracking"] = benchmarks.bench_tracking(clip, args.frames)
+    say(f"stages: capture, track, retarget, render, encode on {clip.name} ...")
+    result["stages"] = benchmarks.bench_stages(clip, chars[0], args.frames)
     say("characters: cold preprocessing vs cached loads ...")
     result["characters"] = benchmarks.bench_characters(chars)
     if args.json:
@@ -76,6 +78,12 @@ def _print_report(r: dict) -> None:
     print(f"tracking  {t['clip']}: {t['frames']} frames, face in {t['frames_with_face']}; "
           f"track {t['track_ms']['median']:.2f} ms median, {t['track_ms']['p95']:.2f} ms p95; "
           f"capture {t['capture_ms']['median']:.2f} ms median")
+    s = r["stages"]
+    print(f"stages    {s['clip']} -> {s['character']}, {s['frames']} frames (ms median / p95):")
+    print("  " + "  ".join(f"{k} {v['median']:.2f}/{v['p95']:.2f}" for k, v in s["stages_ms"].items()))
+    print(f"  track+retarget+render {s['track_retarget_render_ms']:.2f} ms = {s['track_retarget_render_fps']:.0f} FPS;"
+          f" recomputing the character every frame would cost {s['uncached_frame_ms']:.0f} ms "
+          f"({s['cache_saves_ratio']:.0f}x)")
     c = r["characters"]
     print(f"characters (MediaPipe graphs built once: {c['model_init_ms']:.0f} ms)")
     print(f"  {'character':<14}{'cold ms':>10}{'disk ms':>10}{'memory ms':>12}{'cold/disk':>11}{'cold/memory':>13}")

@@ -58,15 +58,18 @@ def _token() -> tuple[str, bool]:
     return (tok, False) if tok else (P.make_token(), True)
 
 
-def _write_token_file(token: str):
+def _save_endpoint(port: int, token: str):
+    """For `stream-animator ctl` when the worker was started by hand: port + token, owner-only file."""
     from worker.paths import default_log_dir
 
-    path = default_log_dir() / "control-token"
+    path = default_log_dir() / "control.json"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(token + "\n")
+            json.dump({"port": port, "token": token, "pid": os.getpid()}, f)
+        os.replace(tmp, path)
         return path
     except OSError:
         return None
@@ -128,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(worker.ready_line().decode())
         sys.stdout.flush()
     if generated:
-        log.info("control channel on 127.0.0.1:%d (token in %s)", worker.control_port, _write_token_file(token))
+        where = _save_endpoint(worker.control_port, token)
+        log.info("control channel on 127.0.0.1:%d (port and token in %s)", worker.control_port, where)
     t_end = time.monotonic() + args.duration if args.duration else None
     try:
         while not stop.is_set() and not worker.pipeline.stop_event.is_set():

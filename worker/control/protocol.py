@@ -14,11 +14,13 @@ Control channel (protocol 1)
   connection is closed. The secret reaches the worker through env `ENV_TOKEN`.
 * Then requests ``{"id": <int>, "op": <str>, ...args}`` get replies
   ``{"id": <same>, "ok": true, "result": {...}}`` or ``{"id": <same>, "ok": false, "error": "one line"}``
-  (``"id": null`` when the request had no usable id).
-* Ops (`OPS`): ``status``, ``list_characters``, ``set_character`` (one of ``character``: id
-  string | ``index``: int | ``step``: +1 / -1), ``calibrate``, ``pause``, ``resume``,
-  ``set_options`` (``options``: dict of live-changeable settings), ``reload_characters``,
-  ``shutdown``, ``subscribe`` (status events; ``{"on": false}`` unsubscribes).
+  (``"id": null`` when the request had no usable id). After auth, a malformed line (bad JSON,
+  not an object, no integer id, no string op) gets such an error reply; the connection stays.
+* Ops (`OPS`): ``status``, ``list_characters``, ``set_character`` (exactly one of
+  ``character``: id string | ``index``: int >= 0 | ``step``: +1 / -1), ``calibrate``, ``pause``,
+  ``resume``, ``set_options`` (``options``: dict of live-changeable settings),
+  ``reload_characters``, ``shutdown``, ``subscribe`` (status events; ``{"on": false}``
+  unsubscribes). `check_args()` is the argument check the server applies before dispatch.
 * Subscribed clients get, about once a second (`STATUS_INTERVAL`),
   ``{"event": "status", "data": {...}}``; `STATUS_FIELDS` lists the fields of ``data``
   (fps, latency, drops, character, tracking, warnings, paused; more may be added).
@@ -174,6 +176,29 @@ def decode(line: bytes) -> dict:
     if not isinstance(obj, dict):
         raise ProtocolError(f"expected a JSON object, got {type(obj).__name__}")
     return obj
+
+
+def check_args(op: str, args: dict) -> str | None:
+    """None if `args` fit `op` as defined above, else a one-line reason (the server checks
+    this before the handler runs; clients may check before sending). Extra keys are allowed."""
+    if op == "set_character":
+        given = [k for k in ("character", "index", "step") if k in args]
+        if len(given) != 1:
+            return "set_character needs exactly one of 'character', 'index', 'step'"
+        key, v = given[0], args[given[0]]
+        if key == "character" and not (isinstance(v, str) and v):
+            return "'character' must be a non-empty string (a character id)"
+        if key == "index" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            return "'index' must be an integer >= 0"
+        if key == "step" and (isinstance(v, bool) or v not in (1, -1)):
+            return "'step' must be 1 or -1"
+    elif op == "set_options":
+        if not isinstance(args.get("options"), dict):
+            return "set_options needs 'options': an object of setting -> value"
+    elif op == "subscribe":
+        if not isinstance(args.get("on", True), bool):
+            return "'on' must be true or false"
+    return None
 
 
 def auth_line(token: str) -> bytes:

@@ -453,21 +453,23 @@ class ControlServer(LoopbackServer):
             return
         args = {k: v for k, v in msg.items() if k not in ("id", "op")}
         reply: dict[str, Any]
-        if op == "subscribe":
-            conn.subscribed = bool(args.get("on", True))
+        if op == "subscribe" and P.check_args(op, args) is None:
+            conn.subscribed = args.get("on", True)
             reply = {"id": rid, "ok": True, "result": {"subscribed": conn.subscribed}}
             if conn.subscribed:
                 self._next_status = 0.0  # first event right away
         elif op == "auth":
             reply = {"id": rid, "ok": False, "error": "already authenticated"}
+        elif (bad := P.check_args(op, args)) is not None:
+            reply = {"id": rid, "ok": False, "error": bad}
         else:
             try:
                 reply = {"id": rid, "ok": True, "result": self.call(op, args)}
             except UnknownOp:
                 reply = {"id": rid, "ok": False, "error": f"unknown op {_one_line(op, 60)!r}"}
             except (UserError, ValueError, TypeError, KeyError) as e:
-                msg_text = e.args[0] if isinstance(e, KeyError) and e.args else e
-                reply = {"id": rid, "ok": False, "error": _one_line(f"{msg_text}") or type(e).__name__}
+                text = f"missing {e.args[0]!r}" if isinstance(e, KeyError) and e.args else str(e)
+                reply = {"id": rid, "ok": False, "error": _one_line(text) or type(e).__name__}
             except Exception as e:
                 log.exception("control op %r failed", op)
                 reply = {"id": rid, "ok": False, "error": _one_line(f"internal error: {type(e).__name__}: {e}")}

@@ -44,13 +44,15 @@ class Signals:
     eyes: list[float] = field(default_factory=list)
     roll: list[float] = field(default_factory=list)
     yaw: list[float] = field(default_factory=list)
-    stable: list[np.ndarray] = field(default_factory=list)  # (5, 2) / iod
+    stable: list[np.ndarray] = field(default_factory=list)  # (5, 2) pixels
+    iod: list[float] = field(default_factory=list)
 
     def add(self, lm: np.ndarray | None) -> None:
         if lm is None:
             for s in (self.mouth, self.eyes, self.roll, self.yaw):
                 s.append(float("nan"))
             self.stable.append(np.full((len(R.STABLE), 2), np.nan))
+            self.iod.append(float("nan"))
             return
         lm = np.asarray(lm, np.float64)
         _, _, iod = G.canonical_frame(lm)
@@ -59,7 +61,20 @@ class Signals:
         yaw, _, roll = G.head_angles(lm)
         self.roll.append(roll)
         self.yaw.append(yaw)
-        self.stable.append(lm[R.STABLE, :2] / iod)
+        self.stable.append(lm[R.STABLE, :2])
+        self.iod.append(iod)
+
+    def jitter(self) -> float:
+        """Median acceleration of the stable points over the clip's median inter-ocular distance.
+
+        One scale for the whole clip: dividing each frame by its own (noisy) distance would
+        add that noise to the positions.
+        """
+        p = np.stack(self.stable)  # (T, 5, 2)
+        acc = np.linalg.norm(p[2:] - 2 * p[1:-1] + p[:-2], axis=-1)
+        acc = acc[np.isfinite(acc)]
+        iod = np.nanmedian(np.asarray(self.iod)) if np.isfinite(self.iod).any() else float("nan")
+        return float(np.median(acc) / iod) if len(acc) else float("nan")
 
 
 @dataclass
@@ -111,13 +126,6 @@ def _range(a: list[float]) -> float:
     x = np.asarray(a)
     x = x[np.isfinite(x)]
     return float(np.percentile(x, 95) - np.percentile(x, 5)) if len(x) else 0.0
-
-
-def _jitter(stable: list[np.ndarray]) -> float:
-    p = np.stack(stable)  # (T, 5, 2)
-    acc = np.linalg.norm(p[2:] - 2 * p[1:-1] + p[:-2], axis=-1)
-    acc = acc[np.isfinite(acc)]
-    return float(np.median(acc)) if len(acc) else float("nan")
 
 
 def read_video(path: Path, max_frames: int | None = None):
@@ -180,7 +188,7 @@ def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState
         mouth_r=_pearson(drv.mouth, out.mouth), eye_r=_pearson(drv.eyes, out.eyes),
         roll_r=_pearson(drv.roll, out.roll) if d_roll >= ROLL_MIN_RANGE else None,
         yaw_r=_pearson(drv.yaw, out.yaw) if d_yaw >= YAW_MIN_RANGE else None,
-        gain=_range(out.mouth) / max(d_mouth, 1e-9), jitter=_jitter(out.stable) / max(_jitter(drv.stable), 1e-9),
+        gain=_range(out.mouth) / max(d_mouth, 1e-9), jitter=out.jitter() / max(drv.jitter(), 1e-9),
         driver_roll_range=d_roll, driver_yaw_range=d_yaw, render_ms=float(np.median(times)),
     )
 

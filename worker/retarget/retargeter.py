@@ -24,6 +24,7 @@ from worker.retarget import regions as R
 from worker.retarget.idle import Idle, IdleMotion
 from worker.retarget.pose import TargetPose
 from worker.track.face_state import N_LANDMARKS, FaceState
+from worker.track.one_euro import OneEuroFilter, OneEuroParams
 
 # A driver lid gap below this fraction of its neutral gap counts as shut: MediaPipe never
 # reports a fully closed lid as zero.
@@ -44,6 +45,10 @@ class RetargetOptions:
     max_roll: float = 40.0
     max_shift: float = 0.8  # head translation limit, inter-ocular units
     gaze_gain: float = 1.0
+    # One Euro on the pose (after the tracker's own smoothing): the character is a still picture,
+    # so any sub-pixel tremble of a resting head reads as shimmer. Slow: held; fast: passes.
+    smooth_min_cutoff: float = 0.6  # Hz at rest (0 = no extra smoothing)
+    smooth_beta: float = 6.0  # per inter-ocular distance per second of speed
 
     def validate(self) -> None:
         for name, lo, hi in (("expression_strength", 0.0, 2.0), ("head_strength", 0.0, 2.0),
@@ -156,6 +161,11 @@ class Retargeter:
         self._neutral_key: tuple | None = None
         self._first: FaceState | None = None
         self._rz = G.rot_z(self.roll)
+        o = self.options
+        self._f_shape = OneEuroFilter(OneEuroParams(o.smooth_min_cutoff, o.smooth_beta, 1.0))
+        # head: (yaw, pitch, roll) degrees, speeds in degrees/s; (log scale, shift x, y) in IODs
+        self._f_head = OneEuroFilter(OneEuroParams(o.smooth_min_cutoff, 0.15, 1.0))
+        self._f_move = OneEuroFilter(OneEuroParams(o.smooth_min_cutoff, o.smooth_beta, 1.0))
 
     # -- public ---------------------------------------------------------------------------------
     def neutral_pose(self, timestamp: float = 0.0) -> TargetPose:
@@ -217,6 +227,9 @@ class Retargeter:
         self.eyes[True].apply(pts, pts, open_l, g)
         self.eyes[False].apply(pts, pts, open_r, g)
         self._uncross_lips(pts)
+        smooth = o.smooth_min_cutoff > 0 and have
+        if smooth:
+            pts = self.char + self._f_shape((pts - self.char) / self.iod, t) * self.iod
         mouth_open = max(0.0, G.mouth_gap(pts) - self.gap) / self.iod
 
         # head: driver rotation (in canonical axes) -> character's canonical axes
@@ -224,6 +237,10 @@ class Retargeter:
         pitch_d = float(np.clip(math.degrees(pitch) * hs + idle.pitch * w_idle, -o.max_pitch, o.max_pitch))
         roll_d = float(np.clip(math.degrees(roll) * hs + idle.roll * w_idle, -o.max_roll, o.max_roll))
         rh = self._rz @ G.from_euler_yxz(math.radians(yaw_d), math.radians(pitch_d), math.radians(roll_d)) @ self._rz.T
+        if smooth:
+            yaw_d, pitch_d, roll_d = (float(v) for v in self._f_head(np.array([yaw_d, pitch_d, roll_d]), t))
+            f = self._f_move(np.array([math.log(max(s, 1e-3)), shift[0], shift[1]]), t)
+            s, shift = math.exp(f[0]), np.array([f[1], f[2], 0.0])
         scale = float(np.clip(math.exp(hs * math.log(max(s, 1e-3))), 0.8, 1.25))
         scale *= 1.0 + (idle.scale - 1.0) * w_idle
         move = shift * hs

@@ -9,7 +9,8 @@ sample character (worker/assets/characters/astronaut.png, a frontal NASA portrai
    of its mirror image and find the plane that best maps the pairs onto each other (the normal
    is the principal direction of the pair differences). Rotating that normal onto the x axis
    (the smallest such rotation) removes the photo's yaw and roll; its pitch as MediaPipe sees
-   it (a level portrait looking into the lens) is kept as pitch zero. Pairing and plane fit are iterated until the pairs stop changing.
+   it (a level portrait looking into the lens) is kept as pitch zero. Pairing and plane fit
+   are iterated until the pairs stop changing.
 3. Symmetrise: each point becomes the mean of itself and its mirrored partner, so yaw = roll = 0
    is exactly the symmetric pose.
 4. Centre between the eyes and scale so that the eye centres are 6.3 cm apart (an adult
@@ -101,9 +102,7 @@ def landmarks_of_sample_character() -> np.ndarray:
     if img is None:
         raise FileNotFoundError(SAMPLE_CHARACTER)
     h, w = img.shape[:2]
-    with mp.solutions.face_mesh.FaceMesh(
-        static_image_mode=True, max_num_faces=1, refine_landmarks=True
-    ) as fm:
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True) as fm:
         res = fm.process(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
     if not res.multi_face_landmarks:
         raise RuntimeError(f"no face found in {SAMPLE_CHARACTER}")

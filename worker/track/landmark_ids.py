@@ -49,8 +49,42 @@ LIPS_INNER = tuple(dict.fromkeys(LIPS_INNER_UPPER + LIPS_INNER_LOWER))
 
 # --- face oval (clockwise in the image from the top of the forehead) ---------------------------
 FACE_OVAL = (
-    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-    152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+    10,
+    338,
+    297,
+    332,
+    284,
+    251,
+    389,
+    356,
+    454,
+    323,
+    361,
+    288,
+    397,
+    365,
+    379,
+    378,
+    400,
+    377,
+    152,
+    148,
+    176,
+    149,
+    150,
+    136,
+    172,
+    58,
+    132,
+    93,
+    234,
+    127,
+    162,
+    21,
+    54,
+    103,
+    67,
+    109,
 )
 FOREHEAD_TOP, CHIN = 10, 152
 
@@ -64,10 +98,38 @@ NOSE = NOSE_BRIDGE + NOSE_LOWER[:1] + NOSE_LOWER[2:] + NOSE_ALAR + (NOSE_TIP,)
 # --- points that barely move with expressions: the rigid set for head-pose fitting -------------
 # forehead, nose bridge and tip, eye corners, temples and cheekbones; no lips, lids, brows or jaw.
 RIGID = (
-    10, 151, 9, 108, 337, 67, 297, 109, 338,  # forehead
-    168, 6, 197, 195, 5, 4, 1,  # nose bridge and tip
-    98, 327,  # nostril wings
-    33, 133, 362, 263,  # eye corners
-    127, 356, 234, 454, 93, 323,  # temples / sides of the face at eye level
-    116, 345, 123, 352, 50, 280,  # cheekbones
+    10,
+    151,
+    9,
+    108,
+    337,
+    67,
+    297,
+    109,
+    338,  # forehead
+    168,
+    6,
+    197,
+    195,
+    5,
+    4,
+    1,  # nose bridge and tip
+    98,
+    327,  # nostril wings
+    33,
+    133,
+    362,
+    263,  # eye corners
+    127,
+    356,
+    234,
+    454,
+    93,
+    323,  # temples / sides of the face at eye level
+    116,
+    345,
+    123,
+    352,
+    50,
+    280,  # cheekbones
 )

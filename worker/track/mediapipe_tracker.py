@@ -74,6 +74,8 @@ class FaceTracker:
         )
         self.smoothing = smoothing
         params = {**DEFAULTS, **(filters or {})}
+        self._base_params = params
+        self._paused = False
         self._f_lm = LandmarkSmoother(params["shape"], params["frame"])
         self._f_pose = OneEuroFilter(params["pose"])
         self._f_feat = OneEuroFilter(params["features"])
@@ -99,10 +101,42 @@ class FaceTracker:
     def calibrating(self) -> bool:
         return self._neutral_buf is not None
 
-    def reset(self) -> None:
-        """Forget the stream (filters, pose warm start, lost state); keeps the neutral."""
+    def set_smoothing(self, amount: float) -> None:
+        """0 = raw tracking, 1 = the tuned default, 2 = twice as steady (half the cutoffs and
+        betas: less shimmer, more lag), and so on in between."""
+        amount = float(amount)
+        if amount <= 0:
+            self.smoothing = False
+            return
+        if not self.smoothing:  # the filters' state is stale: start them afresh
+            self._reset_filters()
+        self.smoothing = True
+
+        def scaled(p: OneEuroParams) -> OneEuroParams:
+            return OneEuroParams(p.mincutoff / amount, p.beta / amount, p.dcutoff)
+
+        b = self._base_params
+        self._f_lm.shape.params = scaled(b["shape"])
+        self._f_lm.frame.params = scaled(b["frame"])
+        self._f_pose.params = scaled(b["pose"])
+        self._f_feat.params = scaled(b["features"])
+
+    def hold(self, timestamp: float) -> FaceState:
+        """While paused: the last output, frozen, re-stamped; no frame is analysed. The next
+        `process` eases in from it (as after a lost face), so resuming does not jump."""
+        self._paused = True
+        if self._last is None:
+            base = self.neutral or FaceState(found=False, lost_blend=1.0)
+            return dataclasses.replace(base, timestamp=timestamp)
+        return dataclasses.replace(self._last, timestamp=timestamp)
+
+    def _reset_filters(self) -> None:
         for f in (self._f_lm, self._f_pose, self._f_feat):
             f.reset()
+
+    def reset(self) -> None:
+        """Forget the stream (filters, pose warm start, lost state); keeps the neutral."""
+        self._reset_filters()
         self._pose.reset()
         self._pose_smooth.reset()
         self._last = self._lost_since = self._lost_from = self._resume_from = None
@@ -125,6 +159,7 @@ class FaceTracker:
 
         `raw` is a `measure`/`measure_landmarks` result (or a not-found state)."""
         out = self._on_found(raw) if raw.found else self._on_lost(raw)
+        self._paused = False
         self._last = out
         return out
 
@@ -196,10 +231,9 @@ class FaceTracker:
 
     def _on_found(self, raw: FaceState) -> FaceState:
         t = raw.timestamp
-        if self._lost_since is not None:  # the face is back: restart filters, ease in
-            self._f_lm.reset()
-            self._f_pose.reset()
-            self._f_feat.reset()
+        if (self._lost_since is not None or self._paused) and self._last is not None and self._last.landmarks is not None:
+            # the face is back (or tracking resumes): restart the filters, ease in
+            self._reset_filters()
             self._resume_from, self._resume_t0 = self._last, t
             self._lost_since = self._lost_from = None
         live = self._smooth(raw) if self.smoothing else raw
@@ -219,7 +253,7 @@ class FaceTracker:
 
     def _on_lost(self, raw: FaceState) -> FaceState:
         t = raw.timestamp
-        if self._lost_since is None:
+        if self._lost_since is None or self._paused:
             self._lost_since, self._lost_from = t, self._last
             self._resume_from = None
             self._pose.reset()

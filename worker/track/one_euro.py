@@ -32,19 +32,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from worker.track import landmark_ids as L
+from worker.track.face_state import N_LANDMARKS
+from worker.track.features import eye_centers
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class OneEuroParams:
-    mincutoff: float = 1.0  # Hz: cutoff at rest; lower = less jitter, more lag when slow
-    beta: float = 0.0  # cutoff gain per unit of (scaled) speed; higher = less lag when fast
+    mincutoff: float | np.ndarray = 1.0  # Hz: cutoff at rest; lower = less jitter, more lag
+    beta: float | np.ndarray = 0.0  # cutoff gain per unit of (scaled) speed; higher = less lag
     dcutoff: float = 1.0  # Hz: cutoff of the speed estimate itself
 
 
-SHAPE = OneEuroParams(mincutoff=1.0, beta=8.0, dcutoff=1.0)
-FRAME = OneEuroParams(mincutoff=1.0, beta=8.0, dcutoff=1.0)
-LANDMARKS = SHAPE
-POSE = OneEuroParams(mincutoff=1.0, beta=0.2, dcutoff=1.0)
-FEATURES = OneEuroParams(mincutoff=1.5, beta=20.0, dcutoff=1.0)
+def _shape_beta() -> np.ndarray:
+    """beta per landmark: lids, lips and irises move fast (blinks take ~3 frames) and get more."""
+    fast = L.RIGHT_EYE + L.LEFT_EYE + L.LIPS_INNER + L.LIPS_OUTER + L.RIGHT_IRIS + L.LEFT_IRIS
+    beta = np.full((N_LANDMARKS, 1), 5.0)
+    beta[list(fast) + [L.RIGHT_IRIS_CENTER, L.LEFT_IRIS_CENTER]] = 20.0
+    return beta
+
+
+SHAPE = OneEuroParams(mincutoff=1.0, beta=_shape_beta(), dcutoff=1.0)  # speed: IOD/s
+FRAME = OneEuroParams(mincutoff=1.0, beta=5.0, dcutoff=1.0)  # speed: IOD/s, 1/s, rad/s
+POSE = OneEuroParams(mincutoff=2.0, beta=6.0, dcutoff=1.0)  # speed: degrees/s
+FEATURES = OneEuroParams(mincutoff=5.0, beta=50.0, dcutoff=1.0)  # speed: ratio units/s
 DEFAULTS = {"shape": SHAPE, "frame": FRAME, "pose": POSE, "features": FEATURES}
 
 
@@ -56,8 +67,8 @@ def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
 class OneEuroFilter:
     """One Euro over an array of any shape; `params` fields may be scalars or per-channel arrays."""
 
-    def __init__(self, params: OneEuroParams = LANDMARKS) -> None:
-        self.params = params
+    def __init__(self, params: OneEuroParams | None = None) -> None:
+        self.params = params or OneEuroParams()
         self.reset()
 
     def reset(self) -> None:
@@ -118,8 +129,6 @@ class LandmarkSmoother:
     @staticmethod
     def decompose(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(frame [cx, cy, cz, log iod, roll], shape (N, 3)) of (N, 3) landmarks in pixels."""
-        from worker.track.features import eye_centers
-
         p = np.asarray(landmarks, np.float64)
         r, left = eye_centers(p)
         c = 0.5 * (r + left)

@@ -5,7 +5,8 @@
     stream-animator ctl set_options 'options={"smoothing": 0.4}'
     stream-animator ctl watch          # print status events until Ctrl+C
 
-Port and token come from --port/--token or env STREAM_ANIMATOR_CONTROL_PORT/_TOKEN.
+Port and token come from --port/--token, env STREAM_ANIMATOR_CONTROL_PORT/_TOKEN, or the
+`control.json` a worker started from the command line leaves in the logs folder (mode 0600).
 """
 
 from __future__ import annotations
@@ -13,23 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from worker.control import protocol as P
 from worker.errors import UserError
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("ctl", help="send a control request to a running worker",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("op", help=f"one of {', '.join(P.OPS)}, or 'watch'")
     p.add_argument("args", nargs="*", metavar="KEY=VALUE", help="request arguments; VALUE is JSON or a string")
     p.add_argument("--port", type=int, default=None, help=f"control port (default: ${P.ENV_CONTROL_PORT})")
     p.add_argument("--token", default=None, help=f"secret (default: ${P.ENV_TOKEN})")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the reply")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=run)
-    return p
 
 
 def parse_args_list(items: list[str]) -> dict:
@@ -46,8 +42,9 @@ def parse_args_list(items: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    port = args.port if args.port is not None else os.environ.get(P.ENV_CONTROL_PORT)
-    token = args.token or os.environ.get(P.ENV_TOKEN)
+    saved = _saved_endpoint()
+    port = args.port if args.port is not None else os.environ.get(P.ENV_CONTROL_PORT) or saved.get("port")
+    token = args.token or os.environ.get(P.ENV_TOKEN) or saved.get("token")
     if not port:
         raise UserError(f"no control port: pass --port or set {P.ENV_CONTROL_PORT}")
     if not token:
@@ -85,16 +82,11 @@ def _human(data: dict) -> str:
         or "ok"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stream-animator")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+def _saved_endpoint() -> dict:
+    from worker.paths import default_log_dir
+
     try:
-        return args.func(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        data = json.loads((default_log_dir() / "control.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
