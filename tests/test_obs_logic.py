@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO / "obs_script"))
 
 from stream_animator_lib import bindings  # noqa: E402
 from stream_animator_lib.backoff import Backoff  # noqa: E402
-from stream_animator_lib.engine import normalize_cameras, normalize_characters  # noqa: E402
+from stream_animator_lib.engine import normalize_cameras, normalize_characters, resolve_locally  # noqa: E402
 from stream_animator_lib.protocol_loader import MODULE_NAME, load_protocol  # noqa: E402
 from stream_animator_lib.settings import (  # noqa: E402
     CAMERA_FILE,
@@ -203,6 +203,7 @@ def test_latency_ms_shapes():
     assert latency_ms(12) == 12.0
     assert latency_ms({"p50": 5.5, "p95": 9}) == 5.5
     assert latency_ms({"p50": None, "p95": 9}) == 9
+    assert latency_ms({"p95": 144.8, "pipeline": {"p50": 33.6, "p95": 142.6}}) == 33.6
     assert latency_ms(float("nan")) is None and latency_ms(None) is None and latency_ms(True) is None
 
 
@@ -212,6 +213,17 @@ def test_last_error_line():
     tb = "Traceback (most recent call last):\n  File x\nRuntimeError: boom\n"
     assert last_error_line(tb) == "RuntimeError: boom"
     assert last_error_line("\n\n") == ""
+
+
+def test_resolve_locally_follows_the_workers_rules():
+    ids = ["a.png", "b.png", "c.png"]
+    assert resolve_locally(ids, "a.png", {"step": 1}) == "b.png"
+    assert resolve_locally(ids, "a.png", {"step": -1}) == "c.png"
+    assert resolve_locally(ids, None, {"step": 1}) == "a.png"
+    assert resolve_locally(ids, "b.png", {"index": 3}) == "c.png"
+    assert resolve_locally(ids, "b.png", {"index": 4}) is None
+    assert resolve_locally([], None, {"character": "x.png"}) == "x.png"
+    assert resolve_locally([], None, {"step": 1}) is None
 
 
 def test_normalize_lists():

@@ -160,3 +160,79 @@ def bench_stages(clip: Path, character: Path, max_frames: int = 600, size: int =
         "uncached_frame_ms": round(live + redo_ms, 1),
         "cache_saves_ratio": round((live + redo_ms) / live, 1) if live else None,
     }
+
+
+def bench_live(clip: Path, seconds: float, characters: Path | None = None) -> dict:
+    """The live worker as OBS would run it: a separate process reading a clip in real time, with the
+    `obs` and `nut` outputs on and a reader on each (this process, like OBS). Samples the worker's
+    memory every few seconds to show drift."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    import av
+    import psutil
+
+    from worker.control import protocol as P
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nut_port = s.getsockname()[1]
+    nut = {"frames": 0}
+
+    def nut_reader() -> None:  # OBS's Media Source: listen, decode, show
+        try:
+            with av.open(f"tcp://127.0.0.1:{nut_port}?listen=1", format="nut", timeout=60) as c:
+                for _ in c.decode(video=0):
+                    nut["frames"] += 1
+        except Exception as e:  # noqa: BLE001 - the worker hanging up ends the stream
+            nut["end"] = type(e).__name__
+
+    threading.Thread(target=nut_reader, daemon=True).start()
+    token = P.make_token()
+    cmd = [sys.executable, "-m", "worker", "run", "--source", str(clip), "--output", "obs",
+           "--output", f"nut:{nut_port}", "--duration", str(seconds), "--json", "--ready-json"]
+    if characters is not None:
+        cmd += ["--characters", str(characters)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=dict(os.environ, **{P.ENV_TOKEN: token}))
+    ready = json.loads(proc.stdout.readline())
+    rx = P.FrameReceiver(ready["frame_port"], token).connect()
+    ps = psutil.Process(proc.pid)
+    rss: list[tuple[float, float]] = []
+    shown = 0
+    lat: list[float] = []
+    t0 = time.monotonic()
+    next_sample = t0
+    while proc.poll() is None:
+        try:
+            f = rx.poll(0.05)
+        except ConnectionError:
+            break
+        if f is not None:
+            shown += 1
+            lat.append(f.latency)
+        now = time.monotonic()
+        if now >= next_sample:
+            try:
+                rss.append((now - t0, ps.memory_info().rss / 2**20))
+            except psutil.Error:
+                pass
+            next_sample = now + max(1.0, seconds / 60)
+    out, _ = proc.communicate(timeout=120)
+    summary = json.loads(out.strip().splitlines()[-1])
+    warm = [r for r in rss if r[0] > min(30.0, seconds / 3)]  # after start-up allocations settle
+    slope = float(np.polyfit([r[0] for r in warm], [r[1] for r in warm], 1)[0]) * 60 if len(warm) > 3 else None
+    return {
+        "clip": clip.name,
+        "seconds": seconds,
+        "worker": summary,
+        "obs_client": {"frames": shown, "fps": round(shown / seconds, 2),
+                       "latency_ms": stats_ms(lat[30:])},
+        "nut_client_frames": nut["frames"],
+        "rss_mb": {"start": round(warm[0][1], 1) if warm else None, "end": round(rss[-1][1], 1) if rss else None,
+                   "slope_mb_per_min": None if slope is None else round(slope, 3)},
+    }

@@ -30,12 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, help_text in COMMANDS.items():
-        try:
-            mod = _module(name)
-        except ModuleNotFoundError as e:
-            if e.name != f"worker.commands.{name}":
-                raise
-            continue
+        mod = _module(name)
         sp = sub.add_parser(name, help=help_text, description=help_text)
         mod.add_arguments(sp)
     return p

@@ -446,7 +446,7 @@ class Engine:
         self._connect_deadline = 0.0
         self._client = client
         self._refresh_characters()
-        if self._desired:
+        if self._desired and self._desired != self._snap.get("character"):
             self._call("set_character", character=self._desired)
         frame_port = ready.get("frame_port")
         if self.settings is not None and self.settings.output_mode == "direct" and self.sink is not None:

@@ -18,6 +18,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=600, help="at most this many frames per clip (default 600)")
     p.add_argument("--cores", type=int, default=1,
                    help="pin the benchmark to this many CPU cores where the OS allows (default 1; 0 = all)")
+    p.add_argument("--live", type=float, metavar="SECONDS",
+                   help="instead: run the live worker for SECONDS from a 30 FPS clip with obs + nut outputs")
+    p.add_argument("--fidelity", action="store_true",
+                   help="instead: expression-transfer fidelity table (driver x portrait, re-tracked output)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -49,10 +53,28 @@ def _default_characters() -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from worker import benchmarks
 
-    pinned = _pin(args.cores)
     clip = Path(args.clip) if args.clip else _default_clip()
     if not clip.is_file():
         raise UserError(f"{clip}: driving clip not found")
+    if args.live:
+        res = benchmarks.bench_live(clip, args.live)
+        print(json.dumps(res) if args.json else json.dumps(res, indent=1))
+        return 0
+    if args.fidelity:
+        from worker.render import fidelity
+
+        td = shared_testdata()
+        if td is None:
+            raise UserError("--fidelity needs ../shared/testdata (the driving clips and portraits)")
+        table = fidelity.fidelity_table(root=td)
+        if args.json:
+            from dataclasses import asdict
+
+            print(json.dumps([asdict(r) | {"failures": r.failures()} for r in table]))
+        else:
+            print(fidelity.format_table(table))
+        return 0 if all(not r.failures() for r in table) else 1
+    pinned = _pin(args.cores)
     chars = [Path(c) for c in args.characters] if args.characters else _default_characters()
     for c in chars:
         if not c.is_file():

@@ -64,8 +64,11 @@ def eye_aperture(lm: np.ndarray, left: bool) -> float:
     """Mean lid gap / eye width (2-D), the same measure for drivers and characters."""
     up, lo = (R.L_EYE_UPPER, R.L_EYE_LOWER) if left else (R.R_EYE_UPPER, R.R_EYE_LOWER)
     c = R.L_EYE_CORNERS if left else R.R_EYE_CORNERS
-    w = float(np.linalg.norm(lm[c[0], :2] - lm[c[1], :2]))
-    gap = np.linalg.norm(lm[up[2:5], :2] - lm[lo[2:5], :2], axis=1).mean()
+    ax = lm[c[1], :2] - lm[c[0], :2]
+    w = float(np.linalg.norm(ax))
+    n = np.array([-ax[1], ax[0]]) / max(w, 1e-6)
+    # across the eye only: lid points are not exactly above one another
+    gap = np.abs((lm[lo[2:5], :2] - lm[up[2:5], :2]) @ n).mean()
     return float(gap) / max(w, 1e-6)
 
 

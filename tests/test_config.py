@@ -1,0 +1,77 @@
+"""Config: works with no file, and every mistake names its key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from worker.cli import COMMANDS
+from worker.config import DEFAULTS, load_config, set_key
+from worker.errors import UserError
+
+
+def test_defaults_without_a_file():
+    cfg = load_config()
+    assert cfg == DEFAULTS and cfg is not DEFAULTS
+
+
+def test_file_overrides_and_keeps_the_rest(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("motion:\n  mirror: true\noutputs:\n  - {type: nut, port: 9999}\nsmoothing: 0.5\n")
+    cfg = load_config(p)
+    assert cfg["motion"]["mirror"] is True and cfg["motion"]["expression_strength"] == 1.0
+    assert cfg["outputs"] == [{"type": "nut", "port": 9999}]
+    assert cfg["smoothing"] == 0.5
+
+
+@pytest.mark.parametrize("text, message", [
+    ("camera:\n  fps: fast\n", "config key 'camera.fps': expected a number"),
+    ("camra: {}\n", "unknown key 'camra'"),
+    ("motion:\n  strength: 2\n", "unknown key 'motion.strength'"),
+    ("renderer:\n  name: magic\n", "'renderer.name': expected one of meshwarp, liveportrait"),
+    ("control:\n  port: 70000\n", "'control.port': expected an integer in 0..65535"),
+    ("outputs:\n  - nut\n", "outputs[0]: must be a mapping with a 'type'"),
+    ("motion: [1, 2]\n", "'motion' must be a mapping"),
+    ("- just\n- a list\n", "must be a mapping of keys"),
+    ("motion: {mirror: true\n", "invalid YAML at line"),
+])
+def test_errors_name_the_key(tmp_path, text, message):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    with pytest.raises(UserError, match=None) as e:
+        load_config(p)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_missing_file():
+    with pytest.raises(UserError, match="config file not found"):
+        load_config("/nonexistent/c.yaml")
+
+
+def test_set_key_validates():
+    cfg = load_config()
+    set_key(cfg, "motion.head_strength", 0.5)
+    assert cfg["motion"]["head_strength"] == 0.5
+    with pytest.raises(UserError, match="'motion.head_strength'"):
+        set_key(cfg, "motion.head_strength", 9)
+    with pytest.raises(UserError, match="unknown setting"):
+        set_key(cfg, "motion.nope", 1)
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_has_help(command):
+    r = subprocess.run([sys.executable, "-m", "worker", command, "--help"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "usage: stream-animator" in r.stdout
+
+
+def test_cameras_json_on_a_machine_without_cameras():
+    r = subprocess.run([sys.executable, "-m", "worker", "cameras", "--json"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0
+    import json
+
+    assert isinstance(json.loads(r.stdout), list)

@@ -1,0 +1,182 @@
+"""Retarget stage: driver motion relative to its neutral -> the character's own geometry."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from worker.characters.preprocess import preprocess_image
+from worker.errors import UserError
+from worker.paths import SAMPLE_CHARACTER
+from worker.render.sweep import driver_from_character
+from worker.retarget import Idle, RetargetOptions, Retargeter
+from worker.retarget import geometry as G
+from worker.retarget import regions as R
+from worker.track.face_state import FaceState
+
+
+@pytest.fixture(scope="module")
+def char():
+    return preprocess_image(SAMPLE_CHARACTER)
+
+
+def _rt(char, **kw) -> Retargeter:
+    # no extra smoothing: each call here is a separate, instantaneous check
+    return Retargeter(char, RetargetOptions(idle=False, smooth_min_cutoff=0.0, **kw))
+
+
+def _eye_line_deg(lm: np.ndarray) -> float:
+    return math.degrees(G.canonical_frame(lm)[1])
+
+
+def test_neutral_driver_gives_the_character_as_drawn(char):
+    rt = _rt(char)
+    neutral = driver_from_character(char)
+    pose = rt.retarget(driver_from_character(char), neutral)
+    assert np.abs(pose.landmarks - char.landmarks).max() < 1e-3
+    assert pose.mouth_open == 0 and pose.eye_close_left == 0 and pose.eye_close_right == 0
+
+
+def test_a_different_driver_face_moves_only_by_its_motion(char):
+    """A driver with another face shape: only the change from its neutral reaches the character."""
+    rt = _rt(char)
+    lm = char.landmarks.astype(np.float64) * 1.7 + [40.0, -30.0, 0.0]  # bigger, elsewhere
+    lm[R.R_EYE_UPPER, 1] -= 3.0  # and another eye shape
+    neutral = FaceState(found=True, landmarks=lm.astype(np.float32))
+    pose = rt.retarget(FaceState(found=True, timestamp=1.0, landmarks=lm.astype(np.float32)), neutral)
+    assert np.abs(pose.landmarks - char.landmarks).max() < 1e-2
+
+
+def test_head_roll_and_translation_carry_over(char):
+    rt = _rt(char)
+    neutral = driver_from_character(char)
+    pose = rt.retarget(driver_from_character(char, roll=15.0), neutral)
+    assert pose.roll == pytest.approx(15.0, abs=0.5)
+    assert _eye_line_deg(pose.landmarks) - _eye_line_deg(char.landmarks) == pytest.approx(15.0, abs=0.7)
+    moved = driver_from_character(char)
+    _, _, iod = G.canonical_frame(moved.landmarks)
+    moved.landmarks = moved.landmarks + np.float32([0.3 * iod, 0, 0])
+    pose = rt.retarget(moved, neutral)
+    shift = (pose.landmarks - char.landmarks)[:, 0]
+    assert shift.mean() == pytest.approx(0.3 * rt.iod, rel=0.05)
+
+
+def test_yaw_uses_depth_not_a_squash(char):
+    """Turning the head moves the nose tip sideways against the cheeks (parallax)."""
+    rt = _rt(char)
+    pose = rt.retarget(driver_from_character(char, yaw=20.0), driver_from_character(char))
+    assert pose.yaw == pytest.approx(20.0, abs=1.0)
+    d = pose.landmarks - char.landmarks
+    nose = d[1, 0]
+    cheeks = d[[234, 454], 0].mean()
+    assert abs(nose - cheeks) > 0.15 * rt.iod
+    # and the two eyes are foreshortened unequally (a squash would scale both alike)
+    w = [np.linalg.norm(pose.landmarks[a, :2] - pose.landmarks[b, :2]) /
+         np.linalg.norm(char.landmarks[a, :2] - char.landmarks[b, :2])
+         for a, b in (R.R_EYE_CORNERS, R.L_EYE_CORNERS)]
+    assert abs(w[0] - w[1]) > 0.03
+
+
+def test_driver_eyes_shut_close_the_characters_eyes_fully(char):
+    rt = _rt(char)
+    pose = rt.retarget(driver_from_character(char, eyes=0.0), driver_from_character(char))
+    assert pose.eye_close_left == 1.0 and pose.eye_close_right == 1.0
+    for left in (True, False):
+        assert G.eye_aperture(pose.landmarks, left) < 0.02
+        assert G.eye_aperture(char.landmarks, left) > 0.15
+
+
+def test_eyelids_go_by_ratio_of_the_characters_own_aperture(char):
+    rt = _rt(char)
+    half = rt.retarget(driver_from_character(char, eyes=0.65), driver_from_character(char))
+    ap = G.eye_aperture(half.landmarks, True) / G.eye_aperture(char.landmarks, True)
+    # driver at 65 % of its neutral gap: (0.65 - 0.3) / 0.7 = 0.5 of the character's
+    assert ap == pytest.approx(0.5, abs=0.08)
+
+
+def test_mouth_opening_in_inter_ocular_units(char):
+    rt = _rt(char)
+    neutral = driver_from_character(char)
+    pose = rt.retarget(driver_from_character(char, mouth=0.3), neutral)
+    assert pose.mouth_open == pytest.approx(0.3, rel=0.1)
+    # a driver calibrated while talking (open neutral) still opens the character from shut
+    talking = driver_from_character(char, mouth=0.12)
+    pose2 = rt.retarget(driver_from_character(char, mouth=0.3, t=1.0), talking)
+    assert pose2.mouth_open == pytest.approx(0.3, rel=0.1)
+    closed = rt.retarget(driver_from_character(char, t=2.0), talking)
+    assert closed.mouth_open < 0.02
+    # lips never cross
+    up, lo = closed.landmarks[R.INNER_UPPER, 1], closed.landmarks[R.INNER_LOWER, 1]
+    assert (lo - up > -0.5).all()
+
+
+def test_gaze_moves_the_iris_inside_the_eye(char):
+    rt = _rt(char)
+    neutral = driver_from_character(char)
+    face = driver_from_character(char, t=1.0)
+    for iris, corners in ((R.R_IRIS, R.R_EYE_CORNERS), (R.L_IRIS, R.L_EYE_CORNERS)):
+        w = np.linalg.norm(face.landmarks[corners[0], :2] - face.landmarks[corners[1], :2])
+        face.landmarks[iris:iris + 5, 0] += 0.15 * w  # look to the image's right
+    pose = rt.retarget(face, neutral)
+    assert pose.gaze[0] == pytest.approx(0.3, abs=0.05)
+    for iris, corners in ((R.R_IRIS, R.R_EYE_CORNERS), (R.L_IRIS, R.L_EYE_CORNERS)):
+        x = pose.landmarks[iris, 0]
+        lo, hi = sorted(pose.landmarks[list(corners), 0])
+        assert x > char.landmarks[iris, 0] + 1.0 and lo < x < hi
+
+
+def test_strengths_and_mirror(char):
+    neutral = driver_from_character(char)
+    face = driver_from_character(char, roll=10.0, mouth=0.3)
+    still = _rt(char, head_strength=0.0).retarget(face, neutral)
+    assert still.roll == 0.0 and still.mouth_open == pytest.approx(0.3, rel=0.1)
+    frozen = _rt(char, expression_strength=0.0).retarget(face, neutral)
+    assert frozen.mouth_open < 0.01 and frozen.roll == pytest.approx(10.0, abs=0.5)
+    mirrored = _rt(char, mirror=True)
+    assert mirrored.retarget(face, neutral).roll == pytest.approx(-10.0, abs=0.5)
+    # the driver's right eye shut -> the character's left one
+    wink = driver_from_character(char, t=1.0)
+    up, lo = R.R_EYE_UPPER, R.R_EYE_LOWER
+    mid = (wink.landmarks[up, 1] + wink.landmarks[lo, 1]) / 2
+    wink.landmarks[up, 1] = wink.landmarks[lo, 1] = mid
+    p = _rt(char, mirror=True).retarget(wink, neutral)
+    assert p.eye_close_left == 1.0 and p.eye_close_right == 0.0
+    p = _rt(char).retarget(wink, neutral)
+    assert p.eye_close_right == 1.0 and p.eye_close_left == 0.0
+
+
+def test_bad_options_are_a_user_error(char):
+    with pytest.raises(UserError, match="expression_strength"):
+        Retargeter(char, RetargetOptions(expression_strength=5.0))
+
+
+def test_idle_life_when_the_face_is_lost(char):
+    rt = Retargeter(char, RetargetOptions(idle=True, smooth_min_cutoff=0.0))
+    poses = [rt.retarget(FaceState(found=False, timestamp=t), None) for t in np.arange(0, 12, 1 / 30)]
+    rolls = np.array([p.roll for p in poses])
+    assert rolls.std() > 0.2 and np.abs(np.diff(rolls)).max() < 0.2  # sways, smoothly
+    assert max(p.eye_close_left for p in poses) > 0.9  # blinks
+    assert all(p.idle == 1.0 for p in poses)
+    # a tracked face with lost_blend 0 gets no idle motion; blends in with lost_blend
+    neutral = driver_from_character(char)
+    face = driver_from_character(char, t=3.3)
+    assert rt.retarget(face, neutral).roll == 0.0
+    face.lost_blend = 0.5
+    half = rt.retarget(face, neutral)
+    idle = Idle().sample(3.3)
+    assert half.roll == pytest.approx(0.5 * idle.roll, abs=1e-6)
+
+
+def test_smoothing_holds_a_trembling_head_still(char):
+    rng = np.random.default_rng(1)
+    neutral = driver_from_character(char)
+    smooth = Retargeter(char, RetargetOptions(idle=False))
+    raw = _rt(char)
+    a, b = [], []
+    for i in range(60):
+        f = driver_from_character(char, roll=0.3 * rng.standard_normal(), t=i / 30)
+        a.append(smooth.retarget(f, neutral).roll)
+        b.append(raw.retarget(f, neutral).roll)
+    assert np.std(np.diff(a[10:])) < 0.5 * np.std(np.diff(b[10:]))
