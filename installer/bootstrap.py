@@ -102,6 +102,13 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+def _echo(text: str) -> None:
+    """Pass pip's output through, even to a console that cannot show its progress-bar glyphs."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    sys.stdout.write(text.encode(encoding, "replace").decode(encoding, "replace"))
+    sys.stdout.flush()
+
+
 def log(ctx: Context, text: str) -> None:
     if ctx.log_path is not None:
         with ctx.log_path.open("a", encoding="utf-8", errors="replace") as f:
@@ -208,9 +215,12 @@ def ensure_venv(ctx: Context) -> None:
         fallback.write_text(f"{exc}\n{detail}\n{traceback.format_exc()}", encoding="utf-8")
         if created_dir:
             shutil.rmtree(ctx.venv, ignore_errors=True)
+        hint = ""
+        if os.path.exists("/etc/debian_version"):
+            hint = f"; on Debian/Ubuntu: sudo apt install python{sys.version_info[0]}.{sys.version_info[1]}-venv"
         raise InstallError(
             f"could not create the virtual environment {ctx.venv} ({exc.__class__.__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no message'}); details in {fallback}"
+            f"{str(exc).splitlines()[0] if str(exc) else 'no message'}){hint}; details in {fallback}"
         ) from None
     if not ctx.python.exists():
         raise InstallError(f"creating {ctx.venv} did not produce {ctx.python}")
@@ -251,7 +261,7 @@ def run_pip(ctx: Context, cmd: list[str], what: str = "pip") -> str:
     """Run pip, showing its output live and copying it to the log; raise one line on failure."""
     ctx.pip_ran = True
     log(ctx, "$ " + " ".join(cmd))
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PIP_NO_INPUT="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8", PIP_NO_INPUT="1")
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ctx.repo
     )
@@ -267,8 +277,7 @@ def run_pip(ctx: Context, cmd: list[str], what: str = "pip") -> str:
             logf.write(data)
             text = decoder.decode(data)
             parts.append(text)
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            _echo(text)
     code = proc.wait()
     output = "".join(parts) + decoder.decode(b"", final=True)
     if code != 0:
@@ -324,15 +333,21 @@ def install_packages(ctx: Context) -> None:
     target = f"{ctx.repo}[dev]" if ctx.dev else str(ctx.repo)
     say(
         f"Installing {'the project and its dev tools' if ctx.dev else 'the project'} with pip "
-        f"(the first time downloads ~200 MB)..."
+        f"(the first time downloads ~300 MB)..."
     )
     run_pip(ctx, pip_cmd(ctx, "install", "-e", target))
     if ctx.runtime == "cuda":
         # Both builds provide the `onnxruntime` module; with both installed the CPU one wins and the
         # GPU is silently unused (the most common "GPU not used" report). Remove it first.
-        if _installed(ctx, "onnxruntime"):
+        had_gpu_build = _installed(ctx, "onnxruntime-gpu")
+        removed_cpu_build = _installed(ctx, "onnxruntime")
+        if removed_cpu_build:
             run_pip(ctx, pip_cmd(ctx, "uninstall", "-y", "onnxruntime"))
         run_pip(ctx, pip_cmd(ctx, "install", gpu_detect.GPU_PACKAGE))
+        if had_gpu_build and removed_cpu_build:
+            # pip reinstalled the CPU build beside it (the project depends on `onnxruntime`), and
+            # uninstalling that just deleted files the two share: put the GPU build's back.
+            run_pip(ctx, pip_cmd(ctx, "install", "--force-reinstall", "--no-deps", "onnxruntime-gpu"))
     elif _installed(ctx, "onnxruntime-gpu"):
         # Switching back to CPU: removing the GPU build deletes files the CPU build shares.
         run_pip(ctx, pip_cmd(ctx, "uninstall", "-y", "onnxruntime-gpu"))

@@ -26,7 +26,7 @@ for _name in [m for m in sys.modules if m == "stream_animator_lib" or m.startswi
     del sys.modules[_name]
 
 from stream_animator_lib import bindings  # noqa: E402
-from stream_animator_lib.engine import Engine, free_port  # noqa: E402
+from stream_animator_lib.engine import Engine, clean_state_dir, free_port  # noqa: E402
 from stream_animator_lib.obs_frames import SOURCE_ID, ObsFrameSink  # noqa: E402
 from stream_animator_lib.protocol_loader import load_protocol  # noqa: E402
 from stream_animator_lib.settings import (  # noqa: E402
@@ -318,20 +318,42 @@ def _apply_scene_binding():
     scene = _program_scene_name()
     if scene is None:
         return
-    bound = obs.obs_data_get_string(S.settings_data, bindings.scene_key(scene))
-    table = {scene: bound} if bound else {}
+    # read at the event, not cached: scenes are added and renamed while OBS runs
+    table = bindings.bindings_from_settings([scene], lambda key: obs.obs_data_get_string(S.settings_data, key))
     want = bindings.character_change(scene, table, S.engine.current_character())
     if want:
         _log(f"scene '{scene}' -> character '{want}'")
         S.engine.request("set_character", character=want)
 
 
+def _selftest_properties():
+    """Build the properties once and log what is in them (tests run OBS headless: nobody opens
+    the dialog, so this is how they know it builds)."""
+    props = script_properties()
+    names = ["status", "btn_start", "btn_stop", "btn_calibrate", "btn_reload", "btn_refresh", "character",
+             "characters_dir", "camera", "video_file", "renderer", "size", "expression_strength",
+             "head_strength", "smoothing", "mirror", "output_mode", "spout_name", "worker_python", "autostart",
+             "scene_characters"] + [bindings.scene_key(n) for n in _scene_names()]
+    found = []
+    for name in names:
+        p = obs.obs_properties_get(props, name)
+        if p is not None:
+            n = obs.obs_property_list_item_count(p) if obs.obs_property_get_type(p) == obs.OBS_PROPERTY_LIST else ""
+            found.append(f"{name}{'[' + str(n) + ']' if n != '' else ''}")
+    obs.obs_properties_destroy(props)
+    _log("selftest properties: " + ",".join(found))
+
+
 def _on_frontend_event(event):
     if event == obs.OBS_FRONTEND_EVENT_FINISHED_LOADING:
         _ensure_source()
         _apply_scene_binding()
+        if os.environ.get("STREAM_ANIMATOR_OBS_SELFTEST"):
+            _selftest_properties()
     elif event == obs.OBS_FRONTEND_EVENT_SCENE_CHANGED:
         _apply_scene_binding()
+        if os.environ.get("STREAM_ANIMATOR_OBS_SELFTEST"):
+            _selftest_properties()
     elif event in (obs.OBS_FRONTEND_EVENT_EXIT, obs.OBS_FRONTEND_EVENT_SCRIPTING_SHUTDOWN):
         _shutdown()
 
@@ -429,6 +451,8 @@ def _ensure_source():
         obs.obs_scene_add(obs.obs_scene_from_source(scene_src), src)
         _log(f"created source '{name}' in scene '{obs.obs_source_get_name(scene_src)}'")
         obs.obs_source_release(src)
+        if S.sink is not None:
+            S.sink.refresh()
     obs.obs_source_release(scene_src)
 
 
@@ -454,6 +478,7 @@ def script_load(data):
         S.sink = None
         _log(str(e))
     sdir = state_dir()
+    clean_state_dir(sdir)
     S.status_path = os.path.join(sdir, f"status-{os.getpid()}.json")
     S.engine = Engine(S.proto, REPO, sdir, sink=S.sink, token=os.environ.get(S.proto.ENV_TOKEN) or None,
                       parent_pid=os.getpid(), status_path=S.status_path, log=_log_later)

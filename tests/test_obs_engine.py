@@ -96,6 +96,11 @@ def test_engine_runs_the_real_worker_end_to_end(engine_setup):
     alpha = b"".join(f[3] for f in sink.frames[-3:])
     assert min(alpha) < 128 and max(alpha) == 255  # the character has a transparent background
 
+    # the camera list comes from `worker cameras --json` (this machine may have none)
+    eng.probe_cameras()
+    cams = wait(lambda s: s["cameras"] is not None, 60, "the camera list", eng)["cameras"]
+    assert all(c["value"].startswith("webcam:") for c in cams)
+
     # a status file for support/tests, without the secret
     status_text = (tmp / "state" / "status.json").read_text()
     assert eng.token not in status_text and json.loads(status_text)["state"] == "running"

@@ -86,7 +86,8 @@ def obs_env(tmp_path_factory, files):
     tmp = tmp_path_factory.mktemp("obs")
     token = P.make_token()  # OBS's env carries it, so this test can watch the worker's frames too
     run = ObsRun(tmp, _settings(files), scenes=["Scene A", BOUND_SCENE],
-                 env={P.ENV_TOKEN: token, "STREAM_ANIMATOR_CACHE": str(files["cache"])})
+                 env={P.ENV_TOKEN: token, "STREAM_ANIMATOR_CACHE": str(files["cache"]),
+                      "STREAM_ANIMATOR_OBS_SELFTEST": "1"})
     run.token = token
     try:
         run.start()
@@ -177,6 +178,33 @@ def test_bound_scene_switches_character_and_unbound_keeps_it(obs_env):
     assert f"scene '{BOUND_SCENE}' -> character '{BOUND_CHARACTER}'" in run.log_text()
 
 
+def test_properties_build_with_the_workers_characters(obs_env):
+    """script_properties in real OBS (logged by the self-test on scene changes): every property,
+    the character lists filled from the worker (3 characters; the per-scene lists add "keep")."""
+    run = obs_env
+    lines = [ln for ln in run.log_text().splitlines() if "selftest properties:" in ln]
+    assert lines, "the properties self-test did not run"
+    props = lines[-1].split("selftest properties: ", 1)[1].split(",")
+    for name in ("status", "btn_start", "btn_stop", "btn_calibrate", "btn_reload", "btn_refresh", "characters_dir",
+                 "video_file", "expression_strength", "head_strength", "smoothing", "mirror", "worker_python",
+                 "autostart", "scene_characters", "camera[5]", "renderer[2]", "size[5]", "output_mode[3]",
+                 "character[3]", "scene_character::Scene A[4]", f"scene_character::{BOUND_SCENE}[4]"):
+        assert name in props, (name, props)
+
+
+def test_pause_and_calibrate_hotkeys(obs_env):
+    run = obs_env
+    run.ws.trigger_hotkey_by_name("stream_animator.pause_toggle")
+    run.wait_status(lambda s: s["worker"].get("paused") is True, 20, "paused by hotkey")
+    run.ws.trigger_hotkey_by_name("stream_animator.pause_toggle")
+    run.wait_status(lambda s: s["worker"].get("paused") is False, 20, "resumed by hotkey")
+    run.ws.trigger_hotkey_by_name("stream_animator.calibrate")
+    # the neutral is re-taken over ~15 frames, too quick for 1 Hz status: check the worker took it
+    st = run.wait_status(lambda s: (s.get("last_request") or {}).get("op") == "calibrate", 20,
+                         "calibrate request by hotkey")
+    assert st["last_request"]["ok"] is True and st["last_request"]["result"] == {"calibrating": True}
+
+
 def test_studio_mode_program_scene_decides(obs_env):
     run = obs_env
     run.ws.set_current_program_scene("Scene A")
@@ -207,7 +235,12 @@ def _match(shot: np.ndarray, frames: list) -> tuple[int, float, float]:
 
 
 def test_obs_path_latency(obs_env, record_property):
-    """Which frame OBS shows versus the newest the worker has sent, and the script's push latency."""
+    """Which frame OBS shows versus the newest the worker has sent, and the script's push latency.
+
+    obs-websocket renders a screenshot as soon as it gets the graphics lock (within a frame of
+    the request) and then spends a while encoding the PNG, so the frame in the screenshot is
+    compared with the newest frame this test had received when it sent the request.
+    """
     run = obs_env
     st = run.wait_status(_running, 30, "running")
     rx = P.FrameReceiver(int(st["frame_port"]), run.token).connect()
@@ -225,32 +258,32 @@ def test_obs_path_latency(obs_env, record_property):
     t.start()
     try:
         time.sleep(1.5)
-        behind = []
+        behind, round_trips = [], []
         for _ in range(20):
             newest_at_request = frames[-1][0]
+            t0 = time.monotonic()
             shot = run.screenshot(SOURCE)
-            newest_at_reply = frames[-1][0]
+            round_trips.append((time.monotonic() - t0) * 1000)
             seq, err, runner_up = _match(shot, list(frames))
             if err < 0.6 * runner_up:  # only unambiguous matches (the face may stand still)
-                behind.append((newest_at_request - seq, newest_at_reply - seq))
+                behind.append(newest_at_request - seq)
             time.sleep(0.15)
     finally:
         stop.set()
         t.join(2)
         rx.close()
     assert len(behind) >= 5, f"too few unambiguous screenshot matches: {behind}"
-    at_req = statistics.median(b[0] for b in behind)
-    at_reply = statistics.median(b[1] for b in behind)
     fps = run.status()["worker"].get("fps")
     _report("worker_fps", fps, record_property)
-    _report("frames_behind_shown_vs_sent_at_request_median", at_req, record_property)
-    _report("frames_behind_shown_vs_sent_at_reply_median", at_reply, record_property)
+    _report("frames_behind_shown_vs_newest_sent_median_max", [statistics.median(behind), max(behind)],
+            record_property)
+    _report("screenshot_round_trip_ms_median", round(statistics.median(round_trips)), record_property)
     fr = run.status()["frames"]
     _report("script_recv_ms_p50", round(fr["net_ms_p50"], 2), record_property)
     _report("script_send_to_obs_push_ms_p50_p95", [round(fr["push_ms_p50"], 2), round(fr["push_ms_p95"], 2)],
             record_property)
     _report("capture_to_obs_push_ms_p50", round(fr["capture_to_obs_ms_p50"], 1), record_property)
-    assert at_reply <= 6, f"OBS shows frames {at_reply} behind the newest sent"
+    assert statistics.median(behind) <= 2, f"OBS shows frames {behind} behind the newest sent"
     assert fr["push_ms_p50"] < 50
 
 
@@ -268,7 +301,7 @@ def test_killed_worker_restarts_and_frames_resume(obs_env, record_property):
     _report("worker_kill_to_frames_again_s", round(st["frames"]["first_frame_wall"] - t_kill, 2), record_property)
     assert st["restarts"] >= 1
     assert seen_restarting.get("state") in ("restarting", "starting", "running")
-    assert "restarting in" in run.log_text()
+    assert "killed by signal 9" in run.log_text() and "restarting in" in run.log_text()
     img = run.screenshot(SOURCE)
     assert img is not None and _alpha_ok(img)
 

@@ -16,7 +16,12 @@ sys.path.insert(0, str(REPO / "obs_script"))
 
 from stream_animator_lib import bindings  # noqa: E402
 from stream_animator_lib.backoff import Backoff  # noqa: E402
-from stream_animator_lib.engine import normalize_cameras, normalize_characters, resolve_locally  # noqa: E402
+from stream_animator_lib.engine import (  # noqa: E402
+    clean_state_dir,
+    normalize_cameras,
+    normalize_characters,
+    resolve_locally,
+)
 from stream_animator_lib.protocol_loader import MODULE_NAME, load_protocol  # noqa: E402
 from stream_animator_lib.settings import (  # noqa: E402
     CAMERA_FILE,
@@ -24,7 +29,7 @@ from stream_animator_lib.settings import (  # noqa: E402
     find_worker_python,
     venv_python_candidates,
 )
-from stream_animator_lib.status import format_status_line, last_error_line, latency_ms  # noqa: E402
+from stream_animator_lib.status import exit_text, format_status_line, last_error_line, latency_ms  # noqa: E402
 from stream_animator_lib.worker_process import (  # noqa: E402
     WorkerProcess,
     child_env,
@@ -63,15 +68,6 @@ def test_bindings_from_settings_skips_unbound_scenes():
     store = {bindings.scene_key("A"): "alice.png", bindings.scene_key("B"): "", bindings.scene_key("C"): "  "}
     got = bindings.bindings_from_settings(["A", "B", "C", "D"], lambda k: store.get(k, ""))
     assert got == {"A": "alice.png"}
-
-
-def test_parse_binding_lines():
-    text = "# comment\nGaming = alice.png\n\nJust = Chatting=bob.png\n"
-    assert bindings.parse_binding_lines(text) == {"Gaming": "alice.png", "Just = Chatting": "bob.png"}
-    with pytest.raises(ValueError, match="line 2"):
-        bindings.parse_binding_lines("A=b\nno equals sign\n")
-    with pytest.raises(ValueError, match="line 1"):
-        bindings.parse_binding_lines("=alice.png")
 
 
 # ---- restart back-off -----------------------------------------------------------------------------
@@ -213,6 +209,14 @@ def test_last_error_line():
     tb = "Traceback (most recent call last):\n  File x\nRuntimeError: boom\n"
     assert last_error_line(tb) == "RuntimeError: boom"
     assert last_error_line("\n\n") == ""
+    noise = "W0000 00:00:1795304753.239438 inference_feedback_manager.cc:114] Feedback manager requires a model\n"
+    assert last_error_line(noise) == ""
+    assert last_error_line("KeyboardInterrupt\n" + noise) == "KeyboardInterrupt"
+
+
+def test_exit_text():
+    assert exit_text(-9, "") == "killed by signal 9"
+    assert exit_text(2, "no camera") == "exit code 2: no camera"
 
 
 def test_resolve_locally_follows_the_workers_rules():
@@ -229,8 +233,9 @@ def test_resolve_locally_follows_the_workers_rules():
 def test_normalize_lists():
     got = normalize_characters({"characters": [{"id": "a.png", "name": "a", "index": 1}, "b.png", {"x": 1}]})
     assert got == [{"id": "a.png", "name": "a"}, {"id": "b.png", "name": "b.png"}]
-    cams = normalize_cameras({"cameras": [{"index": 0, "name": "Integrated"}, {"index": "x"}]})
-    assert cams == [{"value": "webcam:0", "name": "Integrated"}]
+    cams = normalize_cameras({"cameras": [{"index": 0, "name": "Integrated", "width": 1280, "height": 720},
+                                          {"index": "x"}]})
+    assert cams == [{"value": "webcam:0", "name": "Integrated (1280×720)"}]
     assert normalize_cameras([{"index": 2}]) == [{"value": "webcam:2", "name": "Camera 2"}]
 
 
@@ -294,6 +299,19 @@ def test_worker_process_reports_the_error_line(tmp_path):
     assert wp.poll() == 2
     assert wp.error_text() == "config key smoothing: bad"
     wp.stop()
+
+
+def test_clean_state_dir_removes_only_stale_files(tmp_path):
+    now = time.time()
+    files = {"status-1.json": 120, "status-2.json": 5, "worker-1.yaml": 8 * 86400, "worker-2.log": 3600,
+             "notes.txt": 9 * 86400}
+    for name, age in files.items():
+        p = tmp_path / name
+        p.write_text("x")
+        os.utime(p, (now - age, now - age))
+    removed = sorted(Path(p).name for p in clean_state_dir(str(tmp_path), now))
+    assert removed == ["status-1.json", "worker-1.yaml"]
+    assert clean_state_dir(str(tmp_path / "missing")) == []
 
 
 # ---- protocol import ------------------------------------------------------------------------------

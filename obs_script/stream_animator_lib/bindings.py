@@ -29,25 +29,6 @@ def bindings_from_settings(scene_names: list[str], get_string) -> dict[str, str]
     return out
 
 
-def parse_binding_lines(text: str) -> dict[str, str]:
-    """Parse "Scene name=character" lines (the form used in docs and config files).
-
-    Blank lines and lines starting with '#' are ignored; the last '=' splits, so scene names
-    may contain '='. A line without '=' or with an empty side raises ValueError naming the line.
-    """
-    out: dict[str, str] = {}
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        scene, sep, character = line.rpartition("=")
-        scene, character = scene.strip(), character.strip()
-        if not sep or not scene or not character:
-            raise ValueError(f"scene binding line {n}: expected 'Scene name=character', got {raw!r}")
-        out[scene] = character
-    return out
-
-
 def resolve_character(program_scene: str | None, bindings: dict[str, str], current: str | None,
                       preview_scene: str | None = None) -> str | None:
     """The character that should be live after a scene event.

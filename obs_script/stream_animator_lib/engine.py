@@ -18,13 +18,37 @@ from collections import deque
 
 from .backoff import Backoff
 from .settings import ScriptSettings
-from .status import format_status_line
+from .status import exit_text, format_status_line
 from .worker_process import WorkerProcess, child_env, worker_command
 
 READY_TIMEOUT = 120.0  # first start may preprocess characters and load models
 STATUS_FILE_INTERVAL = 0.5
 SHUTDOWN_GRACE = 2.0
 CHOICE_SETTLE = 3.0  # seconds a character choice wins over status events that predate it
+
+
+def clean_state_dir(state_dir: str, now: float | None = None) -> list[str]:
+    """Delete what earlier OBS sessions left behind (a killed OBS cannot tidy up): status files
+    not updated for a minute (a live one is rewritten twice a second), configs and logs older
+    than a week. Returns the removed paths."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        names = os.listdir(state_dir)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(("status-", "worker-")):
+            continue
+        path = os.path.join(state_dir, name)
+        try:
+            age = now - os.path.getmtime(path)
+            if (name.startswith("status-") and age > 60) or age > 7 * 86400:
+                os.remove(path)
+                removed.append(path)
+        except OSError:
+            pass
+    return removed
 
 
 def free_port() -> int:
@@ -72,6 +96,8 @@ def normalize_cameras(result) -> list[dict]:
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and isinstance(item.get("index"), int):
             name = str(item.get("name") or f"Camera {item['index']}")
+            if item.get("width") and item.get("height"):
+                name += f" ({item['width']}×{item['height']})"
             out.append({"value": f"webcam:{item['index']}", "name": name})
     return out
 
@@ -375,12 +401,16 @@ class Engine:
     def _call(self, op: str, **args) -> dict | None:
         """One request; errors become the status's last error, a lost connection drops it."""
         try:
-            return self._client.request(op, **args)
+            result = self._client.request(op, **args)
+            self._set(last_request={"op": op, "ok": True, "result": result, "wall": time.time()})
+            return result
         except self.proto.RemoteError as e:
-            self._set(last_error=str(e))
+            self._set(last_error=str(e), last_request={"op": op, "ok": False, "error": e.message,
+                                                        "wall": time.time()})
             self.log(f"worker refused {op}: {e.message}")
         except (OSError, TimeoutError, self.proto.ProtocolError) as e:
-            self._set(last_error=f"{op}: {e}")
+            self._set(last_error=f"{op}: {e}", last_request={"op": op, "ok": False, "error": str(e),
+                                                              "wall": time.time()})
             self._drop_client()
         return None
 
@@ -449,16 +479,19 @@ class Engine:
         if self._desired and self._desired != self._snap.get("character"):
             self._call("set_character", character=self._desired)
         frame_port = ready.get("frame_port")
-        if self.settings is not None and self.settings.output_mode == "direct" and self.sink is not None:
-            if frame_port:
+        error = ""
+        if self.settings is not None and self.settings.output_mode == "direct":
+            if self.sink is None:
+                error = "the direct output does not work in this OBS: choose the Media Source (NUT) output"
+            elif not frame_port:
+                error = "the worker has no frame channel (obs output)"
+            else:
                 self.stats.reset()
                 self._pump = FramePump(self.proto, int(frame_port), self.token, self.sink, self.stats,
                                        self.log)
                 self._pump.start()
-            else:
-                self._set(last_error="the worker has no frame channel (obs output)")
         self._set(state="running", control_port=ready.get("control_port"), frame_port=frame_port,
-                  last_error="")
+                  last_error=error)
         self.log(f"worker ready (control port {ready.get('control_port')}, frame port {frame_port})")
 
     def _refresh_characters(self) -> None:
@@ -503,9 +536,7 @@ class Engine:
             self._client = None
 
     def _on_exit(self, rc: int) -> None:
-        err = self._proc.error_text() if self._proc else ""
-        msg = f"exit code {rc}" + (f": {err}" if err else "")
-        self._fail(msg, kill=False)
+        self._fail(exit_text(rc, self._proc.error_text() if self._proc else ""), kill=False)
 
     def _fail(self, message: str, kill: bool) -> None:
         """The worker died or is unusable: record why and schedule a restart with back-off."""

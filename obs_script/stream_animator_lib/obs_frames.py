@@ -67,10 +67,17 @@ class ObsFrameSink:
                 return None
             self._next_lookup = now + 1.0  # the user may have deleted it: look again once a second
             src = obs.obs_get_source_by_name(self.source_name)
+            if src is not None and obs.obs_source_get_unversioned_id(src) != SOURCE_ID:
+                obs.obs_source_release(src)  # the user's own source of that name: not ours to feed
+                src = None
             if src is not None:
                 obs.obs_source_set_async_unbuffered(src, True)  # newest frame at the next tick
                 self._source = src
         return self._source
+
+    def refresh(self) -> None:
+        """Look the source up at the next frame (it was just created)."""
+        self._next_lookup = 0.0
 
     def _ensure_frame(self, w: int, h: int) -> None:
         if self._size == (w, h):

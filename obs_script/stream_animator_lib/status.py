@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 SEP = " · "
 
@@ -78,8 +79,12 @@ def format_status_line(snap: dict) -> str:
     return SEP.join(p for p in ("Stopped", err) if p)
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")
+
+
 def last_error_line(text: str) -> str:
-    """The most useful line of a worker's stderr: its last 'error: ...' line, else the last line.
+    """The useful line of a worker's stderr: its last 'error: ...' line, else the last line that
+    names a Python exception, else "" (library chatter such as TensorFlow's is no diagnosis).
 
     The worker prints a user error as one 'error: ...' line; a crash ends with the exception.
     """
@@ -87,4 +92,13 @@ def last_error_line(text: str) -> str:
     for ln in reversed(lines):
         if ln.lower().startswith("error:"):
             return ln[len("error:"):].strip()
-    return lines[-1] if lines else ""
+    for ln in reversed(lines):
+        if _EXCEPTION_LINE.match(ln):
+            return ln
+    return ""
+
+
+def exit_text(returncode: int, error_line: str) -> str:
+    """'exit code 2: <error>' / 'killed by signal 9' for the status line."""
+    what = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
+    return f"{what}: {error_line}" if error_line else what

@@ -62,15 +62,18 @@ class EyeRig:
         iris = self.iris_uv + np.array([gaze[0], gaze[1]])
         return xy(up), xy(lo), xy(iris)
 
-    def remap_lids(self, full_map: np.ndarray, lm: np.ndarray) -> None:
-        """Rewrite `full_map` (output px -> character px) inside this eye for the lids of `lm`."""
+    def remap_lids(self, full_map: np.ndarray, lm: np.ndarray) -> tuple[int, int, int, int] | None:
+        """Rewrite `full_map` (output px -> character px) inside this eye for the lids of `lm`.
+
+        Returns the box it rewrote (y0, y1, x0, x1), or None when the lids are as drawn.
+        """
         origin, half, ax, n = self.frame(lm)
         up_f = self._sorted(self._uv(lm[self.upper, :2], origin, half, ax, n))
         lo_f = self._sorted(self._uv(lm[self.lower, :2], origin, half, ax, n))
         dev = max(np.abs(np.interp(up_f[:, 0], self.up_uv[:, 0], self.up_uv[:, 1]) - up_f[:, 1]).max(),
                   np.abs(np.interp(lo_f[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1]) - lo_f[:, 1]).max())
         if dev * half < 0.15:
-            return
+            return None
         ap = max(self.aperture, 0.2)
         top = min(self.up_uv[:, 1].min(), up_f[:, 1].min()) - 1.3 * ap
         bot = max(self.lo_uv[:, 1].max(), lo_f[:, 1].max()) + 0.8 * ap
@@ -80,7 +83,7 @@ class EyeRig:
         x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int), 0)
         x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 1, [w, h])
         if x1 - x0 < 2 or y1 - y0 < 2:
-            return
+            return None
         ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         dx, dy = (xs - origin[0]) / half, (ys - origin[1]) / half
         u = dx * ax[0] + dy * ax[1]
@@ -93,7 +96,9 @@ class EyeRig:
         eps = 1e-4
         # shut lids meet on the upper lash line; the lid margins are pulled a little away from
         # the eyeball as they close, else its dark rim shows as a slit between them
-        closed = np.clip(1.0 - (lf - uf) / np.maximum(lo - uo, eps), 0.0, 1.0)
+        open_gap = lo - uo
+        closed = np.where(open_gap > 0.02, np.clip(1.0 - (lf - uf) / np.maximum(open_gap, eps), 0.0, 1.0), 0.0)
+        closed *= np.clip(open_gap / (0.5 * ap), 0.0, 1.0)  # fades out towards the corners
         uo_s = uo - closed * 0.12 * ap
         lo_s = lo + closed * 0.3 * ap
         above = top + (v - top) * (uo_s - top) / np.maximum(uf - top, eps)
@@ -105,3 +110,4 @@ class EyeRig:
         qy = (origin[1] + half * (u * ax[1] + vs * n[1])).astype(np.float32)
         patch = cv2.remap(full_map, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         full_map[y0:y1, x0:x1] = patch
+        return int(y0), int(y1), int(x0), int(x1)

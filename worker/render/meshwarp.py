@@ -21,8 +21,10 @@ from worker.render.meshwarp_prepare import GRID, grid_coords, prepare_meshwarp
 from worker.render.mouth import draw_mouth_interior
 from worker.retarget.pose import TargetPose
 
-NEWTON_STEPS = 4
+NEWTON_STEPS = 6  # enough to bring the worst grid node within ~2 px, typically < 0.5 px
 MOUTH_FADE = 0.03  # mouth opening (inter-ocular units) over which the interior fades in
+STILL_PX = 0.05  # backward displacements below this snap to 0: a still background stays bit-identical
+EDGE_NODES = 3.0  # grid nodes over which motion fades out towards the frame's edge
 
 
 class MeshWarpRenderer(Renderer):
@@ -56,17 +58,23 @@ class MeshWarpRenderer(Renderer):
             self._rigs[assets.key] = rigs
         return self._rigs[assets.key]
 
-    def _grid(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+    def _grid(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if size not in self._grids:
             g = grid_coords(size).astype(np.float32)
             gx, gy = np.meshgrid(g, g)
             nodes = np.stack([gx, gy], -1)
             ix, iy = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
-            self._grids[size] = (nodes, np.stack([ix, iy], -1))
+            # 0 on the outermost ring of nodes (so the resized map is exactly still at the edge),
+            # rising smoothly to 1 over the next few nodes
+            k = np.minimum(np.arange(GRID), np.arange(GRID)[::-1]).astype(np.float32)
+            ramp = np.clip((k - 0.0) / EDGE_NODES, 0.0, 1.0)
+            ramp = ramp * ramp * (3 - 2 * ramp)
+            fade = np.minimum(ramp[:, None], ramp[None, :])[..., None].astype(np.float32)
+            self._grids[size] = (nodes, np.stack([ix, iy], -1), fade)
         return self._grids[size]
 
-    def backward_map(self, assets: CharacterAssets, pose: TargetPose) -> np.ndarray:
-        """(size, size, 2) float32: for each output pixel, the character pixel to sample."""
+    def _maps(self, assets: CharacterAssets, pose: TargetPose) -> tuple[np.ndarray, tuple | None]:
+        """Full-size backward map and the box of pixels that move (None: nothing moves)."""
         a = self.arrays(assets)
         size = assets.size
         idx = a["meshwarp_ctrl_idx"]
@@ -81,17 +89,41 @@ class MeshWarpRenderer(Renderer):
         n_pins = int(a["meshwarp_n_pins"][0])
         disp = np.concatenate([d_lm, d_halo, np.zeros((n_pins, 2), np.float32)]).astype(np.float32)
         fwd = (a["meshwarp_grid_matrix"] @ disp).reshape(GRID, GRID, 2)
-        nodes, ident = self._grid(size)
+        nodes, ident, fade = self._grid(size)
         back = _invert(fwd, nodes, size)
+        # The frame's edge never moves (exactly), nor does anything that would move by less
+        # than a twentieth of a pixel: a still background stays bit-identical, not shimmering.
+        back *= fade
+        back[np.abs(back).max(-1) < STILL_PX] = 0.0
         full = cv2.resize(back, (size, size), interpolation=cv2.INTER_LINEAR)
         full += ident
+        # the region that moves, in pixels (y0, y1, x0, x1); None when nothing does
+        box = None
+        moving = np.abs(back).max(-1) > 0
+        if moving.any():
+            rows, cols = np.nonzero(moving.any(1))[0], np.nonzero(moving.any(0))[0]
+            cell = size / GRID
+            box = (max(int((rows[0] - 1) * cell), 0), min(int((rows[-1] + 2) * cell) + 1, size),
+                   max(int((cols[0] - 1) * cell), 0), min(int((cols[-1] + 2) * cell) + 1, size))
         for rig, *_ in rigs:
-            rig.remap_lids(full, pose.landmarks)
-        return full
+            b = rig.remap_lids(full, pose.landmarks)
+            if b is not None:
+                box = b if box is None else (min(box[0], b[0]), max(box[1], b[1]), min(box[2], b[2]),
+                                             max(box[3], b[3]))
+        return full, box
+
+    def backward_map(self, assets: CharacterAssets, pose: TargetPose) -> np.ndarray:
+        """(size, size, 2) float32: for each output pixel, the character pixel to sample."""
+        return self._maps(assets, pose)[0]
 
     def render(self, assets: CharacterAssets, pose: TargetPose) -> np.ndarray:
-        full = self.backward_map(assets, pose)
-        out = cv2.remap(assets.image, full, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        full, box = self._maps(assets, pose)
+        out = assets.image.copy()
+        # only the part that moves is resampled (the rest is the picture itself)
+        if box is not None:
+            y0, y1, x0, x1 = box
+            out[y0:y1, x0:x1] = cv2.remap(assets.image, full[y0:y1, x0:x1], None, cv2.INTER_LINEAR,
+                                          borderMode=cv2.BORDER_REPLICATE)
         if self.mouth_interior and pose.mouth_open > 0:
             a = self.arrays(assets)
             iod = float(a["meshwarp_iod"][0])
@@ -116,25 +148,20 @@ def _invert(fwd: np.ndarray, nodes: np.ndarray, size: int) -> np.ndarray:
     jy = np.gradient(fwd, axis=0) * scale  # d/dy
     field = np.concatenate([fwd, jx, jy], axis=-1)  # (G, G, 6): f, df/dx, df/dy
     x = nodes - fwd
+    lim = 3.0 / scale  # never jump more than a few grid cells in one step
     for _ in range(NEWTON_STEPS):
         m = (x + 0.5) * scale - 0.5
         s = cv2.remap(field, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        r = x + s[..., :2] - nodes  # residual
-        a11 = 1.0 + s[..., 2]
-        a21 = s[..., 3]
-        a12 = s[..., 4]
-        a22 = 1.0 + s[..., 5]
+        r0 = x[..., 0] + s[..., 0] - nodes[..., 0]  # residual
+        r1 = x[..., 1] + s[..., 1] - nodes[..., 1]
+        a11, a21, a12, a22 = 1.0 + s[..., 2], s[..., 3], s[..., 4], 1.0 + s[..., 5]
         det = a11 * a22 - a12 * a21
-        # a fold (det <= 0) or near-fold: fall back to a damped fixed-point step there
+        # a fold (det <= 0) or near-fold: a damped fixed-point step there instead
         ok = det > 0.05
-        safe = np.where(ok, det, 1.0)
-        dx = np.where(ok, (a22 * r[..., 0] - a12 * r[..., 1]) / safe, 0.5 * r[..., 0])
-        dy = np.where(ok, (a11 * r[..., 1] - a21 * r[..., 0]) / safe, 0.5 * r[..., 1])
-        step = np.stack([dx, dy], -1)
-        # never jump more than a few grid cells in one step
-        lim = 3.0 / scale
-        step = np.clip(step, -lim, lim)
-        x = x - step
+        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+        half = np.where(ok, 0.0, 0.5)
+        x[..., 0] -= np.clip((a22 * r0 - a12 * r1) * inv + half * r0, -lim, lim)
+        x[..., 1] -= np.clip((a11 * r1 - a21 * r0) * inv + half * r1, -lim, lim)
     return (x - nodes).astype(np.float32)
 
 

@@ -45,10 +45,11 @@ class RetargetOptions:
     max_roll: float = 40.0
     max_shift: float = 0.8  # head translation limit, inter-ocular units
     gaze_gain: float = 1.0
-    # One Euro on the pose (after the tracker's own smoothing): the character is a still picture,
-    # so any sub-pixel tremble of a resting head reads as shimmer. Slow: held; fast: passes.
-    smooth_min_cutoff: float = 0.6  # Hz at rest (0 = no extra smoothing)
-    smooth_beta: float = 6.0  # per inter-ocular distance per second of speed
+    # One Euro on the head pose derived from the (already smoothed) landmarks: its 3-D fit
+    # leans on the noisy depth, and a trembling head is what shows most on a still picture.
+    # Expressions are not filtered again (that would cost lips and blinks their speed).
+    smooth_min_cutoff: float = 1.0  # Hz at rest (0 = no extra smoothing)
+    smooth_beta: float = 6.0  # for translation and scale, per inter-ocular distance per second
 
     def validate(self) -> None:
         for name, lo, hi in (("expression_strength", 0.0, 2.0), ("head_strength", 0.0, 2.0),
@@ -162,7 +163,6 @@ class Retargeter:
         self._first: FaceState | None = None
         self._rz = G.rot_z(self.roll)
         o = self.options
-        self._f_shape = OneEuroFilter(OneEuroParams(o.smooth_min_cutoff, o.smooth_beta, 1.0))
         # head: (yaw, pitch, roll) degrees, speeds in degrees/s; (log scale, shift x, y) in IODs
         self._f_head = OneEuroFilter(OneEuroParams(o.smooth_min_cutoff, 0.15, 1.0))
         self._f_move = OneEuroFilter(OneEuroParams(o.smooth_min_cutoff, o.smooth_beta, 1.0))
@@ -209,12 +209,17 @@ class Retargeter:
             if open0 > 0:
                 expr[:, 1] += self._jaw * open0
             yaw, pitch, roll = G.euler_yxz(rzn.T @ rot @ rzn)
-            open_l = _eye_openness(G.eye_aperture(drv, True) / max(ap_l0, 1e-6))
-            open_r = _eye_openness(G.eye_aperture(drv, False) / max(ap_r0, 1e-6))
-            gz = (G.gaze(drv, False) + G.gaze(drv, True)) * 0.5 - gaze0
+            # what a viewer calls head roll is the eye line's angle in the picture
+            roll2d = _wrap(G.canonical_frame(drv)[1] - n_roll)
+            # lids and gaze on the frontalised face: the character's own head rotation adds
+            # the foreshortening of a pitched head once, not twice
+            front = resid + n
+            open_l = _eye_openness(G.eye_aperture(front, True) / max(ap_l0, 1e-6))
+            open_r = _eye_openness(G.eye_aperture(front, False) / max(ap_r0, 1e-6))
+            gz = (G.gaze(front, False) + G.gaze(front, True)) * 0.5 - gaze0
         else:
             s, shift, expr = 1.0, np.zeros(3), np.zeros((N_LANDMARKS, 3))
-            yaw = pitch = roll = 0.0
+            yaw = pitch = roll = roll2d = 0.0
             open_l = open_r = 1.0
             gz = np.zeros(2)
 
@@ -228,17 +233,17 @@ class Retargeter:
         self.eyes[False].apply(pts, pts, open_r, g)
         self._uncross_lips(pts)
         smooth = o.smooth_min_cutoff > 0 and have
-        if smooth:
-            pts = self.char + self._f_shape((pts - self.char) / self.iod, t) * self.iod
         mouth_open = max(0.0, G.mouth_gap(pts) - self.gap) / self.iod
 
         # head: driver rotation (in canonical axes) -> character's canonical axes
         yaw_d = float(np.clip(math.degrees(yaw) * hs + idle.yaw * w_idle, -o.max_yaw, o.max_yaw))
         pitch_d = float(np.clip(math.degrees(pitch) * hs + idle.pitch * w_idle, -o.max_pitch, o.max_pitch))
         roll_d = float(np.clip(math.degrees(roll) * hs + idle.roll * w_idle, -o.max_roll, o.max_roll))
+        line_d = float(np.clip(math.degrees(roll2d) * hs + idle.roll * w_idle, -o.max_roll, o.max_roll))
         rh = self._rz @ G.from_euler_yxz(math.radians(yaw_d), math.radians(pitch_d), math.radians(roll_d)) @ self._rz.T
         if smooth:
-            yaw_d, pitch_d, roll_d = (float(v) for v in self._f_head(np.array([yaw_d, pitch_d, roll_d]), t))
+            yaw_d, pitch_d, roll_d, line_d = (
+                float(v) for v in self._f_head(np.array([yaw_d, pitch_d, roll_d, line_d]), t))
             f = self._f_move(np.array([math.log(max(s, 1e-3)), shift[0], shift[1]]), t)
             s, shift = math.exp(f[0]), np.array([f[1], f[2], 0.0])
         scale = float(np.clip(math.exp(hs * math.log(max(s, 1e-3))), 0.8, 1.25))
@@ -257,6 +262,15 @@ class Retargeter:
         pts[R.FACE_OVAL, 2] = zc + OUTLINE_DEPTH * (pts[R.FACE_OVAL, 2] - zc)
         out = pts @ a.T + head[:, 3]
         out[R.FACE_OVAL, 2] = zc + (out[R.FACE_OVAL, 2] - zc) / OUTLINE_DEPTH
+        # turn in the picture plane so the eye line tilts exactly as the driver's did (the 3-D
+        # rotation alone tilts it a little differently once yaw and pitch combine, and the
+        # driver's eye corners move with expressions too)
+        fix = math.radians(line_d) - _wrap(G.canonical_frame(out)[1] - self.roll)
+        if abs(fix) > 1e-6:
+            rf = G.rot_z(fix)
+            out = (out - trans) @ rf.T + trans
+            head = np.concatenate([rf @ head[:, :3], (rf @ (head[:, 3] - trans) + trans)[:, None]], axis=1)
+        roll_d = line_d
         return TargetPose(
             landmarks=out.astype(np.float32), head_matrix=head.astype(np.float32),
             mouth_open=float(mouth_open), eye_close_left=1.0 - min(open_l, 1.0),
@@ -284,6 +298,11 @@ class Retargeter:
             idx_l = np.array(lo)[bad]
             pts[idx_u, :2] = mid[bad]
             pts[idx_l, :2] = mid[bad]
+
+
+def _wrap(a: float) -> float:
+    """Angle in radians wrapped to (-pi, pi]."""
+    return (a + math.pi) % (2 * math.pi) - math.pi
 
 
 def _eye_openness(ratio: float) -> float:

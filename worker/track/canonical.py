@@ -14,7 +14,7 @@ sample character (worker/assets/characters/astronaut.png, a frontal NASA portrai
 3. Symmetrise: each point becomes the mean of itself and its mirrored partner, so yaw = roll = 0
    is exactly the symmetric pose.
 4. Centre between the eyes and scale so that the eye centres are 6.3 cm apart (an adult
-   average), which makes solvePnP translations roughly centimetres.
+   average), so that the model and solvePnP translations are in (approximate) centimetres.
 
 Axes follow the camera: x to the image's right, y down, z away from the camera.
 Regenerate the stored array with `python -m worker.track.canonical`.

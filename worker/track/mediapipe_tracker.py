@@ -1,8 +1,11 @@
 """`FaceTracker`: MediaPipe face mesh (478 points, video mode) -> smoothed `FaceState`.
 
-Per frame: face mesh -> landmarks in pixels -> head pose (solvePnP against our canonical
-face) and expression features (`worker.track.features`) from the raw landmarks -> One Euro
-smoothing of landmarks, pose and features (`worker.track.one_euro`).
+Per frame (`measure`): face mesh -> landmarks in pixels -> head pose (solvePnP against our
+canonical face, `worker.track.pose`) and expression features (`worker.track.features`).
+Then (`update`): One Euro smoothing of the mesh (`worker.track.one_euro.LandmarkSmoother`),
+pose and features measured again on the smoothed mesh, so that they agree with the landmarks
+a renderer receives, and a light One Euro pass over pose and features. `raw_landmarks` keeps
+the unsmoothed mesh.
 
 Around that:
 * Neutral pose: the average of the first `neutral_frames` confident frames, re-taken after
@@ -15,7 +18,8 @@ Around that:
   is how well a rigid head explains the landmarks: the RMS reprojection error of the head-pose
   fit as a fraction of the inter-ocular distance: 1 at <= 12 %, 0 at >= 30 %. Tracked faces of
   the test footage score 2-13 % (the rest is the difference between their face shapes and our
-  canonical one); a mesh snapped onto something that is not a face fits badly and scores low.
+  canonical one); a mesh that is not a rigid head (a bad fit, a wildly distorted frame)
+  scores lower. Only `found` is MediaPipe's own decision.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ class FaceTracker:
         params = {**DEFAULTS, **(filters or {})}
         self._base_params = params
         self._paused = False
+        self._pending_smoothing: float | None = None
         self._f_lm = LandmarkSmoother(params["shape"], params["frame"])
         self._f_pose = OneEuroFilter(params["pose"])
         self._f_feat = OneEuroFilter(params["features"])
@@ -103,8 +108,11 @@ class FaceTracker:
 
     def set_smoothing(self, amount: float) -> None:
         """0 = raw tracking, 1 = the tuned default, 2 = twice as steady (half the cutoffs and
-        betas: less shimmer, more lag), and so on in between."""
-        amount = float(amount)
+        betas: less shimmer, more lag), and so on in between. Safe to call from another thread:
+        it takes effect at the next frame."""
+        self._pending_smoothing = float(amount)
+
+    def _apply_smoothing(self, amount: float) -> None:
         if amount <= 0:
             self.smoothing = False
             return
@@ -158,6 +166,9 @@ class FaceTracker:
         """Everything after the face mesh: smoothing, neutral, lost/resume easing.
 
         `raw` is a `measure`/`measure_landmarks` result (or a not-found state)."""
+        pending, self._pending_smoothing = self._pending_smoothing, None
+        if pending is not None:
+            self._apply_smoothing(pending)
         out = self._on_found(raw) if raw.found else self._on_lost(raw)
         self._paused = False
         self._last = out
@@ -231,7 +242,8 @@ class FaceTracker:
 
     def _on_found(self, raw: FaceState) -> FaceState:
         t = raw.timestamp
-        if (self._lost_since is not None or self._paused) and self._last is not None and self._last.landmarks is not None:
+        had_face = self._last is not None and self._last.landmarks is not None
+        if (self._lost_since is not None or self._paused) and had_face:
             # the face is back (or tracking resumes): restart the filters, ease in
             self._reset_filters()
             self._resume_from, self._resume_t0 = self._last, t

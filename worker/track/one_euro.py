@@ -1,28 +1,40 @@
-"""Vectorised One Euro filter (Casiez, Roussel, Vogel, CHI 2012).
+"""Vectorised One Euro filter (Casiez, Roussel, Vogel, CHI 2012) and the landmark smoother.
 
 Each channel is an adaptive low-pass: cutoff = mincutoff + beta * |speed|, so it smooths hard
-while still (no shimmer) and opens up with speed (no lag). Speeds are divided by a `scale`
-(the face's inter-ocular distance for landmarks) so that the parameters mean the same thing
-at any distance from the camera: speed is in "faces per second".
+while still (no shimmer) and opens up with speed (no lag). Speeds are divided by a `scale` so
+that parameters mean the same at any distance from the camera: for landmarks everything is in
+inter-ocular distances (IOD), speed in IOD per second. For (N, D) input a point's D coordinates
+share one speed (the norm); for (N,) input each element is its own channel. Parameters may be
+per-channel arrays.
 
-For (N, D) input the D coordinates of a point share one speed (the norm), so a landmark is
-smoothed as a point, not per axis; for (N,) input each element is its own channel.
+`LandmarkSmoother` filters the face mesh in two parts: the face frame (centre between the eyes,
+log scale, roll of the eye line) and the shape in that frame (landmarks / IOD, roll removed).
+Splitting them keeps head motion and camera shake from opening the shape filter (so a still
+face does not shimmer while the head moves) and filters the scale on its own (no "pumping").
+`FaceTracker` then computes pose and features on the smoothed mesh and filters those lightly.
 
-Tuned values (see `tune_report` in the tests and the track report), measured on the
-driving clips of the shared test footage at 25-30 fps:
+Tuning (2026-11, the five driving clips of the shared test footage, 25-30 fps, 480-512 px).
+Jitter = RMS second difference of the rigid landmarks (forehead, nose, eye corners, cheekbones)
+in % IOD on each clip's stillest second of head motion; lag = the shift (sub-frame) that best
+aligns the smoothed series with the raw one on each clip's fastest 20 frames of head motion.
 
-* Landmarks: mincutoff = 1.0 Hz, beta = 8.0 (speed in inter-ocular distances per second),
-  dcutoff = 1.0 Hz. MediaPipe's per-frame landmark noise on a still head is ~0.3-0.5% of the
-  inter-ocular distance; 1 Hz cuts frame-to-frame jitter on the stillest second of footage by
-  ~3x, while the beta term raises the cutoff to >10 Hz at the head and mouth speeds of fast
-  motion (0.5-3 IOD/s), keeping the measured lag within one frame.
-* Pose angles (degrees): mincutoff = 1.0 Hz, beta = 0.2 (speed in degrees per second):
-  solvePnP on noisy landmarks jitters by ~0.2-0.4 degrees frame to frame; a 30 deg/s turn
-  raises the cutoff to ~7 Hz.
-* Expression ratios (eye/mouth openness, brows, gaze): mincutoff = 1.5 Hz, beta = 20: blinks
-  close in ~3 frames, so they need a high beta to keep their depth.
+* Raw MediaPipe jitter on those still seconds: 0.54-1.25 % IOD (12 % on d12, whose camera shakes).
+* Shape: mincutoff 1.0 Hz, beta 5 (20 for lids, lips, irises), dcutoff 1 Hz (5 Hz for lids,
+  lips, irises). mincutoff 0.5-2 Hz all cut shimmer 3x; 1 Hz is where lips and lids, with the
+  higher beta and a 5 Hz speed estimate, follow speech (3-6 Hz oscillation, which a 1 Hz speed
+  estimate averages to ~0 and then damps) and keep the depth of blinks (eye openness at the
+  deepest blink within 0.003-0.024 of raw; 0.06-0.15 with beta 5 and dcutoff 1 everywhere).
+* Frame: mincutoff 1.5 Hz, beta 5, dcutoff 2 Hz. beta 1 left 1.3-1.7 frames of lag on fast
+  turns; 3-5 keeps it under a frame.
+* Pose (degrees): mincutoff 2 Hz, beta 6, dcutoff 2 Hz on top: pose jitter x0.17-0.31 of raw
+  (x0.24-0.39 from the smoothed mesh alone); 1 Hz / beta 0.2 cut more but lagged 1.2-2.5 frames.
+* Features (ratios): mincutoff 8 Hz, beta 50, dcutoff 5 Hz: light, because they are computed
+  from the smoothed mesh already; 1.5 Hz / beta 20 dropped d9's speech mouth correlation with
+  the raw value from 0.99 to 0.94.
 
-`DEFAULTS` holds these; `FaceTracker` takes overrides.
+Result with these defaults: jitter x0.27-0.45 of raw (x0.65 on the shaking d12; mean x0.43),
+landmark lag 0.15-0.6 frames, yaw lag 0.4-0.8 frames on turns of 15-33 degrees.
+`tests/test_track.py` re-measures all of this on every run.
 """
 
 from __future__ import annotations
@@ -41,21 +53,32 @@ from worker.track.features import eye_centers
 class OneEuroParams:
     mincutoff: float | np.ndarray = 1.0  # Hz: cutoff at rest; lower = less jitter, more lag
     beta: float | np.ndarray = 0.0  # cutoff gain per unit of (scaled) speed; higher = less lag
-    dcutoff: float = 1.0  # Hz: cutoff of the speed estimate itself
+    dcutoff: float | np.ndarray = 1.0  # Hz: cutoff of the speed estimate itself
 
 
-def _shape_beta() -> np.ndarray:
-    """beta per landmark: lids, lips and irises move fast (blinks take ~3 frames) and get more."""
-    fast = L.RIGHT_EYE + L.LEFT_EYE + L.LIPS_INNER + L.LIPS_OUTER + L.RIGHT_IRIS + L.LEFT_IRIS
-    beta = np.full((N_LANDMARKS, 1), 5.0)
-    beta[list(fast) + [L.RIGHT_IRIS_CENTER, L.LEFT_IRIS_CENTER]] = 20.0
-    return beta
+_FAST_POINTS = (
+    L.RIGHT_EYE
+    + L.LEFT_EYE
+    + L.LIPS_INNER
+    + L.LIPS_OUTER
+    + L.RIGHT_IRIS
+    + L.LEFT_IRIS
+    + (L.RIGHT_IRIS_CENTER, L.LEFT_IRIS_CENTER)
+)
 
 
-SHAPE = OneEuroParams(mincutoff=1.0, beta=_shape_beta(), dcutoff=1.0)  # speed: IOD/s
-FRAME = OneEuroParams(mincutoff=1.0, beta=5.0, dcutoff=1.0)  # speed: IOD/s, 1/s, rad/s
-POSE = OneEuroParams(mincutoff=2.0, beta=6.0, dcutoff=1.0)  # speed: degrees/s
-FEATURES = OneEuroParams(mincutoff=5.0, beta=50.0, dcutoff=1.0)  # speed: ratio units/s
+def _per_landmark(default: float, fast: float) -> np.ndarray:
+    """(478, 1) values: `fast` for lids, lips and irises (blinks take ~3 frames, speech
+    oscillates at 3-6 Hz), `default` for the rest of the face."""
+    v = np.full((N_LANDMARKS, 1), default)
+    v[list(_FAST_POINTS)] = fast
+    return v
+
+
+SHAPE = OneEuroParams(mincutoff=1.0, beta=_per_landmark(5.0, 20.0), dcutoff=_per_landmark(1.0, 5.0))  # IOD/s
+FRAME = OneEuroParams(mincutoff=1.5, beta=5.0, dcutoff=2.0)  # speeds: IOD/s, 1/s (log scale), rad/s
+POSE = OneEuroParams(mincutoff=2.0, beta=6.0, dcutoff=2.0)  # speed: degrees/s
+FEATURES = OneEuroParams(mincutoff=8.0, beta=50.0, dcutoff=5.0)  # speed: ratio units/s
 DEFAULTS = {"shape": SHAPE, "frame": FRAME, "pose": POSE, "features": FEATURES}
 
 

@@ -1,4 +1,4 @@
-"""Head pose (pitch, yaw, roll in degrees, translation in cm) from 2-D landmarks via cv2.solvePnP.
+"""Head pose (pitch, yaw, roll in degrees, and a translation) from 2-D landmarks via cv2.solvePnP.
 
 The 3-D model is our canonical face (`worker.track.canonical`), fitted on the rigid landmarks
 only (forehead, nose, eye corners, temples, cheekbones) so that expressions do not tilt the head.
@@ -8,7 +8,9 @@ MediaPipe predicts each face from its own crop and its mesh is close to weak per
 on the test footage the rigid-point reprojection error is lowest for 2-5x (0.05-0.06 of the
 inter-ocular distance, against 0.07-0.10 at 1x), and a face near the frame's edge that looks
 into the lens reads as frontal instead of pitched by its viewing angle (~14 degrees at 1x for
-a face a quarter of the frame above the centre).
+a face a quarter of the frame above the centre). The translation is in the canonical face's
+centimetres under that assumed camera: x, y and z are proportional to the real offsets (z is
+about 4x the true distance), good for relative motion, not as an absolute measurement.
 
 Angle conventions (`FaceState`): pitch > 0 looks down, yaw > 0 turns the face towards the
 image's right, roll > 0 tilts the head clockwise in the image. The rotation is decomposed as
@@ -33,7 +35,7 @@ class HeadPose:
     yaw: float
     roll: float
     rvec: np.ndarray  # (3,) Rodrigues rotation, model -> camera
-    tvec: np.ndarray  # (3,) cm, model origin (between the eyes) in camera coordinates
+    tvec: np.ndarray  # (3,) model origin (between the eyes) in camera coordinates (see module doc)
     reprojection_error: float  # RMS, pixels
 
 

@@ -1,0 +1,182 @@
+"""Render stage: the `meshwarp` renderer on the bundled sample character."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from worker.characters.preprocess import preprocess_image
+from worker.errors import UserError
+from worker.paths import SAMPLE_CHARACTER
+from worker.render import create_renderer
+from worker.render.fidelity import flatten
+from worker.render.meshwarp import MeshWarpRenderer, benchmark_render
+from worker.render.prepare import PREPARE_VERSION, prepare_arrays
+from worker.render.sweep import driver_from_character
+from worker.retarget import RetargetOptions, Retargeter
+from worker.retarget import geometry as G
+from worker.retarget import regions as R
+
+
+@pytest.fixture(scope="module")
+def char():
+    return preprocess_image(SAMPLE_CHARACTER)
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    return create_renderer("meshwarp")
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    """An independent look at the rendered picture: MediaPipe face mesh on the output."""
+    from worker.mp_runtime import mediapipe
+
+    mp = mediapipe()
+    m = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1)
+    yield lambda rgba: _landmarks(m, rgba)
+    m.close()
+
+
+def _landmarks(m, rgba: np.ndarray) -> np.ndarray | None:
+    rgb = np.ascontiguousarray(flatten(rgba)[..., ::-1])
+    res = m.process(rgb)
+    if not res.multi_face_landmarks:
+        return None
+    h, w = rgb.shape[:2]
+    return np.array([(p.x * w, p.y * h, p.z * w) for p in res.multi_face_landmarks[0].landmark])
+
+
+def _pose(char, **kw):
+    rt = Retargeter(char, RetargetOptions(idle=False, smooth_min_cutoff=0.0))
+    return rt.retarget(driver_from_character(char, **kw), driver_from_character(char))
+
+
+def test_prepare_arrays_are_plain_cacheable_arrays(char):
+    a = prepare_arrays(char.image, char.landmarks)
+    assert PREPARE_VERSION >= 2
+    assert a and all(isinstance(v, np.ndarray) and v.dtype != object for v in a.values())
+    b = prepare_arrays(char.image, char.landmarks)
+    assert all(np.array_equal(a[k], b[k]) for k in a)  # deterministic
+    assert np.isfinite(a["meshwarp_grid_matrix"]).all()
+
+
+def test_backends_are_chosen_in_one_place(char):
+    assert isinstance(create_renderer("meshwarp"), MeshWarpRenderer)
+    with pytest.raises(UserError, match="unknown renderer 'nope'"):
+        create_renderer("nope")
+    with pytest.raises(UserError, match="render.size"):
+        create_renderer("meshwarp", size=10)
+
+
+def test_neutral_pose_renders_the_picture_itself(char, renderer):
+    out = renderer.render(char, Retargeter(char).neutral_pose())
+    assert out.shape == (512, 512, 4) and out.dtype == np.uint8
+    diff = np.abs(out.astype(int) - char.image.astype(int))
+    assert diff.mean() < 0.05 and diff.max() <= 2
+
+
+def test_output_size_and_alpha(char):
+    small = create_renderer("meshwarp", size=256)
+    pose = _pose(char, roll=20.0, mouth=0.2)
+    out = small.render(char, pose)
+    assert out.shape == (256, 256, 4) and out.dtype == np.uint8
+    full = MeshWarpRenderer()
+    out = full.render(char, pose)
+    # the matte moves with the picture: alpha is the same warp of the character's alpha
+    m = full.backward_map(char, pose)
+    alpha = cv2.remap(char.image[..., 3], m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    mouth = np.zeros((512, 512), bool)
+    cv2.fillPoly(mouth.view(np.uint8), [np.round(pose.landmarks[R.inner_lip_contour(), :2]).astype(np.int32)], 1)
+    outside = ~cv2.dilate(mouth.view(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert np.array_equal(out[..., 3][outside], alpha[outside])
+    assert (char.image[..., 3] < 255).any()  # the sample has a real matte to carry
+
+
+def test_no_nans_at_extreme_poses(char, renderer):
+    for kw in (dict(yaw=60.0, pitch=40.0, roll=60.0, mouth=1.0, eyes=0.0), dict(yaw=-60.0, mouth=0.8),
+               dict(pitch=-40.0, eyes=2.0)):
+        pose = _pose(char, **kw)
+        assert np.isfinite(renderer.backward_map(char, pose)).all()
+        out = renderer.render(char, pose)
+        assert out.shape == (512, 512, 4) and out.dtype == np.uint8
+
+
+def test_no_tears_or_folds_at_large_poses(char, renderer):
+    """Neighbouring output pixels sample neighbouring source pixels, except where a part hides.
+
+    Shut lids hide the eyeball, and the mouth interior is painted: those two may jump.
+    """
+    for kw in (dict(yaw=25.0, pitch=10.0, roll=20.0, mouth=0.3), dict(yaw=-25.0, pitch=-10.0, roll=-20.0, mouth=0.3),
+               dict(yaw=-30.0, mouth=0.3), dict(pitch=-15.0, roll=-20.0), dict(mouth=0.5), dict(yaw=30.0, eyes=0.0)):
+        pose = _pose(char, **kw)
+        m = renderer.backward_map(char, pose)
+        ax, ay = np.diff(m, axis=1)[:-1], np.diff(m, axis=0)[:, :-1]
+        step = np.maximum(np.abs(ax).max(-1), np.abs(ay).max(-1))
+        hidden = np.zeros((511, 511), np.uint8)
+        for ids in (R.R_EYE_UPPER + R.R_EYE_LOWER + list(R.R_EYE_CORNERS),
+                    R.L_EYE_UPPER + R.L_EYE_LOWER + list(R.L_EYE_CORNERS), R.inner_lip_contour()):
+            cv2.fillConvexPoly(hidden, cv2.convexHull(np.round(pose.landmarks[ids, :2]).astype(np.int32)), 1)
+        hidden = cv2.dilate(hidden, np.ones((9, 9), np.uint8)).astype(bool)
+        assert step[~hidden].max() < 10.0, kw  # stretches (the chin pulling on the neck), no tears
+        # no fold: the map keeps its orientation everywhere (Jacobian determinant > 0)
+        det = ax[..., 0] * ay[..., 1] - ax[..., 1] * ay[..., 0]
+        assert det[~hidden].min() > 0.02, kw
+
+
+def test_border_and_background_stay_still_under_large_head_motion(char, renderer):
+    still = char.image.astype(int)
+    for kw in (dict(yaw=30.0, roll=25.0), dict(pitch=-20.0, roll=-30.0, mouth=0.4)):
+        rt = Retargeter(char, RetargetOptions(idle=False, smooth_min_cutoff=0.0))
+        face = driver_from_character(char, **kw)
+        _, _, iod = G.canonical_frame(face.landmarks)
+        face.landmarks = face.landmarks + np.float32([0.4 * iod, 0.2 * iod, 0])  # and a shift
+        out = renderer.render(char, rt.retarget(face, driver_from_character(char))).astype(int)
+        ring = np.ones((512, 512), bool)
+        ring[3:-3, 3:-3] = False
+        assert np.array_equal(out[ring], still[ring])
+        for ys, xs in ((slice(0, 48), slice(0, 48)), (slice(0, 48), slice(-48, None)),
+                       (slice(-48, None), slice(0, 48)), (slice(-48, None), slice(-48, None))):
+            assert np.abs(out[ys, xs] - still[ys, xs]).mean() < 2.0
+        # while the face itself did move
+        assert np.abs(out - still).mean() > 3.0
+
+
+def test_closed_eyes_render_closed(char, renderer, mesh):
+    open_lm = mesh(renderer.render(char, _pose(char)))
+    shut_lm = mesh(renderer.render(char, _pose(char, eyes=0.0)))
+    assert open_lm is not None and shut_lm is not None
+    for left in (True, False):
+        before, after = G.eye_aperture(open_lm, left), G.eye_aperture(shut_lm, left)
+        assert after < 0.4 * before, (left, before, after)
+
+
+def test_open_mouth_shows_a_dark_interior_with_teeth(char, renderer, mesh):
+    pose = _pose(char, mouth=0.35)
+    out = renderer.render(char, pose)
+    inner = np.zeros((512, 512), np.uint8)
+    cv2.fillPoly(inner, [np.round(pose.landmarks[R.inner_lip_contour(), :2]).astype(np.int32)], 1)
+    inner = cv2.erode(inner, np.ones((3, 3), np.uint8)).astype(bool)
+    lum = cv2.cvtColor(out[..., :3], cv2.COLOR_RGB2GRAY).astype(float)
+    face_lum = cv2.cvtColor(char.image[..., :3], cv2.COLOR_RGB2GRAY)[
+        np.round(char.landmarks[R.CHEEKS, 1]).astype(int), np.round(char.landmarks[R.CHEEKS, 0]).astype(int)].mean()
+    assert inner.sum() > 200
+    assert np.median(lum[inner]) < 0.5 * face_lum  # a dark cavity, not stretched lip
+    # teeth: bright just under the upper lip, darker below them
+    ys, xs = np.nonzero(inner)
+    top = lum[inner][ys < np.percentile(ys, 25)]
+    bottom_mid = lum[inner][(ys > np.percentile(ys, 40)) & (ys < np.percentile(ys, 60))]
+    assert np.percentile(top, 80) > 1.6 * np.median(bottom_mid)
+    # not a flat band: the interior is shaded
+    assert lum[inner].std() > 10
+    # and MediaPipe sees an open mouth in the picture
+    lm = mesh(out)
+    assert lm is not None
+    assert G.mouth_gap(lm) / G.canonical_frame(lm)[2] > 0.2
+
+
+def test_benchmark_reports_times(char):
+    r = benchmark_render(char, frames=12)
+    assert r["frames"] == 12 and 0 < r["median_ms"] <= r["p95_ms"] <= r["max_ms"]
