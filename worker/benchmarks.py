@@ -14,41 +14,7 @@ from worker.characters.cache import CharacterCache
 from worker.characters.face_finder import StillFaceFinder
 from worker.characters.library import CharacterLibrary
 from worker.characters.preprocess import PreprocessSettings, preprocess_image
-
-
-def stats_ms(seconds: list[float]) -> dict:
-    """Median and p95 in milliseconds, rounded for reports."""
-    if not seconds:
-        return {"median": None, "p95": None, "n": 0}
-    a = np.asarray(seconds) * 1000.0
-    return {"median": round(float(np.median(a)), 3), "p95": round(float(np.percentile(a, 95)), 3), "n": len(a)}
-
-
-def bench_tracking(clip: Path, max_frames: int = 600) -> dict:
-    """Face tracking ms per frame (mesh + pose + features + smoothing), and capture ms per frame."""
-    from worker.track.mediapipe_tracker import FaceTracker
-
-    cap_t, track_t, found = [], [], 0
-    with VideoFileSource(clip) as src, FaceTracker() as tracker:
-        while len(track_t) < max_frames:
-            t0 = time.perf_counter()
-            frame = src.read()
-            t1 = time.perf_counter()
-            if frame is None:
-                break
-            state = tracker.process(frame.image, frame.timestamp)
-            t2 = time.perf_counter()
-            cap_t.append(t1 - t0)
-            track_t.append(t2 - t1)
-            found += state.found
-    # the first frames include graph warm-up: leave them out of the steady-state numbers
-    return {
-        "clip": clip.name,
-        "frames": len(track_t),
-        "frames_with_face": found,
-        "capture_ms": stats_ms(cap_t[5:]),
-        "track_ms": stats_ms(track_t[5:]),
-    }
+from worker.stats import stats_ms
 
 
 def bench_characters(images: list[Path], settings: PreprocessSettings | None = None, repeats: int = 5) -> dict:

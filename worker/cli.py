@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # the one place an unexpected error becomes one line
-        log.error("internal error in %s", args.command, exc_info=True)
+        log.error("internal error in %s", args.command, exc_info=True, extra={"file_only": True})
         where = f" (details in {logfile})" if logfile else ""
         print(f"error: internal error: {type(e).__name__}: {e}{where}", file=sys.stderr)
         return 1

@@ -21,6 +21,7 @@ def setup_logging(verbose: bool = False, quiet: bool = False, log_file: str | Pa
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if verbose else (logging.ERROR if quiet else logging.WARNING))
     console.setFormatter(_OneLineFormatter("%(levelname)s: %(message)s"))
+    console.addFilter(lambda r: not getattr(r, "file_only", False))
     root.addHandler(console)
     path = Path(log_file) if log_file else default_log_dir() / "stream-animator.log"
     try:

@@ -32,7 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from worker.animator import Animator
-    from worker.benchmarks import stats_ms
     from worker.capture.video import VideoFileSource
     from worker.characters.cache import CharacterCache
     from worker.characters.library import CharacterLibrary
@@ -42,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from worker.output.file import FileOutput
     from worker.paths import default_cache_dir
     from worker.progress import progress
+    from worker.stats import stats_ms
     from worker.track.mediapipe_tracker import FaceTracker
 
     character, driver = Path(args.character), Path(args.driver)

@@ -18,6 +18,7 @@ class EyeRig:
     """One eye of a character: its neutral lids in the eye's own frame (units of half width)."""
 
     def __init__(self, lm: np.ndarray, left: bool) -> None:
+        self.left = left
         c = R.L_EYE_CORNERS if left else R.R_EYE_CORNERS
         self.corners = list(c) if lm[c[0], 0] < lm[c[1], 0] else [c[1], c[0]]  # image left, right
         self.upper = np.array(R.L_EYE_UPPER if left else R.R_EYE_UPPER)

@@ -24,6 +24,7 @@ from worker.retarget.pose import TargetPose
 NEWTON_STEPS = 6  # enough to bring the worst grid node within ~2 px, typically < 0.5 px
 MOUTH_FADE = 0.03  # mouth opening (inter-ocular units) over which the interior fades in
 STILL_PX = 0.05  # backward displacements below this snap to 0: a still background stays bit-identical
+EYE_PATCH_FROM = 0.08  # eye closure above which lids are drawn by the full-resolution patch
 EDGE_NODES = 3.0  # grid nodes over which motion fades out towards the frame's edge
 
 
@@ -79,8 +80,12 @@ class MeshWarpRenderer(Renderer):
         size = assets.size
         idx = a["meshwarp_ctrl_idx"]
         tgt = pose.landmarks[idx, :2].astype(np.float32)
-        rigs = self._eye_rigs(assets, idx)
-        for rig, up, lo, iris in rigs:  # the spline moves open eyes; lids are a separate patch
+        # Closing eyes: the spline moves the eye as if open and a full-resolution patch
+        # closes the lids. Open eyes: the spline follows the lids directly (cheaper). Both put
+        # the lids in the same place, so switching between them at EYE_PATCH_FROM is seamless.
+        rigs = [rig for rig in self._eye_rigs(assets, idx)
+                if (pose.eye_close_left if rig[0].left else pose.eye_close_right) > EYE_PATCH_FROM]
+        for rig, up, lo, iris in rigs:
             tgt[up], tgt[lo], tgt[iris] = rig.open_targets(pose.landmarks, pose.gaze)
         d_lm = tgt - assets.landmarks[idx, :2]
         halo = a["meshwarp_halo"]

@@ -12,7 +12,7 @@ import numpy as np
 
 from worker.retarget import regions as R
 
-GRID = 48  # coarse grid nodes per side (the warp is smooth: upsampled to full size per frame)
+GRID = 40  # coarse grid nodes per side (the warp is smooth: upsampled to full size per frame)
 BORDER_PINS = 10  # pins per image side, corners included once
 HALO_SCALE = 1.32  # halo ring around the face oval, which moves with the rigid head motion
 OUTLINE_DEPTH = 0.5  # see flat_oval_depth

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PREPARE_VERSION = 2
+PREPARE_VERSION = 3
 
 
 def prepare_arrays(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:

@@ -5,18 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 from worker.capture.video import VideoFileSource
+from worker.stats import stats_ms as _stats
 
 WARMUP_FRAMES = 5  # graph start-up and first detection, left out of the steady-state numbers
-
-
-def _stats(seconds: list[float]) -> dict:
-    if not seconds:
-        return {"median": None, "p95": None, "n": 0}
-    a = np.asarray(seconds) * 1000.0
-    return {"median": round(float(np.median(a)), 3), "p95": round(float(np.percentile(a, 95)), 3), "n": len(a)}
 
 
 def benchmark_tracking(path: str | Path, max_frames: int = 600) -> dict:
