@@ -14,7 +14,7 @@ from worker.render.fidelity import flatten
 from worker.render.meshwarp import MeshWarpRenderer, benchmark_render
 from worker.render.prepare import PREPARE_VERSION, prepare_arrays
 from worker.render.sweep import driver_from_character
-from worker.retarget import RetargetOptions, Retargeter
+from worker.retarget import Retargeter, RetargetOptions
 from worker.retarget import geometry as G
 from worker.retarget import regions as R
 

@@ -326,7 +326,10 @@ class Engine:
             self._set(state="error", last_error=f"internal error: {type(e).__name__}: {e}")
             self.log(f"engine crashed: {type(e).__name__}: {e}")
         finally:
-            self._stop_worker(clear=True)
+            # no clearing here: at OBS exit a source that changes size while the UI is being torn
+            # down crashed OBS 29 (Qt posted event to a dead widget, ~1 exit in 5); the last
+            # picture stays until OBS destroys the source, or the reloaded script sends new ones
+            self._stop_worker(clear=False)
             self._set(state="stopped")
             self._write_status(force=True)
 

@@ -85,23 +85,31 @@ class EyeRig:
         x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 1, [w, h])
         if x1 - x0 < 2 or y1 - y0 < 2:
             return None
+        # the lid curves depend on u only: tabulate them once, look them up per pixel in one go
+        k = 96
+        tu = np.linspace(-1.3, 1.3, k)
+        uf_t = np.interp(tu, up_f[:, 0], up_f[:, 1])  # final upper lid
+        lf_t = np.maximum(np.interp(tu, lo_f[:, 0], lo_f[:, 1]), uf_t)
+        uo_t = np.interp(tu, self.up_uv[:, 0], self.up_uv[:, 1])  # open upper lid
+        lo_t = np.interp(tu, self.lo_uv[:, 0], self.lo_uv[:, 1])
+        table = np.stack([uf_t, lf_t, uo_t, lo_t], -1).astype(np.float32)[None]  # (1, k, 4)
         ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        dx, dy = (xs - origin[0]) / half, (ys - origin[1]) / half
-        u = dx * ax[0] + dy * ax[1]
-        v = dx * n[0] + dy * n[1]
-        uf = np.interp(u, up_f[:, 0], up_f[:, 1]).astype(np.float32)  # final upper lid
-        lf = np.interp(u, lo_f[:, 0], lo_f[:, 1]).astype(np.float32)
-        lf = np.maximum(lf, uf)
-        uo = np.interp(u, self.up_uv[:, 0], self.up_uv[:, 1]).astype(np.float32)  # open upper lid
-        lo = np.interp(u, self.lo_uv[:, 0], self.lo_uv[:, 1]).astype(np.float32)
-        eps = 1e-4
+        dx, dy = (xs - np.float32(origin[0])) / np.float32(half), (ys - np.float32(origin[1])) / np.float32(half)
+        u = dx * np.float32(ax[0]) + dy * np.float32(ax[1])
+        v = dx * np.float32(n[0]) + dy * np.float32(n[1])
+        idx = (u + np.float32(1.3)) * np.float32((k - 1) / 2.6)
+        look = cv2.remap(table, idx, np.zeros_like(idx), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        uf, lf, uo, lo = look[..., 0], look[..., 1], look[..., 2], look[..., 3]
+        eps = np.float32(1e-4)
+        ap = np.float32(ap)
+        top, bot = np.float32(top), np.float32(bot)
         # shut lids meet on the upper lash line; the lid margins are pulled a little away from
         # the eyeball as they close, else its dark rim shows as a slit between them
         open_gap = lo - uo
-        closed = np.where(open_gap > 0.02, np.clip(1.0 - (lf - uf) / np.maximum(open_gap, eps), 0.0, 1.0), 0.0)
-        closed *= np.clip(open_gap / (0.5 * ap), 0.0, 1.0)  # fades out towards the corners
-        uo_s = uo - closed * 0.12 * ap
-        lo_s = lo + closed * 0.3 * ap
+        closed = np.clip(1.0 - (lf - uf) / np.maximum(open_gap, eps), 0.0, 1.0)
+        closed *= np.clip(open_gap / (0.5 * ap), 0.0, 1.0)  # and fades out towards the corners
+        uo_s = uo - closed * (0.12 * ap)
+        lo_s = lo + closed * (0.3 * ap)
         above = top + (v - top) * (uo_s - top) / np.maximum(uf - top, eps)
         inside = uo_s + (v - uf) * (lo_s - uo_s) / np.maximum(lf - uf, eps)
         below = lo_s + (v - lf) * (bot - lo_s) / np.maximum(bot - lf, eps)

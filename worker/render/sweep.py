@@ -41,15 +41,19 @@ def driver_from_character(assets: CharacterAssets, yaw: float = 0.0, pitch: floa
     return FaceState(found=True, timestamp=t, landmarks=lm.astype(np.float32), frame_size=(assets.size,) * 2)
 
 
-def pose_sweep(assets: CharacterAssets, frames: int = 300) -> list[TargetPose]:
-    """Poses that move everything at once: head turns and tilts, mouth, blinks."""
-    rt = Retargeter(assets, RetargetOptions(idle=False))
-    neutral = driver_from_character(assets)
-    poses = []
+def sweep_faces(assets: CharacterAssets, frames: int = 300) -> list[FaceState]:
+    """Fake driver faces that move everything at once: head turns and tilts, mouth, blinks."""
+    faces = []
     for i in range(frames):
         t = i / 30.0
-        face = driver_from_character(
+        faces.append(driver_from_character(
             assets, yaw=20 * math.sin(t * 1.3), pitch=10 * math.sin(t * 0.9), roll=12 * math.sin(t * 0.7),
-            mouth=0.25 * max(0.0, math.sin(t * 3.1)), eyes=1.0 if (i % 90) > 6 else 0.0, t=t)
-        poses.append(rt.retarget(face, neutral))
-    return poses
+            mouth=0.25 * max(0.0, math.sin(t * 3.1)), eyes=1.0 if (i % 90) > 6 else 0.0, t=t))
+    return faces
+
+
+def pose_sweep(assets: CharacterAssets, frames: int = 300) -> list[TargetPose]:
+    """`sweep_faces` retargeted onto the character."""
+    rt = Retargeter(assets, RetargetOptions(idle=False))
+    neutral = driver_from_character(assets)
+    return [rt.retarget(f, neutral) for f in sweep_faces(assets, frames)]

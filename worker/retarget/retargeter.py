@@ -42,13 +42,16 @@ class RetargetOptions:
     auto_blink: bool = False  # blink by itself even while tracking
     max_yaw: float = 32.0  # degrees; beyond that a 2-D warp shows the far side's hidden texture
     max_pitch: float = 25.0
+    # a character drawn turned already (a three-quarter view) turns at most this far in all:
+    # further on, the warp has no texture for the far side and the face stops reading as a face
+    max_total_yaw: float = 36.0
     max_roll: float = 40.0
     max_shift: float = 0.8  # head translation limit, inter-ocular units
     gaze_gain: float = 1.0
     # One Euro on the head pose derived from the (already smoothed) landmarks: its 3-D fit
     # leans on the noisy depth, and a trembling head is what shows most on a still picture.
     # Expressions are not filtered again (that would cost lips and blinks their speed).
-    smooth_min_cutoff: float = 1.0  # Hz at rest (0 = no extra smoothing)
+    smooth_min_cutoff: float = 0.0  # Hz at rest (0 = off: measured, it cost roll fidelity more than it saved jitter)
     smooth_beta: float = 6.0  # for translation and scale, per inter-ocular distance per second
 
     def validate(self) -> None:
@@ -154,6 +157,15 @@ class Retargeter:
         self.char = lm
         self.centre, self.roll, self.iod = G.canonical_frame(lm)
         self.pivot = lm[R.RIGID].mean(0)
+        self.rest_yaw = G.head_angles(lm)[0]
+        # A character drawn turned (a three-quarter view) has little texture for its far side:
+        # turning further away is limited by max_total_yaw, turning back towards frontal by
+        # how much of the far side the picture shows.
+        r = abs(self.rest_yaw)
+        o = self.options
+        away = max(3.0, min(o.max_yaw, o.max_total_yaw - r))
+        back = max(12.0, o.max_yaw - r)
+        self._yaw_range = (-away, back) if self.rest_yaw < 0 else (-back, away)
         self.eyes = {True: _EyeFrame(lm, True).bind(lm), False: _EyeFrame(lm, False).bind(lm)}
         self.gap = G.mouth_gap(lm)
         self._jaw = np.array(R.jaw_weights(N_LANDMARKS))
@@ -236,7 +248,7 @@ class Retargeter:
         mouth_open = max(0.0, G.mouth_gap(pts) - self.gap) / self.iod
 
         # head: driver rotation (in canonical axes) -> character's canonical axes
-        yaw_d = float(np.clip(math.degrees(yaw) * hs + idle.yaw * w_idle, -o.max_yaw, o.max_yaw))
+        yaw_d = float(np.clip(math.degrees(yaw) * hs + idle.yaw * w_idle, *self._yaw_range))
         pitch_d = float(np.clip(math.degrees(pitch) * hs + idle.pitch * w_idle, -o.max_pitch, o.max_pitch))
         roll_d = float(np.clip(math.degrees(roll) * hs + idle.roll * w_idle, -o.max_roll, o.max_roll))
         line_d = float(np.clip(math.degrees(roll2d) * hs + idle.roll * w_idle, -o.max_roll, o.max_roll))
