@@ -224,6 +224,16 @@ class ObsRun:
             raise AssertionError(f"screenshot of {source} has no alpha channel: shape {img.shape}")
         return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
 
+    def dump_backtrace(self) -> Path | None:
+        """All threads' stacks of a hung OBS into obs-hang-backtrace.txt (needs gdb)."""
+        if self.proc is None or shutil.which("gdb") is None:
+            return None
+        out = self.root / "obs-hang-backtrace.txt"
+        r = subprocess.run(["gdb", "-p", str(self.proc.pid), "-batch", "-ex", "thread apply all bt 25"],
+                           capture_output=True, text=True, timeout=120)
+        out.write_text(r.stdout + r.stderr)
+        return out
+
     def kill_leftovers(self) -> None:
         """Last-resort cleanup after a failed test: anything still in OBS's process group."""
         if self.proc is not None:
@@ -251,6 +261,7 @@ class ObsRun:
             try:
                 rc = self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
+                self.dump_backtrace()
                 self.proc.kill()
                 rc = self.proc.wait(5)
         elif self.proc is not None:

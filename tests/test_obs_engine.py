@@ -113,11 +113,15 @@ def test_engine_runs_the_real_worker_end_to_end(engine_setup):
     eng.request("pause_toggle")
     wait(lambda s: s["worker"].get("paused") is False, 10, "resumed", eng)
     eng.apply_settings(ScriptSettings(**{**settings.__dict__, "expression_strength": 1.5}))
+    snap = wait(lambda s: (s.get("last_request") or {}).get("op") == "set_options", 10, "live option sent", eng)
+    assert snap["last_request"]["ok"] is True
+    assert snap["last_request"]["result"]["options"]["motion.expression_strength"] == 1.5
+    pid = snap["worker_pid"]  # a live option does not restart the worker
     eng.request("set_character", character="nobody.png")
     wait(lambda s: "nobody.png" in (s.get("last_error") or ""), 10, "error for an unknown character", eng)
 
     # the worker dies: restart with back-off, same character again, frames again
-    pid = snap["worker_pid"]
+    assert eng.snapshot()["worker_pid"] == pid
     os.kill(pid, signal.SIGKILL)
     wait(lambda s: s["state"] == "restarting", 10, "restarting state", eng)
     snap = wait(lambda s: s["state"] == "running" and s.get("worker_pid") != pid and s["frames"]["frames"] > 0,

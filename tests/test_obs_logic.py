@@ -137,6 +137,10 @@ def test_worker_config_matches_the_worker_schema(tmp_path):
         assert cfg["motion"]["expression_strength"] == 1.5 and cfg["motion"]["head_strength"] == 0.5
         assert cfg["motion"]["mirror"] is True and cfg["smoothing"] == 2.0
         assert cfg["outputs"][0]["type"] == {"direct": "obs", "nut": "nut", "spout": "spout"}[mode]
+        if mode == "nut":  # its extra option is one the output accepts
+            from worker.output import create_output
+
+            assert create_output(cfg["outputs"][0]).name == "nut"
     assert s.worker_config()["characters"].get("current") is None
     with pytest.raises(ValueError):
         ScriptSettings(output_mode="nut").worker_config(None)
@@ -337,3 +341,14 @@ def test_script_sources_are_stdlib_only():
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_script_syntax_fits_the_oldest_python_obs_may_embed():
+    """OBS on Windows/macOS embeds the user's Python (3.8 and up here); no newer syntax."""
+    import ast
+
+    files = sorted((REPO / "obs_script").rglob("*.py")) + [REPO / "worker" / "control" / "protocol.py"]
+    for path in files:
+        ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 8))
+        if path.name not in ("stream_animator.py", "__init__.py"):  # annotations stay strings: `X | None` is fine
+            assert "from __future__ import annotations" in path.read_text(encoding="utf-8"), path

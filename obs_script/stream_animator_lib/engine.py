@@ -248,6 +248,7 @@ class Engine:
         self._pump: FramePump | None = None
         self._desired: str | None = None
         self._chosen_at = 0.0
+        self._launched_live: dict = {}
         self._connect_deadline = 0.0
         self._last_status_write = 0.0
         self._snap: dict = {"state": "stopped", "last_error": "", "restarts": 0, "worker": {},
@@ -326,10 +327,7 @@ class Engine:
             self._set(state="error", last_error=f"internal error: {type(e).__name__}: {e}")
             self.log(f"engine crashed: {type(e).__name__}: {e}")
         finally:
-            # no clearing here: at OBS exit a source that changes size while the UI is being torn
-            # down crashed OBS 29 (Qt posted event to a dead widget, ~1 exit in 5); the last
-            # picture stays until OBS destroys the source, or the reloaded script sends new ones
-            self._stop_worker(clear=False)
+            self._stop_worker(clear=True)  # no frozen face left on stream when the script goes
             self._set(state="stopped")
             self._write_status(force=True)
 
@@ -452,6 +450,7 @@ class Engine:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(cfg, f, indent=1)  # JSON is valid YAML
         os.replace(tmp, self.config_path)
+        self._launched_live = s.live_options()
         argv = worker_command(s.worker_python, self.config_path, s.source_arg(), self.parent_pid,
                               self.log_path)
         self._proc = WorkerProcess(argv, child_env(self.proto.ENV_TOKEN, self.token),
@@ -481,6 +480,8 @@ class Engine:
         self._refresh_characters()
         if self._desired and self._desired != self._snap.get("character"):
             self._call("set_character", character=self._desired)
+        if self.settings is not None and self.settings.live_options() != self._launched_live:
+            self._call("set_options", options=self.settings.live_options())  # changed while starting
         frame_port = ready.get("frame_port")
         error = ""
         if self.settings is not None and self.settings.output_mode == "direct":

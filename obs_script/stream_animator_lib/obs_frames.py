@@ -131,10 +131,18 @@ class ObsFrameSink:
                 self.obs.obs_source_output_video(src, None)
 
     def close(self) -> None:
-        """Release the source and the frame; later pushes are ignored (the script is unloading)."""
-        with self._lock:
-            self.closed = True
+        """Release the source and the frame; later pushes are ignored (the script is unloading).
+
+        Runs on the UI thread during unload: it waits at most a second for a push in flight and
+        would rather leak one frame buffer than hang OBS's exit.
+        """
+        self.closed = True
+        if not self._lock.acquire(timeout=1.0):
+            return
+        try:
             self._free_frame()
             if self._source is not None:
                 self.obs.obs_source_release(self._source)
                 self._source = None
+        finally:
+            self._lock.release()

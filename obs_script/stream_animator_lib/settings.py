@@ -115,7 +115,8 @@ class ScriptSettings:
         if self.output_mode == "nut":
             if not nut_port:
                 raise ValueError("nut output needs the port OBS listens on")
-            outputs = [{"type": "nut", "port": int(nut_port)}]
+            # OBS's Media Source starts listening a moment after the worker starts: retry quickly
+            outputs = [{"type": "nut", "port": int(nut_port), "max_backoff": 1.0}]
         elif self.output_mode == "spout":
             outputs = [{"type": "spout", "sender_name": self.spout_name or DEFAULT_SPOUT_NAME}]
         else:

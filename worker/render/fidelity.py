@@ -258,6 +258,13 @@ def format_table(results: list[PairResult]) -> str:
     return "\n".join(lines)
 
 
+def print_table(**kwargs) -> list[PairResult]:
+    """Run `fidelity_table(**kwargs)`, print it, return the results (for the bench command)."""
+    res = fidelity_table(**kwargs)
+    print(format_table(res))
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m worker.render.fidelity", description=__doc__.split("\n\n")[0])
     ap.add_argument("--drivers", default=",".join(DRIVERS))

@@ -22,7 +22,7 @@ from worker.render.mouth import draw_mouth_interior
 from worker.retarget.pose import TargetPose
 
 NEWTON_STEPS = 6  # from scratch: brings all but a handful of grid nodes within 0.5 px
-WARM_STEPS = 3  # from the previous frame's solution
+WARM_STEPS = 4  # from the previous frame's solution
 MOUTH_FADE = 0.03  # mouth opening (inter-ocular units) over which the interior fades in
 STILL_PX = 0.05  # backward displacements below this snap to 0: a still background stays bit-identical
 EYE_PATCH_FROM = 0.08  # eye closure above which lids are drawn by the full-resolution patch
@@ -32,9 +32,10 @@ EDGE_NODES = 3.0  # grid nodes over which motion fades out towards the frame's e
 class MeshWarpRenderer(Renderer):
     name = "meshwarp"
 
-    def __init__(self, size: int = 512, mouth_interior: bool = True) -> None:
+    def __init__(self, size: int = 512, mouth_interior: bool = True, warm_start: bool = True) -> None:
         super().__init__(size)
         self.mouth_interior = mouth_interior
+        self.warm_start = warm_start  # False: every frame solved from scratch (history-free)
         self._fallback: dict[str, dict[str, np.ndarray]] = {}
         self._grids: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._rigs: dict[str, list[tuple[EyeRig, np.ndarray, np.ndarray, int]]] = {}
@@ -98,7 +99,7 @@ class MeshWarpRenderer(Renderer):
         fwd = (a["meshwarp_grid_matrix"] @ disp).reshape(GRID, GRID, 2)
         nodes, ident, fade = self._grid(size)
         # warm start from the previous frame's solution: consecutive frames differ little
-        warm = self._warm.get(assets.key)
+        warm = self._warm.get(assets.key) if self.warm_start else None
         back = _invert(fwd, nodes, size, warm, WARM_STEPS if warm is not None else NEWTON_STEPS)
         self._warm[assets.key] = back.copy()
         # The frame's edge never moves (exactly), nor does anything that would move by less
@@ -166,10 +167,18 @@ def _invert(fwd: np.ndarray, nodes: np.ndarray, size: int, start: np.ndarray | N
     dxx, dxy, dyx, dyy = diff(fx, 1), diff(fy, 1), diff(fx, 0), diff(fy, 0)
     px, py = np.ascontiguousarray(nodes[..., 0]), np.ascontiguousarray(nodes[..., 1])
     lim = np.float32(3.0 / scale)  # never jump more than a few grid cells in one step
+    x0, x1 = px - fx, py - fy
     if start is not None:
-        x0, x1 = px + start[..., 0], py + start[..., 1]
-    else:
-        x0, x1 = px - fx, py - fy
+        # per node, whichever start is closer: the warm one unless the pose jumped there
+        def residual(a0: np.ndarray, a1: np.ndarray) -> np.ndarray:
+            mx = np.clip((a0 + 0.5) * scale - 0.5, 0, g - 1.0)
+            my = np.clip((a1 + 0.5) * scale - 0.5, 0, g - 1.0)
+            return np.maximum(np.abs(a0 + cv2.remap(fx, mx, my, cv2.INTER_LINEAR) - px),
+                              np.abs(a1 + cv2.remap(fy, mx, my, cv2.INTER_LINEAR) - py))
+
+        w0, w1 = px + start[..., 0], py + start[..., 1]
+        better = residual(w0, w1) < residual(x0, x1)
+        x0, x1 = np.where(better, w0, x0), np.where(better, w1, x1)
     prev0, prev1 = x0.copy(), x1.copy()
     s0 = np.zeros_like(x0)
     s1 = np.zeros_like(x0)

@@ -128,7 +128,7 @@ class _Neutral:
         d = ((mirrored[:, None, :] - canon[None, :, :]) ** 2).sum(-1)
         self.mirror_map = d.argmin(1)  # point i's mirror-image counterpart
         self.mirrored = self.flip(self.lm)
-        self.cache: dict[bool, tuple] = {}
+        self.cache: dict = {}
 
     def flip(self, lm: np.ndarray) -> np.ndarray:
         out = lm[self.mirror_map].copy()
@@ -221,6 +221,7 @@ class Retargeter:
             if open0 > 0:
                 expr[:, 1] += self._jaw * open0
             yaw, pitch, roll = G.euler_yxz(rzn.T @ rot @ rzn)
+            orient = self._orientation(nu, n, rzn, o.mirror)
             # what a viewer calls head roll is the eye line's angle in the picture
             roll2d = _wrap(G.canonical_frame(drv)[1] - n_roll)
             # lids and gaze on the frontalised face: the character's own head rotation adds
@@ -231,13 +232,15 @@ class Retargeter:
             gz = (G.gaze(front, False) + G.gaze(front, True)) * 0.5 - gaze0
         else:
             s, shift, expr = 1.0, np.zeros(3), np.zeros((N_LANDMARKS, 3))
+            orient = self._rz
             yaw = pitch = roll = roll2d = 0.0
             open_l = open_r = 1.0
             gz = np.zeros(2)
 
         es, hs = o.expression_strength, o.head_strength
-        # expression on the character's own face (in its own neutral orientation)
-        pts = self.char + (expr @ self._rz.T) * (self.iod * es)
+        # expression on the character's own face, turned the way the character's face is turned
+        # (a three-quarter view gets its mouth widened along the turned face, not the picture)
+        pts = self.char + (expr @ orient.T) * (self.iod * es)
         open_l = float(np.clip(1.0 + es * (open_l - 1.0), 0.0, 1.4)) * (1.0 - blink)
         open_r = float(np.clip(1.0 + es * (open_r - 1.0), 0.0, 1.4)) * (1.0 - blink)
         g = np.clip(gz * o.gaze_gain * min(es, 1.0), [-0.35, -0.2], [0.35, 0.2])
@@ -252,12 +255,13 @@ class Retargeter:
         pitch_d = float(np.clip(math.degrees(pitch) * hs + idle.pitch * w_idle, -o.max_pitch, o.max_pitch))
         roll_d = float(np.clip(math.degrees(roll) * hs + idle.roll * w_idle, -o.max_roll, o.max_roll))
         line_d = float(np.clip(math.degrees(roll2d) * hs + idle.roll * w_idle, -o.max_roll, o.max_roll))
-        rh = self._rz @ G.from_euler_yxz(math.radians(yaw_d), math.radians(pitch_d), math.radians(roll_d)) @ self._rz.T
         if smooth:
             yaw_d, pitch_d, roll_d, line_d = (
                 float(v) for v in self._f_head(np.array([yaw_d, pitch_d, roll_d, line_d]), t))
             f = self._f_move(np.array([math.log(max(s, 1e-3)), shift[0], shift[1]]), t)
             s, shift = math.exp(f[0]), np.array([f[1], f[2], 0.0])
+        # the driver's rotation, about the character's own (possibly turned) head axes
+        rh = orient @ G.from_euler_yxz(math.radians(yaw_d), math.radians(pitch_d), math.radians(roll_d)) @ orient.T
         scale = float(np.clip(math.exp(hs * math.log(max(s, 1e-3))), 0.8, 1.25))
         scale *= 1.0 + (idle.scale - 1.0) * w_idle
         move = shift * hs
@@ -297,6 +301,18 @@ class Retargeter:
             self._neutral = _Neutral(np.asarray(neutral.landmarks, np.float64))
             self._neutral_key = key
         return self._neutral
+
+    def _orientation(self, nu: _Neutral, n: np.ndarray, rzn: np.ndarray, mirror: bool) -> np.ndarray:
+        """Rotation from the driver's canonical face frame to the character's head in its picture.
+
+        A 3-D fit of the character's skull points to the driver's neutral ones: a frontal
+        character gives about its in-plane roll, a three-quarter view its turn as well.
+        """
+        key = ("orient", mirror)
+        if key not in nu.cache:
+            _, r_cn, _ = G.similarity_fit(n[R.RIGID], self.char[R.RIGID])
+            nu.cache[key] = r_cn @ rzn
+        return nu.cache[key]
 
     def _uncross_lips(self, pts: np.ndarray) -> None:
         """Inner lips never pass through each other (a crossing folds the warp)."""
