@@ -334,7 +334,31 @@ def _read_line_blocking(sock: socket.socket, reader: LineReader, pending: deque,
     return pending.popleft()
 
 
-class ControlClient:
+class _Client:
+    """What both clients share: one socket, closed on exit from a `with` block."""
+
+    sock: socket.socket | None = None
+
+    def connect(self):  # pragma: no cover - defined by each client
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+
+    def __enter__(self):
+        if self.sock is None:
+            self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ControlClient(_Client):
     """Blocking client of the control channel; every call gives up after `timeout` seconds.
 
     Not thread-safe: use one client per thread. Events that arrive while waiting for a reply
@@ -364,21 +388,6 @@ class ControlClient:
             self.close()
             raise AuthError(f"auth refused: {reply.get('error', 'no reason given')}")
         return self
-
-    def close(self) -> None:
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            finally:
-                self.sock = None
-
-    def __enter__(self) -> ControlClient:
-        if self.sock is None:
-            self.connect()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def request(self, op: str, timeout: float | None = None, **args: Any) -> dict:
         """Send one request and return its ``result``; raises RemoteError on ``ok: false``."""
@@ -421,7 +430,7 @@ class ControlClient:
                 return msg
 
 
-class FrameReceiver:
+class FrameReceiver(_Client):
     """Client of the frame channel, stdlib only, for the OBS script's background thread.
 
     `poll(timeout)` waits at most `timeout` seconds for a complete frame, then takes whatever
@@ -485,21 +494,6 @@ class FrameReceiver:
             line += b
             if len(line) > MAX_LINE:
                 raise ProtocolError("auth reply too long")
-
-    def close(self) -> None:
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            finally:
-                self.sock = None
-
-    def __enter__(self) -> FrameReceiver:
-        if self.sock is None:
-            self.connect()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _recv_available(self) -> ReceivedFrame | None:
         """Read without blocking until the socket is empty; return the newest complete frame."""

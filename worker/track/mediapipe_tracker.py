@@ -31,18 +31,11 @@ import numpy as np
 
 from worker.track.blend import blend_states, mean_state, smoothstep
 from worker.track.face_state import N_LANDMARKS, FaceState
-from worker.track.features import face_features
+from worker.track.features import FEATURE_NAMES, face_features
 from worker.track.one_euro import DEFAULTS, LandmarkSmoother, OneEuroFilter, OneEuroParams
 from worker.track.pose import HeadPoseSolver
 
-_FEATURES = (
-    "eye_open_left",
-    "eye_open_right",
-    "mouth_open",
-    "mouth_width",
-    "brow_raise_left",
-    "brow_raise_right",
-)
+_FEATURES = FEATURE_NAMES[1:7]  # eyes, mouth, brows (not the scale, not gaze)
 _CONF_GOOD, _CONF_BAD = 0.12, 0.30  # reprojection RMS / inter-ocular distance
 
 
