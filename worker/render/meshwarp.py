@@ -37,7 +37,7 @@ class MeshWarpRenderer(Renderer):
         self.mouth_interior = mouth_interior
         self.warm_start = warm_start  # False: every frame solved from scratch (history-free)
         self._fallback: dict[str, dict[str, np.ndarray]] = {}
-        self._grids: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._grids: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._rigs: dict[str, list[tuple[EyeRig, np.ndarray, np.ndarray, int]]] = {}
         self._warm: dict[str, np.ndarray] = {}
 
@@ -71,7 +71,7 @@ class MeshWarpRenderer(Renderer):
             # 0 on the outermost ring of nodes (so the resized map is exactly still at the edge),
             # rising smoothly to 1 over the next few nodes
             k = np.minimum(np.arange(GRID), np.arange(GRID)[::-1]).astype(np.float32)
-            ramp = np.clip((k - 0.0) / EDGE_NODES, 0.0, 1.0)
+            ramp = np.clip(k / EDGE_NODES, 0.0, 1.0)
             ramp = ramp * ramp * (3 - 2 * ramp)
             fade = np.minimum(ramp[:, None], ramp[None, :])[..., None].astype(np.float32)
             self._grids[size] = (nodes, np.stack([ix, iy], -1), fade)

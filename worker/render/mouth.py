@@ -18,12 +18,12 @@ from worker.retarget import regions as R
 _UPPER = [R.MOUTH_CORNERS[0], *R.INNER_UPPER, R.MOUTH_CORNERS[1]]
 _LOWER = [R.MOUTH_CORNERS[0], *R.INNER_LOWER, R.MOUTH_CORNERS[1]]
 _CONTOUR = R.inner_lip_contour()
-_TEETH_SEPARATIONS = np.array([0.0, 0.19, 0.4, 0.62])  # |u| of the gaps between teeth
+_TEETH_SEPARATIONS = np.array([0.0, 0.19, 0.4, 0.62], np.float32)  # |u| of the gaps between teeth
 
 
 def _smooth(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3.0 - 2.0 * x)
+    x = np.clip(x, np.float32(0.0), np.float32(1.0))
+    return x * x * (np.float32(3.0) - np.float32(2.0) * x)
 
 
 def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, iod: float,
@@ -46,15 +46,17 @@ def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, io
     if not mask.any():
         return
 
-    cl, cr = lm[R.MOUTH_CORNERS[0], :2], lm[R.MOUTH_CORNERS[1], :2]
+    cl, cr = lm[R.MOUTH_CORNERS[0], :2].astype(np.float64), lm[R.MOUTH_CORNERS[1], :2].astype(np.float64)
     half = max(float(np.linalg.norm(cr - cl)) * 0.5, 1.0)
     ax = (cr - cl) / (2 * half)
     nrm = np.array([-ax[1], ax[0]])
     mid = (cl + cr) * 0.5
+    # float32 throughout: this runs per pixel of the mouth every frame
+    f = np.float32
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    qx, qy = xs - mid[0], ys - mid[1]
-    u = (qx * ax[0] + qy * ax[1]) / half
-    w = qx * nrm[0] + qy * nrm[1]
+    qx, qy = xs - f(mid[0]), ys - f(mid[1])
+    u = (qx * f(ax[0]) + qy * f(ax[1])) * f(1.0 / half)
+    w = qx * f(nrm[0]) + qy * f(nrm[1])
 
     def curve(ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
         d = lm[ids, :2] - mid
@@ -66,15 +68,16 @@ def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, io
     ul, wl = curve(_LOWER)
     w_up = np.interp(u, uu, wu).astype(np.float32)
     w_lo = np.interp(u, ul, wl).astype(np.float32)
-    gap = np.maximum(w_lo - w_up, 0.5)
+    gap = np.maximum(w_lo - w_up, f(0.5))
     v = (w - w_up) / gap
     max_gap = float(gap.max())
 
-    lip, skin, (sat, bright, _) = palette[0], palette[1], palette[2]
-    u2 = np.clip(u * u, 0.0, 1.0)
+    lip, skin = palette[0].astype(np.float32), palette[1].astype(np.float32)
+    sat, bright = float(palette[2][0]), float(palette[2][1])
+    u2 = np.minimum(u * u, f(1.0))
     # cavity: a darkened lip colour, deepest at the corners and at the back (top)
     cavity = (lip * 0.18 + 4.0).astype(np.float32)
-    shade = (0.35 + 0.65 * _smooth(v)) * (1.0 - 0.6 * u2)
+    shade = (f(0.35) + f(0.65) * _smooth(v)) * (f(1.0) - f(0.6) * u2)
     col = cavity[None, None, :] * shade[..., None]
 
     # tongue: a lobe rising from the lower lip, visible once the mouth is open enough
@@ -95,7 +98,11 @@ def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, io
         teeth = (0.85 * white + 0.15 * skin).astype(np.float32)
         depth = (w - w_up)  # pixels below the upper lip
         edge = _smooth((teeth_px - depth) / 1.5) * _smooth((0.86 - np.abs(u)) / 0.12)
-        lines = np.min(np.abs(np.abs(u)[..., None] - _TEETH_SEPARATIONS), axis=-1) * half
+        au = np.abs(u)
+        lines = np.abs(au - _TEETH_SEPARATIONS[0])
+        for sep in _TEETH_SEPARATIONS[1:]:
+            np.minimum(lines, np.abs(au - sep), out=lines)
+        lines *= f(half)
         t_shade = (1.0 - 0.55 * u2) * (0.9 + 0.1 * _smooth(lines / 1.0))
         t_shade *= 1.0 - 0.25 * _smooth(depth / max(teeth_px, 1.0))  # lower edge a bit darker
         col = col * (1 - edge[..., None]) + (teeth * t_shade[..., None]) * edge[..., None]
@@ -105,5 +112,5 @@ def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, io
 
     a = (mask.astype(np.float32) * (strength / 255.0))[..., None]
     region = out[y0:y1, x0:x1]
-    region[..., :3] = (col * a + region[..., :3].astype(np.float32) * (1 - a) + 0.5).astype(np.uint8)
+    region[..., :3] = (col * a + region[..., :3].astype(np.float32) * (f(1.0) - a) + f(0.5)).astype(np.uint8)
     region[..., 3] = np.maximum(region[..., 3], (a[..., 0] * 255).astype(np.uint8))
