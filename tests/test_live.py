@@ -130,6 +130,20 @@ def test_control_switch_calibrate_pause(live):
             c.request("set_options", options={"motion.expression_strength": "lots"})
         with pytest.raises(P.RemoteError, match="cannot change live"):
             c.request("set_options", options={"camera.fps": 60})
+        # an output switched off gets no frames, and back on it gets them again
+        with P.FrameReceiver(w.frame_port, token).connect() as rx:
+            assert wait_for(lambda: rx.poll(0.2), 5)
+            c.request("set_options", options={"outputs.obs": False})
+            assert c.request("status")["outputs"]["obs"]["enabled"] is False
+            time.sleep(0.3)
+            while rx.poll(0.05):  # what was already on its way
+                pass
+            assert rx.poll(0.6) is None
+            with pytest.raises(P.RemoteError, match="no output 'spout'"):
+                c.request("set_options", options={"outputs.spout": True})
+            c.request("set_options", options={"outputs.obs": True})
+            assert c.request("status")["outputs"]["obs"]["enabled"] is True
+            assert wait_for(lambda: rx.poll(0.2), 5)
         # status events are pushed about once a second
         c.subscribe()
         ev = c.next_event(3)

@@ -296,12 +296,19 @@ class Pipeline:
             raise UserError("set_options needs 'options': a mapping of settings")
         changes = {}
         for key, value in opts.items():
+            if key.startswith("outputs."):  # "outputs.nut": false switches that output off
+                if not isinstance(value, bool):
+                    raise UserError(f"option {key!r} must be true or false")
+                self.fanout.set_enabled(key.split(".", 1)[1], value)
+                changes[key] = value
+                continue
             if key not in LIVE_KEYS:
-                raise UserError(f"option {key!r} cannot change live (live: {', '.join(sorted(LIVE_KEYS))})")
+                raise UserError(f"option {key!r} cannot change live (live: {', '.join(sorted(LIVE_KEYS))}, "
+                                f"outputs.<name>)")
             set_key(self.config, key, value)  # validates, names the key on error
             changes[key] = value
-        with self._opts_lock:
-            self._pending_options.update(changes)
+        with self._opts_lock:  # outputs.* took effect above; the rest at the next frame
+            self._pending_options.update({k: v for k, v in changes.items() if not k.startswith("outputs.")})
         return {"options": changes}
 
     def _op_reload_characters(self, args: dict) -> dict:

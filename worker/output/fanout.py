@@ -68,6 +68,7 @@ class OutputFanout:
     def __init__(self, outputs: list[Output]):
         self.outputs = list(outputs)
         self.warnings: list[str] = []
+        self.disabled: set[str] = set()  # outputs switched off live (by name)
         self._slots: list[_Slot] = []
         self._threads: list[threading.Thread] = []
         self._started = False
@@ -102,8 +103,19 @@ class OutputFanout:
         check_rgba(rgba)
         item = (rgba, seq, capture_ts)
         for out, slot in zip(self.outputs, self._slots, strict=True):
+            if out.name in self.disabled:
+                continue
             if slot.put(item, wait=not out.realtime):
                 out.metrics.dropped_frames(1)
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """Switch an output off (it gets no frames, keeps its connection) or back on, live."""
+        if name not in {o.name for o in self.outputs}:
+            raise UserError(f"no output {name!r} is running (running: {', '.join(o.name for o in self.outputs)})")
+        if enabled:
+            self.disabled.discard(name)
+        else:
+            self.disabled.add(name)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every output has taken and finished its pending frame."""
@@ -144,7 +156,7 @@ class OutputFanout:
         self._threads.clear()
 
     def stats(self) -> list[dict]:
-        return [out.stats() for out in self.outputs]
+        return [{**out.stats(), "enabled": out.name not in self.disabled} for out in self.outputs]
 
     def __enter__(self) -> OutputFanout:
         if not self._started:
