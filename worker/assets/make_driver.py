@@ -112,16 +112,20 @@ def make(out: Path = SAMPLE_DRIVER, size: int = 384, background=(196, 204, 214))
 
 
 def make_toon(out: Path = DEMO_CHARACTER) -> Path:
-    """A posterised, edge-preserving painting of the astronaut, cut out with our matte (RGBA PNG)."""
+    """A posterised, edge-preserving painting of the astronaut, cut out with our matte (RGBA PNG).
+
+    Only the picture changes: the driving clip is made from the photograph itself (`make`).
+    """
     import cv2
 
     from worker.characters.face_finder import shared_finder
     from worker.characters.preprocess import matte
 
     bgr = cv2.imread(str(SAMPLE_CHARACTER))
-    toon = cv2.stylization(bgr, sigma_s=60, sigma_r=0.45)
-    toon = (np.round(toon.astype(np.float32) / 24) * 24).clip(0, 255).astype(np.uint8)
-    toon = cv2.bilateralFilter(toon, 7, 40, 7)
+    # flat painted areas without the photo's texture, a few tones per channel
+    toon = cv2.edgePreservingFilter(bgr, flags=cv2.RECURS_FILTER, sigma_s=40, sigma_r=0.3)
+    toon = (np.round(toon.astype(np.float32) / 20) * 20).clip(0, 255).astype(np.uint8)
+    toon = cv2.bilateralFilter(toon, 7, 30, 7)
     rgb = cv2.cvtColor(toon, cv2.COLOR_BGR2RGB)
     lm = shared_finder().mesh(rgb)
     if lm is None:
