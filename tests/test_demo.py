@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from media import decode_rgba
 from PIL import Image
 
 from worker.paths import SAMPLE_DRIVER
@@ -20,18 +21,6 @@ def demo(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.Complet
     env = dict(os.environ, STREAM_ANIMATOR_LOGS=str(tmp_path / "logs"), STREAM_ANIMATOR_CACHE=str(tmp_path / "cache"))
     return subprocess.run([sys.executable, "-m", "worker", "demo", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=tmp_path)
-
-
-def decode_rgba(path: Path) -> list[np.ndarray]:
-    """All frames as RGBA. VP9 keeps alpha in a side channel that only libvpx's decoder reads."""
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        if s.codec_context.name == "vp9":
-            dec = av.CodecContext.create("libvpx-vp9", "r")
-            frames = [f for p in c.demux(s) for f in dec.decode(p)]
-        else:
-            frames = list(c.decode(s))
-        return [f.to_ndarray(format="rgba") for f in frames]
 
 
 def driver_frames() -> int:

@@ -8,6 +8,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from media import decode_rgba
 
 from worker.errors import UserError
 from worker.output.base import composite
@@ -25,18 +26,6 @@ def rgba_frame(i: int, h: int = 64, w: int = 80) -> np.ndarray:
     return img
 
 
-def decode_all(path) -> list[np.ndarray]:
-    with av.open(str(path)) as c:
-        stream = c.streams.video[0]
-        if stream.codec_context.name == "vp9":
-            # FFmpeg's native VP9 decoder ignores the alpha side-channel; libvpx reads it.
-            dec = av.CodecContext.create("libvpx-vp9", "r")
-            frames = [f for p in c.demux(stream) for f in dec.decode(p)]
-        else:
-            frames = list(c.decode(stream))
-        return [f.to_ndarray(format="rgba") for f in frames]
-
-
 def write(path, n: int = 6, **cfg) -> list[np.ndarray]:
     out = create_output({"type": "file", "path": str(path), "timing": "fps", **cfg})
     out.start()
@@ -50,7 +39,7 @@ def write(path, n: int = 6, **cfg) -> list[np.ndarray]:
 
 def test_mov_qtrle_is_lossless_with_alpha(tmp_path):
     frames = write(tmp_path / "clip.mov")
-    got = decode_all(tmp_path / "clip.mov")
+    got = decode_rgba(tmp_path / "clip.mov")
     assert len(got) == len(frames)
     for a, b in zip(got, frames, strict=True):
         assert np.array_equal(a, b)
@@ -58,7 +47,7 @@ def test_mov_qtrle_is_lossless_with_alpha(tmp_path):
 
 def test_webm_vp9_keeps_alpha(tmp_path):
     frames = write(tmp_path / "clip.webm")
-    got = decode_all(tmp_path / "clip.webm")
+    got = decode_rgba(tmp_path / "clip.webm")
     assert len(got) == len(frames)
     for a, b in zip(got, frames, strict=True):
         alpha_err = np.abs(a[..., 3].astype(int) - b[..., 3])
@@ -69,7 +58,7 @@ def test_webm_vp9_keeps_alpha(tmp_path):
 
 def test_mp4_h264_composites_over_background(tmp_path):
     frames = write(tmp_path / "clip.mp4", background="#2040ff", fps=25)
-    got = decode_all(tmp_path / "clip.mp4")
+    got = decode_rgba(tmp_path / "clip.mp4")
     assert len(got) == len(frames)
     with av.open(str(tmp_path / "clip.mp4")) as c:
         assert c.streams.video[0].codec_context.name == "h264"

@@ -18,16 +18,20 @@ def repo_root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
-def default_cache_dir() -> Path:
-    """`$STREAM_ANIMATOR_CACHE`, else `cache/` of the checkout, else a per-user cache folder."""
-    env = os.environ.get("STREAM_ANIMATOR_CACHE")
-    if env:
-        return Path(env)
+def _place(env: str, in_checkout: str, xdg_env: str, xdg_default: tuple[str, ...]) -> Path:
+    """`$env`, else a folder of the checkout, else the per-user XDG folder for it."""
+    if os.environ.get(env):
+        return Path(os.environ[env])
     root = repo_root()
     if root is not None:
-        return root / "cache"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+        return root / in_checkout
+    base = os.environ.get(xdg_env) or os.path.join(Path.home(), *xdg_default)
     return Path(base) / "stream-animator"
+
+
+def default_cache_dir() -> Path:
+    """`$STREAM_ANIMATOR_CACHE`, else `cache/` of the checkout, else a per-user cache folder."""
+    return _place("STREAM_ANIMATOR_CACHE", "cache", "XDG_CACHE_HOME", (".cache",))
 
 
 def shared_testdata() -> Path | None:
@@ -45,13 +49,6 @@ def shared_testdata() -> Path | None:
 
 def default_log_dir() -> Path:
     """`$STREAM_ANIMATOR_LOGS`, else `logs/` of the checkout, else a per-user state folder."""
-    env = os.environ.get("STREAM_ANIMATOR_LOGS")
-    if env:
-        return Path(env)
-    root = repo_root()
-    if root is not None:
-        return root / "logs"
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
-    return Path(base) / "stream-animator"
+    return _place("STREAM_ANIMATOR_LOGS", "logs", "XDG_STATE_HOME", (".local", "state"))
 
 SAMPLE_DRIVER = ASSETS_DIR / "driving" / "demo_driver.mp4"
