@@ -328,13 +328,25 @@ def _assert_worker_gone(pid: int, obs_pid: int, timeout: float) -> float:
 def test_obs_exit_stops_the_worker(obs_env, record_property):
     """A normal OBS exit (SIGINT shuts OBS 29 down cleanly): the script stops the worker itself."""
     run = obs_env
-    pid = run.wait_status(_running, 30, "running")["worker_pid"]
-    t0 = time.time()
-    rc = run.stop(sig=signal.SIGINT)
-    # OBS 29 under Xvfb sometimes segfaults in Qt after everything else has shut down (measured:
-    # 1 exit in 10 with a plain Media Source playing a file and no script at all); that is not
-    # this script's doing, a hang (killed: -9) would be
-    assert rc in (0, -signal.SIGSEGV), f"OBS did not shut down (rc {rc}); see {run.root}/obs-hang-backtrace.txt"
+    for _ in range(3):
+        pid = run.wait_status(_running, 90, "running")["worker_pid"]
+        t0 = time.time()
+        rc = run.stop(sig=signal.SIGINT)
+        # OBS 29 under Xvfb sometimes segfaults in Qt after everything else has shut down (measured:
+        # 1 exit in 10 with a plain Media Source playing a file and no script at all); that is not
+        # this script's doing, a hang (killed: -9) would be
+        if rc in (0, -signal.SIGSEGV):
+            break
+        # ...except one hang that is OBS's own: its SIGINT handler runs inside a Qt paint and deadlocks
+        # in obs_display_destroy before any script is unloaded (seen in about 1 run of 6). Only that
+        # exact stack is retried, and even then the worker must leave by itself with the killed OBS.
+        trace = (run.root / "obs-hang-backtrace.txt").read_text(errors="replace")
+        assert "<signal handler called>" in trace and "obs_display_destroy" in trace, \
+            f"OBS did not shut down (rc {rc}); see {run.root}/obs-hang-backtrace.txt"
+        _assert_worker_gone(pid, run.pid, 10)
+        run.start(fresh_config=False)
+    else:
+        pytest.fail("OBS deadlocked in its own SIGINT handler three times in a row")
     _assert_worker_gone(pid, run.pid, 5)
     _report("obs_clean_exit_to_worker_gone_s", round(time.time() - t0, 2), record_property)
     log = run.log_text()
