@@ -11,7 +11,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from worker.render.patch_box import patch_box
 from worker.retarget import regions as R
+
+_TABLE_U = np.linspace(-1.3, 1.3, 96)  # where the lid curves are tabulated (u across the eye)
 
 
 class EyeRig:
@@ -78,45 +81,43 @@ class EyeRig:
         ap = max(self.aperture, 0.2)
         top = min(self.up_uv[:, 1].min(), up_f[:, 1].min()) - 1.3 * ap
         bot = max(self.lo_uv[:, 1].max(), lo_f[:, 1].max()) + 0.8 * ap
-        corners = np.array([[-1.3, top], [1.3, top], [-1.3, bot], [1.3, bot]])
-        pts = origin + half * (corners[:, :1] * ax + corners[:, 1:] * n)
-        h, w = full_map.shape[:2]
-        x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int), 0)
-        x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 1, [w, h])
-        if x1 - x0 < 2 or y1 - y0 < 2:
+        box = patch_box(origin, half, ax, n, 1.3, top, bot, full_map.shape)
+        if box is None:
             return None
+        y0, y1, x0, x1 = box
         # the lid curves depend on u only: tabulate them once, look them up per pixel in one go
-        k = 96
-        tu = np.linspace(-1.3, 1.3, k)
+        k, tu = len(_TABLE_U), _TABLE_U
         uf_t = np.interp(tu, up_f[:, 0], up_f[:, 1])  # final upper lid
         lf_t = np.maximum(np.interp(tu, lo_f[:, 0], lo_f[:, 1]), uf_t)
         uo_t = np.interp(tu, self.up_uv[:, 0], self.up_uv[:, 1])  # open upper lid
         lo_t = np.interp(tu, self.lo_uv[:, 0], self.lo_uv[:, 1])
         table = np.stack([uf_t, lf_t, uo_t, lo_t], -1).astype(np.float32)[None]  # (1, k, 4)
-        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        dx, dy = (xs - np.float32(origin[0])) / np.float32(half), (ys - np.float32(origin[1])) / np.float32(half)
-        u = dx * np.float32(ax[0]) + dy * np.float32(ax[1])
-        v = dx * np.float32(n[0]) + dy * np.float32(n[1])
-        idx = (u + np.float32(1.3)) * np.float32((k - 1) / 2.6)
+        # float32 scalars throughout: a float64 one would turn every per-pixel array float64
+        f = np.float32
+        dx = (np.arange(x0, x1, dtype=np.float32) - f(origin[0]))[None, :] / f(half)
+        dy = (np.arange(y0, y1, dtype=np.float32) - f(origin[1]))[:, None] / f(half)
+        u = dx * f(ax[0]) + dy * f(ax[1])
+        v = dx * f(n[0]) + dy * f(n[1])
+        idx = (u + f(1.3)) * f((k - 1) / 2.6)
         look = cv2.remap(table, idx, np.zeros_like(idx), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         uf, lf, uo, lo = look[..., 0], look[..., 1], look[..., 2], look[..., 3]
-        eps = np.float32(1e-4)
-        ap = np.float32(ap)
-        top, bot = np.float32(top), np.float32(bot)
+        eps = f(1e-4)
+        ap = f(ap)
+        top, bot = f(top), f(bot)
         # shut lids meet on the upper lash line; the lid margins are pulled a little away from
         # the eyeball as they close, else its dark rim shows as a slit between them
         open_gap = lo - uo
-        closed = np.clip(1.0 - (lf - uf) / np.maximum(open_gap, eps), 0.0, 1.0)
-        closed *= np.clip(open_gap / (0.5 * ap), 0.0, 1.0)  # and fades out towards the corners
-        uo_s = uo - closed * (0.12 * ap)
-        lo_s = lo + closed * (0.3 * ap)
+        closed = np.clip(f(1.0) - (lf - uf) / np.maximum(open_gap, eps), f(0.0), f(1.0))
+        closed *= np.clip(open_gap / (f(0.5) * ap), f(0.0), f(1.0))  # and fades out towards the corners
+        uo_s = uo - closed * (f(0.12) * ap)
+        lo_s = lo + closed * (f(0.3) * ap)
         above = top + (v - top) * (uo_s - top) / np.maximum(uf - top, eps)
         inside = uo_s + (v - uf) * (lo_s - uo_s) / np.maximum(lf - uf, eps)
         below = lo_s + (v - lf) * (bot - lo_s) / np.maximum(bot - lf, eps)
         vs = np.where(v < uf, above, np.where(v < lf, inside, below))
-        vs = np.where((v < top) | (v > bot) | (np.abs(u) > 1.3), v, vs)
-        qx = (origin[0] + half * (u * ax[0] + vs * n[0])).astype(np.float32)
-        qy = (origin[1] + half * (u * ax[1] + vs * n[1])).astype(np.float32)
+        vs = np.where((v < top) | (v > bot) | (np.abs(u) > f(1.3)), v, vs)
+        qx = f(origin[0]) + f(half) * (u * f(ax[0]) + vs * f(n[0]))
+        qy = f(origin[1]) + f(half) * (u * f(ax[1]) + vs * f(n[1]))
         patch = cv2.remap(full_map, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         full_map[y0:y1, x0:x1] = patch
-        return int(y0), int(y1), int(x0), int(x1)
+        return box

@@ -1,15 +1,23 @@
 """`meshwarp`: the default renderer. CPU only, no model weights.
 
-Per frame: control displacements (landmarks, head halo, border pins) -> one matrix product with
-the precomputed thin-plate-spline matrix gives the forward warp on a coarse grid of the
-character's pixels -> a few Newton steps invert it on the grid (output pixel -> source pixel)
--> upsample -> `cv2.remap` of RGBA together (the alpha matte warps with the picture) -> the
-mouth interior is composited inside the warped inner lips.
+Per frame: control displacements (landmarks, head halo) -> one matrix product with the
+precomputed thin-plate-spline matrix gives the forward warp on a coarse grid of the character's
+pixels -> Newton steps, warm-started from the last frame, invert it on the grid (output pixel ->
+source pixel) -> upsample -> full-resolution patches of that map for the eyelids
+(`worker.render.eyes`) and the lips (`worker.render.mouth_rig`), which the coarse grid cannot
+close or part by itself -> `cv2.remap` of RGBA together (the alpha matte warps with the
+picture), skipping grid cells that neither move nor touch anything visible -> the mouth interior
+is composited inside the warped inner lips.
+
+Budget (issue 3): <= 5 ms per 512 x 512 frame on one core; `benchmark_render` measures it.
+Most per-frame arrays are small, so the code avoids numpy's per-call and casting overheads
+(float32 scalars, component-major (2, n) arrays, in-place operations) where it runs every frame.
 """
 
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -19,14 +27,56 @@ from worker.render.base import Renderer
 from worker.render.eyes import EyeRig
 from worker.render.meshwarp_prepare import GRID, grid_coords, prepare_meshwarp
 from worker.render.mouth import draw_mouth_interior
+from worker.render.mouth_rig import MouthRig
+from worker.retarget import regions as R
 from worker.retarget.pose import TargetPose
 
 NEWTON_STEPS = 6  # from scratch: brings all but a handful of grid nodes within 0.5 px
 WARM_STEPS = 4  # from the previous frame's solution
+SOLVED_PX = 0.05  # a node whose residual is below this takes one last step and stops
+WARM_FAR_PX = 3.0  # a warm-started node this far off (the pose jumped) also tries the cold start
 MOUTH_FADE = 0.03  # mouth opening (inter-ocular units) over which the interior fades in
 STILL_PX = 0.05  # backward displacements below this snap to 0: a still background stays bit-identical
 EYE_PATCH_FROM = 0.08  # eye closure above which lids are drawn by the full-resolution patch
 EDGE_NODES = 3.0  # grid nodes over which motion fades out towards the frame's edge
+BAND_CELLS = 4  # grid-cell rows resampled as one box (fewer calls vs. less skipped)
+SEEN_BLOCK = 4  # pixels per side of the blocks in which visibility is looked up
+_RING = np.ones((3, 3), np.uint8)
+
+
+class _Character(NamedTuple):
+    """Per-character state of the renderer, built on first use."""
+
+    ctrl_idx: np.ndarray  # landmark index of each landmark control point
+    rest: np.ndarray  # (n, 2) float32 their positions in the picture
+    # (GRID^2, n + 4) float32: [landmark displacements; head matrix - identity] -> grid field.
+    # The halo's displacement is linear in the head matrix, so its columns fold into four.
+    linear: np.ndarray
+    eyes: list[tuple[EyeRig, np.ndarray, np.ndarray, int]]  # rig, upper/lower lid and iris rows
+    mouth: MouthRig  # the lips' full-resolution patch
+    seen_sum: np.ndarray  # integral image of "alpha > 0 anywhere in the block", per SEEN_BLOCK pixels
+    seen_cells: np.ndarray  # (GRID - 1, GRID - 1) bool: grid cells with anything visible in the picture
+
+
+class _Warp(NamedTuple):
+    """One frame's warp."""
+
+    full: np.ndarray  # (size, size, 2) backward map: a buffer the next frame overwrites
+    pos: np.ndarray  # (2, GRID, GRID) where each grid node samples the picture
+    moving: np.ndarray  # (GRID, GRID) bool: the nodes that move
+    patches: list[tuple[int, int, int, int]]  # boxes (y0, y1, x0, x1) the lid and lip patches rewrote
+
+
+class _Grid(NamedTuple):
+    """The warp grid for one picture size."""
+
+    nodes: np.ndarray  # (2, GRID^2) float32 node positions in pixels, x and y rows
+    fade: np.ndarray  # (GRID^2,) how much of its motion each node keeps (0 on the outer ring)
+    # pixels [0, lo) and [hi, size) lie outside the outermost nodes, where a resize clamps
+    lo: int
+    hi: int
+    ramp: np.ndarray  # 0, 1, ..., size - 1 as float32
+    edges: np.ndarray  # (GRID,) int: cell j covers pixels [edges[j], edges[j + 1]); outer cells reach the border
 
 
 class MeshWarpRenderer(Renderer):
@@ -37,9 +87,10 @@ class MeshWarpRenderer(Renderer):
         self.mouth_interior = mouth_interior
         self.warm_start = warm_start  # False: every frame solved from scratch (history-free)
         self._fallback: dict[str, dict[str, np.ndarray]] = {}
-        self._grids: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._rigs: dict[str, list[tuple[EyeRig, np.ndarray, np.ndarray, int]]] = {}
+        self._grids: dict[int, _Grid] = {}
+        self._chars: dict[str, _Character] = {}
         self._warm: dict[str, np.ndarray] = {}
+        self._full: np.ndarray | None = None  # the full-size map, reused frame to frame
 
     def arrays(self, assets: CharacterAssets) -> dict[str, np.ndarray]:
         """The precomputed arrays (from the cache; built here if the assets came without them)."""
@@ -50,92 +101,124 @@ class MeshWarpRenderer(Renderer):
             self._fallback[assets.key] = prepare_meshwarp(assets.image, assets.landmarks)
         return self._fallback[assets.key]
 
-    def _eye_rigs(self, assets: CharacterAssets, idx: np.ndarray) -> list:
-        """Per eye: the rig and where its lids / iris sit among the spline's control points."""
-        if assets.key not in self._rigs:
+    def _character(self, assets: CharacterAssets) -> _Character:
+        """Per-character state, derived once from the cached arrays."""
+        if assets.key not in self._chars:
+            a = self.arrays(assets)
+            idx = np.asarray(a["meshwarp_ctrl_idx"])
+            n_lm, halo = len(idx), np.asarray(a["meshwarp_halo"], np.float64)
+            grid_matrix = np.asarray(a["meshwarp_grid_matrix"], np.float64)
+            # halo displacement = share * ([xyz 1] @ (head - [I 0]).T): linear in the head matrix
+            to_halo = grid_matrix[:, n_lm:n_lm + len(halo)] * a["meshwarp_halo_share"]
+            head = to_halo @ np.concatenate([halo, np.ones((len(halo), 1))], 1)
+            linear = np.ascontiguousarray(np.concatenate([grid_matrix[:, :n_lm], head], 1), np.float32)
             pos = {int(j): i for i, j in enumerate(idx)}
-            rigs = []
+            eyes = []
             for left in (True, False):
                 rig = EyeRig(np.asarray(assets.landmarks, np.float64), left)
-                rigs.append((rig, np.array([pos[int(j)] for j in rig.upper]),
+                eyes.append((rig, np.array([pos[int(j)] for j in rig.upper]),
                              np.array([pos[int(j)] for j in rig.lower]), pos[rig.iris]))
-            self._rigs[assets.key] = rigs
-        return self._rigs[assets.key]
+            lm = np.asarray(assets.landmarks, np.float64)
+            mouth = MouthRig(lm[R.INNER_UPPER, :2], lm[R.INNER_LOWER, :2])
+            rest = np.ascontiguousarray(assets.landmarks[idx, :2], np.float32)
+            # anything visible per block of SEEN_BLOCK pixels, as an integral image
+            n = -(-assets.size // SEEN_BLOCK) * SEEN_BLOCK
+            seen = np.zeros((n, n), np.uint8)
+            seen[:assets.size, :assets.size] = assets.image[..., 3] > 0
+            seen = seen.reshape(n // SEEN_BLOCK, SEEN_BLOCK, -1, SEEN_BLOCK).max((1, 3))
+            seen_sum = cv2.integral(seen)
+            e = self._grid(assets.size).edges
+            b0, b1 = e // SEEN_BLOCK, -(-e // SEEN_BLOCK)  # cells in blocks, rounded outwards
+            seen_cells = _box_sums(seen_sum, b0[:-1, None], b1[1:, None], b0[None, :-1], b1[None, 1:]) > 0
+            self._chars[assets.key] = _Character(idx, rest, linear, eyes, mouth, seen_sum, seen_cells)
+        return self._chars[assets.key]
 
-    def _grid(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _grid(self, size: int) -> _Grid:
+        """The grid for pictures of `size` pixels."""
         if size not in self._grids:
             g = grid_coords(size).astype(np.float32)
             gx, gy = np.meshgrid(g, g)
-            nodes = np.stack([gx, gy], -1)
-            ix, iy = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
             # 0 on the outermost ring of nodes (so the resized map is exactly still at the edge),
             # rising smoothly to 1 over the next few nodes
             k = np.minimum(np.arange(GRID), np.arange(GRID)[::-1]).astype(np.float32)
             ramp = np.clip(k / EDGE_NODES, 0.0, 1.0)
             ramp = ramp * ramp * (3 - 2 * ramp)
-            fade = np.minimum(ramp[:, None], ramp[None, :])[..., None].astype(np.float32)
-            self._grids[size] = (nodes, np.stack([ix, iy], -1), fade)
+            fade = np.minimum(ramp[:, None], ramp[None, :]).ravel().astype(np.float32)
+            lo, hi = int(np.ceil(g[0])), int(np.floor(g[-1])) + 1
+            edges = np.concatenate([[0], np.ceil(g[1:-1]), [size]]).astype(np.intp)
+            self._grids[size] = _Grid(np.stack([gx.ravel(), gy.ravel()]), fade, lo, hi,
+                                      np.arange(size, dtype=np.float32), edges)
         return self._grids[size]
 
-    def _maps(self, assets: CharacterAssets, pose: TargetPose) -> tuple[np.ndarray, tuple | None]:
-        """Full-size backward map and the box of pixels that move (None: nothing moves)."""
-        a = self.arrays(assets)
+    def _forward(self, ch: _Character, pose: TargetPose, eyes: list) -> np.ndarray:
+        """(2, GRID^2) forward displacement (x and y rows) of the grid nodes for `pose`."""
+        tgt = pose.landmarks[ch.ctrl_idx, :2].astype(np.float32)
+        for rig, up, lo, iris in eyes:
+            tgt[up], tgt[lo], tgt[iris] = rig.open_targets(pose.landmarks, pose.gaze)
+        tgt -= ch.rest
+        head = np.asarray(pose.head_matrix, np.float32)[:2] - np.eye(2, 4, dtype=np.float32)
+        disp = np.concatenate([tgt, head.T]).T.copy()  # x and y rows
+        # two matrix-vector products beat one product with a 2-column matrix
+        fwd = np.empty((2, GRID * GRID), np.float32)
+        np.dot(ch.linear, disp[0], out=fwd[0])
+        np.dot(ch.linear, disp[1], out=fwd[1])
+        return fwd
+
+    def _warp(self, assets: CharacterAssets, pose: TargetPose) -> _Warp:
+        """The backward map for `pose` and what `render` needs to know about it."""
+        ch = self._character(assets)
         size = assets.size
-        idx = a["meshwarp_ctrl_idx"]
-        tgt = pose.landmarks[idx, :2].astype(np.float32)
         # Closing eyes: the spline moves the eye as if open and a full-resolution patch
         # closes the lids. Open eyes: the spline follows the lids directly (cheaper). Both put
         # the lids in the same place, so switching between them at EYE_PATCH_FROM is seamless.
-        rigs = [rig for rig in self._eye_rigs(assets, idx)
-                if (pose.eye_close_left if rig[0].left else pose.eye_close_right) > EYE_PATCH_FROM]
-        for rig, up, lo, iris in rigs:
-            tgt[up], tgt[lo], tgt[iris] = rig.open_targets(pose.landmarks, pose.gaze)
-        d_lm = tgt - assets.landmarks[idx, :2]
-        halo = a["meshwarp_halo"]
-        hm = np.asarray(pose.head_matrix, np.float32)
-        d_halo = (halo @ hm[:2, :3].T + hm[:2, 3] - halo[:, :2]) * a["meshwarp_halo_share"][:, None]
-        n_pins = int(a["meshwarp_n_pins"][0])
-        disp = np.concatenate([d_lm, d_halo, np.zeros((n_pins, 2), np.float32)]).astype(np.float32)
-        fwd = (a["meshwarp_grid_matrix"] @ disp).reshape(GRID, GRID, 2)
-        nodes, ident, fade = self._grid(size)
+        eyes = [e for e in ch.eyes if (pose.eye_close_left if e[0].left else pose.eye_close_right) > EYE_PATCH_FROM]
+        fwd = self._forward(ch, pose, eyes)
+        grid = self._grid(size)
         # warm start from the previous frame's solution: consecutive frames differ little
         warm = self._warm.get(assets.key) if self.warm_start else None
-        back = _invert(fwd, nodes, size, warm, WARM_STEPS if warm is not None else NEWTON_STEPS)
-        self._warm[assets.key] = back.copy()
+        # the outer ring never moves (see `fade`): no need to invert it
+        back = _invert(fwd, grid.nodes, warm, WARM_STEPS if warm is not None else NEWTON_STEPS, margin=1)
+        self._warm[assets.key] = back
         # The frame's edge never moves (exactly), nor does anything that would move by less
         # than a twentieth of a pixel: a still background stays bit-identical, not shimmering.
-        back *= fade
-        back[np.abs(back).max(-1) < STILL_PX] = 0.0
-        full = cv2.resize(back, (size, size), interpolation=cv2.INTER_LINEAR)
-        full += ident
-        # the region that moves, in pixels (y0, y1, x0, x1); None when nothing does
-        box = None
-        moving = np.abs(back).max(-1) > 0
-        if moving.any():
-            rows, cols = np.nonzero(moving.any(1))[0], np.nonzero(moving.any(0))[0]
-            cell = size / GRID
-            box = (max(int((rows[0] - 1) * cell), 0), min(int((rows[-1] + 2) * cell) + 1, size),
-                   max(int((cols[0] - 1) * cell), 0), min(int((cols[-1] + 2) * cell) + 1, size))
-        for rig, *_ in rigs:
-            b = rig.remap_lids(full, pose.landmarks)
-            if b is not None:
-                box = b if box is None else (min(box[0], b[0]), max(box[1], b[1]), min(box[2], b[2]),
-                                             max(box[3], b[3]))
-        return full, box
+        back = back * grid.fade
+        a = np.abs(back)
+        moving = np.maximum(a[0], a[1], out=a[0]) >= STILL_PX
+        back[:, ~moving] = 0.0
+        back += grid.nodes  # positions, not displacements: the resize then yields the full map
+        full = self._upsample(back, grid, size)
+        patches = [b for rig, *_ in eyes if (b := rig.remap_lids(full, pose.landmarks)) is not None]
+        if (b := ch.mouth.remap_lips(full, pose.landmarks)) is not None:
+            patches.append(b)
+        return _Warp(full, back.reshape(2, GRID, GRID), moving.reshape(GRID, GRID), patches)
+
+    def _upsample(self, pos: np.ndarray, grid: _Grid, size: int) -> np.ndarray:
+        """Full-size map from node positions (2, GRID^2), into a buffer reused frame to frame."""
+        if self._full is None or self._full.shape[0] != size:
+            self._full = np.empty((size, size, 2), np.float32)
+        pos = cv2.merge([pos[0].reshape(GRID, GRID), pos[1].reshape(GRID, GRID)])
+        full = cv2.resize(pos, (size, size), dst=self._full, interpolation=cv2.INTER_LINEAR)
+        # Between nodes, resizing positions gives x itself (to float precision) wherever nothing
+        # moves. Beyond the outermost nodes a resize clamps; nothing moves there: write x.
+        lo, hi, ramp = grid.lo, grid.hi, grid.ramp
+        full[:, :lo, 0] = ramp[:lo]
+        full[:, hi:, 0] = ramp[hi:]
+        full[:lo, :, 1] = ramp[:lo, None]
+        full[hi:, :, 1] = ramp[hi:, None]
+        return full
 
     def backward_map(self, assets: CharacterAssets, pose: TargetPose) -> np.ndarray:
         """(size, size, 2) float32: for each output pixel, the character pixel to sample."""
-        return self._maps(assets, pose)[0]
+        return self._warp(assets, pose).full.copy()
 
     def render(self, assets: CharacterAssets, pose: TargetPose) -> np.ndarray:
-        full, box = self._maps(assets, pose)
+        warp = self._warp(assets, pose)
         out = assets.image.copy()
-        # only the part that moves is resampled (the rest is the picture itself)
-        if box is not None:
-            y0, y1, x0, x1 = box
+        for y0, y1, x0, x1 in self._resample_boxes(assets, warp):
             # fixed-point maps (1/32 px): converting and remapping beats a float remap by ~30 %
-            m1, m2 = cv2.convertMaps(full[y0:y1, x0:x1], None, cv2.CV_16SC2)
-            out[y0:y1, x0:x1] = cv2.remap(assets.image, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            m1, m2 = cv2.convertMaps(warp.full[y0:y1, x0:x1], None, cv2.CV_16SC2)
+            cv2.remap(assets.image, m1, m2, cv2.INTER_LINEAR, dst=out[y0:y1, x0:x1],
+                      borderMode=cv2.BORDER_REPLICATE)
         if self.mouth_interior and pose.mouth_open > 0:
             a = self.arrays(assets)
             iod = float(a["meshwarp_iod"][0])
@@ -146,80 +229,231 @@ class MeshWarpRenderer(Renderer):
             out = cv2.resize(out, (self.size, self.size), interpolation=interp)
         return out
 
+    def _resample_boxes(self, assets: CharacterAssets, warp: _Warp) -> list[tuple[int, int, int, int]]:
+        """Boxes (y0, y1, x0, x1) of the output to resample; elsewhere it is the picture itself.
 
-def _invert(fwd: np.ndarray, nodes: np.ndarray, size: int, start: np.ndarray | None = None,
-            steps: int = 6) -> np.ndarray:
+        Resampling is most of a frame's cost, and two kinds of grid cell can skip it: those that
+        do not move (the picture is exact there) and those that neither show nor sample anything
+        visible (alpha 0 in and out: only the invisible colour under a zero alpha differs). A
+        ring of one cell around the visible part is resampled all the same, so what sits next to
+        visible pixels is exactly as before. Cells go in bands of BAND_CELLS rows, one box each.
+        """
+        ch, e = self._character(assets), self._grid(assets.size).edges
+        # a cell's pixels sample inside the box of its four corners' samples (+1: bilinear),
+        # looked up in blocks of SEEN_BLOCK pixels (a small integral image stays in cache)
+        lo = _block(_corners(warp.pos, np.minimum), 0.0, 0, assets.size)
+        hi = _block(_corners(warp.pos, np.maximum), 2.0, SEEN_BLOCK - 1, assets.size)
+        seen = _box_sums(ch.seen_sum, lo[1], hi[1], lo[0], hi[0]) > 0
+        seen |= ch.seen_cells
+        seen = cv2.dilate(seen.view(np.uint8), _RING).view(bool)
+        need = seen & _corners(warp.moving, np.logical_or)
+        for b0, b1, c0, c1 in warp.patches:  # the lids and lips moved by their own maps
+            r = np.searchsorted(e, [b0, b1, c0, c1], "right") - 1
+            need[r[0]:r[1] + 1, r[2]:r[3] + 1] = True
+        # per band of cell rows: the first and last cell column that needs resampling
+        cells = need.shape[0]
+        bands = np.zeros((-(-cells // BAND_CELLS) * BAND_CELLS, cells), bool)
+        bands[:cells] = need
+        bands = bands.reshape(-1, BAND_CELLS, cells).any(1)
+        first, last = bands.argmax(1).tolist(), (cells - 1 - bands[:, ::-1].argmax(1)).tolist()
+        boxes: list[tuple[int, int, int, int]] = []
+        for b, any_ in enumerate(bands.any(1).tolist()):
+            if not any_:
+                continue
+            r0, r1 = b * BAND_CELLS, min((b + 1) * BAND_CELLS, cells)
+            box = (int(e[r0]), int(e[r1]), int(e[first[b]]), int(e[last[b] + 1]))
+            if boxes and boxes[-1][1] == box[0] and boxes[-1][2:] == box[2:]:  # same span: merge
+                box = (boxes.pop()[0], *box[1:])
+            boxes.append(box)
+        return boxes
+
+
+def _block(v: np.ndarray, add: float, round_up: int, size: int) -> np.ndarray:
+    """Pixel coordinates v + add, clipped to 0..size, as SEEN_BLOCK blocks (+ round_up: ceil)."""
+    v = v + np.float32(add)
+    flat = v.reshape(-1, v.shape[-1])  # cv2 wants 2-D
+    cv2.threshold(flat, float(size), 0.0, cv2.THRESH_TRUNC, dst=flat)
+    cv2.threshold(flat, 0.0, 0.0, cv2.THRESH_TOZERO, dst=flat)
+    b = v.astype(np.intp)  # truncation: the floor, now that v >= 0
+    b += round_up
+    b //= SEEN_BLOCK
+    return b
+
+
+def _corners(a: np.ndarray, op: np.ufunc) -> np.ndarray:
+    """Per grid cell, `op` over the values at its four corner nodes: (..., g, g) -> (..., g - 1, g - 1)."""
+    return op(op(a[..., :-1, :-1], a[..., :-1, 1:]), op(a[..., 1:, :-1], a[..., 1:, 1:]))
+
+
+def _box_sums(integral: np.ndarray, y0: np.ndarray, y1: np.ndarray, x0: np.ndarray,
+              x1: np.ndarray) -> np.ndarray:
+    """Sums over the boxes [y0, y1) x [x0, x1) from an integral image (flat gathers: cheap)."""
+    flat, w = integral.ravel(), integral.shape[1]
+    y0, y1 = y0 * w, y1 * w
+    return flat.take(y1 + x1) - flat.take(y0 + x1) - flat.take(y1 + x0) + flat.take(y0 + x0)
+
+
+class _ForwardMap:
+    """x -> x + fwd(x) with fwd bilinear between grid nodes, evaluated exactly with its Jacobian.
+
+    Per cell the map is a + bx*tx + by*ty + bxy*tx*ty (t: position inside the cell in grid
+    units), so one gather of the cell's coefficients gives the value and both columns of the
+    Jacobian (per grid unit). Points are component-major, (2, n): numpy keeps an input's memory
+    order through a chain of operations, and contiguous rows are what makes them fast. All
+    scalars are float32: mixing in float64 makes numpy cast element by element.
+    """
+
+    def __init__(self, fwd: np.ndarray, nodes: np.ndarray) -> None:
+        """`fwd`, `nodes`: (2, g * g) displacement and position of each node, row by row."""
+        f32 = np.float32
+        self.grid = g = round(fwd.shape[1] ** 0.5)
+        self.top, self.last = f32(g - 1), f32(g - 2)  # largest grid coordinate, largest cell index
+        self.cell = f32(nodes[0, 1] - nodes[0, 0])  # node spacing in pixels
+        self.inv_cell = f32(1.0) / self.cell
+        self.min_det = f32(0.05) * self.cell * self.cell  # Jacobian determinant 0.05 per pixel^2
+        self.offset = f32(-nodes[0, 0]) * self.inv_cell
+        to = (fwd + nodes).reshape(2, g, g)  # where each node goes
+        a = to[:, :-1, :-1]
+        by = to[:, 1:, :-1] - a
+        bxy = to[:, 1:, 1:] - to[:, :-1, 1:] - by
+        coef = np.concatenate([a, to[:, :-1, 1:] - a, by, bxy])  # (8, g - 1, g - 1)
+        self.cells = np.ascontiguousarray(coef.reshape(8, -1).T)  # one row per cell: a gather reads 32 bytes
+
+    def at(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """At pixels `x` (2, n): where they go, and the Jacobian's columns per grid unit, each (2, n)."""
+        m = x * self.inv_cell
+        m += self.offset  # grid units
+        # beyond the outer nodes the map stays flat... (cv2.threshold: a far cheaper clip)
+        cv2.threshold(m, float(self.top), 0.0, cv2.THRESH_TRUNC, dst=m)
+        cv2.threshold(m, 0.0, 0.0, cv2.THRESH_TOZERO, dst=m)
+        c = np.floor(m)
+        cv2.threshold(c, float(self.last), 0.0, cv2.THRESH_TRUNC, dst=c)
+        m -= c  # ...but the outer cell's slope still guides Newton back; m is now t
+        c[1] *= self.top
+        c[1] += c[0]
+        k = self.cells.take(c[1].astype(np.intp), axis=0, mode="clip")
+        k = np.ascontiguousarray(k.T)  # a strided (8, n) view would make numpy loop over pairs
+        a, bx, by, bxy = k[0:2], k[2:4], k[4:6], k[6:8]
+        jx = bxy * m[1]
+        jx += bx
+        jy = bxy * m[0]
+        jy += by
+        y = jy * m[1]
+        y += a
+        y += bx * m[0]
+        return y, jx, jy
+
+
+def _newton_step(r: np.ndarray, jx: np.ndarray, jy: np.ndarray, fmap: _ForwardMap, lim: np.float32) -> np.ndarray:
+    """Solve [jx jy] n = r per point, (2, n) each, for n in pixels.
+
+    Near a fold (a tiny determinant) a damped plain step instead; no step longer than `lim`.
+    """
+    det = jx[0] * jy[1]
+    det -= jy[0] * jx[1]
+    ok = det > fmap.min_det
+    folded = not ok.all()
+    if folded:
+        det[~ok] = 1.0
+    scale = fmap.cell / det
+    n = np.empty_like(r)
+    np.multiply(jy[1] * r[0] - jy[0] * r[1], scale, out=n[0])
+    np.multiply(jx[0] * r[1] - jx[1] * r[0], scale, out=n[1])
+    if folded:
+        n = np.where(ok, n, np.float32(0.5) * r)
+    if np.abs(n).max() > lim:  # rare; np.clip is slow on small arrays
+        np.clip(n, -lim, lim, out=n)
+    return n
+
+
+def _residual(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Residual y - p (2, n) and its size per point (larger of |x|, |y|)."""
+    r = y - p
+    a = np.abs(r)
+    return r, np.maximum(a[0], a[1], out=a[0])
+
+
+def _invert(fwd: np.ndarray, nodes: np.ndarray, start: np.ndarray | None = None, steps: int = NEWTON_STEPS,
+            margin: int = 0) -> np.ndarray:
     """Backward displacement at the grid nodes: solve x + fwd(x) = p for each node p.
 
-    Damped Newton on the bilinear field with its exact per-cell Jacobian: where the warp
-    stretches strongly (a mouth opening from a closed line) a plain fixed-point iteration would
-    oscillate. A step that makes a node's residual worse is halved instead. `start` is an
-    initial backward displacement (e.g. the last frame's). Returns x - p.
+    `fwd`, `nodes` and the result are (2, g * g): x and y rows, nodes row by row. Damped Newton
+    on the bilinear field with its exact per-cell Jacobian: where the warp stretches strongly (a
+    mouth opening from a closed line) a plain fixed-point iteration would oscillate. A step
+    that makes a node's residual worse is halved instead. A node is done once its residual is
+    below SOLVED_PX (after one more step). `start` is an initial backward displacement (e.g. the
+    last frame's). Only nodes at least `margin` nodes from the grid's edge are solved; the
+    others get 0.
     """
-    g = fwd.shape[0]
-    scale = np.float32(g / size)
-    fx, fy = np.ascontiguousarray(fwd[..., 0]), np.ascontiguousarray(fwd[..., 1])
+    fmap = _ForwardMap(fwd, nodes)
+    g = fmap.grid
+    inner = (slice(None), slice(margin, g - margin), slice(margin, g - margin))
 
-    def diff(a: np.ndarray, axis: int) -> np.ndarray:  # per-cell derivative, per pixel
-        d = np.diff(a, axis=axis) * scale
-        return np.ascontiguousarray(np.concatenate([d, d.take([-1], axis=axis)], axis=axis))
+    def solvable(a: np.ndarray) -> np.ndarray:  # (2, g * g) -> (2, n) contiguous
+        return np.ascontiguousarray(a.reshape(2, g, g)[inner]).reshape(2, -1)
 
-    # x-derivatives of (fx, fy) between nodes j and j+1; y-derivatives likewise
-    dxx, dxy, dyx, dyy = diff(fx, 1), diff(fy, 1), diff(fx, 0), diff(fy, 0)
-    px, py = np.ascontiguousarray(nodes[..., 0]), np.ascontiguousarray(nodes[..., 1])
-    lim = np.float32(3.0 / scale)  # never jump more than a few grid cells in one step
-    x0, x1 = px - fx, py - fy
-    if start is not None:
-        # per node, whichever start is closer: the warm one unless the pose jumped there
-        def residual(a0: np.ndarray, a1: np.ndarray) -> np.ndarray:
-            mx = np.clip((a0 + 0.5) * scale - 0.5, 0, g - 1.0)
-            my = np.clip((a1 + 0.5) * scale - 0.5, 0, g - 1.0)
-            return np.maximum(np.abs(a0 + cv2.remap(fx, mx, my, cv2.INTER_LINEAR) - px),
-                              np.abs(a1 + cv2.remap(fy, mx, my, cv2.INTER_LINEAR) - py))
+    fwd, nodes = solvable(fwd), solvable(nodes)
+    start = None if start is None else solvable(start)
+    p = nodes
+    cold = p - fwd
+    x = cold if start is None else p + start
+    lim = np.float32(3.0) * fmap.cell  # never jump more than a few grid cells in one step
+    solved = None  # once most nodes are done: all of them, the rest filled in at the end
+    ids = None  # then: which nodes are still going
+    prev, step = x, None
+    prev_r = None
+    for i in range(steps):
+        y, jx, jy = fmap.at(x)
+        r, rn = _residual(y, p)
+        if i == 0 and start is not None and (far := rn > WARM_FAR_PX).any():
+            x, y, jx, jy, r, rn = _cold_where_better(fmap, far, cold, p, x, y, jx, jy, r, rn)
+        n = _newton_step(r, jx, jy, fmap, lim)
+        worse = None if prev_r is None else rn > prev_r + np.float32(1e-3)
+        if worse is not None and worse.any():  # go back and take half the last step
+            step = np.where(worse, step * np.float32(0.5), n)
+            prev = np.where(worse, prev, x)
+            prev_r = np.where(worse, prev_r, rn)
+            going = worse | (rn >= SOLVED_PX)
+        else:
+            step, prev, prev_r = n, x, rn
+            going = rn >= SOLVED_PX
+        x = prev - step
+        if i + 1 == steps:
+            break
+        left = np.flatnonzero(going)
+        if not len(left):
+            break
+        if len(left) * 4 < len(going):  # few left: go on with those only
+            if solved is None:
+                solved, ids = x, left
+            else:
+                solved[:, ids] = x
+                ids = ids[left]
+            x, prev, step, p, prev_r = (v.take(left, axis=-1) for v in (x, prev, step, p, prev_r))
+    if solved is None:
+        solved = x
+    else:
+        solved[:, ids] = x
+    solved -= nodes
+    back = np.zeros((2, g, g), np.float32)
+    back[inner] = solved.reshape(back[inner].shape)
+    return back.reshape(2, -1)
 
-        w0, w1 = px + start[..., 0], py + start[..., 1]
-        better = residual(w0, w1) < residual(x0, x1)
-        x0, x1 = np.where(better, w0, x0), np.where(better, w1, x1)
-    prev0, prev1 = x0.copy(), x1.copy()
-    s0 = np.zeros_like(x0)
-    s1 = np.zeros_like(x0)
-    prev_r = np.full(x0.shape, np.inf, np.float32)
-    top = np.float32(g - 1)
-    lin = cv2.INTER_LINEAR
-    for _ in range(steps):
-        mx = np.clip((x0 + 0.5) * scale - 0.5, 0, top)
-        my = np.clip((x1 + 0.5) * scale - 0.5, 0, top)
-        cx = np.minimum(np.floor(mx), top - 1)
-        cy = np.minimum(np.floor(my), top - 1)
-        r0 = x0 + cv2.remap(fx, mx, my, lin) - px
-        r1 = x1 + cv2.remap(fy, mx, my, lin) - py
-        rn = np.maximum(np.abs(r0), np.abs(r1))
-        worse = rn > prev_r + 1e-3
-        if worse.any():  # that step made things worse: go back and take half of it
-            s0 = np.where(worse, s0 * 0.5, s0)
-            s1 = np.where(worse, s1 * 0.5, s1)
-            x0 = np.where(worse, prev0 - s0, x0)
-            x1 = np.where(worse, prev1 - s1, x1)
-        a11 = 1.0 + cv2.remap(dxx, cx, my, lin)  # exact x-derivative inside the cell
-        a21 = cv2.remap(dxy, cx, my, lin)
-        a12 = cv2.remap(dyx, mx, cy, lin)
-        a22 = 1.0 + cv2.remap(dyy, mx, cy, lin)
-        det = a11 * a22 - a12 * a21
-        ok = det > 0.05
-        inv = 1.0 / np.where(ok, det, 1.0)
-        n0 = np.where(ok, (a22 * r0 - a12 * r1) * inv, 0.5 * r0)  # near a fold: damped step
-        n1 = np.where(ok, (a11 * r1 - a21 * r0) * inv, 0.5 * r1)
-        np.clip(n0, -lim, lim, out=n0)
-        np.clip(n1, -lim, lim, out=n1)
-        keep = worse
-        prev0 = np.where(keep, prev0, x0)
-        prev1 = np.where(keep, prev1, x1)
-        prev_r = np.where(keep, prev_r, rn)
-        s0 = np.where(keep, s0, n0)
-        s1 = np.where(keep, s1, n1)
-        x0 = np.where(keep, x0, x0 - n0)
-        x1 = np.where(keep, x1, x1 - n1)
-    return np.stack([x0 - px, x1 - py], -1).astype(np.float32)
+
+def _cold_where_better(fmap: _ForwardMap, far: np.ndarray, cold: np.ndarray, p: np.ndarray,
+                       *state: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Where the warm start is far off (the pose jumped), restart from scratch if that is closer."""
+    x, y, jx, jy, r, rn = (a.copy() for a in state)
+    sel = np.flatnonzero(far)
+    c = cold.take(sel, axis=1)
+    cy, cjx, cjy = fmap.at(c)
+    cr, crn = _residual(cy, p.take(sel, axis=1))
+    better = crn < rn[sel]
+    sel = sel[better]
+    for dst, src in ((x, c), (y, cy), (jx, cjx), (jy, cjy), (r, cr)):
+        dst[:, sel] = src[:, better]
+    rn[sel] = crn[better]
+    return x, y, jx, jy, r, rn
 
 
 def benchmark_render(assets: CharacterAssets, frames: int = 300, renderer: Renderer | None = None,

@@ -10,6 +10,8 @@ lips and skin (see `mouth_palette`).
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -17,13 +19,27 @@ from worker.retarget import regions as R
 
 _UPPER = [R.MOUTH_CORNERS[0], *R.INNER_UPPER, R.MOUTH_CORNERS[1]]
 _LOWER = [R.MOUTH_CORNERS[0], *R.INNER_LOWER, R.MOUTH_CORNERS[1]]
+_LIPS = np.array(_UPPER + _LOWER)
 _CONTOUR = R.inner_lip_contour()
 _TEETH_SEPARATIONS = np.array([0.0, 0.19, 0.4, 0.62], np.float32)  # |u| of the gaps between teeth
 
 
-def _smooth(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, np.float32(0.0), np.float32(1.0))
-    return x * x * (np.float32(3.0) - np.float32(2.0) * x)
+def _smooth(x: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """Smoothstep of `x * scale + offset` clipped to 0..1, as a new (h, w) float32 array.
+
+    In place where possible and clipped with `cv2.threshold`: this runs a few times per pixel
+    of the mouth every frame, where numpy's call overhead is most of the cost.
+    """
+    t = x * np.float32(scale)
+    if offset:
+        t += np.float32(offset)
+    cv2.threshold(t, 1.0, 1.0, cv2.THRESH_TRUNC, dst=t)  # min(t, 1)
+    cv2.threshold(t, 0.0, 0.0, cv2.THRESH_TOZERO, dst=t)  # max(t, 0)
+    s = t * t
+    t *= np.float32(-2.0)
+    t += np.float32(3.0)
+    s *= t
+    return s
 
 
 def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, iod: float,
@@ -45,72 +61,114 @@ def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, io
     cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_AA, shift=2)
     if not mask.any():
         return
+    col = _interior_colour(lm, palette, iod, x0, y0, x1, y1)
+    a = mask.astype(np.float32)
+    a *= np.float32(strength / 255.0)
+    a3 = cv2.merge([a, a, a])  # same-shape operands: numpy is slow at broadcasting a last axis of 3
+    region = out[y0:y1, x0:x1]
+    rgb = cv2.cvtColor(region, cv2.COLOR_RGBA2RGB).astype(np.float32)  # contiguous, unlike region[..., :3]
+    col *= a3
+    np.subtract(np.float32(1.0), a3, out=a3)
+    rgb *= a3
+    rgb += col
+    rgb += np.float32(0.5)
+    mixed = cv2.cvtColor(rgb.astype(np.uint8), cv2.COLOR_RGB2RGBA)
+    a *= np.float32(255.0)
+    mixed[..., 3] = np.maximum(region[..., 3], a.astype(np.uint8))
+    region[...] = mixed
 
-    cl, cr = lm[R.MOUTH_CORNERS[0], :2].astype(np.float64), lm[R.MOUTH_CORNERS[1], :2].astype(np.float64)
-    half = max(float(np.linalg.norm(cr - cl)) * 0.5, 1.0)
-    ax = (cr - cl) / (2 * half)
-    nrm = np.array([-ax[1], ax[0]])
-    mid = (cl + cr) * 0.5
+
+def _interior_colour(lm: np.ndarray, palette: np.ndarray, iod: float, x0: int, y0: int, x1: int,
+                     y1: int) -> np.ndarray:
+    """(h, w, 3) float32 colour of the mouth interior over the box [y0:y1, x0:x1].
+
+    Each layer (cavity, tongue, upper teeth) is a per-pixel weight times its colour, so the
+    pixel work is on single-channel float32 arrays and one `cv2.transform` mixes the colours.
+    """
+    (lx, ly), (rx, ry) = lm[R.MOUTH_CORNERS[0], :2].tolist(), lm[R.MOUTH_CORNERS[1], :2].tolist()
+    half = max(math.hypot(rx - lx, ry - ly) * 0.5, 1.0)
+    ax = ((rx - lx) / (2 * half), (ry - ly) / (2 * half))  # along the mouth; its normal points down
+    mx, my = (lx + rx) * 0.5, (ly + ry) * 0.5
     # float32 throughout: this runs per pixel of the mouth every frame
     f = np.float32
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    qx, qy = xs - f(mid[0]), ys - f(mid[1])
-    u = (qx * f(ax[0]) + qy * f(ax[1])) * f(1.0 / half)
-    w = qx * f(nrm[0]) + qy * f(nrm[1])
-
-    def curve(ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        d = lm[ids, :2] - mid
-        cu, cw = d @ ax / half, d @ nrm
-        o = np.argsort(cu)
-        return cu[o], cw[o]
-
-    uu, wu = curve(_UPPER)
-    ul, wl = curve(_LOWER)
+    qx = np.arange(x0, x1, dtype=np.float32)[None, :] - f(mx)
+    qy = np.arange(y0, y1, dtype=np.float32)[:, None] - f(my)
+    u = qx * f(ax[0] / half) + qy * f(ax[1] / half)  # across the corners, -1..1
+    w = qy * f(ax[0]) - qx * f(ax[1])  # pixels along the mouth's downward normal
+    # the inner lips as curves w(u), each sorted along u
+    d = lm[_LIPS, :2].astype(np.float64) - (mx, my)
+    cu = (d[:, 0] * ax[0] + d[:, 1] * ax[1]) / half
+    cw = d[:, 1] * ax[0] - d[:, 0] * ax[1]
+    n = len(_UPPER)
+    o_up, o_lo = np.argsort(cu[:n]), n + np.argsort(cu[n:])
+    uu, wu, ul, wl = cu[o_up], cw[o_up], cu[o_lo], cw[o_lo]
     w_up = np.interp(u, uu, wu).astype(np.float32)
-    w_lo = np.interp(u, ul, wl).astype(np.float32)
-    gap = np.maximum(w_lo - w_up, f(0.5))
-    v = (w - w_up) / gap
+    depth = w - w_up  # pixels below the upper lip
+    gap = np.interp(u, ul, wl).astype(np.float32)
+    gap -= w_up
+    np.maximum(gap, f(0.5), out=gap)
+    v = depth / gap  # 0 at the upper inner lip, 1 at the lower
     max_gap = float(gap.max())
 
-    lip, skin = palette[0].astype(np.float32), palette[1].astype(np.float32)
+    lip, skin = palette[0].astype(np.float64), palette[1].astype(np.float64)
     sat, bright = float(palette[2][0]), float(palette[2][1])
     u2 = np.minimum(u * u, f(1.0))
+    # the upper lip casts a thin shadow into the mouth
+    lip_shadow = _smooth(depth, 1 / 2.5)
+    lip_shadow *= f(0.4)
+    lip_shadow += f(0.6)
     # cavity: a darkened lip colour, deepest at the corners and at the back (top)
-    cavity = (lip * 0.18 + 4.0).astype(np.float32)
-    shade = (f(0.35) + f(0.65) * _smooth(v)) * (f(1.0) - f(0.6) * u2)
-    col = cavity[None, None, :] * shade[..., None]
+    cavity = (f(0.35) + f(0.65) * _smooth(v)) * (f(1.0) - f(0.6) * u2)
+    cavity *= lip_shadow
+    tongue = teeth = None
 
     # tongue: a lobe rising from the lower lip, visible once the mouth is open enough
-    tongue_amt = float(_smooth(np.array(max_gap / (0.16 * iod))))
+    tongue_amt = min(max(max_gap / (0.16 * iod), 0.0), 1.0)
+    tongue_amt = tongue_amt * tongue_amt * (3.0 - 2.0 * tongue_amt)
     if tongue_amt > 0.01:
-        tongue = (lip * 0.78 + np.array([30.0, 8.0, 12.0]) * sat).astype(np.float32)
-        dist = (u / 0.66) ** 2 + ((v - 1.12) / 0.62) ** 2
-        t_mask = _smooth((1.0 - dist) / 0.25) * tongue_amt
-        t_shade = 0.55 + 0.45 * _smooth((1.0 - dist) / 0.8)
-        col = col * (1 - t_mask[..., None]) + (tongue * t_shade[..., None]) * t_mask[..., None]
+        dv = (v - f(1.12)) * f(1 / 0.62)
+        dist = u * f(1 / 0.66)
+        dist *= dist
+        dist += dv * dv
+        t_mask = _smooth(dist, -1 / 0.25, 1 / 0.25)
+        t_mask *= f(tongue_amt)
+        tongue = _smooth(dist, -1 / 0.8, 1 / 0.8)
+        tongue *= f(0.45)
+        tongue += f(0.55)
+        tongue *= t_mask
+        tongue *= lip_shadow
+        cavity *= f(1.0) - t_mask
 
     # upper teeth: a band under the upper lip, shaded round towards the corners
     teeth_px = min(0.085 * iod, 0.45 * max_gap)
     if teeth_px > 0.8:
-        white = np.array([214.0, 208.0, 194.0]) * (0.5 + 0.45 * bright)
-        grey = white.mean()
-        white = grey + (white - grey) * min(1.0, 0.4 + sat)
-        teeth = (0.85 * white + 0.15 * skin).astype(np.float32)
-        depth = (w - w_up)  # pixels below the upper lip
-        edge = _smooth((teeth_px - depth) / 1.5) * _smooth((0.86 - np.abs(u)) / 0.12)
+        edge = _smooth(depth, -1 / 1.5, teeth_px / 1.5)
         au = np.abs(u)
+        edge *= _smooth(au, -1 / 0.12, 0.86 / 0.12)
         lines = np.abs(au - _TEETH_SEPARATIONS[0])
         for sep in _TEETH_SEPARATIONS[1:]:
             np.minimum(lines, np.abs(au - sep), out=lines)
-        lines *= f(half)
-        t_shade = (1.0 - 0.55 * u2) * (0.9 + 0.1 * _smooth(lines / 1.0))
-        t_shade *= 1.0 - 0.25 * _smooth(depth / max(teeth_px, 1.0))  # lower edge a bit darker
-        col = col * (1 - edge[..., None]) + (teeth * t_shade[..., None]) * edge[..., None]
+        teeth = (f(1.0) - f(0.55) * u2) * (f(0.9) + f(0.1) * _smooth(lines, half))
+        teeth *= f(1.0) - f(0.25) * _smooth(depth, 1 / max(teeth_px, 1.0))  # lower edge a bit darker
+        teeth *= edge
+        teeth *= lip_shadow
+        keep = f(1.0) - edge
+        cavity *= keep
+        if tongue is not None:
+            tongue *= keep
 
-    # the upper lip casts a thin shadow into the mouth
-    col *= (0.6 + 0.4 * _smooth((w - w_up) / 2.5))[..., None]
-
-    a = (mask.astype(np.float32) * (strength / 255.0))[..., None]
-    region = out[y0:y1, x0:x1]
-    region[..., :3] = (col * a + region[..., :3].astype(np.float32) * (f(1.0) - a) + f(0.5)).astype(np.uint8)
-    region[..., 3] = np.maximum(region[..., 3], (a[..., 0] * 255).astype(np.uint8))
+    colours = [lip * 0.18 + 4.0]
+    layers = [cavity]
+    if tongue is not None:
+        colours.append(lip * 0.78 + np.array([30.0, 8.0, 12.0]) * sat)
+        layers.append(tongue)
+    if teeth is not None:
+        white = np.array([214.0, 208.0, 194.0]) * (0.5 + 0.45 * bright)
+        grey = float(sum(white)) / 3.0
+        white = grey + (white - grey) * min(1.0, 0.4 + sat)
+        colours.append(0.85 * white + 0.15 * skin)
+        layers.append(teeth)
+    mix = np.array(colours, np.float32).T  # (rgb, layer)
+    if len(layers) == 1:
+        return cv2.merge([layers[0] * f(c) for c in mix[:, 0]])
+    return cv2.transform(cv2.merge(layers), mix)

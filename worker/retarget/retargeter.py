@@ -98,22 +98,33 @@ class _EyeFrame:
 
     def apply(self, out: np.ndarray, base: np.ndarray, openness: float, gaze: np.ndarray) -> None:
         """Write lids and iris for `openness` (0 shut, 1 neutral) and `gaze` into `out` (x, y)."""
-        shift = (base[self.corners, :2] - self._neutral_corners).mean(0)
+        shift = (base[self.corners[0], :2] + base[self.corners[1], :2]) * 0.5 - self._neutral_mid
         r = openness
-        up = np.stack([self.u_up, np.interp(self.u_up, self.u_closed, self.v_closed) * (1 - r) + self.v_up * r], -1)
-        lo = np.stack([self.u_lo, np.interp(self.u_lo, self.u_closed, self.v_closed) * (1 - r) + self.v_lo * r], -1)
-        out[self.upper, :2] = self.to_xy(up) + shift
-        out[self.lower, :2] = self.to_xy(lo) + shift
-        vc = float(np.interp(self.iris_uv[0], self.u_closed, self.v_closed))
-        d = np.array([gaze[0] * self.half, gaze[1] * self.half * min(r, 1.0)])
-        iris = np.array([self.iris_uv[0], vc + r * (self.iris_uv[1] - vc)]) + d
+        self._v[: self._n_up] = self._closed_up * (1 - r) + self.v_up * r
+        self._v[self._n_up:] = self._closed_lo * (1 - r) + self.v_lo * r
+        out[self._lids, :2] = self._lid_xy(self._v) + shift
+        d0, d1 = gaze[0] * self.half, gaze[1] * self.half * min(r, 1.0)
+        iris = np.array([self.iris_uv[0] + d0, self._closed_iris + r * (self.iris_uv[1] - self._closed_iris) + d1])
         out[self.iris, :2] = self.to_xy(iris) + shift
         ring = self.ring_uv - self.iris_uv
         ring[:, 1] *= min(r, 1.0)
         out[self.ring, :2] = self.to_xy(iris + ring) + shift
 
+    def _lid_xy(self, v: np.ndarray) -> np.ndarray:
+        return self._lid_base + v[:, None] * self.n
+
     def bind(self, lm: np.ndarray) -> _EyeFrame:
-        self._neutral_corners = lm[self.corners, :2].astype(np.float64)
+        self._neutral_mid = lm[self.corners, :2].astype(np.float64).mean(0)
+        # what does not depend on the frame, once: the shut lid line under each lid point, the
+        # lids' positions along the eye axis, the iris's height when shut
+        self._closed_up = np.interp(self.u_up, self.u_closed, self.v_closed)
+        self._closed_lo = np.interp(self.u_lo, self.u_closed, self.v_closed)
+        self._closed_iris = float(np.interp(self.iris_uv[0], self.u_closed, self.v_closed))
+        self._n_up = len(self.upper)
+        self._lids = np.concatenate([self.upper, self.lower])
+        u = np.concatenate([self.u_up, self.u_lo])
+        self._lid_base = self.origin + u[:, None] * self.ax
+        self._v = np.empty(len(u))
         return self
 
 
