@@ -1,4 +1,5 @@
-"""`meshwarp` internals that its speed rests on: the grid inversion and the skipped resampling."""
+"""`meshwarp` internals: the grid inversion and the skipped resampling (its speed rests on them),
+and the fold guard (a pose the warp cannot draw without tearing is scaled back)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import pytest
 
 from worker.characters.preprocess import preprocess_image
 from worker.paths import SAMPLE_CHARACTER
+from worker.render import meshwarp as MW
 from worker.render.meshwarp import MeshWarpRenderer, _ForwardMap, _invert
-from worker.render.sweep import pose_sweep
+from worker.render.sweep import driver_from_character, pose_sweep
+from worker.retarget import Retargeter, RetargetOptions
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +70,86 @@ def test_skipped_resampling_changes_nothing_visible(char, poses):
         boxes = fast._resample_boxes(char, fast._warp(char, pose))
         skipped.append(1.0 - sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in boxes) / char.size ** 2)
     assert np.median(skipped) > 0.1  # and there was something to skip (transparent background)
+
+
+def _min_area_ratio(renderer: MeshWarpRenderer, char, fwd: np.ndarray) -> float:
+    """Smallest Jacobian determinant of the forward field over the cells that must not fold,
+    by finite differences at every corner of every cell (independent of the guard's algebra)."""
+    g = MW.GRID
+    grid = renderer._grid(char.size)
+    cell = float(grid.nodes[0, 1] - grid.nodes[0, 0])
+    p = (fwd + grid.nodes).reshape(2, g, g).astype(np.float64) / cell
+    worst = np.inf
+    for ex in (p[:, :-1, 1:] - p[:, :-1, :-1], p[:, 1:, 1:] - p[:, 1:, :-1]):
+        for ey in (p[:, 1:, :-1] - p[:, :-1, :-1], p[:, 1:, 1:] - p[:, :-1, 1:]):
+            det = ex[0] * ey[1] - ex[1] * ey[0]
+            worst = min(worst, float(det[renderer._character(char).fold_cells].min()))
+    return worst
+
+
+def _guarded(renderer: MeshWarpRenderer, char, pose):
+    ch, grid = renderer._character(char), renderer._grid(char.size)
+    raw = renderer._forward(ch, pose, [])
+    fwd, drawn = renderer._unfold(ch, grid, pose, raw)
+    return raw, fwd, drawn
+
+
+def test_a_pose_that_would_fold_is_scaled_back_to_the_limit(char):
+    """A dropped jaw with the head turned, tilted and shifted: the plain field folds
+    (a tear on screen); the guard keeps every visible cell's area ratio at FOLD_DET, keeps the
+    2-D head motion, and hands the patches and the mouth the pose it really drew."""
+    r = MeshWarpRenderer()
+    rt = Retargeter(char, RetargetOptions(idle=False))
+    face = driver_from_character(char, yaw=28.0, pitch=12.0, roll=15.0, mouth=0.3)
+    face.landmarks[:, 1] += 0.35 * 100  # the whole head lower in the frame
+    pose = rt.retarget(face, driver_from_character(char))
+    raw, fwd, drawn = _guarded(r, char, pose)
+    assert _min_area_ratio(r, char, raw) < 0.0  # it would fold
+    worst = _min_area_ratio(r, char, fwd)
+    assert MW.FOLD_DET - 1e-3 <= worst < MW.FOLD_DET + 0.02, worst  # scaled back just to the limit
+    moved = np.abs(drawn.landmarks[:, :2] - char.landmarks[:, :2]).max()
+    assert moved > 10.0  # ... not frozen
+    assert not np.allclose(drawn.landmarks, pose.landmarks)
+    # the rendered map keeps its orientation where the picture shows (no tear)
+    m = r.backward_map(char, pose)
+    ax, ay = np.diff(m, axis=1)[:-1], np.diff(m, axis=0)[:, :-1]
+    det = ax[..., 0] * ay[..., 1] - ax[..., 1] * ay[..., 0]
+    visible = char.image[:-1, :-1, 3] > 0
+    lips = np.zeros(det.shape, np.uint8)
+    import cv2
+
+    from worker.retarget import regions as R
+    cv2.fillConvexPoly(lips, cv2.convexHull(np.round(drawn.landmarks[R.inner_lip_contour(), :2]).astype(np.int32)), 1)
+    keep = visible & ~cv2.dilate(lips, np.ones((9, 9), np.uint8)).astype(bool)
+    assert det[keep].min() > 0.0
+
+
+def test_poses_that_do_not_fold_are_drawn_as_given(char, poses):
+    r = MeshWarpRenderer()
+    for pose in poses[::4]:
+        raw, fwd, drawn = _guarded(r, char, pose)
+        if _min_area_ratio(r, char, raw) >= MW.FOLD_DET:
+            assert drawn is pose and fwd is raw
+
+
+def test_real_footage_never_folds(testdata):
+    """d12 talks with a wide-open mouth and moves about: on the two characters with the least
+    room (s42's chin near the frame's foot, s10's face at the silhouette) the plain warp folds in
+    many frames; guarded, none does, and most frames keep nearly all their motion."""
+    from worker.render import fidelity as F
+
+    states, neutrals = F.track_driver(testdata / "footage" / "driving" / "d12.mp4")
+    for name in ("s42", "s10"):
+        char = F.portrait_character(name, testdata)
+        r, rt = MeshWarpRenderer(size=char.size), Retargeter(char, RetargetOptions(idle=False))
+        folded = kept = 0
+        for face, neutral in zip(states, neutrals, strict=True):
+            pose = rt.retarget(face, neutral)
+            raw, fwd, drawn = _guarded(r, char, pose)
+            folded += _min_area_ratio(r, char, raw) < 0.0
+            assert _min_area_ratio(r, char, fwd) >= MW.FOLD_DET - 1e-3, name
+            d_raw = np.abs(pose.landmarks[:, :2] - char.landmarks[:, :2]).max()
+            d_drawn = np.abs(drawn.landmarks[:, :2] - char.landmarks[:, :2]).max()
+            kept += d_drawn >= 0.8 * d_raw
+        assert folded >= 10, (name, folded)  # the footage does exercise the guard
+        assert kept >= 0.8 * len(states), (name, kept)

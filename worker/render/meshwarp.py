@@ -2,7 +2,8 @@
 
 Per frame: control displacements (landmarks, head halo) -> one matrix product with the
 precomputed thin-plate-spline matrix gives the forward warp on a coarse grid of the character's
-pixels -> Newton steps, warm-started from the last frame, invert it on the grid (output pixel ->
+pixels -> a pose that would fold the picture over itself (a tear) is scaled back until it does
+not (`_unfold`) -> Newton steps, warm-started from the last frame, invert it on the grid (output pixel ->
 source pixel) -> upsample -> full-resolution patches of that map for the eyelids
 (`worker.render.eyes`) and the lips (`worker.render.mouth_rig`), which the coarse grid cannot
 close or part by itself -> `cv2.remap` of RGBA together (the alpha matte warps with the
@@ -17,6 +18,7 @@ Most per-frame arrays are small, so the code avoids numpy's per-call and casting
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import NamedTuple
 
 import cv2
@@ -25,7 +27,7 @@ import numpy as np
 from worker.characters.assets import CharacterAssets
 from worker.render.base import Renderer
 from worker.render.eyes import EyeRig
-from worker.render.meshwarp_prepare import GRID, grid_coords, prepare_meshwarp
+from worker.render.meshwarp_prepare import GRID, flat_oval_depth, grid_coords, halo_sources, prepare_meshwarp
 from worker.render.mouth import draw_mouth_interior
 from worker.render.mouth_rig import MouthRig
 from worker.retarget import regions as R
@@ -41,6 +43,11 @@ EYE_PATCH_FROM = 0.08  # eye closure above which lids are drawn by the full-reso
 EDGE_NODES = 3.0  # grid nodes over which motion fades out towards the frame's edge
 BAND_CELLS = 4  # grid-cell rows resampled as one box (fewer calls vs. less skipped)
 SEEN_BLOCK = 4  # pixels per side of the blocks in which visibility is looked up
+# Smallest area ratio (Jacobian determinant) the warp may squeeze a visible cell to; a pose that
+# would squeeze harder (fold the picture over itself: a tear on screen) is scaled back to it.
+# Just above the inversion's own limit (`_ForwardMap.min_det`), where Newton stays well-posed.
+FOLD_DET = 0.06
+HALO_FOLLOW = 0.8  # share of its outline point's non-rigid motion the halo around the head takes
 _RING = np.ones((3, 3), np.uint8)
 
 
@@ -56,6 +63,9 @@ class _Character(NamedTuple):
     mouth: MouthRig  # the lips' full-resolution patch
     seen_sum: np.ndarray  # integral image of "alpha > 0 anywhere in the block", per SEEN_BLOCK pixels
     seen_cells: np.ndarray  # (GRID - 1, GRID - 1) bool: grid cells with anything visible in the picture
+    fold_cells: np.ndarray  # (GRID - 1, GRID - 1) bool: cells that must not fold (visible, and a ring)
+    points: np.ndarray  # (478, 2) float32 all landmarks as drawn
+    pivot_z: np.float32  # the head's depth centre (a 2-D head motion leaves out what depth adds)
 
 
 class _Warp(NamedTuple):
@@ -65,6 +75,7 @@ class _Warp(NamedTuple):
     pos: np.ndarray  # (2, GRID, GRID) where each grid node samples the picture
     moving: np.ndarray  # (GRID, GRID) bool: the nodes that move
     patches: list[tuple[int, int, int, int]]  # boxes (y0, y1, x0, x1) the lid and lip patches rewrote
+    pose: TargetPose  # the pose drawn (scaled back if it would have folded the picture)
 
 
 class _Grid(NamedTuple):
@@ -109,16 +120,26 @@ class MeshWarpRenderer(Renderer):
             n_lm, halo = len(idx), np.asarray(a["meshwarp_halo"], np.float64)
             grid_matrix = np.asarray(a["meshwarp_grid_matrix"], np.float64)
             # halo displacement = share * ([xyz 1] @ (head - [I 0]).T): linear in the head matrix
-            to_halo = grid_matrix[:, n_lm:n_lm + len(halo)] * a["meshwarp_halo_share"]
-            head = to_halo @ np.concatenate([halo, np.ones((len(halo), 1))], 1)
-            linear = np.ascontiguousarray(np.concatenate([grid_matrix[:, :n_lm], head], 1), np.float32)
+            to_halo = grid_matrix[:, n_lm:n_lm + len(halo)]
+            head = (to_halo * a["meshwarp_halo_share"]) @ np.concatenate([halo, np.ones((len(halo), 1))], 1)
+            linear = np.concatenate([grid_matrix[:, :n_lm], head], 1)
             pos = {int(j): i for i, j in enumerate(idx)}
+            # ... plus HALO_FOLLOW of what the outline point inside it does beyond the head's rigid
+            # motion (a jaw dropping, a cheek puffing): also linear, in that point's displacement
+            # and the head matrix. Without it a dropped jaw squeezes the neck under it to a fold.
+            lm = np.asarray(assets.landmarks, np.float64)
+            src = halo_sources(lm, assets.size)
+            if len(src) == len(halo):  # (a cache from another layout: leave the halo rigid)
+                follow = to_halo * HALO_FOLLOW
+                np.add.at(linear.T, [pos[int(j)] for j in src], follow.T)
+                flat = flat_oval_depth(lm)[src]
+                linear[:, n_lm:] -= follow @ np.concatenate([flat, np.ones((len(src), 1))], 1)
+            linear = np.ascontiguousarray(linear, np.float32)
             eyes = []
             for left in (True, False):
                 rig = EyeRig(np.asarray(assets.landmarks, np.float64), left)
                 eyes.append((rig, np.array([pos[int(j)] for j in rig.upper]),
                              np.array([pos[int(j)] for j in rig.lower]), pos[rig.iris]))
-            lm = np.asarray(assets.landmarks, np.float64)
             mouth = MouthRig(lm[R.INNER_UPPER, :2], lm[R.INNER_LOWER, :2])
             rest = np.ascontiguousarray(assets.landmarks[idx, :2], np.float32)
             # anything visible per block of SEEN_BLOCK pixels, as an integral image
@@ -130,7 +151,10 @@ class MeshWarpRenderer(Renderer):
             e = self._grid(assets.size).edges
             b0, b1 = e // SEEN_BLOCK, -(-e // SEEN_BLOCK)  # cells in blocks, rounded outwards
             seen_cells = _box_sums(seen_sum, b0[:-1, None], b1[1:, None], b0[None, :-1], b1[None, 1:]) > 0
-            self._chars[assets.key] = _Character(idx, rest, linear, eyes, mouth, seen_sum, seen_cells)
+            fold_cells = cv2.dilate(seen_cells.astype(np.uint8), _RING).astype(bool)
+            self._chars[assets.key] = _Character(
+                idx, rest, linear, eyes, mouth, seen_sum, seen_cells, fold_cells,
+                np.ascontiguousarray(lm[:, :2], np.float32), np.float32(lm[R.RIGID, 2].mean()))
         return self._chars[assets.key]
 
     def _grid(self, size: int) -> _Grid:
@@ -155,14 +179,46 @@ class MeshWarpRenderer(Renderer):
         tgt = pose.landmarks[ch.ctrl_idx, :2].astype(np.float32)
         for rig, up, lo, iris in eyes:
             tgt[up], tgt[lo], tgt[iris] = rig.open_targets(pose.landmarks, pose.gaze)
-        tgt -= ch.rest
-        head = np.asarray(pose.head_matrix, np.float32)[:2] - np.eye(2, 4, dtype=np.float32)
-        disp = np.concatenate([tgt, head.T]).T.copy()  # x and y rows
+        return self._field(ch, tgt, pose.head_matrix)
+
+    @staticmethod
+    def _field(ch: _Character, targets: np.ndarray, head_matrix: np.ndarray) -> np.ndarray:
+        """Grid field for control landmarks moved to `targets` and the head by `head_matrix`."""
+        head = np.asarray(head_matrix, np.float32)[:2] - np.eye(2, 4, dtype=np.float32)
+        disp = np.concatenate([targets - ch.rest, head.T]).T.copy()  # x and y rows
         # two matrix-vector products beat one product with a 2-column matrix
         fwd = np.empty((2, GRID * GRID), np.float32)
         np.dot(ch.linear, disp[0], out=fwd[0])
         np.dot(ch.linear, disp[1], out=fwd[1])
         return fwd
+
+    def _unfold(self, ch: _Character, grid: _Grid, pose: TargetPose, fwd: np.ndarray) -> tuple[np.ndarray, TargetPose]:
+        """The field, and the pose, scaled back where the pose would fold the picture over itself.
+
+        A far cheek turned past its outline, a jaw dropped into a still neck, a head moved far
+        from its shoulders: the spline would have to fold, which shows as a tear. Instead the
+        pose's deviation from its plain 2-D head motion (turn, tilt, shift, scale in the picture
+        plane) is scaled by the largest factor that keeps every visible cell's area ratio at
+        least FOLD_DET (or all motion, if the 2-D motion alone folds). Both are linear in the
+        control points, so the factor is exact: per cell corner the determinant is a quadratic
+        in it. The scaled pose is what the lid and lip patches and the mouth then follow.
+        """
+        mask = ch.fold_cells
+        if _fold_roots(grid, None, fwd, mask) >= 1.0:
+            return fwd, pose
+        h = np.asarray(pose.head_matrix, np.float32)
+        a, t = h[:2, :2], h[:2, 3] + h[:2, 2] * ch.pivot_z
+        base_pts = ch.points @ a.T + t
+        flat = np.zeros((3, 4), np.float32)
+        flat[:2, :2], flat[:2, 3], flat[2, 2] = a, t, 1.0
+        base = self._field(ch, base_pts[ch.ctrl_idx], flat)
+        if _fold_roots(grid, None, base, mask) < 1.0:  # the 2-D motion folds by itself: scale it all
+            base, base_pts = np.zeros_like(fwd), ch.points
+        k = np.float32(_fold_roots(grid, base, fwd, mask))
+        fwd = base + k * (fwd - base)
+        lm = pose.landmarks.copy()
+        lm[:, :2] = base_pts + k * (lm[:, :2] - base_pts)
+        return fwd, replace(pose, landmarks=lm)
 
     def _warp(self, assets: CharacterAssets, pose: TargetPose) -> _Warp:
         """The backward map for `pose` and what `render` needs to know about it."""
@@ -172,12 +228,15 @@ class MeshWarpRenderer(Renderer):
         # closes the lids. Open eyes: the spline follows the lids directly (cheaper). Both put
         # the lids in the same place, so switching between them at EYE_PATCH_FROM is seamless.
         eyes = [e for e in ch.eyes if (pose.eye_close_left if e[0].left else pose.eye_close_right) > EYE_PATCH_FROM]
-        fwd = self._forward(ch, pose, eyes)
         grid = self._grid(size)
+        given = pose
+        fwd, pose = self._unfold(ch, grid, pose, self._forward(ch, pose, eyes))
         # warm start from the previous frame's solution: consecutive frames differ little
         warm = self._warm.get(assets.key) if self.warm_start else None
         # the outer ring never moves (see `fade`): no need to invert it
-        back = _invert(fwd, grid.nodes, warm, WARM_STEPS if warm is not None else NEWTON_STEPS, margin=1)
+        # a field held at the fold limit is squeezed hard somewhere: Newton needs its full steps there
+        steps = WARM_STEPS if warm is not None and pose is given else NEWTON_STEPS
+        back = _invert(fwd, grid.nodes, warm, steps, margin=1)
         self._warm[assets.key] = back
         # The frame's edge never moves (exactly), nor does anything that would move by less
         # than a twentieth of a pixel: a still background stays bit-identical, not shimmering.
@@ -190,7 +249,7 @@ class MeshWarpRenderer(Renderer):
         patches = [b for rig, *_ in eyes if (b := rig.remap_lids(full, pose.landmarks)) is not None]
         if (b := ch.mouth.remap_lips(full, pose.landmarks)) is not None:
             patches.append(b)
-        return _Warp(full, back.reshape(2, GRID, GRID), moving.reshape(GRID, GRID), patches)
+        return _Warp(full, back.reshape(2, GRID, GRID), moving.reshape(GRID, GRID), patches, pose)
 
     def _upsample(self, pos: np.ndarray, grid: _Grid, size: int) -> np.ndarray:
         """Full-size map from node positions (2, GRID^2), into a buffer reused frame to frame."""
@@ -219,6 +278,7 @@ class MeshWarpRenderer(Renderer):
             m1, m2 = cv2.convertMaps(warp.full[y0:y1, x0:x1], None, cv2.CV_16SC2)
             cv2.remap(assets.image, m1, m2, cv2.INTER_LINEAR, dst=out[y0:y1, x0:x1],
                       borderMode=cv2.BORDER_REPLICATE)
+        pose = warp.pose
         if self.mouth_interior and pose.mouth_open > 0:
             a = self.arrays(assets)
             iod = float(a["meshwarp_iod"][0])
@@ -266,6 +326,49 @@ class MeshWarpRenderer(Renderer):
                 box = (boxes.pop()[0], *box[1:])
             boxes.append(box)
         return boxes
+
+
+def _fold_roots(grid: _Grid, base: np.ndarray | None, fwd: np.ndarray, cells: np.ndarray) -> float:
+    """Largest k in [0, 1] for which the field base + k * (fwd - base) keeps every `cells` cell
+    at an area ratio >= FOLD_DET (1.0: the full field does; base None: the identity).
+
+    The field is bilinear per cell, so its Jacobian determinant is smallest at a corner; there
+    it is the cross product of the two cell edges meeting at the corner, quadratic in k.
+    """
+    g = GRID
+    nodes = grid.nodes.reshape(2, g, g)
+    b = nodes if base is None else nodes + base.reshape(2, g, g)
+    d = fwd.reshape(2, g, g) - (0.0 if base is None else base.reshape(2, g, g))
+
+    def edges(p: np.ndarray) -> tuple[np.ndarray, ...]:
+        p = p.astype(np.float64)
+        p00, p10, p01, p11 = p[:, :-1, :-1], p[:, :-1, 1:], p[:, 1:, :-1], p[:, 1:, 1:]
+        return tuple(e[:, cells] for e in (p10 - p00, p11 - p01, p01 - p00, p11 - p10))
+
+    bx0, bx1, by0, by1 = edges(b)
+    dx0, dx1, dy0, dy1 = edges(d)
+    floor = FOLD_DET * float(nodes[0, 0, 1] - nodes[0, 0, 0]) ** 2
+    k = 1.0
+    for ex, ey, fx, fy in ((bx0, by0, dx0, dy0), (bx0, by1, dx0, dy1), (bx1, by0, dx1, dy0), (bx1, by1, dx1, dy1)):
+        c0 = ex[0] * ey[1] - ex[1] * ey[0] - floor
+        c1 = ex[0] * fy[1] - ex[1] * fy[0] + fx[0] * ey[1] - fx[1] * ey[0]
+        c2 = fx[0] * fy[1] - fx[1] * fy[0]
+        q1 = c0 + c1 + c2  # at k = 1
+        bad = q1 < 0
+        if not bad.any():
+            continue
+        c0, c1, c2 = c0[bad], c1[bad], c2[bad]
+        if (c0 <= 0).any():  # already below at k = 0
+            return 0.0
+        # first root in (0, 1] of c0 + c1 k + c2 k^2 (it exists: positive at 0, negative at 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            disc = np.sqrt(np.maximum(c1 * c1 - 4 * c2 * c0, 0.0))
+            r1 = np.where(np.abs(c2) > 1e-12, (-c1 - disc) / (2 * c2), -c0 / c1)
+            r2 = np.where(np.abs(c2) > 1e-12, (-c1 + disc) / (2 * c2), np.inf)
+        r = np.where((r1 > 0) & (r1 <= 1), r1, np.inf)
+        r = np.minimum(r, np.where((r2 > 0) & (r2 <= 1), r2, np.inf))
+        k = min(k, float(r.min()))
+    return k
 
 
 def _block(v: np.ndarray, add: float, round_up: int, size: int) -> np.ndarray:

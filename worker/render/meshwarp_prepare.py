@@ -45,15 +45,26 @@ def halo_points(lm: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     stays on the shoulders). Points too near the border are dropped: the pins own that zone.
     """
     oval = lm[R.FACE_OVAL].astype(np.float64)
-    c = oval[:, :2].mean(0)
-    ring = c + (oval[:, :2] - c) * HALO_SCALE
+    ring, keep = _halo_ring(lm, size)
     top, bottom = oval[:, 1].min(), oval[:, 1].max()
     share = np.clip(1.0 - (oval[:, 1] - top) / max(bottom - top, 1e-6), 0.0, 1.0)
     share = 0.4 + 0.6 * share ** 0.7
-    margin = 0.04 * size
-    keep = ((ring >= margin) & (ring <= size - 1 - margin)).all(1)
     pts = np.concatenate([ring, flat_oval_depth(lm)[R.FACE_OVAL, 2:3]], axis=1)
     return pts[keep], share[keep]
+
+
+def halo_sources(lm: np.ndarray, size: int) -> np.ndarray:
+    """The face-oval landmark each point of `halo_points` lies beyond, in the same order."""
+    return np.asarray(R.FACE_OVAL)[_halo_ring(lm, size)[1]]
+
+
+def _halo_ring(lm: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ring's 2-D points (one per face-oval point) and which are far enough from the border."""
+    oval = lm[R.FACE_OVAL, :2].astype(np.float64)
+    c = oval.mean(0)
+    ring = c + (oval - c) * HALO_SCALE
+    margin = 0.04 * size
+    return ring, ((ring >= margin) & (ring <= size - 1 - margin)).all(1)
 
 
 def flat_oval_depth(lm: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from worker.retarget import regions as R
 U_REACH = 1.2  # columns rewritten: this far past the inner corners (units of half mouth width)
 ABOVE, BELOW = 0.5, 0.8  # rows rewritten above / below the lips (half mouth widths): lip + skin
 MIN_DEV_PX = 0.3  # the spline put the lips this close to the pose's already: no patch
+MAX_SQUEEZE = 0.9  # a stretch of skin keeps at least 1 - this of its height
 _TABLE = 96  # samples of the lip curves across the mouth
 
 
@@ -64,6 +65,10 @@ class MouthRig:
         fade = np.clip((U_REACH - np.abs(tu)) / (U_REACH - 1.0), 0.0, 1.0)
         d1 = (np.interp(tu, up_d[:, 0], up_d[:, 1]) - ut) * fade
         d2 = (np.maximum(np.interp(tu, lo_d[:, 0], lo_d[:, 1]), ut + d1) - lt) * fade
+        # v -> v + d(v) must keep its order on each piece (slope of d > -1), or the patch folds
+        # (only a lip asked to move further than the skin beside it can give, at extreme poses)
+        d1 = np.clip(d1, -MAX_SQUEEZE * (ut - top), 0.5 * MAX_SQUEEZE * (bot - ut))
+        d2 = np.clip(d2, d1 - MAX_SQUEEZE * (lt - ut), MAX_SQUEEZE * (bot - lt))
         k1 = d1 / np.maximum(ut - top, 1e-4)
         k2 = (d2 - d1) / np.maximum(lt - ut, 1e-4)
         k3 = d2 / np.maximum(bot - lt, 1e-4)

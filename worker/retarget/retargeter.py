@@ -46,7 +46,9 @@ class RetargetOptions:
     # further on, the warp has no texture for the far side and the face stops reading as a face
     max_total_yaw: float = 36.0
     max_roll: float = 40.0
-    max_shift: float = 0.8  # head translation limit, inter-ocular units
+    # head translation limit, inter-ocular units: the shoulders stay put, so a head moved further
+    # would stretch the neck past what the warp can draw (see meshwarp FOLD_DET)
+    max_shift: float = 0.4
     gaze_gain: float = 1.0
     # One Euro on the head pose derived from the (already smoothed) landmarks: its 3-D fit
     # leans on the noisy depth, and a trembling head is what shows most on a still picture.
