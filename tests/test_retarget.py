@@ -181,3 +181,27 @@ def test_smoothing_holds_a_trembling_head_still(char):
         a.append(smooth.retarget(f, neutral).roll)
         b.append(raw.retarget(f, neutral).roll)
     assert np.std(np.diff(a[10:])) < 0.5 * np.std(np.diff(b[10:]))
+
+
+def test_head_shift_is_limited_by_the_room_beside_the_face(char):
+    """A face drawn close to the picture's foot may move down only a little (its neck would fold
+    between the chin and the frame's edge); the other ways it moves as far as the driver."""
+    from dataclasses import replace
+
+    from worker.retarget.retargeter import ROOM_SHARE
+
+    lm = char.landmarks.copy()
+    room = 40.0
+    lm[:, 1] += char.size - room - lm[R.FACE_OVAL, 1].max()  # chin 40 px above the foot
+    low = replace(char, landmarks=lm, key=char.key + "-low")
+    rt = _rt(low)
+    neutral = driver_from_character(low)
+    _, _, iod = G.canonical_frame(neutral.landmarks)
+
+    def shifted(dy: float) -> float:
+        moved = driver_from_character(low)
+        moved.landmarks = moved.landmarks + np.float32([0, dy * iod, 0])
+        return float((rt.retarget(moved, neutral).landmarks - lm)[:, 1].mean())
+
+    assert shifted(0.35) == pytest.approx(ROOM_SHARE * room, rel=0.05)
+    assert shifted(-0.3) == pytest.approx(-0.3 * rt.iod, rel=0.05)

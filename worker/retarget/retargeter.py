@@ -30,6 +30,7 @@ from worker.track.one_euro import OneEuroFilter, OneEuroParams
 # reports a fully closed lid as zero.
 EYE_SHUT_RATIO = 0.3
 OUTLINE_DEPTH = 0.5  # the renderer's halo uses the same (worker.render.meshwarp_prepare)
+ROOM_SHARE = 0.2  # share of the room beside the face a head shift may use (see Retargeter.__init__)
 CLOSED_LINE = 0.75  # where shut lids meet: this far from the upper lid towards the lower one
 
 
@@ -180,6 +181,14 @@ class Retargeter:
         back = max(12.0, o.max_yaw - r)
         self._yaw_range = (-away, back) if self.rest_yaw < 0 else (-back, away)
         self.eyes = {True: _EyeFrame(lm, True).bind(lm), False: _EyeFrame(lm, False).bind(lm)}
+        # how far the head may shift each way (inter-ocular units): at most max_shift, and at most
+        # ROOM_SHARE of the room between the face and the picture's edge on that side (a face
+        # cropped close to the chin has little room below it before the neck would fold)
+        oval = lm[R.FACE_OVAL, :2]
+        size = float(character.size)
+        room = np.array([oval[:, 0].min(), oval[:, 1].min(), size - oval[:, 0].max(), size - oval[:, 1].max()])
+        self._shift_lo = -np.minimum(o.max_shift, ROOM_SHARE * np.maximum(room[:2], 0.0) / self.iod)
+        self._shift_hi = np.minimum(o.max_shift, ROOM_SHARE * np.maximum(room[2:], 0.0) / self.iod)
         self.gap = G.mouth_gap(lm)
         self._jaw = np.array(R.jaw_weights(N_LANDMARKS))
         self.idle = idle or Idle()
@@ -281,6 +290,7 @@ class Retargeter:
         mag = float(np.linalg.norm(move[:2]))
         if mag > o.max_shift:
             move = move * (o.max_shift / mag)
+        move[:2] = np.clip(move[:2], self._shift_lo, self._shift_hi)
         trans = self.pivot + move * self.iod
         trans[1] += idle.dy * w_idle * self.iod
         trans[2] = self.pivot[2]
