@@ -199,7 +199,7 @@ class MeshWarpRenderer(Renderer):
         from its shoulders: the spline would have to fold, which shows as a tear. Instead the
         pose's deviation from its plain 2-D head motion (turn, tilt, shift, scale in the picture
         plane) is scaled by the largest factor that keeps every visible cell's area ratio at
-        least FOLD_DET (or all motion, if the 2-D motion alone folds). Both are linear in the
+        least FOLD_DET (the 2-D motion too, if it alone folds). Both are linear in the
         control points, so the factor is exact: per cell corner the determinant is a quadratic
         in it. The scaled pose is what the lid and lip patches and the mouth then follow.
         """
@@ -212,8 +212,10 @@ class MeshWarpRenderer(Renderer):
         flat = np.zeros((3, 4), np.float32)
         flat[:2, :2], flat[:2, 3], flat[2, 2] = a, t, 1.0
         base = self._field(ch, base_pts[ch.ctrl_idx], flat)
-        if _fold_roots(grid, None, base, mask) < 1.0:  # the 2-D motion folds by itself: scale it all
-            base, base_pts = np.zeros_like(fwd), ch.points
+        kb = np.float32(_fold_roots(grid, None, base, mask))
+        if kb < 1.0:  # the 2-D motion folds by itself: scale it back first (as far as needed only,
+            base *= kb  # so that a pose moving through here changes smoothly)
+            base_pts = ch.points + kb * (base_pts - ch.points)
         k = np.float32(_fold_roots(grid, base, fwd, mask))
         fwd = base + k * (fwd - base)
         lm = pose.landmarks.copy()

@@ -15,6 +15,8 @@ from worker.retarget import regions as R
 GRID = 40  # coarse grid nodes per side (the warp is smooth: upsampled to full size per frame)
 BORDER_PINS = 10  # pins per image side, corners included once
 HALO_SCALE = 1.32  # halo ring around the face oval, which moves with the rigid head motion
+HALO_GAP = 0.3  # ... and at least this far (eye distances) beyond any landmark
+HALO_SECTOR_DEG = 12.0  # "in its direction": within this angle of it, seen from the oval's centre
 OUTLINE_DEPTH = 0.5  # see flat_oval_depth
 SMOOTHING = 1e-4  # TPS regularisation (in unit-square coordinates): noise never makes swirls
 
@@ -59,10 +61,24 @@ def halo_sources(lm: np.ndarray, size: int) -> np.ndarray:
 
 
 def _halo_ring(lm: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ring's 2-D points (one per face-oval point) and which are far enough from the border."""
+    """The ring's 2-D points (one per face-oval point) and which are far enough from the border.
+
+    Each lies HALO_SCALE times as far from the oval's centre as its oval point, and beyond every
+    landmark in its direction by HALO_GAP of the eye distance: on a face drawn turned, the far
+    side's outline runs inside the nose and mouth corner, and a ring through them would be
+    overtaken by the moving face (a fold).
+    """
     oval = lm[R.FACE_OVAL, :2].astype(np.float64)
     c = oval.mean(0)
-    ring = c + (oval - c) * HALO_SCALE
+    out = oval - c
+    r = np.maximum(np.linalg.norm(out, axis=1), 1e-6)
+    u = out / r[:, None]
+    rel = lm[:, :2].astype(np.float64) - c
+    along, across = rel @ u.T, np.abs(rel @ np.stack([-u[:, 1], u[:, 0]], 1).T)  # (478, n_oval)
+    sector = across <= along * np.tan(np.radians(HALO_SECTOR_DEG))
+    reach = np.where(sector, along, 0.0).max(0)  # farthest landmark in each ring point's direction
+    iod = float(np.linalg.norm(lm[list(R.L_EYE_CORNERS), :2].mean(0) - lm[list(R.R_EYE_CORNERS), :2].mean(0)))
+    ring = c + u * np.maximum(r * HALO_SCALE, reach + HALO_GAP * iod)[:, None]
     margin = 0.04 * size
     return ring, ((ring >= margin) & (ring <= size - 1 - margin)).all(1)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PREPARE_VERSION = 3
+PREPARE_VERSION = 4
 
 
 def prepare_arrays(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
