@@ -15,6 +15,9 @@ from worker.render.patch_box import patch_box
 from worker.retarget import regions as R
 
 _TABLE_U = np.linspace(-1.3, 1.3, 96)  # where the lid curves are tabulated (u across the eye)
+LID_SHADE = 0.25  # a shut lid darkens by this much towards the lash line
+LASH_DARK = 0.35  # the lash line of a shut eye darkens by this much
+LASH_WIDTH = 0.12  # ... over this half-width (share of the eye's open aperture)
 
 
 class EyeRig:
@@ -34,6 +37,45 @@ class EyeRig:
         self.iris_uv = uv[self.iris]
         self.aperture = float(np.mean(np.interp(self.up_uv[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1])
                                       - self.up_uv[:, 1]))
+
+    def shade_lids(self, out: np.ndarray, lm: np.ndarray, closure: float) -> None:
+        """Shade a closing lid (RGBA `out`, in place) as the rounded thing it is.
+
+        The patch stretches the skin just above the lashes over the eye. Lit evenly, as it is in
+        most pictures, a shut lid then reads as a pale eyeball: darkening it towards the lash line
+        (where it curves away under the brow's light) and deepening the lash line itself makes it
+        read as a lid. Fades in with the closure; nothing beyond the corners.
+        """
+        if closure <= 0.3:
+            return
+        origin, half, ax, n = self.frame(lm)
+        up_f = self._sorted(self._uv(lm[self.upper, :2], origin, half, ax, n))
+        ap = max(self.aperture, 0.2)
+        top = min(self.up_uv[:, 1].min(), up_f[:, 1].min())
+        bot = up_f[:, 1].max() + LASH_WIDTH * ap
+        box = patch_box(origin, half, ax, n, 1.05, top, bot, out.shape)
+        if box is None:
+            return
+        y0, y1, x0, x1 = box
+        f = np.float32
+        dx = (np.arange(x0, x1, dtype=np.float32) - f(origin[0]))[None, :] / f(half)
+        dy = (np.arange(y0, y1, dtype=np.float32) - f(origin[1]))[:, None] / f(half)
+        u = dx * f(ax[0]) + dy * f(ax[1])
+        v = dx * f(n[0]) + dy * f(n[1])
+        uo = np.interp(u, self.up_uv[:, 0], self.up_uv[:, 1]).astype(np.float32)  # the open lid
+        uf = np.interp(u, up_f[:, 0], up_f[:, 1]).astype(np.float32)  # the lash line now
+        t = min(max((closure - 0.3) / 0.5, 0.0), 1.0)
+        t = f(t * t * (3 - 2 * t))
+        # 0 where the open lid was, 1 at the lash line: the lid's curve away from the light
+        g = np.clip((v - uo) / np.maximum(uf - uo, f(1e-3)), f(0.0), f(1.0))
+        g[v > uf] = 0.0  # below the lashes is the lower lid: as drawn
+        shade = g * g * f(LID_SHADE)
+        shade += np.clip(f(1.0) - np.abs(v - uf) / f(LASH_WIDTH * ap), f(0.0), f(1.0)) * f(LASH_DARK)
+        shade *= np.clip((f(1.0) - np.abs(u)) / f(0.25), f(0.0), f(1.0)) * t
+        region = out[y0:y1, x0:x1]
+        rgb = region[..., :3].astype(np.float32)
+        rgb *= (f(1.0) - np.minimum(shade, f(0.8)))[..., None]
+        region[..., :3] = (rgb + f(0.5)).astype(np.uint8)
 
     @staticmethod
     def _sorted(uv: np.ndarray) -> np.ndarray:

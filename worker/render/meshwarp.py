@@ -281,6 +281,8 @@ class MeshWarpRenderer(Renderer):
             cv2.remap(assets.image, m1, m2, cv2.INTER_LINEAR, dst=out[y0:y1, x0:x1],
                       borderMode=cv2.BORDER_REPLICATE)
         pose = warp.pose
+        for rig, *_ in self._character(assets).eyes:
+            rig.shade_lids(out, pose.landmarks, pose.eye_close_left if rig.left else pose.eye_close_right)
         if self.mouth_interior and pose.mouth_open > 0:
             a = self.arrays(assets)
             iod = float(a["meshwarp_iod"][0])
