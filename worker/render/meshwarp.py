@@ -204,7 +204,7 @@ class MeshWarpRenderer(Renderer):
         in it. The scaled pose is what the lid and lip patches and the mouth then follow.
         """
         mask = ch.fold_cells
-        if _fold_roots(grid, None, fwd, mask) >= 1.0:
+        if _min_area_ratio(grid, fwd, mask) >= FOLD_DET:  # nearly every frame: a quick check only
             return fwd, pose
         h = np.asarray(pose.head_matrix, np.float32)
         a, t = h[:2, :2], h[:2, 3] + h[:2, 2] * ch.pivot_z
@@ -330,6 +330,23 @@ class MeshWarpRenderer(Renderer):
                 box = (boxes.pop()[0], *box[1:])
             boxes.append(box)
         return boxes
+
+
+def _min_area_ratio(grid: _Grid, fwd: np.ndarray, cells: np.ndarray) -> float:
+    """The smallest Jacobian determinant (area ratio) of the field `fwd` over `cells`.
+
+    Bilinear per cell, so smallest at a corner: the cross product of the cell's two edges that
+    meet there. Whole-grid float32 arrays and one masked minimum: this runs every frame.
+    """
+    g = GRID
+    p = fwd.reshape(2, g, g) + grid.nodes.reshape(2, g, g)
+    top, bottom = p[:, :-1, 1:] - p[:, :-1, :-1], p[:, 1:, 1:] - p[:, 1:, :-1]  # along x
+    left, right = p[:, 1:, :-1] - p[:, :-1, :-1], p[:, 1:, 1:] - p[:, :-1, 1:]  # along y
+    det = top[0] * left[1] - top[1] * left[0]
+    for ex, ey in ((top, right), (bottom, left), (bottom, right)):
+        np.minimum(det, ex[0] * ey[1] - ex[1] * ey[0], out=det)
+    cell = float(grid.nodes[0, 1] - grid.nodes[0, 0])
+    return float(det[cells].min()) / (cell * cell)
 
 
 def _fold_roots(grid: _Grid, base: np.ndarray | None, fwd: np.ndarray, cells: np.ndarray) -> float:
