@@ -8,6 +8,8 @@ the upper lid stretches down over the eyeball as the lid closes, the lower lid r
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 
@@ -15,7 +17,7 @@ from worker.render.patch_box import patch_box
 from worker.retarget import regions as R
 
 _TABLE_U = np.linspace(-1.3, 1.3, 96)  # where the lid curves are tabulated (u across the eye)
-LID_SHADE = 0.25  # a shut lid darkens by this much towards the lash line
+LID_SHADE = 0.25  # a shut lid darkens by this much towards the lash line (see LidPatch)
 LASH_DARK = 0.35  # the lash line of a shut eye darkens by this much
 LASH_WIDTH = 0.12  # ... over this half-width (share of the eye's open aperture)
 
@@ -37,45 +39,6 @@ class EyeRig:
         self.iris_uv = uv[self.iris]
         self.aperture = float(np.mean(np.interp(self.up_uv[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1])
                                       - self.up_uv[:, 1]))
-
-    def shade_lids(self, out: np.ndarray, lm: np.ndarray, closure: float) -> None:
-        """Shade a closing lid (RGBA `out`, in place) as the rounded thing it is.
-
-        The patch stretches the skin just above the lashes over the eye. Lit evenly, as it is in
-        most pictures, a shut lid then reads as a pale eyeball: darkening it towards the lash line
-        (where it curves away under the brow's light) and deepening the lash line itself makes it
-        read as a lid. Fades in with the closure; nothing beyond the corners.
-        """
-        if closure <= 0.3:
-            return
-        origin, half, ax, n = self.frame(lm)
-        up_f = self._sorted(self._uv(lm[self.upper, :2], origin, half, ax, n))
-        ap = max(self.aperture, 0.2)
-        top = min(self.up_uv[:, 1].min(), up_f[:, 1].min())
-        bot = up_f[:, 1].max() + LASH_WIDTH * ap
-        box = patch_box(origin, half, ax, n, 1.05, top, bot, out.shape)
-        if box is None:
-            return
-        y0, y1, x0, x1 = box
-        f = np.float32
-        dx = (np.arange(x0, x1, dtype=np.float32) - f(origin[0]))[None, :] / f(half)
-        dy = (np.arange(y0, y1, dtype=np.float32) - f(origin[1]))[:, None] / f(half)
-        u = dx * f(ax[0]) + dy * f(ax[1])
-        v = dx * f(n[0]) + dy * f(n[1])
-        uo = np.interp(u, self.up_uv[:, 0], self.up_uv[:, 1]).astype(np.float32)  # the open lid
-        uf = np.interp(u, up_f[:, 0], up_f[:, 1]).astype(np.float32)  # the lash line now
-        t = min(max((closure - 0.3) / 0.5, 0.0), 1.0)
-        t = f(t * t * (3 - 2 * t))
-        # 0 where the open lid was, 1 at the lash line: the lid's curve away from the light
-        g = np.clip((v - uo) / np.maximum(uf - uo, f(1e-3)), f(0.0), f(1.0))
-        g[v > uf] = 0.0  # below the lashes is the lower lid: as drawn
-        shade = g * g * f(LID_SHADE)
-        shade += np.clip(f(1.0) - np.abs(v - uf) / f(LASH_WIDTH * ap), f(0.0), f(1.0)) * f(LASH_DARK)
-        shade *= np.clip((f(1.0) - np.abs(u)) / f(0.25), f(0.0), f(1.0)) * t
-        region = out[y0:y1, x0:x1]
-        rgb = region[..., :3].astype(np.float32)
-        rgb *= (f(1.0) - np.minimum(shade, f(0.8)))[..., None]
-        region[..., :3] = (rgb + f(0.5)).astype(np.uint8)
 
     @staticmethod
     def _sorted(uv: np.ndarray) -> np.ndarray:
@@ -108,10 +71,11 @@ class EyeRig:
         iris = self.iris_uv + np.array([gaze[0], gaze[1]])
         return xy(up), xy(lo), xy(iris)
 
-    def remap_lids(self, full_map: np.ndarray, lm: np.ndarray) -> tuple[int, int, int, int] | None:
+    def remap_lids(self, full_map: np.ndarray, lm: np.ndarray) -> LidPatch | None:
         """Rewrite `full_map` (output px -> character px) inside this eye for the lids of `lm`.
 
-        Returns the box it rewrote (y0, y1, x0, x1), or None when the lids are as drawn.
+        Returns the box it rewrote and the shading for a shut lid there (see `LidPatch`), or None
+        when the lids are as drawn.
         """
         origin, half, ax, n = self.frame(lm)
         up_f = self._sorted(self._uv(lm[self.upper, :2], origin, half, ax, n))
@@ -162,4 +126,34 @@ class EyeRig:
         qy = f(origin[1]) + f(half) * (u * f(ax[1]) + vs * f(n[1]))
         patch = cv2.remap(full_map, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         full_map[y0:y1, x0:x1] = patch
-        return box
+        # Shut, the stretched lid is skin just above the lashes; lit evenly, as in most pictures,
+        # it would read as a pale eyeball: darken it towards the lash line (where it curves away
+        # from the light) and deepen the lash line itself. Fades in as the eye shuts.
+        t = np.clip((closed - f(0.3)) * f(2.0), f(0.0), f(1.0))
+        if not t.any():
+            return LidPatch(box, None)
+        g = np.clip((v - uo) / np.maximum(uf - uo, f(1e-3)), f(0.0), f(1.0))
+        g[v > uf] = 0.0  # below the lashes is the lower lid: as drawn
+        shade = g * g * f(LID_SHADE)
+        shade += np.clip(f(1.0) - np.abs(v - uf) / f(LASH_WIDTH * ap), f(0.0), f(1.0)) * f(LASH_DARK)
+        shade *= t * t * (f(3.0) - f(2.0) * t)
+        return LidPatch(box, shade)
+
+
+class LidPatch(NamedTuple):
+    """What `EyeRig.remap_lids` rewrote: its box (y0, y1, x0, x1) of the output, and over that
+    box how much to darken the resampled colour (None: nothing)."""
+
+    box: tuple[int, int, int, int]
+    shade: np.ndarray | None
+
+    def apply(self, out: np.ndarray) -> None:
+        """Darken the RGBA `out` (in place) by `shade`; the alpha stays."""
+        if self.shade is None:
+            return
+        y0, y1, x0, x1 = self.box
+        region = out[y0:y1, x0:x1]
+        rgb = region[..., :3].astype(np.float32)
+        rgb *= (np.float32(1.0) - self.shade)[..., None]
+        rgb += np.float32(0.5)
+        region[..., :3] = rgb.astype(np.uint8)

@@ -26,7 +26,7 @@ import numpy as np
 
 from worker.characters.assets import CharacterAssets
 from worker.render.base import Renderer
-from worker.render.eyes import EyeRig
+from worker.render.eyes import EyeRig, LidPatch
 from worker.render.meshwarp_prepare import GRID, flat_oval_depth, grid_coords, halo_sources, prepare_meshwarp
 from worker.render.mouth import draw_mouth_interior
 from worker.render.mouth_rig import MouthRig
@@ -75,6 +75,7 @@ class _Warp(NamedTuple):
     pos: np.ndarray  # (2, GRID, GRID) where each grid node samples the picture
     moving: np.ndarray  # (GRID, GRID) bool: the nodes that move
     patches: list[tuple[int, int, int, int]]  # boxes (y0, y1, x0, x1) the lid and lip patches rewrote
+    lids: list[LidPatch]  # the lid patches (their boxes are in `patches` too), shading to apply
     pose: TargetPose  # the pose drawn (scaled back if it would have folded the picture)
 
 
@@ -248,10 +249,11 @@ class MeshWarpRenderer(Renderer):
         back[:, ~moving] = 0.0
         back += grid.nodes  # positions, not displacements: the resize then yields the full map
         full = self._upsample(back, grid, size)
-        patches = [b for rig, *_ in eyes if (b := rig.remap_lids(full, pose.landmarks)) is not None]
+        lids = [p for rig, *_ in eyes if (p := rig.remap_lids(full, pose.landmarks)) is not None]
+        patches = [p.box for p in lids]
         if (b := ch.mouth.remap_lips(full, pose.landmarks)) is not None:
             patches.append(b)
-        return _Warp(full, back.reshape(2, GRID, GRID), moving.reshape(GRID, GRID), patches, pose)
+        return _Warp(full, back.reshape(2, GRID, GRID), moving.reshape(GRID, GRID), patches, lids, pose)
 
     def _upsample(self, pos: np.ndarray, grid: _Grid, size: int) -> np.ndarray:
         """Full-size map from node positions (2, GRID^2), into a buffer reused frame to frame."""
@@ -281,8 +283,8 @@ class MeshWarpRenderer(Renderer):
             cv2.remap(assets.image, m1, m2, cv2.INTER_LINEAR, dst=out[y0:y1, x0:x1],
                       borderMode=cv2.BORDER_REPLICATE)
         pose = warp.pose
-        for rig, *_ in self._character(assets).eyes:
-            rig.shade_lids(out, pose.landmarks, pose.eye_close_left if rig.left else pose.eye_close_right)
+        for lid in warp.lids:
+            lid.apply(out)
         if self.mouth_interior and pose.mouth_open > 0:
             a = self.arrays(assets)
             iod = float(a["meshwarp_iod"][0])
