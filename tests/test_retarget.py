@@ -205,3 +205,24 @@ def test_head_shift_is_limited_by_the_room_beside_the_face(char):
 
     assert shifted(0.35) == pytest.approx(ROOM_SHARE * room, rel=0.05)
     assert shifted(-0.3) == pytest.approx(-0.3 * rt.iod, rel=0.05)
+
+
+def test_an_outline_point_lying_on_the_lips_moves_with_them(char):
+    """A face drawn turned has its hidden far-side outline on top of the mouth: there it must
+    move with the lips (else the warp folds between the two), while an outline point clear of
+    everything keeps its own motion."""
+    from dataclasses import replace
+
+    lm = char.landmarks.copy()
+    lm[234, :2] = lm[84, :2] + [1.0, 2.0]  # an outline point (the temple's: no jaw motion of its own) on the lip
+    turned = replace(char, landmarks=lm, key=char.key + "-turned")
+    neutral = driver_from_character(char)
+    face = driver_from_character(char, mouth=0.3)
+    rt = _rt(turned)
+    moved = rt.retarget(face, neutral).landmarks[:, :2] - lm[:, :2]
+    rt._outline_mix = None  # the same without the blend: the outline point keeps still
+    alone = rt.retarget(face, neutral).landmarks[:, :2] - lm[:, :2]
+    assert moved[84, 1] > 0.2 * rt.iod  # the lip drops
+    assert abs(alone[234, 1]) < 0.05 * moved[84, 1]
+    assert moved[234, 1] > 0.4 * moved[84, 1]  # blended, the outline on it drops along (with the lips round it)
+    assert np.abs(moved[10]).max() < 0.02 * rt.iod  # the forehead's outline point stays

@@ -31,6 +31,7 @@ from worker.track.one_euro import OneEuroFilter, OneEuroParams
 EYE_SHUT_RATIO = 0.3
 OUTLINE_DEPTH = 0.5  # the renderer's halo uses the same (worker.render.meshwarp_prepare)
 ROOM_SHARE = 0.2  # share of the room beside the face a head shift may use (see Retargeter.__init__)
+OUTLINE_MIX_SIGMA = 0.1  # an outline point takes up the expression of inner points this near (eye distances)
 CLOSED_LINE = 0.75  # where shut lids meet: this far from the upper lid towards the lower one
 
 
@@ -191,6 +192,7 @@ class Retargeter:
         self._shift_hi = np.minimum(o.max_shift, ROOM_SHARE * np.maximum(room[2:], 0.0) / self.iod)
         self.gap = G.mouth_gap(lm)
         self._jaw = np.array(R.jaw_weights(N_LANDMARKS))
+        self._outline_mix = _outline_mix(lm, self.iod)
         self.idle = idle or Idle()
         self._neutral: _Neutral | None = None
         self._neutral_key: tuple | None = None
@@ -260,6 +262,8 @@ class Retargeter:
             gz = np.zeros(2)
 
         es, hs = o.expression_strength, o.head_strength
+        if self._outline_mix is not None:
+            expr[R.FACE_OVAL] = self._outline_mix @ expr
         # expression on the character's own face, turned the way the character's face is turned
         # (a three-quarter view gets its mouth widened along the turned face, not the picture)
         pts = self.char + (expr @ orient.T) * (self.iod * es)
@@ -349,6 +353,30 @@ class Retargeter:
             idx_l = np.array(lo)[bad]
             pts[idx_u, :2] = mid[bad]
             pts[idx_l, :2] = mid[bad]
+
+
+def _outline_mix(lm: np.ndarray, iod: float) -> np.ndarray | None:
+    """(n_outline, 478) weights: each outline point's expression as a blend of its own and that of
+    the inner points it lies on in the character's picture.
+
+    On a face drawn turned, the far side's outline is hidden behind the cheek and MediaPipe puts
+    it on the nose, lips or jaw. Moved by the driver's outline (which on a frontal driver is far
+    from the mouth) it would stay while the lip a few pixels away drops with the jaw, and the
+    warp would fold between them. Blended, it moves with what it lies on; on a frontal
+    character the outline is clear of the inner points and keeps its own motion.
+    """
+    sigma = OUTLINE_MIX_SIGMA * iod
+    oval = np.asarray(R.FACE_OVAL)
+    inner = np.setdiff1d(np.arange(468), oval)  # the face mesh without the outline (no irises)
+    d = np.linalg.norm(lm[oval, None, :2] - lm[None, inner, :2], axis=-1)
+    w = np.exp(-((d / sigma) ** 2))
+    w[w < 1e-3] = 0.0
+    if not w.any():
+        return None
+    mix = np.zeros((len(oval), len(lm)))
+    mix[np.arange(len(oval)), oval] = 1.0
+    mix[:, inner] = w
+    return mix / mix.sum(1, keepdims=True)
 
 
 def _wrap(a: float) -> float:
