@@ -129,6 +129,17 @@ class EyeRig:
         # Shut, the stretched lid is skin just above the lashes; lit evenly, as in most pictures,
         # it would read as a pale eyeball: darken it towards the lash line (where it curves away
         # from the light) and deepen the lash line itself. Fades in as the eye shuts.
+        # (only over the lid's own box: from the open lid down to the lash line, corner to corner)
+        lid = patch_box(origin, half, ax, n, 1.0, float(self.up_uv[:, 1].min()),
+                        float(up_f[:, 1].max()) + LASH_WIDTH * float(ap), full_map.shape)
+        if lid is None:
+            return LidPatch(box, None)
+        ly0, ly1 = max(lid[0], y0), min(lid[1], y1)
+        lx0, lx1 = max(lid[2], x0), min(lid[3], x1)
+        if ly1 <= ly0 or lx1 <= lx0:
+            return LidPatch(box, None)
+        sub = (slice(ly0 - y0, ly1 - y0), slice(lx0 - x0, lx1 - x0))
+        closed, v, uo, uf = closed[sub], v[sub], uo[sub], uf[sub]
         t = np.clip((closed - f(0.3)) * f(2.0), f(0.0), f(1.0))
         if not t.any():
             return LidPatch(box, None)
@@ -137,21 +148,22 @@ class EyeRig:
         shade = g * g * f(LID_SHADE)
         shade += np.clip(f(1.0) - np.abs(v - uf) / f(LASH_WIDTH * ap), f(0.0), f(1.0)) * f(LASH_DARK)
         shade *= t * t * (f(3.0) - f(2.0) * t)
-        return LidPatch(box, shade)
+        return LidPatch(box, shade, (ly0, ly1, lx0, lx1))
 
 
 class LidPatch(NamedTuple):
-    """What `EyeRig.remap_lids` rewrote: its box (y0, y1, x0, x1) of the output, and over that
-    box how much to darken the resampled colour (None: nothing)."""
+    """What `EyeRig.remap_lids` rewrote: its box (y0, y1, x0, x1) of the output, and how much to
+    darken the resampled colour over `shade_box` (None: nothing)."""
 
     box: tuple[int, int, int, int]
     shade: np.ndarray | None
+    shade_box: tuple[int, int, int, int] | None = None  # where `shade` lies (inside `box`)
 
     def apply(self, out: np.ndarray) -> None:
         """Darken the RGBA `out` (in place) by `shade`; the alpha stays."""
         if self.shade is None:
             return
-        y0, y1, x0, x1 = self.box
+        y0, y1, x0, x1 = self.shade_box or self.box
         region = out[y0:y1, x0:x1]
         rgb = region[..., :3].astype(np.float32)
         rgb *= (np.float32(1.0) - self.shade)[..., None]
