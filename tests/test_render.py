@@ -153,6 +153,18 @@ def test_closed_eyes_render_closed(char, renderer, mesh):
         assert after < 0.4 * before, (left, before, after)
 
 
+def test_wide_open_eyes_render_wider(char, renderer, mesh):
+    """A driver opening their eyes wide widens the character's (the lid patch, not the coarse
+    grid, moves them: by the grid alone MediaPipe read them 5-10 % wider, now ~25 %)."""
+    pose = _pose(char, eyes=1.3)
+    assert pose.eye_close_left < -0.2 and pose.eye_close_right < -0.2
+    open_lm, wide_lm = mesh(renderer.render(char, _pose(char))), mesh(renderer.render(char, pose))
+    assert open_lm is not None and wide_lm is not None
+    for left in (True, False):
+        before, after = G.eye_aperture(open_lm, left), G.eye_aperture(wide_lm, left)
+        assert after > 1.15 * before, (left, before, after)
+
+
 def test_open_mouth_shows_a_dark_interior_with_teeth(char, renderer, mesh):
     pose = _pose(char, mouth=0.35)
     out = renderer.render(char, pose)

@@ -20,7 +20,7 @@ class TargetPose:
     landmarks: np.ndarray
     head_matrix: np.ndarray = field(default_factory=lambda: np.eye(3, 4, dtype=np.float32))
     mouth_open: float = 0.0  # inner-lip gap beyond the character's own, in inter-ocular units
-    eye_close_left: float = 0.0  # 0 open .. 1 shut (subject's left eye)
+    eye_close_left: float = 0.0  # 0 as drawn .. 1 shut, < 0 wider (subject's left eye)
     eye_close_right: float = 0.0
     gaze: tuple[float, float] = (0.0, 0.0)  # iris shift, fraction of the half eye width (x, y)
     yaw: float = 0.0  # degrees applied to the character

@@ -316,8 +316,8 @@ class Retargeter:
         roll_d = line_d
         return TargetPose(
             landmarks=out.astype(np.float32), head_matrix=head.astype(np.float32),
-            mouth_open=float(mouth_open), eye_close_left=1.0 - min(open_l, 1.0),
-            eye_close_right=1.0 - min(open_r, 1.0), gaze=(float(g[0]), float(g[1])),
+            mouth_open=float(mouth_open), eye_close_left=1.0 - open_l,
+            eye_close_right=1.0 - open_r, gaze=(float(g[0]), float(g[1])),
             yaw=yaw_d, pitch=pitch_d, roll=roll_d, scale=scale, timestamp=t, idle=w_idle,
         )
 
