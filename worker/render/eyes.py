@@ -8,6 +8,7 @@ the upper lid stretches down over the eyeball as the lid closes, the lower lid r
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import cv2
@@ -39,6 +40,12 @@ class EyeRig:
         self.iris_uv = uv[self.iris]
         self.aperture = float(np.mean(np.interp(self.up_uv[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1])
                                       - self.up_uv[:, 1]))
+        # the look-up table of lid curves over u: final upper, final lower, open upper, open lower
+        # (the open ones never change: filled in once; a frame writes only the first two columns)
+        self._table = np.zeros((1, len(_TABLE_U), 4), np.float32)
+        self._table[0, :, 2] = np.interp(_TABLE_U, self.up_uv[:, 0], self.up_uv[:, 1])
+        self._table[0, :, 3] = np.interp(_TABLE_U, self.lo_uv[:, 0], self.lo_uv[:, 1])
+        self._lids = np.concatenate([self.upper, self.lower])
 
     @staticmethod
     def _sorted(uv: np.ndarray) -> np.ndarray:
@@ -47,15 +54,15 @@ class EyeRig:
         return uv[np.argsort(uv[:, 0])]
 
     def frame(self, lm: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-        a, b = lm[self.corners[0], :2].astype(np.float64), lm[self.corners[1], :2].astype(np.float64)
-        half = max(float(np.linalg.norm(b - a)) * 0.5, 1e-3)
-        ax = (b - a) / (2 * half)
-        return (a + b) * 0.5, half, ax, np.array([-ax[1], ax[0]])
+        """The eye's frame in `lm`: origin (between the corners), half width, axis, normal."""
+        (ax0, ay0), (bx0, by0) = lm[self.corners, :2].tolist()  # plain floats: two points
+        half = max(math.hypot(bx0 - ax0, by0 - ay0) * 0.5, 1e-3)
+        ux, uy = (bx0 - ax0) / (2 * half), (by0 - ay0) / (2 * half)
+        return np.array([(ax0 + bx0) * 0.5, (ay0 + by0) * 0.5]), half, np.array([ux, uy]), np.array([-uy, ux])
 
     @staticmethod
     def _uv(p: np.ndarray, origin, half, ax, n) -> np.ndarray:
-        d = (p - origin) / half
-        return np.stack([d @ ax, d @ n], -1)
+        return (p - origin) @ (np.array([ax, n]).T / half)
 
     def open_targets(self, lm: np.ndarray, gaze: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Upper lid, lower lid, iris centre as they would be with the eye open (for the spline)."""
@@ -75,31 +82,33 @@ class EyeRig:
         """Rewrite `full_map` (output px -> character px) inside this eye for the lids of `lm`.
 
         Returns the box it rewrote and the shading for a shut lid there (see `LidPatch`), or None
-        when the lids are as drawn.
+        when the lids are as drawn. Runs every frame on a box of a few thousand pixels, where
+        numpy's per-call cost outweighs the arithmetic: float32 scalars, in-place operations,
+        minimum/maximum rather than clip.
         """
         origin, half, ax, n = self.frame(lm)
-        up_f = self._sorted(self._uv(lm[self.upper, :2], origin, half, ax, n))
-        lo_f = self._sorted(self._uv(lm[self.lower, :2], origin, half, ax, n))
+        uv = self._uv(lm[self._lids, :2], origin, half, ax, n)
+        n_up = len(self.upper)
+        up_f, lo_f = self._sorted(uv[:n_up]), self._sorted(uv[n_up:])
         dev = max(np.abs(np.interp(up_f[:, 0], self.up_uv[:, 0], self.up_uv[:, 1]) - up_f[:, 1]).max(),
                   np.abs(np.interp(lo_f[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1]) - lo_f[:, 1]).max())
         if dev * half < 0.15:
             return None
         ap = max(self.aperture, 0.2)
-        top = min(self.up_uv[:, 1].min(), up_f[:, 1].min()) - 1.3 * ap
-        bot = max(self.lo_uv[:, 1].max(), lo_f[:, 1].max()) + 0.8 * ap
+        top = min(float(self.up_uv[:, 1].min()), float(up_f[:, 1].min())) - 1.3 * ap
+        bot = max(float(self.lo_uv[:, 1].max()), float(lo_f[:, 1].max())) + 0.8 * ap
         box = patch_box(origin, half, ax, n, 1.3, top, bot, full_map.shape)
         if box is None:
             return None
         y0, y1, x0, x1 = box
         # the lid curves depend on u only: tabulate them once, look them up per pixel in one go
-        k, tu = len(_TABLE_U), _TABLE_U
+        k, tu, table = len(_TABLE_U), _TABLE_U, self._table
         uf_t = np.interp(tu, up_f[:, 0], up_f[:, 1])  # final upper lid
-        lf_t = np.maximum(np.interp(tu, lo_f[:, 0], lo_f[:, 1]), uf_t)
-        uo_t = np.interp(tu, self.up_uv[:, 0], self.up_uv[:, 1])  # open upper lid
-        lo_t = np.interp(tu, self.lo_uv[:, 0], self.lo_uv[:, 1])
-        table = np.stack([uf_t, lf_t, uo_t, lo_t], -1).astype(np.float32)[None]  # (1, k, 4)
+        table[0, :, 0] = uf_t
+        table[0, :, 1] = np.maximum(np.interp(tu, lo_f[:, 0], lo_f[:, 1]), uf_t)
         # float32 scalars throughout: a float64 one would turn every per-pixel array float64
         f = np.float32
+        one, eps = f(1.0), f(1e-4)
         dx = (np.arange(x0, x1, dtype=np.float32) - f(origin[0]))[None, :] / f(half)
         dy = (np.arange(y0, y1, dtype=np.float32) - f(origin[1]))[:, None] / f(half)
         u = dx * f(ax[0]) + dy * f(ax[1])
@@ -107,25 +116,32 @@ class EyeRig:
         idx = (u + f(1.3)) * f((k - 1) / 2.6)
         look = cv2.remap(table, idx, np.zeros_like(idx), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         uf, lf, uo, lo = look[..., 0], look[..., 1], look[..., 2], look[..., 3]
-        eps = f(1e-4)
         ap = f(ap)
         top, bot = f(top), f(bot)
         # shut lids meet on the upper lash line; the lid margins are pulled a little away from
         # the eyeball as they close, else its dark rim shows as a slit between them
         open_gap = lo - uo
-        closed = np.clip(f(1.0) - (lf - uf) / np.maximum(open_gap, eps), f(0.0), f(1.0))
-        closed *= np.clip(open_gap / (f(0.5) * ap), f(0.0), f(1.0))  # and fades out towards the corners
+        closed = lf - uf
+        closed /= np.maximum(open_gap, eps)
+        np.subtract(one, closed, out=closed)
+        _unit(closed)
+        closed *= _unit(open_gap * f(1.0 / (0.5 * float(ap))))  # and fades out towards the corners
         uo_s = uo - closed * (f(0.12) * ap)
         lo_s = lo + closed * (f(0.3) * ap)
-        above = top + (v - top) * (uo_s - top) / np.maximum(uf - top, eps)
-        inside = uo_s + (v - uf) * (lo_s - uo_s) / np.maximum(lf - uf, eps)
-        below = lo_s + (v - lf) * (bot - lo_s) / np.maximum(bot - lf, eps)
+        above = (v - top) * (uo_s - top)
+        above /= np.maximum(uf - top, eps)
+        above += top
+        inside = (v - uf) * (lo_s - uo_s)
+        inside /= np.maximum(lf - uf, eps)
+        inside += uo_s
+        below = (v - lf) * (bot - lo_s)
+        below /= np.maximum(bot - lf, eps)
+        below += lo_s
         vs = np.where(v < uf, above, np.where(v < lf, inside, below))
         vs = np.where((v < top) | (v > bot) | (np.abs(u) > f(1.3)), v, vs)
         qx = f(origin[0]) + f(half) * (u * f(ax[0]) + vs * f(n[0]))
         qy = f(origin[1]) + f(half) * (u * f(ax[1]) + vs * f(n[1]))
-        patch = cv2.remap(full_map, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        full_map[y0:y1, x0:x1] = patch
+        full_map[y0:y1, x0:x1] = cv2.remap(full_map, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # Shut, the stretched lid is skin just above the lashes; lit evenly, as in most pictures,
         # it would read as a pale eyeball: darken it towards the lash line (where it curves away
         # from the light) and deepen the lash line itself. Fades in as the eye shuts.
@@ -140,15 +156,27 @@ class EyeRig:
             return LidPatch(box, None)
         sub = (slice(ly0 - y0, ly1 - y0), slice(lx0 - x0, lx1 - x0))
         closed, v, uo, uf = closed[sub], v[sub], uo[sub], uf[sub]
-        t = np.clip((closed - f(0.3)) * f(2.0), f(0.0), f(1.0))
+        t = _unit((closed - f(0.3)) * f(2.0))
         if not t.any():
             return LidPatch(box, None)
-        g = np.clip((v - uo) / np.maximum(uf - uo, f(1e-3)), f(0.0), f(1.0))
+        g = v - uo
+        g /= np.maximum(uf - uo, f(1e-3))
+        _unit(g)
         g[v > uf] = 0.0  # below the lashes is the lower lid: as drawn
-        shade = g * g * f(LID_SHADE)
-        shade += np.clip(f(1.0) - np.abs(v - uf) / f(LASH_WIDTH * ap), f(0.0), f(1.0)) * f(LASH_DARK)
+        shade = g * g
+        shade *= f(LID_SHADE)
+        lash = np.abs(v - uf)
+        lash *= f(-1.0 / (LASH_WIDTH * float(ap)))
+        lash += one
+        shade += _unit(lash) * f(LASH_DARK)
         shade *= t * t * (f(3.0) - f(2.0) * t)
         return LidPatch(box, shade, (ly0, ly1, lx0, lx1))
+
+
+def _unit(a: np.ndarray) -> np.ndarray:
+    """`a` clipped to [0, 1] in place (np.clip costs several times more on small arrays)."""
+    np.maximum(a, np.float32(0.0), out=a)
+    return np.minimum(a, np.float32(1.0), out=a)
 
 
 class LidPatch(NamedTuple):

@@ -11,6 +11,8 @@ likewise, and what lies between the lips is the interior that `worker.render.mou
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -22,6 +24,11 @@ ABOVE, BELOW = 0.5, 0.8  # rows rewritten above / below the lips (half mouth wid
 MIN_DEV_PX = 0.3  # the spline put the lips this close to the pose's already: no patch
 MAX_SQUEEZE = 0.9  # a stretch of skin keeps at least 1 - this of its height
 _TABLE = 96  # samples of the lip curves across the mouth
+_TU = np.linspace(-U_REACH, U_REACH, _TABLE)  # where they are sampled
+# fading to 0 past the inner corners: the patch meets the rest of the map without a seam
+_FADE = np.clip((U_REACH - np.abs(_TU)) / (U_REACH - 1.0), 0.0, 1.0)
+_H = 0.5  # px: step of the central differences in `_placed`
+_PROBE = np.array([[0, 0], [_H, 0], [-_H, 0], [0, _H], [0, -_H]], np.float32)[:, None, :]
 
 
 class MouthRig:
@@ -58,11 +65,9 @@ class MouthRig:
         # Per column u the patch moves each pixel along the mouth's normal by d(v), piecewise
         # linear through 0 at `top`, (drawn - target) at both lip lines and 0 at `bot`: tabulate
         # the pieces' coefficients over u once, look them up per pixel.
-        tu = np.linspace(-U_REACH, U_REACH, _TABLE)
+        tu, fade = _TU, _FADE
         ut = np.interp(tu, up_t[:, 0], up_t[:, 1])
         lt = np.maximum(np.interp(tu, lo_t[:, 0], lo_t[:, 1]), ut)
-        # fading to 0 past the inner corners: the patch meets the rest of the map without a seam
-        fade = np.clip((U_REACH - np.abs(tu)) / (U_REACH - 1.0), 0.0, 1.0)
         d1 = (np.interp(tu, up_d[:, 0], up_d[:, 1]) - ut) * fade
         d2 = (np.maximum(np.interp(tu, lo_d[:, 0], lo_d[:, 1]), ut + d1) - lt) * fade
         # v -> v + d(v) must keep its order on each piece (slope of d > -1), or the patch folds
@@ -96,20 +101,21 @@ class MouthRig:
         pose's lips, a few pixels off), with the map's Jacobian by central differences (it is far
         from the identity where a mouth opens: the drawn pixels between the lips are stretched
         over the whole gap). One step lands within ~0.3 px, the same as three."""
-        x = start.astype(np.float32).copy()
-        h = np.float32(0.5)
+        x = start.astype(np.float32)
         for _ in range(steps):
-            pts = np.concatenate([x, x + (h, 0), x - (h, 0), x + (0, h), x - (0, h)]).astype(np.float32)
-            at = cv2.remap(full_map, pts[None, :, 0], pts[None, :, 1], cv2.INTER_LINEAR,
+            pts = (x[None] + _PROBE).reshape(1, -1, 2)  # x, then a half pixel right, left, down, up
+            at = cv2.remap(full_map, pts[..., 0], pts[..., 1], cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)[0].reshape(5, -1, 2)
-            jx, jy = (at[1] - at[2]) / (2 * h), (at[3] - at[4]) / (2 * h)  # d map / dx, d map / dy
+            jx, jy = (at[1] - at[2]) / (2 * _H), (at[3] - at[4]) / (2 * _H)  # d map / dx, d map / dy
             r = at[0] - self.src
             det = jx[:, 0] * jy[:, 1] - jy[:, 0] * jx[:, 1]
             ok = np.abs(det) > 1e-3
             det = np.where(ok, det, 1.0)
             dx = np.where(ok, (jy[:, 1] * r[:, 0] - jy[:, 0] * r[:, 1]) / det, r[:, 0])
             dy = np.where(ok, (jx[:, 0] * r[:, 1] - jx[:, 1] * r[:, 0]) / det, r[:, 1])
-            x -= np.clip(np.stack([dx, dy], 1), -8.0, 8.0)
+            step = np.empty_like(x)
+            step[:, 0], step[:, 1] = dx, dy
+            x -= np.minimum(np.maximum(step, -8.0, out=step), 8.0, out=step)
         return x.astype(np.float64)
 
 
@@ -120,17 +126,16 @@ def _sorted_closed(uv: np.ndarray) -> np.ndarray:
 
 def _frame(corners: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     """Mouth frame from the inner corners: origin, half width, axis across, normal (down)."""
-    a, b = np.asarray(corners[0], np.float64), np.asarray(corners[1], np.float64)
-    if a[0] > b[0]:
-        a, b = b, a
-    half = max(float(np.linalg.norm(b - a)) * 0.5, 1e-3)
-    ax = (b - a) / (2 * half)
-    return (a + b) * 0.5, half, ax, np.array([-ax[1], ax[0]])
+    (ax0, ay0), (bx0, by0) = np.asarray(corners, np.float64).tolist()  # plain floats: two points
+    if ax0 > bx0:
+        ax0, ay0, bx0, by0 = bx0, by0, ax0, ay0
+    half = max(math.hypot(bx0 - ax0, by0 - ay0) * 0.5, 1e-3)
+    ux, uy = (bx0 - ax0) / (2 * half), (by0 - ay0) / (2 * half)
+    return np.array([(ax0 + bx0) * 0.5, (ay0 + by0) * 0.5]), half, np.array([ux, uy]), np.array([-uy, ux])
 
 
 def _uv(p: np.ndarray, origin: np.ndarray, half: float, ax: np.ndarray, n: np.ndarray) -> np.ndarray:
-    d = (np.asarray(p, np.float64) - origin) / half
-    return np.stack([d @ ax, d @ n], -1)
+    return (np.asarray(p, np.float64) - origin) @ (np.array([ax, n]).T / half)
 
 
 def _curve(p: np.ndarray, frame: tuple) -> np.ndarray:
