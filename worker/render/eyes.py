@@ -67,16 +67,13 @@ class EyeRig:
     def open_targets(self, lm: np.ndarray, gaze: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Upper lid, lower lid, iris centre as they would be with the eye open (for the spline)."""
         origin, half, ax, n = self.frame(lm)
-
-        def xy(uv):
-            return origin + half * (uv[..., :1] * ax + uv[..., 1:2] * n)
-
-        up = self._uv(lm[self.upper, :2], origin, half, ax, n)
-        lo = self._uv(lm[self.lower, :2], origin, half, ax, n)
-        up[:, 1] = np.interp(up[:, 0], self.up_uv[:, 0], self.up_uv[:, 1])
-        lo[:, 1] = np.interp(lo[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1])
+        uv = self._uv(lm[self._lids, :2], origin, half, ax, n)
+        n_up = len(self.upper)
+        uv[:n_up, 1] = np.interp(uv[:n_up, 0], self.up_uv[:, 0], self.up_uv[:, 1])
+        uv[n_up:, 1] = np.interp(uv[n_up:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1])
         iris = self.iris_uv + np.array([gaze[0], gaze[1]])
-        return xy(up), xy(lo), xy(iris)
+        xy = np.concatenate([uv, iris[None]]) @ (np.array([ax, n]) * half) + origin
+        return xy[:n_up], xy[n_up:-1], xy[-1]
 
     def remap_lids(self, full_map: np.ndarray, lm: np.ndarray) -> LidPatch | None:
         """Rewrite `full_map` (output px -> character px) inside this eye for the lids of `lm`.
