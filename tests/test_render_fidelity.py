@@ -56,3 +56,13 @@ def test_instrument_floor_is_measured(testdata):
     painting = F.still_jitter(F.portrait_character("s9", testdata))
     assert photo < 0.003, photo
     assert painting > 0.006, painting
+
+
+def test_instrument_floor_for_a_moving_picture(testdata):
+    """The `rigid` column is real: the unchanged photo moved rigidly and perfectly smoothly along
+    the drawn head path re-tracks far less steadily than the path itself (`pose`): the second
+    MediaPipe pass adds its own jitter to anything that moves."""
+    states, neutrals = F.track_driver(testdata / "footage" / "driving" / "d3.mp4", 120)
+    res = F.run_pair("d3", states, neutrals, F.portrait_character("s12", testdata), floor=True)
+    assert res.pose_jitter < 0.6, F.format_table([res])
+    assert res.rigid > 1.4 * res.pose_jitter, F.format_table([res])

@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="instead: run the live worker for SECONDS from a 30 FPS clip with obs + nut outputs")
     p.add_argument("--fidelity", action="store_true",
                    help="instead: expression-transfer fidelity table (driver x portrait, re-tracked output)")
+    p.add_argument("--floor", action="store_true",
+                   help="with --fidelity: also re-track the picture moved rigidly (the instrument's floor)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         td = shared_testdata()
         if td is None:
             raise UserError("--fidelity needs ../shared/testdata (the driving clips and portraits)")
-        table = fidelity.fidelity_table(root=td)
+        table = fidelity.fidelity_table(root=td, floor=args.floor)
         if args.json:
             from dataclasses import asdict
 

@@ -16,18 +16,23 @@ the output's signals are compared:
 * `pose`: the jitter ratio of the retargeted pose itself (the stable points the renderer is asked
   to draw, which the warp follows exactly), over the same raw driver: how steady the character
   is on screen, with no second tracker in the way;
+* `rigid` (with `--floor`): the jitter ratio of the unchanged character moved *rigidly* along
+  the drawn head path (the 2-D part of each frame's head motion: turn, tilt, shift, scale), a
+  perfectly smooth motion with no expression: the instrument's own floor for a moving picture;
 * `still`: the jitter ratio the *unchanged* character scores (the same instrument re-tracking
   the same still picture frame after frame). MediaPipe's tracking mode does not settle on some
   faces: on the paintings s9 and s10 it wanders by 0.009-0.014 IOD per frame on a picture that
   never changes, more than the raw jitter of the real drivers (0.008), so no renderer that
   draws those characters can score below about 1 there. On the photos (s12, s42) it is ~0.1.
 
-`python -m worker.render.fidelity` prints the full table (takes a few minutes on one core).
+`python -m worker.render.fidelity` prints the full table (takes a few minutes on one core; `--floor`
+adds the `rigid` column, one more re-tracking pass).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -107,6 +112,7 @@ class PairResult:
     render_ms: float
     still: float = float("nan")  # jitter ratio of the unchanged character (the instrument's floor)
     pose_jitter: float = float("nan")  # jitter ratio of the retargeted pose (what is drawn)
+    rigid: float = float("nan")  # jitter ratio of the picture moved rigidly along the head path (floor=True)
     raw: dict = field(default_factory=dict)  # the same r's against the unsmoothed driver
 
     def failures(self) -> list[str]:
@@ -194,18 +200,40 @@ def flatten(rgba: np.ndarray, grey: int = 128) -> np.ndarray:
     return np.ascontiguousarray(rgb[..., ::-1].astype(np.uint8))
 
 
+class _RigidMover:
+    """The unchanged picture moved by the 2-D part of a pose's head motion (no warp at all)."""
+
+    def __init__(self, assets: CharacterAssets) -> None:
+        self.image = assets.image
+        self.pivot_z = float(np.asarray(assets.landmarks)[R.RIGID, 2].mean())
+
+    def __call__(self, pose) -> np.ndarray:
+        import cv2
+
+        h = np.asarray(pose.head_matrix, np.float64)
+        m = np.concatenate([h[:2, :2], (h[:2, 3] + h[:2, 2] * self.pivot_z)[:, None]], 1)
+        n = self.image.shape[0]
+        return cv2.warpAffine(self.image, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
 def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState | None],
-             assets: CharacterAssets, options: RetargetOptions | None = None, renderer=None) -> PairResult:
-    """Retarget + render every tracked frame onto `assets`, re-track the output, compare."""
+             assets: CharacterAssets, options: RetargetOptions | None = None, renderer=None,
+             floor: bool = False) -> PairResult:
+    """Retarget + render every tracked frame onto `assets`, re-track the output, compare.
+
+    `floor`: also re-track the picture moved rigidly along the same head path (`rigid`).
+    """
     from worker.render.base import create_renderer
     from worker.track.mediapipe_tracker import FaceTracker
 
     renderer = renderer or create_renderer("meshwarp", size=assets.size)
     rt = Retargeter(assets, options or RetargetOptions(idle=False))
-    drv, raw, out, drawn = Signals(), Signals(), Signals(), Signals()
+    drv, raw, out, drawn, rigid = Signals(), Signals(), Signals(), Signals(), Signals()
+    moved = _RigidMover(assets) if floor else None
     found = 0
     times = []
-    with FaceTracker(smoothing=False) as retrack:
+    floor_ctx = FaceTracker(smoothing=False) if floor else contextlib.nullcontext()
+    with FaceTracker(smoothing=False) as retrack, floor_ctx as floor_track:
         for face, neutral in zip(states, neutrals, strict=True):
             drv.add(face.landmarks if face.landmarks is not None and face.found else None)
             raw.add(face.raw_landmarks if face.found else None)
@@ -217,6 +245,9 @@ def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState
             m = retrack.measure(flatten(img), face.timestamp)
             found += int(m.found)
             out.add(m.landmarks if m.found else None)
+            if moved is not None:
+                m = floor_track.measure(flatten(moved(pose)), face.timestamp)
+                rigid.add(m.landmarks if m.found else None)
     d_roll, d_yaw, d_mouth = _range(drv.roll), _range(drv.yaw), _range(drv.mouth)
     use_mouth = d_mouth >= MOUTH_MIN_RANGE
 
@@ -233,6 +264,7 @@ def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState
         driver_roll_range=d_roll, driver_yaw_range=d_yaw, driver_mouth_range=d_mouth,
         render_ms=float(np.median(times)), still=still_jitter(assets) / max(raw.jitter(), 1e-9), raw=rs(raw),
         pose_jitter=drawn.jitter() / max(raw.jitter(), 1e-9),
+        rigid=rigid.jitter() / max(raw.jitter(), 1e-9) if floor else float("nan"),
     )
 
 
@@ -253,7 +285,8 @@ def portrait_character(name: str, root: Path | None = None) -> CharacterAssets:
 
 
 def fidelity_table(drivers=DRIVERS, characters=CHARACTERS, max_frames: int | None = None,
-                   options: RetargetOptions | None = None, root: Path | None = None) -> list[PairResult]:
+                   options: RetargetOptions | None = None, root: Path | None = None,
+                   floor: bool = False) -> list[PairResult]:
     """Every driver x character pair (drivers are tracked once and reused)."""
     from worker.paths import shared_testdata
 
@@ -264,7 +297,7 @@ def fidelity_table(drivers=DRIVERS, characters=CHARACTERS, max_frames: int | Non
     for d in drivers:
         states, neutrals = track_driver(root / "footage" / "driving" / f"{d}.mp4", max_frames)
         for c in characters:
-            results.append(run_pair(d, states, neutrals, portrait_character(c, root), options))
+            results.append(run_pair(d, states, neutrals, portrait_character(c, root), options, floor=floor))
     return results
 
 
@@ -273,20 +306,23 @@ def format_table(results: list[PairResult]) -> str:
         return "  -  " if v is None else fmt.format(v)
 
     head = (f"{'pair':10} {'frames':>6} {'faces':>6} {'mouth_r':>7} {'eye_r':>6} {'roll_r':>6} {'yaw_r':>6} "
-            f"{'gain':>5} {'jitter':>6} {'pose':>5} {'still':>5} {'ms':>5} {'d_rol':>5} {'d_mou':>5}  result")
+            f"{'gain':>5} {'jitter':>6} {'pose':>5} {'rigid':>5} {'still':>5} {'ms':>5} {'d_rol':>5} "
+            f"{'d_mou':>5}  result")
     lines = [head, "-" * len(head)]
     for r in results:
         bad = r.failures()
         lines.append(
             f"{r.driver + 'x' + r.character:10} {r.frames:6d} {r.faces_found:6d} {f(r.mouth_r):>7} {f(r.eye_r):>6} "
             f"{f(r.roll_r):>6} {f(r.yaw_r):>6} {f(r.gain, '{:.2f}'):>5} {f(r.jitter, '{:.2f}'):>6} "
-            f"{f(r.pose_jitter, '{:.2f}'):>5} {f(r.still, '{:.2f}'):>5} "
+            f"{f(r.pose_jitter, '{:.2f}'):>5} {f(r.rigid if np.isfinite(r.rigid) else None, '{:.2f}'):>5} "
+            f"{f(r.still, '{:.2f}'):>5} "
             f"{r.render_ms:5.1f} {r.driver_roll_range:5.1f} {r.driver_mouth_range:5.2f}  "
             f"{'ok' if not bad else '; '.join(bad)}")
     lines.append(f"targets: {TARGETS} (roll/yaw only where the driver's varies >= "
                  f"{ROLL_MIN_RANGE}/{YAW_MIN_RANGE} deg, mouth r and gain where it opens >= "
                  f"{MOUTH_MIN_RANGE} IOD; '-' = not applicable; "
                  "'pose' = the jitter ratio of the retargeted pose, what is drawn; "
+                 "'rigid' (--floor) = that of the picture moved rigidly along the head path; "
                  "'still' = the jitter ratio of the unchanged picture, "
                  "the instrument's own floor)")
     return "\n".join(lines)
@@ -304,9 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drivers", default=",".join(DRIVERS))
     ap.add_argument("--characters", default=",".join(CHARACTERS))
     ap.add_argument("--max-frames", type=int, default=None)
+    ap.add_argument("--floor", action="store_true", help="also the 'rigid' column (one more re-tracking pass)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    res = fidelity_table(a.drivers.split(","), a.characters.split(","), a.max_frames)
+    res = fidelity_table(a.drivers.split(","), a.characters.split(","), a.max_frames, floor=a.floor)
     if a.json:
         print(json.dumps([asdict(r) | {"failures": r.failures()} for r in res], indent=1))
     else:
