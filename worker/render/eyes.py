@@ -80,7 +80,7 @@ class EyeRig:
 
         Returns the box it rewrote and the shading for a shut lid there (see `LidPatch`), or None
         when the lids are as drawn. Runs every frame on a box of a few thousand pixels, where
-        numpy's per-call cost outweighs the arithmetic: float32 scalars, in-place operations,
+        numpy's per-call cost outweighs the arithmetic: float32 scalars, tables built once,
         minimum/maximum rather than clip.
         """
         origin, half, ax, n = self.frame(lm)
@@ -118,22 +118,13 @@ class EyeRig:
         # shut lids meet on the upper lash line; the lid margins are pulled a little away from
         # the eyeball as they close, else its dark rim shows as a slit between them
         open_gap = lo - uo
-        closed = lf - uf
-        closed /= np.maximum(open_gap, eps)
-        np.subtract(one, closed, out=closed)
-        _unit(closed)
-        closed *= _unit(open_gap * f(1.0 / (0.5 * float(ap))))  # and fades out towards the corners
+        closed = _unit(one - (lf - uf) / np.maximum(open_gap, eps))
+        closed *= _unit(open_gap / (f(0.5) * ap))  # and fades out towards the corners
         uo_s = uo - closed * (f(0.12) * ap)
         lo_s = lo + closed * (f(0.3) * ap)
-        above = (v - top) * (uo_s - top)
-        above /= np.maximum(uf - top, eps)
-        above += top
-        inside = (v - uf) * (lo_s - uo_s)
-        inside /= np.maximum(lf - uf, eps)
-        inside += uo_s
-        below = (v - lf) * (bot - lo_s)
-        below /= np.maximum(bot - lf, eps)
-        below += lo_s
+        above = top + (v - top) * (uo_s - top) / np.maximum(uf - top, eps)
+        inside = uo_s + (v - uf) * (lo_s - uo_s) / np.maximum(lf - uf, eps)
+        below = lo_s + (v - lf) * (bot - lo_s) / np.maximum(bot - lf, eps)
         vs = np.where(v < uf, above, np.where(v < lf, inside, below))
         vs = np.where((v < top) | (v > bot) | (np.abs(u) > f(1.3)), v, vs)
         qx = f(origin[0]) + f(half) * (u * f(ax[0]) + vs * f(n[0]))
@@ -156,16 +147,10 @@ class EyeRig:
         t = _unit((closed - f(0.3)) * f(2.0))
         if not t.any():
             return LidPatch(box, None)
-        g = v - uo
-        g /= np.maximum(uf - uo, f(1e-3))
-        _unit(g)
+        g = _unit((v - uo) / np.maximum(uf - uo, f(1e-3)))
         g[v > uf] = 0.0  # below the lashes is the lower lid: as drawn
-        shade = g * g
-        shade *= f(LID_SHADE)
-        lash = np.abs(v - uf)
-        lash *= f(-1.0 / (LASH_WIDTH * float(ap)))
-        lash += one
-        shade += _unit(lash) * f(LASH_DARK)
+        shade = g * g * f(LID_SHADE)
+        shade += _unit(one - np.abs(v - uf) / f(LASH_WIDTH * ap)) * f(LASH_DARK)
         shade *= t * t * (f(3.0) - f(2.0) * t)
         return LidPatch(box, shade, (ly0, ly1, lx0, lx1))
 
