@@ -39,7 +39,6 @@ SOLVED_PX = 0.05  # a node whose residual is below this takes one last step and 
 WARM_FAR_PX = 3.0  # a warm-started node this far off (the pose jumped) also tries the cold start
 MOUTH_FADE = 0.03  # mouth opening (inter-ocular units) over which the interior fades in
 STILL_PX = 0.05  # backward displacements below this snap to 0: a still background stays bit-identical
-EYE_PATCH_FROM = 0.08  # eye closure (or widening) beyond which lids are drawn by the full-resolution patch
 EDGE_NODES = 3.0  # grid nodes over which motion fades out towards the frame's edge
 BAND_CELLS = 4  # grid-cell rows resampled as one box (fewer calls vs. less skipped)
 SEEN_BLOCK = 4  # pixels per side of the blocks in which visibility is looked up
@@ -227,11 +226,11 @@ class MeshWarpRenderer(Renderer):
         """The backward map for `pose` and what `render` needs to know about it."""
         ch = self._character(assets)
         size = assets.size
-        # Closing or widening eyes: the spline moves the eye as drawn and a full-resolution patch
-        # moves the lids (a coarse grid would only get them part of the way: a widened eye read
-        # 5-10 % wider instead of 25 %). Eyes as drawn: the spline follows the lids directly
-        # (cheaper). Both put the lids in the same place, so switching at EYE_PATCH_FROM is seamless.
-        eyes = [e for e in ch.eyes if abs(pose.eye_close_left if e[0].left else pose.eye_close_right) > EYE_PATCH_FROM]
+        # The spline moves each eye as drawn; a full-resolution patch then moves its lids
+        # wherever they differ from the drawing by 0.15 px or more. A coarse grid would get lids
+        # only part of the way (a third of a small squint; a widened eye read 5-10 % wider
+        # instead of 25 %), and switching between the two at some threshold made the lid jump.
+        eyes = ch.eyes
         grid = self._grid(size)
         given = pose
         fwd, pose = self._unfold(ch, grid, pose, self._forward(ch, pose, eyes))
