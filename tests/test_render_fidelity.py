@@ -15,9 +15,10 @@ import pytest
 from worker.render import fidelity as F
 
 PAIRS = (("d0", "s42"), ("d3", "s12"), ("d9", "s10"), ("d12", "s9"))
-# measured 2026-11-22 (end of day) on these pairs: mouth r 0.97-0.995, eye r 0.79-0.98, roll r 0.92-0.98,
-# yaw r 0.92-0.99, gain 0.95-1.22, jitter 0.42-1.55 (the gain target itself is enforced)
-FLOORS = {"mouth_r": 0.93, "eye_r": 0.75, "roll_r": 0.9, "yaw_r": 0.88, "gain": F.TARGETS["gain"], "jitter": 1.8}
+# measured 2026-11-22 (second session) on these pairs: mouth r 0.97-0.995, eye r 0.83-0.98, roll r 0.91-0.98,
+# yaw r 0.93-0.99, gain 0.94-1.21, jitter 0.41-1.79 (the gain target itself is enforced). Jitter on d9xs10 rose from
+# 1.55 once lids were drawn exactly (MediaPipe's eye corners on that painting follow the lids: see `fidelity`).
+FLOORS = {"mouth_r": 0.93, "eye_r": 0.8, "roll_r": 0.9, "yaw_r": 0.88, "gain": F.TARGETS["gain"], "jitter": 2.0}
 
 
 @pytest.mark.slow
