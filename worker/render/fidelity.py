@@ -15,7 +15,11 @@ the output's signals are compared:
 * the share of output frames in which a face is found at all;
 * `pose`: the jitter ratio of the retargeted pose itself (the stable points the renderer is asked
   to draw, which the warp follows exactly), over the same raw driver: how steady the character
-  is on screen, with no second tracker in the way;
+  is on screen, with no second tracker in the way; `p_eye` and `p_roll` likewise: the r of the
+  pose's eye openness and roll against the driver's. Where they are high and the re-tracked r
+  low, what is lost is the second tracker's reading of the drawn face (on the portraits drawn
+  turned, s9 / s10 / s12 at 17 / 33 / 10 degrees, the 2-D aperture and eye line the instrument
+  reads move with the turn and with the lids);
 * `rigid` (with `--floor`): the jitter ratio of the unchanged character moved *rigidly* along
   the drawn head path (the 2-D part of each frame's head motion: turn, tilt, shift, scale), a
   perfectly smooth motion with no expression: the instrument's own floor for a moving picture;
@@ -24,6 +28,10 @@ the output's signals are compared:
   faces: on the paintings s9 and s10 it wanders by 0.009-0.014 IOD per frame on a picture that
   never changes, more than the raw jitter of the real drivers (0.008), so no renderer that
   draws those characters can score below about 1 there. On the photos (s12, s42) it is ~0.1.
+  MediaPipe's per-frame (static image) mode is no way out: it re-tracks a still picture exactly,
+  but not a moving one any more steadily. With the drivers tracked that way too, on d0 and d3:
+  `rigid` 0.34-1.66 (video mode 0.40-1.26), the output 0.61-2.21 (0.57-2.18), the same pairs
+  over 0.8.
 
 `python -m worker.render.fidelity` prints the full table (takes a few minutes on one core; `--floor`
 adds the `rigid` column, one more re-tracking pass).
@@ -112,6 +120,7 @@ class PairResult:
     render_ms: float
     still: float = float("nan")  # jitter ratio of the unchanged character (the instrument's floor)
     pose_jitter: float = float("nan")  # jitter ratio of the retargeted pose (what is drawn)
+    pose_r: dict = field(default_factory=dict)  # eye_r, roll_r of the retargeted pose against the driver
     rigid: float = float("nan")  # jitter ratio of the picture moved rigidly along the head path (floor=True)
     raw: dict = field(default_factory=dict)  # the same r's against the unsmoothed driver
 
@@ -251,11 +260,13 @@ def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState
     d_roll, d_yaw, d_mouth = _range(drv.roll), _range(drv.yaw), _range(drv.mouth)
     use_mouth = d_mouth >= MOUTH_MIN_RANGE
 
-    def rs(d: Signals) -> dict:
-        return {"mouth_r": _pearson(d.mouth, out.mouth) if use_mouth else None,
-                "eye_r": _pearson(d.eyes, out.eyes),
-                "roll_r": _pearson(d.roll, out.roll) if d_roll >= ROLL_MIN_RANGE else None,
-                "yaw_r": _pearson(d.yaw, out.yaw) if d_yaw >= YAW_MIN_RANGE else None}
+    def rs(d: Signals, o: Signals = out) -> dict:
+        return {"mouth_r": _pearson(d.mouth, o.mouth) if use_mouth else None,
+                "eye_r": _pearson(d.eyes, o.eyes),
+                "roll_r": _pearson(d.roll, o.roll) if d_roll >= ROLL_MIN_RANGE else None,
+                "yaw_r": _pearson(d.yaw, o.yaw) if d_yaw >= YAW_MIN_RANGE else None}
+
+    drawn_r = rs(drv, drawn)
 
     return PairResult(
         driver=driver_name, character=assets.name, frames=len(states), faces_found=found, **rs(drv),
@@ -264,6 +275,7 @@ def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState
         driver_roll_range=d_roll, driver_yaw_range=d_yaw, driver_mouth_range=d_mouth,
         render_ms=float(np.median(times)), still=still_jitter(assets) / max(raw.jitter(), 1e-9), raw=rs(raw),
         pose_jitter=drawn.jitter() / max(raw.jitter(), 1e-9),
+        pose_r={k: drawn_r[k] for k in ("eye_r", "roll_r")},
         rigid=rigid.jitter() / max(raw.jitter(), 1e-9) if floor else float("nan"),
     )
 
@@ -306,15 +318,16 @@ def format_table(results: list[PairResult]) -> str:
         return "  -  " if v is None else fmt.format(v)
 
     head = (f"{'pair':10} {'frames':>6} {'faces':>6} {'mouth_r':>7} {'eye_r':>6} {'roll_r':>6} {'yaw_r':>6} "
-            f"{'gain':>5} {'jitter':>6} {'pose':>5} {'rigid':>5} {'still':>5} {'ms':>5} {'d_rol':>5} "
-            f"{'d_mou':>5}  result")
+            f"{'gain':>5} {'jitter':>6} {'pose':>5} {'p_eye':>5} {'p_rol':>5} {'rigid':>5} {'still':>5} {'ms':>5} "
+            f"{'d_rol':>5} {'d_mou':>5}  result")
     lines = [head, "-" * len(head)]
     for r in results:
         bad = r.failures()
         lines.append(
             f"{r.driver + 'x' + r.character:10} {r.frames:6d} {r.faces_found:6d} {f(r.mouth_r):>7} {f(r.eye_r):>6} "
             f"{f(r.roll_r):>6} {f(r.yaw_r):>6} {f(r.gain, '{:.2f}'):>5} {f(r.jitter, '{:.2f}'):>6} "
-            f"{f(r.pose_jitter, '{:.2f}'):>5} {f(r.rigid if np.isfinite(r.rigid) else None, '{:.2f}'):>5} "
+            f"{f(r.pose_jitter, '{:.2f}'):>5} {f(r.pose_r.get('eye_r'), '{:.2f}'):>5} "
+            f"{f(r.pose_r.get('roll_r'), '{:.2f}'):>5} {f(r.rigid if np.isfinite(r.rigid) else None, '{:.2f}'):>5} "
             f"{f(r.still, '{:.2f}'):>5} "
             f"{r.render_ms:5.1f} {r.driver_roll_range:5.1f} {r.driver_mouth_range:5.2f}  "
             f"{'ok' if not bad else '; '.join(bad)}")
@@ -322,6 +335,7 @@ def format_table(results: list[PairResult]) -> str:
                  f"{ROLL_MIN_RANGE}/{YAW_MIN_RANGE} deg, mouth r and gain where it opens >= "
                  f"{MOUTH_MIN_RANGE} IOD; '-' = not applicable; "
                  "'pose' = the jitter ratio of the retargeted pose, what is drawn; "
+                 "'p_eye', 'p_rol' = its eye and roll r against the driver; "
                  "'rigid' (--floor) = that of the picture moved rigidly along the head path; "
                  "'still' = the jitter ratio of the unchanged picture, "
                  "the instrument's own floor)")
