@@ -34,13 +34,13 @@ class LiveWorker:
         self.cfg = cfg
         self.token = token
         self.metrics = ProcessMetrics()
-        self.roster = self._characters()
-        first = self._first_character()
         m = cfg["motion"]
         self.animator = Animator(cfg["renderer"]["name"], size=cfg["characters"]["size"],
                                  options=RetargetOptions(expression_strength=m["expression_strength"],
                                                          head_strength=m["head_strength"], mirror=m["mirror"],
                                                          idle=m["idle"]))
+        self.roster = self._characters()
+        first = self._first_character()
         self.animator.set_character(self.roster.get(first))
         self.tracker = FaceTracker()
         self.tracker.set_smoothing(float(cfg["smoothing"]))
@@ -64,7 +64,8 @@ class LiveWorker:
     def _characters(self) -> Roster:
         c = self.cfg["characters"]
         cache = CharacterCache(self.cfg["cache_dir"] or default_cache_dir())
-        return Roster(CharacterLibrary(Path(c["folder"]).expanduser(), cache, PreprocessSettings(size=c["size"])))
+        return Roster(CharacterLibrary(Path(c["folder"]).expanduser(), cache, PreprocessSettings(size=c["size"]),
+                                       preparer=self.animator.renderer))  # its arrays cached per character
 
     def _first_character(self) -> str:
         """Load the starting character now (the stream needs a face); the rest load in the background."""
