@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from worker.retarget.pose import TargetPose
 from worker.retarget.retargeter import Retargeter, RetargetOptions
 from worker.stats import stats_ms
 from worker.track.face_state import FaceState
+
+if TYPE_CHECKING:  # the tracker pulls in MediaPipe: imported by whoever makes one
+    from worker.track.mediapipe_tracker import FaceTracker
 
 
 class StageTimes:
@@ -78,9 +82,9 @@ def source_frames(source: FrameSource, max_frames: int = 0) -> Iterator[tuple[np
 
 
 def track_frames(
-    frames: Iterable[tuple[np.ndarray, float]], tracker, times: StageTimes, detail: bool = False
+    frames: Iterable[tuple[np.ndarray, float]], tracker: FaceTracker, times: StageTimes, detail: bool = False
 ) -> Iterator[OfflineFrame]:
-    """Track each (BGR image, timestamp) with `tracker` (a `FaceTracker`); times reading and tracking."""
+    """Track each (BGR image, timestamp) with `tracker`; times reading ("capture") and tracking."""
     it = iter(frames)
     index = 0
     while True:
