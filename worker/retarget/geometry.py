@@ -104,8 +104,8 @@ def head_angles(lm: np.ndarray) -> tuple[float, float, float]:
     _, roll, _ = canonical_frame(lm)
     rz = rot_z(-roll)
     p = (lm - lm[L.SKULL, :].mean(0)) @ rz.T
-    cheek = p[454] - p[234]
+    cheek = p[L.LEFT_FACE_EDGE] - p[L.RIGHT_FACE_EDGE]
     yaw = math.atan2(-float(cheek[2]), float(cheek[0]))
-    vert = p[152] - p[10]
+    vert = p[L.CHIN] - p[L.FOREHEAD_TOP]
     pitch = math.atan2(float(vert[2]), float(vert[1]))
     return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)

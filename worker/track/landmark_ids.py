@@ -82,6 +82,7 @@ FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365
              152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 # fmt: on
 FOREHEAD_TOP, CHIN = 10, 152
+RIGHT_FACE_EDGE, LEFT_FACE_EDGE = 234, 454  # the outline at eye level, each side
 # the outline below the eyes, from the subject's right ear round the chin to the left one
 LOWER_FACE = FACE_OVAL[28:7:-1]
 

@@ -118,7 +118,8 @@ def control_sources(lm: np.ndarray, iod: float) -> np.ndarray:
     """
     src = lm[CONTROL_LANDMARKS, :2].astype(np.float64).copy()
     pos = {j: i for i, j in enumerate(CONTROL_LANDMARKS)}
-    gap = np.linalg.norm(lm[[13, 82, 312], :2] - lm[[14, 87, 317], :2], axis=1).mean()
+    upper, lower = zip(*L.INNER_LIP_PAIRS, strict=True)  # the three central pairs
+    gap = np.linalg.norm(lm[upper, :2] - lm[lower, :2], axis=1).mean()
     want = 0.04 * iod
     if gap < want:
         # push along the local upper->lower direction of each pair
