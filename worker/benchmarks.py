@@ -67,7 +67,7 @@ def bench_stages(clip: Path, character: Path, max_frames: int = 600, size: int =
 
     import av
 
-    from worker.animator import Animator
+    from worker.live.animator import Animator
     from worker.output.base import composite
     from worker.track.mediapipe_tracker import FaceTracker
 

@@ -31,12 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.animator import Animator
     from worker.capture.video import VideoFileSource
     from worker.characters.cache import CharacterCache
     from worker.characters.library import CharacterLibrary
     from worker.characters.preprocess import PreprocessSettings
     from worker.contact_sheet import ContactSheet
+    from worker.live.animator import Animator
     from worker.output.base import parse_colour
     from worker.output.file import FileOutput
     from worker.paths import default_cache_dir

@@ -99,7 +99,7 @@ def watch_parent(pid: int, stop: threading.Event) -> None:
 def run(args: argparse.Namespace) -> int:
     from worker.config import load_config
     from worker.control import protocol as P
-    from worker.live import LiveWorker
+    from worker.live.worker import LiveWorker
 
     overrides = {}
     if args.source:
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         status = worker.stop()
     if args.json:
-        print(json.dumps(summary(status)))
+        print(json.dumps(summary(status.to_dict())))
     return 0
 
 

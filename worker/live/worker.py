@@ -1,4 +1,9 @@
-"""Assemble the live worker from a config: characters, tracker, animator, outputs, pipeline, control."""
+"""Assemble the live worker from a config: characters, tracker, animator, outputs, pipeline, control.
+
+`LiveWorker` is what `stream-animator run` runs: it builds every part from the validated config,
+wires the roster's change callback and the pipeline's events to the control server, and stops
+everything in order.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from worker.animator import Animator
 from worker.capture import FrameSource, open_source
 from worker.characters.cache import CharacterCache
 from worker.characters.library import CharacterLibrary
@@ -16,10 +20,11 @@ from worker.control import protocol as P
 from worker.control.metrics import ProcessMetrics
 from worker.control.server import ControlServer
 from worker.errors import UserError
+from worker.live.animator import Animator
+from worker.live.pipeline import Pipeline
 from worker.output.factory import create_output
 from worker.output.fanout import OutputFanout
 from worker.paths import default_cache_dir
-from worker.pipeline import Pipeline
 from worker.retarget.retargeter import RetargetOptions
 from worker.track.mediapipe_tracker import FaceTracker
 
@@ -54,11 +59,13 @@ class LiveWorker:
             outputs.append(create_output(oc))
         self.fanout = OutputFanout(outputs).start(strict=False)
         self.pipeline = Pipeline(cfg, source_factory or self._camera_factory(), self.roster, self.animator,
-                                 self.tracker, self.fanout)
+                                 self.tracker, self.fanout, process=self.metrics.snapshot)
         for w in self.fanout.warnings:
             self.pipeline.warn(w)
         self.first = first
-        self.server = ControlServer(self._handle, token, port=cfg["control"]["port"])
+        self.server = ControlServer(self.pipeline.request, token, port=cfg["control"]["port"])
+        self.pipeline.publish = self.server.publish
+        self.roster.on_change = self.pipeline.characters_changed
 
     # --- assembly ---------------------------------------------------------------------------------
     def _characters(self) -> Roster:
@@ -97,11 +104,6 @@ class LiveWorker:
                                mjpeg=cam["mjpeg"], loop=True, realtime=True)
         return make
 
-    def _handle(self, op: str, args: dict) -> dict:
-        if op == "status":
-            return {**self.pipeline.status(), "process": self.metrics.snapshot()}
-        return self.pipeline.request(op, args)
-
     # --- lifecycle --------------------------------------------------------------------------------
     @property
     def control_port(self) -> int:
@@ -120,10 +122,11 @@ class LiveWorker:
         self.pipeline.start(self.first)
         return self
 
-    def stop(self) -> dict:
+    def stop(self) -> P.Status:
         """Stop everything; returns the final status."""
+        self.roster.on_change = None
         self.pipeline.stop()
-        status = self._handle("status", {})
+        status = self.pipeline.status()
         self.server.stop()
         self.fanout.close()
         self.roster.stop()
