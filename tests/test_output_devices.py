@@ -13,14 +13,14 @@ import pytest
 
 from worker.errors import UserError
 from worker.output.base import checkerboard, composite, parse_colour
-from worker.output.factory import BACKENDS, create_output
 from worker.output.metrics import OutputMetrics, RateMeter
+from worker.output.registry import OUTPUTS, create_output
 
 FRAME = np.zeros((48, 64, 4), np.uint8)
 
 
 def test_factory_knows_every_backend_and_rejects_unknown_types():
-    assert set(BACKENDS) == {"obs", "nut", "spout", "virtualcam", "window", "file"}
+    assert set(OUTPUTS) == {"obs", "nut", "spout", "virtualcam", "window", "file"}
     for bad in ({"type": "ndi"}, {}, {"type": None}):
         with pytest.raises(UserError, match="outputs\\[\\].type must be one of obs, nut"):
             create_output(bad)

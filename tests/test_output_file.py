@@ -12,7 +12,7 @@ from media import decode_rgba
 
 from worker.errors import UserError
 from worker.output.base import composite
-from worker.output.factory import create_output
+from worker.output.registry import create_output
 
 
 def rgba_frame(i: int, h: int = 64, w: int = 80) -> np.ndarray:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from worker.errors import UserError
-from worker.output.factory import create_output
 from worker.output.nut import NutOutput
+from worker.output.registry import create_output
 
 
 def free_port() -> int:

@@ -21,8 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", help="webcam:0, webcam:<name> or a video file (overrides camera.source)")
     p.add_argument("--characters", help="characters folder (overrides characters.folder)")
     p.add_argument("--character", help="character to start with (file name in the folder)")
-    p.add_argument("--output", action="append", metavar="TYPE[:PORT|:PATH]",
-                   help="output(s) instead of the config's: obs, nut:9999, file:out.mp4, window, ...")
+    p.add_argument("--output", action="append", metavar="TYPE[:VALUE]",
+                   help="output(s) instead of the config's: obs, nut:9999, file:out.mp4, window, spout:Name, "
+                        "virtualcam:/dev/video10 (`describe` lists each output's short form)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--control-port", type=int, help="control channel port (0 = any free port)")
     p.add_argument("--parent-pid", type=int, help="exit when this process (e.g. OBS) is gone")
@@ -32,21 +33,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def output_specs(specs: list[str]) -> list[dict]:
-    """--output values (`obs`, `nut:9999`, `file:out.mov`, `spout:Name`) -> output configs."""
+    """--output values -> output configs, each parsed by its output's registry entry; an output
+    that cannot run on this machine is refused here with its reason (one line)."""
+    from worker.output.registry import output_entry, parse_output_spec
+
     out = []
-    for s in specs:
-        kind, _, arg = s.partition(":")
-        cfg: dict = {"type": kind}
-        if arg:
-            if kind in ("nut", "obs"):
-                try:
-                    cfg["port"] = int(arg)
-                except ValueError:
-                    raise UserError(f"--output {s}: port must be a number") from None
-            elif kind == "file":
-                cfg["path"] = arg
-            else:
-                cfg["name"] = arg
+    for spec in specs:
+        cfg = parse_output_spec(spec)
+        ok, reason = output_entry(cfg["type"]).availability()
+        if not ok:
+            raise UserError(f"--output {spec}: {reason}")
         out.append(cfg)
     return out
 

@@ -22,8 +22,8 @@ from worker.control.server import ControlServer
 from worker.errors import UserError
 from worker.live.animator import Animator
 from worker.live.pipeline import Pipeline
-from worker.output.factory import create_output
 from worker.output.fanout import OutputFanout
+from worker.output.registry import create_output
 from worker.paths import default_cache_dir
 from worker.retarget.retargeter import RetargetOptions
 from worker.track.mediapipe_tracker import FaceTracker

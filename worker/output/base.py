@@ -29,7 +29,7 @@ class Output(ABC):
 
     @classmethod
     def from_config(cls, config: dict) -> Output:
-        """Build from a config dict (``{"type": ..., **options}``); see `factory.create_output`."""
+        """Build from a config dict (``{"type": ..., **options}``); see `registry.create_output`."""
         raise NotImplementedError
 
     def start(self) -> None:  # noqa: B027 - optional hook: open devices, listen, check deps
@@ -43,29 +43,6 @@ class Output(ABC):
 
     def stats(self) -> dict:
         return {"name": self.name, **self.metrics.snapshot()}
-
-
-def take_options(config: dict, defaults: dict[str, Any], where: str) -> dict[str, Any]:
-    """`defaults` overlaid with `config` minus "type"; unknown keys are a UserError naming them."""
-    if not isinstance(config, dict):
-        raise UserError(f"{where}: output config must be a mapping, got {type(config).__name__}")
-    unknown = sorted(set(config) - set(defaults) - {"type"})
-    if unknown:
-        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: "
-                        f"{', '.join(sorted(defaults))}")
-    return {**defaults, **{k: v for k, v in config.items() if k != "type"}}
-
-
-def want_int(value: Any, field: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise UserError(f"{field} must be an integer in {lo}..{hi}, got {value!r}")
-    return value
-
-
-def want_number(value: Any, field: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise UserError(f"{field} must be a number in {lo}..{hi}, got {value!r}")
-    return float(value)
 
 
 def parse_colour(value: Any, field: str) -> tuple[int, int, int]:

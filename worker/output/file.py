@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from worker.errors import UserError
-from worker.output.base import Output, check_rgba, composite, parse_colour, take_options, want_number
+from worker.output.base import Output, check_rgba, composite, parse_colour
+from worker.output.registry import OUTPUTS
 
 TIME_BASE = Fraction(1, 1000)
 
@@ -60,13 +61,8 @@ class FileOutput(Output):
 
     @classmethod
     def from_config(cls, config: dict) -> FileOutput:
-        o = take_options(config, {"path": None, "fps": 30, "background": "#000000", "timing": "capture",
-                                  "realtime": True}, "outputs.file")
-        if not isinstance(o["path"], str) or not o["path"]:
-            raise UserError("outputs.file.path is required (a .mp4, .mov, .webm file or a folder)")
-        if not isinstance(o["realtime"], bool):
-            raise UserError(f"outputs.file.realtime must be true or false, got {o['realtime']!r}")
-        return cls(os.path.expanduser(o["path"]), want_number(o["fps"], "outputs.file.fps", 1, 240),
+        o = OUTPUTS["file"].check(config)
+        return cls(os.path.expanduser(o["path"]), float(o["fps"]),
                    parse_colour(o["background"], "outputs.file.background"), o["timing"], o["realtime"])
 
     @property

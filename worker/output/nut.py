@@ -18,8 +18,8 @@ import av
 import numpy as np
 
 from worker.control.server import check_loopback
-from worker.errors import UserError
-from worker.output.base import Output, check_rgba, take_options, want_int, want_number
+from worker.output.base import Output, check_rgba
+from worker.output.registry import OUTPUTS
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,8 @@ class NutOutput(Output):
 
     @classmethod
     def from_config(cls, config: dict) -> NutOutput:
-        o = take_options(config, {"port": None, "host": "127.0.0.1", "fps": 30, "write_timeout": 2.0,
-                                  "max_backoff": 5.0}, "outputs.nut")
-        if o["port"] is None:
-            raise UserError("outputs.nut.port is required (the port OBS's Media Source listens on)")
-        return cls(want_int(o["port"], "outputs.nut.port", 1, 65535), o["host"],
-                   want_number(o["fps"], "outputs.nut.fps", 1, 240),
-                   want_number(o["write_timeout"], "outputs.nut.write_timeout", 0.1, 60),
-                   want_number(o["max_backoff"], "outputs.nut.max_backoff", 0.1, 60))
+        o = OUTPUTS["nut"].check(config)
+        return cls(o["port"], o["host"], float(o["fps"]), float(o["write_timeout"]), float(o["max_backoff"]))
 
     @property
     def connected(self) -> bool:

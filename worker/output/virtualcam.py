@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 
 from worker.errors import UserError
-from worker.output.base import Output, check_rgba, composite, parse_colour, take_options, want_int, want_number
+from worker.output.base import Output, check_rgba, composite, parse_colour
+from worker.output.registry import OUTPUTS
 
 PROBE_SIZE = (640, 480)
 
@@ -39,14 +40,8 @@ class VirtualCamOutput(Output):
 
     @classmethod
     def from_config(cls, config: dict) -> VirtualCamOutput:
-        o = take_options(config, {"width": None, "height": None, "fps": 30, "device": None, "backend": None,
-                                  "background": "#000000"}, "outputs.virtualcam")
-        w = None if o["width"] is None else want_int(o["width"], "outputs.virtualcam.width", 16, 7680)
-        h = None if o["height"] is None else want_int(o["height"], "outputs.virtualcam.height", 16, 4320)
-        for k in ("device", "backend"):
-            if o[k] is not None and not isinstance(o[k], str):
-                raise UserError(f"outputs.virtualcam.{k} must be a string, got {o[k]!r}")
-        return cls(w, h, want_number(o["fps"], "outputs.virtualcam.fps", 1, 240), o["device"], o["backend"],
+        o = OUTPUTS["virtualcam"].check(config)
+        return cls(o["width"], o["height"], float(o["fps"]), o["device"], o["backend"],
                    parse_colour(o["background"], "outputs.virtualcam.background"))
 
     def _open(self, size: tuple[int, int]):
