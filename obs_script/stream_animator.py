@@ -28,10 +28,10 @@ for _name in [m for m in sys.modules if m == "stream_animator_lib" or m.startswi
 from stream_animator_lib import bindings  # noqa: E402
 from stream_animator_lib.engine import Engine, clean_state_dir, free_port  # noqa: E402
 from stream_animator_lib.obs_frames import SOURCE_ID, ObsFrameSink  # noqa: E402
+from stream_animator_lib.offer import MODE_LABELS  # noqa: E402
 from stream_animator_lib.protocol_loader import load_protocol  # noqa: E402
 from stream_animator_lib.settings import (  # noqa: E402
     CAMERA_FILE,
-    RENDERERS,
     SIZES,
     ScriptSettings,
     find_worker_python,
@@ -187,23 +187,34 @@ def script_properties():
     obs.obs_properties_add_path(props, "video_file", "Video file", obs.OBS_PATH_FILE,
                                 "Videos (*.mp4 *.mkv *.mov *.avi *.webm);;All files (*.*)", None)
 
+    # renderers, outputs and ranges are the worker's (`describe --json`, read on the engine's thread)
+    offer = S.engine.offer() if S.engine else None
+    chosen = S.settings or ScriptSettings()
     r = obs.obs_properties_add_list(props, "renderer", "Renderer", obs.OBS_COMBO_TYPE_LIST,
                                     obs.OBS_COMBO_FORMAT_STRING)
-    for name in RENDERERS:
+    for name in offer.renderer_choices(chosen.renderer) if offer else [chosen.renderer]:
         obs.obs_property_list_add_string(r, name, name)
     sz = obs.obs_properties_add_list(props, "size", "Output size", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_INT)
+    lo_hi = offer.range("characters.size") if offer else None
     for n in SIZES:
-        obs.obs_property_list_add_int(sz, f"{n} × {n}", n)
-    obs.obs_properties_add_float_slider(props, "expression_strength", "Expression strength", 0.0, 2.0, 0.05)
-    obs.obs_properties_add_float_slider(props, "head_strength", "Head motion strength", 0.0, 2.0, 0.05)
-    obs.obs_properties_add_float_slider(props, "smoothing", "Smoothing (1 = tuned default)", 0.0, 3.0, 0.05)
+        if lo_hi is None or lo_hi[0] <= n <= lo_hi[1]:
+            obs.obs_property_list_add_int(sz, f"{n} × {n}", n)
+    if offer is not None:
+        for name, key, label in (("expression_strength", "motion.expression_strength", "Expression strength"),
+                                 ("head_strength", "motion.head_strength", "Head motion strength"),
+                                 ("smoothing", "smoothing", "Smoothing (1 = tuned default)")):
+            lo_hi = offer.range(key)
+            if lo_hi is not None:
+                obs.obs_properties_add_float_slider(props, name, label, lo_hi[0], lo_hi[1], 0.05)
+    else:
+        obs.obs_properties_add_text(props, "offer_note", "Motion sliders appear once the worker has answered "
+                                    "(press Refresh, then reopen this dialog)", obs.OBS_TEXT_INFO)
     obs.obs_properties_add_bool(props, "mirror", "Mirror (move like a mirror image)")
 
     out = obs.obs_properties_add_list(props, "output_mode", "Frames into OBS via", obs.OBS_COMBO_TYPE_LIST,
                                       obs.OBS_COMBO_FORMAT_STRING)
-    obs.obs_property_list_add_string(out, "Direct (this script pushes frames)", "direct")
-    obs.obs_property_list_add_string(out, "Media Source (NUT over local TCP)", "nut")
-    obs.obs_property_list_add_string(out, "Spout2 (Windows, needs the Spout2 plugin)", "spout")
+    for mode in offer.mode_choices(chosen.output_mode) if offer else list(MODE_LABELS):
+        obs.obs_property_list_add_string(out, MODE_LABELS[mode], mode)
     obs.obs_properties_add_text(props, "spout_name", "Spout sender name", obs.OBS_TEXT_DEFAULT)
     obs.obs_properties_add_path(props, "worker_python", "Worker Python (the venv's python)",
                                 obs.OBS_PATH_FILE, "", None)

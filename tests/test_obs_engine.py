@@ -101,13 +101,20 @@ def test_engine_runs_the_real_worker_end_to_end(engine_setup):
     cams = wait(lambda s: s["cameras"] is not None, 60, "the camera list", eng)["cameras"]
     assert all(c["value"].startswith("webcam:") for c in cams)
 
+    # what the worker offers comes from `worker describe --json` (run off the engine's thread), saved for next time
+    offer = wait(lambda s: s["offer"] is not None, 60, "the worker's offer", eng)["offer"]
+    assert {r["name"]: r["available"] for r in offer["renderers"]} == {"meshwarp": True, "liveportrait": False}
+    assert eng.offer().renderer_choices("meshwarp") == ["meshwarp"]
+    assert json.loads((tmp / "state" / "describe.json").read_text()) == offer
+
     # a status file for support/tests, without the secret
     status_text = (tmp / "state" / "status.json").read_text()
     assert eng.token not in status_text and json.loads(status_text)["state"] == "running"
 
     # control: next character, pause toggles, live options, a refused request becomes the error
     eng.request("set_character", step=1)
-    wait(lambda s: s["worker"].get("character") == "s6.jpg", 20, "next character", eng)
+    wait(lambda s: s["character"] == "s6.jpg", 20, "next character (the worker's character event)", eng)
+    wait(lambda s: s["worker"].get("character") == "s6.jpg", 20, "next character in the status", eng)
     eng.request("pause_toggle")
     wait(lambda s: s["worker"].get("paused") is True, 10, "paused", eng)
     eng.request("pause_toggle")
