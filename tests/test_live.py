@@ -39,8 +39,10 @@ def characters(tmp_path_factory, testdata) -> Path:
 
 
 def make_config(characters: Path, cache: Path, source: str, outputs: list[dict]) -> dict:
-    return load_config(None, {"characters.folder": str(characters), "cache_dir": str(cache),
-                              "camera.source": source, "outputs": outputs})
+    return load_config(
+        None,
+        {"characters.folder": str(characters), "cache_dir": str(cache), "camera.source": source, "outputs": outputs},
+    )
 
 
 def wait_for(pred, timeout: float, step: float = 0.05):
@@ -56,8 +58,9 @@ def wait_for(pred, timeout: float, step: float = 0.05):
 @pytest.fixture
 def live(characters, tmp_path, testdata):
     token = P.make_token()
-    cfg = make_config(characters, tmp_path / "cache", str(testdata / "footage" / "driving" / "d3.mp4"),
-                      [{"type": "obs"}])
+    cfg = make_config(
+        characters, tmp_path / "cache", str(testdata / "footage" / "driving" / "d3.mp4"), [{"type": "obs"}]
+    )
     w = LiveWorker(cfg, token).start()
     yield w, token
     w.stop()
@@ -102,8 +105,9 @@ def test_control_switch_calibrate_pause(live):
         res = c.request("set_character", step=1)
         want = ids[(ids.index(start) + 1) % len(ids)]
         assert res["character"] == want
-        ev = wait_for(lambda: next((e for e in iter(lambda: c.next_event(0.2), None) if e["event"] == "character"),
-                                   None), 5)
+        ev = wait_for(
+            lambda: next((e for e in iter(lambda: c.next_event(0.2), None) if e["event"] == "character"), None), 5
+        )
         assert ev, "no character event"
         switch = P.CharacterSwitch.from_dict(ev["data"])
         assert switch.character == want and switch.frames_late <= 2
@@ -156,8 +160,9 @@ def test_control_switch_calibrate_pause(live):
             assert wait_for(lambda: rx.poll(0.2), 5)
         # status events are pushed about once a second
         c.subscribe()
-        ev = wait_for(lambda: next((e for e in iter(lambda: c.next_event(0.5), None) if e["event"] == "status"),
-                                   None), 5)
+        ev = wait_for(
+            lambda: next((e for e in iter(lambda: c.next_event(0.5), None) if e["event"] == "status"), None), 5
+        )
         assert ev and P.Status.from_dict(ev["data"]).fps > 0
 
 
@@ -185,15 +190,26 @@ def test_character_folder_is_watched(live, characters):
         extra = characters / "zz_new.png"
         shutil.copy(SAMPLE_CHARACTER, extra)
         try:
-            assert wait_for(lambda: any(r["id"] == "zz_new.png" and r["state"] == "ready"
-                                        for r in c.request("list_characters")["characters"]), 30)
+            assert wait_for(
+                lambda: any(
+                    r["id"] == "zz_new.png" and r["state"] == "ready"
+                    for r in c.request("list_characters")["characters"]
+                ),
+                30,
+            )
+
             # the roster's change reached subscribers as a `characters` event (after those of the
             # first background load)
             def listed(e: dict) -> bool:
                 rows = P.CharacterList.from_dict(e["data"]).characters
                 return any(r.id == "zz_new.png" and r.state == "ready" for r in rows)
-            ev = wait_for(lambda: next((e for e in iter(lambda: c.next_event(0.2), None)
-                                        if e["event"] == "characters" and listed(e)), None), 5)
+
+            ev = wait_for(
+                lambda: next(
+                    (e for e in iter(lambda: c.next_event(0.2), None) if e["event"] == "characters" and listed(e)), None
+                ),
+                5,
+            )
             assert ev
         finally:
             extra.unlink()
@@ -223,6 +239,7 @@ class FlakyCamera:
                     self.down_since = time.monotonic()
                     raise CaptureError("camera 0 stopped delivering frames")
                 return real_read()
+
             src.read = read
         return src
 
@@ -265,11 +282,25 @@ def test_run_command_with_obs_and_nut_outputs(characters, tmp_path, testdata):
     time.sleep(0.3)
     token = P.make_token()
     env = dict(os.environ, **{P.ENV_TOKEN: token}, STREAM_ANIMATOR_LOGS=str(tmp_path / "logs"))
-    cmd = [sys.executable, "-m", "worker", "run", "--source", str(testdata / "footage" / "driving" / "d9.mp4"),
-           "--characters", str(characters), "--output", "obs", "--output", f"nut:{nut_port}",
-           "--duration", "8", "--json", "--ready-json"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                         cwd=tmp_path)
+    cmd = [
+        sys.executable,
+        "-m",
+        "worker",
+        "run",
+        "--source",
+        str(testdata / "footage" / "driving" / "d9.mp4"),
+        "--characters",
+        str(characters),
+        "--output",
+        "obs",
+        "--output",
+        f"nut:{nut_port}",
+        "--duration",
+        "8",
+        "--json",
+        "--ready-json",
+    ]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     ready = json.loads(p.stdout.readline())
     assert ready["event"] == "ready" and ready["frame_port"] and ready["control_port"]
     rx = P.FrameReceiver(ready["frame_port"], token).connect()
@@ -301,13 +332,23 @@ def test_run_command_with_obs_and_nut_outputs(characters, tmp_path, testdata):
 def test_run_bad_config_is_one_line(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("motion:\n  expression_strength: lots\n")
-    r = subprocess.run([sys.executable, "-m", "worker", "run", "--config", str(cfg), "--duration", "1"],
-                       capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                       env=dict(os.environ, STREAM_ANIMATOR_LOGS=str(tmp_path / "logs")))
+    r = subprocess.run(
+        [sys.executable, "-m", "worker", "run", "--config", str(cfg), "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=dict(os.environ, STREAM_ANIMATOR_LOGS=str(tmp_path / "logs")),
+    )
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith("error: config key 'motion.expression_strength'")
     assert "Traceback" not in r.stderr
     cfg.write_text("camra: {}\n")
-    r = subprocess.run([sys.executable, "-m", "worker", "run", "--config", str(cfg)], capture_output=True,
-                       text=True, timeout=60, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "worker", "run", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert "unknown key 'camra'" in r.stderr and r.returncode == 2

@@ -113,11 +113,14 @@ class FakeRoster:
         return None if cid in self.loading else self.assets.get(cid)
 
     def describe(self) -> list[dict]:
-        return [{"id": c, "index": i + 1, "name": c[:-4], "state": "loading" if c in self.loading else "ready"}
-                for i, c in enumerate(self.ids())]
+        return [
+            {"id": c, "index": i + 1, "name": c[:-4], "state": "loading" if c in self.loading else "ready"}
+            for i, c in enumerate(self.ids())
+        ]
 
-    def resolve(self, current: str | None, character: str | None = None, index: int | None = None,
-                step: int | None = None) -> str:
+    def resolve(
+        self, current: str | None, character: str | None = None, index: int | None = None, step: int | None = None
+    ) -> str:
         ids = self.ids()
         if character is not None:
             if character not in ids:
@@ -159,8 +162,14 @@ def wait_for(pred, timeout: float = 5.0):
 
 
 class Rig:
-    def __init__(self, n: int = 100_000, fps: float = 200.0, track_delay: float = 0.0, render_delay: float = 0.0,
-                 outputs: list[Output] | None = None) -> None:
+    def __init__(
+        self,
+        n: int = 100_000,
+        fps: float = 200.0,
+        track_delay: float = 0.0,
+        render_delay: float = 0.0,
+        outputs: list[Output] | None = None,
+    ) -> None:
         self.cfg = load_config(None, {})
         self.tracker = FakeTracker(track_delay)
         self.animator = FakeAnimator(render_delay)
@@ -168,8 +177,16 @@ class Rig:
         self.outputs = outputs if outputs is not None else [Recorder("rec")]
         self.fanout = OutputFanout(self.outputs).start()
         self.events: list[dict] = []
-        self.pipeline = Pipeline(self.cfg, lambda: FakeSource(n, fps), self.roster, self.animator, self.tracker,
-                                 self.fanout, publish=self.events.append, process=lambda: {"rss_mb": 1.0})
+        self.pipeline = Pipeline(
+            self.cfg,
+            lambda: FakeSource(n, fps),
+            self.roster,
+            self.animator,
+            self.tracker,
+            self.fanout,
+            publish=self.events.append,
+            process=lambda: {"rss_mb": 1.0},
+        )
         self.animator.set_character(1)
 
     def __enter__(self) -> Rig:
@@ -270,8 +287,10 @@ def test_pause_calibrate_and_live_options_reach_the_stages():
 
 def test_a_crashing_stage_stops_the_pipeline_with_a_warning():
     with Rig() as rig:
+
         def boom(face, neutral):
             raise RuntimeError("renderer exploded")
+
         rig.animator.animate = boom  # type: ignore[method-assign]
         assert wait_for(rig.pipeline.stop_event.is_set)
     assert any("stage render crashed: RuntimeError: renderer exploded" in w for w in rig.pipeline.status().warnings)

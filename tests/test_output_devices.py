@@ -91,13 +91,17 @@ def test_window_shows_frames_under_xvfb(tmp_path):
             pytest.fail("Xvfb missing: CI installs the xvfb package")
         pytest.skip("needs Xvfb")
     display = f":{90 + os.getpid() % 500}"
-    proc = subprocess.Popen([xvfb, display, "-screen", "0", "320x240x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [xvfb, display, "-screen", "0", "320x240x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(0.5)
         env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-        res = subprocess.run([sys.executable, "-c", WINDOW_SCRIPT], env=env, capture_output=True,
-                             text=True, timeout=60, cwd=tmp_path)
+        res = subprocess.run(
+            [sys.executable, "-c", WINDOW_SCRIPT], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
         assert res.returncode == 0, res.stderr[-2000:]
         assert res.stdout.split()[-1] == "5"
     finally:

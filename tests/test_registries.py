@@ -59,20 +59,28 @@ def test_short_form_parses_to_a_config_the_output_accepts(name, tmp_path, monkey
 
 def test_short_form_without_a_value_and_bad_values():
     assert parse_output_spec("obs") == {"type": "obs"} and parse_output_spec("window") == {"type": "window"}
-    for spec, message in (("nut", "give the port as nut:PORT"), ("file", "give the path as file:PATH"),
-                          ("nut:abc", "port must be an integer in 1..65535"),
-                          ("obs:70000", "outputs.obs.port: expected an integer in 0..65535"),
-                          ("ndi:x", "outputs[].type must be one of obs, nut, spout"),
-                          ("nut:", "the form is nut:PORT")):
+    for spec, message in (
+        ("nut", "give the port as nut:PORT"),
+        ("file", "give the path as file:PATH"),
+        ("nut:abc", "port must be an integer in 1..65535"),
+        ("obs:70000", "outputs.obs.port: expected an integer in 0..65535"),
+        ("ndi:x", "outputs[].type must be one of obs, nut, spout"),
+        ("nut:", "the form is nut:PORT"),
+    ):
         with pytest.raises(UserError, match=re.escape(message)):
             parse_output_spec(spec)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="checks the refusal off Windows")
 def test_run_refuses_an_output_that_cannot_run_here_in_one_line(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "worker", "run", "--output", "spout:Name", "--duration", "1"],
-                       capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    r = subprocess.run(
+        [sys.executable, "-m", "worker", "run", "--output", "spout:Name", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert r.returncode == 2
     assert r.stderr.strip() == "error: --output spout:Name: spout output needs Windows and SpoutGL"
 
@@ -121,15 +129,21 @@ def test_renderer_registry():
 
 
 def test_describe_json_lists_renderers_and_outputs_with_availability():
-    r = subprocess.run([sys.executable, "-m", "worker", "describe", "--json"], capture_output=True, text=True,
-                       timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    r = subprocess.run(
+        [sys.executable, "-m", "worker", "describe", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     rend = {e["name"]: e for e in d["renderers"]}
     assert rend["meshwarp"]["available"] is True and rend["meshwarp"]["reason"] is None
     assert rend["liveportrait"]["available"] is False and "does not exist" in rend["liveportrait"]["reason"]
     assert {"name": "size", "type": "int", "default": 512, "min": 64, "max": 2048} == {
-        k: v for k, v in rend["meshwarp"]["options"][0].items() if k != "help"}
+        k: v for k, v in rend["meshwarp"]["options"][0].items() if k != "help"
+    }
     outs = {e["name"]: e for e in d["outputs"]}
     assert set(outs) == set(OUTPUTS)
     for name, e in outs.items():

@@ -76,8 +76,7 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
 }
 
 # dotted key -> its Option
-SCHEMA: dict[str, Option] = {(f"{sec}.{o.name}" if sec else o.name): o for sec, opts in SECTIONS.items()
-                             for o in opts}
+SCHEMA: dict[str, Option] = {(f"{sec}.{o.name}" if sec else o.name): o for sec, opts in SECTIONS.items() for o in opts}
 
 
 def _defaults() -> dict[str, Any]:
@@ -92,7 +91,11 @@ def _defaults() -> dict[str, Any]:
 DEFAULTS: dict[str, Any] = _defaults()
 
 LIVE_KEYS = {
-    "motion.expression_strength", "motion.head_strength", "motion.mirror", "motion.idle", "smoothing",
+    "motion.expression_strength",
+    "motion.head_strength",
+    "motion.mirror",
+    "motion.idle",
+    "smoothing",
 }
 
 

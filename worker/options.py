@@ -54,9 +54,9 @@ class Option:
         if value is None:
             return self.optional
         if self.kind in ("int", "number"):
-            types: tuple[type, ...] = (int,) if self.kind == "int" else (int, float)
-            return (isinstance(value, types) and not isinstance(value, bool)
-                    and (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi))
+            if isinstance(value, bool) or not isinstance(value, int if self.kind == "int" else (int, float)):
+                return False
+            return (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi)
         if self.kind == "bool":
             return isinstance(value, bool)
         if self.kind == "str":
@@ -94,8 +94,11 @@ def _is_colour(value: Any) -> bool:
     if isinstance(value, str):
         s = value.lstrip("#")
         return len(s) == 6 and all(c in "0123456789abcdefABCDEF" for c in s)
-    return (isinstance(value, (list, tuple)) and len(value) == 3
-            and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value))
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
+    )
 
 
 def check_options(config: dict, options: Iterable[Option], where: str) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def clean_state_dir(state_dir: str, now: float | None = None) -> list[str]:
     not updated for a minute (a live one is rewritten twice a second), configs and logs older
     than a week. Returns the removed paths."""
     now = time.time() if now is None else now
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(state_dir)
     except OSError:
@@ -192,9 +192,18 @@ class Engine:
     support read it; it holds no secret).
     """
 
-    def __init__(self, proto, repo_dir: str, state_dir: str, sink=None, token: str | None = None,
-                 parent_pid: int | None = None, status_path: str | None = None, log=None,
-                 backoff: Backoff | None = None):
+    def __init__(
+        self,
+        proto,
+        repo_dir: str,
+        state_dir: str,
+        sink=None,
+        token: str | None = None,
+        parent_pid: int | None = None,
+        status_path: str | None = None,
+        log=None,
+        backoff: Backoff | None = None,
+    ):
         self.proto = proto
         self.repo_dir, self.state_dir, self.sink = repo_dir, state_dir, sink
         self.token = token or proto.make_token()
@@ -225,16 +234,23 @@ class Engine:
         self._launched_live: dict = {}
         self._connect_deadline = 0.0
         self._last_status_write = 0.0
-        self._snap: dict = {"state": "stopped", "last_error": "", "restarts": 0, "worker": {},
-                            "latency_ms": None, "characters": [], "cameras": None, "character": None,
-                            "offer": Offer.load(self._offer_path)}
+        self._snap: dict = {
+            "state": "stopped",
+            "last_error": "",
+            "restarts": 0,
+            "worker": {},
+            "latency_ms": None,
+            "characters": [],
+            "cameras": None,
+            "character": None,
+            "offer": Offer.load(self._offer_path),
+        }
 
     # ---- called from OBS threads: never block -------------------------------------------------
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="stream-animator-control",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="stream-animator-control", daemon=True)
             self._thread.start()
 
     def close(self, timeout: float = 6.0) -> None:
@@ -374,17 +390,19 @@ class Engine:
 
     def _call(self, op: str, **args) -> dict | None:
         """One request; errors become the status's last error, a lost connection drops it."""
+        if self._client is None:
+            return None
         try:
             result = self._client.request(op, **args)
             self._set(last_request={"op": op, "ok": True, "result": result, "wall": time.time()})
             return result
         except self.proto.RemoteError as e:
-            self._set(last_error=str(e), last_request={"op": op, "ok": False, "error": e.message,
-                                                        "wall": time.time()})
+            self._set(last_error=str(e), last_request={"op": op, "ok": False, "error": e.message, "wall": time.time()})
             self.log(f"worker refused {op}: {e.message}")
         except (OSError, TimeoutError, self.proto.ProtocolError) as e:
-            self._set(last_error=f"{op}: {e}", last_request={"op": op, "ok": False, "error": str(e),
-                                                              "wall": time.time()})
+            self._set(
+                last_error=f"{op}: {e}", last_request={"op": op, "ok": False, "error": str(e), "wall": time.time()}
+            )
             self._drop_client()
         return None
 
@@ -424,10 +442,8 @@ class Engine:
             json.dump(cfg, f, indent=1)  # JSON is valid YAML
         os.replace(tmp, self.config_path)
         self._launched_live = s.live_options()
-        argv = worker_command(s.worker_python, self.config_path, s.source_arg(), self.parent_pid,
-                              self.log_path)
-        self._proc = WorkerProcess(argv, child_env(self.proto.ENV_TOKEN, self.token),
-                                   self.repo_dir, self.stderr_path)
+        argv = worker_command(s.worker_python, self.config_path, s.source_arg(), self.parent_pid, self.log_path)
+        self._proc = WorkerProcess(argv, child_env(self.proto.ENV_TOKEN, self.token), self.repo_dir, self.stderr_path)
         try:
             self._proc.start()
         except OSError as e:
@@ -464,11 +480,9 @@ class Engine:
                 error = "the worker has no frame channel (obs output)"
             else:
                 self.stats.reset()
-                self._pump = FramePump(self.proto, int(frame_port), self.token, self.sink, self.stats,
-                                       self.log)
+                self._pump = FramePump(self.proto, int(frame_port), self.token, self.sink, self.stats, self.log)
                 self._pump.start()
-        self._set(state="running", control_port=ready.get("control_port"), frame_port=frame_port,
-                  last_error=error)
+        self._set(state="running", control_port=ready.get("control_port"), frame_port=frame_port, last_error=error)
         self.log(f"worker ready (control port {ready.get('control_port')}, frame port {frame_port})")
 
     def _refresh_characters(self) -> None:
@@ -481,8 +495,10 @@ class Engine:
 
     def _characters(self, data: dict) -> None:
         lst = self.proto.CharacterList.from_dict(data)
-        self._set(characters=[{"id": r.id, "name": r.name, "index": r.index, "state": r.state}
-                              for r in lst.characters], character=lst.current)
+        self._set(
+            characters=[{"id": r.id, "name": r.name, "index": r.index, "state": r.state} for r in lst.characters],
+            character=lst.current,
+        )
 
     def _poll_events(self) -> None:
         if self._client is None:
@@ -569,8 +585,15 @@ class Engine:
 
         def run() -> None:
             try:
-                out = subprocess.run(argv, cwd=self.repo_dir, env=env, capture_output=True, timeout=PROBE_TIMEOUT,
-                                     stdin=subprocess.DEVNULL, creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+                out = subprocess.run(
+                    argv,
+                    cwd=self.repo_dir,
+                    env=env,
+                    capture_output=True,
+                    timeout=PROBE_TIMEOUT,
+                    stdin=subprocess.DEVNULL,
+                    creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+                )
                 take(out.stdout.decode("utf-8", "replace"))
             except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError) as e:
                 self.log(f"worker {command} failed: {type(e).__name__}: {e}")

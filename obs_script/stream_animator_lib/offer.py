@@ -13,8 +13,11 @@ from typing import Any
 
 # the script's output modes and the worker output each one uses
 MODE_OUTPUTS = {"direct": "obs", "nut": "nut", "spout": "spout"}
-MODE_LABELS = {"direct": "Direct (this script pushes frames)", "nut": "Media Source (NUT over local TCP)",
-               "spout": "Spout2 (Windows, needs the Spout2 plugin)"}
+MODE_LABELS = {
+    "direct": "Direct (this script pushes frames)",
+    "nut": "Media Source (NUT over local TCP)",
+    "spout": "Spout2 (Windows, needs the Spout2 plugin)",
+}
 
 
 class OfferError(ValueError):

@@ -20,10 +20,22 @@ OUTPUT_MODES = tuple(MODE_OUTPUTS)
 SIZES = (256, 384, 512, 768, 1024)  # offered in the menu (within the worker's range)
 CAMERA_FILE = "file"  # the camera choice that reads `video_file` instead of a webcam
 # script setting -> the worker's config key (dotted) for the settings it takes live
-LIVE_OPTIONS = {"expression_strength": "motion.expression_strength", "head_strength": "motion.head_strength",
-                "mirror": "motion.mirror", "smoothing": "smoothing"}
-RESTART_FIELDS = ("worker_python", "characters_dir", "renderer", "camera", "video_file", "size",
-                  "output_mode", "spout_name")
+LIVE_OPTIONS = {
+    "expression_strength": "motion.expression_strength",
+    "head_strength": "motion.head_strength",
+    "mirror": "motion.mirror",
+    "smoothing": "smoothing",
+}
+RESTART_FIELDS = (
+    "worker_python",
+    "characters_dir",
+    "renderer",
+    "camera",
+    "video_file",
+    "size",
+    "output_mode",
+    "spout_name",
+)
 DEFAULT_SPOUT_NAME = "Stream Animator"
 
 
@@ -85,9 +97,14 @@ class ScriptSettings:
         elif not _is_webcam(self.camera):
             out.append(f"Camera: {self.camera!r} is neither 'webcam:N' nor a video file")
         if offer is not None:
-            values = {"characters.size": ("Output size", self.size),
-                      **{key: (name.replace("_", " ").capitalize(), getattr(self, name))
-                         for name, key in LIVE_OPTIONS.items() if name != "mirror"}}
+            values = {
+                "characters.size": ("Output size", self.size),
+                **{
+                    key: (name.replace("_", " ").capitalize(), getattr(self, name))
+                    for name, key in LIVE_OPTIONS.items()
+                    if name != "mirror"
+                },
+            }
             out += offer.problems(self.renderer, self.output_mode, values)
         return out
 
@@ -128,8 +145,11 @@ class ScriptSettings:
             "camera": {"source": self.source_arg()},
             "characters": characters,
             "renderer": {"name": self.renderer},
-            "motion": {"expression_strength": self.expression_strength, "head_strength": self.head_strength,
-                       "mirror": self.mirror},
+            "motion": {
+                "expression_strength": self.expression_strength,
+                "head_strength": self.head_strength,
+                "mirror": self.mirror,
+            },
             "smoothing": self.smoothing,
             "outputs": outputs,
         }

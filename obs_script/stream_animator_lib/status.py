@@ -61,7 +61,7 @@ def last_error_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for ln in reversed(lines):
         if ln.lower().startswith("error:"):
-            return ln[len("error:"):].strip()
+            return ln[len("error:") :].strip()
     for ln in reversed(lines):
         if _EXCEPTION_LINE.match(ln):
             return ln

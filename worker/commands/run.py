@@ -21,14 +21,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", help="webcam:0, webcam:<name> or a video file (overrides camera.source)")
     p.add_argument("--characters", help="characters folder (overrides characters.folder)")
     p.add_argument("--character", help="character to start with (file name in the folder)")
-    p.add_argument("--output", action="append", metavar="TYPE[:VALUE]",
-                   help="output(s) instead of the config's: obs, nut:9999, file:out.mp4, window, spout:Name, "
-                        "virtualcam:/dev/video10 (`describe` lists each output's short form)")
+    p.add_argument(
+        "--output",
+        action="append",
+        metavar="TYPE[:VALUE]",
+        help="output(s) instead of the config's: obs, nut:9999, file:out.mp4, window, spout:Name, "
+        "virtualcam:/dev/video10 (`describe` lists each output's short form)",
+    )
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--control-port", type=int, help="control channel port (0 = any free port)")
     p.add_argument("--parent-pid", type=int, help="exit when this process (e.g. OBS) is gone")
-    p.add_argument("--ready-json", action="store_true",
-                   help="print one JSON line with the ports once listening (for the OBS script)")
+    p.add_argument(
+        "--ready-json",
+        action="store_true",
+        help="print one JSON line with the ports once listening (for the OBS script)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary on the last line at the end")
 
 

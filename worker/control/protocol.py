@@ -229,8 +229,13 @@ class CharacterRow:
     @classmethod
     def from_dict(cls, data: Any) -> CharacterRow:
         d = _want(data, ("id", "index", "name", "state"), "character row")
-        return cls(str(d["id"]), int(d["index"]), str(d["name"]), str(d["state"]),
-                   None if d.get("error") is None else str(d["error"]))
+        return cls(
+            str(d["id"]),
+            int(d["index"]),
+            str(d["name"]),
+            str(d["state"]),
+            None if d.get("error") is None else str(d["error"]),
+        )
 
 
 @dataclass
@@ -334,7 +339,7 @@ def auth_ok() -> dict:
 def check_auth(msg: dict, token: str) -> str | None:
     """None if `msg` is a valid auth request for `token`, else the one-line reason."""
     if msg.get("op") != "auth":
-        return "first message must be {\"op\": \"auth\", \"token\": ...}"
+        return 'first message must be {"op": "auth", "token": ...}'
     got = msg.get("token")
     if not isinstance(got, str) or not secrets.compare_digest(got.encode(), token.encode()):
         return "bad token"
@@ -342,8 +347,15 @@ def check_auth(msg: dict, token: str) -> str | None:
 
 
 def ready_line(control_port: int, frame_port: int | None, **extra: Any) -> bytes:
-    return encode({"event": "ready", "protocol": PROTOCOL_VERSION, "control_port": control_port,
-                   "frame_port": frame_port, **extra})
+    return encode(
+        {
+            "event": "ready",
+            "protocol": PROTOCOL_VERSION,
+            "control_port": control_port,
+            "frame_port": frame_port,
+            **extra,
+        }
+    )
 
 
 class LineReader:
@@ -386,10 +398,12 @@ class LineReader:
         return lines
 
 
-def pack_frame_header(width: int, height: int, seq: int, capture_ts: float, send_ts: float,
-                      pixel_format: int = PIXEL_RGBA) -> bytes:
-    return FRAME_HEADER.pack(FRAME_MAGIC, FRAME_VERSION, pixel_format, width, height, seq,
-                             capture_ts, send_ts, width * height * 4)
+def pack_frame_header(
+    width: int, height: int, seq: int, capture_ts: float, send_ts: float, pixel_format: int = PIXEL_RGBA
+) -> bytes:
+    return FRAME_HEADER.pack(
+        FRAME_MAGIC, FRAME_VERSION, pixel_format, width, height, seq, capture_ts, send_ts, width * height * 4
+    )
 
 
 @dataclass
@@ -520,8 +534,9 @@ class ControlClient(_Client):
         self.sock.sendall(encode({"id": rid, "op": op, **args}))
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
-            msg = decode(_read_line_blocking(self.sock, self._reader, self._lines,
-                                             max(0.0, deadline - time.monotonic())))
+            msg = decode(
+                _read_line_blocking(self.sock, self._reader, self._lines, max(0.0, deadline - time.monotonic()))
+            )
             if "event" in msg:
                 self._events.append(msg)
                 continue
@@ -544,8 +559,9 @@ class ControlClient(_Client):
         deadline = time.monotonic() + timeout
         while True:
             try:
-                msg = decode(_read_line_blocking(self.sock, self._reader, self._lines,
-                                                 max(0.0, deadline - time.monotonic())))
+                msg = decode(
+                    _read_line_blocking(self.sock, self._reader, self._lines, max(0.0, deadline - time.monotonic()))
+                )
             except TimeoutError:
                 return None
             if "event" in msg:
@@ -624,10 +640,10 @@ class FrameReceiver(_Client):
         while True:
             try:
                 if self._header is None:
-                    n = self.sock.recv_into(memoryview(self._hdr)[self._hdr_got:])
+                    n = self.sock.recv_into(memoryview(self._hdr)[self._hdr_got :])
                 else:
                     assert self._payload is not None
-                    n = self.sock.recv_into(memoryview(self._payload)[self._payload_got:])
+                    n = self.sock.recv_into(memoryview(self._payload)[self._payload_got :])
             except (BlockingIOError, InterruptedError):
                 return newest
             except OSError as e:
@@ -648,6 +664,7 @@ class FrameReceiver(_Client):
                     self._payload_got = 0
                 continue
             self._payload_got += n
+            assert self._payload is not None and self._header is not None
             if self._payload_got == len(self._payload):
                 h = self._header
                 if newest is not None:
@@ -656,8 +673,7 @@ class FrameReceiver(_Client):
                     self.gaps += h.seq - self.last_seq - 1
                 self.last_seq = h.seq
                 self.received += 1
-                newest = ReceivedFrame(h.width, h.height, h.seq, h.capture_ts, h.send_ts,
-                                       time.time(), self._payload)
+                newest = ReceivedFrame(h.width, h.height, h.seq, h.capture_ts, h.send_ts, time.time(), self._payload)
                 self._hdr_got = 0
                 self._header = None
                 self._payload = None

@@ -54,8 +54,7 @@ class ControlOps:
         return P.CharacterList(rows, self.stages.character)
 
     def set_character(self, args: dict) -> dict:
-        cid = self.roster.resolve(self.stages.character, args.get("character"), args.get("index"),
-                                  args.get("step"))
+        cid = self.roster.resolve(self.stages.character, args.get("character"), args.get("index"), args.get("step"))
         self.controls.request_character(cid, self.stages.rendered)
         return {"character": cid, "ready": self.roster.get(cid) is not None}
 
@@ -80,8 +79,9 @@ class ControlOps:
                 changes[key] = value
                 continue
             if key not in LIVE_KEYS:
-                raise UserError(f"option {key!r} cannot change live (live: {', '.join(sorted(LIVE_KEYS))}, "
-                                f"outputs.<name>)")
+                raise UserError(
+                    f"option {key!r} cannot change live (live: {', '.join(sorted(LIVE_KEYS))}, outputs.<name>)"
+                )
             set_key(self.config, key, value)  # validates, names the key on error
             changes[key] = value
         # outputs.* took effect above; the rest at the next frame

@@ -19,15 +19,29 @@ from worker.live.stages import Controls, StageThreads
 
 
 class Pipeline:
-    def __init__(self, config: dict, open_source: Callable[[], FrameSource], roster: Characters,
-                 animator: Animator, tracker: Tracker, fanout: Fanout,
-                 publish: Callable[[dict], None] | None = None,
-                 process: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        config: dict,
+        open_source: Callable[[], FrameSource],
+        roster: Characters,
+        animator: Animator,
+        tracker: Tracker,
+        fanout: Fanout,
+        publish: Callable[[dict], None] | None = None,
+        process: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.publish = publish
         self.roster = roster
         self.controls = Controls()
-        self.stages = StageThreads(open_source, tracker, animator, fanout, roster, self.controls,
-                                   on_switch=lambda sw: self._publish("character", sw))
+        self.stages = StageThreads(
+            open_source,
+            tracker,
+            animator,
+            fanout,
+            roster,
+            self.controls,
+            on_switch=lambda sw: self._publish("character", sw),
+        )
         self.report = StatusReport(self.stages, process)
         self.ops = ControlOps(config, self.stages, self.status)
         self.stop_event = self.stages.stop_event

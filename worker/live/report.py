@@ -29,8 +29,11 @@ class StatusReport:
             latency_ms={"p95": max(lat) if lat else None, "pipeline": s.timers["total"].snapshot()},
             stages_ms={k: t.snapshot() for k, t in s.timers.items() if k != "total"},
             frames={"captured": s.captured, "tracked": s.tracked, "rendered": s.rendered, "with_face": s.faces},
-            drops={"track": s.to_track.drops, "render": s.to_render.drops,
-                   **{name: o.get("dropped", 0) for name, o in outs.items()}},
+            drops={
+                "track": s.to_track.drops,
+                "render": s.to_render.drops,
+                **{name: o.get("dropped", 0) for name, o in outs.items()},
+            },
             character=s.character,
             last_switch=s.last_switch,
             characters=len(s.roster.ids()),

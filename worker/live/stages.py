@@ -82,9 +82,16 @@ class Controls:
 class StageThreads:
     """Runs the three stage loops and keeps their counters, timers and current character."""
 
-    def __init__(self, open_source: Callable[[], FrameSource], tracker: Tracker, animator: Animator,
-                 fanout: Fanout, roster: Characters, controls: Controls,
-                 on_switch: Callable[[P.CharacterSwitch], None] | None = None) -> None:
+    def __init__(
+        self,
+        open_source: Callable[[], FrameSource],
+        tracker: Tracker,
+        animator: Animator,
+        fanout: Fanout,
+        roster: Characters,
+        controls: Controls,
+        on_switch: Callable[[P.CharacterSwitch], None] | None = None,
+    ) -> None:
         self._open_source = open_source
         self.tracker = tracker
         self.animator = animator
@@ -111,8 +118,7 @@ class StageThreads:
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self, character: str | None) -> None:
         self.character = character
-        for name, fn in (("capture", self._capture_loop), ("track", self._track_loop),
-                         ("render", self._render_loop)):
+        for name, fn in (("capture", self._capture_loop), ("track", self._track_loop), ("render", self._render_loop)):
             t = threading.Thread(target=self._guard(fn, name), name=name, daemon=True)
             self._threads.append(t)
             t.start()
@@ -137,6 +143,7 @@ class StageThreads:
                 log.exception("stage %s crashed", name)
                 self.warn(f"stage {name} crashed: {type(e).__name__}: {e}")
                 self.stop_event.set()
+
         return run
 
     # --- capture --------------------------------------------------------------------------------
@@ -156,8 +163,12 @@ class StageThreads:
                         backoff = min(backoff * 2, 5.0)
                         continue
                     backoff = 0.5
-                    self.camera = {"name": source.name, "width": source.size[0], "height": source.size[1],
-                                   "fps": round(float(source.fps), 2)}
+                    self.camera = {
+                        "name": source.name,
+                        "width": source.size[0],
+                        "height": source.size[1],
+                        "fps": round(float(source.fps), 2),
+                    }
                     log.info("capture: %s %dx%d at %.1f fps", source.name, *source.size, source.fps)
                 t0 = time.perf_counter()
                 try:
@@ -195,8 +206,9 @@ class StageThreads:
             else:
                 face = self.tracker.process(item.image, item.mono)
                 self.faces += face.found
-                self.tracking_state = ("calibrating" if self.tracker.calibrating and face.found else
-                                       "tracking" if face.found else "lost")
+                self.tracking_state = (
+                    "calibrating" if self.tracker.calibrating and face.found else "tracking" if face.found else "lost"
+                )
             self.timers["track"].add(time.perf_counter() - t0)
             self.tracked += 1
             self.to_render.put(Tracked(item, RenderInput(face, self.tracker.neutral)))

@@ -34,19 +34,32 @@ log = logging.getLogger(__name__)
 class LiveWorker:
     """Everything `stream-animator run` runs. `source_factory` replaces the configured camera."""
 
-    def __init__(self, cfg: dict, token: str, source_factory: Callable[[], FrameSource] | None = None,
-                 frame_port: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: dict,
+        token: str,
+        source_factory: Callable[[], FrameSource] | None = None,
+        frame_port: int | None = None,
+    ) -> None:
         self.cfg = cfg
         self.token = token
         self.metrics = ProcessMetrics()
         self.roster = self._characters()
         first = self._first_character()
         m = cfg["motion"]
-        self.animator = Animator(cfg["renderer"]["name"], size=cfg["characters"]["size"],
-                                 options=RetargetOptions(expression_strength=m["expression_strength"],
-                                                         head_strength=m["head_strength"], mirror=m["mirror"],
-                                                         idle=m["idle"]))
-        self.animator.set_character(self.roster.get(first))
+        self.animator = Animator(
+            cfg["renderer"]["name"],
+            size=cfg["characters"]["size"],
+            options=RetargetOptions(
+                expression_strength=m["expression_strength"],
+                head_strength=m["head_strength"],
+                mirror=m["mirror"],
+                idle=m["idle"],
+            ),
+        )
+        assets = self.roster.get(first)
+        assert assets is not None  # `_first_character` returns a loaded one
+        self.animator.set_character(assets)
         self.tracker = FaceTracker()
         self.tracker.set_smoothing(float(cfg["smoothing"]))
         outputs = []
@@ -58,8 +71,15 @@ class LiveWorker:
                     oc["port"] = frame_port
             outputs.append(create_output(oc))
         self.fanout = OutputFanout(outputs).start(strict=False)
-        self.pipeline = Pipeline(cfg, source_factory or self._camera_factory(), self.roster, self.animator,
-                                 self.tracker, self.fanout, process=self.metrics.snapshot)
+        self.pipeline = Pipeline(
+            cfg,
+            source_factory or self._camera_factory(),
+            self.roster,
+            self.animator,
+            self.tracker,
+            self.fanout,
+            process=self.metrics.snapshot,
+        )
         for w in self.fanout.warnings:
             self.pipeline.warn(w)
         self.first = first
@@ -100,8 +120,16 @@ class LiveWorker:
             raise UserError(f"camera.source: {spec}: video file not found")
 
         def make() -> FrameSource:
-            return open_source(spec, width=cam["width"], height=cam["height"], fps=cam["fps"],
-                               mjpeg=cam["mjpeg"], loop=True, realtime=True)
+            return open_source(
+                spec,
+                width=cam["width"],
+                height=cam["height"],
+                fps=cam["fps"],
+                mjpeg=cam["mjpeg"],
+                loop=True,
+                realtime=True,
+            )
+
         return make
 
     # --- lifecycle --------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ class Output(ABC):
 
 
 def parse_colour(value: Any, field: str) -> tuple[int, int, int]:
-    """"#rrggbb" or [r, g, b] (0..255) -> (r, g, b)."""
+    """ "#rrggbb" or [r, g, b] (0..255) -> (r, g, b)."""
     if isinstance(value, str):
         s = value.lstrip("#")
         if len(s) == 6:
@@ -54,11 +54,13 @@ def parse_colour(value: Any, field: str) -> tuple[int, int, int]:
                 return int(s[0:2], 16), int(s[2:4], 16), int(s[4:6], 16)
             except ValueError:
                 pass
-    elif isinstance(value, (list, tuple)) and len(value) == 3 and all(
-        isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value
+    elif (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
     ):
         return int(value[0]), int(value[1]), int(value[2])
-    raise UserError(f"{field} must be \"#rrggbb\" or [r, g, b] with 0..255, got {value!r}")
+    raise UserError(f'{field} must be "#rrggbb" or [r, g, b] with 0..255, got {value!r}')
 
 
 def check_rgba(rgba: np.ndarray) -> None:
@@ -78,6 +80,6 @@ def composite(rgba: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
 def checkerboard(h: int, w: int, cell: int = 16) -> np.ndarray:
     """Grey checkerboard (h, w, 3) uint8, the usual way to show transparency."""
     yy, xx = np.mgrid[0:h, 0:w]
-    light = ((yy // cell + xx // cell) % 2 == 0)
+    light = (yy // cell + xx // cell) % 2 == 0
     out = np.where(light[..., None], 204, 153).astype(np.uint8)
     return np.repeat(out, 3, axis=2)

@@ -100,8 +100,7 @@ class OutputFanout:
                 failures += 1
                 out.metrics.error(" ".join(f"{type(e).__name__}: {e}".split())[:300])
                 if failures == 1 or failures % 100 == 0:
-                    log.warning("output %s failed (%d in a row): %s", out.name, failures, e,
-                                exc_info=failures == 1)
+                    log.warning("output %s failed (%d in a row): %s", out.name, failures, e, exc_info=failures == 1)
 
     def close(self, timeout: float = 5.0) -> None:
         for slot in self._slots:

@@ -28,23 +28,36 @@ TIME_BASE = Fraction(1, 1000)
 FORMATS: dict[str, tuple[str, str, str, bool, dict[str, str]]] = {
     ".mp4": ("mp4", "libx264", "yuv420p", False, {"preset": "veryfast", "crf": "18"}),
     ".mov": ("mov", "qtrle", "argb", True, {}),
-    ".webm": ("webm", "libvpx-vp9", "yuva420p", True,
-              {"deadline": "realtime", "cpu-used": "8", "crf": "30", "b": "0", "row-mt": "1"}),
+    ".webm": (
+        "webm",
+        "libvpx-vp9",
+        "yuva420p",
+        True,
+        {"deadline": "realtime", "cpu-used": "8", "crf": "30", "b": "0", "row-mt": "1"},
+    ),
 }
 
 
 class FileOutput(Output):
     name = "file"
 
-    def __init__(self, path: str | os.PathLike, fps: float = 30.0, background=(0, 0, 0),
-                 timing: str = "capture", realtime: bool = True):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float = 30.0,
+        background=(0, 0, 0),
+        timing: str = "capture",
+        realtime: bool = True,
+    ):
         super().__init__()
         self.path = Path(path)
         raw = str(path)
         self.png = self.path.suffix == "" or raw.endswith(("/", os.sep))
         if not self.png and self.path.suffix.lower() not in FORMATS:
-            raise UserError(f"outputs.file.path {raw!r}: unsupported suffix {self.path.suffix!r}; use "
-                            f"{', '.join(FORMATS)} or a folder name for PNG frames")
+            raise UserError(
+                f"outputs.file.path {raw!r}: unsupported suffix {self.path.suffix!r}; use "
+                f"{', '.join(FORMATS)} or a folder name for PNG frames"
+            )
         if timing not in ("capture", "fps"):
             raise UserError(f"outputs.file.timing must be 'capture' or 'fps', got {timing!r}")
         self.fps = fps
@@ -62,8 +75,13 @@ class FileOutput(Output):
     @classmethod
     def from_config(cls, config: dict) -> FileOutput:
         o = OUTPUTS["file"].check(config)
-        return cls(os.path.expanduser(o["path"]), float(o["fps"]),
-                   parse_colour(o["background"], "outputs.file.background"), o["timing"], o["realtime"])
+        return cls(
+            os.path.expanduser(o["path"]),
+            float(o["fps"]),
+            parse_colour(o["background"], "outputs.file.background"),
+            o["timing"],
+            o["realtime"],
+        )
 
     @property
     def keeps_alpha(self) -> bool:

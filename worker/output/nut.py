@@ -43,8 +43,14 @@ class _SocketWriter:
 class NutOutput(Output):
     name = "nut"
 
-    def __init__(self, port: int, host: str = "127.0.0.1", fps: float = 30.0,
-                 write_timeout: float = 2.0, max_backoff: float = 5.0):
+    def __init__(
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        fps: float = 30.0,
+        write_timeout: float = 2.0,
+        max_backoff: float = 5.0,
+    ):
         super().__init__()
         self.host = check_loopback(host)
         self.port = port
@@ -84,8 +90,7 @@ class NutOutput(Output):
             return False
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # flush_packets: each frame leaves at once instead of waiting in PyAV's IO buffer.
-        container = av.open(_SocketWriter(sock), mode="w", format="nut",
-                            container_options={"flush_packets": "1"})
+        container = av.open(_SocketWriter(sock), mode="w", format="nut", container_options={"flush_packets": "1"})
         stream = container.add_stream("rawvideo", rate=round(self.fps))
         stream.width, stream.height, stream.pix_fmt = w, h, "rgba"
         stream.codec_context.time_base = TIME_BASE
@@ -140,5 +145,9 @@ class NutOutput(Output):
         self._drop_connection()
 
     def stats(self) -> dict:
-        return {**super().stats(), "connected": self.connected, "connects": self.connects,
-                "target": f"tcp://{self.host}:{self.port}"}
+        return {
+            **super().stats(),
+            "connected": self.connected,
+            "connects": self.connects,
+            "target": f"tcp://{self.host}:{self.port}",
+        }

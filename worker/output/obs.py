@@ -33,11 +33,15 @@ class FrameServer(LoopbackServer):
     name = "frames"
     read_after_auth = False
 
-    def __init__(self, token: str, metrics: OutputMetrics, host: str = P.HOST, port: int = 0,
-                 max_connections: int = 8):
+    def __init__(self, token: str, metrics: OutputMetrics, host: str = P.HOST, port: int = 0, max_connections: int = 8):
         # One frame may be in flight per client, so the pending-bytes cap is a frame, not 1 MiB.
-        super().__init__(token, host, port, max_connections=max_connections,
-                         max_pending_out=P.FRAME_HEADER_SIZE + 4 * P.MAX_FRAME_SIDE ** 2)
+        super().__init__(
+            token,
+            host,
+            port,
+            max_connections=max_connections,
+            max_pending_out=P.FRAME_HEADER_SIZE + 4 * P.MAX_FRAME_SIDE**2,
+        )
         self.metrics = metrics
         self._lock = threading.Lock()
         self._latest: _Latest | None = None

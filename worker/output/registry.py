@@ -116,52 +116,106 @@ class OutputEntry:
 
     def describe(self) -> dict[str, Any]:
         ok, reason = self.availability()
-        return {"name": self.name, "summary": self.summary, "available": ok, "reason": reason,
-                "short_form": self.short_form, "options": [o.describe() for o in self.options]}
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "available": ok,
+            "reason": reason,
+            "short_form": self.short_form,
+            "options": [o.describe() for o in self.options],
+        }
 
 
 def _fps(default: float = 30) -> Option:
     return Option("fps", "number", default, 1, 240, help="frames per second")
 
 
-OUTPUTS: dict[str, OutputEntry] = {e.name: e for e in (
-    OutputEntry("obs", "worker.output.obs:ObsOutput", "frames straight into the OBS script's source", (
-        Option("port", "int", 0, 0, 65535, help="frame channel port (0 = any free port)"),
-        Option("token", "str", None, optional=True, help="secret (default: the worker's control token)"),
-        Option("host", "str", "127.0.0.1", help="loopback address to listen on"),
-        Option("max_clients", "int", 8, 1, 64),
-    ), "port", False, _always),
-    OutputEntry("nut", "worker.output.nut:NutOutput", "OBS Media Source reading NUT over local TCP (no script)", (
-        Option("port", "int", None, 1, 65535, required="the port OBS's Media Source listens on"),
-        Option("host", "str", "127.0.0.1", help="loopback address OBS listens on"),
-        _fps(),
-        Option("write_timeout", "number", 2.0, 0.1, 60),
-        Option("max_backoff", "number", 5.0, 0.1, 60, help="seconds between reconnection attempts, at most"),
-    ), "port", True, _nut),
-    OutputEntry("spout", "worker.output.spout:SpoutOutput", "Spout2 sender (Windows, with the Spout2 plugin)", (
-        Option("sender_name", "str", "Stream Animator"),
-    ), "sender_name", False, _spout),
-    OutputEntry("virtualcam", "worker.output.virtualcam:VirtualCamOutput",
-                "virtual camera for Discord / Zoom (OBS Virtual Camera, v4l2loopback)", (
-        Option("width", "int", None, 16, 7680, optional=True, help="default: the frame's"),
-        Option("height", "int", None, 16, 4320, optional=True),
-        _fps(),
-        Option("device", "str", None, optional=True, help="e.g. /dev/video10"),
-        Option("backend", "str", None, optional=True, help="pyvirtualcam backend (default: the platform's)"),
-        Option("background", "colour", "#000000", help=f"{COLOUR} behind the transparent parts"),
-    ), "device", False, _virtualcam),
-    OutputEntry("window", "worker.output.window:WindowOutput", "preview window", (
-        Option("title", "str", "Stream Animator"),
-        Option("background", "colour", "checker", choices=("checker",), help=f'"checker" or {COLOUR}'),
-    ), "title", False, _window),
-    OutputEntry("file", "worker.output.file:FileOutput", "video file (.mp4; .mov/.webm keep alpha) or PNG folder", (
-        Option("path", "str", None, required="a .mp4, .mov, .webm file or a folder"),
-        _fps(),
-        Option("background", "colour", "#000000", help=f"{COLOUR} behind the transparent parts (.mp4)"),
-        Option("timing", "choice", "capture", choices=("capture", "fps")),
-        Option("realtime", "bool", True, help="false: never drop frames (offline rendering)"),
-    ), "path", True, _nut),
-)}
+OUTPUTS: dict[str, OutputEntry] = {
+    e.name: e
+    for e in (
+        OutputEntry(
+            "obs",
+            "worker.output.obs:ObsOutput",
+            "frames straight into the OBS script's source",
+            (
+                Option("port", "int", 0, 0, 65535, help="frame channel port (0 = any free port)"),
+                Option("token", "str", None, optional=True, help="secret (default: the worker's control token)"),
+                Option("host", "str", "127.0.0.1", help="loopback address to listen on"),
+                Option("max_clients", "int", 8, 1, 64),
+            ),
+            "port",
+            False,
+            _always,
+        ),
+        OutputEntry(
+            "nut",
+            "worker.output.nut:NutOutput",
+            "OBS Media Source reading NUT over local TCP (no script)",
+            (
+                Option("port", "int", None, 1, 65535, required="the port OBS's Media Source listens on"),
+                Option("host", "str", "127.0.0.1", help="loopback address OBS listens on"),
+                _fps(),
+                Option("write_timeout", "number", 2.0, 0.1, 60),
+                Option("max_backoff", "number", 5.0, 0.1, 60, help="seconds between reconnection attempts, at most"),
+            ),
+            "port",
+            True,
+            _nut,
+        ),
+        OutputEntry(
+            "spout",
+            "worker.output.spout:SpoutOutput",
+            "Spout2 sender (Windows, with the Spout2 plugin)",
+            (Option("sender_name", "str", "Stream Animator"),),
+            "sender_name",
+            False,
+            _spout,
+        ),
+        OutputEntry(
+            "virtualcam",
+            "worker.output.virtualcam:VirtualCamOutput",
+            "virtual camera for Discord / Zoom (OBS Virtual Camera, v4l2loopback)",
+            (
+                Option("width", "int", None, 16, 7680, optional=True, help="default: the frame's"),
+                Option("height", "int", None, 16, 4320, optional=True),
+                _fps(),
+                Option("device", "str", None, optional=True, help="e.g. /dev/video10"),
+                Option("backend", "str", None, optional=True, help="pyvirtualcam backend (default: the platform's)"),
+                Option("background", "colour", "#000000", help=f"{COLOUR} behind the transparent parts"),
+            ),
+            "device",
+            False,
+            _virtualcam,
+        ),
+        OutputEntry(
+            "window",
+            "worker.output.window:WindowOutput",
+            "preview window",
+            (
+                Option("title", "str", "Stream Animator"),
+                Option("background", "colour", "checker", choices=("checker",), help=f'"checker" or {COLOUR}'),
+            ),
+            "title",
+            False,
+            _window,
+        ),
+        OutputEntry(
+            "file",
+            "worker.output.file:FileOutput",
+            "video file (.mp4; .mov/.webm keep alpha) or PNG folder",
+            (
+                Option("path", "str", None, required="a .mp4, .mov, .webm file or a folder"),
+                _fps(),
+                Option("background", "colour", "#000000", help=f"{COLOUR} behind the transparent parts (.mp4)"),
+                Option("timing", "choice", "capture", choices=("capture", "fps")),
+                Option("realtime", "bool", True, help="false: never drop frames (offline rendering)"),
+            ),
+            "path",
+            True,
+            _nut,
+        ),
+    )
+}
 
 
 def output_entry(kind: Any) -> OutputEntry:

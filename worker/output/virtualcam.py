@@ -28,8 +28,15 @@ def _import_pyvirtualcam():
 class VirtualCamOutput(Output):
     name = "virtualcam"
 
-    def __init__(self, width: int | None = None, height: int | None = None, fps: float = 30.0,
-                 device: str | None = None, backend: str | None = None, background=(0, 0, 0)):
+    def __init__(
+        self,
+        width: int | None = None,
+        height: int | None = None,
+        fps: float = 30.0,
+        device: str | None = None,
+        backend: str | None = None,
+        background=(0, 0, 0),
+    ):
         super().__init__()
         if (width is None) != (height is None):
             raise UserError("outputs.virtualcam: give both width and height, or neither")
@@ -41,16 +48,28 @@ class VirtualCamOutput(Output):
     @classmethod
     def from_config(cls, config: dict) -> VirtualCamOutput:
         o = OUTPUTS["virtualcam"].check(config)
-        return cls(o["width"], o["height"], float(o["fps"]), o["device"], o["backend"],
-                   parse_colour(o["background"], "outputs.virtualcam.background"))
+        return cls(
+            o["width"],
+            o["height"],
+            float(o["fps"]),
+            o["device"],
+            o["backend"],
+            parse_colour(o["background"], "outputs.virtualcam.background"),
+        )
 
     def _open(self, size: tuple[int, int]):
         try:
-            return self._pvc.Camera(size[0], size[1], self.fps, fmt=self._pvc.PixelFormat.RGB,
-                                    device=self.device, backend=self.backend, print_fps=False)
+            return self._pvc.Camera(
+                size[0],
+                size[1],
+                self.fps,
+                fmt=self._pvc.PixelFormat.RGB,
+                device=self.device,
+                backend=self.backend,
+                print_fps=False,
+            )
         except Exception as e:  # pyvirtualcam raises RuntimeError listing each backend's failure
-            raise UserError(f"virtualcam output: no virtual camera available ({' '.join(str(e).split())})"
-                            ) from None
+            raise UserError(f"virtualcam output: no virtual camera available ({' '.join(str(e).split())})") from None
 
     def start(self) -> None:
         self._pvc = _import_pyvirtualcam()

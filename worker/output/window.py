@@ -48,8 +48,7 @@ class WindowOutput(Output):
             cv2.imshow(self.title, self._bgr(rgba))
             cv2.waitKey(1)  # lets HighGUI paint; keys are ignored
         except cv2.error as e:
-            raise UserError(f"window output: OpenCV cannot open a window ({' '.join(str(e).split())[:200]})"
-                            ) from None
+            raise UserError(f"window output: OpenCV cannot open a window ({' '.join(str(e).split())[:200]})") from None
         self._open = True
         self.metrics.delivered_frame(capture_ts)
 

@@ -29,6 +29,7 @@ def _module_missing(module: str) -> Callable[[], str | None]:
         except ModuleNotFoundError:  # its package is missing
             found = False
         return None if found else f"not in this install yet ({module.replace('.', '/')}.py does not exist)"
+
     return why
 
 
@@ -53,17 +54,34 @@ class RendererEntry:
 
     def describe(self) -> dict[str, Any]:
         ok, reason = self.availability()
-        return {"name": self.name, "summary": self.summary, "available": ok, "reason": reason,
-                "options": [o.describe() for o in self.options]}
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "available": ok,
+            "reason": reason,
+            "options": [o.describe() for o in self.options],
+        }
 
 
-RENDERERS: dict[str, RendererEntry] = {e.name: e for e in (
-    RendererEntry("meshwarp", "worker.render.meshwarp:MeshWarpRenderer",
-                  "CPU mesh warp of the picture itself; no GPU, no weights", (SIZE,), lambda: None),
-    RendererEntry("liveportrait", "worker.render.liveportrait:LivePortraitRenderer",
-                  "LivePortrait neural renderer (ONNX Runtime; NVIDIA GPU recommended)", (SIZE,),
-                  _module_missing("worker.render.liveportrait")),
-)}
+RENDERERS: dict[str, RendererEntry] = {
+    e.name: e
+    for e in (
+        RendererEntry(
+            "meshwarp",
+            "worker.render.meshwarp:MeshWarpRenderer",
+            "CPU mesh warp of the picture itself; no GPU, no weights",
+            (SIZE,),
+            lambda: None,
+        ),
+        RendererEntry(
+            "liveportrait",
+            "worker.render.liveportrait:LivePortraitRenderer",
+            "LivePortrait neural renderer (ONNX Runtime; NVIDIA GPU recommended)",
+            (SIZE,),
+            _module_missing("worker.render.liveportrait"),
+        ),
+    )
+}
 
 
 def create_renderer(name: str = DEFAULT, **opts: Any) -> Any:
