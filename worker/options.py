@@ -1,4 +1,5 @@
-"""`Option`: one setting's name, type, default and allowed values, declared once by its owner.
+"""`Option`: one setting's name, type, default and allowed values, declared once by its owner;
+`Backend`: one entry of a registry (a renderer, an output) with its options and availability.
 
 Config sections, renderers and outputs list their settings as `Option`s; the same declaration
 checks a value (a one-line `UserError` naming the field and what is allowed) and describes the
@@ -7,9 +8,10 @@ setting for `stream-animator describe --json`, which the OBS script reads to bui
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import importlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from worker.errors import UserError
 
@@ -115,3 +117,45 @@ def check_options(config: dict, options: Iterable[Option], where: str) -> dict[s
     for name, o in opts.items():
         o.check(values[name], f"{where}.{name}")
     return values
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A registry entry: a class imported on first use (so listing costs nothing and a missing
+    optional dependency affects only its own entry), its options, and whether it can run here."""
+
+    name: str
+    target: str  # "module:Class"
+    summary: str
+    options: tuple[Option, ...]
+    why_unavailable: Callable[[], str | None]  # None when it can run on this machine
+
+    def explain(self, reason: str) -> str:
+        """The one line a user reads when it cannot run (subclasses name their kind)."""
+        return f"{self.name} {reason}"
+
+    def availability(self) -> tuple[bool, str | None]:
+        reason = self.why_unavailable()
+        return (reason is None, None if reason is None else self.explain(reason))
+
+    def load(self) -> Any:
+        module, cls = self.target.split(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def describe(self) -> dict[str, Any]:
+        ok, reason = self.availability()
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "available": ok,
+            "reason": reason,
+            "options": [o.describe() for o in self.options],
+        }
+
+
+E = TypeVar("E", bound=Backend)
+
+
+def by_name(*entries: E) -> dict[str, E]:
+    """A registry: its entries by name, in the order given."""
+    return {e.name: e for e in entries}

@@ -15,12 +15,11 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from worker.errors import UserError
-from worker.options import Option, check_options
+from worker.options import Backend, Option, by_name, check_options
 
 COLOUR = '"#rrggbb" or [r, g, b]'
 
@@ -62,14 +61,9 @@ def _window() -> str | None:
 
 
 @dataclass(frozen=True)
-class OutputEntry:
-    name: str
-    target: str  # "module:Class" of the backend
-    summary: str
-    options: tuple[Option, ...]
-    short_key: str | None  # the option that `--output NAME:VALUE` sets
-    short_required: bool  # `--output NAME` alone is not enough
-    why_unavailable: Callable[[], str | None]  # None when it can run here
+class OutputEntry(Backend):
+    short_key: str | None = None  # the option that `--output NAME:VALUE` sets
+    short_required: bool = False  # `--output NAME` alone is not enough
 
     @property
     def short_form(self) -> str:
@@ -78,9 +72,8 @@ class OutputEntry:
         arg = self.short_key.upper()
         return f"{self.name}:{arg}" if self.short_required else f"{self.name}[:{arg}]"
 
-    def availability(self) -> tuple[bool, str | None]:
-        reason = self.why_unavailable()
-        return (reason is None, None if reason is None else f"{self.name} output {reason}")
+    def explain(self, reason: str) -> str:
+        return f"{self.name} output {reason}"
 
     def check(self, config: dict) -> dict[str, Any]:
         """The output's options from its config, defaults filled in, every value checked."""
@@ -111,111 +104,99 @@ class OutputEntry:
         return cfg
 
     def create(self, config: dict) -> Any:
-        module, cls = self.target.split(":")
-        return getattr(importlib.import_module(module), cls).from_config(config)
+        return self.load().from_config(config)
 
     def describe(self) -> dict[str, Any]:
-        ok, reason = self.availability()
-        return {
-            "name": self.name,
-            "summary": self.summary,
-            "available": ok,
-            "reason": reason,
-            "short_form": self.short_form,
-            "options": [o.describe() for o in self.options],
-        }
+        return {**super().describe(), "short_form": self.short_form}
 
 
 def _fps(default: float = 30) -> Option:
     return Option("fps", "number", default, 1, 240, help="frames per second")
 
 
-OUTPUTS: dict[str, OutputEntry] = {
-    e.name: e
-    for e in (
-        OutputEntry(
-            "obs",
-            "worker.output.obs:ObsOutput",
-            "frames straight into the OBS script's source",
-            (
-                Option("port", "int", 0, 0, 65535, help="frame channel port (0 = any free port)"),
-                Option("token", "str", None, optional=True, help="secret (default: the worker's control token)"),
-                Option("host", "str", "127.0.0.1", help="loopback address to listen on"),
-                Option("max_clients", "int", 8, 1, 64),
-            ),
-            "port",
-            False,
-            _always,
+OUTPUTS: dict[str, OutputEntry] = by_name(
+    OutputEntry(
+        "obs",
+        "worker.output.obs:ObsOutput",
+        "frames straight into the OBS script's source",
+        (
+            Option("port", "int", 0, 0, 65535, help="frame channel port (0 = any free port)"),
+            Option("token", "str", None, optional=True, help="secret (default: the worker's control token)"),
+            Option("host", "str", "127.0.0.1", help="loopback address to listen on"),
+            Option("max_clients", "int", 8, 1, 64),
         ),
-        OutputEntry(
-            "nut",
-            "worker.output.nut:NutOutput",
-            "OBS Media Source reading NUT over local TCP (no script)",
-            (
-                Option("port", "int", None, 1, 65535, required="the port OBS's Media Source listens on"),
-                Option("host", "str", "127.0.0.1", help="loopback address OBS listens on"),
-                _fps(),
-                Option("write_timeout", "number", 2.0, 0.1, 60),
-                Option("max_backoff", "number", 5.0, 0.1, 60, help="seconds between reconnection attempts, at most"),
-            ),
-            "port",
-            True,
-            _nut,
+        _always,
+        "port",
+        False,
+    ),
+    OutputEntry(
+        "nut",
+        "worker.output.nut:NutOutput",
+        "OBS Media Source reading NUT over local TCP (no script)",
+        (
+            Option("port", "int", None, 1, 65535, required="the port OBS's Media Source listens on"),
+            Option("host", "str", "127.0.0.1", help="loopback address OBS listens on"),
+            _fps(),
+            Option("write_timeout", "number", 2.0, 0.1, 60),
+            Option("max_backoff", "number", 5.0, 0.1, 60, help="seconds between reconnection attempts, at most"),
         ),
-        OutputEntry(
-            "spout",
-            "worker.output.spout:SpoutOutput",
-            "Spout2 sender (Windows, with the Spout2 plugin)",
-            (Option("sender_name", "str", "Stream Animator"),),
-            "sender_name",
-            False,
-            _spout,
+        _nut,
+        "port",
+        True,
+    ),
+    OutputEntry(
+        "spout",
+        "worker.output.spout:SpoutOutput",
+        "Spout2 sender (Windows, with the Spout2 plugin)",
+        (Option("sender_name", "str", "Stream Animator"),),
+        _spout,
+        "sender_name",
+        False,
+    ),
+    OutputEntry(
+        "virtualcam",
+        "worker.output.virtualcam:VirtualCamOutput",
+        "virtual camera for Discord / Zoom (OBS Virtual Camera, v4l2loopback)",
+        (
+            Option("width", "int", None, 16, 7680, optional=True, help="default: the frame's"),
+            Option("height", "int", None, 16, 4320, optional=True),
+            _fps(),
+            Option("device", "str", None, optional=True, help="e.g. /dev/video10"),
+            Option("backend", "str", None, optional=True, help="pyvirtualcam backend (default: the platform's)"),
+            Option("background", "colour", "#000000", help=f"{COLOUR} behind the transparent parts"),
         ),
-        OutputEntry(
-            "virtualcam",
-            "worker.output.virtualcam:VirtualCamOutput",
-            "virtual camera for Discord / Zoom (OBS Virtual Camera, v4l2loopback)",
-            (
-                Option("width", "int", None, 16, 7680, optional=True, help="default: the frame's"),
-                Option("height", "int", None, 16, 4320, optional=True),
-                _fps(),
-                Option("device", "str", None, optional=True, help="e.g. /dev/video10"),
-                Option("backend", "str", None, optional=True, help="pyvirtualcam backend (default: the platform's)"),
-                Option("background", "colour", "#000000", help=f"{COLOUR} behind the transparent parts"),
-            ),
-            "device",
-            False,
-            _virtualcam,
+        _virtualcam,
+        "device",
+        False,
+    ),
+    OutputEntry(
+        "window",
+        "worker.output.window:WindowOutput",
+        "preview window",
+        (
+            Option("title", "str", "Stream Animator"),
+            Option("background", "colour", "checker", choices=("checker",), help=f'"checker" or {COLOUR}'),
         ),
-        OutputEntry(
-            "window",
-            "worker.output.window:WindowOutput",
-            "preview window",
-            (
-                Option("title", "str", "Stream Animator"),
-                Option("background", "colour", "checker", choices=("checker",), help=f'"checker" or {COLOUR}'),
-            ),
-            "title",
-            False,
-            _window,
+        _window,
+        "title",
+        False,
+    ),
+    OutputEntry(
+        "file",
+        "worker.output.file:FileOutput",
+        "video file (.mp4; .mov/.webm keep alpha) or PNG folder",
+        (
+            Option("path", "str", None, required="a .mp4, .mov, .webm file or a folder"),
+            _fps(),
+            Option("background", "colour", "#000000", help=f"{COLOUR} behind the transparent parts (.mp4)"),
+            Option("timing", "choice", "capture", choices=("capture", "fps")),
+            Option("realtime", "bool", True, help="false: never drop frames (offline rendering)"),
         ),
-        OutputEntry(
-            "file",
-            "worker.output.file:FileOutput",
-            "video file (.mp4; .mov/.webm keep alpha) or PNG folder",
-            (
-                Option("path", "str", None, required="a .mp4, .mov, .webm file or a folder"),
-                _fps(),
-                Option("background", "colour", "#000000", help=f"{COLOUR} behind the transparent parts (.mp4)"),
-                Option("timing", "choice", "capture", choices=("capture", "fps")),
-                Option("realtime", "bool", True, help="false: never drop frames (offline rendering)"),
-            ),
-            "path",
-            True,
-            _nut,
-        ),
-    )
-}
+        _nut,
+        "path",
+        True,
+    ),
+)
 
 
 def output_entry(kind: Any) -> OutputEntry:

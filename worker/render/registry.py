@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.errors import UserError
-from worker.options import Option
+from worker.options import Backend, Option, by_name
 
 SIZE = Option("size", "int", 512, 64, 2048, help="working and output size in pixels (square)")
 DEFAULT = "meshwarp"
@@ -34,54 +34,33 @@ def _module_missing(module: str) -> Callable[[], str | None]:
 
 
 @dataclass(frozen=True)
-class RendererEntry:
-    name: str
-    target: str  # "module:Class"
-    summary: str
-    options: tuple[Option, ...]
-    why_unavailable: Callable[[], str | None]  # None when it can run here
-
-    def availability(self) -> tuple[bool, str | None]:
-        reason = self.why_unavailable()
-        return (reason is None, None if reason is None else f"renderer {self.name} is {reason}")
+class RendererEntry(Backend):
+    def explain(self, reason: str) -> str:
+        return f"renderer {self.name} is {reason}"
 
     def create(self, **opts: Any) -> Any:
         ok, reason = self.availability()
         if not ok:
             raise UserError(f"renderer.name: {reason}")
-        module, cls = self.target.split(":")
-        return getattr(importlib.import_module(module), cls)(**opts)
-
-    def describe(self) -> dict[str, Any]:
-        ok, reason = self.availability()
-        return {
-            "name": self.name,
-            "summary": self.summary,
-            "available": ok,
-            "reason": reason,
-            "options": [o.describe() for o in self.options],
-        }
+        return self.load()(**opts)
 
 
-RENDERERS: dict[str, RendererEntry] = {
-    e.name: e
-    for e in (
-        RendererEntry(
-            "meshwarp",
-            "worker.render.meshwarp:MeshWarpRenderer",
-            "CPU mesh warp of the picture itself; no GPU, no weights",
-            (SIZE,),
-            lambda: None,
-        ),
-        RendererEntry(
-            "liveportrait",
-            "worker.render.liveportrait:LivePortraitRenderer",
-            "LivePortrait neural renderer (ONNX Runtime; NVIDIA GPU recommended)",
-            (SIZE,),
-            _module_missing("worker.render.liveportrait"),
-        ),
-    )
-}
+RENDERERS: dict[str, RendererEntry] = by_name(
+    RendererEntry(
+        name="meshwarp",
+        target="worker.render.meshwarp:MeshWarpRenderer",
+        summary="CPU mesh warp of the picture itself; no GPU, no weights",
+        options=(SIZE,),
+        why_unavailable=lambda: None,
+    ),
+    RendererEntry(
+        name="liveportrait",
+        target="worker.render.liveportrait:LivePortraitRenderer",
+        summary="LivePortrait neural renderer (ONNX Runtime; NVIDIA GPU recommended)",
+        options=(SIZE,),
+        why_unavailable=_module_missing("worker.render.liveportrait"),
+    ),
+)
 
 
 def create_renderer(name: str = DEFAULT, **opts: Any) -> Any:
