@@ -39,7 +39,7 @@ def _always() -> str | None:
     return None
 
 
-def _nut() -> str | None:
+def _pyav() -> str | None:
     return _module("av", "av")
 
 
@@ -140,7 +140,7 @@ OUTPUTS: dict[str, OutputEntry] = by_name(
             Option("write_timeout", "number", 2.0, 0.1, 60),
             Option("max_backoff", "number", 5.0, 0.1, 60, help="seconds between reconnection attempts, at most"),
         ),
-        _nut,
+        _pyav,
         "port",
         True,
     ),
@@ -192,7 +192,7 @@ OUTPUTS: dict[str, OutputEntry] = by_name(
             Option("timing", "choice", "capture", choices=("capture", "fps")),
             Option("realtime", "bool", True, help="false: never drop frames (offline rendering)"),
         ),
-        _nut,
+        _pyav,
         "path",
         True,
     ),
