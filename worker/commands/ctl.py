@@ -79,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _human(data: dict) -> str:
-    return "\n".join(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in data.items()) \
-        or "ok"
+    return "\n".join(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in data.items()) or "ok"
 
 
 def _saved_endpoint() -> dict:
