@@ -220,8 +220,9 @@ def test_a_slow_renderer_drops_frames_instead_of_adding_latency():
         assert wait_for(lambda: rig.pipeline.stages.rendered >= 25, 10)
         st = rig.pipeline.status()
     assert st.drops["render"] > st.frames["rendered"]  # most tracked frames were replaced, not queued
-    # capture -> handed to the outputs stays about one render long (20 ms), not growing with the run
-    assert st.latency_ms["pipeline"]["p95"] < 80
+    # capture -> handed to the outputs stays about one render long (20 ms; a queue would have grown
+    # to ~500 ms by now), with room for a busy machine
+    assert st.latency_ms["pipeline"]["p95"] < 150
 
 
 def test_a_slow_output_does_not_hold_up_the_other():
@@ -230,7 +231,7 @@ def test_a_slow_output_does_not_hold_up_the_other():
         assert wait_for(lambda: len(fast.frames) >= 100, 10)
         st = rig.pipeline.status()
     assert len(slow.frames) < len(fast.frames) / 3
-    assert st.drops["slow"] > 0 and st.drops["fast"] <= 2
+    assert st.drops["slow"] > 0 and st.drops["fast"] < st.drops["slow"] / 3
 
 
 def test_switch_waits_for_a_loading_character_then_announces_itself():
