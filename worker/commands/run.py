@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 
+from worker.control.protocol import Status
 from worker.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -145,14 +146,14 @@ def run(args: argparse.Namespace) -> int:
     finally:
         status = worker.stop()
     if args.json:
-        print(json.dumps(summary(status.to_dict())))
+        print(json.dumps(summary(status)))
     return 0
 
 
-def summary(s: dict) -> dict:
+def summary(s: Status) -> dict:
     """The end-of-run JSON: counts, drops, per-output delivery and latency, stage costs."""
     outs = {}
-    for name, o in s["outputs"].items():
+    for name, o in s.outputs.items():
         outs[name] = {
             "delivered": o.get("delivered", 0),
             "dropped": o.get("dropped", 0),
@@ -161,16 +162,16 @@ def summary(s: dict) -> dict:
             **({"errors": o["errors"], "last_error": o.get("last_error")} if o.get("errors") else {}),
         }
     return {
-        "duration_s": s["uptime_s"],
-        "frames_captured": s["frames"]["captured"],
-        "frames_rendered": s["frames"]["rendered"],
-        "frames_with_face": s["frames"]["with_face"],
-        "fps": s["fps"],
-        "drops": s["drops"],
-        "stages_ms": s["stages_ms"],
+        "duration_s": s.uptime_s,
+        "frames_captured": s.frames["captured"],
+        "frames_rendered": s.frames["rendered"],
+        "frames_with_face": s.frames["with_face"],
+        "fps": s.fps,
+        "drops": s.drops,
+        "stages_ms": s.stages_ms,
         "outputs": outs,
-        "character": s["character"],
-        "camera": s["camera"],
-        "process": s["process"],
-        "warnings": s["warnings"],
+        "character": s.character,
+        "camera": s.camera,
+        "process": s.process,
+        "warnings": s.warnings,
     }
