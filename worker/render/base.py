@@ -8,7 +8,6 @@ the characters package caches the result per renderer name and `prepare_version`
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -65,14 +64,6 @@ DEFAULT_BACKEND = "meshwarp"
 
 def create_renderer(name: str = DEFAULT_BACKEND, **opts) -> Renderer:
     """The renderer called `name` (see `BACKENDS`), built with `opts` (e.g. size=512)."""
-    target = BACKENDS.get(name)
-    if target is None:
-        raise UserError(f"render.backend: unknown renderer {name!r} (choose from {', '.join(BACKENDS)})")
-    module_name, cls_name = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name == module_name:
-            raise UserError(f"render.backend: renderer {name!r} is not available in this install") from e
-        raise
-    return getattr(module, cls_name)(**opts)
+    from worker.render.registry import create_renderer as create  # the registry decides (availability too)
+
+    return create(name, **opts)

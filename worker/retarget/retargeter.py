@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -58,9 +59,12 @@ class RetargetOptions:
     smooth_min_cutoff: float = 0.0  # Hz at rest (0 = off: measured, it cost roll fidelity more than it saved jitter)
     smooth_beta: float = 6.0  # for translation and scale, per inter-ocular distance per second
 
+    # the one statement of these ranges: the config's `motion` section reads them from here
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "expression_strength": (0.0, 2.0), "head_strength": (0.0, 2.0), "gaze_gain": (0.0, 3.0)}
+
     def validate(self) -> None:
-        for name, lo, hi in (("expression_strength", 0.0, 2.0), ("head_strength", 0.0, 2.0),
-                             ("gaze_gain", 0.0, 3.0)):
+        for name, (lo, hi) in self.RANGES.items():
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and lo <= v <= hi):
                 raise UserError(f"retarget.{name}: {v!r} is out of range ({lo}..{hi})")
