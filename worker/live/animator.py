@@ -1,6 +1,6 @@
 """The per-frame chain after tracking: retarget the face onto the current character and render it.
 
-The live render stage's one collaborator, also used by the offline demo and benchmarks. Per
+The live render stage's one collaborator (the offline tools run the same steps in `worker/tools/offline.py`). Per
 character, the `Retargeter` (built from cached assets) is kept, so switching back and forth costs
 nothing after the first time.
 """
