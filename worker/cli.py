@@ -19,6 +19,9 @@ COMMANDS = {
     "bench": "Measure per-stage costs and what the cache saves.",
     "cameras": "List the cameras this machine has.",
     "ctl": "Send a control request to a running worker (or 'watch' its status).",
+    "render": "Render a talking clip of a character from an audio file or text (with sound).",
+    "microphones": "List the microphones this machine has.",
+    "calibrate-voice": "Measure your vowels so lip sync follows your voice (stored in the config).",
 }
 
 
@@ -37,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _module(name: str):
-    return importlib.import_module(f"worker.commands.{name}")
+    return importlib.import_module(f"worker.commands.{name.replace('-', '_')}")
 
 
 def main(argv: list[str] | None = None) -> int:

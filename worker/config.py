@@ -10,6 +10,8 @@ Example (every key optional):
     smoothing: 1.0                       # 0 = raw tracking, 1 = tuned default, 2 = extra steady
     outputs: [{type: obs}, {type: nut, port: 9999}]
     control: {port: 0}                   # 0 = a free port, announced on stdout
+    voice: {mic: null, lipsync: assist, gain_db: 0, gate_db: -50, attack_ms: 20, release_ms: 70, vad: 2,
+            calibration: null}           # calibration: written by `stream-animator calibrate-voice`
 
 Settings in `LIVE_KEYS` can change while running (`set_options` on the control channel).
 """
@@ -34,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "smoothing": 1.0,
     "outputs": [{"type": "obs"}],
     "control": {"port": 0},
+    "voice": {"mic": None, "lipsync": "assist", "gain_db": 0.0, "gate_db": -50.0, "attack_ms": 20.0,
+              "release_ms": 70.0, "vad": 2, "calibration": None},
 }
 
 # dotted key -> (kind, low, high); kinds: int, number, bool, str, str?, list
@@ -55,6 +59,14 @@ SCHEMA: dict[str, tuple] = {
     "smoothing": ("number", 0.0, 3.0),
     "outputs": ("list",),
     "control.port": ("int", 0, 65535),
+    "voice.mic": ("str?",),
+    "voice.lipsync": ("choice", ("off", "assist", "always")),
+    "voice.gain_db": ("number", -30, 40),
+    "voice.gate_db": ("number", -100, 0),
+    "voice.attack_ms": ("number", 0, 500),
+    "voice.release_ms": ("number", 0, 2000),
+    "voice.vad": ("int", -1, 3),
+    "voice.calibration": ("map?",),  # checked in full by worker.audio.calibration
 }
 
 LIVE_KEYS = {
@@ -152,6 +164,9 @@ def _check(key: str, value: Any) -> None:
     elif t == "choice":
         ok = value in kind[1]
         want = "one of " + ", ".join(kind[1])
+    elif t == "map?":
+        ok = value is None or isinstance(value, dict)
+        want = "a mapping or null"
     elif t == "list":
         ok = isinstance(value, list)
         want = "a list"
