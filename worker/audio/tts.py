@@ -55,6 +55,25 @@ def list_voices() -> list[dict]:
     return []
 
 
+def _espeak_names(exe: str, which: str) -> set[str]:
+    """Names espeak-ng accepts for `--voices` (languages) or `--voices=variant`, lower case."""
+    arg = "--voices" if which == "voices" else "--voices=variant"
+    out = subprocess.run([exe, arg], capture_output=True, text=True, timeout=30).stdout
+    names = set()
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 5:
+            names.update({parts[1].lower(), parts[3].lower(), parts[4].rsplit("/", 1)[-1].lower()})
+    return names
+
+
+def _check_espeak_voice(exe: str, voice: str) -> None:
+    """espeak-ng reads an unknown name such as "no-such" as language "no": check names ourselves."""
+    base, _, variant = voice.lower().partition("+")
+    if base not in _espeak_names(exe, "voices") or (variant and variant not in _espeak_names(exe, "variant")):
+        raise UserError(f"--voice {voice!r}: no such voice (see `espeak-ng --voices`; variants as en+f3)")
+
+
 def synthesize(text: str, voice: str | None = None, words_per_minute: int | None = None) -> np.ndarray:
     """Speak `text` with the offline voice `voice` (default: the system's) -> 16 kHz mono float32."""
     if not text or not text.strip():
@@ -65,6 +84,7 @@ def synthesize(text: str, voice: str | None = None, words_per_minute: int | None
         if exe:
             cmd = [exe, "-w", str(wav)]
             if voice:
+                _check_espeak_voice(exe, voice)
                 cmd += ["-v", voice]
             if words_per_minute:
                 cmd += ["-s", str(int(words_per_minute))]

@@ -20,7 +20,7 @@ from worker.retarget import regions as R
 
 LIPSYNC_MODES = ("off", "assist", "always")
 # vowel -> (inner-lip gap at full openness, inter-ocular units; width change, share of the mouth width)
-VOWEL_SHAPES = {"A": (0.34, 0.04), "I": (0.12, 0.2), "U": (0.07, -0.3), "E": (0.2, 0.14), "O": (0.2, -0.22)}
+VOWEL_SHAPES = {"A": (0.34, 0.04), "I": (0.16, 0.2), "U": (0.04, -0.25), "E": (0.22, 0.14), "O": (0.2, -0.2)}
 UNCLEAR_SHAPE = (0.18, 0.0)  # voice heard but no clear vowel
 UPPER_SHARE = 0.2  # of the opening taken by the upper lip rising (the jaw takes the rest)
 MIN_CONFIDENCE = 0.5  # tracked mouths below this face confidence count as unreliable
