@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from worker.audio.calibration import VoiceProfile, default_profile
-from worker.audio.features import HOP, RATE, WIN, features, frames_ending_at_hops
+from worker.audio.features import HOP, RATE, WIN, features, frames_ending_at_hops, voicing
 from worker.audio.mouth_signal import VOWELS, MouthSignal
-from worker.audio.vad import VoiceActivity
+from worker.audio.vad import VOICING_MIN, VoiceActivity
 from worker.errors import UserError
 
 HOP_S = HOP / RATE
@@ -117,7 +117,7 @@ class MouthAnalyzer:
         self._buf[:-HOP] = self._buf[HOP:]
         self._buf[-HOP:] = hop
         level, mfcc = features(self._buf[None])
-        voiced = self._vad.is_voice(hop)
+        voiced = self._vad.is_voice(hop, bool(voicing(self._buf[None])[0] >= VOICING_MIN))
         return self._step(float(level[0]), self.vowel_weights(mfcc)[0], voiced, t)
 
     # -- offline -----------------------------------------------------------------------------------
@@ -126,12 +126,14 @@ class MouthAnalyzer:
         self.reset()
         x = np.asarray(samples, np.float32)
         ahead = int(round(lookahead_ms * RATE / 1000.0))
-        level, mfcc = features(frames_ending_at_hops(x, offset=ahead))
+        windows = frames_ending_at_hops(x, offset=ahead)
+        level, mfcc = features(windows)
+        periodic = voicing(windows) >= VOICING_MIN
         weights = self.vowel_weights(mfcc)
         shifted = np.concatenate([x[ahead:], np.zeros(ahead + HOP, np.float32)])
         out = np.zeros((len(level), len(TRACK_COLUMNS)), np.float32)
         for i in range(len(level)):
-            voiced = self._vad.is_voice(shifted[i * HOP : (i + 1) * HOP])
+            voiced = self._vad.is_voice(shifted[i * HOP : (i + 1) * HOP], bool(periodic[i]))
             sig = self._step(float(level[i]), weights[i], voiced, (i + 1) * HOP_S)
             out[i, 0], out[i, 1] = sig.timestamp, sig.openness
             out[i, 2:7], out[i, 7] = sig.weights, sig.voiced

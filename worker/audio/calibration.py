@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from worker.audio.features import N_MFCC, features, frames_ending_at_hops
+from worker.audio.features import HOP, N_MFCC, features, frames_ending_at_hops, voicing
 from worker.audio.mouth_signal import VOWELS
-from worker.audio.vad import VoiceActivity
+from worker.audio.vad import VOICING_MIN, VoiceActivity
 from worker.errors import UserError
 
 DEFAULT_PROFILE = Path(__file__).resolve().parent / "data" / "default_voice.json"
@@ -83,11 +83,11 @@ def default_profile() -> VoiceProfile:
 
 def vowel_frames(samples: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
     """MFCCs and levels of the held-vowel part of a recording (voiced and near its loudest)."""
-    level, mfcc = features(frames_ending_at_hops(samples))
+    windows = frames_ending_at_hops(samples)
+    level, mfcc = features(windows)
+    periodic = voicing(windows) >= VOICING_MIN
     vad = VoiceActivity(2, hangover_ms=0)
-    from worker.audio.features import HOP
-
-    voiced = np.array([vad.raw(samples[i * HOP : (i + 1) * HOP]) for i in range(len(level))], bool)
+    voiced = np.array([vad.is_voice(samples[i * HOP : (i + 1) * HOP], p) for i, p in enumerate(periodic)], bool)
     if not voiced.any():
         raise UserError(f"{where}: no voice found in the recording")
     top = float(np.percentile(level[voiced], 95))

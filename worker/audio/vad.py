@@ -8,6 +8,9 @@ import webrtcvad
 from worker.audio.features import HOP, RATE
 
 
+VOICING_MIN = 0.3  # periodicity (features.voicing) a voiced hop reaches; noise stays below ~0.25
+
+
 class VoiceActivity:
     """`is_voice(hop)`: WebRTC VAD with a hangover, so the mouth does not snap shut between syllables.
 
@@ -29,8 +32,9 @@ class VoiceActivity:
         pcm = (np.clip(hop, -1.0, 1.0) * 32767.0).astype("<i2")
         return self._vad.is_speech(pcm.tobytes(), RATE)
 
-    def is_voice(self, hop: np.ndarray) -> bool:
-        if self.raw(hop):
+    def is_voice(self, hop: np.ndarray, periodic: bool = True) -> bool:
+        """This hop is voice: the VAD says speech and (when given) the sound is periodic like a voice."""
+        if periodic and self.raw(hop):
             self._left = self._hang
             return True
         if self._left > 0:
