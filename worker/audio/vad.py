@@ -7,7 +7,6 @@ import webrtcvad
 
 from worker.audio.features import HOP, RATE
 
-
 VOICING_MIN = 0.3  # periodicity (features.voicing) a voiced hop reaches; noise stays below ~0.25
 
 
