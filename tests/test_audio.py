@@ -63,6 +63,14 @@ def test_live_hops_and_offline_give_the_same_mouth(sentence):
     assert int(np.argmax(ahead[:, 1] > 0.1)) == first_live - 2
 
 
+def test_offline_analysis_in_chunks_is_the_same(sentence, monkeypatch):
+    import worker.audio.analysis as analysis
+
+    whole = MouthAnalyzer().analyze(sentence)
+    monkeypatch.setattr(analysis, "CHUNK_HOPS", 37)
+    assert np.array_equal(MouthAnalyzer().analyze(sentence), whole)
+
+
 def test_speech_opens_the_mouth_silence_and_noise_do_not(sentence):
     a = MouthAnalyzer()
     track = a.analyze(sentence)

@@ -22,6 +22,8 @@ from worker.errors import UserError
 
 HOP_S = HOP / RATE
 TRACK_COLUMNS = ("t", "openness", *VOWELS, "voiced")
+CHUNK_HOPS = 3000  # offline analysis works through this many hops (30 s) at a time
+LEAD = -(-WIN // HOP) * HOP  # samples before a chunk its first window reaches back to
 
 
 @dataclass
@@ -126,10 +128,18 @@ class MouthAnalyzer:
         self.reset()
         x = np.asarray(samples, np.float32)
         ahead = int(round(lookahead_ms * RATE / 1000.0))
-        windows = frames_ending_at_hops(x, offset=ahead)
-        level, mfcc = features(windows)
-        periodic = voicing(windows) >= VOICING_MIN
-        weights = self.vowel_weights(mfcc)
+        level, mfcc, periodic = [], [], []
+        for start in range(0, len(x), CHUNK_HOPS * HOP):  # in chunks: an hour of audio in bounded memory
+            p0 = max(start - LEAD, 0)  # a whole number of hops before, for the first windows' history
+            part = x[p0 : start + CHUNK_HOPS * HOP + ahead]
+            windows = frames_ending_at_hops(part, offset=ahead)[(start - p0) // HOP :][:CHUNK_HOPS]
+            lv, mf = features(windows)
+            level.append(lv)
+            mfcc.append(mf)
+            periodic.append(voicing(windows) >= VOICING_MIN)
+        level, mfcc, periodic = (np.concatenate(a) if a else np.zeros(0) for a in (level, mfcc, periodic))
+        level, periodic = level[: len(x) // HOP], periodic[: len(x) // HOP]
+        weights = self.vowel_weights(mfcc[: len(x) // HOP]) if len(level) else np.zeros((0, len(VOWELS)))
         shifted = np.concatenate([x[ahead:], np.zeros(ahead + HOP, np.float32)])
         out = np.zeros((len(level), len(TRACK_COLUMNS)), np.float32)
         for i in range(len(level)):

@@ -273,7 +273,8 @@ class Retargeter:
             gz = np.zeros(2)
 
         reliable = tracked_mouth_reliable(face, have and neutral is not None)
-        self.voice.mix(expr, mouth, o.lipsync, reliable, mouth.timestamp if mouth is not None else t)
+        # the hand-over runs on the camera's clock; with no camera at all, on the voice's
+        self.voice.mix(expr, mouth, o.lipsync, reliable, t if face is not None or mouth is None else mouth.timestamp)
         es, hs = o.expression_strength, o.head_strength
         if self._outline_mix is not None:
             expr[R.FACE_OVAL] = self._outline_mix @ expr
