@@ -133,6 +133,11 @@ class Microphone:
 
 def list_microphones() -> list[Microphone]:
     """Input devices; an empty list when there are none or no audio system at all."""
+    return microphones_and_reason()[0]
+
+
+def microphones_and_reason() -> tuple[list[Microphone], str]:
+    """Input devices, and when there are none, why (no PortAudio, no sound server, no inputs)."""
     try:
         sd = _sounddevice()
         devices = sd.query_devices()
@@ -140,32 +145,28 @@ def list_microphones() -> list[Microphone]:
         default_in = sd.default.device[0] if sd.default.device else -1
     except UserError as e:
         log.info("%s", e)
-        return []
+        return [], str(e).replace("no audio input available: ", "")
     except Exception as e:  # PortAudio errors (no sound server) mean: no microphones
         log.info("cannot list audio devices: %s", e)
-        return []
+        return [], f"the audio system did not answer ({e})"
     out = []
     for i, d in enumerate(devices):
         if d.get("max_input_channels", 0) > 0:
+            api = apis[d["hostapi"]]["name"] if apis else ""
             out.append(
                 Microphone(
-                    i,
-                    d["name"],
-                    int(d["max_input_channels"]),
-                    float(d["default_samplerate"]),
-                    apis[d["hostapi"]]["name"] if apis else "",
-                    i == default_in,
+                    i, d["name"], int(d["max_input_channels"]), float(d["default_samplerate"]), api, i == default_in
                 )
             )
-    return out
+    return out, "" if out else "the audio system lists no input devices"
 
 
 def find_microphone(spec: str | int) -> Microphone:
     """`default`, an index or (part of) a device name -> the device; UserError naming what exists."""
-    mics = list_microphones()
+    mics, reason = microphones_and_reason()
     if not mics:
         raise UserError(
-            f"microphone {spec!r}: no microphones found on this machine (use an audio or video file instead)"
+            f"microphone {spec!r}: no microphones found ({reason}); an audio or video file can be the voice"
         )
     s = str(spec).strip()
     if s.lower() == "default":

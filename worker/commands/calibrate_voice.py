@@ -117,7 +117,12 @@ def _record_all(mic: str, seconds: float, quiet: bool) -> tuple[dict[str, np.nda
     out = {}
     for v in VOWELS:
         if not quiet:
-            input(f"press Enter, then hold {v} ({HINTS[v]}) for {seconds:g} s ")
+            try:
+                input(f"press Enter, then hold {v} ({HINTS[v]}) for {seconds:g} s ")
+            except EOFError:
+                raise UserError(
+                    "calibrate-voice: no terminal to prompt on; record the vowels and use --files"
+                ) from None
         out[v] = _record(MicAudioSource(mic), seconds)
         say("  got it")
     return out, silence

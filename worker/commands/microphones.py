@@ -11,14 +11,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.audio.sources import list_microphones
+    from worker.audio.sources import microphones_and_reason
 
-    mics = list_microphones()
+    mics, reason = microphones_and_reason()
     if args.json:
         print(json.dumps([m.as_dict() for m in mics]))
         return 0
     if not mics:
-        print("no microphones found (use an audio or video file as the voice instead, e.g. --mic speech.wav)")
+        print(f"no microphones found: {reason} (an audio or video file can be the voice instead)")
         return 0
     for m in mics:
         star = " (default)" if m.default else ""
