@@ -111,10 +111,12 @@ class TalkingClipWriter:
             self.tmp.unlink()
 
 
-def audio_offset_ms(path: str | Path, reference: np.ndarray, rate: int = RATE) -> float:
+def audio_offset_ms(path: str | Path, reference: np.ndarray, rate: int = RATE) -> float | None:
     """Where `reference` (the voice, mono at `rate`) plays in the file, relative to its first video
     frame, in ms (0 = in sync; > 0 = the sound comes late). Found by cross-correlating the file's
-    decoded audio with the reference."""
+    decoded audio with the reference; None for a silent reference (nothing to find)."""
+    if float(np.abs(reference).max(initial=0.0)) < 1e-4:
+        return None
     with av.open(str(path)) as c:
         if not c.streams.audio or not c.streams.video:
             raise UserError(f"{path}: needs a video and an audio stream to measure sync")

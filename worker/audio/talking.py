@@ -191,7 +191,8 @@ class TalkingRenderer:
             "video_s_per_s": round(n / self.fps / wall, 3),
         }
         if measure_sync:
-            result["audio_offset_ms"] = round(audio_offset_ms(path, np.asarray(clip.samples)), 2)
+            off = audio_offset_ms(path, np.asarray(clip.samples))
+            result["audio_offset_ms"] = None if off is None else round(off, 2)
         return result
 
     def close(self) -> None:

@@ -122,11 +122,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         for r in results:
-            print(
-                f"wrote {r['out']}: {r['frames']} frames, {r['duration_s']:.2f} s, audio offset "
-                f"{r['audio_offset_ms']:+.1f} ms",
-                file=sys.stderr,
-            )
+            off = r.get("audio_offset_ms")
+            sync = "silent audio" if off is None else f"audio offset {off:+.1f} ms"
+            print(f"wrote {r['out']}: {r['frames']} frames, {r['duration_s']:.2f} s, {sync}", file=sys.stderr)
         print("median ms: " + ", ".join(f"{k} {v['median']:.2f}" for k, v in stages.items()), file=sys.stderr)
     return 0
 
