@@ -311,3 +311,20 @@ def _write_wav(path: Path, x: np.ndarray) -> None:
         w.setsampwidth(2)
         w.setframerate(RATE)
         w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def test_live_stage_reads_a_file_in_real_time_and_mute_shuts_the_mouth():
+    from worker.audio.bench import click_track
+    from worker.audio.sources import FileAudioSource
+    from worker.audio.stage import VoiceInput
+
+    samples, onsets = click_track(count=1)
+    for muted in (False, True):
+        stage = VoiceInput(FileAudioSource("clicks", loop=False, samples=samples))
+        stage.muted = muted
+        seen = []
+        stage.on_signal = lambda s, seen=seen: seen.append(s.openness)
+        with stage:
+            time.sleep(onsets[0] + 0.25)
+        assert stage.stats()["hops"] >= 40 and stage.stats()["analysis_ms_median"] > 0
+        assert (max(seen) == 0.0) if muted else (max(seen) > 0.5)
