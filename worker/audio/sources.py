@@ -198,41 +198,41 @@ class MicAudioSource(AudioSource):
         self._queue: queue.Queue = queue.Queue(maxsize=200)
         self.overflows = 0
 
-    def _run(self, callback: HopCallback) -> None:
-        sd = _sounddevice()
-        rate = RATE
+    def start(self, callback: HopCallback) -> None:
+        """Open the device here, so a device that will not open fails in the caller as one line."""
+        self._stream, self._rate = self._open()
+        self._stream.start()
+        super().start(callback)
 
-        def on_block(indata, frames, t, status) -> None:
-            if status:
-                self.overflows += 1
-            try:
-                self._queue.put_nowait((indata[:, 0].copy(), time.perf_counter()))
-            except queue.Full:
-                self.overflows += 1
-
+    def _on_block(self, indata, frames, t, status) -> None:  # PortAudio's thread: queue and return
+        if status:
+            self.overflows += 1
         try:
-            stream = sd.InputStream(
-                device=self.device.index,
-                channels=1,
-                samplerate=RATE,
-                blocksize=HOP,
-                dtype="float32",
-                latency="low",
-                callback=on_block,
-            )
+            self._queue.put_nowait((indata[:, 0].copy(), time.perf_counter()))
+        except queue.Full:
+            self.overflows += 1
+
+    def _open(self):
+        sd = _sounddevice()
+        opts = {
+            "device": self.device.index,
+            "channels": 1,
+            "dtype": "float32",
+            "latency": "low",
+            "callback": self._on_block,
+        }
+        try:
+            return sd.InputStream(samplerate=RATE, blocksize=HOP, **opts), RATE
         except Exception:  # the device refuses 16 kHz: take its own rate and resample
             rate = int(self.device.default_rate)
-            stream = sd.InputStream(
-                device=self.device.index,
-                channels=1,
-                samplerate=rate,
-                blocksize=int(round(HOP * rate / RATE)),
-                dtype="float32",
-                latency="low",
-                callback=on_block,
-            )
-        buf = np.zeros(0, np.float32)
-        with stream:
+            try:
+                return sd.InputStream(samplerate=rate, blocksize=int(round(HOP * rate / RATE)), **opts), rate
+            except Exception as e:
+                raise UserError(f"microphone {self.device.name!r}: cannot open it ({e})") from None
+
+    def _run(self, callback: HopCallback) -> None:
+        rate, buf = self._rate, np.zeros(0, np.float32)
+        try:
             while not self._stop.is_set():
                 try:
                     block, t = self._queue.get(timeout=0.1)
@@ -247,6 +247,9 @@ class MicAudioSource(AudioSource):
                     callback(buf[:HOP], t - left)
                     buf = buf[HOP:]
                     self.hops += 1
+        finally:
+            self._stream.stop()
+            self._stream.close()
 
 
 def open_source(spec: str, loop: bool = True) -> AudioSource:
