@@ -20,6 +20,9 @@ COMMANDS = {
     "cameras": "List the cameras this machine has.",
     "ctl": "Send a control request to a running worker (or 'watch' its status).",
     "describe": "List the renderers, outputs and settings this install offers (--json for programs).",
+    "render": "Render a talking clip of a character from an audio file or text (with sound).",
+    "microphones": "List the microphones this machine has.",
+    "calibrate-voice": "Measure your vowels so lip sync follows your voice (stored in the config).",
 }
 
 
@@ -38,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _module(name: str):
-    return importlib.import_module(f"worker.commands.{name}")
+    return importlib.import_module(f"worker.commands.{name.replace('-', '_')}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,8 @@ Example (every key optional):
     smoothing: 1.0                       # 0 = raw tracking, 1 = tuned default, 2 = extra steady
     outputs: [{type: obs}, {type: nut, port: 9999}]
     control: {port: 0}                   # 0 = a free port, announced on stdout
+    voice: {mic: null, lipsync: assist, gain_db: 0, gate_db: -50, attack_ms: 20, release_ms: 70, vad: 2,
+            calibration: null}           # calibration: written by `stream-animator calibrate-voice`
 
 Every setting is declared once, as an `Option` in `SECTIONS` (type, range, default, help):
 ranges that belong to another part are read from it (the working size from the renderer
@@ -73,6 +75,18 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
         Option("idle", "bool", True, help="blink, breathe and sway while your face is away"),
     ),
     "control": (Option("port", "int", 0, 0, 65535, help="0 = any free port"),),
+    "voice": (
+        Option("mic", "str", None, optional=True, help="default, a device index or name, or an audio/video file"),
+        Option("lipsync", "choice", "assist", choices=("off", "assist", "always"),
+               help="assist: the voice moves the mouth while the face is lost; always: the voice drives the mouth"),
+        Option("gain_db", "number", 0.0, -30, 40),
+        Option("gate_db", "number", -50.0, -100, 0, help="noise gate: quieter than this keeps the mouth shut"),
+        Option("attack_ms", "number", 20.0, 0, 500),
+        Option("release_ms", "number", 70.0, 0, 2000),
+        Option("vad", "int", 2, -1, 3, help="WebRTC VAD aggressiveness (-1 = off)"),
+        # checked in full by worker.audio.calibration
+        Option("calibration", "map", None, optional=True, help="written by `stream-animator calibrate-voice`"),
+    ),
 }
 
 # dotted key -> its Option

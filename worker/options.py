@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from worker.errors import UserError
 
-KINDS = ("int", "number", "bool", "str", "choice", "list", "colour")
+KINDS = ("int", "number", "bool", "str", "choice", "list", "map", "colour")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class Option:
             want = "one of " + ", ".join(self.choices)
         elif self.kind == "list":
             want = "a list"
+        elif self.kind == "map":
+            want = "a mapping"
         else:
             want = "".join(f'"{c}", ' for c in self.choices) + '"#rrggbb" or [r, g, b] with 0..255'
         return want + (" or null" if self.optional else "")
@@ -67,6 +69,8 @@ class Option:
             return value in self.choices
         if self.kind == "list":
             return isinstance(value, list)
+        if self.kind == "map":
+            return isinstance(value, dict)
         return value in self.choices or _is_colour(value)
 
     def check(self, value: Any, where: str) -> Any:

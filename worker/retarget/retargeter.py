@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -22,10 +22,14 @@ from worker.characters.assets import CharacterAssets
 from worker.errors import UserError
 from worker.retarget import geometry as G
 from worker.retarget.idle import Idle, IdleMotion
+from worker.retarget.lipsync import LIPSYNC_MODES, VoiceMouth, tracked_mouth_reliable
 from worker.retarget.pose import TargetPose
 from worker.track import landmark_ids as L
 from worker.track.face_state import N_LANDMARKS, FaceState
 from worker.track.one_euro import OneEuroFilter, OneEuroParams
+
+if TYPE_CHECKING:
+    from worker.audio.mouth_signal import MouthSignal
 
 # A driver lid gap below this fraction of its neutral gap counts as shut: MediaPipe never
 # reports a fully closed lid as zero.
@@ -58,6 +62,7 @@ class RetargetOptions:
     # Expressions are not filtered again (that would cost lips and blinks their speed).
     smooth_min_cutoff: float = 0.0  # Hz at rest (0 = off: measured, it cost roll fidelity more than it saved jitter)
     smooth_beta: float = 6.0  # for translation and scale, per inter-ocular distance per second
+    lipsync: str = "off"  # the voice's mouth: off | assist (face lost / mouth unreliable) | always
 
     # the one statement of these ranges: the config's `motion` section reads them from here
     RANGES: ClassVar[dict[str, tuple[float, float]]] = {
@@ -68,6 +73,8 @@ class RetargetOptions:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and lo <= v <= hi):
                 raise UserError(f"retarget.{name}: {v!r} is out of range ({lo}..{hi})")
+        if self.lipsync not in LIPSYNC_MODES:
+            raise UserError(f"lipsync: {self.lipsync!r} is not one of {', '.join(LIPSYNC_MODES)}")
 
 
 class _EyeFrame:
@@ -197,6 +204,7 @@ class Retargeter:
         self.gap = G.mouth_gap(lm)
         self._jaw = np.array(L.jaw_weights(N_LANDMARKS))
         self._outline_mix = _outline_mix(lm, self.iod)
+        self.voice = VoiceMouth(lm)
         self.idle = idle or Idle()
         self._neutral: _Neutral | None = None
         self._neutral_key: tuple | None = None
@@ -212,11 +220,13 @@ class Retargeter:
         """The character exactly as drawn (the identity pose)."""
         return TargetPose(landmarks=self.char.astype(np.float32), timestamp=timestamp)
 
-    def retarget(self, face: FaceState | None, neutral: FaceState | None) -> TargetPose:
+    def retarget(self, face: FaceState | None, neutral: FaceState | None,
+                 mouth: MouthSignal | None = None) -> TargetPose:
         """The character pose for `face`, measured against the driver's `neutral`.
 
         With no neutral yet, the first face seen is the neutral. With no landmarks at all (face
-        never found) the character rests in its own pose with idle motion.
+        never found) the character rests in its own pose with idle motion. `mouth` (the voice)
+        drives the mouth as `options.lipsync` says.
         """
         o = self.options
         t = float(face.timestamp) if face is not None else 0.0
@@ -265,6 +275,9 @@ class Retargeter:
             open_l = open_r = 1.0
             gz = np.zeros(2)
 
+        reliable = tracked_mouth_reliable(face, have and neutral is not None)
+        # the hand-over runs on the camera's clock; with no camera at all, on the voice's
+        self.voice.mix(expr, mouth, o.lipsync, reliable, t if face is not None or mouth is None else mouth.timestamp)
         es, hs = o.expression_strength, o.head_strength
         if self._outline_mix is not None:
             expr[L.FACE_OVAL, :] = self._outline_mix @ expr

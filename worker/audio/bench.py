@@ -1,0 +1,207 @@
+"""Voice benchmarks: analysis cost per hop, added latency live, offline render speed, batch vs separate.
+
+`python -m worker.audio.bench --json` (the `bench --audio` command calls `run_bench`).
+
+Latency: a file source carrying a click track (short bursts of a held "ah" with silence between)
+is played in real time through the live stage while a 30 FPS loop reads the newest mouth signal,
+as the render stage does. For each burst: when the first hop whose signal opens the mouth was
+heard, and when the first frame showing it was drawn. The frame must come at most one frame
+period after that hop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from worker.audio.analysis import MouthAnalyzer
+from worker.audio.features import HOP, RATE
+from worker.audio.sources import FileAudioSource
+from worker.audio.stage import VoiceInput
+
+FRAME_S = 1 / 30
+OPEN = 0.1  # openness that counts as "the mouth moved"
+
+
+def click_track(burst_s: float = 0.15, period_s: float = 0.61, count: int = 6) -> tuple[np.ndarray, list[float]]:
+    """Bursts of a held "ah" (espeak-ng) every `period_s` (not a whole number of frames, so the bursts
+    fall at different points of the frame period), each starting sharply; and their onset times."""
+    from worker.audio.tts import synthesize
+
+    ah = synthesize("[[A:A:]]", words_per_minute=80)
+    loud = np.nonzero(np.abs(ah) > 0.01)[0]
+    burst = ah[loud[0] : loud[0] + int(burst_s * RATE)]
+    x = np.zeros(int((period_s * count + 0.3) * RATE), np.float32)
+    onsets = []
+    for i in range(count):
+        s = int((0.3 + i * period_s) * RATE)
+        x[s : s + len(burst)] = burst
+        onsets.append(s / RATE)
+    return x, onsets
+
+
+def analysis_cost(samples: np.ndarray, repeat: int = 3) -> dict:
+    a = MouthAnalyzer()
+    n = len(samples) // HOP
+    best = np.inf
+    for _ in range(repeat):
+        a.reset()
+        t0 = time.perf_counter()
+        for i in range(n):
+            a.push(samples[i * HOP : (i + 1) * HOP], i * HOP / RATE)
+        best = min(best, (time.perf_counter() - t0) / n)
+    t0 = time.perf_counter()
+    a.analyze(samples)
+    offline = (time.perf_counter() - t0) / n
+    return {
+        "live_ms_per_hop": round(best * 1000, 4),
+        "offline_ms_per_hop": round(offline * 1000, 4),
+        "hop_ms": HOP * 1000 / RATE,
+        "share_of_real_time": round(best / (HOP / RATE), 4),
+    }
+
+
+def live_latency(samples: np.ndarray, onsets: list[float], fps: float = 30.0) -> dict:
+    """Play `samples` in real time through the live stage, sample it at `fps`, per onset: hop -> frame."""
+    source = FileAudioSource("click-track", loop=False, samples=samples)
+    stage = VoiceInput(source)
+    signals: list[tuple[float, float]] = []  # (hop heard, openness)
+    stage.on_signal = lambda s: signals.append((s.timestamp, s.openness))
+    frames: list[tuple[float, float, float]] = []  # (frame time, openness, hop time of the signal used)
+    period = 1.0 / fps
+    with stage:
+        t_next = time.perf_counter()
+        end = t_next + len(samples) / RATE + 0.2
+        while time.perf_counter() < end:
+            t_next += period
+            time.sleep(max(0.0, t_next - time.perf_counter()))
+            s = stage.latest()
+            frames.append((time.perf_counter(), s.openness, s.timestamp))
+    t0 = source.started_at
+    per = []
+    for on in onsets:
+        heard = next((t for t, o in signals if t >= t0 + on - 0.005 and o > OPEN), None)
+        shown = next((t for t, o, _ in frames if t >= t0 + on - 0.005 and o > OPEN), None)
+        if heard is None or shown is None:
+            per.append({"onset_s": on, "missed": True})
+            continue
+        per.append(
+            {
+                "onset_s": on,
+                "sound_to_signal_ms": round((heard - t0 - on) * 1000, 1),
+                "signal_to_frame_ms": round((shown - heard) * 1000, 1),
+                "sound_to_frame_ms": round((shown - t0 - on) * 1000, 1),
+            }
+        )
+    ok = [p for p in per if not p.get("missed")]
+    return {
+        "fps": fps,
+        "bursts": len(onsets),
+        "missed": len(per) - len(ok),
+        "signal_to_frame_ms_max": max((p["signal_to_frame_ms"] for p in ok), default=None),
+        "sound_to_frame_ms_max": max((p["sound_to_frame_ms"] for p in ok), default=None),
+        "sound_to_signal_ms_max": max((p["sound_to_signal_ms"] for p in ok), default=None),
+        "within_one_frame": bool(ok)
+        and len(ok) == len(per)
+        and all(p["signal_to_frame_ms"] <= period * 1000 + 1.0 for p in ok),
+        "analysis": stage.stats(),
+        "per_burst": per,
+    }
+
+
+def _write_wav(path: Path, x: np.ndarray) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def _cli(*args: str, cache: Path) -> tuple[float, dict]:
+    env = {**os.environ, "STREAM_ANIMATOR_CACHE": str(cache)}
+    t0 = time.perf_counter()
+    r = subprocess.run(
+        [sys.executable, "-m", "worker", *args, "--json"], capture_output=True, text=True, env=env, timeout=900
+    )
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"render failed: {r.stderr.strip().splitlines()[-1:]}")
+    return wall, json.loads(r.stdout)
+
+
+def offline_and_batch(lines: list[str], size: int = 256) -> dict:
+    """Seconds of video per second of render, and a batch run against one run per line (all fresh
+    processes on the same warm character cache, voices made once per line in both)."""
+    with tempfile.TemporaryDirectory(prefix="sa-voice-bench-") as d:
+        d = Path(d)
+        cache = d / "cache"
+        batch = d / "lines.txt"
+        batch.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        _cli("render", "--text", "warm up", "--size", str(size), "--out", str(d / "warm.mp4"), cache=cache)
+        separate, video_s = 0.0, 0.0
+        renders = []
+        for i, line in enumerate(lines):
+            wall, info = _cli(
+                "render", "--text", line, "--size", str(size), "--out", str(d / f"s{i}.mp4"), cache=d / f"cache-sep{i}"
+            )
+            separate += wall
+            video_s += info["duration_s"]
+            renders.append(info["video_s_per_s"])
+        batch_wall, binfo = _cli(
+            "render", "--batch", str(batch), "--size", str(size), "--out", str(d / "b"), cache=d / "cache-batch"
+        )
+        return {
+            "size": size,
+            "clips": len(lines),
+            "video_s": round(video_s, 2),
+            "render_loop_video_s_per_s": round(float(np.median(renders)), 2),
+            "separate_s_per_clip": round(separate / len(lines), 3),
+            "batch_s_per_clip": round(batch_wall / len(lines), 3),
+            "batch_speedup": round(separate / batch_wall, 2),
+            "separate_video_s_per_s": round(video_s / separate, 2),
+            "batch_video_s_per_s": round(binfo["duration_s"] / batch_wall, 2),
+        }
+
+
+LINES = [
+    "Hello and welcome back to the stream.",
+    "Thanks for the follow, that means a lot.",
+    "Let us see what happens if I open this door.",
+    "Okay chat, one more round and then we stop.",
+]
+
+
+def run_bench(offline: bool = True, size: int = 256) -> dict:
+    samples, onsets = click_track()
+    out = {"analysis": analysis_cost(samples), "latency": live_latency(samples, onsets)}
+    if offline:
+        out["offline"] = offline_and_batch(LINES, size)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m worker.audio.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-offline", action="store_true", help="skip the offline render and batch runs")
+    p.add_argument("--size", type=int, default=256, help="render size for the offline runs (default 256)")
+    args = p.parse_args(argv)
+    res = run_bench(offline=not args.no_offline, size=args.size)
+    if args.json:
+        print(json.dumps(res))
+    else:
+        print(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""A voice profile: per-vowel MFCC templates and the voice's loudness range.
+
+The default profile ships in `data/default_voice.json` (measured on several espeak-ng voices by
+`python -m worker.audio.make_default_profile`); `stream-animator calibrate-voice` measures the
+user's own voice (one recording per vowel, optionally one of silence) and stores the result in
+the config file under `voice.calibration`, as plain lists of numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from worker.audio.features import HOP, N_MFCC, features, frames_ending_at_hops, voicing
+from worker.audio.mouth_signal import VOWELS
+from worker.audio.vad import VOICING_MIN, VoiceActivity
+from worker.errors import UserError
+
+DEFAULT_PROFILE = Path(__file__).resolve().parent / "data" / "default_voice.json"
+FORMAT = 1
+TEMPLATES_PER_VOWEL = 4
+LOUD_SHARE_DB = 12.0  # hops within this of a recording's loudest count as the held vowel
+
+
+@dataclass
+class VoiceProfile:
+    templates: dict[str, np.ndarray]  # vowel -> (k, N_MFCC)
+    floor_db: float = -45.0  # level of the room (mouth shut below it)
+    peak_db: float = -15.0  # level of the voice's loud vowels (mouth fully open)
+    source: str = "default"
+
+    def matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """All templates stacked (m, N_MFCC) and the vowel index of each row (m,)."""
+        rows, owner = [], []
+        for i, v in enumerate(VOWELS):
+            t = self.templates[v]
+            rows.append(t)
+            owner.extend([i] * len(t))
+        return np.concatenate(rows).astype(np.float32), np.array(owner)
+
+    def to_config(self) -> dict:
+        return {
+            "format": FORMAT,
+            "source": self.source,
+            "floor_db": round(self.floor_db, 2),
+            "peak_db": round(self.peak_db, 2),
+            "vowels": {v: np.round(self.templates[v].astype(np.float64), 3).tolist() for v in VOWELS},
+        }
+
+    @classmethod
+    def from_config(cls, d: object, where: str = "voice.calibration") -> VoiceProfile:
+        if not isinstance(d, dict):
+            raise UserError(f"{where}: must be a mapping (made by 'stream-animator calibrate-voice')")
+        if d.get("format") != FORMAT:
+            raise UserError(f"{where}.format: {d.get('format')!r} is not {FORMAT}; run calibrate-voice again")
+        vowels = d.get("vowels")
+        if not isinstance(vowels, dict):
+            raise UserError(f"{where}.vowels: missing")
+        templates = {}
+        for v in VOWELS:
+            try:
+                t = np.asarray(vowels[v], np.float32)
+            except (KeyError, TypeError, ValueError):
+                raise UserError(f"{where}.vowels.{v}: missing or not a list of numbers") from None
+            if t.ndim != 2 or t.shape[1] != N_MFCC or len(t) == 0 or not np.isfinite(t).all():
+                raise UserError(f"{where}.vowels.{v}: expected rows of {N_MFCC} numbers")
+            templates[v] = t
+        try:
+            floor, peak = float(d["floor_db"]), float(d["peak_db"])
+        except (KeyError, TypeError, ValueError):
+            raise UserError(f"{where}: floor_db and peak_db must be numbers") from None
+        if not (-100 <= floor < peak <= 0):
+            raise UserError(f"{where}: need -100 <= floor_db < peak_db <= 0, got {floor}, {peak}")
+        return cls(templates, floor, peak, str(d.get("source", "calibrated")))
+
+
+def default_profile() -> VoiceProfile:
+    return VoiceProfile.from_config(json.loads(DEFAULT_PROFILE.read_text(encoding="utf-8")), str(DEFAULT_PROFILE))
+
+
+def vowel_frames(samples: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """MFCCs and levels of the held-vowel part of a recording (voiced and near its loudest)."""
+    windows = frames_ending_at_hops(samples)
+    level, mfcc = features(windows)
+    periodic = voicing(windows) >= VOICING_MIN
+    vad = VoiceActivity(2, hangover_ms=0)
+    voiced = np.array([vad.is_voice(samples[i * HOP : (i + 1) * HOP], p) for i, p in enumerate(periodic)], bool)
+    if not voiced.any():
+        raise UserError(f"{where}: no voice found in the recording")
+    top = float(np.percentile(level[voiced], 95))
+    keep = voiced & (level > top - LOUD_SHARE_DB)
+    if keep.sum() < 10:
+        raise UserError(f"{where}: too little voice ({keep.sum() * 10} ms); hold the vowel for a second")
+    return mfcc[keep], level[keep]
+
+
+def calibrate(
+    recordings: dict[str, np.ndarray], silence: np.ndarray | None = None, source: str = "calibrated"
+) -> VoiceProfile:
+    """A profile from one recording per vowel (16 kHz mono) and, optionally, one of the quiet room."""
+    missing = [v for v in VOWELS if v not in recordings]
+    if missing:
+        raise UserError(f"calibration: missing recordings for vowel(s) {', '.join(missing)}")
+    templates, peaks = {}, []
+    for v in VOWELS:
+        m, lv = vowel_frames(recordings[v], f"vowel {v}")
+        chunks = np.array_split(m, TEMPLATES_PER_VOWEL)  # in time order: the vowel's drift as it is held
+        templates[v] = np.stack([c.mean(0) for c in chunks if len(c)])
+        peaks.append(float(np.percentile(lv, 90)))
+    peak = float(np.max(peaks))
+    if silence is not None and len(silence) > 1600:
+        lv, _ = features(frames_ending_at_hops(silence))
+        floor = min(float(np.percentile(lv, 90)) + 6.0, peak - 12.0)
+    else:
+        floor = peak - 30.0
+    return VoiceProfile(templates, max(floor, -90.0), peak, source)

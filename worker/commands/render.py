@@ -1,0 +1,174 @@
+"""`stream-animator render`: a talking clip of a character from an audio file or from text.
+
+The mouth comes from the voice (the live lip-sync analysis, run offline with look-ahead), head
+and eyes from `--driver` or idle motion with blinks; the voice is muxed in (AAC in .mp4/.mov,
+Opus in .webm). `--batch LINES.txt` renders one clip per line with the character prepared once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from worker.errors import UserError
+from worker.paths import DEMO_CHARACTER
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--character", default=str(DEMO_CHARACTER), help="character image (default: bundled sample)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--audio", help="speech to say: an audio or video file (WAV, MP3, MP4, ...)")
+    what.add_argument("--text", help="text to say with an offline system voice")
+    what.add_argument(
+        "--batch", metavar="LINES.txt", help="one clip per line: text to say, or 'audio: PATH' (# starts a comment)"
+    )
+    p.add_argument("--voice", help="system voice for --text/--batch (Linux: an espeak-ng voice, e.g. en-us, en+f3)")
+    p.add_argument("--driver", help="video whose head and eyes drive the character (default: idle motion)")
+    p.add_argument(
+        "--out",
+        help="output .mp4 (default out/render.mp4), .mov/.webm with alpha; "
+        "with --batch a folder (default out/render-batch)",
+    )
+    p.add_argument("--format", default="mp4", choices=("mp4", "mov", "webm"), help="--batch clip format")
+    p.add_argument("--size", type=int, default=512, help="output size in pixels (default 512)")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate without --driver (default 30)")
+    p.add_argument("--renderer", default="meshwarp", help="renderer backend (default meshwarp)")
+    p.add_argument("--background", default="#00b140", help="background colour for .mp4 (default green screen)")
+    p.add_argument("--config", help="config YAML (its voice: settings and calibration are used)")
+    p.add_argument("--cache", default=None, help="cache folder (characters and lip-sync packages)")
+    p.add_argument("--json", action="store_true", help="print one JSON object: frames, duration, sync, stage times")
+
+
+def run(args: argparse.Namespace) -> int:
+    from worker.audio.sources import decode_audio
+    from worker.audio.talking import TalkingRenderer, VoiceClip, lipsync_package
+    from worker.audio.tts import synthesize
+    from worker.audio.voice_config import voice_from_config
+    from worker.output.base import parse_colour
+    from worker.paths import default_cache_dir
+    from worker.progress import progress
+    from worker.stats import stats_ms
+
+    if not 1 <= args.fps <= 120:
+        raise UserError(f"--fps: {args.fps} is out of range (1..120)")
+    background = parse_colour(args.background, "--background")
+    settings, profile = voice_from_config(args.config)
+    cache = Path(args.cache) if args.cache else default_cache_dir()
+    t_all = time.perf_counter()
+
+    def clip_for(text: str | None, audio: str | None, label: str) -> VoiceClip:
+        if audio is not None:
+            p = Path(audio)
+            try:
+                data = p.read_bytes()
+            except FileNotFoundError:
+                raise UserError(f"{p}: audio file not found") from None
+            except OSError as e:
+                raise UserError(f"{p}: cannot read ({e.strerror})") from None
+            key = {"audio": hashlib.sha256(data).hexdigest()}
+            return lipsync_package(cache, label, key, lambda: decode_audio(p), settings, profile)
+        if not text or not text.strip():
+            raise UserError(f"{label}: the text is empty")
+        key = {"text": text, "voice": args.voice or ""}
+        return lipsync_package(cache, label, key, lambda: synthesize(text, args.voice), settings, profile)
+
+    # the lines first: bad input fails before any rendering
+    if args.batch:
+        jobs = _batch_lines(Path(args.batch))
+        folder = Path(args.out or "out/render-batch")
+        outs = [folder / f"clip_{i + 1:03d}.{args.format}" for i in range(len(jobs))]
+    else:
+        jobs = [(args.text, args.audio, "--text" if args.text is not None else str(args.audio))]
+        outs = [Path(args.out or "out/render.mp4")]
+    clips = [clip_for(text, audio, label) for text, audio, label in jobs]
+    t_voice = time.perf_counter()
+
+    assets, renderer = _prepare(args, cache)
+    t_prep = time.perf_counter()
+    talker = TalkingRenderer(assets, renderer, args.size, args.driver, args.fps)
+    results = []
+    try:
+        total = sum(int(c.duration * talker.fps) + 1 for c in clips)
+        with progress(total, "rendering", "frame", disable=args.json) as bar:
+            for clip, out in zip(clips, outs, strict=True):
+                results.append(talker.render(clip, out, background, bar))
+    finally:
+        talker.close()
+        renderer.close()
+    stages = {k: stats_ms(v) for k, v in talker.times.items() if v}
+    summary = {
+        "character": str(args.character),
+        "driver": args.driver,
+        "clips": results if args.batch else None,
+        **({} if args.batch else results[0]),
+        "frames": sum(r["frames"] for r in results),
+        "duration_s": round(sum(r["duration_s"] for r in results), 3),
+        "seconds": {
+            "voice_and_analysis": round(t_voice - t_all, 3),
+            "prepare_character": round(t_prep - t_voice, 3),
+            "render": round(time.perf_counter() - t_prep, 3),
+            "total": round(time.perf_counter() - t_all, 3),
+        },
+        "voice_s": [{k: round(v, 4) for k, v in c.seconds.items()} for c in clips],
+        "stages_ms": stages,
+    }
+    if not args.batch:
+        summary.pop("clips")
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for r in results:
+            off = r.get("audio_offset_ms")
+            sync = "silent audio" if off is None else f"audio offset {off:+.1f} ms"
+            print(f"wrote {r['out']}: {r['frames']} frames, {r['duration_s']:.2f} s, {sync}", file=sys.stderr)
+        print("median ms: " + ", ".join(f"{k} {v['median']:.2f}" for k, v in stages.items()), file=sys.stderr)
+    return 0
+
+
+def _batch_lines(path: Path) -> list[tuple[str | None, str | None, str]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise UserError(f"{path}: batch file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read ({e})") from None
+    jobs = []
+    for no, line in enumerate(lines, 1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        label = f"{path}:{no}"
+        if s.lower().startswith("audio:"):
+            audio = s[6:].strip()
+            p = Path(audio)
+            jobs.append((None, str(p if p.is_absolute() else path.parent / p), label))
+        else:
+            jobs.append((s, None, label))
+    if not jobs:
+        raise UserError(f"{path}: no lines to render")
+    return jobs
+
+
+def _prepare(args: argparse.Namespace, cache: Path):
+    """The character's assets (from the character cache) and a renderer, once."""
+    from worker.characters.cache import CharacterCache
+    from worker.characters.library import CharacterLibrary
+    from worker.characters.preprocess import PreprocessSettings
+    from worker.render import create_renderer
+
+    character = Path(args.character)
+    settings = PreprocessSettings(size=args.size)
+    settings.validate()
+    lib = CharacterLibrary(character.parent, CharacterCache(cache), settings)
+    loaded = lib.load(character)
+    if loaded.assets is None:
+        raise UserError(loaded.error)
+    renderer = create_renderer(args.renderer, size=args.size)
+    prepare = getattr(renderer, "prepare", None)  # the renderer's per-character step, where it has one
+    if callable(prepare):
+        prepare(loaded.assets)
+    return loaded.assets, renderer

@@ -1,0 +1,101 @@
+"""The voice's mouth mixed into the retargeted expression (`lipsync`: off | assist | always).
+
+A `MouthSignal` (openness and A/I/U/E/O weights) becomes a mouth expression on the character:
+a vertical opening (mostly the jaw and lower lip, a little of the upper lip) and a width change
+(spread for I/E, rounded for U/O), in the same canonical units as the driver's expression
+residual. `assist` uses it while the face is lost or the tracked mouth is unreliable and eases
+back to tracking afterwards; `always` drives the mouth from the voice while the camera drives
+everything else.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from worker.audio.mouth_signal import VOWELS, MouthSignal
+from worker.retarget import geometry as G
+from worker.track import landmark_ids as R
+
+LIPSYNC_MODES = ("off", "assist", "always")
+# vowel -> (inner-lip gap at full openness, inter-ocular units; width change, share of the mouth width)
+VOWEL_SHAPES = {"A": (0.34, 0.04), "I": (0.16, 0.2), "U": (0.04, -0.25), "E": (0.22, 0.14), "O": (0.2, -0.2)}
+UNCLEAR_SHAPE = (0.18, 0.0)  # voice heard but no clear vowel
+UPPER_SHARE = 0.2  # of the opening taken by the upper lip rising (the jaw takes the rest)
+MIN_CONFIDENCE = 0.5  # tracked mouths below this face confidence count as unreliable
+TO_VOICE_S, TO_TRACKING_S = 0.08, 0.35  # assist: quick hand-over to the voice, slow ease back
+
+
+def shape_of(signal: MouthSignal) -> tuple[float, float]:
+    """(gap, width) the signal asks for: openness times the vowel-weighted shape."""
+    w = np.asarray(signal.weights, np.float64)
+    shapes = np.array([VOWEL_SHAPES[v] for v in VOWELS])
+    mix = w @ shapes + (1.0 - float(w.sum())) * np.array(UNCLEAR_SHAPE)
+    return float(signal.openness * mix[0]), float(signal.openness * mix[1])
+
+
+class VoiceMouth:
+    """Per character: which points a voice mouth moves, and the assist blend over time."""
+
+    def __init__(self, char_lm: np.ndarray) -> None:
+        lm = np.asarray(char_lm, np.float64)
+        centre, roll, iod = G.canonical_frame(lm)
+        canon = (lm - centre) @ G.rot_z(-roll).T / iod
+        corners = canon[list(R.MOUTH_CORNERS), :2]
+        self.mid = corners.mean(0)
+        half = max(float(np.linalg.norm(corners[1] - corners[0])) * 0.5, 0.05)
+        d = np.linalg.norm(canon[:, :2] - self.mid, axis=1) / half
+        # the region the voice owns: lips fully, cheeks and chin fading out
+        self.region = np.exp(-(np.maximum(d - 1.0, 0.0) ** 2) / 0.5)
+        self.region[468:] = 0.0  # irises
+        self.dx = (canon[:, 0] - self.mid[0]) * np.exp(-(np.maximum(d - 1.0, 0.0) ** 2) / 0.25)
+        self.jaw = np.array(R.jaw_weights(len(lm)))
+        self.upper = np.zeros(len(lm))
+        upper_outer = [185, 40, 39, 37, 0, 267, 269, 270, 409]
+        self.upper[list(R.INNER_UPPER)] = 1.0
+        self.upper[upper_outer] = 0.85
+        self.upper[[164, 393, 167, 165, 391, 322, 92]] = 0.3  # below the nose
+        self.weight = 0.0
+        self._t: float | None = None
+
+    def expression(self, signal: MouthSignal) -> np.ndarray:
+        """(N, 3) canonical expression of the voice mouth alone."""
+        gap, width = shape_of(signal)
+        e = np.zeros((len(self.jaw), 3))
+        e[:, 1] = self.jaw * gap * (1.0 - UPPER_SHARE) - self.upper * gap * UPPER_SHARE
+        e[:, 0] = self.dx * width
+        return e
+
+    def blend(self, mode: str, reliable: bool, t: float) -> float:
+        """How much of the mouth the voice drives now (0 tracking .. 1 voice)."""
+        if mode == "always":
+            self.weight = 1.0
+        elif mode == "assist":
+            target = 0.0 if reliable else 1.0
+            dt = 0.0 if self._t is None else min(max(t - self._t, 0.0), 0.5)
+            tau = TO_VOICE_S if target > self.weight else TO_TRACKING_S
+            self.weight += (target - self.weight) * (1.0 - math.exp(-dt / tau)) if dt > 0 else 0.0
+            if self._t is None:
+                self.weight = target
+        else:
+            self.weight = 0.0
+        self._t = t
+        return self.weight
+
+    def mix(self, expr: np.ndarray, signal: MouthSignal | None, mode: str, reliable: bool, t: float) -> float:
+        """Blend the voice mouth into `expr` (N, 3, canonical units) in place; returns the voice share."""
+        if signal is None or mode == "off":
+            self.weight, self._t = 0.0, t
+            return 0.0
+        v = self.blend(mode, reliable, t)
+        if v > 0.0:
+            keep = 1.0 - v * self.region
+            expr *= keep[:, None]
+            expr += v * self.expression(signal)
+        return v
+
+
+def tracked_mouth_reliable(face, have: bool) -> bool:
+    """A tracked mouth worth trusting: a face found, confident, and not easing towards neutral."""
+    return bool(have and face.found and face.confidence >= MIN_CONFIDENCE and face.lost_blend < 0.5)
