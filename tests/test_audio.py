@@ -221,8 +221,8 @@ def test_voice_drives_the_mouth_while_the_face_is_lost(char):
 
 
 def test_assist_hands_over_to_the_voice_and_eases_back(char):
-    from worker.render.sweep import driver_from_character
     from worker.retarget import Retargeter, RetargetOptions
+    from worker.tools.sweep import driver_from_character
     from worker.track.face_state import FaceState
 
     face = driver_from_character(char)
