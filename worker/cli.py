@@ -19,6 +19,8 @@ COMMANDS = {
     "bench": "Measure per-stage costs and what the cache saves.",
     "cameras": "List the cameras this machine has.",
     "ctl": "Send a control request to a running worker (or 'watch' its status).",
+    "obs-setup": "Register the OBS script in OBS (close OBS first); --undo restores what it changed.",
+    "doctor": "Check every piece of the setup, one line each, with what to do when one fails.",
 }
 
 
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _module(name: str):
-    return importlib.import_module(f"worker.commands.{name}")
+    return importlib.import_module(f"worker.commands.{name.replace('-', '_')}")
 
 
 def main(argv: list[str] | None = None) -> int:
