@@ -7,8 +7,19 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-CHECK_NAMES = ("python", "packages", "devices", "obs", "script", "obs_python", "gpu", "models", "cache", "ports",
-               "selftest")
+CHECK_NAMES = (
+    "python",
+    "packages",
+    "devices",
+    "obs",
+    "script",
+    "obs_python",
+    "gpu",
+    "models",
+    "cache",
+    "ports",
+    "selftest",
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,17 +36,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from worker.setup.checks import FAIL, DoctorOptions, run_checks
 
-    opts = DoctorOptions(config=args.config, obs_config=args.obs_config,
-                         cache_dir=Path(args.cache).expanduser() if args.cache else None,
-                         models_dir=Path(args.models_dir).expanduser() if args.models_dir else None,
-                         manifest=Path(args.manifest).expanduser() if args.manifest else None,
-                         selftest_seconds=args.selftest_seconds)
+    opts = DoctorOptions(
+        config=args.config,
+        obs_config=args.obs_config,
+        cache_dir=Path(args.cache).expanduser() if args.cache else None,
+        models_dir=Path(args.models_dir).expanduser() if args.models_dir else None,
+        manifest=Path(args.manifest).expanduser() if args.manifest else None,
+        selftest_seconds=args.selftest_seconds,
+    )
     printer = None if args.json else (lambda c: print(c.line(), flush=True))
     results = run_checks(opts, printer, set(args.only) if args.only else None)
     failed = [c.name for c in results if c.status == FAIL]
     if args.json:
         print(json.dumps({"ok": not failed, "failed": failed, "checks": [asdict(c) for c in results]}))
     else:
-        print(f"{len(results) - len(failed)} of {len(results)} checks passed" +
-              (f"; fix first: {', '.join(failed)}" if failed else ""))
+        print(
+            f"{len(results) - len(failed)} of {len(results)} checks passed"
+            + (f"; fix first: {', '.join(failed)}" if failed else "")
+        )
     return 1 if failed else 0

@@ -68,11 +68,21 @@ def check_python(opts: DoctorOptions) -> Check:
     in_venv = sys.prefix != sys.base_prefix
     data = {"version": ver, "executable": sys.executable, "venv": sys.prefix if in_venv else None}
     if not (3, 10) <= v[:2] < (3, 13):
-        return Check("python", FAIL, f"Python {ver} ({sys.executable}) is not supported",
-                     f"install Python 3.10-3.12 and run {INSTALL}", data)
+        return Check(
+            "python",
+            FAIL,
+            f"Python {ver} ({sys.executable}) is not supported",
+            f"install Python 3.10-3.12 and run {INSTALL}",
+            data,
+        )
     if not in_venv:
-        return Check("python", WARN, f"Python {ver} outside a virtual environment ({sys.executable})",
-                     f"run {INSTALL}, which makes .venv, and use .venv's stream-animator", data)
+        return Check(
+            "python",
+            WARN,
+            f"Python {ver} outside a virtual environment ({sys.executable})",
+            f"run {INSTALL}, which makes .venv, and use .venv's stream-animator",
+            data,
+        )
     return Check("python", OK, f"Python {ver} in the venv {sys.prefix}", data=data)
 
 
@@ -95,8 +105,13 @@ def check_packages(opts: DoctorOptions) -> Check:
         name, err = next(iter(failed.items()))
         return Check("packages", FAIL, f"cannot import {name} ({err})", f"run {INSTALL} --force", data)
     if len(builds) > 1:
-        return Check("packages", FAIL, f"two ONNX Runtime builds side by side ({', '.join(builds)}): the GPU "
-                     "is then usually not used", f"run {INSTALL} --force (it keeps exactly one)", data)
+        return Check(
+            "packages",
+            FAIL,
+            f"two ONNX Runtime builds side by side ({', '.join(builds)}): the GPU is then usually not used",
+            f"run {INSTALL} --force (it keeps exactly one)",
+            data,
+        )
     shown = ", ".join(f"{k} {v}" for k, v in versions.items() if v)
     return Check("packages", OK, f"{len(versions)} import ({shown})", data=data)
 
@@ -109,8 +124,9 @@ def _microphones(platform: str) -> list[str] | None:
         text = Path("/proc/asound/pcm").read_text()
     except OSError:
         return []
-    return [line.split(":")[2].strip() if line.count(":") >= 2 else line for line in text.splitlines()
-            if "capture" in line]
+    return [
+        line.split(":")[2].strip() if line.count(":") >= 2 else line for line in text.splitlines() if "capture" in line
+    ]
 
 
 def check_devices(opts: DoctorOptions) -> Check:
@@ -119,12 +135,16 @@ def check_devices(opts: DoctorOptions) -> Check:
     cams = list_cameras()
     mics = _microphones(opts.platform)
     cam_text = ", ".join(f"webcam:{c.index} {c.name}" for c in cams) or "no camera"
-    mic_text = ("not checked on this OS" if mics is None
-                else (f"{len(mics)} microphone(s)" if mics else "no microphone"))
+    mic_text = "not checked on this OS" if mics is None else (f"{len(mics)} microphone(s)" if mics else "no microphone")
     data = {"cameras": [asdict(c) for c in cams], "microphones": mics}
     if not cams:
-        return Check("devices", WARN, f"{cam_text}; {mic_text}",
-                     "plug in a webcam and close other programs using it (a video file works as a source too)", data)
+        return Check(
+            "devices",
+            WARN,
+            f"{cam_text}; {mic_text}",
+            "plug in a webcam and close other programs using it (a video file works as a source too)",
+            data,
+        )
     return Check("devices", OK, f"{cam_text}; {mic_text}", data=data)
 
 
@@ -159,13 +179,23 @@ def check_obs(opts: DoctorOptions) -> Check:
         cfg = _obs_dir(opts)
     except UserError as e:
         if exe:
-            return Check("obs", FAIL, f"OBS installed ({exe}) but it has no configuration yet",
-                         "start OBS once and close it, then run `stream-animator obs-setup`", {"executable": exe})
+            return Check(
+                "obs",
+                FAIL,
+                f"OBS installed ({exe}) but it has no configuration yet",
+                "start OBS once and close it, then run `stream-animator obs-setup`",
+                {"executable": exe},
+            )
         return Check("obs", FAIL, str(e).split(":")[0], "install OBS Studio 28 or newer from https://obsproject.com")
     data = {"executable": exe, "config_dir": str(cfg)}
     if not exe:
-        return Check("obs", WARN, f"configuration at {cfg}, but the OBS program was not found",
-                     "install OBS Studio 28 or newer from https://obsproject.com", data)
+        return Check(
+            "obs",
+            WARN,
+            f"configuration at {cfg}, but the OBS program was not found",
+            "install OBS Studio 28 or newer from https://obsproject.com",
+            data,
+        )
     return Check("obs", OK, f"{exe}; configuration {cfg}", data=data)
 
 
@@ -194,12 +224,21 @@ def check_script(opts: DoctorOptions) -> Check:
     if problems:
         return Check("obs script", FAIL, "; ".join(problems), "close OBS and run `stream-animator obs-setup`", data)
     if not registered:
-        return Check("obs script", FAIL, "not registered in any scene collection",
-                     "close OBS and run `stream-animator obs-setup`", data)
+        return Check(
+            "obs script",
+            FAIL,
+            "not registered in any scene collection",
+            "close OBS and run `stream-animator obs-setup`",
+            data,
+        )
     if current is not None and current.name not in registered:
-        return Check("obs script", WARN, f"registered in {', '.join(registered)} but not in the current "
-                     f"collection '{current.name}'", f"close OBS and run `stream-animator obs-setup "
-                     f"--collection \"{current.name}\"`", data)
+        return Check(
+            "obs script",
+            WARN,
+            f"registered in {', '.join(registered)} but not in the current collection '{current.name}'",
+            f'close OBS and run `stream-animator obs-setup --collection "{current.name}"`',
+            data,
+        )
     return Check("obs script", OK, f"registered in {', '.join(repr(r) for r in registered)}", data=data)
 
 
@@ -209,12 +248,17 @@ def check_obs_python(opts: DoctorOptions) -> Check:
 
     kind = obs_paths.os_kind(opts.platform)
     if kind == "linux":
-        found = [str(p) for p in Path("/usr/lib").glob("*/obs-scripting/obspython.py")] + \
-                [str(p) for p in Path("/usr/lib/obs-scripting").glob("obspython.py")]
+        found = [str(p) for p in Path("/usr/lib").glob("*/obs-scripting/obspython.py")] + [
+            str(p) for p in Path("/usr/lib/obs-scripting").glob("obspython.py")
+        ]
         if found:
             return Check("obs python", OK, f"OBS's Python scripting is installed ({found[0]})", data={"found": found})
-        return Check("obs python", WARN, "OBS's Python scripting module (obspython) was not found in /usr/lib",
-                     "use your distribution's obs-studio package or the Flatpak, both include Python scripting")
+        return Check(
+            "obs python",
+            WARN,
+            "OBS's Python scripting module (obspython) was not found in /usr/lib",
+            "use your distribution's obs-studio package or the Flatpak, both include Python scripting",
+        )
     try:
         ini = C.user_ini(_obs_dir(opts))
         current = C.ini_get(C.read_text(ini), obs_paths.PYTHON_SECTION, obs_paths.PYTHON_KEY) or ""
@@ -224,8 +268,12 @@ def check_obs_python(opts: DoctorOptions) -> Check:
     if version:
         return Check("obs python", OK, f"{current} (Python {version})", data={"path": current, "version": version})
     what = f"{current!r} has no Python OBS can load" if current else "not set"
-    return Check("obs python", FAIL, f"OBS's Python: {what}",
-                 "close OBS and run `stream-animator obs-setup` (it picks one or says what to install)")
+    return Check(
+        "obs python",
+        FAIL,
+        f"OBS's Python: {what}",
+        "close OBS and run `stream-animator obs-setup` (it picks one or says what to install)",
+    )
 
 
 def _nvidia_gpus() -> list[str]:
@@ -233,8 +281,9 @@ def _nvidia_gpus() -> list[str]:
     if not smi:
         return []
     try:
-        out = subprocess.run([smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True,
-                             timeout=15)
+        out = subprocess.run(
+            [smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=15
+        )
     except (OSError, subprocess.TimeoutExpired):
         return []
     return [x.strip() for x in out.stdout.splitlines() if x.strip()] if out.returncode == 0 else []
@@ -295,20 +344,42 @@ def check_models(opts: DoctorOptions) -> Check:
         renderer = _worker_config(opts)["renderer"]["name"]
     except UserError:
         renderer = "meshwarp"
-    data = {"folder": str(folder), "verified": good, "missing": missing, "bad": bad, "unverified": unverified,
-            "renderer": renderer}
+    data = {
+        "folder": str(folder),
+        "verified": good,
+        "missing": missing,
+        "bad": bad,
+        "unverified": unverified,
+        "renderer": renderer,
+    }
     fix = f"run {INSTALL} --models (downloads and verifies them)"
     if bad:
         return Check("models", FAIL, f"damaged: {', '.join(bad)}", f"delete them and {fix}", data)
     if missing and (good or unverified or renderer == "liveportrait"):
-        return Check("models", FAIL, f"{len(missing)} of {len(entries)} weight files missing in {folder} "
-                     f"({', '.join(missing[:3])}{'...' if len(missing) > 3 else ''})", fix, data)
+        return Check(
+            "models",
+            FAIL,
+            f"{len(missing)} of {len(entries)} weight files missing in {folder} "
+            f"({', '.join(missing[:3])}{'...' if len(missing) > 3 else ''})",
+            fix,
+            data,
+        )
     if missing:
-        return Check("models", WARN, f"no LivePortrait weights in {folder} (optional: the default meshwarp "
-                     "renderer needs none)", f"only for the liveportrait renderer: {fix}", data)
+        return Check(
+            "models",
+            WARN,
+            f"no LivePortrait weights in {folder} (optional: the default meshwarp renderer needs none)",
+            f"only for the liveportrait renderer: {fix}",
+            data,
+        )
     if unverified:
-        return Check("models", WARN, f"{len(unverified)} weight files present but not verifiable (no sha256 in "
-                     f"{manifest.name})", "fill in the published hashes (models/README.md)", data)
+        return Check(
+            "models",
+            WARN,
+            f"{len(unverified)} weight files present but not verifiable (no sha256 in {manifest.name})",
+            "fill in the published hashes (models/README.md)",
+            data,
+        )
     return Check("models", OK, f"{len(good)} weight files present and verified in {folder}", data=data)
 
 
@@ -339,9 +410,13 @@ def check_cache(opts: DoctorOptions) -> Check:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        return Check("cache", FAIL, f"{folder} is not writable ({e.strerror or e})",
-                     f"make {folder} writable, or set STREAM_ANIMATOR_CACHE to a folder you own",
-                     {"folder": str(folder)})
+        return Check(
+            "cache",
+            FAIL,
+            f"{folder} is not writable ({e.strerror or e})",
+            f"make {folder} writable, or set STREAM_ANIMATOR_CACHE to a folder you own",
+            {"folder": str(folder)},
+        )
     size = _folder_size(folder)
     return Check("cache", OK, f"{folder} writable, {size / 1e6:.1f} MB", data={"folder": str(folder), "bytes": size})
 
@@ -379,15 +454,18 @@ def check_ports(opts: DoctorOptions) -> Check:
     if not ports:
         free = _port_free(0)
         if free:
-            return Check("ports", FAIL, f"cannot open a loopback port ({free})",
-                         "allow local connections on 127.0.0.1 in the firewall")
+            return Check(
+                "ports",
+                FAIL,
+                f"cannot open a loopback port ({free})",
+                "allow local connections on 127.0.0.1 in the firewall",
+            )
         return Check("ports", OK, "control and frame ports are chosen free at start (none fixed in the config)")
     busy = {label: (port, why) for label, port in ports.items() if (why := _port_free(port))}
     data = {"ports": ports, "busy": {k: v[0] for k, v in busy.items()}}
     if busy:
         text = ", ".join(f"{label} port {port} is in use ({why})" for label, (port, why) in busy.items())
-        return Check("ports", FAIL, text, "close the program using it or choose another port (0 = any free port)",
-                     data)
+        return Check("ports", FAIL, text, "close the program using it or choose another port (0 = any free port)", data)
     return Check("ports", OK, "free: " + ", ".join(f"{k} {v}" for k, v in ports.items()), data=data)
 
 
@@ -403,18 +481,36 @@ def check_selftest(opts: DoctorOptions) -> Check:
     if opts.cache_dir is not None:
         env["STREAM_ANIMATOR_CACHE"] = str(opts.cache_dir)
     secs = opts.selftest_seconds
-    cmd = [sys.executable, "-m", "worker", "run", "--source", str(SAMPLE_DRIVER), "--output", "obs:0",
-           "--control-port", "0", "--duration", str(secs + 30), "--ready-json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "worker",
+        "run",
+        "--source",
+        str(SAMPLE_DRIVER),
+        "--output",
+        "obs:0",
+        "--control-port",
+        "0",
+        "--duration",
+        str(secs + 30),
+        "--ready-json",
+    ]
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
-                            text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, text=True
+    )
     rx = None
     try:
         line = proc.stdout.readline() if proc.stdout else ""
         if not line:
             err = (proc.stderr.read() if proc.stderr else "").strip().splitlines()
-            return Check("selftest", FAIL, f"the worker did not start ({err[-1] if err else 'no output'})",
-                         "run `stream-animator demo` to see the full error")
+            return Check(
+                "selftest",
+                FAIL,
+                f"the worker did not start ({err[-1] if err else 'no output'})",
+                "run `stream-animator demo` to see the full error",
+            )
         ready = json.loads(line)
         startup = time.monotonic() - t0
         rx = P.FrameReceiver(int(ready["frame_port"]), token).connect()
@@ -437,8 +533,13 @@ def check_selftest(opts: DoctorOptions) -> Check:
         fps = (frames - 1) / (last - first) if frames > 1 and last > first else 0.0
         data = {"frames": frames, "fps": round(fps, 1), "startup_s": round(startup, 2), "alpha": alpha_ok}
         if frames == 0:
-            return Check("selftest", FAIL, "the worker started but sent no frame in "
-                         f"{secs + 15:.0f} s", "run `stream-animator demo` and look at its log", data)
+            return Check(
+                "selftest",
+                FAIL,
+                f"the worker started but sent no frame in {secs + 15:.0f} s",
+                "run `stream-animator demo` and look at its log",
+                data,
+            )
         if not alpha_ok:
             return Check("selftest", FAIL, f"{frames} frames but the transparency is lost", "report this bug", data)
         text = f"{frames} frames with alpha in {secs:.0f} s: {fps:.1f} FPS (worker ready in {startup:.1f} s)"
@@ -458,13 +559,23 @@ def check_selftest(opts: DoctorOptions) -> Check:
 
 
 CHECKS: tuple[Callable[[DoctorOptions], Check], ...] = (
-    check_python, check_packages, check_devices, check_obs, check_script, check_obs_python, check_gpu,
-    check_models, check_cache, check_ports, check_selftest,
+    check_python,
+    check_packages,
+    check_devices,
+    check_obs,
+    check_script,
+    check_obs_python,
+    check_gpu,
+    check_models,
+    check_cache,
+    check_ports,
+    check_selftest,
 )
 
 
-def run_checks(opts: DoctorOptions, on_result: Callable[[Check], None] | None = None,
-               only: set[str] | None = None) -> list[Check]:
+def run_checks(
+    opts: DoctorOptions, on_result: Callable[[Check], None] | None = None, only: set[str] | None = None
+) -> list[Check]:
     results = []
     for fn in CHECKS:
         name = fn.__name__.removeprefix("check_")

@@ -51,7 +51,7 @@ def ini_get(text: str, section: str, key: str) -> str | None:
 def ini_set(text: str, section: str, key: str, value: str | None) -> str:
     """`text` with `key` in `[section]` set to `value` (None removes it); every other byte kept."""
     bom = BOM if text.startswith(BOM) else ""
-    lines, newline = _split_lines(text[len(bom):])
+    lines, newline = _split_lines(text[len(bom) :])
     current, section_end, found = None, None, None
     for i, line in enumerate(lines):
         s = line.strip()
@@ -137,8 +137,10 @@ def find_collection(config_dir: Path, name: str | None) -> Collection:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise UserError(f"{config_dir}: OBS has no scene collection yet: start OBS once, close it, "
-                        "then run `stream-animator obs-setup` again")
+        raise UserError(
+            f"{config_dir}: OBS has no scene collection yet: start OBS once, close it, "
+            "then run `stream-animator obs-setup` again"
+        )
     names = ", ".join(repr(c.name) for c in found)
     raise UserError(f"{ini}: no current scene collection recorded; choose one with --collection ({names})")
 
@@ -184,12 +186,16 @@ def unregister_script(data: dict) -> dict:
     """`data` without our script entry and without the source the script created."""
     modules = data.get("modules")
     if isinstance(modules, dict) and isinstance(modules.get(SCRIPTS_MODULE), list):
-        modules[SCRIPTS_MODULE] = [e for e in modules[SCRIPTS_MODULE]
-                                   if not (isinstance(e, dict) and is_our_script(str(e.get("path", ""))))]
+        modules[SCRIPTS_MODULE] = [
+            e for e in modules[SCRIPTS_MODULE] if not (isinstance(e, dict) and is_our_script(str(e.get("path", ""))))
+        ]
     sources = data.get("sources")
     if isinstance(sources, list):
-        ours = {s.get("name") for s in sources
-                if isinstance(s, dict) and s.get("name") in SOURCE_NAMES and s.get("id") in SOURCE_IDS}
+        ours = {
+            s.get("name")
+            for s in sources
+            if isinstance(s, dict) and s.get("name") in SOURCE_NAMES and s.get("id") in SOURCE_IDS
+        }
         data["sources"] = [s for s in sources if not (isinstance(s, dict) and s.get("name") in ours)]
         for s in data["sources"]:
             items = (s.get("settings") or {}).get("items") if isinstance(s, dict) else None
@@ -247,8 +253,10 @@ class Ledger:
                 assert data.get("format") == LEDGER_FORMAT
                 self.files, self.notes = dict(data["files"]), dict(data.get("notes", {}))
             except (OSError, ValueError, AssertionError, KeyError, TypeError):
-                raise UserError(f"{self.path}: unreadable setup record; restore from the backups beside it "
-                                "by hand or delete the folder") from None
+                raise UserError(
+                    f"{self.path}: unreadable setup record; restore from the backups beside it "
+                    "by hand or delete the folder"
+                ) from None
 
     @property
     def exists(self) -> bool:

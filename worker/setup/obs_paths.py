@@ -14,7 +14,6 @@ Facts from OBS's sources (frontend-tools/scripts.cpp, obs-scripting-python-impor
 from __future__ import annotations
 
 import ntpath
-import os
 import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,8 +45,7 @@ def obs_config_dirs(platform: str, env: Mapping[str, str], home: str) -> list[st
     if kind == "macos":
         return [posixpath.join(home, "Library", "Application Support", "obs-studio")]
     xdg = env.get("XDG_CONFIG_HOME") or posixpath.join(home, ".config")
-    return [posixpath.join(xdg, "obs-studio"),
-            posixpath.join(home, ".var", "app", FLATPAK_ID, "config", "obs-studio")]
+    return [posixpath.join(xdg, "obs-studio"), posixpath.join(home, ".var", "app", FLATPAK_ID, "config", "obs-studio")]
 
 
 def config_dir_of_process(platform: str, env: Mapping[str, str]) -> str | None:
@@ -136,14 +134,15 @@ class PythonChoice:
 
 INSTALL_ADVICE = {
     "windows": "install Python 3.12 (64-bit) from https://www.python.org/downloads/windows/ "
-               "(not the Microsoft Store one), then run `stream-animator obs-setup` again",
+    "(not the Microsoft Store one), then run `stream-animator obs-setup` again",
     "macos": "install Python 3.12 from https://www.python.org/downloads/macos/ (the universal2 "
-             "installer), then run `stream-animator obs-setup` again",
+    "installer), then run `stream-animator obs-setup` again",
 }
 
 
-def choose_obs_python(platform: str, current: str, base_prefix: str, env: Mapping[str, str], home: str,
-                      exists: Callable[[str], bool]) -> PythonChoice:
+def choose_obs_python(
+    platform: str, current: str, base_prefix: str, env: Mapping[str, str], home: str, exists: Callable[[str], bool]
+) -> PythonChoice:
     """Decide OBS's Python setting: keep a working one, else the worker's base Python, else a known install."""
     kind = os_kind(platform)
     if kind == "linux":

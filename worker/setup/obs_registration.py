@@ -42,16 +42,20 @@ def find_config_dir(explicit: str | None = None, platform: str = sys.platform) -
         if (c / "global.ini").is_file() or (c / "basic").is_dir():
             return c
     shown = " or ".join(str(c) for c in candidates)
-    raise UserError(f"OBS's configuration was not found ({shown}): install OBS Studio 28 or newer, start it once "
-                    "and close it, then run `stream-animator obs-setup` again")
+    raise UserError(
+        f"OBS's configuration was not found ({shown}): install OBS Studio 28 or newer, start it once "
+        "and close it, then run `stream-animator obs-setup` again"
+    )
 
 
 def refuse_if_running(config_dir: Path) -> None:
     procs = running_obs(config_dir)
     if procs:
         pids = ", ".join(str(p.pid) for p in procs)
-        raise UserError(f"OBS is running (pid {pids}): close OBS first, then run this again "
-                        "(OBS rewrites its configuration when it exits)")
+        raise UserError(
+            f"OBS is running (pid {pids}): close OBS first, then run this again "
+            "(OBS rewrites its configuration when it exits)"
+        )
 
 
 def script_path(repo: Path, platform: str = sys.platform) -> str:
@@ -82,9 +86,17 @@ def script_settings(worker_python: str, camera: str | None = None, characters: s
     return s
 
 
-def apply(config_dir: Path, repo: Path, worker_python: str, collection: str | None = None,
-          camera: str | None = None, characters: str | None = None, base_prefix: str = sys.base_prefix,
-          platform: str = sys.platform, check_running: bool = True) -> Report:
+def apply(
+    config_dir: Path,
+    repo: Path,
+    worker_python: str,
+    collection: str | None = None,
+    camera: str | None = None,
+    characters: str | None = None,
+    base_prefix: str = sys.base_prefix,
+    platform: str = sys.platform,
+    check_running: bool = True,
+) -> Report:
     rep = Report()
     if check_running:
         refuse_if_running(config_dir)
@@ -102,14 +114,15 @@ def apply(config_dir: Path, repo: Path, worker_python: str, collection: str | No
         ledger.notes["collection"] = coll.name
         ledger.save()
         rep.changed.append(str(coll.path))
-        rep.say(f"Scene collection '{coll.name}': registered {script_path(repo, platform)} "
-                f"with worker Python {worker_python} ({coll.path})")
+        rep.say(
+            f"Scene collection '{coll.name}': registered {script_path(repo, platform)} "
+            f"with worker Python {worker_python} ({coll.path})"
+        )
 
     ini = C.user_ini(config_dir)
     ini_text = C.read_text(ini) if ini.is_file() else ""
     current = C.ini_get(ini_text, obs_paths.PYTHON_SECTION, obs_paths.PYTHON_KEY) or ""
-    choice = obs_paths.choose_obs_python(platform, current, base_prefix, os.environ, str(Path.home()),
-                                         os.path.exists)
+    choice = obs_paths.choose_obs_python(platform, current, base_prefix, os.environ, str(Path.home()), os.path.exists)
     if choice.folder:
         new_ini = C.ini_set(ini_text, obs_paths.PYTHON_SECTION, obs_paths.PYTHON_KEY, choice.folder)
         ledger.change(ini, new_ini.encode("utf-8", errors="surrogateescape"))
@@ -149,8 +162,10 @@ def undo(config_dir: Path, check_running: bool = True) -> Report:
             text = now.decode("utf-8", errors="surrogateescape")
             data = C.unregister_script(C.parse_collection(path, text))
             C.write_atomic(path, C.dump_collection(data, text).encode("utf-8", errors="surrogateescape"))
-            rep.say(f"{path}: OBS saved it since setup, so only the script and its source were removed "
-                    "(your other changes are kept)")
+            rep.say(
+                f"{path}: OBS saved it since setup, so only the script and its source were removed "
+                "(your other changes are kept)"
+            )
         else:
             py = ledger.notes.get("python") or {}
             text = now.decode("utf-8", errors="surrogateescape")
