@@ -65,6 +65,7 @@ def ini_set(text: str, section: str, key: str, value: str | None) -> str:
             found = i
     if current == section and section_end is None:
         section_end = len(lines)
+    if section_end is not None:  # insert after the section's last entry, before its blank lines
         while section_end > 0 and lines[section_end - 1].strip() == "":
             section_end -= 1
     if found is not None:
@@ -134,6 +135,8 @@ def find_collection(config_dir: Path, name: str | None) -> Collection:
         for c in found:
             if c.path == path:
                 return c
+        if path.is_file():  # unreadable: the caller's parse names the file
+            return Collection(current, path)
     if len(found) == 1:
         return found[0]
     if not found:
