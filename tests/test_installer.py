@@ -684,3 +684,19 @@ def test_uninstall_refuses_a_folder_that_is_not_a_venv(tmp_path):
     proc = run_installer("--uninstall", "--venv", str(target), timeout=60)
     assert_one_line_failure(proc, "is not a virtual environment (no pyvenv.cfg); not removing it")
     assert (target / "precious.txt").read_text() == "keep"
+
+
+def test_launchers_find_python_then_install_with_obs_then_doctor():
+    """The double-click launchers: right interpreter range, --obs, then doctor; the macOS one parses."""
+    command = INSTALLER / "install.command"
+    assert os.access(command, os.X_OK)
+    subprocess.run(["bash", "-n", str(command)], check=True, timeout=30)
+    text = command.read_text()
+    assert "for v in 3.12 3.11 3.10" in text and "(3, 10) <= v < (3, 13)" in text
+    assert '"$PY" installer/install.py --obs "$@"' in text and ".venv/bin/stream-animator doctor" in text
+    assert "https://www.python.org/downloads/macos/" in text
+    ps1 = (INSTALLER / "Install.ps1").read_text()
+    assert "@('3.10', '3.11', '3.12')" in ps1 and "WindowsApps" in ps1 and "'--obs'" in ps1
+    assert 'stream-animator.exe" doctor' in ps1 and "https://www.python.org/downloads/windows/" in ps1
+    bat = (INSTALLER / "install.bat").read_bytes()
+    assert b'-ExecutionPolicy Bypass -File "%~dp0Install.ps1" %*' in bat
