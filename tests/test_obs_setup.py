@@ -275,3 +275,15 @@ def test_running_obs_is_matched_by_its_configuration(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_native_and_flatpak_obs_the_one_used_last_is_chosen(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    native = make_obs_config(home / ".config")
+    flatpak = make_obs_config(home / ".var" / "app" / "com.obsproject.Studio" / "config")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    os.utime(native / "global.ini", (1_000_000, 1_000_000))
+    assert obs_registration.find_config_dir(None, "linux") == flatpak
+    os.utime(flatpak / "global.ini", (500_000, 500_000))
+    assert obs_registration.find_config_dir(None, "linux") == native

@@ -11,11 +11,14 @@ import importlib
 import importlib.metadata as md
 import json
 import os
+import queue
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,6 +29,7 @@ from worker.errors import UserError
 OK, WARN, FAIL = "ok", "warn", "fail"
 INSTALL = "python3 installer/install.py" if os.name != "nt" else "py installer\\install.py"
 ORT_BUILDS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml")
+STARTUP_TIMEOUT = 90.0  # the worker's start: imports, tracker, the first character's preparation
 PACKAGES = ("numpy", "cv2", "mediapipe", "onnxruntime", "av", "yaml", "psutil", "PIL")
 
 
@@ -196,7 +200,25 @@ def check_obs(opts: DoctorOptions) -> Check:
             "install OBS Studio 28 or newer from https://obsproject.com",
             data,
         )
-    return Check("obs", OK, f"{exe}; configuration {cfg}", data=data)
+    version = obs_version(cfg)
+    data["version"] = version
+    shown = f"OBS {version} ({exe})" if version else exe
+    return Check("obs", OK, f"{shown}; configuration {cfg}", data=data)
+
+
+def obs_version(config_dir: Path) -> str | None:
+    """The version OBS wrote at the top of its newest log ("OBS 29.0.2-1 (linux)"), if any."""
+    logs = sorted((config_dir / "logs").glob("*.txt"), key=lambda p: p.stat().st_mtime)
+    for log in reversed(logs[-3:]):
+        try:
+            with open(log, encoding="utf-8", errors="replace") as f:
+                head = f.read(4096)
+        except OSError:
+            continue
+        m = re.search(r"\bOBS (\d+\.\d+[^\s]*)", head)
+        if m:
+            return m.group(1)
+    return None
 
 
 def check_script(opts: DoctorOptions) -> Check:
@@ -501,8 +523,18 @@ def check_selftest(opts: DoctorOptions) -> Check:
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, text=True
     )
     rx = None
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()
     try:
-        line = proc.stdout.readline() if proc.stdout else ""
+        try:
+            line = lines.get(timeout=STARTUP_TIMEOUT)
+        except queue.Empty:
+            return Check(
+                "selftest",
+                FAIL,
+                f"the worker did not get ready within {STARTUP_TIMEOUT:.0f} s",
+                "run `stream-animator demo` to see where it hangs",
+            )
         if not line:
             err = (proc.stderr.read() if proc.stderr else "").strip().splitlines()
             return Check(

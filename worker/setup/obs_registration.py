@@ -38,14 +38,22 @@ def find_config_dir(explicit: str | None = None, platform: str = sys.platform) -
             raise UserError(f"--obs-config {p}: no such folder")
         return p
     candidates = [Path(c) for c in obs_paths.obs_config_dirs(platform, os.environ, str(Path.home()))]
-    for c in candidates:
-        if (c / "global.ini").is_file() or (c / "basic").is_dir():
-            return c
+    found = [c for c in candidates if (c / "global.ini").is_file() or (c / "basic").is_dir()]
+    if found:
+        # both a native and a Flatpak OBS: the one used last (its INI is saved on every exit)
+        return max(found, key=lambda c: _mtime(C.user_ini(c)))
     shown = " or ".join(str(c) for c in candidates)
     raise UserError(
         f"OBS's configuration was not found ({shown}): install OBS Studio 28 or newer, start it once "
         "and close it, then run `stream-animator obs-setup` again"
     )
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def refuse_if_running(config_dir: Path) -> None:
