@@ -423,7 +423,9 @@ def verify(ctx: Context) -> dict:
             f"ONNX Runtime builds installed: {', '.join(result.get('builds') or ['none'])}; exactly {keep} "
             "should be (two side by side leave the GPU unused); run with --force"
         )
-    if provider not in result.get("providers", []):
+    if provider not in result.get("providers", []) and ctx.runtime == "coreml":
+        say("note: this ONNX Runtime build offers no CoreML provider on this Mac; the CPU is used")
+    elif provider not in result.get("providers", []):
         raise _VerifyFailed(
             f"{keep} is installed but offers no {provider} "
             f"(providers: {', '.join(result.get('providers', []))}); update the GPU driver or use --gpu cpu"
