@@ -114,6 +114,8 @@ def test_macos_python_choice():
     brew_lib = brew + "/Python.framework/Versions/3.11/lib/libpython3.11.dylib"
     pyenv = "/Users/ann/.pyenv/versions/3.11.7"  # not a framework build: OBS cannot load it
     assert P.obs_folder_for_python("darwin", pyenv) is None
+    cellar = "/opt/homebrew/Cellar/python@3.11/3.11.9_1/Frameworks/Python.framework/Versions/3.11"
+    assert P.obs_folder_for_python("darwin", cellar) == brew  # survives `brew upgrade`
     c = P.choose_obs_python("darwin", "", pyenv, {}, home, _fs(brew_lib))
     assert (c.folder, c.version) == (brew, "3.11")
     c = P.choose_obs_python("darwin", "", pyenv, {}, home, _fs())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ntpath
 import posixpath
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -100,7 +101,12 @@ def obs_folder_for_python(platform: str, base_prefix: str) -> str | None:
     if kind == "macos":
         marker = "/Python.framework/Versions/"
         pos = base_prefix.find(marker)
-        return base_prefix[:pos] if pos > 0 else None
+        if pos <= 0:
+            return None
+        folder = base_prefix[:pos]
+        # Homebrew: the versioned Cellar folder disappears on `brew upgrade`; its opt/ link stays
+        m = re.fullmatch(r"(.*)/Cellar/(python@3\.\d+)/[^/]+/Frameworks", folder)
+        return f"{m.group(1)}/opt/{m.group(2)}/Frameworks" if m else folder
     return None
 
 
