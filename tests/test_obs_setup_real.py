@@ -211,7 +211,9 @@ def test_next_obs_start_loads_the_script_and_the_source_gets_frames(fresh, recor
             img = None
         if img is not None and img[..., 3].max() > 0:
             if not shots:
-                record_property("obs_start_to_first_frame_s", round(time.time() - fresh.started_at, 2))
+                took = round(time.time() - fresh.started_at, 2)
+                record_property("obs_start_to_first_frame_s", took)
+                print(f"[obs-setup] OBS start -> first frame with alpha on screen: {took} s")
             shots.append(img)
         time.sleep(0.3)
     assert len(shots) == 3, f"the source never showed a frame:\n{fresh.log_text()[-2500:]}"
