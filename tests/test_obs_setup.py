@@ -104,6 +104,18 @@ def test_windows_python_choice():
     assert not c.ok and c.folder == "" and "python.org/downloads/windows" in c.message and "Store" in c.message
 
 
+def test_no_python_for_obs_registers_and_says_what_to_install(tmp_path, monkeypatch):
+    cfg = make_obs_config(tmp_path)
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("ProgramFiles", str(tmp_path / "nowhere"))
+    rep = obs_registration.apply(
+        cfg, REPO, "C:/v/Scripts/python.exe", base_prefix=str(tmp_path / "nopy"), platform="win32", check_running=False
+    )
+    assert not rep.ok and "OBS cannot run it yet" in rep.problem and "python.org/downloads/windows" in rep.problem
+    assert C.script_entries(json.loads((cfg / "basic" / "scenes" / "Untitled.json").read_text()))
+    assert C.ini_get((cfg / "global.ini").read_text(), "Python", "Path64bit") is None
+
+
 def test_macos_python_choice():
     home = "/Users/ann"
     base = "/Library/Frameworks/Python.framework/Versions/3.12"

@@ -34,9 +34,21 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("obs-setup needs a checkout of Stream Motion Animator (the OBS script lives in it)")
         rep = R.apply(config_dir, repo, sys.executable, args.collection, args.camera, args.characters)
     if args.json:
-        print(json.dumps({"ok": rep.ok, "obs_config": str(config_dir), "changed": rep.changed, "lines": rep.lines}))
+        print(
+            json.dumps(
+                {
+                    "ok": rep.ok,
+                    "problem": rep.problem or None,
+                    "obs_config": str(config_dir),
+                    "changed": rep.changed,
+                    "lines": rep.lines,
+                }
+            )
+        )
     else:
         print(f"OBS configuration: {config_dir}")
         for line in rep.lines:
             print(line)
+    if not rep.ok:
+        print(f"error: {rep.problem}", file=sys.stderr)
     return 0 if rep.ok else 1

@@ -25,6 +25,7 @@ class Report:
     lines: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     ok: bool = True
+    problem: str = ""  # why not ok: one line for the user
 
     def say(self, text: str) -> None:
         self.lines.append(text)
@@ -137,8 +138,10 @@ def apply(
         ledger.notes["python"] = {"set": choice.folder, "previous": current or None, "ini": ledger.rel(ini)}
         ledger.save()
         rep.changed.append(str(ini))
-    rep.say(choice.message)
-    rep.ok = choice.ok
+    if choice.ok:
+        rep.say(choice.message)
+    else:
+        rep.ok, rep.problem = False, f"the script is registered, but OBS cannot run it yet: {choice.message}"
     if rep.changed:
         rep.say(f"Backups of the original files: {ledger.dir} (undo with `stream-animator obs-setup --undo`)")
     rep.say("Start OBS: the script loads and the 'Animated Character' source appears in the current scene")
