@@ -142,6 +142,11 @@ def apply(
         rep.say(choice.message)
     else:
         rep.ok, rep.problem = False, f"the script is registered, but OBS cannot run it yet: {choice.message}"
+    if obs_paths.FLATPAK_ID in config_dir.parts:
+        rep.say(
+            "Note: this is the Flatpak OBS, which runs scripts inside its sandbox; if the worker does not "
+            "start there, use your distribution's obs-studio package (untested with the Flatpak)"
+        )
     if rep.changed:
         rep.say(f"Backups of the original files: {ledger.dir} (undo with `stream-animator obs-setup --undo`)")
     rep.say("Start OBS: the script loads and the 'Animated Character' source appears in the current scene")
