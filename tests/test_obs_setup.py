@@ -301,3 +301,29 @@ def test_native_and_flatpak_obs_the_one_used_last_is_chosen(tmp_path, monkeypatc
     assert obs_registration.find_config_dir(None, "linux") == flatpak
     os.utime(flatpak / "global.ini", (500_000, 500_000))
     assert obs_registration.find_config_dir(None, "linux") == native
+
+
+def test_the_settings_setup_writes_are_the_scripts_own_keys(tmp_path):
+    """obs-setup fills in settings the OBS script reads: its ScriptSettings fields, same names."""
+    import dataclasses
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_script_settings", REPO / "obs_script" / "stream_animator_lib" / "settings.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    fields = {f.name for f in dataclasses.fields(module.ScriptSettings)}
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")
+    written = obs_registration.script_settings(sys.executable, camera=str(video), characters=str(tmp_path))
+    assert set(written) <= fields, set(written) - fields
+    s = module.ScriptSettings.from_reader(lambda name, default: written.get(name, default))
+    assert (s.worker_python, s.camera, s.video_file, s.characters_dir) == (
+        "/v/bin/python",
+        "file",
+        str(video),
+        str(tmp_path),
+    )
+    assert s.problems() == []
