@@ -234,7 +234,7 @@ def test_undo_after_obs_changed_the_ini_puts_back_only_the_python_setting(tmp_pa
     obs_registration.apply(
         cfg,
         REPO,
-        "/v/bin/python",
+        sys.executable,
         base_prefix=str(own / "Python.framework/Versions/3.12"),
         platform="darwin",
         check_running=False,
@@ -321,7 +321,7 @@ def test_the_settings_setup_writes_are_the_scripts_own_keys(tmp_path):
     assert set(written) <= fields, set(written) - fields
     s = module.ScriptSettings.from_reader(lambda name, default: written.get(name, default))
     assert (s.worker_python, s.camera, s.video_file, s.characters_dir) == (
-        "/v/bin/python",
+        sys.executable,
         "file",
         str(video),
         str(tmp_path),
