@@ -61,7 +61,9 @@ class Context:
     models_dir: Path
     force: bool
     windows: bool = os.name == "nt"
-    runtime: str = "cpu"  # 'cpu' or 'cuda', decided by choose_runtime()
+    runtime: str = "cpu"  # a key of gpu_detect.RUNTIMES, decided by choose_runtime()
+    obs: bool = False  # register the OBS script afterwards (obs-setup)
+    collection: str | None = None
     model_entries: list = field(default_factory=list)
     log_path: Path | None = None
     pip_ran: bool = False
@@ -139,16 +141,12 @@ def plan(ctx: Context) -> None:
         except model_download.DownloadError as exc:
             raise InstallError(str(exc)) from None
     gpu = gpu_detect.detect_gpu()
-    ctx.runtime = gpu_detect.choose_runtime(ctx.gpu_choice, gpu)
-    if ctx.runtime == "cuda" and sys.platform == "darwin":
-        raise InstallError("--gpu cuda: CUDA is not available on macOS; use --gpu cpu (the default there)")
-    if gpu.found:
-        found = f"{', '.join(gpu.names)} (driver {gpu.driver})"
-    else:
-        found = f"none ({gpu.reason})"
-    say(f"GPU: {found}; ONNX Runtime build: {gpu_detect.runtime_package(ctx.runtime)}")
-    if ctx.runtime == "cuda" and not gpu.found:
-        say("warning: --gpu cuda was asked for but no NVIDIA GPU was detected; installing the CUDA build anyway")
+    try:
+        choice = gpu_detect.choose_runtime(ctx.gpu_choice, gpu)
+    except gpu_detect.ChoiceError as exc:
+        raise InstallError(str(exc)) from None
+    ctx.runtime = choice.runtime
+    say(f"ONNX Runtime build: {choice.package} ({choice.why})")
 
 
 def venv_support_problem() -> str | None:
@@ -328,30 +326,32 @@ def _installed(ctx: Context, dist: str) -> bool:
     return subprocess.run([str(ctx.python), "-I", "-c", code], stdin=subprocess.DEVNULL).returncode == 0
 
 
+def installed_builds(ctx: Context) -> list[str]:
+    return [d for d in gpu_detect.ALL_BUILDS if _installed(ctx, d)]
+
+
 def install_packages(ctx: Context) -> None:
-    """pip install -e the checkout (with [dev]), then put the right ONNX Runtime build in place."""
+    """pip install -e the checkout (with [dev]), then leave exactly one ONNX Runtime build: the chosen one."""
     target = f"{ctx.repo}[dev]" if ctx.dev else str(ctx.repo)
     say(
         f"Installing {'the project and its dev tools' if ctx.dev else 'the project'} with pip "
         f"(the first time downloads ~300 MB)..."
     )
     run_pip(ctx, pip_cmd(ctx, "install", "-e", target))
-    if ctx.runtime == "cuda":
-        # Both builds provide the `onnxruntime` module; with both installed the CPU one wins and the
-        # GPU is silently unused (the most common "GPU not used" report). Remove it first.
-        had_gpu_build = _installed(ctx, "onnxruntime-gpu")
-        removed_cpu_build = _installed(ctx, "onnxruntime")
-        if removed_cpu_build:
-            run_pip(ctx, pip_cmd(ctx, "uninstall", "-y", "onnxruntime"))
-        run_pip(ctx, pip_cmd(ctx, "install", gpu_detect.GPU_PACKAGE))
-        if had_gpu_build and removed_cpu_build:
-            # pip reinstalled the CPU build beside it (the project depends on `onnxruntime`), and
-            # uninstalling that just deleted files the two share: put the GPU build's back.
-            run_pip(ctx, pip_cmd(ctx, "install", "--force-reinstall", "--no-deps", "onnxruntime-gpu"))
-    elif _installed(ctx, "onnxruntime-gpu"):
-        # Switching back to CPU: removing the GPU build deletes files the CPU build shares.
-        run_pip(ctx, pip_cmd(ctx, "uninstall", "-y", "onnxruntime-gpu"))
-        run_pip(ctx, pip_cmd(ctx, "install", "--force-reinstall", "--no-deps", "onnxruntime"))
+    # Every build provides the `onnxruntime` module; two side by side overwrite each other's files
+    # and the GPU goes silently unused. The project depends on `onnxruntime`, so pip has just
+    # (re)installed the CPU build: remove every other build first, then install the chosen one.
+    keep = gpu_detect.RUNTIMES[ctx.runtime][1]
+    had_kept = _installed(ctx, keep)
+    remove = gpu_detect.builds_to_remove(ctx.runtime, installed_builds(ctx))
+    if remove:
+        say(f"Removing {', '.join(remove)} (only one ONNX Runtime build may be installed)")
+        run_pip(ctx, pip_cmd(ctx, "uninstall", "-y", *remove))
+    if keep != "onnxruntime":
+        run_pip(ctx, pip_cmd(ctx, "install", gpu_detect.runtime_package(ctx.runtime)))
+    if had_kept and remove:
+        # uninstalling the other build deleted files the two share: put the kept build's back
+        run_pip(ctx, pip_cmd(ctx, "install", "--force-reinstall", "--no-deps", keep))
 
 
 _PROBE = r"""
@@ -363,6 +363,14 @@ for name in sys.argv[1:]:
         result["ok"][name] = str(getattr(mod, "__version__", "") or "")
     except BaseException as exc:
         result["failed"][name] = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+import importlib.metadata as md
+result["builds"] = []
+for dist in ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml"):
+    try:
+        md.version(dist)
+        result["builds"].append(dist)
+    except md.PackageNotFoundError:
+        pass
 if "onnxruntime" in result["ok"]:
     result["providers"] = importlib.import_module("onnxruntime").get_available_providers()
 if "worker" in result["ok"]:
@@ -409,10 +417,18 @@ def verify(ctx: Context) -> dict:
             f"the venv's `worker` package comes from {worker_file}, not this checkout ({ctx.repo}); "
             "run with --force to reinstall it from here"
         )
-    if ctx.runtime == "cuda" and "CUDAExecutionProvider" not in result.get("providers", []):
+    keep, provider = gpu_detect.RUNTIMES[ctx.runtime][1:]
+    if result.get("builds") != [keep]:
         raise _VerifyFailed(
-            "onnxruntime-gpu is installed but offers no CUDA provider "
-            f"(providers: {', '.join(result.get('providers', []))}); update the NVIDIA driver or use --gpu cpu"
+            f"ONNX Runtime builds installed: {', '.join(result.get('builds') or ['none'])}; exactly {keep} "
+            "should be (two side by side leave the GPU unused); run with --force"
+        )
+    if provider not in result.get("providers", []) and ctx.runtime == "coreml":
+        say("note: this ONNX Runtime build offers no CoreML provider on this Mac; the CPU is used")
+    elif provider not in result.get("providers", []):
+        raise _VerifyFailed(
+            f"{keep} is installed but offers no {provider} "
+            f"(providers: {', '.join(result.get('providers', []))}); update the GPU driver or use --gpu cpu"
         )
     script = venv_script(ctx.venv, CONSOLE_SCRIPT, ctx.windows)
     if not script.exists():
@@ -464,6 +480,9 @@ def next_steps(ctx: Context) -> list[str]:
     launcher = "py" if ctx.windows else "python3"
     installer = "installer\\install.py" if ctx.windows else "installer/install.py"
     lines = [f"  animate the sample character:  {cli} demo"]
+    if not ctx.obs:
+        lines.append(f"  add it to OBS (close OBS):     {cli} obs-setup")
+    lines.append(f"  check the whole setup:         {cli} doctor")
     if ctx.dev:
         lines.append(f"  run the tests:                 {python} -m pytest -q")
     else:
@@ -487,12 +506,64 @@ def report(ctx: Context) -> None:
         say(line)
 
 
-STEPS = (plan, ensure_venv, install_and_verify, download_models, report)
+def _run_worker(ctx: Context, *args: str) -> subprocess.CompletedProcess:
+    """`<venv python> -m worker ARGS` from the checkout, output shown and logged."""
+    cmd = [str(ctx.python), "-m", "worker", *args]
+    log(ctx, "$ " + " ".join(cmd))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=ctx.repo, env=env, stdin=subprocess.DEVNULL, timeout=600
+    )
+    log(ctx, proc.stdout + proc.stderr)
+    for line in proc.stdout.splitlines():
+        say("  " + line)
+    return proc
+
+
+def setup_obs(ctx: Context) -> None:
+    """--obs: register the OBS script in OBS's scene collection (stream-animator obs-setup)."""
+    if not ctx.obs:
+        return
+    say("Adding the script to OBS (obs-setup)...")
+    args = ["obs-setup"] + (["--collection", ctx.collection] if ctx.collection else [])
+    proc = _run_worker(ctx, *args)
+    if proc.returncode != 0:
+        line = (proc.stderr.strip().splitlines() or ["no message"])[-1].removeprefix("error: ")
+        cli = shown(venv_script(ctx.venv, CONSOLE_SCRIPT, ctx.windows), ctx.windows)
+        raise InstallError(f"installed, but OBS was not set up: {line} (then run `{cli} obs-setup`)")
+
+
+STEPS = (plan, ensure_venv, install_and_verify, download_models, setup_obs, report)
 
 
 def run(ctx: Context) -> None:
     for step in STEPS:
         step(ctx)
+
+
+def uninstall(ctx: Context) -> None:
+    """Remove the OBS registration (obs-setup --undo) and the venv; characters, cache and config stay."""
+    if not (ctx.venv / "pyvenv.cfg").is_file():
+        if ctx.venv.exists():
+            raise InstallError(f"{ctx.venv} is not a virtual environment (no pyvenv.cfg); not removing it")
+        say(
+            f"No virtual environment at {shown(ctx.venv, ctx.windows)}: nothing to remove "
+            "(if OBS still lists the script, remove it in Tools -> Scripts)"
+        )
+        return
+    _open_log(ctx)
+    say("Removing the script from OBS (obs-setup --undo)...")
+    proc = _run_worker(ctx, "obs-setup", "--undo")
+    if proc.returncode != 0:
+        line = (proc.stderr.strip().splitlines() or ["no message"])[-1].removeprefix("error: ")
+        if "OBS's configuration was not found" not in line:
+            raise InstallError(f"OBS was left as it is and nothing was removed: {line}")
+        say("  OBS is not set up on this machine: nothing to undo there")
+    say(f"Removing {shown(ctx.venv, ctx.windows)}...")
+    ctx.log_path = None  # the log lives in the venv
+    shutil.rmtree(ctx.venv)
+    cache = ctx.repo / "cache"
+    say(f"Removed. Kept: your characters, the settings in OBS's other collections, and the cache ({cache})")
 
 
 # ---------------------------------------------------------------- command line
@@ -509,7 +580,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--gpu",
         choices=gpu_detect.GPU_CHOICES,
         default="auto",
-        help="ONNX Runtime build: auto (CUDA if an NVIDIA GPU is found), cuda or cpu",
+        help="ONNX Runtime build: auto (NVIDIA: cuda; Windows AMD/Intel: dml; macOS: coreml; else cpu), or force one",
+    )
+    p.add_argument("--obs", action="store_true", help="also add the script to OBS (close OBS first)")
+    p.add_argument("--collection", help="with --obs: the OBS scene collection (default: the current one)")
+    p.add_argument(
+        "--uninstall", action="store_true", help="remove the OBS registration and the venv (keeps your characters)"
     )
     p.add_argument(
         "--models", action="store_true", help="also download the model weights listed in models/manifest.json"
@@ -531,9 +607,14 @@ def main(argv: list[str] | None = None) -> int:
         manifest=args.manifest.expanduser().absolute(),
         models_dir=args.models_dir.expanduser().absolute(),
         force=args.force,
+        obs=args.obs,
+        collection=args.collection,
     )
     try:
-        run(ctx)
+        if args.uninstall:
+            uninstall(ctx)
+        else:
+            run(ctx)
     except InstallError as exc:
         return _fail(str(exc), 1)
     except KeyboardInterrupt:

@@ -4,9 +4,12 @@
     python3 installer/install.py            # Linux / macOS
     py installer\\install.py                 # Windows
 
-Creates `.venv` beside this checkout, installs the project into it, checks that it imports, and
-prints what to run next. Run it again at any time: it only does work when something changed.
-`--help` lists the options.
+Creates `.venv` beside this checkout, installs the project into it (with the ONNX Runtime build
+for this machine's GPU), checks that it imports, and prints what to run next. Run it again at any
+time: it only does work when something changed. `--obs` also adds the script to OBS
+(`stream-animator obs-setup`); `--uninstall` undoes that and removes the venv. `--help` lists the
+options. People who do not use a terminal double-click `install.bat` (Windows) or
+`install.command` (macOS) instead.
 
 This file is only a guard: it is written so that any Python (even 2.7) can parse it, checks the
 version, and hands over to `bootstrap.py`. That way an unsupported Python gets one clear line

@@ -485,21 +485,83 @@ def test_gpu_detection(tmp_path):
     empty.mkdir()
     none = gpu_detect.detect_gpu(search_path=str(empty))
     assert not none.found and "nvidia-smi not found" in none.reason
-    assert gpu_detect.choose_runtime("auto", none) == "cpu"
+    assert gpu_detect.choose_runtime("auto", none, "linux").runtime == "cpu"
 
     ok = tmp_path / "ok"
     ok.mkdir()
     found = gpu_detect.detect_gpu(search_path=_fake_smi(ok, 'echo "NVIDIA GeForce RTX 3060, 550.54.14"\n'))
     assert found.names == ("NVIDIA GeForce RTX 3060",) and found.driver == "550.54.14"
-    assert gpu_detect.choose_runtime("auto", found) == "cuda"
+    assert gpu_detect.choose_runtime("auto", found, "linux").runtime == "cuda"
     assert gpu_detect.runtime_package("cuda") == "onnxruntime-gpu[cuda,cudnn]"
-    assert gpu_detect.choose_runtime("cpu", found) == "cpu"
+    assert gpu_detect.choose_runtime("cpu", found, "linux").runtime == "cpu"
 
     broken = tmp_path / "broken"
     broken.mkdir()
     script = 'echo "NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver."; exit 9\n'
     failed = gpu_detect.detect_gpu(search_path=_fake_smi(broken, script))
     assert not failed.found and "couldn't communicate" in failed.reason
+
+
+NVIDIA = gpu_detect.GpuInfo(names=("NVIDIA GeForce RTX 4070",), driver="560.94", adapters=("NVIDIA GeForce RTX 4070",))
+AMD = gpu_detect.GpuInfo(reason="nvidia-smi not found (no NVIDIA driver)", adapters=("AMD Radeon RX 7800 XT",))
+INTEL = gpu_detect.GpuInfo(reason="nvidia-smi not found (no NVIDIA driver)", adapters=("Intel(R) Arc(TM) A770",))
+NONE = gpu_detect.GpuInfo(reason="nvidia-smi not found (no NVIDIA driver)")
+APPLE = gpu_detect.GpuInfo(reason="macOS has no CUDA", adapters=("Apple silicon",))
+
+
+@pytest.mark.parametrize(
+    ("gpu", "plat", "runtime", "package", "why"),
+    [
+        (NVIDIA, "win32", "cuda", "onnxruntime-gpu[cuda,cudnn]", "NVIDIA GPU NVIDIA GeForce RTX 4070 (driver 560.94)"),
+        (NVIDIA, "linux", "cuda", "onnxruntime-gpu[cuda,cudnn]", "NVIDIA GPU"),
+        (AMD, "win32", "dml", "onnxruntime-directml", "AMD Radeon RX 7800 XT: DirectML"),
+        (INTEL, "win32", "dml", "onnxruntime-directml", "Intel(R) Arc(TM) A770: DirectML"),
+        (AMD, "linux", "cpu", "onnxruntime", "no accelerated ONNX Runtime build for it on Linux"),
+        (NONE, "win32", "cpu", "onnxruntime", "no GPU to use (nvidia-smi not found"),
+        (NONE, "linux", "cpu", "onnxruntime", "no GPU to use"),
+        (APPLE, "darwin", "coreml", "onnxruntime", "CoreML"),
+        (NVIDIA, "darwin", "coreml", "onnxruntime", "CoreML"),  # an eGPU on an old Mac: still no CUDA
+    ],
+)
+def test_runtime_choice_per_vendor_and_os(gpu, plat, runtime, package, why):
+    choice = gpu_detect.choose_runtime("auto", gpu, plat)
+    assert (choice.runtime, choice.package) == (runtime, package)
+    assert why in choice.why
+
+
+@pytest.mark.parametrize(
+    ("choice", "plat", "needle"),
+    [
+        ("cuda", "darwin", "CUDA is not available on macOS"),
+        ("dml", "linux", "DirectML exists only on Windows"),
+        ("coreml", "win32", "CoreML exists only on macOS"),
+        ("rocm", "linux", "--gpu must be one of"),
+    ],
+)
+def test_impossible_gpu_override_is_one_line(choice, plat, needle):
+    with pytest.raises(gpu_detect.ChoiceError, match=needle):
+        gpu_detect.choose_runtime(choice, NONE, plat)
+
+
+def test_gpu_override_and_one_build_only():
+    assert gpu_detect.choose_runtime("cpu", NVIDIA, "win32").runtime == "cpu"
+    forced = gpu_detect.choose_runtime("cuda", NONE, "linux")
+    assert forced.runtime == "cuda" and "no NVIDIA GPU was detected" in forced.why
+    assert gpu_detect.choose_runtime("dml", NVIDIA, "win32").package == "onnxruntime-directml"
+    # never two builds side by side: everything but the chosen build goes first
+    assert gpu_detect.builds_to_remove("cuda", ["onnxruntime", "onnxruntime-gpu"]) == ["onnxruntime"]
+    assert gpu_detect.builds_to_remove("dml", ["onnxruntime", "onnxruntime-gpu"]) == ["onnxruntime", "onnxruntime-gpu"]
+    assert gpu_detect.builds_to_remove("cpu", ["onnxruntime", "onnxruntime-directml"]) == ["onnxruntime-directml"]
+    assert gpu_detect.builds_to_remove("coreml", ["onnxruntime"]) == []
+    assert [
+        gpu_detect.vendor_of(n)
+        for n in (
+            "NVIDIA GeForce GTX 1060",
+            "AMD Radeon(TM) Graphics",
+            "Intel(R) UHD Graphics 630",
+            "Microsoft Basic Display Adapter",
+        )
+    ] == ["nvidia", "amd", "intel", ""]
 
 
 def test_windows_paths_and_next_steps(monkeypatch, tmp_path):
@@ -542,3 +604,99 @@ def test_ci_runs_exactly_the_readme_test_command():
     ]
     assert os.access(REPO / ".ci" / "run", os.X_OK)
     subprocess.run(["bash", "-n", str(REPO / ".ci" / "run")], check=True, timeout=30)
+
+
+# ---------------------------------------------------------------- --obs, re-runs, --uninstall
+
+
+def _obs_home(tmp_path: Path) -> tuple[dict, Path]:
+    """A HOME holding OBS 29's first-run configuration, and the environment pointing at it."""
+    from test_obs_setup import make_obs_config
+
+    home = tmp_path / "home"
+    cfg = make_obs_config(home / ".config")
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_CONFIG_HOME", "PYTHONPATH")}
+    env["HOME"] = str(home)
+    return env, cfg / "basic" / "scenes" / "Untitled.json"
+
+
+@pytest.mark.slow
+def test_obs_option_registers_and_a_rerun_keeps_everything(installed, tmp_path):
+    venv, _, _ = installed
+    env, collection = _obs_home(tmp_path)
+    before = collection.read_bytes()
+    proc = run_installer("--venv", str(venv), "--obs", env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Adding the script to OBS" in proc.stdout and "registered" in proc.stdout
+    entry = json.loads(collection.read_text())["modules"]["scripts-tool"][0]
+    assert entry["settings"]["worker_python"] == str(venv / "bin" / "python")
+    registered = collection.read_bytes()
+    site = _site_packages_snapshot(venv)
+    again = run_installer("--venv", str(venv), "--obs", env=env, timeout=300)  # an upgrade with nothing new
+    assert again.returncode == 0 and "already registered" in again.stdout, again.stdout + again.stderr
+    assert collection.read_bytes() == registered and _site_packages_snapshot(venv) == site
+    # the registration made by that venv is removed by --uninstall of any venv of this checkout (below);
+    # here: undo it through the installed venv's own command
+    undo = subprocess.run(
+        [str(venv / "bin" / "stream-animator"), "obs-setup", "--undo"],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert undo.returncode == 0 and collection.read_bytes() == before, undo.stdout + undo.stderr
+
+
+def test_uninstall_removes_the_registration_and_the_venv_only(tmp_path):
+    """--uninstall on a venv of this checkout (a light one: the dev environment's packages via a .pth)."""
+    env, collection = _obs_home(tmp_path)
+    before = collection.read_bytes()
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site = next((venv / "lib").glob("python3.*/site-packages"))
+    dev_site = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
+    (site / "dev.pth").write_text(f"{dev_site}\n{REPO}\n")
+    setup = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "worker", "obs-setup"],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    characters = tmp_path / "characters"
+    characters.mkdir()
+    (characters / "fox.png").write_bytes(b"\x89PNG keep me")
+    proc = run_installer("--uninstall", "--venv", str(venv), env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "restored exactly as it was before setup" in proc.stdout and "Kept: your characters" in proc.stdout
+    assert collection.read_bytes() == before and not venv.exists()
+    assert (characters / "fox.png").read_bytes() == b"\x89PNG keep me"
+    again = run_installer("--uninstall", "--venv", str(venv), env=env, timeout=120)
+    assert again.returncode == 0 and "nothing to remove" in again.stdout
+
+
+def test_uninstall_refuses_a_folder_that_is_not_a_venv(tmp_path):
+    target = tmp_path / "stuff"
+    target.mkdir()
+    (target / "precious.txt").write_text("keep")
+    proc = run_installer("--uninstall", "--venv", str(target), timeout=60)
+    assert_one_line_failure(proc, "is not a virtual environment (no pyvenv.cfg); not removing it")
+    assert (target / "precious.txt").read_text() == "keep"
+
+
+def test_launchers_find_python_then_install_with_obs_then_doctor():
+    """The double-click launchers: right interpreter range, --obs, then doctor; the macOS one parses."""
+    command = INSTALLER / "install.command"
+    assert os.access(command, os.X_OK)
+    subprocess.run(["bash", "-n", str(command)], check=True, timeout=30)
+    text = command.read_text()
+    assert "for v in 3.12 3.11 3.10" in text and "(3, 10) <= v < (3, 13)" in text
+    assert '"$PY" installer/install.py --obs "$@"' in text and ".venv/bin/stream-animator doctor" in text
+    assert "https://www.python.org/downloads/macos/" in text
+    ps1 = (INSTALLER / "Install.ps1").read_text()
+    assert "@('3.10', '3.11', '3.12')" in ps1 and "WindowsApps" in ps1 and "'--obs'" in ps1
+    assert 'stream-animator.exe" doctor' in ps1 and "https://www.python.org/downloads/windows/" in ps1
+    bat = (INSTALLER / "install.bat").read_bytes()
+    assert b'-ExecutionPolicy Bypass -File "%~dp0Install.ps1" %*' in bat

@@ -23,6 +23,8 @@ COMMANDS = {
     "render": "Render a talking clip of a character from an audio file or text (with sound).",
     "microphones": "List the microphones this machine has.",
     "calibrate-voice": "Measure your vowels so lip sync follows your voice (stored in the config).",
+    "obs-setup": "Register the OBS script in OBS (close OBS first); --undo restores what it changed.",
+    "doctor": "Check every piece of the setup, one line each, with what to do when one fails.",
 }
 
 

@@ -1,0 +1,54 @@
+"""`stream-animator obs-setup`: add the OBS script to OBS's scene collection, with this worker's Python.
+
+Close OBS first. Backs up every file it changes; `--undo` puts them back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from worker.errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--collection", metavar="NAME", help="scene collection to set up (default: OBS's current one)")
+    p.add_argument("--undo", action="store_true", help="restore what obs-setup changed")
+    p.add_argument("--camera", metavar="webcam:N|VIDEO", help="also choose the camera (or a video file) for the script")
+    p.add_argument("--characters", metavar="FOLDER", help="also choose the characters folder for the script")
+    p.add_argument("--obs-config", metavar="FOLDER", help="OBS's configuration folder (default: found per OS)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from worker.paths import repo_root
+    from worker.setup import obs_registration as R
+
+    config_dir = R.find_config_dir(args.obs_config)
+    if args.undo:
+        rep = R.undo(config_dir)
+    else:
+        repo = repo_root()
+        if repo is None:
+            raise UserError("obs-setup needs a checkout of Stream Motion Animator (the OBS script lives in it)")
+        rep = R.apply(config_dir, repo, sys.executable, args.collection, args.camera, args.characters)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": rep.ok,
+                    "problem": rep.problem or None,
+                    "obs_config": str(config_dir),
+                    "changed": rep.changed,
+                    "lines": rep.lines,
+                }
+            )
+        )
+    else:
+        print(f"OBS configuration: {config_dir}")
+        for line in rep.lines:
+            print(line)
+    if not rep.ok:
+        print(f"error: {rep.problem}", file=sys.stderr)
+    return 0 if rep.ok else 1

@@ -1,0 +1,303 @@
+"""Reading and changing OBS's configuration files: the user INI, the scene collections, the backup ledger.
+
+Everything here works on text and dicts (no OBS, no processes), so it is testable anywhere.
+Edits keep the rest of a file as it was: the INI setter touches one line, and a collection is
+re-serialised in OBS's own style (compact JSON when OBS wrote it compact).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from worker.errors import UserError
+
+SCRIPT_FILE = "stream_animator.py"
+SCRIPTS_MODULE = "scripts-tool"
+SOURCE_NAMES = ("Animated Character", "Animated Character (Spout)")  # created by the script
+SOURCE_IDS = ("ffmpeg_source", "spout_capture")
+WORKER_PYTHON_KEY = "worker_python"  # obs_script/stream_animator_lib/settings.py ScriptSettings field
+LEDGER_DIR = "stream-animator-setup"
+LEDGER_FORMAT = 1
+BOM = "\ufeff"
+
+
+# ---------------------------------------------------------------- INI (OBS's config_t files)
+
+
+def _split_lines(text: str) -> tuple[list[str], str]:
+    newline = "\r\n" if "\r\n" in text else "\n"
+    lines = text.split(newline)
+    return lines, newline
+
+
+def ini_get(text: str, section: str, key: str) -> str | None:
+    """The value of `key` in `[section]`, or None."""
+    current = None
+    for line in _split_lines(text.lstrip(BOM))[0]:
+        s = line.strip()
+        if s.startswith("[") and s.endswith("]"):
+            current = s[1:-1]
+        elif current == section and "=" in s:
+            k, _, v = s.partition("=")
+            if k.strip() == key:
+                return v.strip()
+    return None
+
+
+def ini_set(text: str, section: str, key: str, value: str | None) -> str:
+    """`text` with `key` in `[section]` set to `value` (None removes it); every other byte kept."""
+    bom = BOM if text.startswith(BOM) else ""
+    lines, newline = _split_lines(text[len(bom) :])
+    current, section_end, found = None, None, None
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if s.startswith("[") and s.endswith("]"):
+            if current == section and section_end is None:
+                section_end = i
+            current = s[1:-1]
+            if current == section:
+                section_end = None
+        elif current == section and "=" in s and s.partition("=")[0].strip() == key:
+            found = i
+    if current == section and section_end is None:
+        section_end = len(lines)
+    if section_end is not None:  # insert after the section's last entry, before its blank lines
+        while section_end > 0 and lines[section_end - 1].strip() == "":
+            section_end -= 1
+    if found is not None:
+        if value is None:
+            del lines[found]
+        else:
+            lines[found] = f"{key}={value}"
+    elif value is not None:
+        if section_end is not None:
+            lines.insert(section_end, f"{key}={value}")
+        else:
+            while lines and lines[-1] == "":
+                lines.pop()
+            if lines:
+                lines.append("")
+            lines += [f"[{section}]", f"{key}={value}", ""]
+    return bom + newline.join(lines)
+
+
+# ---------------------------------------------------------------- where things are
+
+
+def user_ini(config_dir: Path) -> Path:
+    """The INI holding [Basic] and [Python]: user.ini from OBS 31 on, global.ini before."""
+    user = config_dir / "user.ini"
+    return user if user.is_file() else config_dir / "global.ini"
+
+
+def read_text(path: Path) -> str:
+    return path.read_bytes().decode("utf-8", errors="surrogateescape")
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str  # as OBS shows it
+    path: Path
+
+
+def collections(config_dir: Path) -> list[Collection]:
+    out = []
+    for p in sorted((config_dir / "basic" / "scenes").glob("*.json")):
+        try:
+            data = json.loads(read_text(p))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            out.append(Collection(str(data.get("name") or p.stem), p))
+    return out
+
+
+def find_collection(config_dir: Path, name: str | None) -> Collection:
+    """The collection called `name` (its shown name or file name), else OBS's current one."""
+    found = collections(config_dir)
+    if name:
+        for c in found:
+            if name in (c.name, c.path.stem):
+                return c
+        names = ", ".join(repr(c.name) for c in found) or "none"
+        raise UserError(f"--collection {name!r}: no such scene collection in {config_dir} (there are: {names})")
+    ini = user_ini(config_dir)
+    try:
+        current = ini_get(read_text(ini), "Basic", "SceneCollectionFile")
+    except OSError:
+        current = None
+    if current:
+        path = config_dir / "basic" / "scenes" / f"{current}.json"
+        for c in found:
+            if c.path == path:
+                return c
+        if path.is_file():  # unreadable: the caller's parse names the file
+            return Collection(current, path)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise UserError(
+            f"{config_dir}: OBS has no scene collection yet: start OBS once, close it, "
+            "then run `stream-animator obs-setup` again"
+        )
+    names = ", ".join(repr(c.name) for c in found)
+    raise UserError(f"{ini}: no current scene collection recorded; choose one with --collection ({names})")
+
+
+# ---------------------------------------------------------------- the collection's script entry
+
+
+def is_our_script(path: str) -> bool:
+    p = path.replace("\\", "/").rstrip("/")
+    return p.endswith("/obs_script/" + SCRIPT_FILE)
+
+
+def script_entries(data: dict) -> list[dict]:
+    modules = data.get("modules")
+    entries = modules.get(SCRIPTS_MODULE) if isinstance(modules, dict) else None
+    return [e for e in entries or [] if isinstance(e, dict) and is_our_script(str(e.get("path", "")))]
+
+
+def register_script(data: dict, script_path: str, settings: dict) -> dict:
+    """`data` (a parsed collection) with our script registered and `settings` merged into its own."""
+    modules = data.setdefault("modules", {})
+    if not isinstance(modules, dict):
+        raise UserError("the scene collection's 'modules' is not an object")
+    entries = modules.setdefault(SCRIPTS_MODULE, [])
+    if not isinstance(entries, list):
+        raise UserError(f"the scene collection's 'modules.{SCRIPTS_MODULE}' is not a list")
+    ours = [e for e in entries if isinstance(e, dict) and is_our_script(str(e.get("path", "")))]
+    if ours:
+        entry = ours[0]
+        for extra in ours[1:]:  # one script, once: OBS would load duplicates twice
+            entries.remove(extra)
+    else:
+        entry = {}
+        entries.append(entry)
+    entry["path"] = script_path
+    merged = entry.get("settings") if isinstance(entry.get("settings"), dict) else {}
+    merged.update(settings)
+    entry["settings"] = merged
+    return data
+
+
+def unregister_script(data: dict) -> dict:
+    """`data` without our script entry and without the source the script created."""
+    modules = data.get("modules")
+    if isinstance(modules, dict) and isinstance(modules.get(SCRIPTS_MODULE), list):
+        modules[SCRIPTS_MODULE] = [
+            e for e in modules[SCRIPTS_MODULE] if not (isinstance(e, dict) and is_our_script(str(e.get("path", ""))))
+        ]
+    sources = data.get("sources")
+    if isinstance(sources, list):
+        ours = {
+            s.get("name")
+            for s in sources
+            if isinstance(s, dict) and s.get("name") in SOURCE_NAMES and s.get("id") in SOURCE_IDS
+        }
+        data["sources"] = [s for s in sources if not (isinstance(s, dict) and s.get("name") in ours)]
+        for s in data["sources"]:
+            items = (s.get("settings") or {}).get("items") if isinstance(s, dict) else None
+            if isinstance(items, list):
+                s["settings"]["items"] = [i for i in items if not (isinstance(i, dict) and i.get("name") in ours)]
+    return data
+
+
+def dump_collection(data: dict, like: str) -> str:
+    """JSON in the style of `like` (OBS 29 writes compact JSON; later versions indent)."""
+    if "\n" in like.strip():
+        return json.dumps(data, indent=4, ensure_ascii=False)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_collection(path: Path, text: str) -> dict:
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise UserError(f"{path}: not valid JSON ({e}); open and save the collection in OBS, then try again") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a scene collection must be a JSON object")
+    return data
+
+
+# ---------------------------------------------------------------- files, backups, the ledger
+
+
+def sha256(data: bytes | None) -> str | None:
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Ledger:
+    """What obs-setup changed: each file's original bytes (backed up once) and its bytes after."""
+
+    def __init__(self, config_dir: Path):
+        self.config_dir = config_dir
+        self.dir = config_dir / LEDGER_DIR
+        self.path = self.dir / "ledger.json"
+        self.files: dict[str, dict] = {}
+        self.notes: dict = {}
+        if self.path.is_file():
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+                assert data.get("format") == LEDGER_FORMAT
+                self.files, self.notes = dict(data["files"]), dict(data.get("notes", {}))
+            except (OSError, ValueError, AssertionError, KeyError, TypeError):
+                raise UserError(
+                    f"{self.path}: unreadable setup record; restore from the backups beside it "
+                    "by hand or delete the folder"
+                ) from None
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.files)
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.config_dir).as_posix()
+
+    def change(self, path: Path, new: bytes) -> bool:
+        """Write `new` to `path`, backing up what was there first (once). False when unchanged."""
+        old = path.read_bytes() if path.exists() else None
+        if old == new:
+            return False
+        rel = self.rel(path)
+        if rel not in self.files:
+            backup = rel.replace("/", "__") + ".orig"
+            if old is not None:
+                write_atomic(self.dir / backup, old)
+            self.files[rel] = {"existed": old is not None, "backup": backup, "sha256_before": sha256(old)}
+        write_atomic(path, new)
+        self.files[rel]["sha256_after"] = sha256(new)
+        self.save()
+        return True
+
+    def save(self) -> None:
+        data = {"format": LEDGER_FORMAT, "files": self.files, "notes": self.notes}
+        write_atomic(self.path, (json.dumps(data, indent=2) + "\n").encode())
+
+    def original(self, rel: str) -> bytes | None:
+        rec = self.files[rel]
+        return (self.dir / rec["backup"]).read_bytes() if rec["existed"] else None
+
+    def remove(self) -> None:
+        for rec in self.files.values():
+            (self.dir / rec["backup"]).unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+        try:
+            self.dir.rmdir()
+        except OSError:
+            pass
+        self.files = {}
