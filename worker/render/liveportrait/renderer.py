@@ -1,0 +1,380 @@
+"""`LivePortraitRenderer`: a still character animated by LivePortrait's networks.
+
+Use:
+
+    r = LivePortraitRenderer(size=512, device="auto")      # sessions, prepared graphs
+    arrays = r.prepare(rgba, landmarks)                       # once per character (cache it)
+    rgba_out = r.render(arrays, Driver(frame_rgb, landmarks, timestamp))   # per frame
+    r.calibrate()                                             # next driver frame = neutral
+
+`prepare` runs F and M on the character's 256² crop and returns plain arrays (f_s in FP16, the
+rest FP32/float64), so the character cache can store them as .npy keyed by `name` +
+`prepare_version`. The per-frame path builds everything that depends only on the character and
+the output size once (f_s uploaded to the device, the paste-back box and mask) and then per frame
+does: crop the driver (one warpAffine), M, the keypoint maths, smoothing, stitching and
+retargeting (tiny MLPs), the render cache lookup, and on a miss W+G and the paste-back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from worker.errors import UserError
+from worker.render.base import Renderer
+from worker.render.liveportrait import crop as C
+from worker.render.liveportrait import motion as K
+from worker.render.liveportrait.graph_prep import Variant, prepared_graph
+from worker.render.liveportrait.networks import NET_NAMES, SPECS, Bound, Network
+from worker.render.liveportrait.providers import ProviderChoice, choose
+from worker.render.liveportrait.render_cache import RenderCache
+from worker.render.liveportrait.smoothing import MotionSmoother
+from worker.render.liveportrait.weights import check_all, default_models_dir
+from worker.track import landmark_ids as L
+from worker.track.features import eye_openness
+
+log = logging.getLogger(__name__)
+
+PREPARE_VERSION = 1
+GRID_SAMPLE = ("auto", "native", "rewrite")
+
+
+@dataclass
+class Driver:
+    """One driving frame: the video frame (H, W, 3) uint8 RGB and its MediaPipe landmarks
+    (478, 3) in that frame's pixels (`FaceState.landmarks`). `found` False (face lost) holds the
+    last motion and eases it to the neutral by `lost_blend` (0..1, `FaceState.lost_blend`)."""
+
+    frame: np.ndarray | None
+    landmarks: np.ndarray | None
+    timestamp: float = 0.0
+    found: bool = True
+    lost_blend: float = 0.0
+
+    @classmethod
+    def from_face(cls, frame: np.ndarray | None, face) -> Driver:
+        """From a `worker.track.FaceState` and the frame it was tracked on."""
+        return cls(frame, face.landmarks, face.timestamp, bool(face.found), float(face.lost_blend))
+
+
+def lip_ratio(landmarks: np.ndarray) -> float:
+    """Inner-lip gap / mouth width (LivePortrait's lip-close ratio, MediaPipe points 13/14, 61/291)."""
+    p = np.asarray(landmarks, np.float64)[:, :2]
+    gap = np.linalg.norm(p[13] - p[14])
+    width = np.linalg.norm(p[L.MOUTH_LEFT_CORNER] - p[L.MOUTH_RIGHT_CORNER]) + 1e-6
+    return float(gap / width)
+
+
+def availability(models_dir: Path | None = None) -> tuple[bool, str]:
+    """(True, 'ready') when onnxruntime imports and every weight file is present and verified."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        return False, f"onnxruntime cannot be imported ({e})"
+    try:
+        states = check_all(models_dir)
+    except UserError as e:
+        return False, str(e)
+    bad = [s for s in states if not s.ok]
+    if not states:
+        return False, "models/manifest.json lists no liveportrait weights"
+    if bad:
+        what = "; ".join(f"{s.path}: {s.state}{' (' + s.detail + ')' if s.detail else ''}" for s in bad[:3])
+        return False, f"liveportrait weights not ready: {what} (run: stream-animator models --download)"
+    return True, "ready"
+
+
+def load_networks(
+    models_dir: Path, choice: ProviderChoice, fp16: bool | None = None, grid_sample: str = "auto"
+) -> dict[str, Network]:
+    """The six sessions, each graph prepared for the chosen provider (see graph_prep)."""
+    if grid_sample not in GRID_SAMPLE:
+        raise UserError(f"render.grid_sample: {grid_sample!r} is not one of {', '.join(GRID_SAMPLE)}")
+    gpu = choice.gpu
+    half = gpu if fp16 is None else bool(fp16)
+    rewrite = grid_sample == "rewrite" or (grid_sample == "auto" and gpu)
+    nets = {}
+    for key, spec in SPECS.items():
+        src = Path(models_dir) / spec.file
+        if not src.is_file():
+            raise UserError(f"{src}: missing (run: stream-animator models --download)")
+        if key == "M":
+            variant = Variant()  # the motion extractor stays FP32 everywhere
+        elif key == "W":
+            native_cuda = choice.device == "cuda" and not rewrite
+            variant = Variant(opset20=native_cuda, rewrite=rewrite, fp16=half)
+        else:
+            variant = Variant(fp16=half)
+        nets[key] = Network(spec, prepared_graph(src, variant), choice, source=src)
+    return nets
+
+
+class _Character:
+    """Everything per character and output size, built on its first frame."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], nets: dict[str, Network], size: int):
+        a = arrays
+        self.src = K.Motion(
+            float(a["angles"][0]), float(a["angles"][1]), float(a["angles"][2]),
+            a["t"].astype(np.float64), a["exp"].astype(np.float64), float(a["scale"][0]), a["x_c"].astype(np.float64),
+        )  # fmt: skip
+        self.x_s = a["x_s"].astype(np.float64)
+        self.lip_delta = a["lip_delta"].astype(np.float64)
+        self.eye_ratio = a["eye_ratio"].astype(np.float64)
+        self.lip_ratio = float(a["lip_ratio"][0])
+        self.x_s32 = self.x_s.astype(np.float32)
+        # f_s on the device once; per frame only the keypoints move
+        self.warp: Bound = nets["W"].bind({0: a["f_s"].astype(np.float32)})
+        image = a["image"]
+        h, w = image.shape[:2]
+        base = image if (w, h) == (size, size) else cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        self.gen = nets["W"].out_shapes[0][-1]  # generator side (512 for the real network)
+        to_picture = np.array([[w / size, 0.0, 0.0], [0.0, h / size, 0.0]])
+        M_out = C.compose(C.scale_matrix(self.gen / 256.0), C.compose(a["crop_M"], to_picture))
+        self.paste = C.PasteBack(base, M_out, self.gen)
+        self.rest: np.ndarray | None = None  # the character's own face, for before the first driver frame
+
+
+class LivePortraitRenderer(Renderer):
+    """LivePortrait through ONNX Runtime.
+
+    Options: `device` auto|cuda|dml|coreml|cpu; `fp16` (default: on GPU providers); `grid_sample`
+    auto|native|rewrite (how W's 5-D GridSample runs on GPUs); `expression_strength` (scales the
+    driver's expression change), `head_strength` (scales its head rotation, translation and
+    scale change), `mirror` (the driver as in a mirror), `smoothing` (One Euro on the driving
+    motion), `stitching`, `eye_retarget` and `lip_retarget` (lids and mouth from the tracked
+    ratios through the retargeting networks, instead of the motion extractor's expression on
+    those keypoints), `normalize_lip` (close the character's lips at rest when not lip-
+    retargeting), `cache_frames` (0 disables the render cache), `hold` (hold-still threshold).
+    """
+
+    name = "liveportrait"
+    prepare_version = PREPARE_VERSION
+
+    def __init__(
+        self,
+        size: int = 512,
+        models_dir: Path | str | None = None,
+        device: str = "auto",
+        fp16: bool | None = None,
+        grid_sample: str = "auto",
+        expression_strength: float = 1.0,
+        head_strength: float = 1.0,
+        mirror: bool = False,
+        smoothing: bool = True,
+        stitching: bool = True,
+        eye_retarget: bool = True,
+        lip_retarget: bool = True,
+        normalize_lip: bool = True,
+        cache_frames: int = 64,
+        hold: float = 0.002,
+    ) -> None:
+        super().__init__(size)
+        self.models_dir = Path(models_dir) if models_dir else default_models_dir()
+        self.choice = choose(device)
+        self.nets = load_networks(self.models_dir, self.choice, fp16, grid_sample)
+        self.expression_strength = float(expression_strength)
+        self.head_strength = float(head_strength)
+        self.mirror = bool(mirror)
+        self.stitching, self.eye_retarget, self.lip_retarget = stitching, eye_retarget, lip_retarget
+        self.normalize_lip = normalize_lip
+        self.smoother = MotionSmoother() if smoothing else None
+        self.cache = RenderCache(capacity=cache_frames, hold=hold)
+        excluded = (K.EYE_KP if eye_retarget else ()) + (K.LIP_KP if lip_retarget else ())
+        self.exp_mask = K.region_mask(excluded) if excluded else None
+        self._char: _Character | None = None
+        self._char_id: tuple | None = None
+        self.neutral: K.Motion | None = None
+        self.neutral_ratios: np.ndarray | None = None
+        self._calibrate = True
+        self._last: np.ndarray | None = None  # last driving vector (for face loss)
+        self.own_seconds = {"crop": 0.0, "motion": 0.0, "paste": 0.0}
+        self.frames = 0
+        for net in self.nets.values():
+            log.info("%s", net.line)
+        log.info("%s", self.choice.line())
+
+    # ------------------------------------------------------------------ description
+
+    availability = staticmethod(availability)
+
+    def provider_lines(self) -> list[str]:
+        """One line per network: where it actually runs (and why not where asked)."""
+        return [self.choice.line()] + [n.line for n in self.nets.values()]
+
+    def network_ms(self) -> dict[str, float]:
+        return {NET_NAMES[k]: round(n.ms, 3) for k, n in self.nets.items()}
+
+    def own_ms(self) -> dict[str, float]:
+        """Our own code's mean ms per frame around the networks."""
+        n = max(self.frames, 1)
+        return {k: round(1000.0 * v / n, 3) for k, v in self.own_seconds.items()}
+
+    def status_line(self) -> str:
+        ms = self.network_ms()
+        per_frame = ms["motion"] + ms["warp+generator"] + ms["stitching"] + ms["eye"] + ms["lip"]
+        fps = 1000.0 / per_frame if per_frame else 0.0
+        s = f"liveportrait on {self.choice.device}: ~{per_frame:.0f} ms of networks per new frame (~{fps:.1f} FPS)"
+        if not self.choice.gpu:
+            s += " - the CPU is fine for offline renders, too slow for live"
+        return s
+
+    # ------------------------------------------------------------------ per character
+
+    def prepare(self, rgba: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-character arrays from a straight RGBA picture and its (478, 3) landmarks in pixels."""
+        rgba = np.asarray(rgba)
+        if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
+            raise UserError(f"liveportrait.prepare: expected (H, W, 4) uint8 RGBA, got {rgba.shape} {rgba.dtype}")
+        lm = np.asarray(landmarks, np.float64)
+        if lm.ndim != 2 or lm.shape[0] < 478:
+            raise UserError(f"liveportrait.prepare: expected (478, 3) landmarks, got {lm.shape}")
+        M = C.crop_matrix(lm, 256, C.SOURCE_SCALE, C.SOURCE_VY)
+        inp = C.to_network(C.warp_crop(C.flatten_alpha(rgba), M, 256))
+        f_s = self.nets["F"].run(inp)[0]
+        src = K.Motion.from_outputs(*self.nets["M"].run(inp))
+        x_s = src.keypoints()
+        eye_l, eye_r = eye_openness(lm)
+        lip = lip_ratio(lm)
+        lip_delta = self.nets["lip"].run(K.lip_input(x_s, lip, 0.0))[0].reshape(K.N_KP, 3)
+        return {
+            "f_s": np.ascontiguousarray(f_s, np.float16),
+            "x_c": src.kp.astype(np.float32),
+            "R": src.R.astype(np.float32),
+            "exp": src.exp.astype(np.float32),
+            "t": src.t.astype(np.float32),
+            "scale": np.array([src.scale], np.float32),
+            "angles": np.array([src.pitch, src.yaw, src.roll], np.float32),
+            "x_s": x_s.astype(np.float32),
+            "lip_delta": lip_delta.astype(np.float32),
+            "eye_ratio": np.array([eye_l, eye_r], np.float32),
+            "lip_ratio": np.array([lip], np.float32),
+            "crop_M": M.astype(np.float64),
+            "crop_inv": C.invert(M).astype(np.float64),
+            "paste_mask": C.feather_mask(256),
+            "image": np.ascontiguousarray(rgba),
+        }
+
+    def _character(self, arrays: dict[str, np.ndarray]) -> _Character:
+        key = (id(arrays["f_s"]), arrays["f_s"].__array_interface__["data"][0], self.size)
+        if self._char_id != key:
+            self._char = _Character(arrays, self.nets, self.size)
+            self._char_id = key
+            self.cache.clear()
+        return self._char
+
+    # ------------------------------------------------------------------ per frame
+
+    def calibrate(self) -> None:
+        """The next driver frame with a face becomes the neutral that motion is relative to."""
+        self._calibrate = True
+
+    def _driver_vector(self, drv: Driver) -> np.ndarray:
+        """[pitch, yaw, roll, t, log s, exp(63), eye L, eye R, lip] of the driver's frame."""
+        t0 = time.perf_counter()
+        M = C.crop_matrix(drv.landmarks, 256, C.DRIVER_SCALE, C.DRIVER_VY)
+        if self.mirror:
+            M = C.compose(C.mirror_matrix(256), M)
+        inp = C.to_network(C.warp_crop(drv.frame, M, 256))
+        eye_l, eye_r = eye_openness(drv.landmarks)
+        if self.mirror:
+            eye_l, eye_r = eye_r, eye_l
+        ratios = [eye_l, eye_r, lip_ratio(drv.landmarks)]
+        self.own_seconds["crop"] += time.perf_counter() - t0
+        m = K.Motion.from_outputs(*self.nets["M"].run(inp))
+        return np.concatenate([m.vector(), ratios])
+
+    def driving_keypoints(self, ch: _Character, v: np.ndarray | None) -> np.ndarray:
+        """x_d for driving vector `v` (None: the character at rest), all deltas applied."""
+        src = ch.src
+        if v is None or self.neutral is None:
+            x_d = ch.x_s.copy()
+            if self.normalize_lip and not self.lip_retarget:
+                x_d = x_d + ch.lip_delta
+            drv_ratios = None
+        else:
+            drv = src.from_vector(v[:70])
+            x_d = K.relative_keypoints(
+                src, drv, self.neutral, self.expression_strength, self.head_strength, self.exp_mask
+            )
+            drv_ratios = v[70:]
+            if self.normalize_lip and not self.lip_retarget:
+                x_d = x_d + ch.lip_delta
+        if self.eye_retarget:
+            target = float(np.mean(ch.eye_ratio))
+            if drv_ratios is not None:
+                n = self.neutral_ratios
+                gain = 0.5 * (drv_ratios[0] / max(n[0], 1e-3) + drv_ratios[1] / max(n[1], 1e-3))
+                target *= 1.0 + self.expression_strength * (gain - 1.0)
+            target = float(np.clip(target, 0.0, 0.8))
+            d = self.nets["eye"].run(K.eye_input(ch.x_s, ch.eye_ratio[0], ch.eye_ratio[1], target))[0]
+            x_d = K.apply_delta(x_d, d)
+        if self.lip_retarget:
+            target = ch.lip_ratio
+            if drv_ratios is not None:
+                target += self.expression_strength * (drv_ratios[2] - self.neutral_ratios[2])
+            target = float(np.clip(target, 0.0, 1.2))
+            d = self.nets["lip"].run(K.lip_input(ch.x_s, ch.lip_ratio, target))[0]
+            x_d = K.apply_delta(x_d, d)
+        if self.stitching:
+            x_d = K.apply_stitching(x_d, self.nets["S"].run(K.stitching_input(ch.x_s, x_d))[0])
+        return x_d
+
+    def render(self, arrays: dict[str, np.ndarray], driver: Driver) -> np.ndarray:  # type: ignore[override]
+        """The character (`prepare`'s arrays) driven by one driver frame: straight RGBA uint8
+        (size, size, 4)."""
+        ch = self._character(arrays)
+        self.frames += 1
+        found = driver.found and driver.landmarks is not None and driver.frame is not None
+        v = None
+        if found:
+            raw = self._driver_vector(driver)
+            t0 = time.perf_counter()
+            if self._calibrate or self.neutral is None:
+                self.neutral = ch.src.from_vector(raw[:70])
+                self.neutral_ratios = raw[70:].copy()
+                self._calibrate = False
+                if self.smoother:
+                    self.smoother.reset()
+            v = self.smoother(raw, driver.timestamp) if self.smoother else raw
+            self._last = v
+        else:
+            t0 = time.perf_counter()
+            if self._last is not None and self.neutral is not None:
+                rest = np.concatenate([self.neutral.vector(), self.neutral_ratios])
+                b = float(np.clip(driver.lost_blend, 0.0, 1.0))
+                v = (1.0 - b) * self._last + b * rest
+        x_d = self.driving_keypoints(ch, v)
+        self.own_seconds["motion"] += time.perf_counter() - t0
+        frame, key = self.cache.lookup(x_d)
+        if frame is not None:
+            return frame.copy()
+        img = ch.warp(x_d.astype(np.float32), ch.x_s32)[0]
+        t0 = time.perf_counter()
+        out = ch.paste(self._to_rgb(img))
+        self.own_seconds["paste"] += time.perf_counter() - t0
+        self.cache.store(key, x_d, out)
+        return out.copy()
+
+    @staticmethod
+    def _to_rgb(img: np.ndarray) -> np.ndarray:
+        """(1, 3, G, G) float in [0, 1] -> (G, G, 3) uint8 (clipped)."""
+        chw = np.asarray(img, np.float32).reshape(3, img.shape[-2], img.shape[-1])
+        return cv2.merge([cv2.convertScaleAbs(np.clip(c, 0.0, 1.0), alpha=255.0) for c in chw])
+
+    def stats(self) -> dict:
+        """Per-network ms, our own ms per frame, render-cache counters, where each network runs."""
+        return {
+            "device": self.choice.device,
+            "providers": self.provider_lines(),
+            "network_ms": self.network_ms(),
+            "network_runs": {NET_NAMES[k]: n.runs for k, n in self.nets.items()},
+            "own_ms": self.own_ms(),
+            "own_ms_total": round(sum(self.own_ms().values()), 3),
+            "cache": self.cache.stats(),
+        }
