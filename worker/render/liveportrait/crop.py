@@ -30,7 +30,7 @@ def crop_matrix(
     if not np.isfinite(n) or n < 1e-6:
         raise ValueError("landmarks: eyes and mouth coincide; cannot place the face crop")
     down /= n
-    across = np.array([-down[1], down[0]])  # image x on an upright face
+    across = np.array([down[1], -down[0]])  # image x on an upright face (down = +y -> across = +x)
     rot = np.stack([across, down])  # rows: crop axes in image coordinates
     q = p @ rot.T
     lo, hi = q.min(axis=0), q.max(axis=0)
