@@ -118,9 +118,12 @@ class PasteBack:
         self.box = (self.x1 - self.x0, self.y1 - self.y0)
         if not self.empty:
             m = self._warp(feather_mask(gen_size, margin), cv2.INTER_LINEAR)
-            self.mask = m[..., None].astype(np.float32)
-            self.base_box = self.base[self.y0 : self.y1, self.x0 : self.x1, :3].astype(np.float32)
-            self.keep = self.base_box * (1.0 - self.mask)  # the base's share, fixed per character
+            self.mask = np.ascontiguousarray(m, np.float32)  # weight of the generated pixels
+            self.inv_mask = np.ascontiguousarray(1.0 - m, np.float32)
+            self.base_box = np.ascontiguousarray(self.base[self.y0 : self.y1, self.x0 : self.x1, :3])
+            self.inner = _inner_rect(m >= 1.0)
+            # blend only where 0 < mask < 1 (strips around the inner rectangle); copy inside it
+            self.strips = _strips(self.box, self.inner)
 
     def _warp(self, img: np.ndarray, interp: int) -> np.ndarray:
         return cv2.warpAffine(
@@ -133,8 +136,45 @@ class PasteBack:
         if self.empty:
             return out
         g = self._warp(gen_rgb, cv2.INTER_LINEAR)
-        blend = g.astype(np.float32)
-        blend *= self.mask
-        blend += self.keep
-        out[self.y0 : self.y1, self.x0 : self.x1, :3] = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
+        box = out[self.y0 : self.y1, self.x0 : self.x1, :3]
+        for ys, xs in self.strips:  # g * mask + base * (1 - mask), saturated and rounded
+            box[ys, xs] = cv2.blendLinear(g[ys, xs], self.base_box[ys, xs], self.mask[ys, xs], self.inv_mask[ys, xs])
+        if self.inner is not None:
+            y0, y1, x0, x1 = self.inner
+            box[y0:y1, x0:x1] = g[y0:y1, x0:x1]
         return out
+
+
+def _inner_rect(full: np.ndarray) -> tuple[int, int, int, int] | None:
+    """An axis-aligned rectangle (y0, y1, x0, x1) where `full` is all True (grown from the centre
+    of the True region; not always the largest, always exact)."""
+    ys, xs = np.nonzero(full)
+    if len(ys) == 0:
+        return None
+    cy, cx = int(np.median(ys)), int(np.median(xs))
+    if not full[cy, cx]:
+        return None
+    y0, y1, x0, x1 = cy, cy + 1, cx, cx + 1
+    grown = True
+    while grown:
+        grown = False
+        if y0 > 0 and full[y0 - 1, x0:x1].all():
+            y0, grown = y0 - 1, True
+        if y1 < full.shape[0] and full[y1, x0:x1].all():
+            y1, grown = y1 + 1, True
+        if x0 > 0 and full[y0:y1, x0 - 1].all():
+            x0, grown = x0 - 1, True
+        if x1 < full.shape[1] and full[y0:y1, x1].all():
+            x1, grown = x1 + 1, True
+    return y0, y1, x0, x1
+
+
+def _strips(box: tuple[int, int], inner) -> list[tuple[slice, slice]]:
+    """The box (w, h) minus the inner rectangle, as up to four (rows, cols) slices."""
+    w, h = box
+    if inner is None:
+        return [(slice(0, h), slice(0, w))]
+    y0, y1, x0, x1 = inner
+    parts = [(slice(0, y0), slice(0, w)), (slice(y1, h), slice(0, w)), (slice(y0, y1), slice(0, x0)),
+             (slice(y0, y1), slice(x1, w))]  # fmt: skip
+    return [(ys, xs) for ys, xs in parts if ys.stop > ys.start and xs.stop > xs.start]

@@ -365,7 +365,8 @@ class LivePortraitRenderer(Renderer):
     def _to_rgb(img: np.ndarray) -> np.ndarray:
         """(1, 3, G, G) float in [0, 1] -> (G, G, 3) uint8 (clipped)."""
         chw = np.asarray(img, np.float32).reshape(3, img.shape[-2], img.shape[-1])
-        return cv2.merge([cv2.convertScaleAbs(np.clip(c, 0.0, 1.0), alpha=255.0) for c in chw])
+        # negatives to 0 (convertScaleAbs would mirror them); x255 saturates above and rounds
+        return cv2.merge([cv2.convertScaleAbs(cv2.max(c, 0.0), alpha=255.0) for c in chw])
 
     def stats(self) -> dict:
         """Per-network ms, our own ms per frame, render-cache counters, where each network runs."""
