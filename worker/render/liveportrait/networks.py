@@ -169,7 +169,12 @@ class Bound:
         self.binding = net.session.io_binding()
         self.fixed = {}
         for k, a in fixed.items():
-            v = ort.OrtValue.ortvalue_from_numpy(net._feed(k, a), self.device, self.device_id)
+            try:
+                v = ort.OrtValue.ortvalue_from_numpy(net._feed(k, a), self.device, self.device_id)
+            except Exception as e:  # noqa: BLE001 - a build that cannot allocate there: host memory works
+                log.warning("%s: cannot keep inputs on %s (%s); binding from host memory", net.line, self.device, e)
+                self.device, self.device_id = "cpu", 0
+                v = ort.OrtValue.ortvalue_from_numpy(net._feed(k, a), "cpu", 0)
             self.fixed[k] = v  # keep a reference: the binding does not own it
             self.binding.bind_ortvalue_input(net.in_names[k], v)
         self.free = [k for k in range(len(net.in_names)) if k not in fixed]

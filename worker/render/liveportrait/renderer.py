@@ -135,7 +135,7 @@ class _Character:
         base = image if (w, h) == (size, size) else cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
         self.gen = nets["W"].out_shapes[0][-1]  # generator side (512 for the real network)
         to_picture = np.array([[w / size, 0.0, 0.0], [0.0, h / size, 0.0]])
-        M_out = C.compose(C.scale_matrix(self.gen / 256.0), C.compose(a["crop_M"], to_picture))
+        M_out = C.compose(C.scale_matrix(self.gen / 256.0), C.compose(a["crop_M"].astype(np.float64), to_picture))
         self.paste = C.PasteBack(base, M_out, self.gen)
         self.rest: np.ndarray | None = None  # the character's own face, for before the first driver frame
 
@@ -226,8 +226,18 @@ class LivePortraitRenderer(Renderer):
 
     # ------------------------------------------------------------------ per character
 
-    def prepare(self, rgba: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
-        """Per-character arrays from a straight RGBA picture and its (478, 3) landmarks in pixels."""
+    def prepare(self, rgba, landmarks: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Per-character arrays from a straight RGBA picture and its (478, 3) landmarks in pixels
+        (or from one object with `.image` and `.landmarks`, e.g. the characters package's CutOut).
+
+        Runs F once and M once. Returns plain numeric arrays (cache them as .npy): `f_s`
+        (1, 32, 16, 64, 64) float16; float32 `x_c`, `R`, `exp`, `t`, `scale`, `angles` (pitch,
+        yaw, roll in degrees), `x_s` (the character's keypoints), `lip_delta` (lip
+        normalisation), `eye_ratio`, `lip_ratio`, `crop_M` / `crop_inv` (picture <-> 256² crop,
+        2×3), `paste_mask` (256² feather); and `image`, the uint8 picture pasted into.
+        """
+        if landmarks is None and hasattr(rgba, "image") and hasattr(rgba, "landmarks"):
+            rgba, landmarks = rgba.image, rgba.landmarks
         rgba = np.asarray(rgba)
         if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
             raise UserError(f"liveportrait.prepare: expected (H, W, 4) uint8 RGBA, got {rgba.shape} {rgba.dtype}")
@@ -254,8 +264,8 @@ class LivePortraitRenderer(Renderer):
             "lip_delta": lip_delta.astype(np.float32),
             "eye_ratio": np.array([eye_l, eye_r], np.float32),
             "lip_ratio": np.array([lip], np.float32),
-            "crop_M": M.astype(np.float64),
-            "crop_inv": C.invert(M).astype(np.float64),
+            "crop_M": M.astype(np.float32),
+            "crop_inv": C.invert(M).astype(np.float32),
             "paste_mask": C.feather_mask(256),
             "image": np.ascontiguousarray(rgba),
         }
@@ -325,9 +335,13 @@ class LivePortraitRenderer(Renderer):
             x_d = K.apply_stitching(x_d, self.nets["S"].run(K.stitching_input(ch.x_s, x_d))[0])
         return x_d
 
-    def render(self, arrays: dict[str, np.ndarray], driver: Driver) -> np.ndarray:  # type: ignore[override]
-        """The character (`prepare`'s arrays) driven by one driver frame: straight RGBA uint8
-        (size, size, 4)."""
+    def render(self, arrays, driver: Driver) -> np.ndarray:  # type: ignore[override]
+        """The character (`prepare`'s arrays, or an object whose `.arrays` are they) driven by one
+        driver frame: straight RGBA uint8 (size, size, 4)."""
+        if not isinstance(arrays, dict) and hasattr(arrays, "arrays"):
+            arrays = arrays.arrays
+        if "f_s" not in arrays:
+            raise UserError("liveportrait.render: these arrays were not made by LivePortraitRenderer.prepare")
         ch = self._character(arrays)
         self.frames += 1
         found = driver.found and driver.landmarks is not None and driver.frame is not None
