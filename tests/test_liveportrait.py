@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from worker.errors import UserError
 from worker.render.liveportrait import Driver, LivePortraitRenderer
@@ -456,3 +456,37 @@ def test_driver_from_face_state_and_cutout(renderer):
     assert out.shape == (256, 256, 4)
     with pytest.raises(UserError, match="not made by"):
         renderer.render({"image": rgba}, d)
+
+
+def test_fp16_constant_of_shape_default_value():
+    """ConstantOfShape without a value makes float32 zeros: inside the FP16 region it must make
+    FP16 zeros, else the graph does not load."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("ConstantOfShape", ["s"], ["z"]),
+        helper.make_node("Add", ["x", "z"], ["y0"]),
+        helper.make_node("Mul", ["y0", "k"], ["y"]),
+    ]
+    m = make_model(nodes, [vi("x", [2, 3])], [vi("y", [2, 3])], {"k": np.full((2, 3), 2.0, np.float32)}, 17)
+    x = RNG.random((2, 3), dtype=np.float32)
+    got = _session(GP.to_fp16(m)).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, 2 * x, atol=2e-3)
+
+
+def test_a_graph_that_fails_in_fp16_runs_in_fp32(models_dir, monkeypatch, caplog):
+    """If our FP16 pass ever makes a graph ONNX Runtime refuses, that network runs in FP32."""
+    from worker.render.liveportrait import renderer as R
+
+    def broken_fp16(model):  # FP16 weights without the casts: a type mismatch on load
+        for init in model.graph.initializer:
+            if init.data_type == FLOAT:
+                init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
+        return model
+
+    monkeypatch.setattr(GP, "to_fp16", broken_fp16)
+    cpu = P.choose("cpu")
+    nets = R.load_networks(models_dir, cpu, fp16=True)
+    assert nets["S"].path == models_dir / SPECS["S"].file  # the FP32 source, not the broken copy
+    assert "running liveportrait/stitching.onnx in FP32" in caplog.text
+    out = nets["S"].run(np.ones((1, 126), np.float32))[0]
+    np.testing.assert_allclose(out, np.ones((1, 126)) @ W_S, atol=1e-4)

@@ -300,7 +300,12 @@ def to_fp16(model):
                 out_nodes.append(helper.make_node("Cast", [name], [casts[key]], name=f"cast_{name}_{want}", to=to))
             node.input[k] = casts[key]
         if half:
+            if node.op_type == "ConstantOfShape" and not any(a.name == "value" for a in node.attribute):
+                # the default value is a float32 zero: make it an FP16 zero like the rest
+                node.attribute.append(helper.make_attribute("value", numpy_helper.from_array(np.zeros(1, np.float16))))
             for a in node.attribute:
+                if a.name == "dtype" and a.type == onnx.AttributeProto.INT and a.i == FLOAT:
+                    a.i = HALF  # RandomNormal, EyeLike, ...: produce FP16 inside the FP16 region
                 if node.op_type == "Cast" and a.name == "to" and a.i == FLOAT:
                     a.i = HALF
                 elif a.name == "value" and a.type == onnx.AttributeProto.TENSOR and a.t.data_type == FLOAT:
@@ -388,7 +393,10 @@ def transform(model, variant: Variant):
         model = upgrade_opset(model, 20)
     if variant.rewrite:
         model, n = rewrite_gridsample_5d(model)
-        log.info("rewrote %d 5-D GridSample node(s) into gathers", n)
+        left = sum(1 for nd in model.graph.node if nd.op_type == "GridSample")
+        log.info("rewrote %d 5-D GridSample node(s) into gathers (%d GridSample left)", n, left)
+        if left and not n:
+            log.warning("no GridSample was rewritten (ranks unknown to shape inference?): the warp may run on the CPU")
     if variant.fp16:
         model = to_fp16(model)
     return model

@@ -119,6 +119,9 @@ class Network:
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
+        if choice.device == "dml":  # DirectML supports neither memory patterns nor parallel execution
+            so.enable_mem_pattern = False
+            so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=so, providers=choice.providers)
         except Exception as e:  # noqa: BLE001 - ORT raises its own exception types for bad files

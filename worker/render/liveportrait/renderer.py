@@ -110,7 +110,15 @@ def load_networks(
             variant = Variant(opset20=native_cuda, rewrite=rewrite, fp16=half)
         else:
             variant = Variant(fp16=half)
-        nets[key] = Network(spec, prepared_graph(src, variant), choice, source=src)
+        try:
+            nets[key] = Network(spec, prepared_graph(src, variant), choice, source=src)
+        except UserError as e:
+            if not variant.fp16:
+                raise
+            # a graph our FP16 pass cannot make loadable still runs in FP32 (slower, same output)
+            log.warning("%s; running %s in FP32", e, spec.file)
+            fallback = Variant(opset20=variant.opset20, rewrite=variant.rewrite, fp16=False)
+            nets[key] = Network(spec, prepared_graph(src, fallback), choice, source=src)
     return nets
 
 
