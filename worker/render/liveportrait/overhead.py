@@ -88,6 +88,9 @@ def measure(
         "weights": "stand-in" if tmp else str(models_dir),
         "own_ms": s["own_ms"],
         "own_ms_total": s["own_ms_total"],
+        "own_cpu_ms": s["own_cpu_ms"],
+        "own_cpu_ms_total": s["own_cpu_ms_total"],
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "network_ms": s["network_ms"],
         "cache": s["cache"],
         "wall_ms_per_frame": round(1000 * wall / max(len(tracked), 1), 2),
@@ -123,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         size = f"{res['frame_size']} -> {res['output_size']}²"
         print(f"{res['frames']} frames of {a.driver.name} {size}, weights: {res['weights']}")
-        print(f"own code ms/frame: {res['own_ms']}  total {res['own_ms_total']}")
+        print(f"own code ms/frame (wall): {res['own_ms']}  total {res['own_ms_total']}")
+        print(f"own code ms/frame (CPU of the render thread): {res['own_cpu_ms']}  total {res['own_cpu_ms_total']}")
+        print(f"load average during the run: {res['load_average']}")
         print(f"network ms/run: {res['network_ms']}")
         print(f"cache: {res['cache']}")
     return 0
