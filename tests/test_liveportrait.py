@@ -305,8 +305,12 @@ def test_prepare_arrays(renderer):
     np.testing.assert_allclose(a["angles"], [src.pitch, src.yaw, src.roll], atol=1e-2)
     lip_in = K.lip_input(src.keypoints(), float(a["lip_ratio"][0]), 0.0)
     np.testing.assert_allclose(a["lip_delta"].ravel(), (lip_in @ W_LIP).ravel(), atol=1e-5)
+    # closed lips at rest are left alone
+    closed = lm.copy()
+    closed[14] = closed[13]
+    assert not renderer.prepare(rgba, closed)["lip_delta"].any()
     np.testing.assert_allclose(C.compose(M, a["crop_inv"]), [[1, 0, 0], [0, 1, 0]], atol=1e-5)  # float32
-    assert renderer.nets["F"].runs == 1
+    assert renderer.nets["F"].runs == 2
 
 
 def test_render_end_to_end_runs_F_once_and_caches(renderer, tmp_path):

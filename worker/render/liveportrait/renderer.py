@@ -41,6 +41,7 @@ from worker.track.features import eye_openness
 log = logging.getLogger(__name__)
 
 PREPARE_VERSION = 1
+LIP_NORMALIZE_THRESHOLD = 0.03  # LivePortrait's: source lip ratio below this counts as closed
 GRID_SAMPLE = ("auto", "native", "rewrite")
 
 
@@ -283,7 +284,10 @@ class LivePortraitRenderer(Renderer):
         x_s = src.keypoints()
         eye_l, eye_r = eye_openness(lm)
         lip = lip_ratio(lm)
-        lip_delta = self.nets["lip"].run(K.lip_input(x_s, lip, 0.0))[0].reshape(K.N_KP, 3)
+        # lip normalisation (LivePortrait's): close lips that are open at rest, leave closed ones alone
+        lip_delta = np.zeros((K.N_KP, 3))
+        if lip >= LIP_NORMALIZE_THRESHOLD:
+            lip_delta = self.nets["lip"].run(K.lip_input(x_s, lip, 0.0))[0].reshape(K.N_KP, 3)
         return {
             "f_s": np.ascontiguousarray(f_s, np.float16),
             "x_c": src.kp.astype(np.float32),
