@@ -498,3 +498,52 @@ def test_a_graph_that_fails_in_fp16_runs_in_fp32(models_dir, monkeypatch, caplog
     assert "running liveportrait/stitching.onnx in FP32" in caplog.text
     out = nets["S"].run(np.ones((1, 126), np.float32))[0]
     np.testing.assert_allclose(out, np.ones((1, 126)) @ W_S, atol=1e-4)
+
+
+def test_bgr_driver_frames_give_the_same_motion(renderer):
+    rgba, lm = _character()
+    renderer.prepare(rgba, lm)
+    f, flm = _driver_frame(6, tint=10)
+    rgb = renderer._driver_vector(Driver(f, flm, 0.0))
+    bgr = renderer._driver_vector(Driver(np.ascontiguousarray(f[..., ::-1]), flm, 0.0, bgr=True))
+    np.testing.assert_array_equal(rgb, bgr)
+
+
+def test_motion_smoother_cuts_jitter_and_follows_moves():
+    """On a still driver with motion-extractor-like noise the smoothed motion jitters far less
+    (measured here: pose x0.18, steady expression x0.18, lids/lips x0.38 of the raw second-
+    difference RMS); a 30-degree turn in 0.5 s is followed within one frame, a 3-frame blink
+    keeps its depth (0.0498 of 0.05)."""
+    from worker.render.liveportrait.smoothing import MotionSmoother
+
+    rng = np.random.default_rng(5)
+    n, fps = 120, 30.0
+    noise = np.concatenate([rng.normal(0, 0.5, (n, 3)), rng.normal(0, 0.003, (n, 4)),
+                            rng.normal(0, 0.004, (n, 63)), rng.normal(0, 0.01, (n, 3))], axis=1)  # fmt: skip
+    sm = MotionSmoother()
+    out = np.array([sm(noise[i], i / fps) for i in range(n)])
+
+    def jitter(x):
+        return np.sqrt((np.diff(x, 2, axis=0) ** 2).mean(axis=0))
+
+    ratio = jitter(out[20:]) / jitter(noise[20:])
+    fast = np.zeros(63, bool)
+    fast[np.repeat(np.isin(np.arange(21), K.EYE_KP + K.LIP_KP), 3)] = True
+    assert ratio[:3].mean() < 0.21, ratio[:3]
+    assert ratio[7:70][~fast].mean() < 0.21 and ratio[7:70][fast].mean() < 0.42, ratio[7:70]
+    # a turn: yaw 0 -> 30 degrees over 0.5 s
+    sm.reset()
+    t = np.arange(60) / fps
+    yaw = np.clip((t - 0.5) / 0.5, 0, 1) * 30.0
+    v = np.zeros((60, 73))
+    v[:, 1] = yaw
+    ys = np.array([sm(v[i], t[i])[1] for i in range(60)])
+    lag = min(range(8), key=lambda s: np.abs(ys[15 + s : 30 + s] - yaw[15:30]).mean())
+    assert lag <= 1, ys
+    # a blink on a lid keypoint's exp: 0.05 deep for 3 frames
+    sm.reset()
+    k = 7 + 3 * K.EYE_KP[0] + 1
+    v = np.zeros((30, 73))
+    v[10:13, k] = -0.05
+    ks = np.array([sm(v[i], i / fps)[k] for i in range(30)])
+    assert ks.min() < -0.045, ks.min()

@@ -9,6 +9,7 @@ rotation is applied as `kp @ R`; angles are degrees (pitch about x, yaw about y,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -58,8 +59,9 @@ class Motion:
     scale: float
     kp: np.ndarray  # (21, 3) canonical keypoints
 
-    @property
+    @cached_property
     def R(self) -> np.ndarray:
+        """Its rotation (computed once: the character's and the neutral's are used every frame)."""
         return rotation_matrix(self.pitch, self.yaw, self.roll)
 
     @classmethod

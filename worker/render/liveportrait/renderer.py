@@ -56,11 +56,12 @@ class Driver:
     timestamp: float = 0.0
     found: bool = True
     lost_blend: float = 0.0
+    bgr: bool = False  # the frame is BGR (as captured): only the 256² crop is converted
 
     @classmethod
-    def from_face(cls, frame: np.ndarray | None, face) -> Driver:
+    def from_face(cls, frame: np.ndarray | None, face, bgr: bool = False) -> Driver:
         """From a `worker.track.FaceState` and the frame it was tracked on."""
-        return cls(frame, face.landmarks, face.timestamp, bool(face.found), float(face.lost_blend))
+        return cls(frame, face.landmarks, face.timestamp, bool(face.found), float(face.lost_blend), bgr)
 
 
 def lip_ratio(landmarks: np.ndarray) -> float:
@@ -326,7 +327,8 @@ class LivePortraitRenderer(Renderer):
         M = C.crop_matrix(drv.landmarks, 256, C.DRIVER_SCALE, C.DRIVER_VY)
         if self.mirror:
             M = C.compose(C.mirror_matrix(256), M)
-        inp = C.to_network(C.warp_crop(drv.frame, M, 256))
+        crop = C.warp_crop(drv.frame, M, 256)
+        inp = C.to_network(crop[..., ::-1] if drv.bgr else crop)
         eye_l, eye_r = eye_openness(drv.landmarks)
         if self.mirror:
             eye_l, eye_r = eye_r, eye_l
