@@ -188,12 +188,29 @@ def test_provider_choice_and_its_reasons():
         P.choose("tpu")
 
 
-def test_session_that_fell_back_is_named(models_dir):
-    """A session asked for CUDA that runs on the CPU says so (what ORT does when CUDA fails)."""
+def test_session_that_fell_back_is_named(models_dir, monkeypatch):
+    """A session asked for CUDA that runs on the CPU says so (what ORT does when CUDA fails), and
+    why: no NVIDIA GPU, or (with one) a CUDA/cuDNN mismatch."""
+    from types import SimpleNamespace
+
     cuda = P.ProviderChoice("cuda", ["CPUExecutionProvider"], "cuda")
+    no_gpu = SimpleNamespace(found=False, names=(), reason="nvidia-smi not found (no NVIDIA driver)")
+    monkeypatch.setattr(P, "_NVIDIA", [no_gpu])
     net = Network(SPECS["S"], models_dir / SPECS["S"].file, cuda)
     assert net.line.startswith("stitching: CPUExecutionProvider, not CUDAExecutionProvider")
-    assert "CUDA/cuDNN" in net.line
+    assert "no NVIDIA GPU found (nvidia-smi not found" in net.line and "\n" not in net.line
+    gpu = SimpleNamespace(found=True, names=("NVIDIA GeForce RTX 3060",), reason="nvidia-smi")
+    monkeypatch.setattr(P, "_NVIDIA", [gpu])
+    line = Network(SPECS["S"], models_dir / SPECS["S"].file, cuda).line
+    assert "CUDA/cuDNN version mismatch" in line and "RTX 3060" in line
+    c = P.choose("cuda", available=["CPUExecutionProvider"], wheels=["onnxruntime"])
+    assert "install 'onnxruntime-gpu'" in c.reason and "NVIDIA GPU present: NVIDIA GeForce RTX 3060" in c.reason
+
+
+def test_gpu_hint_on_this_machine():
+    """The real nvidia-smi probe answers in one clause (here: no driver)."""
+    hint = P.nvidia_hint()
+    assert hint.startswith(("no NVIDIA GPU found", "NVIDIA GPU present")) and "\n" not in hint
 
 
 def test_cuda_requested_on_this_cpu_only_build_falls_back(models_dir):

@@ -76,7 +76,9 @@ def _why_missing(device: str, available: list[str], wheels: list[str]) -> str:
             f"(fix: pip uninstall -y onnxruntime {want} && pip install {want})"
         )
     if want not in wheels:
-        return f"this onnxruntime build has no {PROVIDER[device]} (install '{want}')"
+        gpu = nvidia_hint() if device == "cuda" else ""
+        extra = f"; {gpu}" if gpu else ""
+        return f"this onnxruntime build has no {PROVIDER[device]} (install '{want}'){extra}"
     return f"{PROVIDER[device]} is not in this build's providers ({', '.join(available)})"
 
 
@@ -135,6 +137,27 @@ def choose(device: str = "auto", ort=None, available: list[str] | None = None, w
     return ProviderChoice("cpu", cpu, device, reason)
 
 
+_NVIDIA: list = []  # memo of installer/gpu_detect.detect_gpu() (runs nvidia-smi once)
+
+
+def nvidia_hint() -> str:
+    """'no NVIDIA GPU found (...)' or 'NVIDIA GPU present: <name>' (nvidia-smi, asked once)."""
+    if not _NVIDIA:
+        try:
+            from worker.render.liveportrait.weights import installer_module
+
+            _NVIDIA.append(installer_module("gpu_detect").detect_gpu(timeout=5.0))
+        except Exception as e:  # noqa: BLE001 - a hint only; never fail over it
+            log.debug("gpu detection failed: %s", e)
+            _NVIDIA.append(None)
+    info = _NVIDIA[0]
+    if info is None:
+        return ""
+    if info.found:
+        return f"NVIDIA GPU present: {info.names[0]}"
+    return f"no NVIDIA GPU found ({info.reason})" if info.reason else "no NVIDIA GPU found"
+
+
 def describe_session(net: str, session, choice: ProviderChoice) -> str:
     """'warping_spade: CUDAExecutionProvider' or, when the session fell back, why."""
     got = list(session.get_providers())
@@ -144,7 +167,12 @@ def describe_session(net: str, session, choice: ProviderChoice) -> str:
         return f"{net}: {main}"
     hint = ""
     if choice.device == "cuda":
-        hint = " (CUDA provider failed to initialise: a CUDA/cuDNN version mismatch, or no NVIDIA device)"
+        gpu = nvidia_hint()
+        if gpu.startswith("no NVIDIA"):
+            hint = f" (CUDA provider failed to initialise: {gpu})"
+        else:
+            hint = " (CUDA provider failed to initialise: a CUDA/cuDNN version mismatch with this onnxruntime-gpu"
+            hint += f"; {gpu})" if gpu else ")"
     elif choice.device in ("dml", "coreml"):
         hint = " (no usable device for this provider)"
     return f"{net}: {main}, not {wanted}{hint}"

@@ -40,13 +40,18 @@ def default_manifest() -> Path:
 
 def downloader():
     """installer/model_download.py as a module (the installer is plain files, not a package)."""
-    name = "stream_animator_model_download"
+    return installer_module("model_download")
+
+
+def installer_module(stem: str):
+    """installer/<stem>.py as a module, loaded once."""
+    name = f"stream_animator_{stem}"
     if name in sys.modules:
         return sys.modules[name]
     root = repo_root()
-    path = (root / "installer" / "model_download.py") if root else None
+    path = (root / "installer" / f"{stem}.py") if root else None
     if path is None or not path.is_file():
-        raise UserError("installer/model_download.py: not found (the worker does not run from a source checkout)")
+        raise UserError(f"installer/{stem}.py: not found (the worker does not run from a source checkout)")
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
