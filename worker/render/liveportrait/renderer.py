@@ -263,6 +263,8 @@ class LivePortraitRenderer(Renderer):
     def prepare(self, rgba, landmarks: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Per-character arrays from a straight RGBA picture and its (478, 3) landmarks in pixels
         (or from one object with `.image` and `.landmarks`, e.g. the characters package's CutOut).
+        Safe on a loader thread while another thread renders (ONNX Runtime sessions allow
+        concurrent runs; nothing here touches the per-frame state).
 
         Runs F once and M once. Returns plain numeric arrays (cache them as .npy): `f_s`
         (1, 32, 16, 64, 64) float16; float32 `x_c`, `R`, `exp`, `t`, `scale`, `angles` (pitch,
@@ -308,7 +310,8 @@ class LivePortraitRenderer(Renderer):
         }
 
     def _character(self, arrays: dict[str, np.ndarray]) -> _Character:
-        key = (id(arrays["f_s"]), arrays["f_s"].__array_interface__["data"][0], self.size)
+        # by content, not identity: a cache may hand out fresh (memory-mapped) arrays per call
+        key = (np.asarray(arrays["x_s"]).tobytes(), np.asarray(arrays["crop_M"]).tobytes(), arrays["image"].shape)
         if self._char_id != key:
             self._char = _Character(arrays, self.nets, self.size)
             self._char_id = key
