@@ -565,3 +565,21 @@ def test_motion_smoother_cuts_jitter_and_follows_moves():
     v[10:13, k] = -0.05
     ks = np.array([sm(v[i], i / fps)[k] for i in range(30)])
     assert ks.min() < -0.045, ks.min()
+
+
+def test_idle_life_while_the_face_is_lost(models_dir):
+    """Face lost for good (lost_blend 1): with idle life the character sways between two moments,
+    without it it holds the neutral."""
+
+    def run(idle):
+        r = LivePortraitRenderer(size=256, models_dir=models_dir, device="cpu", idle=idle, cache_frames=0, hold=0.0)
+        rgba, lm = _character()
+        arrays = r.prepare(rgba, lm)
+        f, flm = _driver_frame(0)
+        r.render(arrays, Driver(f, flm, 0.0))
+        return [r.render(arrays, Driver(None, None, t, found=False, lost_blend=1.0)) for t in (5.0, 9.0)]
+
+    a, b = run(True)
+    assert np.abs(a.astype(int) - b.astype(int)).max() > 0
+    c, d = run(False)
+    assert np.array_equal(c, d)

@@ -35,12 +35,14 @@ from worker.render.liveportrait.providers import ProviderChoice, choose
 from worker.render.liveportrait.render_cache import RenderCache
 from worker.render.liveportrait.smoothing import MotionSmoother
 from worker.render.liveportrait.weights import check_all, default_models_dir
+from worker.retarget.idle import Idle
 from worker.track import landmark_ids as L
 from worker.track.features import eye_openness
 
 log = logging.getLogger(__name__)
 
 PREPARE_VERSION = 1
+IOD_IN_KP_UNITS = 0.3  # about one inter-ocular distance in LivePortrait's keypoint units
 LIP_NORMALIZE_THRESHOLD = 0.03  # LivePortrait's: source lip ratio below this counts as closed
 GRID_SAMPLE = ("auto", "native", "rewrite")
 
@@ -183,7 +185,8 @@ class LivePortraitRenderer(Renderer):
     motion), `stitching`, `eye_retarget` and `lip_retarget` (lids and mouth from the tracked
     ratios through the retargeting networks, instead of the motion extractor's expression on
     those keypoints), `normalize_lip` (close the character's lips at rest when not lip-
-    retargeting), `cache_frames` (0 disables the render cache), `hold` (hold-still threshold).
+    retargeting), `cache_frames` (0 disables the render cache), `hold` (hold-still threshold),
+    `idle` (while the face is lost: the retarget stage's sway, breathing and blinks).
     """
 
     name = "liveportrait"
@@ -206,6 +209,7 @@ class LivePortraitRenderer(Renderer):
         normalize_lip: bool = True,
         cache_frames: int = 64,
         hold: float = 0.002,
+        idle: bool = True,
     ) -> None:
         super().__init__(size)
         self.models_dir = Path(models_dir) if models_dir else default_models_dir()
@@ -217,6 +221,7 @@ class LivePortraitRenderer(Renderer):
         self.stitching, self.eye_retarget, self.lip_retarget = stitching, eye_retarget, lip_retarget
         self.normalize_lip = normalize_lip
         self.smoother = MotionSmoother() if smoothing else None
+        self.idle = Idle() if idle else None
         self.cache = RenderCache(capacity=cache_frames, hold=hold)
         excluded = (K.EYE_KP if eye_retarget else ()) + (K.LIP_KP if lip_retarget else ())
         self.exp_mask = K.region_mask(excluded) if excluded else None
@@ -404,6 +409,8 @@ class LivePortraitRenderer(Renderer):
                 rest = np.concatenate([self.neutral.vector(), self.neutral_ratios])
                 b = float(np.clip(driver.lost_blend, 0.0, 1.0))
                 v = (1.0 - b) * self._last + b * rest
+                if self.idle is not None and b > 0:
+                    v = self._idle_life(v, b, driver.timestamp)
         x_d = self.driving_keypoints(ch, v)
         self.meter.stop("motion", t0)
         frame, key = self.cache.lookup(x_d)
@@ -415,6 +422,16 @@ class LivePortraitRenderer(Renderer):
         self.meter.stop("paste", t0)
         self.cache.store(key, x_d, out)
         return out.copy()
+
+    def _idle_life(self, v: np.ndarray, b: float, t: float) -> np.ndarray:
+        """The retarget stage's idle motion (sway, breathing, blinks) mixed in by `b`."""
+        m = self.idle.sample(t)
+        v = v.copy()
+        v[0:3] += b * np.array([m.pitch, m.yaw, m.roll])
+        v[4] += b * m.dy * IOD_IN_KP_UNITS
+        v[6] += b * np.log(m.scale)
+        v[70:72] *= 1.0 - b * m.blink
+        return v
 
     @staticmethod
     def _to_rgb(img: np.ndarray) -> np.ndarray:
