@@ -203,3 +203,23 @@ def test_crop_paste_back_round_trip():
     assert np.array_equal(black[0, 0], rgba[0, 0])
     m = C.feather_mask(512)
     assert m[256, 256] == 1.0 and m[0, 0] < 0.01 and m.min() >= 0
+
+
+def test_flatten_alpha_bleeds_the_edge_colours():
+    """A cut-out's transparent surroundings become its own edge colour, not a flat grey, and the
+    opaque part is unchanged."""
+    h = w = 200
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgba = np.zeros((h, w, 4), np.uint8)
+    rgba[..., :3] = (255, 0, 255)  # garbage under alpha 0 must not leak
+    inside = (xx - 100) ** 2 + (yy - 100) ** 2 < 60**2
+    rgba[inside, :3] = np.where(xx[inside, None] < 100, [200, 40, 30], [30, 60, 210])
+    rgba[inside, 3] = 255
+    out = C.flatten_alpha(rgba)
+    np.testing.assert_array_equal(out[inside], rgba[inside, :3])
+    assert np.abs(out[100, 30].astype(int) - [200, 40, 30]).max() < 30  # left of the disc: its left colour
+    assert np.abs(out[100, 170].astype(int) - [30, 60, 210]).max() < 30
+    assert np.abs(out[0, 0].astype(int) - [255, 0, 255]).max() > 50  # nothing from under alpha 0
+    opaque = rgba.copy()
+    opaque[..., 3] = 255
+    assert np.array_equal(C.flatten_alpha(opaque), opaque[..., :3])

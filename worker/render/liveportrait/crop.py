@@ -79,11 +79,30 @@ def to_network(crop_rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(crop_rgb.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1.0 / 255.0)
 
 
-def flatten_alpha(rgba: np.ndarray, background: int = 127) -> np.ndarray:
-    """RGB of a straight-RGBA picture composited over grey (what the networks see of it)."""
-    a = rgba[..., 3:4].astype(np.float32) * (1.0 / 255.0)
-    rgb = rgba[..., :3].astype(np.float32) * a + background * (1.0 - a)
-    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+def flatten_alpha(rgba: np.ndarray) -> np.ndarray:
+    """RGB of a straight-RGBA picture for the networks: transparent areas filled with the
+    picture's own colours bled outwards from its edges (normalised blurs at growing radii).
+
+    The generator redraws the whole crop, background included, and the output keeps the
+    character's own alpha; where the head moves inside its silhouette the background it uncovers
+    then has the colours next to it, not a flat fill that shows as a seam."""
+    a = rgba[..., 3].astype(np.float32) * (1.0 / 255.0)
+    rgb = rgba[..., :3].astype(np.float32)
+    if a.min() >= 1.0:
+        return np.ascontiguousarray(rgba[..., :3])
+    pre = rgb * a[..., None]
+    fill = np.empty_like(rgb)
+    todo = np.ones(a.shape, bool)
+    for sigma in (4.0, 16.0, 64.0):
+        wa = cv2.GaussianBlur(a, (0, 0), sigma)
+        wc = cv2.GaussianBlur(pre, (0, 0), sigma)
+        ok = todo & (wa > 0.05)
+        fill[ok] = wc[ok] / wa[ok][:, None]
+        todo &= ~ok
+    if todo.any():
+        fill[todo] = pre.sum(axis=(0, 1)) / max(float(a.sum()), 1e-6)  # the mean colour
+    out = pre + fill * (1.0 - a[..., None])
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def feather_mask(size: int, margin: float = 0.12) -> np.ndarray:
