@@ -14,6 +14,8 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 import obspython as obs
 
@@ -28,10 +30,10 @@ for _name in [m for m in sys.modules if m == "stream_animator_lib" or m.startswi
 from stream_animator_lib import bindings  # noqa: E402
 from stream_animator_lib.engine import Engine, clean_state_dir, free_port  # noqa: E402
 from stream_animator_lib.obs_frames import SOURCE_ID, ObsFrameSink  # noqa: E402
+from stream_animator_lib.offer import MODE_LABELS  # noqa: E402
 from stream_animator_lib.protocol_loader import load_protocol  # noqa: E402
 from stream_animator_lib.settings import (  # noqa: E402
     CAMERA_FILE,
-    RENDERERS,
     SIZES,
     ScriptSettings,
     find_worker_python,
@@ -43,33 +45,38 @@ SPOUT_SOURCE_ID = "spout_capture"
 LOG_PREFIX = "[stream-animator] "
 
 # (hotkey name, description, control op, op arguments)
-HOTKEYS = [
-    ("stream_animator.next_character", "Stream Animator: next character", "set_character", {"step": 1}),
-    ("stream_animator.prev_character", "Stream Animator: previous character", "set_character", {"step": -1}),
-] + [
-    (f"stream_animator.character_{n}", f"Stream Animator: character {n}", "set_character", {"index": n})
-    for n in range(1, 10)
-] + [
-    ("stream_animator.calibrate", "Stream Animator: calibrate neutral face", "calibrate", {}),
-    ("stream_animator.pause_toggle", "Stream Animator: pause / resume", "pause_toggle", {}),
-]
+HOTKEYS = (
+    [
+        ("stream_animator.next_character", "Stream Animator: next character", "set_character", {"step": 1}),
+        ("stream_animator.prev_character", "Stream Animator: previous character", "set_character", {"step": -1}),
+    ]
+    + [
+        (f"stream_animator.character_{n}", f"Stream Animator: character {n}", "set_character", {"index": n})
+        for n in range(1, 10)
+    ]
+    + [
+        ("stream_animator.calibrate", "Stream Animator: calibrate neutral face", "calibrate", {}),
+        ("stream_animator.pause_toggle", "Stream Animator: pause / resume", "pause_toggle", {}),
+    ]
+)
 
 
 class _State:
-    engine = None
-    sink = None
-    proto = None
+    # annotations are strings: OBS may embed a Python that cannot evaluate `X | None`
+    engine: "Engine | None" = None
+    sink: "ObsFrameSink | None" = None
+    proto: "Any" = None  # worker/control/protocol.py, loaded from the checkout
     load_error = ""
-    settings_data = None  # the script's obs_data (owned by OBS)
-    settings = None  # ScriptSettings
+    settings_data: "Any" = None  # the script's obs_data (owned by OBS)
+    settings: "ScriptSettings | None" = None
     last_character_setting = ""
-    nut_port = None
-    status_path = None
-    hotkey_ids = {}
-    hotkey_callbacks = []  # keep the plain functions alive
-    last_logged = None
+    nut_port: "int | None" = None
+    status_path: "str | None" = None
+    hotkey_ids: "dict[str, int]" = {}
+    hotkey_callbacks: "list[Callable[[bool], None]]" = []  # keep the plain functions alive
+    last_logged: "tuple[Any, Any, Any] | None" = None
     loaded_wall = 0.0
-    pending_log = deque(maxlen=200)  # lines from the engine thread, printed by the timer
+    pending_log: "deque[str]" = deque(maxlen=200)  # lines from the engine thread, printed by the timer
 
 
 S = _State()
@@ -106,6 +113,7 @@ def state_dir():
 
 # ---- settings ------------------------------------------------------------------------------------
 
+
 def _read_settings(data):
     def get(name, default):
         if isinstance(default, bool):
@@ -120,9 +128,11 @@ def _read_settings(data):
 
 
 def script_description():
-    return ("<b>Stream Motion Animator</b><br>A still character image moves with your webcam face. "
-            f"Adds the source <i>{SOURCE_NAME}</i> to the current scene. Hotkeys: Settings → Hotkeys → "
-            "“Stream Animator”.")
+    return (
+        "<b>Stream Motion Animator</b><br>A still character image moves with your webcam face. "
+        f"Adds the source <i>{SOURCE_NAME}</i> to the current scene. Hotkeys: Settings → Hotkeys → "
+        "“Stream Animator”."
+    )
 
 
 def script_defaults(data):
@@ -163,7 +173,7 @@ def _add_character_list(props, name, label, snap, current, keep_label=None):
 
 
 def script_properties():
-    snap = S.engine.snapshot() if S.engine else {"line": S.load_error or "Not loaded"}
+    snap: dict[str, Any] = S.engine.snapshot() if S.engine else {"line": S.load_error or "Not loaded"}
     if S.settings_data is not None:
         obs.obs_data_set_string(S.settings_data, "status", snap.get("line", ""))
     props = obs.obs_properties_create()
@@ -178,35 +188,58 @@ def script_properties():
     _add_character_list(props, "character", "Character", snap, cur)
     obs.obs_properties_add_path(props, "characters_dir", "Characters folder", obs.OBS_PATH_DIRECTORY, "", None)
 
-    cam = obs.obs_properties_add_list(props, "camera", "Camera", obs.OBS_COMBO_TYPE_LIST,
-                                      obs.OBS_COMBO_FORMAT_STRING)
+    cam = obs.obs_properties_add_list(props, "camera", "Camera", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
     cams = snap.get("cameras") or [{"value": f"webcam:{i}", "name": f"Camera {i}"} for i in range(4)]
     for c in cams:
         obs.obs_property_list_add_string(cam, c["name"], c["value"])
     obs.obs_property_list_add_string(cam, "Video file (below)", CAMERA_FILE)
-    obs.obs_properties_add_path(props, "video_file", "Video file", obs.OBS_PATH_FILE,
-                                "Videos (*.mp4 *.mkv *.mov *.avi *.webm);;All files (*.*)", None)
+    obs.obs_properties_add_path(
+        props,
+        "video_file",
+        "Video file",
+        obs.OBS_PATH_FILE,
+        "Videos (*.mp4 *.mkv *.mov *.avi *.webm);;All files (*.*)",
+        None,
+    )
 
-    r = obs.obs_properties_add_list(props, "renderer", "Renderer", obs.OBS_COMBO_TYPE_LIST,
-                                    obs.OBS_COMBO_FORMAT_STRING)
-    for name in RENDERERS:
+    # renderers, outputs and ranges are the worker's (`describe --json`, read on the engine's thread)
+    offer = S.engine.offer() if S.engine else None
+    chosen = S.settings or ScriptSettings()
+    r = obs.obs_properties_add_list(props, "renderer", "Renderer", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
+    for name in offer.renderer_choices(chosen.renderer) if offer else [chosen.renderer]:
         obs.obs_property_list_add_string(r, name, name)
     sz = obs.obs_properties_add_list(props, "size", "Output size", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_INT)
+    lo_hi = offer.range("characters.size") if offer else None
     for n in SIZES:
-        obs.obs_property_list_add_int(sz, f"{n} × {n}", n)
-    obs.obs_properties_add_float_slider(props, "expression_strength", "Expression strength", 0.0, 2.0, 0.05)
-    obs.obs_properties_add_float_slider(props, "head_strength", "Head motion strength", 0.0, 2.0, 0.05)
-    obs.obs_properties_add_float_slider(props, "smoothing", "Smoothing (1 = tuned default)", 0.0, 3.0, 0.05)
+        if lo_hi is None or lo_hi[0] <= n <= lo_hi[1]:
+            obs.obs_property_list_add_int(sz, f"{n} × {n}", n)
+    if offer is not None:
+        for name, key, label in (
+            ("expression_strength", "motion.expression_strength", "Expression strength"),
+            ("head_strength", "motion.head_strength", "Head motion strength"),
+            ("smoothing", "smoothing", "Smoothing (1 = tuned default)"),
+        ):
+            lo_hi = offer.range(key)
+            if lo_hi is not None:
+                obs.obs_properties_add_float_slider(props, name, label, lo_hi[0], lo_hi[1], 0.05)
+    else:
+        obs.obs_properties_add_text(
+            props,
+            "offer_note",
+            "Motion sliders appear once the worker has answered (press Refresh, then reopen this dialog)",
+            obs.OBS_TEXT_INFO,
+        )
     obs.obs_properties_add_bool(props, "mirror", "Mirror (move like a mirror image)")
 
-    out = obs.obs_properties_add_list(props, "output_mode", "Frames into OBS via", obs.OBS_COMBO_TYPE_LIST,
-                                      obs.OBS_COMBO_FORMAT_STRING)
-    obs.obs_property_list_add_string(out, "Direct (this script pushes frames)", "direct")
-    obs.obs_property_list_add_string(out, "Media Source (NUT over local TCP)", "nut")
-    obs.obs_property_list_add_string(out, "Spout2 (Windows, needs the Spout2 plugin)", "spout")
+    out = obs.obs_properties_add_list(
+        props, "output_mode", "Frames into OBS via", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING
+    )
+    for mode in offer.mode_choices(chosen.output_mode) if offer else list(MODE_LABELS):
+        obs.obs_property_list_add_string(out, MODE_LABELS[mode], mode)
     obs.obs_properties_add_text(props, "spout_name", "Spout sender name", obs.OBS_TEXT_DEFAULT)
-    obs.obs_properties_add_path(props, "worker_python", "Worker Python (the venv's python)",
-                                obs.OBS_PATH_FILE, "", None)
+    obs.obs_properties_add_path(
+        props, "worker_python", "Worker Python (the venv's python)", obs.OBS_PATH_FILE, "", None
+    )
     obs.obs_properties_add_bool(props, "autostart", "Start the worker when OBS starts")
 
     group = obs.obs_properties_create()
@@ -244,6 +277,7 @@ def script_save(data):
 
 # ---- buttons, hotkeys, frontend events (UI thread: hand off only) -------------------------------
 
+
 def _on_start(props, prop):
     _ensure_source()
     if S.engine:
@@ -280,6 +314,7 @@ def _make_hotkey(name, op, args):
         if pressed and S.engine:
             _log(f"hotkey {name}")
             S.engine.request(op, **args)
+
     return on_hotkey
 
 
@@ -330,10 +365,29 @@ def _selftest_properties():
     """Build the properties once and log what is in them (tests run OBS headless: nobody opens
     the dialog, so this is how they know it builds)."""
     props = script_properties()
-    names = ["status", "btn_start", "btn_stop", "btn_calibrate", "btn_reload", "btn_refresh", "character",
-             "characters_dir", "camera", "video_file", "renderer", "size", "expression_strength",
-             "head_strength", "smoothing", "mirror", "output_mode", "spout_name", "worker_python", "autostart",
-             "scene_characters"] + [bindings.scene_key(n) for n in _scene_names()]
+    names = [
+        "status",
+        "btn_start",
+        "btn_stop",
+        "btn_calibrate",
+        "btn_reload",
+        "btn_refresh",
+        "character",
+        "characters_dir",
+        "camera",
+        "video_file",
+        "renderer",
+        "size",
+        "expression_strength",
+        "head_strength",
+        "smoothing",
+        "mirror",
+        "output_mode",
+        "spout_name",
+        "worker_python",
+        "autostart",
+        "scene_characters",
+    ] + [bindings.scene_key(n) for n in _scene_names()]
     found = []
     for name in names:
         p = obs.obs_properties_get(props, name)
@@ -372,15 +426,30 @@ def _on_timer():
 
 # ---- the receiving source ------------------------------------------------------------------------
 
+
 def _media_source_settings(mode):
     if mode == "nut":
-        return {"is_local_file": False, "input": f"tcp://127.0.0.1:{S.nut_port}?listen", "input_format": "nut",
-                "buffering_mb": 0, "ffmpeg_options": "fflags=nobuffer probesize=32 analyzeduration=0",
-                "reconnect_delay_sec": 1, "restart_on_activate": False, "close_when_inactive": False,
-                "clear_on_media_end": True, "hw_decode": False}
+        return {
+            "is_local_file": False,
+            "input": f"tcp://127.0.0.1:{S.nut_port}?listen",
+            "input_format": "nut",
+            "buffering_mb": 0,
+            "ffmpeg_options": "fflags=nobuffer probesize=32 analyzeduration=0",
+            "reconnect_delay_sec": 1,
+            "restart_on_activate": False,
+            "close_when_inactive": False,
+            "clear_on_media_end": True,
+            "hw_decode": False,
+        }
     # direct: no file, nothing of its own to play; the script pushes the frames
-    return {"is_local_file": True, "local_file": "", "restart_on_activate": False,
-            "close_when_inactive": False, "clear_on_media_end": False, "looping": False}
+    return {
+        "is_local_file": True,
+        "local_file": "",
+        "restart_on_activate": False,
+        "close_when_inactive": False,
+        "clear_on_media_end": False,
+        "looping": False,
+    }
 
 
 def _apply_source_settings(src, wanted):
@@ -458,6 +527,7 @@ def _ensure_source():
 
 # ---- load / unload -------------------------------------------------------------------------------
 
+
 def script_load(data):
     S.loaded_wall = time.time()
     S.settings_data = data
@@ -480,8 +550,16 @@ def script_load(data):
     sdir = state_dir()
     clean_state_dir(sdir)
     S.status_path = os.path.join(sdir, f"status-{os.getpid()}.json")
-    S.engine = Engine(S.proto, REPO, sdir, sink=S.sink, token=os.environ.get(S.proto.ENV_TOKEN) or None,
-                      parent_pid=os.getpid(), status_path=S.status_path, log=_log_later)
+    S.engine = Engine(
+        S.proto,
+        REPO,
+        sdir,
+        sink=S.sink,
+        token=os.environ.get(S.proto.ENV_TOKEN) or None,
+        parent_pid=os.getpid(),
+        status_path=S.status_path,
+        log=_log_later,
+    )
     S.engine.apply_settings(S.settings, S.nut_port)
     S.engine.start()
     obs.timer_add(_on_timer, 250)

@@ -1,4 +1,4 @@
-"""`worker.render.eyes`: lids drawn where the pose puts them, and the shut-lid shading."""
+"""`worker.render.meshwarp.eyes`: lids drawn where the pose puts them, and the shut-lid shading."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 
 from worker.characters.preprocess import preprocess_image
 from worker.paths import SAMPLE_CHARACTER
-from worker.render.eyes import EyeRig
 from worker.render.meshwarp import MeshWarpRenderer
-from worker.render.sweep import driver_from_character
+from worker.render.meshwarp.eyes import EyeRig
 from worker.retarget import Retargeter, RetargetOptions
-from worker.retarget import regions as R
+from worker.tools.sweep import driver_from_character
+from worker.track import landmark_ids as L
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_lids_follow_small_changes_without_a_jump(char):
     switching from it to the patch at a threshold made the lid jump by ~0.5 px)."""
     rt = Retargeter(char, RetargetOptions(idle=False, smooth_min_cutoff=0.0))
     renderer = MeshWarpRenderer(size=char.size, warm_start=False)
-    mid = R.L_EYE_UPPER[len(R.L_EYE_UPPER) // 2]
+    mid = L.L_EYE_UPPER[len(L.L_EYE_UPPER) // 2]
     src = char.landmarks[mid, :2].astype(np.float64)
     errors = []
     for eyes in np.arange(0.9, 1.1001, 0.02):

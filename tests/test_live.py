@@ -19,7 +19,7 @@ import pytest
 from worker.capture import CaptureError, VideoFileSource
 from worker.config import load_config
 from worker.control import protocol as P
-from worker.live import LiveWorker
+from worker.live.worker import LiveWorker
 from worker.paths import SAMPLE_CHARACTER
 
 
@@ -39,8 +39,10 @@ def characters(tmp_path_factory, testdata) -> Path:
 
 
 def make_config(characters: Path, cache: Path, source: str, outputs: list[dict]) -> dict:
-    return load_config(None, {"characters.folder": str(characters), "cache_dir": str(cache),
-                              "camera.source": source, "outputs": outputs})
+    return load_config(
+        None,
+        {"characters.folder": str(characters), "cache_dir": str(cache), "camera.source": source, "outputs": outputs},
+    )
 
 
 def wait_for(pred, timeout: float, step: float = 0.05):
@@ -56,8 +58,9 @@ def wait_for(pred, timeout: float, step: float = 0.05):
 @pytest.fixture
 def live(characters, tmp_path, testdata):
     token = P.make_token()
-    cfg = make_config(characters, tmp_path / "cache", str(testdata / "footage" / "driving" / "d3.mp4"),
-                      [{"type": "obs"}])
+    cfg = make_config(
+        characters, tmp_path / "cache", str(testdata / "footage" / "driving" / "d3.mp4"), [{"type": "obs"}]
+    )
     w = LiveWorker(cfg, token).start()
     yield w, token
     w.stop()
@@ -83,27 +86,38 @@ def test_obs_output_frames_arrive_in_order_with_latency(live):
     assert img.shape == (512, 512, 4)
     assert img[..., 3].min() == 0 and img[..., 3].max() == 255  # a cut-out with alpha
     st = w.pipeline.status()
-    assert st["frames"]["with_face"] > 0 and st["tracking"] in ("tracking", "calibrating")
+    assert st.frames["with_face"] > 0 and st.tracking in ("tracking", "calibrating")
 
 
 def test_control_switch_calibrate_pause(live):
     w, token = live
     with P.ControlClient(w.control_port, token, timeout=5).connect() as c:
         assert wait_for(lambda: c.request("status")["frames"]["rendered"] > 10, 20)
-        chars = c.request("list_characters")
-        ids = [row["id"] for row in chars["characters"]]
+        chars = P.CharacterList.from_dict(c.request("list_characters"))
+        ids = [row.id for row in chars.characters]
         assert ids == ["astronaut.png", "s12.jpg", "s9.jpg"]
+        assert [row.index for row in chars.characters] == [1, 2, 3]  # what set_character's index means
         start = c.request("status")["character"]
-        # next character: takes effect within 2 frames
+        assert chars.current == start
+        # next character: takes effect within 2 frames, announced by a `character` event
         assert wait_for(lambda: all(r["state"] == "ready" for r in c.request("list_characters")["characters"]), 60)
+        c.subscribe()
         res = c.request("set_character", step=1)
         want = ids[(ids.index(start) + 1) % len(ids)]
         assert res["character"] == want
-        st = wait_for(lambda: (s := c.request("status"))["character"] == want and s, 5)
-        assert st, "character did not switch"
-        assert st["last_switch"]["frames_late"] <= 2
+        ev = wait_for(
+            lambda: next((e for e in iter(lambda: c.next_event(0.2), None) if e["event"] == "character"), None), 5
+        )
+        assert ev, "no character event"
+        switch = P.CharacterSwitch.from_dict(ev["data"])
+        assert switch.character == want and switch.frames_late <= 2
+        st = c.request("status")
+        assert st["character"] == want and st["last_switch"] == ev["data"]
+        c.subscribe(on=False)
         c.request("set_character", index=1)
         assert wait_for(lambda: c.request("status")["character"] == ids[0], 5)
+        with pytest.raises(P.RemoteError, match="counted from 1"):
+            c.request("set_character", index=0)
         c.request("set_character", character="s12")  # a file stem works too
         assert wait_for(lambda: c.request("status")["character"] == "s12.jpg", 5)
         with pytest.raises(P.RemoteError, match="unknown character"):
@@ -146,19 +160,57 @@ def test_control_switch_calibrate_pause(live):
             assert wait_for(lambda: rx.poll(0.2), 5)
         # status events are pushed about once a second
         c.subscribe()
-        ev = c.next_event(3)
-        assert ev and ev["event"] == "status" and "fps" in ev["data"]
+        ev = wait_for(
+            lambda: next((e for e in iter(lambda: c.next_event(0.5), None) if e["event"] == "status"), None), 5
+        )
+        assert ev and P.Status.from_dict(ev["data"]).fps > 0
+
+
+def test_status_is_exactly_the_protocols_fields(live):
+    """The contract: the real pipeline's status has every field of `P.Status` and no other, and
+    reads back as one (the OBS script reads it with `Status.from_dict`)."""
+    w, token = live
+    with P.ControlClient(w.control_port, token, timeout=5).connect() as c:
+        assert wait_for(lambda: c.request("status")["frames"]["rendered"] > 5, 20)
+        data = c.request("status")
+    assert set(data) == set(P.STATUS_FIELDS)
+    st = P.Status.from_dict(data)
+    assert st.running and st.tracking in P.TRACKING_STATES and st.character == "astronaut.png"
+    assert st.shown_latency_ms() is not None and st.shown_latency_ms() > 0
+    assert set(st.stages_ms) == {"capture", "track", "retarget", "render"}
+    assert st.process["rss_mb"] > 0  # the worker process's own metrics
+    assert set(st.drops) >= {"track", "render", "obs"}
 
 
 def test_character_folder_is_watched(live, characters):
     w, token = live
     with P.ControlClient(w.control_port, token, timeout=5).connect() as c:
         n = len(c.request("list_characters")["characters"])
+        c.subscribe()
         extra = characters / "zz_new.png"
         shutil.copy(SAMPLE_CHARACTER, extra)
         try:
-            assert wait_for(lambda: any(r["id"] == "zz_new.png" and r["state"] == "ready"
-                                        for r in c.request("list_characters")["characters"]), 30)
+            assert wait_for(
+                lambda: any(
+                    r["id"] == "zz_new.png" and r["state"] == "ready"
+                    for r in c.request("list_characters")["characters"]
+                ),
+                30,
+            )
+
+            # the roster's change reached subscribers as a `characters` event (after those of the
+            # first background load)
+            def listed(e: dict) -> bool:
+                rows = P.CharacterList.from_dict(e["data"]).characters
+                return any(r.id == "zz_new.png" and r.state == "ready" for r in rows)
+
+            ev = wait_for(
+                lambda: next(
+                    (e for e in iter(lambda: c.next_event(0.2), None) if e["event"] == "characters" and listed(e)), None
+                ),
+                5,
+            )
+            assert ev
         finally:
             extra.unlink()
         assert wait_for(lambda: len(c.request("list_characters")["characters"]) == n, 10)
@@ -187,6 +239,7 @@ class FlakyCamera:
                     self.down_since = time.monotonic()
                     raise CaptureError("camera 0 stopped delivering frames")
                 return real_read()
+
             src.read = read
         return src
 
@@ -197,10 +250,10 @@ def test_vanished_camera_recovers(characters, tmp_path, testdata):
     w = LiveWorker(cfg, P.make_token(), source_factory=cam.open).start()
     try:
         assert wait_for(lambda: cam.down_since is not None, 20)
-        n = w.pipeline.rendered
+        n = w.pipeline.stages.rendered
         assert wait_for(lambda: cam.opened >= 2, 15), "the camera was not re-opened"
-        assert wait_for(lambda: w.pipeline.rendered > n + 20, 15), "no frames after the camera came back"
-        warnings = " ".join(w.pipeline.status()["warnings"])
+        assert wait_for(lambda: w.pipeline.stages.rendered > n + 20, 15), "no frames after the camera came back"
+        warnings = " ".join(w.pipeline.status().warnings)
         assert "camera lost" in warnings and "camera unavailable" in warnings
     finally:
         w.stop()
@@ -229,11 +282,25 @@ def test_run_command_with_obs_and_nut_outputs(characters, tmp_path, testdata):
     time.sleep(0.3)
     token = P.make_token()
     env = dict(os.environ, **{P.ENV_TOKEN: token}, STREAM_ANIMATOR_LOGS=str(tmp_path / "logs"))
-    cmd = [sys.executable, "-m", "worker", "run", "--source", str(testdata / "footage" / "driving" / "d9.mp4"),
-           "--characters", str(characters), "--output", "obs", "--output", f"nut:{nut_port}",
-           "--duration", "8", "--json", "--ready-json"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                         cwd=tmp_path)
+    cmd = [
+        sys.executable,
+        "-m",
+        "worker",
+        "run",
+        "--source",
+        str(testdata / "footage" / "driving" / "d9.mp4"),
+        "--characters",
+        str(characters),
+        "--output",
+        "obs",
+        "--output",
+        f"nut:{nut_port}",
+        "--duration",
+        "8",
+        "--json",
+        "--ready-json",
+    ]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     ready = json.loads(p.stdout.readline())
     assert ready["event"] == "ready" and ready["frame_port"] and ready["control_port"]
     rx = P.FrameReceiver(ready["frame_port"], token).connect()
@@ -265,13 +332,23 @@ def test_run_command_with_obs_and_nut_outputs(characters, tmp_path, testdata):
 def test_run_bad_config_is_one_line(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("motion:\n  expression_strength: lots\n")
-    r = subprocess.run([sys.executable, "-m", "worker", "run", "--config", str(cfg), "--duration", "1"],
-                       capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                       env=dict(os.environ, STREAM_ANIMATOR_LOGS=str(tmp_path / "logs")))
+    r = subprocess.run(
+        [sys.executable, "-m", "worker", "run", "--config", str(cfg), "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=dict(os.environ, STREAM_ANIMATOR_LOGS=str(tmp_path / "logs")),
+    )
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith("error: config key 'motion.expression_strength'")
     assert "Traceback" not in r.stderr
     cfg.write_text("camra: {}\n")
-    r = subprocess.run([sys.executable, "-m", "worker", "run", "--config", str(cfg)], capture_output=True,
-                       text=True, timeout=60, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "worker", "run", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert "unknown key 'camra'" in r.stderr and r.returncode == 2

@@ -8,10 +8,11 @@ import pytest
 
 from worker.characters.preprocess import preprocess_image
 from worker.paths import SAMPLE_CHARACTER
-from worker.render import meshwarp as MW
-from worker.render.meshwarp import MeshWarpRenderer, _ForwardMap, _invert
-from worker.render.sweep import driver_from_character, pose_sweep
+from worker.render.meshwarp import MeshWarpRenderer
+from worker.render.meshwarp import grid as MW
+from worker.render.meshwarp.grid import ForwardMap, invert
 from worker.retarget import Retargeter, RetargetOptions
+from worker.tools.sweep import driver_from_character, pose_sweep
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def _field(renderer: MeshWarpRenderer, char, pose) -> np.ndarray:
 def _residual(fwd: np.ndarray, nodes: np.ndarray, back: np.ndarray) -> np.ndarray:
     """|x + fwd(x) - p| per node, with fwd bilinear between the nodes."""
     x = np.ascontiguousarray(nodes + back)
-    return np.abs(_ForwardMap(fwd, nodes).at(x)[0] - nodes).max(0)
+    return np.abs(ForwardMap(fwd, nodes).at(x)[0] - nodes).max(0)
 
 
 def test_grid_inversion_is_exact_cold_and_warm(char, poses):
@@ -44,10 +45,10 @@ def test_grid_inversion_is_exact_cold_and_warm(char, poses):
     for pose in poses[::3]:
         fwd = _field(r, char, pose)
         assert np.abs(fwd).max() > 1.0  # the sweep really moves the grid
-        cold = _invert(fwd, grid.nodes, None, margin=1)
+        cold = invert(fwd, grid.nodes, None, margin=1)
         worst_cold = max(worst_cold, float(_residual(fwd, grid.nodes, cold)[inner].max()))
         if warm is not None:
-            warm = _invert(fwd, grid.nodes, warm, steps=4, margin=1)
+            warm = invert(fwd, grid.nodes, warm, steps=4, margin=1)
             worst_warm = max(worst_warm, float(_residual(fwd, grid.nodes, warm)[inner].max()))
             assert np.abs(warm - cold)[:, inner].max() < 0.05  # the same inverse either way
         else:
@@ -118,8 +119,8 @@ def test_a_pose_that_would_fold_is_scaled_back_to_the_limit(char):
     lips = np.zeros(det.shape, np.uint8)
     import cv2
 
-    from worker.retarget import regions as R
-    cv2.fillConvexPoly(lips, cv2.convexHull(np.round(drawn.landmarks[R.inner_lip_contour(), :2]).astype(np.int32)), 1)
+    from worker.track import landmark_ids as L
+    cv2.fillConvexPoly(lips, cv2.convexHull(np.round(drawn.landmarks[L.inner_lip_contour(), :2]).astype(np.int32)), 1)
     keep = visible & ~cv2.dilate(lips, np.ones((9, 9), np.uint8)).astype(bool)
     assert det[keep].min() > 0.0
 
@@ -136,7 +137,7 @@ def test_real_footage_never_folds(testdata):
     """d12 talks with a wide-open mouth and moves about: on the two characters with the least
     room (s42's chin near the frame's foot, s10's face at the silhouette) the plain warp folds in
     many frames; guarded, none does, and most frames keep nearly all their motion."""
-    from worker.render import fidelity as F
+    from worker.tools import fidelity as F
 
     states, neutrals = F.track_driver(testdata / "footage" / "driving" / "d12.mp4")
     for name in ("s42", "s10"):

@@ -1,4 +1,4 @@
-"""Lips at full resolution (`worker.render.mouth_rig`) inside the `meshwarp` renderer."""
+"""Lips at full resolution (`worker.render.meshwarp.mouth_rig`) inside the `meshwarp` renderer."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import pytest
 from worker.characters.preprocess import preprocess_image
 from worker.paths import SAMPLE_CHARACTER
 from worker.render import create_renderer
-from worker.render.fidelity import flatten
-from worker.render.mouth_rig import MouthRig
-from worker.render.sweep import driver_from_character
+from worker.render.meshwarp.mouth_rig import MouthRig
 from worker.retarget import Retargeter, RetargetOptions
 from worker.retarget import geometry as G
-from worker.retarget import regions as R
+from worker.tools.fidelity import flatten
+from worker.tools.sweep import driver_from_character
+from worker.track import landmark_ids as L
 
-CENTRAL = [p for pair in R.MOUTH_GAP_PAIRS for p in pair]  # upper and lower inner-lip centre points
+CENTRAL = [p for pair in L.INNER_LIP_PAIRS for p in pair]  # upper and lower inner-lip centre points
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_lips_land_where_the_pose_puts_them(char, kw):
 
 def test_neutral_lips_need_no_patch(char):
     lm = np.asarray(char.landmarks, np.float64)
-    rig = MouthRig(lm[R.INNER_UPPER, :2], lm[R.INNER_LOWER, :2])
+    rig = MouthRig(lm[L.INNER_UPPER, :2], lm[L.INNER_LOWER, :2])
     ys, xs = np.mgrid[0:512, 0:512].astype(np.float32)
     identity = np.stack([xs, ys], -1)
     patched = identity.copy()
@@ -60,7 +60,7 @@ def test_patch_meets_the_rest_of_the_map_without_a_seam(char):
     """At the edge of the rewritten box the map is what it was: no seam around the mouth."""
     pose = _pose(char, mouth=0.3, roll=10.0)
     lm = np.asarray(char.landmarks, np.float64)
-    rig = MouthRig(lm[R.INNER_UPPER, :2], lm[R.INNER_LOWER, :2])
+    rig = MouthRig(lm[L.INNER_UPPER, :2], lm[L.INNER_LOWER, :2])
     # a smooth map (a small rotation and shift), as the spline would give around the mouth
     ys, xs = np.mgrid[0:512, 0:512].astype(np.float32)
     a = np.radians(4.0)

@@ -66,13 +66,24 @@ def engine_setup(tmp_path, testdata):
     chars.mkdir()
     shutil.copy(SAMPLE_CHARACTER, chars / "astronaut.png")
     shutil.copy(testdata / "footage" / "portraits" / "s6.jpg", chars / "s6.jpg")
-    settings = ScriptSettings(worker_python=py, characters_dir=str(chars), camera=CAMERA_FILE,
-                              video_file=str(testdata / "footage" / "driving" / "d3.mp4"), size=128)
+    settings = ScriptSettings(
+        worker_python=py,
+        characters_dir=str(chars),
+        camera=CAMERA_FILE,
+        video_file=str(testdata / "footage" / "driving" / "d3.mp4"),
+        size=128,
+    )
     sink = KeepingSink()
     old_cache = os.environ.get("STREAM_ANIMATOR_CACHE")
     os.environ["STREAM_ANIMATOR_CACHE"] = str(tmp_path / "cache")  # inherited by the worker
-    eng = Engine(load_protocol(str(REPO)), str(REPO), str(tmp_path / "state"), sink=sink,
-                 status_path=str(tmp_path / "state" / "status.json"), backoff=Backoff(initial=0.5))
+    eng = Engine(
+        load_protocol(str(REPO)),
+        str(REPO),
+        str(tmp_path / "state"),
+        sink=sink,
+        status_path=str(tmp_path / "state" / "status.json"),
+        backoff=Backoff(initial=0.5),
+    )
     try:
         yield eng, sink, settings, tmp_path
     finally:
@@ -101,13 +112,20 @@ def test_engine_runs_the_real_worker_end_to_end(engine_setup):
     cams = wait(lambda s: s["cameras"] is not None, 60, "the camera list", eng)["cameras"]
     assert all(c["value"].startswith("webcam:") for c in cams)
 
+    # what the worker offers comes from `worker describe --json` (run off the engine's thread), saved for next time
+    offer = wait(lambda s: s["offer"] is not None, 60, "the worker's offer", eng)["offer"]
+    assert {r["name"]: r["available"] for r in offer["renderers"]} == {"meshwarp": True, "liveportrait": False}
+    assert eng.offer().renderer_choices("meshwarp") == ["meshwarp"]
+    assert json.loads((tmp / "state" / "describe.json").read_text()) == offer
+
     # a status file for support/tests, without the secret
     status_text = (tmp / "state" / "status.json").read_text()
     assert eng.token not in status_text and json.loads(status_text)["state"] == "running"
 
     # control: next character, pause toggles, live options, a refused request becomes the error
     eng.request("set_character", step=1)
-    wait(lambda s: s["worker"].get("character") == "s6.jpg", 20, "next character", eng)
+    wait(lambda s: s["character"] == "s6.jpg", 20, "next character (the worker's character event)", eng)
+    wait(lambda s: s["worker"].get("character") == "s6.jpg", 20, "next character in the status", eng)
     eng.request("pause_toggle")
     wait(lambda s: s["worker"].get("paused") is True, 10, "paused", eng)
     eng.request("pause_toggle")
@@ -124,8 +142,12 @@ def test_engine_runs_the_real_worker_end_to_end(engine_setup):
     assert eng.snapshot()["worker_pid"] == pid
     os.kill(pid, signal.SIGKILL)
     wait(lambda s: s["state"] == "restarting", 10, "restarting state", eng)
-    snap = wait(lambda s: s["state"] == "running" and s.get("worker_pid") != pid and s["frames"]["frames"] > 0,
-                90, "frames after restart", eng)
+    snap = wait(
+        lambda s: s["state"] == "running" and s.get("worker_pid") != pid and s["frames"]["frames"] > 0,
+        90,
+        "frames after restart",
+        eng,
+    )
     assert snap["restarts"] == 1
     wait(lambda s: s["worker"].get("character") == "s6.jpg", 20, "character kept across the restart", eng)
 
@@ -148,8 +170,16 @@ def test_engine_reports_a_worker_that_cannot_start(engine_setup):
     # a worker that exits at once (a bad characters folder) is restarted with back-off
     empty = tmp / "empty"
     empty.mkdir()
-    eng.apply_settings(ScriptSettings(**{**settings.__dict__, "video_file": str(SAMPLE_CHARACTER.parent / "x"),
-                                         "camera": "webcam:0", "characters_dir": str(empty)}))
+    eng.apply_settings(
+        ScriptSettings(
+            **{
+                **settings.__dict__,
+                "video_file": str(SAMPLE_CHARACTER.parent / "x"),
+                "camera": "webcam:0",
+                "characters_dir": str(empty),
+            }
+        )
+    )
     snap = wait(lambda s: s["state"] == "restarting", 60, "restart after a failed start", eng)
     assert "no character images" in snap["last_error"], snap["last_error"]
     assert "restarting in" in snap["line"]

@@ -16,12 +16,8 @@ sys.path.insert(0, str(REPO / "obs_script"))
 
 from stream_animator_lib import bindings  # noqa: E402
 from stream_animator_lib.backoff import Backoff  # noqa: E402
-from stream_animator_lib.engine import (  # noqa: E402
-    clean_state_dir,
-    normalize_cameras,
-    normalize_characters,
-    resolve_locally,
-)
+from stream_animator_lib.engine import camera_choices, clean_state_dir  # noqa: E402
+from stream_animator_lib.offer import Offer, OfferError  # noqa: E402
 from stream_animator_lib.protocol_loader import MODULE_NAME, load_protocol  # noqa: E402
 from stream_animator_lib.settings import (  # noqa: E402
     CAMERA_FILE,
@@ -29,7 +25,7 @@ from stream_animator_lib.settings import (  # noqa: E402
     find_worker_python,
     venv_python_candidates,
 )
-from stream_animator_lib.status import exit_text, format_status_line, last_error_line, latency_ms  # noqa: E402
+from stream_animator_lib.status import exit_text, format_status_line, last_error_line  # noqa: E402
 from stream_animator_lib.worker_process import (  # noqa: E402
     WorkerProcess,
     child_env,
@@ -102,21 +98,66 @@ def test_settings_from_reader_converts_types_and_falls_back_on_garbage():
     assert s.head_strength == ScriptSettings().head_strength
 
 
+def worker_offer() -> Offer:
+    """What this checkout's worker offers, exactly as `describe --json` prints it."""
+    from worker.commands.describe import describe
+
+    return Offer.from_json(json.dumps(describe()))
+
+
 def test_settings_problems_name_the_field(tmp_path):
     py = tmp_path / "python"
     py.write_text("")
+    offer = worker_offer()
     ok = ScriptSettings(worker_python=str(py))
-    assert ok.problems() == []
-    bad = ScriptSettings(worker_python=str(tmp_path / "nope"), characters_dir=str(tmp_path / "missing"),
-                         renderer="magic", camera="usb", size=10, smoothing=9.0)
-    text = "\n".join(bad.problems())
-    for field in ("Worker Python", "Characters folder", "Renderer", "Camera", "Output size", "Smoothing"):
-        assert field in text
+    assert ok.problems() == [] and ok.problems(offer) == []
+    bad = ScriptSettings(
+        worker_python=str(tmp_path / "nope"),
+        characters_dir=str(tmp_path / "missing"),
+        renderer="magic",
+        camera="usb",
+        size=10,
+        smoothing=9.0,
+        expression_strength=2.5,
+    )
+    text = "\n".join(bad.problems(offer))
+    for field in (
+        "Worker Python",
+        "Characters folder",
+        "Renderer: 'magic'",
+        "Camera",
+        "Output size: 10 is outside 64..2048",
+        "Smoothing: 9.0 is outside 0..3",
+        "Expression strength: 2.5 is outside 0..2",
+    ):
+        assert field in text, field
     assert ScriptSettings(worker_python="").problems()[0].startswith("Worker Python: not set")
     nofile = ScriptSettings(worker_python=str(py), camera=CAMERA_FILE)
     assert nofile.problems() == ["Video file: choose a file (camera is set to 'video file')"]
+    # the worker's reasons, not the script's guesses
+    lp = ScriptSettings(worker_python=str(py), renderer="liveportrait").problems(offer)
+    assert lp == [
+        "Renderer: renderer liveportrait is not in this install yet (worker/render/liveportrait.py does not exist)"
+    ]
     if not sys.platform.startswith("win"):
-        assert "Windows" in ScriptSettings(worker_python=str(py), output_mode="spout").problems()[0]
+        assert ScriptSettings(worker_python=str(py), output_mode="spout").problems(offer) == [
+            "Output: spout output needs Windows and SpoutGL"
+        ]
+
+
+def test_menus_offer_only_what_can_run_here(tmp_path):
+    offer = worker_offer()
+    assert offer.renderer_choices("meshwarp") == ["meshwarp"]  # liveportrait cannot start: not offered
+    assert offer.renderer_choices("liveportrait") == ["meshwarp", "liveportrait"]  # a saved choice stays visible
+    if not sys.platform.startswith("win"):
+        assert offer.mode_choices("direct") == ["direct", "nut"]
+    assert offer.range("motion.expression_strength") == (0.0, 2.0) and offer.range("characters.size") == (64, 2048)
+    offer.save(str(tmp_path / "d.json"))
+    assert Offer.load(str(tmp_path / "d.json")).data == offer.data
+    assert Offer.load(str(tmp_path / "missing.json")) is None
+    for bad in ("[]", "{}", '{"config": {}, "renderers": [1], "outputs": []}', "not json"):
+        with pytest.raises(OfferError):
+            Offer.from_json(bad)
 
 
 def test_worker_config_matches_the_worker_schema(tmp_path):
@@ -125,8 +166,16 @@ def test_worker_config_matches_the_worker_schema(tmp_path):
 
     chars = tmp_path / "chars"
     chars.mkdir()
-    s = ScriptSettings(characters_dir=str(chars), renderer="meshwarp", size=384, expression_strength=1.5,
-                       head_strength=0.5, smoothing=2.0, mirror=True, camera="webcam:1")
+    s = ScriptSettings(
+        characters_dir=str(chars),
+        renderer="meshwarp",
+        size=384,
+        expression_strength=1.5,
+        head_strength=0.5,
+        smoothing=2.0,
+        mirror=True,
+        camera="webcam:1",
+    )
     for mode, port in (("direct", None), ("nut", 45678), ("spout", None)):
         s.output_mode = mode
         path = tmp_path / f"{mode}.yaml"
@@ -157,8 +206,14 @@ def test_needs_restart_only_for_startup_settings():
     a = ScriptSettings()
     assert not ScriptSettings(expression_strength=0.3, mirror=True, smoothing=2.0).needs_restart(a)
     assert not ScriptSettings(character="bob.png", autostart=False).needs_restart(a)
-    for change in ({"renderer": "liveportrait"}, {"camera": "webcam:2"}, {"size": 256},
-                   {"characters_dir": "/x"}, {"output_mode": "nut"}, {"worker_python": "/p"}):
+    for change in (
+        {"renderer": "liveportrait"},
+        {"camera": "webcam:2"},
+        {"size": 256},
+        {"characters_dir": "/x"},
+        {"output_mode": "nut"},
+        {"worker_python": "/p"},
+    ):
         assert ScriptSettings(**change).needs_restart(a), change
 
 
@@ -181,9 +236,14 @@ def test_find_worker_python(tmp_path):
 
 
 def test_status_line_running():
-    snap = {"state": "running", "worker": {"fps": 29.96, "latency_ms": {"p50": 41.2, "p95": 60}, "paused": False,
-                                           "character": "astronaut.png", "tracking": "tracking", "warnings": []}}
+    snap = {
+        "state": "running",
+        "worker": {"fps": 29.96, "paused": False, "tracking": "tracking", "warnings": []},
+        "latency_ms": 41.2,
+        "character": "astronaut.png",
+    }
     assert format_status_line(snap) == "Running · 30.0 fps · 41 ms · astronaut · tracking"
+    assert format_status_line({"state": "running", "worker": {}, "latency_ms": None, "character": None}) == "Running"
     snap["worker"]["paused"] = True
     snap["worker"]["warnings"] = ["camera is slow"]
     line = format_status_line(snap)
@@ -193,18 +253,14 @@ def test_status_line_running():
 def test_status_line_other_states():
     assert format_status_line({"state": "stopped"}) == "Stopped"
     assert format_status_line({"state": "starting"}) == "Starting worker…"
-    assert format_status_line({"state": "restarting", "restart_in": 3.6, "last_error": "exit code 1: boom"}) == \
-        "Worker stopped · exit code 1: boom · restarting in 4 s"
-    assert format_status_line({"state": "error", "last_error": "Worker Python: not set"}) == \
-        "Not running · Worker Python: not set"
-
-
-def test_latency_ms_shapes():
-    assert latency_ms(12) == 12.0
-    assert latency_ms({"p50": 5.5, "p95": 9}) == 5.5
-    assert latency_ms({"p50": None, "p95": 9}) == 9
-    assert latency_ms({"p95": 144.8, "pipeline": {"p50": 33.6, "p95": 142.6}}) == 33.6
-    assert latency_ms(float("nan")) is None and latency_ms(None) is None and latency_ms(True) is None
+    assert (
+        format_status_line({"state": "restarting", "restart_in": 3.6, "last_error": "exit code 1: boom"})
+        == "Worker stopped · exit code 1: boom · restarting in 4 s"
+    )
+    assert (
+        format_status_line({"state": "error", "last_error": "Worker Python: not set"})
+        == "Not running · Worker Python: not set"
+    )
 
 
 def test_last_error_line():
@@ -223,24 +279,21 @@ def test_exit_text():
     assert exit_text(2, "no camera") == "exit code 2: no camera"
 
 
-def test_resolve_locally_follows_the_workers_rules():
-    ids = ["a.png", "b.png", "c.png"]
-    assert resolve_locally(ids, "a.png", {"step": 1}) == "b.png"
-    assert resolve_locally(ids, "a.png", {"step": -1}) == "c.png"
-    assert resolve_locally(ids, None, {"step": 1}) == "a.png"
-    assert resolve_locally(ids, "b.png", {"index": 3}) == "c.png"
-    assert resolve_locally(ids, "b.png", {"index": 4}) is None
-    assert resolve_locally([], None, {"character": "x.png"}) == "x.png"
-    assert resolve_locally([], None, {"step": 1}) is None
-
-
-def test_normalize_lists():
-    got = normalize_characters({"characters": [{"id": "a.png", "name": "a", "index": 1}, "b.png", {"x": 1}]})
-    assert got == [{"id": "a.png", "name": "a"}, {"id": "b.png", "name": "b.png"}]
-    cams = normalize_cameras({"cameras": [{"index": 0, "name": "Integrated", "width": 1280, "height": 720},
-                                          {"index": "x"}]})
-    assert cams == [{"value": "webcam:0", "name": "Integrated (1280×720)"}]
-    assert normalize_cameras([{"index": 2}]) == [{"value": "webcam:2", "name": "Camera 2"}]
+def test_camera_choices():
+    text = json.dumps(
+        [
+            {"index": 0, "name": "Integrated", "width": 1280, "height": 720},
+            {"index": 2, "name": "", "width": None, "height": None},
+        ]
+    )
+    assert camera_choices(text) == [
+        {"value": "webcam:0", "name": "Integrated (1280×720)"},
+        {"value": "webcam:2", "name": "Camera 2"},
+    ]
+    with pytest.raises(ValueError):
+        camera_choices("oops")
+    with pytest.raises(KeyError):
+        camera_choices(json.dumps([{"name": "no index"}]))
 
 
 # ---- worker process --------------------------------------------------------------------------------
@@ -248,8 +301,21 @@ def test_normalize_lists():
 
 def test_worker_command_and_ready_line():
     cmd = worker_command("/v/bin/python", "/s/c.yaml", "webcam:0", 4242, "/s/w.log")
-    assert cmd == ["/v/bin/python", "-m", "worker", "--log-file", "/s/w.log", "run", "--config", "/s/c.yaml",
-                   "--source", "webcam:0", "--parent-pid", "4242", "--ready-json"]
+    assert cmd == [
+        "/v/bin/python",
+        "-m",
+        "worker",
+        "--log-file",
+        "/s/w.log",
+        "run",
+        "--config",
+        "/s/c.yaml",
+        "--source",
+        "webcam:0",
+        "--parent-pid",
+        "4242",
+        "--ready-json",
+    ]
     P = load_protocol(str(REPO))
     line = P.ready_line(1234, 5678).decode()
     assert parse_ready_line(line) == {"event": "ready", "protocol": 1, "control_port": 1234, "frame_port": 5678}
@@ -269,9 +335,11 @@ def _child(tmp_path, code: str) -> WorkerProcess:
 
 
 def test_worker_process_reads_ready_line_and_stops(tmp_path):
-    code = ("import sys, time; print('noise'); "
-            "print('{\"event\": \"ready\", \"protocol\": 1, \"control_port\": 11, \"frame_port\": 12}', flush=True);"
-            "time.sleep(60)")
+    code = (
+        "import sys, time; print('noise'); "
+        'print(\'{"event": "ready", "protocol": 1, "control_port": 11, "frame_port": 12}\', flush=True);'
+        "time.sleep(60)"
+    )
     wp = _child(tmp_path, code)
     wp.start()
     deadline = time.monotonic() + 10
@@ -307,8 +375,13 @@ def test_worker_process_reports_the_error_line(tmp_path):
 
 def test_clean_state_dir_removes_only_stale_files(tmp_path):
     now = time.time()
-    files = {"status-1.json": 120, "status-2.json": 5, "worker-1.yaml": 8 * 86400, "worker-2.log": 3600,
-             "notes.txt": 9 * 86400}
+    files = {
+        "status-1.json": 120,
+        "status-2.json": 5,
+        "worker-1.yaml": 8 * 86400,
+        "worker-2.log": 3600,
+        "notes.txt": 9 * 86400,
+    }
     for name, age in files.items():
         p = tmp_path / name
         p.write_text("x")
@@ -337,8 +410,12 @@ def test_script_sources_are_stdlib_only():
         "from stream_animator_lib.protocol_loader import load_protocol; load_protocol(sys.argv[2]);"
         "bad = [m for m in ('numpy', 'yaml', 'worker', 'cv2', 'av') if m in sys.modules]; print(bad)"
     )
-    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(REPO / "obs_script"), str(REPO)],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, str(REPO / "obs_script"), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 

@@ -13,14 +13,14 @@ import pytest
 
 from worker.errors import UserError
 from worker.output.base import checkerboard, composite, parse_colour
-from worker.output.factory import BACKENDS, create_output
 from worker.output.metrics import OutputMetrics, RateMeter
+from worker.output.registry import OUTPUTS, create_output
 
 FRAME = np.zeros((48, 64, 4), np.uint8)
 
 
 def test_factory_knows_every_backend_and_rejects_unknown_types():
-    assert set(BACKENDS) == {"obs", "nut", "spout", "virtualcam", "window", "file"}
+    assert set(OUTPUTS) == {"obs", "nut", "spout", "virtualcam", "window", "file"}
     for bad in ({"type": "ndi"}, {}, {"type": None}):
         with pytest.raises(UserError, match="outputs\\[\\].type must be one of obs, nut"):
             create_output(bad)
@@ -91,13 +91,17 @@ def test_window_shows_frames_under_xvfb(tmp_path):
             pytest.fail("Xvfb missing: CI installs the xvfb package")
         pytest.skip("needs Xvfb")
     display = f":{90 + os.getpid() % 500}"
-    proc = subprocess.Popen([xvfb, display, "-screen", "0", "320x240x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [xvfb, display, "-screen", "0", "320x240x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(0.5)
         env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-        res = subprocess.run([sys.executable, "-c", WINDOW_SCRIPT], env=env, capture_output=True,
-                             text=True, timeout=60, cwd=tmp_path)
+        res = subprocess.run(
+            [sys.executable, "-c", WINDOW_SCRIPT], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
         assert res.returncode == 0, res.stderr[-2000:]
         assert res.stdout.split()[-1] == "5"
     finally:

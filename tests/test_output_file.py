@@ -12,7 +12,7 @@ from media import decode_rgba
 
 from worker.errors import UserError
 from worker.output.base import composite
-from worker.output.factory import create_output
+from worker.output.registry import create_output
 
 
 def rgba_frame(i: int, h: int = 64, w: int = 80) -> np.ndarray:
@@ -21,7 +21,7 @@ def rgba_frame(i: int, h: int = 64, w: int = 80) -> np.ndarray:
     img[..., 1] = np.arange(w)[None, :] * 3
     img[..., 2] = 255 - np.arange(h)[:, None] * 3
     img[..., 3] = 0
-    img[h // 4: 3 * h // 4, w // 4: 3 * w // 4, 3] = 255  # opaque box on a transparent field
+    img[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4, 3] = 255  # opaque box on a transparent field
     img[: h // 4, :, 3] = 128
     return img
 
@@ -97,14 +97,17 @@ def test_capture_timing_and_odd_size(tmp_path):
     assert np.allclose(np.diff(times), 0.1, atol=0.002)
 
 
-@pytest.mark.parametrize("cfg, match", [
-    ({"path": "x.avi"}, "unsupported suffix"),
-    ({}, "path is required"),
-    ({"path": "x.mp4", "fps": 0}, "fps"),
-    ({"path": "x.mp4", "background": "blue"}, "background"),
-    ({"path": "x.mp4", "timing": "wall"}, "timing"),
-    ({"path": "x.mp4", "speed": 2}, "unknown key"),
-])
+@pytest.mark.parametrize(
+    "cfg, match",
+    [
+        ({"path": "x.avi"}, "unsupported suffix"),
+        ({}, "path is required"),
+        ({"path": "x.mp4", "fps": 0}, "fps"),
+        ({"path": "x.mp4", "background": "blue"}, "background"),
+        ({"path": "x.mp4", "timing": "wall"}, "timing"),
+        ({"path": "x.mp4", "speed": 2}, "unknown key"),
+    ],
+)
 def test_config_errors(cfg, match):
     with pytest.raises(UserError, match=match):
         create_output({"type": "file", **cfg})

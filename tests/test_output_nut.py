@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from worker.errors import UserError
-from worker.output.factory import create_output
 from worker.output.nut import NutOutput
+from worker.output.registry import create_output
 
 
 def free_port() -> int:
@@ -35,8 +35,11 @@ class Listener(threading.Thread):
     def run(self) -> None:
         try:
             self.ready.set()
-            with av.open(f"tcp://127.0.0.1:{self.port}?listen=1&listen_timeout=10000", format="nut",
-                         options={"fflags": "nobuffer", "probesize": "32", "analyzeduration": "0"}) as c:
+            with av.open(
+                f"tcp://127.0.0.1:{self.port}?listen=1&listen_timeout=10000",
+                format="nut",
+                options={"fflags": "nobuffer", "probesize": "32", "analyzeduration": "0"},
+            ) as c:
                 for frame in c.decode(video=0):
                     self.formats.add(frame.format.name)
                     self.frames.append(frame.to_ndarray(format="rgba"))

@@ -10,13 +10,13 @@ from worker.characters.preprocess import preprocess_image
 from worker.errors import UserError
 from worker.paths import SAMPLE_CHARACTER
 from worker.render import create_renderer
-from worker.render.fidelity import flatten
-from worker.render.meshwarp import MeshWarpRenderer, benchmark_render
-from worker.render.prepare import PREPARE_VERSION, prepare_arrays
-from worker.render.sweep import driver_from_character
+from worker.render.meshwarp import MeshWarpRenderer
 from worker.retarget import Retargeter, RetargetOptions
 from worker.retarget import geometry as G
-from worker.retarget import regions as R
+from worker.tools.bench import bench_render
+from worker.tools.fidelity import flatten
+from worker.tools.sweep import driver_from_character
+from worker.track import landmark_ids as L
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +55,11 @@ def _pose(char, **kw):
 
 
 def test_prepare_arrays_are_plain_cacheable_arrays(char):
-    a = prepare_arrays(char.image, char.landmarks)
-    assert PREPARE_VERSION >= 2
+    r = MeshWarpRenderer()
+    a = r.prepare(char.cutout)
+    assert r.prepare_version >= 2
     assert a and all(isinstance(v, np.ndarray) and v.dtype != object for v in a.values())
-    b = prepare_arrays(char.image, char.landmarks)
+    b = r.prepare(char.cutout)
     assert all(np.array_equal(a[k], b[k]) for k in a)  # deterministic
     assert np.isfinite(a["meshwarp_grid_matrix"]).all()
 
@@ -89,7 +90,7 @@ def test_output_size_and_alpha(char):
     m = full.backward_map(char, pose)
     alpha = cv2.remap(char.image[..., 3], m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     mouth = np.zeros((512, 512), bool)
-    cv2.fillPoly(mouth.view(np.uint8), [np.round(pose.landmarks[R.inner_lip_contour(), :2]).astype(np.int32)], 1)
+    cv2.fillPoly(mouth.view(np.uint8), [np.round(pose.landmarks[L.inner_lip_contour(), :2]).astype(np.int32)], 1)
     outside = ~cv2.dilate(mouth.view(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     assert np.array_equal(out[..., 3][outside], alpha[outside])
     assert (char.image[..., 3] < 255).any()  # the sample has a real matte to carry
@@ -116,8 +117,8 @@ def test_no_tears_or_folds_at_large_poses(char, renderer):
         ax, ay = np.diff(m, axis=1)[:-1], np.diff(m, axis=0)[:, :-1]
         step = np.maximum(np.abs(ax).max(-1), np.abs(ay).max(-1))
         hidden = np.zeros((511, 511), np.uint8)
-        for ids in (R.R_EYE_UPPER + R.R_EYE_LOWER + list(R.R_EYE_CORNERS),
-                    R.L_EYE_UPPER + R.L_EYE_LOWER + list(R.L_EYE_CORNERS), R.inner_lip_contour()):
+        for ids in (L.R_EYE_UPPER + L.R_EYE_LOWER + L.R_EYE_CORNERS,
+                    L.L_EYE_UPPER + L.L_EYE_LOWER + L.L_EYE_CORNERS, L.inner_lip_contour()):
             cv2.fillConvexPoly(hidden, cv2.convexHull(np.round(pose.landmarks[ids, :2]).astype(np.int32)), 1)
         hidden = cv2.dilate(hidden, np.ones((9, 9), np.uint8)).astype(bool)
         assert step[~hidden].max() < 10.0, kw  # stretches (the chin pulling on the neck), no tears
@@ -169,11 +170,11 @@ def test_open_mouth_shows_a_dark_interior_with_teeth(char, renderer, mesh):
     pose = _pose(char, mouth=0.35)
     out = renderer.render(char, pose)
     inner = np.zeros((512, 512), np.uint8)
-    cv2.fillPoly(inner, [np.round(pose.landmarks[R.inner_lip_contour(), :2]).astype(np.int32)], 1)
+    cv2.fillPoly(inner, [np.round(pose.landmarks[L.inner_lip_contour(), :2]).astype(np.int32)], 1)
     inner = cv2.erode(inner, np.ones((3, 3), np.uint8)).astype(bool)
     lum = cv2.cvtColor(out[..., :3], cv2.COLOR_RGB2GRAY).astype(float)
     face_lum = cv2.cvtColor(char.image[..., :3], cv2.COLOR_RGB2GRAY)[
-        np.round(char.landmarks[R.CHEEKS, 1]).astype(int), np.round(char.landmarks[R.CHEEKS, 0]).astype(int)].mean()
+        np.round(char.landmarks[L.CHEEKS, 1]).astype(int), np.round(char.landmarks[L.CHEEKS, 0]).astype(int)].mean()
     assert inner.sum() > 200
     assert np.median(lum[inner]) < 0.5 * face_lum  # a dark cavity, not stretched lip
     # teeth: bright just under the upper lip, darker below them
@@ -190,5 +191,5 @@ def test_open_mouth_shows_a_dark_interior_with_teeth(char, renderer, mesh):
 
 
 def test_benchmark_reports_times(char):
-    r = benchmark_render(char, frames=12)
+    r = bench_render(char, frames=12)
     assert r["frames"] == 12 and 0 < r["median_ms"] <= r["p95_ms"] <= r["max_ms"]

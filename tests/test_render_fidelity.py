@@ -1,7 +1,7 @@
 """Fidelity on real footage: track -> retarget -> render, then MediaPipe again on the output.
 
 A subsample of the full table: each driver once (whole clips), each character once.
-`python -m worker.render.fidelity` prints all 16 pairs against the project's TARGETS.
+`python -m worker.tools.fidelity` prints all 16 pairs against the project's TARGETS.
 
 Not every target is met yet (see `fidelity.TARGETS` and the table): what this test enforces
 are FLOORS just under today's measured levels, so that a regression fails here, while the
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.render import fidelity as F
+from worker.tools import fidelity as F
 
 PAIRS = (("d0", "s42"), ("d3", "s12"), ("d9", "s10"), ("d12", "s9"))
 # measured 2026-11-22 (second session) on these pairs: mouth r 0.97-0.995, eye r 0.83-0.98, roll r 0.91-0.98,

@@ -10,10 +10,10 @@ import pytest
 from worker.characters.preprocess import preprocess_image
 from worker.errors import UserError
 from worker.paths import SAMPLE_CHARACTER
-from worker.render.sweep import driver_from_character
 from worker.retarget import Idle, Retargeter, RetargetOptions
 from worker.retarget import geometry as G
-from worker.retarget import regions as R
+from worker.tools.sweep import driver_from_character
+from worker.track import landmark_ids as L
 from worker.track.face_state import FaceState
 
 
@@ -44,7 +44,7 @@ def test_a_different_driver_face_moves_only_by_its_motion(char):
     """A driver with another face shape: only the change from its neutral reaches the character."""
     rt = _rt(char)
     lm = char.landmarks.astype(np.float64) * 1.7 + [40.0, -30.0, 0.0]  # bigger, elsewhere
-    lm[R.R_EYE_UPPER, 1] -= 3.0  # and another eye shape
+    lm[L.R_EYE_UPPER, 1] -= 3.0  # and another eye shape
     neutral = FaceState(found=True, landmarks=lm.astype(np.float32))
     pose = rt.retarget(FaceState(found=True, timestamp=1.0, landmarks=lm.astype(np.float32)), neutral)
     assert np.abs(pose.landmarks - char.landmarks).max() < 1e-2
@@ -76,7 +76,7 @@ def test_yaw_uses_depth_not_a_squash(char):
     # and the two eyes are foreshortened unequally (a squash would scale both alike)
     w = [np.linalg.norm(pose.landmarks[a, :2] - pose.landmarks[b, :2]) /
          np.linalg.norm(char.landmarks[a, :2] - char.landmarks[b, :2])
-         for a, b in (R.R_EYE_CORNERS, R.L_EYE_CORNERS)]
+         for a, b in (L.R_EYE_CORNERS, L.L_EYE_CORNERS)]
     assert abs(w[0] - w[1]) > 0.03
 
 
@@ -109,7 +109,7 @@ def test_mouth_opening_in_inter_ocular_units(char):
     closed = rt.retarget(driver_from_character(char, t=2.0), talking)
     assert closed.mouth_open < 0.02
     # lips never cross
-    up, lo = closed.landmarks[R.INNER_UPPER, 1], closed.landmarks[R.INNER_LOWER, 1]
+    up, lo = closed.landmarks[L.INNER_UPPER, 1], closed.landmarks[L.INNER_LOWER, 1]
     assert (lo - up > -0.5).all()
 
 
@@ -117,12 +117,12 @@ def test_gaze_moves_the_iris_inside_the_eye(char):
     rt = _rt(char)
     neutral = driver_from_character(char)
     face = driver_from_character(char, t=1.0)
-    for iris, corners in ((R.R_IRIS, R.R_EYE_CORNERS), (R.L_IRIS, R.L_EYE_CORNERS)):
+    for iris, corners in ((L.R_IRIS, L.R_EYE_CORNERS), (L.L_IRIS, L.L_EYE_CORNERS)):
         w = np.linalg.norm(face.landmarks[corners[0], :2] - face.landmarks[corners[1], :2])
         face.landmarks[iris:iris + 5, 0] += 0.15 * w  # look to the image's right
     pose = rt.retarget(face, neutral)
     assert pose.gaze[0] == pytest.approx(0.3, abs=0.05)
-    for iris, corners in ((R.R_IRIS, R.R_EYE_CORNERS), (R.L_IRIS, R.L_EYE_CORNERS)):
+    for iris, corners in ((L.R_IRIS, L.R_EYE_CORNERS), (L.L_IRIS, L.L_EYE_CORNERS)):
         x = pose.landmarks[iris, 0]
         lo, hi = sorted(pose.landmarks[list(corners), 0])
         assert x > char.landmarks[iris, 0] + 1.0 and lo < x < hi
@@ -139,7 +139,7 @@ def test_strengths_and_mirror(char):
     assert mirrored.retarget(face, neutral).roll == pytest.approx(-10.0, abs=0.5)
     # the driver's right eye shut -> the character's left one
     wink = driver_from_character(char, t=1.0)
-    up, lo = R.R_EYE_UPPER, R.R_EYE_LOWER
+    up, lo = L.R_EYE_UPPER, L.R_EYE_LOWER
     mid = (wink.landmarks[up, 1] + wink.landmarks[lo, 1]) / 2
     wink.landmarks[up, 1] = wink.landmarks[lo, 1] = mid
     p = _rt(char, mirror=True).retarget(wink, neutral)
@@ -192,7 +192,7 @@ def test_head_shift_is_limited_by_the_room_beside_the_face(char):
 
     lm = char.landmarks.copy()
     room = 40.0
-    lm[:, 1] += char.size - room - lm[R.FACE_OVAL, 1].max()  # chin 40 px above the foot
+    lm[:, 1] += char.size - room - lm[L.FACE_OVAL, 1].max()  # chin 40 px above the foot
     low = replace(char, landmarks=lm, key=char.key + "-low")
     rt = _rt(low)
     neutral = driver_from_character(low)

@@ -165,9 +165,9 @@ def test_head_angle_conventions_on_a_rotated_portrait():
 
 
 def test_benchmark_tracking_reports_ms_per_frame(testdata):
-    from worker.track.benchmark import benchmark_tracking
+    from worker.tools.bench import bench_tracking
 
-    r = benchmark_tracking(testdata / "footage" / "driving" / "d0.mp4")
+    r = bench_tracking(testdata / "footage" / "driving" / "d0.mp4")
     assert (r["frames"], r["frames_with_face"], r["size"]) == (78, 78, [512, 512])
     for key in ("track_ms", "mesh_ms", "post_ms"):
         assert r[key]["n"] == 73 and 0 < r[key]["median"] <= r[key]["p95"]

@@ -19,6 +19,7 @@ COMMANDS = {
     "bench": "Measure per-stage costs and what the cache saves.",
     "cameras": "List the cameras this machine has.",
     "ctl": "Send a control request to a running worker (or 'watch' its status).",
+    "describe": "List the renderers, outputs and settings this install offers (--json for programs).",
     "models": "Show, check or download the neural renderer's weights.",
 }
 

@@ -11,6 +11,10 @@ Example (every key optional):
     outputs: [{type: obs}, {type: nut, port: 9999}]
     control: {port: 0}                   # 0 = a free port, announced on stdout
 
+Every setting is declared once, as an `Option` in `SECTIONS` (type, range, default, help):
+ranges that belong to another part are read from it (the working size from the renderer
+registry, the motion strengths from `RetargetOptions`), and each output's options are checked
+by its own entry in the output registry. `stream-animator describe --json` prints them all.
 Settings in `LIVE_KEYS` can change while running (`set_options` on the control channel).
 """
 
@@ -23,42 +27,75 @@ from typing import Any
 import yaml
 
 from worker.errors import UserError
+from worker.options import Option
+from worker.output.registry import OUTPUTS, output_entry
 from worker.paths import SAMPLE_CHARACTERS_DIR
+from worker.render.registry import DEFAULT as DEFAULT_RENDERER
+from worker.render.registry import RENDERERS, SIZE
+from worker.retarget.retargeter import RetargetOptions
 
-DEFAULTS: dict[str, Any] = {
-    "camera": {"source": "webcam:0", "width": 1280, "height": 720, "fps": 30, "mjpeg": True},
-    "characters": {"folder": str(SAMPLE_CHARACTERS_DIR), "current": None, "size": 512},
-    "cache_dir": None,
-    "renderer": {"name": "meshwarp"},
-    "motion": {"expression_strength": 1.0, "head_strength": 1.0, "mirror": False, "idle": True},
-    "smoothing": 1.0,
-    "outputs": [{"type": "obs"}],
-    "control": {"port": 0},
+
+def _size() -> Option:
+    # the renderers' working size: one range, declared by the renderer registry
+    return Option("size", "int", SIZE.default, SIZE.lo, SIZE.hi, help=SIZE.help)
+
+
+def _strength(name: str, help: str) -> Option:
+    lo, hi = RetargetOptions.RANGES[name]
+    return Option(name, "number", 1.0, lo, hi, help=help)
+
+
+# Each section's settings with their types, ranges and defaults (`describe --json` prints them).
+# Top-level keys sit in the "" section.
+SECTIONS: dict[str, tuple[Option, ...]] = {
+    "camera": (
+        Option("source", "str", "webcam:0", help="webcam:<index>, webcam:<part of its name>, or a video file"),
+        Option("width", "int", 1280, 64, 7680),
+        Option("height", "int", 720, 64, 4320),
+        Option("fps", "number", 30, 1, 240),
+        Option("mjpeg", "bool", True, help="ask the camera for MJPEG (higher fps over USB 2)"),
+    ),
+    "characters": (
+        Option("folder", "str", str(SAMPLE_CHARACTERS_DIR)),
+        Option("current", "str", None, optional=True, help="file name to start with (default: the first)"),
+        _size(),
+    ),
+    "": (
+        Option("cache_dir", "str", None, optional=True, help="default: cache/ of the checkout"),
+        Option("smoothing", "number", 1.0, 0.0, 3.0, help="0 = raw tracking, 1 = tuned default, 2 = extra steady"),
+        Option("outputs", "list", [{"type": "obs"}], help="see `describe`'s outputs"),
+    ),
+    "renderer": (Option("name", "choice", DEFAULT_RENDERER, choices=tuple(RENDERERS)),),
+    "motion": (
+        _strength("expression_strength", "0 = face frozen, 1 = as you, 2 = exaggerated"),
+        _strength("head_strength", "0 = head still, 1 = as you"),
+        Option("mirror", "bool", False),
+        Option("idle", "bool", True, help="blink, breathe and sway while your face is away"),
+    ),
+    "control": (Option("port", "int", 0, 0, 65535, help="0 = any free port"),),
 }
 
-# dotted key -> (kind, low, high); kinds: int, number, bool, str, str?, list
-SCHEMA: dict[str, tuple] = {
-    "camera.source": ("str",),
-    "camera.width": ("int", 64, 7680),
-    "camera.height": ("int", 64, 4320),
-    "camera.fps": ("number", 1, 240),
-    "camera.mjpeg": ("bool",),
-    "characters.folder": ("str",),
-    "characters.current": ("str?",),
-    "characters.size": ("int", 128, 2048),
-    "cache_dir": ("str?",),
-    "renderer.name": ("choice", ("meshwarp", "liveportrait")),
-    "motion.expression_strength": ("number", 0.0, 2.0),
-    "motion.head_strength": ("number", 0.0, 2.0),
-    "motion.mirror": ("bool",),
-    "motion.idle": ("bool",),
-    "smoothing": ("number", 0.0, 3.0),
-    "outputs": ("list",),
-    "control.port": ("int", 0, 65535),
-}
+# dotted key -> its Option
+SCHEMA: dict[str, Option] = {(f"{sec}.{o.name}" if sec else o.name): o for sec, opts in SECTIONS.items() for o in opts}
+
+
+def _defaults() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for sec, opts in SECTIONS.items():
+        node = out.setdefault(sec, {}) if sec else out
+        for o in opts:
+            node[o.name] = copy.deepcopy(o.default)
+    return out
+
+
+DEFAULTS: dict[str, Any] = _defaults()
 
 LIVE_KEYS = {
-    "motion.expression_strength", "motion.head_strength", "motion.mirror", "motion.idle", "smoothing",
+    "motion.expression_strength",
+    "motion.head_strength",
+    "motion.mirror",
+    "motion.idle",
+    "smoothing",
 }
 
 
@@ -125,35 +162,9 @@ def validate(cfg: dict) -> None:
         _check(key, get_key(cfg, key))
     for i, out in enumerate(cfg["outputs"]):
         if not isinstance(out, dict) or not isinstance(out.get("type"), str):
-            raise UserError(
-                f"outputs[{i}]: must be a mapping with a 'type' (obs, nut, spout, virtualcam, window, file)"
-            )
+            raise UserError(f"outputs[{i}]: must be a mapping with a 'type' ({', '.join(OUTPUTS)})")
+        output_entry(out["type"]).check(out)  # each output checks its own options
 
 
 def _check(key: str, value: Any) -> None:
-    kind = SCHEMA[key]
-    t = kind[0]
-    ok = True
-    if t == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool) and kind[1] <= value <= kind[2]
-        want = f"an integer in {kind[1]}..{kind[2]}"
-    elif t == "number":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and kind[1] <= value <= kind[2]
-        want = f"a number in {kind[1]}..{kind[2]}"
-    elif t == "bool":
-        ok = isinstance(value, bool)
-        want = "true or false"
-    elif t == "str":
-        ok = isinstance(value, str) and value != ""
-        want = "a non-empty string"
-    elif t == "str?":
-        ok = value is None or (isinstance(value, str) and value != "")
-        want = "a string or null"
-    elif t == "choice":
-        ok = value in kind[1]
-        want = "one of " + ", ".join(kind[1])
-    elif t == "list":
-        ok = isinstance(value, list)
-        want = "a list"
-    if not ok:
-        raise UserError(f"config key '{key}': expected {want}, got {value!r}")
+    SCHEMA[key].check(value, f"config key '{key}'")

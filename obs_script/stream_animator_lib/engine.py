@@ -2,7 +2,12 @@
 
 OBS threads (UI callbacks, hotkeys, the per-frame timer) only call the `Engine` methods that
 put a command on a queue or copy a snapshot: they never wait for a socket or a process. All
-worker I/O happens here, in one control thread plus, for the direct output, one frame thread.
+worker I/O happens here, in one control thread plus, for the direct output, one frame thread,
+plus short-lived threads that run `worker cameras --json` and `worker describe --json`.
+
+The worker is the authority on its characters: which one is on stream comes from its
+``character`` events (and `list_characters` on connect), the list from ``characters`` events.
+The script only remembers what the streamer last chose, to ask for it again after a restart.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 from collections import deque
 
 from .backoff import Backoff
+from .offer import Offer
 from .settings import ScriptSettings
 from .status import exit_text, format_status_line
 from .worker_process import WorkerProcess, child_env, worker_command
@@ -24,7 +30,7 @@ from .worker_process import WorkerProcess, child_env, worker_command
 READY_TIMEOUT = 120.0  # first start may preprocess characters and load models
 STATUS_FILE_INTERVAL = 0.5
 SHUTDOWN_GRACE = 2.0
-CHOICE_SETTLE = 3.0  # seconds a character choice wins over status events that predate it
+PROBE_TIMEOUT = 60.0  # seconds for `worker cameras` / `worker describe`
 
 
 def clean_state_dir(state_dir: str, now: float | None = None) -> list[str]:
@@ -32,7 +38,7 @@ def clean_state_dir(state_dir: str, now: float | None = None) -> list[str]:
     not updated for a minute (a live one is rewritten twice a second), configs and logs older
     than a week. Returns the removed paths."""
     now = time.time() if now is None else now
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(state_dir)
     except OSError:
@@ -58,47 +64,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def normalize_characters(result) -> list[dict]:
-    """`list_characters` result -> [{"id": str, "name": str}], tolerant of the shapes it may take."""
-    items = result.get("characters", []) if isinstance(result, dict) else result
+def camera_choices(text: str) -> list[dict]:
+    """`worker cameras --json` (a list of {"index", "name", "width", "height"}) -> menu entries
+    [{"value": "webcam:N", "name": str}]; ValueError when it printed something else."""
     out = []
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, str):
-            out.append({"id": item, "name": item})
-        elif isinstance(item, dict) and item.get("id") is not None:
-            cid = str(item["id"])
-            out.append({"id": cid, "name": str(item.get("name") or cid)})
-    return out
-
-
-def resolve_locally(ids: list[str], current: str | None, args: dict) -> str | None:
-    """A set_character request resolved against the last known list (worker not running).
-
-    Same rules as the worker: an id, a 1-based index, or a step from `current` (wrapping).
-    """
-    if "character" in args:
-        return str(args["character"])
-    if not ids:
-        return None
-    index, step = args.get("index"), args.get("step")
-    if isinstance(index, int) and 1 <= index <= len(ids):
-        return ids[index - 1]
-    if isinstance(step, int):
-        pos = ids.index(current) if current in ids else -1
-        return ids[(pos + step) % len(ids)]
-    return None
-
-
-def normalize_cameras(result) -> list[dict]:
-    """`worker cameras --json` output -> [{"value": "webcam:N", "name": str}]."""
-    items = result.get("cameras", []) if isinstance(result, dict) else result
-    out = []
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("index"), int):
-            name = str(item.get("name") or f"Camera {item['index']}")
-            if item.get("width") and item.get("height"):
-                name += f" ({item['width']}×{item['height']})"
-            out.append({"value": f"webcam:{item['index']}", "name": name})
+    for item in json.loads(text):
+        name = item["name"] or f"Camera {item['index']}"
+        if item.get("width") and item.get("height"):
+            name += f" ({item['width']}×{item['height']})"
+        out.append({"value": f"webcam:{int(item['index'])}", "name": name})
     return out
 
 
@@ -218,9 +192,18 @@ class Engine:
     support read it; it holds no secret).
     """
 
-    def __init__(self, proto, repo_dir: str, state_dir: str, sink=None, token: str | None = None,
-                 parent_pid: int | None = None, status_path: str | None = None, log=None,
-                 backoff: Backoff | None = None):
+    def __init__(
+        self,
+        proto,
+        repo_dir: str,
+        state_dir: str,
+        sink=None,
+        token: str | None = None,
+        parent_pid: int | None = None,
+        status_path: str | None = None,
+        log=None,
+        backoff: Backoff | None = None,
+    ):
         self.proto = proto
         self.repo_dir, self.state_dir, self.sink = repo_dir, state_dir, sink
         self.token = token or proto.make_token()
@@ -246,20 +229,28 @@ class Engine:
         self._proc: WorkerProcess | None = None
         self._client = None
         self._pump: FramePump | None = None
-        self._desired: str | None = None
-        self._chosen_at = 0.0
+        self._desired: str | None = None  # the streamer's last choice, asked for again after a restart
+        self._offer_path = os.path.join(state_dir, "describe.json")
         self._launched_live: dict = {}
         self._connect_deadline = 0.0
         self._last_status_write = 0.0
-        self._snap: dict = {"state": "stopped", "last_error": "", "restarts": 0, "worker": {},
-                            "characters": [], "cameras": None, "character": None}
+        self._snap: dict = {
+            "state": "stopped",
+            "last_error": "",
+            "restarts": 0,
+            "worker": {},
+            "latency_ms": None,
+            "characters": [],
+            "cameras": None,
+            "character": None,
+            "offer": Offer.load(self._offer_path),
+        }
 
     # ---- called from OBS threads: never block -------------------------------------------------
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="stream-animator-control",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="stream-animator-control", daemon=True)
             self._thread.start()
 
     def close(self, timeout: float = 6.0) -> None:
@@ -284,7 +275,14 @@ class Engine:
         self._q.put(("op", op, args))
 
     def probe_cameras(self) -> None:
+        """List the cameras and ask the worker what it offers again (Refresh button)."""
         self._q.put(("cameras",))
+
+    def offer(self) -> Offer | None:
+        """What the worker offers (renderers, outputs, ranges), once `describe` has answered
+        (or from the copy an earlier session saved)."""
+        with self._lock:
+            return self._snap.get("offer")
 
     def snapshot(self) -> dict:
         with self._lock:
@@ -293,6 +291,7 @@ class Engine:
         if snap.get("state") == "restarting":
             snap["restart_in"] = max(0.0, self._next_start - time.monotonic())
         snap["line"] = format_status_line(snap)
+        snap["offer"] = snap["offer"].data if snap.get("offer") is not None else None
         return snap
 
     def current_character(self) -> str | None:
@@ -340,6 +339,8 @@ class Engine:
                 self.nut_port = nut_port
             if self._desired is None and new.character:
                 self._desired = new.character
+            if old is None or new.worker_python != old.worker_python:
+                self._probe("describe", self._describe)
             if self._proc is not None and old is not None and new.needs_restart(old):
                 self.log("settings changed: restarting the worker")
                 self._stop_worker(clear=False)
@@ -361,17 +362,15 @@ class Engine:
         elif kind == "op":
             self._op(item[1], item[2])
         elif kind == "cameras":
-            threading.Thread(target=self._probe_cameras, name="stream-animator-cameras",
-                             daemon=True).start()
+            self._probe("cameras", self._cameras)
+            self._probe("describe", self._describe)
 
     def _op(self, op: str, args: dict) -> None:
         if self._client is None:
-            if op == "set_character":  # remembered, applied when the worker is up
-                ids = [c["id"] for c in self._snap.get("characters") or []]
-                want = resolve_locally(ids, self._desired, args)
-                if want:
-                    self._choose(want)
-            else:
+            if op == "set_character" and "character" in args:  # remembered, asked for when the worker is up
+                self._desired = args["character"]
+                self._set(character=self._desired)
+            else:  # an index or a step needs the worker's list and current character
                 self._set(last_error=f"{op}: the worker is not running")
             return
         if op == "pause_toggle":
@@ -380,12 +379,8 @@ class Engine:
         result = self._call(op, **args)
         if result is None:
             return
-        if op == "set_character":
-            cid = result.get("character") or result.get("id")
-            if isinstance(cid, dict):
-                cid = cid.get("id")
-            if cid:
-                self._choose(str(cid))
+        if op == "set_character":  # on stream once the worker's `character` event says so
+            self._desired = result["character"]
         elif op == "reload_characters":
             self._refresh_characters()
         elif op in ("pause", "resume"):
@@ -393,25 +388,21 @@ class Engine:
             w["paused"] = op == "pause"
             self._set(worker=w)
 
-    def _choose(self, cid: str) -> None:
-        """The character the streamer asked for: kept across worker restarts."""
-        self._desired = cid
-        self._chosen_at = time.monotonic()
-        self._set(character=cid)
-
     def _call(self, op: str, **args) -> dict | None:
         """One request; errors become the status's last error, a lost connection drops it."""
+        if self._client is None:
+            return None
         try:
             result = self._client.request(op, **args)
             self._set(last_request={"op": op, "ok": True, "result": result, "wall": time.time()})
             return result
         except self.proto.RemoteError as e:
-            self._set(last_error=str(e), last_request={"op": op, "ok": False, "error": e.message,
-                                                        "wall": time.time()})
+            self._set(last_error=str(e), last_request={"op": op, "ok": False, "error": e.message, "wall": time.time()})
             self.log(f"worker refused {op}: {e.message}")
         except (OSError, TimeoutError, self.proto.ProtocolError) as e:
-            self._set(last_error=f"{op}: {e}", last_request={"op": op, "ok": False, "error": str(e),
-                                                              "wall": time.time()})
+            self._set(
+                last_error=f"{op}: {e}", last_request={"op": op, "ok": False, "error": str(e), "wall": time.time()}
+            )
             self._drop_client()
         return None
 
@@ -436,7 +427,7 @@ class Engine:
         s = self.settings
         if s is None:
             return
-        problems = s.problems()
+        problems = s.problems(self.offer())
         if s.output_mode == "nut" and not self.nut_port:
             problems.append("Output: nut needs the Media Source's port")
         if problems:
@@ -451,10 +442,8 @@ class Engine:
             json.dump(cfg, f, indent=1)  # JSON is valid YAML
         os.replace(tmp, self.config_path)
         self._launched_live = s.live_options()
-        argv = worker_command(s.worker_python, self.config_path, s.source_arg(), self.parent_pid,
-                              self.log_path)
-        self._proc = WorkerProcess(argv, child_env(self.proto.ENV_TOKEN, self.token),
-                                   self.repo_dir, self.stderr_path)
+        argv = worker_command(s.worker_python, self.config_path, s.source_arg(), self.parent_pid, self.log_path)
+        self._proc = WorkerProcess(argv, child_env(self.proto.ENV_TOKEN, self.token), self.repo_dir, self.stderr_path)
         try:
             self._proc.start()
         except OSError as e:
@@ -491,21 +480,25 @@ class Engine:
                 error = "the worker has no frame channel (obs output)"
             else:
                 self.stats.reset()
-                self._pump = FramePump(self.proto, int(frame_port), self.token, self.sink, self.stats,
-                                       self.log)
+                self._pump = FramePump(self.proto, int(frame_port), self.token, self.sink, self.stats, self.log)
                 self._pump.start()
-        self._set(state="running", control_port=ready.get("control_port"), frame_port=frame_port,
-                  last_error=error)
+        self._set(state="running", control_port=ready.get("control_port"), frame_port=frame_port, last_error=error)
         self.log(f"worker ready (control port {ready.get('control_port')}, frame port {frame_port})")
 
     def _refresh_characters(self) -> None:
         result = self._call("list_characters")
         if result is not None:
-            chars = normalize_characters(result)
-            current = result.get("current")
-            if isinstance(current, dict):
-                current = current.get("id")
-            self._set(characters=chars, **({"character": str(current)} if current else {}))
+            try:
+                self._characters(result)
+            except self.proto.ProtocolError as e:
+                self._set(last_error=f"list_characters: {e}")
+
+    def _characters(self, data: dict) -> None:
+        lst = self.proto.CharacterList.from_dict(data)
+        self._set(
+            characters=[{"id": r.id, "name": r.name, "index": r.index, "state": r.state} for r in lst.characters],
+            character=lst.current,
+        )
 
     def _poll_events(self) -> None:
         if self._client is None:
@@ -516,23 +509,26 @@ class Engine:
             self._drop_client()
             return
         while ev is not None:
-            if ev.get("event") == "status" and isinstance(ev.get("data"), dict):
-                data = ev["data"]
-                upd = {"worker": data}
-                ch = data.get("character")
-                if isinstance(ch, dict):
-                    ch = ch.get("id")
-                # a status made just before a switch still names the old character: trust it
-                # again once the switch has had time to happen
-                if ch and (str(ch) == self._desired or time.monotonic() - self._chosen_at > CHOICE_SETTLE):
-                    upd["character"] = str(ch)
-                    self._desired = str(ch)
-                self._set(**upd)
+            try:
+                self._on_event(ev.get("event"), ev.get("data"))
+            except self.proto.ProtocolError as e:  # a worker of another version: say so once per kind
+                self._set(last_error=f"worker event: {e}")
             try:
                 ev = self._client.next_event(0.0)  # only lines already received: never waits
             except (OSError, self.proto.ProtocolError):
                 self._drop_client()
                 return
+
+    def _on_event(self, name, data) -> None:
+        if name == "status":
+            st = self.proto.Status.from_dict(data)
+            self._set(worker=st.to_dict(), latency_ms=st.shown_latency_ms())
+        elif name == "character":  # a switch took effect
+            sw = self.proto.CharacterSwitch.from_dict(data)
+            self._desired = sw.character
+            self._set(character=sw.character)
+        elif name == "characters":  # the folder changed
+            self._characters(data)
 
     def _drop_client(self) -> None:
         if self._client is not None:
@@ -577,21 +573,44 @@ class Engine:
             self._proc = None
         self._connect_deadline = 0.0
 
-    def _probe_cameras(self) -> None:
+    def _probe(self, command: str, take) -> None:
+        """Run `worker <command> --json` on a thread of its own (never on OBS's or this one) and
+        hand its stdout to `take`; failures are logged."""
         s = self.settings
         if s is None or not s.worker_python or not os.path.isfile(s.worker_python):
             return
         env = child_env(self.proto.ENV_TOKEN, "")
         env.pop(self.proto.ENV_TOKEN, None)
+        argv = [s.worker_python, "-m", "worker", command, "--json"]
+
+        def run() -> None:
+            try:
+                out = subprocess.run(
+                    argv,
+                    cwd=self.repo_dir,
+                    env=env,
+                    capture_output=True,
+                    timeout=PROBE_TIMEOUT,
+                    stdin=subprocess.DEVNULL,
+                    creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+                )
+                take(out.stdout.decode("utf-8", "replace"))
+            except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError) as e:
+                self.log(f"worker {command} failed: {type(e).__name__}: {e}")
+
+        threading.Thread(target=run, name=f"stream-animator-{command}", daemon=True).start()
+
+    def _cameras(self, text: str) -> None:
+        self._set(cameras=camera_choices(text))
+
+    def _describe(self, text: str) -> None:
+        offer = Offer.from_json(text)
+        self._set(offer=offer)
         try:
-            out = subprocess.run([s.worker_python, "-m", "worker", "cameras", "--json"], cwd=self.repo_dir,
-                                 env=env, capture_output=True, timeout=30, stdin=subprocess.DEVNULL,
-                                 creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
-            cams = normalize_cameras(json.loads(out.stdout.decode("utf-8", "replace") or "[]"))
-        except (OSError, subprocess.SubprocessError, ValueError) as e:
-            self.log(f"listing cameras failed: {e}")
-            return
-        self._set(cameras=cams)
+            os.makedirs(self.state_dir, exist_ok=True)
+            offer.save(self._offer_path)  # the next OBS session has the menus at once
+        except OSError as e:
+            self.log(f"saving {self._offer_path} failed: {e}")
 
     def _write_status(self, force: bool = False) -> None:
         if not self.status_path:

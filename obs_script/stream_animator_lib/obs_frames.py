@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
+from typing import Any
 
 DATA_OFFSET = 0  # offsetof(struct obs_source_frame, data)
 LINESIZE_OFFSET = 64  # offsetof(struct obs_source_frame, linesize): 8 pointers of 8 bytes
@@ -46,15 +47,17 @@ class ObsFrameSink:
         self._lock = threading.Lock()
         self._source = None
         self._next_lookup = 0.0
-        self._frame = None
+        self._frame: Any = None  # obspython's obs_source_frame
         self._size: tuple[int, int] | None = None
         self._data = 0
         self._linesize = 0
         self.pushed = 0
         self.closed = False
         if not layout_ok(obs):
-            raise RuntimeError(f"unexpected obs_source_frame layout {struct_offsets(obs)}: this OBS "
-                               "is not supported by the direct output; choose the nut output")
+            raise RuntimeError(
+                f"unexpected obs_source_frame layout {struct_offsets(obs)}: this OBS "
+                "is not supported by the direct output; choose the nut output"
+            )
 
     def _get_source(self):
         obs = self.obs

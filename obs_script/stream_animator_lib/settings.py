@@ -1,7 +1,9 @@
 """The script's settings: defaults, validation, and what they mean for the worker.
 
 Some settings can change while the worker runs (`LIVE_OPTIONS`, sent with `set_options`);
-the others are part of the worker's start-up config and need a restart.
+the others are part of the worker's start-up config and need a restart. Which renderers and
+outputs exist and the settings' ranges are the worker's facts: `problems` checks against its
+`Offer` (from `describe --json`) once known, and the worker checks its config again anyway.
 """
 
 from __future__ import annotations
@@ -10,17 +12,30 @@ import os
 import sys
 from dataclasses import asdict, dataclass, fields
 
-RENDERERS = ("meshwarp", "liveportrait")
+from .offer import MODE_OUTPUTS, Offer
+
 # direct: frames pushed by the script into an async source; nut: OBS Media Source listening on
 # loopback TCP (no code in the frame path); spout: the Spout2 plugin's capture source (Windows).
-OUTPUT_MODES = ("direct", "nut", "spout")
-SIZES = (256, 384, 512, 768, 1024)
+OUTPUT_MODES = tuple(MODE_OUTPUTS)
+SIZES = (256, 384, 512, 768, 1024)  # offered in the menu (within the worker's range)
 CAMERA_FILE = "file"  # the camera choice that reads `video_file` instead of a webcam
 # script setting -> the worker's config key (dotted) for the settings it takes live
-LIVE_OPTIONS = {"expression_strength": "motion.expression_strength", "head_strength": "motion.head_strength",
-                "mirror": "motion.mirror", "smoothing": "smoothing"}
-RESTART_FIELDS = ("worker_python", "characters_dir", "renderer", "camera", "video_file", "size",
-                  "output_mode", "spout_name")
+LIVE_OPTIONS = {
+    "expression_strength": "motion.expression_strength",
+    "head_strength": "motion.head_strength",
+    "mirror": "motion.mirror",
+    "smoothing": "smoothing",
+}
+RESTART_FIELDS = (
+    "worker_python",
+    "characters_dir",
+    "renderer",
+    "camera",
+    "video_file",
+    "size",
+    "output_mode",
+    "spout_name",
+)
 DEFAULT_SPOUT_NAME = "Stream Animator"
 
 
@@ -62,8 +77,9 @@ class ScriptSettings:
             values[f.name] = v
         return cls(**values)
 
-    def problems(self) -> list[str]:
-        """One line per setting that cannot work, naming the setting; empty when all is well."""
+    def problems(self, offer: Offer | None = None) -> list[str]:
+        """One line per setting that cannot work, naming the setting; empty when all is well.
+        Renderer, output and ranges are checked once the worker's `offer` is known."""
         out = []
         if not self.worker_python:
             out.append("Worker Python: not set (create the venv, see README, or pick its python)")
@@ -71,12 +87,8 @@ class ScriptSettings:
             out.append(f"Worker Python: {self.worker_python} does not exist")
         if self.characters_dir and not os.path.isdir(self.characters_dir):
             out.append(f"Characters folder: {self.characters_dir} is not a folder")
-        if self.renderer not in RENDERERS:
-            out.append(f"Renderer: {self.renderer!r} is not one of {', '.join(RENDERERS)}")
         if self.output_mode not in OUTPUT_MODES:
             out.append(f"Output: {self.output_mode!r} is not one of {', '.join(OUTPUT_MODES)}")
-        if self.output_mode == "spout" and not sys.platform.startswith("win"):
-            out.append("Output: Spout2 exists only on Windows")
         if self.camera == CAMERA_FILE:
             if not self.video_file:
                 out.append("Video file: choose a file (camera is set to 'video file')")
@@ -84,13 +96,16 @@ class ScriptSettings:
                 out.append(f"Video file: {self.video_file} does not exist")
         elif not _is_webcam(self.camera):
             out.append(f"Camera: {self.camera!r} is neither 'webcam:N' nor a video file")
-        if not 128 <= self.size <= 2048:
-            out.append(f"Output size: {self.size} is outside 128..2048")
-        for name, (lo, hi) in (("expression_strength", (0.0, 2.0)), ("head_strength", (0.0, 2.0)),
-                               ("smoothing", (0.0, 3.0))):
-            v = getattr(self, name)
-            if not lo <= v <= hi:
-                out.append(f"{name.replace('_', ' ').capitalize()}: {v} is outside {lo}..{hi}")
+        if offer is not None:
+            values = {
+                "characters.size": ("Output size", self.size),
+                **{
+                    key: (name.replace("_", " ").capitalize(), getattr(self, name))
+                    for name, key in LIVE_OPTIONS.items()
+                    if name != "mirror"
+                },
+            }
+            out += offer.problems(self.renderer, self.output_mode, values)
         return out
 
     def source_arg(self) -> str:
@@ -130,8 +145,11 @@ class ScriptSettings:
             "camera": {"source": self.source_arg()},
             "characters": characters,
             "renderer": {"name": self.renderer},
-            "motion": {"expression_strength": self.expression_strength, "head_strength": self.head_strength,
-                       "mirror": self.mirror},
+            "motion": {
+                "expression_strength": self.expression_strength,
+                "head_strength": self.head_strength,
+                "mirror": self.mirror,
+            },
             "smoothing": self.smoothing,
             "outputs": outputs,
         }

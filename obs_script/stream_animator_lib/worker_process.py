@@ -13,20 +13,21 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 from .status import last_error_line
 
 ENV_DROP = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP")  # OBS's embedded Python may set them
 
 
-def worker_command(python: str, config_path: str, source: str, parent_pid: int,
-                   log_file: str | None = None) -> list[str]:
+def worker_command(
+    python: str, config_path: str, source: str, parent_pid: int, log_file: str | None = None
+) -> list[str]:
     """argv of `python -m worker run ...` as the script launches it."""
     cmd = [python, "-m", "worker"]
     if log_file:
         cmd += ["--log-file", log_file]
-    cmd += ["run", "--config", config_path, "--source", source, "--parent-pid", str(parent_pid),
-            "--ready-json"]
+    cmd += ["run", "--config", config_path, "--source", source, "--parent-pid", str(parent_pid), "--ready-json"]
     return cmd
 
 
@@ -65,22 +66,36 @@ class _KillOnCloseJob:
 
     JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x2000
     JOB_OBJECT_EXTENDED_LIMIT_INFORMATION = 9
+    handle: Any = None
 
     def __init__(self) -> None:
+        if sys.platform != "win32":  # (also tells the type checker that the rest is Windows code)
+            raise OSError("job objects exist only on Windows")
         import ctypes
         from ctypes import wintypes
 
         class Basic(ctypes.Structure):
-            _fields_ = [("PerProcessUserTimeLimit", ctypes.c_int64), ("PerJobUserTimeLimit", ctypes.c_int64),
-                        ("LimitFlags", wintypes.DWORD), ("MinimumWorkingSetSize", ctypes.c_size_t),
-                        ("MaximumWorkingSetSize", ctypes.c_size_t), ("ActiveProcessLimit", wintypes.DWORD),
-                        ("Affinity", ctypes.c_size_t), ("PriorityClass", wintypes.DWORD),
-                        ("SchedulingClass", wintypes.DWORD)]
+            _fields_ = [
+                ("PerProcessUserTimeLimit", ctypes.c_int64),
+                ("PerJobUserTimeLimit", ctypes.c_int64),
+                ("LimitFlags", wintypes.DWORD),
+                ("MinimumWorkingSetSize", ctypes.c_size_t),
+                ("MaximumWorkingSetSize", ctypes.c_size_t),
+                ("ActiveProcessLimit", wintypes.DWORD),
+                ("Affinity", ctypes.c_size_t),
+                ("PriorityClass", wintypes.DWORD),
+                ("SchedulingClass", wintypes.DWORD),
+            ]
 
         class Extended(ctypes.Structure):
-            _fields_ = [("BasicLimitInformation", Basic), ("IoInfo", ctypes.c_ulonglong * 6),
-                        ("ProcessMemoryLimit", ctypes.c_size_t), ("JobMemoryLimit", ctypes.c_size_t),
-                        ("PeakProcessMemoryUsed", ctypes.c_size_t), ("PeakJobMemoryUsed", ctypes.c_size_t)]
+            _fields_ = [
+                ("BasicLimitInformation", Basic),
+                ("IoInfo", ctypes.c_ulonglong * 6),
+                ("ProcessMemoryLimit", ctypes.c_size_t),
+                ("JobMemoryLimit", ctypes.c_size_t),
+                ("PeakProcessMemoryUsed", ctypes.c_size_t),
+                ("PeakJobMemoryUsed", ctypes.c_size_t),
+            ]
 
         k32 = ctypes.WinDLL("kernel32", use_last_error=True)
         k32.CreateJobObjectW.restype = wintypes.HANDLE
@@ -89,20 +104,22 @@ class _KillOnCloseJob:
         k32.AssignProcessToJobObject.argtypes = [wintypes.HANDLE, wintypes.HANDLE]
         k32.TerminateJobObject.argtypes = [wintypes.HANDLE, wintypes.UINT]
         k32.CloseHandle.argtypes = [wintypes.HANDLE]
-        self.k32, self.ctypes = k32, ctypes
+        self.k32: Any = k32
+        self.ctypes: Any = ctypes
         self.handle = k32.CreateJobObjectW(None, None)
         if not self.handle:
             raise OSError(ctypes.get_last_error(), "CreateJobObject failed")
         info = Extended()
         info.BasicLimitInformation.LimitFlags = self.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
-        if not k32.SetInformationJobObject(self.handle, self.JOB_OBJECT_EXTENDED_LIMIT_INFORMATION,
-                                           ctypes.byref(info), ctypes.sizeof(info)):
+        if not k32.SetInformationJobObject(
+            self.handle, self.JOB_OBJECT_EXTENDED_LIMIT_INFORMATION, ctypes.byref(info), ctypes.sizeof(info)
+        ):
             err = ctypes.get_last_error()
             self.close()
             raise OSError(err, "SetInformationJobObject failed")
 
     def assign(self, proc: subprocess.Popen) -> None:
-        if not self.k32.AssignProcessToJobObject(self.handle, int(proc._handle)):
+        if not self.k32.AssignProcessToJobObject(self.handle, int(proc._handle)):  # type: ignore[attr-defined]
             raise OSError(self.ctypes.get_last_error(), "AssignProcessToJobObject failed")
 
     def kill(self) -> None:
@@ -144,8 +161,15 @@ class WorkerProcess:
         os.makedirs(os.path.dirname(self.stderr_path) or ".", exist_ok=True)
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=err, creationflags=flags, close_fds=True)
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                creationflags=flags,
+                close_fds=True,
+            )
         self.started_at = time.monotonic()
         if sys.platform.startswith("win"):
             try:
@@ -153,8 +177,7 @@ class WorkerProcess:
                 self._job.assign(self.proc)
             except OSError as e:  # still works, only a killed worker's child could linger
                 self.job_error = f"job object: {e}"
-        self._reader = threading.Thread(target=self._read_stdout, name="stream-animator-worker-stdout",
-                                        daemon=True)
+        self._reader = threading.Thread(target=self._read_stdout, name="stream-animator-worker-stdout", daemon=True)
         self._reader.start()
 
     def _read_stdout(self) -> None:

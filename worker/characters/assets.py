@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from worker.characters.preparer import CutOut
+
 
 @dataclass(frozen=True)
 class CharacterAssets:
@@ -14,11 +16,12 @@ class CharacterAssets:
 
     `image` is straight (not premultiplied) RGBA uint8 of `size` x `size`, the square crop around
     the face; `landmarks` (478, 3) float32 are in that crop's pixels (same convention as
-    `FaceState.landmarks`). `arrays` holds whatever the renderers precompute once per character
-    (see `worker.render.prepare`), loaded memory-mapped from the disk cache.
+    `FaceState.landmarks`). `arrays` holds what one renderer precomputed for this character
+    (`prepared_by` names it, `<name>.v<version>`; empty when none did), memory-mapped from the
+    disk cache; see `worker.characters.preparer`.
     """
 
-    key: str  # cache key: content hash + settings + format version
+    key: str  # cache key of the character: content hash + settings + format version
     name: str  # the file name without its extension
     source: str  # path of the image it came from
     size: int
@@ -28,6 +31,12 @@ class CharacterAssets:
     had_alpha: bool  # the source had its own alpha (kept); else the matte is from segmentation
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    prepared_by: str = ""  # tag of the preparer whose `arrays` these are ("" = none)
+
+    @property
+    def cutout(self) -> CutOut:
+        """What a renderer prepares from."""
+        return CutOut(self.image, self.landmarks)
 
     @property
     def nbytes(self) -> int:

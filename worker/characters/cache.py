@@ -1,12 +1,15 @@
 """The character cache: an in-memory LRU over an on-disk store of `.npy` arrays + `meta.json`.
 
-Disk layout: `<root>/<key>/` with `image.npy`, `landmarks.npy`, `arr.<name>.npy` and `meta.json`
-(written last; it lists every file with its size and SHA-256). An entry is built in a private
-temporary folder and renamed into place in one step, so a reader never sees half an entry and
-two processes building the same character cannot corrupt each other: the second rename fails
-and its copy is dropped. On load every file is checked against `meta.json`; anything stale,
-truncated or altered raises `CacheError` and the caller rebuilds. Arrays load with
-`allow_pickle=False` (never unpickle) and `mmap_mode="r"`.
+Disk layout: `<root>/<key>/` holds the character (`image.npy`, `landmarks.npy`, `meta.json`);
+`<root>/<key>/<name>.v<version>/` holds what the renderer `<name>` prepared for it at that
+`prepare_version` (`arr.<array>.npy` + `meta.json`), one sub-entry per renderer and version, so
+a renderer adds its own without touching the others and a version bump is a new sub-entry.
+Every entry's `meta.json` is written last and lists each file with its size and SHA-256. An
+entry is built in a private temporary folder and renamed into place in one step, so a reader
+never sees half an entry and two processes building the same one cannot corrupt each other:
+the second rename fails and its copy is dropped. On load every file is checked against
+`meta.json`; anything stale, truncated or altered raises `CacheError` and the caller rebuilds.
+Arrays load with `allow_pickle=False` (never unpickle) and `mmap_mode="r"`.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import shutil
 import threading
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from worker.characters.assets import CharacterAssets
+from worker.characters.preparer import Preparer, check_arrays, preparer_tag
 from worker.characters.preprocess import FORMAT_VERSION
 from worker.errors import CacheError
 
@@ -36,31 +41,17 @@ class DiskCache:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
-    def path(self, key: str) -> Path:
-        return self.root / key
+    def path(self, key: str, tag: str = "") -> Path:
+        """The folder of a character (`tag` "") or of a preparer's arrays for it."""
+        return self.root / key / tag if tag else self.root / key
 
     def load(self, key: str) -> CharacterAssets:
-        """The entry for `key`, verified. Raises `KeyError` if absent, `CacheError` if unusable."""
+        """The character entry for `key`, verified. Raises `KeyError` if absent, `CacheError` if unusable."""
         d = self.path(key)
-        meta_path = d / META
-        if not meta_path.is_file():
-            if d.exists():
-                raise CacheError(f"{d}: incomplete entry (no {META})")
-            raise KeyError(key)
+        meta, arrays = _load_entry(d, lambda m: m.get("key") == key and "tag" not in m)
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise CacheError(f"{meta_path}: unreadable ({e})") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION or meta.get("key") != key:
-            raise CacheError(f"{meta_path}: stale or foreign entry")
-        try:
-            files = meta["files"]
-            arrays = {}
-            for fname, info in files.items():
-                arrays[fname] = _load_verified(d / fname, int(info["size"]), str(info["sha256"]))
             image = arrays.pop("image.npy")
             landmarks = arrays.pop("landmarks.npy")
-            extra = {k[len("arr."):-len(".npy")]: v for k, v in arrays.items()}
             size = int(meta["size"])
             if image.shape != (size, size, 4) or image.dtype != np.uint8 or landmarks.shape[1:] != (3,):
                 raise CacheError(f"{d}: arrays have unexpected shapes")
@@ -73,100 +64,120 @@ class DiskCache:
                 landmarks=landmarks,
                 crop_box=tuple(float(v) for v in meta["crop_box"]),
                 had_alpha=bool(meta["had_alpha"]),
-                arrays=extra,
                 meta=dict(meta.get("info", {})),
             )
         except CacheError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise CacheError(f"{meta_path}: malformed ({type(e).__name__}: {e})") from None
+            raise CacheError(f"{d / META}: malformed ({type(e).__name__}: {e})") from None
 
     def store(self, assets: CharacterAssets) -> Path:
-        """Write `assets` atomically. If another process got there first, keep theirs."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        final = self.path(assets.key)
-        tmp = self.root / f".tmp-{assets.key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
-            files = {}
-            to_write = {"image.npy": assets.image, "landmarks.npy": assets.landmarks}
-            to_write.update({f"arr.{k}.npy": v for k, v in assets.arrays.items()})
-            for fname, arr in to_write.items():
-                files[fname] = _save(tmp / fname, np.asarray(arr))
-            meta = {
-                "format": FORMAT_VERSION,
-                "key": assets.key,
-                "name": assets.name,
-                "source": assets.source,
-                "size": assets.size,
-                "crop_box": list(assets.crop_box),
-                "had_alpha": assets.had_alpha,
-                "files": files,
-                "info": assets.meta,
-            }
-            _write_synced(tmp / META, json.dumps(meta, indent=1).encode("utf-8"))
-            _fsync_dir(tmp)
-            self._publish(tmp, final)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        return final
+        """Write the character (not its prepared arrays) atomically. If another process got there first, keep theirs."""
+        meta = {
+            "key": assets.key,
+            "name": assets.name,
+            "source": assets.source,
+            "size": assets.size,
+            "crop_box": list(assets.crop_box),
+            "had_alpha": assets.had_alpha,
+            "info": assets.meta,
+        }
+        files = {"image.npy": assets.image, "landmarks.npy": assets.landmarks}
+        return self._store_entry(self.path(assets.key), files, meta, lambda: self.load(assets.key))
 
-    def discard(self, key: str) -> None:
+    def load_prepared(self, key: str, tag: str) -> dict[str, np.ndarray]:
+        """The arrays `tag` prepared for character `key`. `KeyError` if absent, `CacheError` if unusable."""
+        _, arrays = _load_entry(self.path(key, tag), lambda m: m.get("key") == key and m.get("tag") == tag)
+        if not all(f.startswith("arr.") and f.endswith(".npy") for f in arrays):
+            raise CacheError(f"{self.path(key, tag) / META}: malformed (unexpected file names)")
+        return {f[len("arr."):-len(".npy")]: v for f, v in arrays.items()}
+
+    def store_prepared(self, key: str, tag: str, arrays: dict[str, np.ndarray]) -> Path:
+        """Write `tag`'s arrays beside character `key` (which must be on disk already), atomically."""
+        if not (self.path(key) / META).is_file():
+            raise CacheError(f"{self.path(key)}: no character entry to prepare beside")
+        files = {f"arr.{k}.npy": v for k, v in arrays.items()}
+        return self._store_entry(self.path(key, tag), files, {"key": key, "tag": tag},
+                                 lambda: self.load_prepared(key, tag))
+
+    def discard(self, key: str, tag: str = "") -> None:
         """Move a bad entry out of the way (renamed first, so readers never see it half-deleted)."""
-        d = self.path(key)
-        if not d.exists():
-            return
-        trash = self.root / f".trash-{key}-{uuid.uuid4().hex[:8]}"
-        try:
-            os.replace(d, trash)
-        except OSError:
-            return
-        shutil.rmtree(trash, ignore_errors=True)
+        _discard_dir(self.path(key, tag))
 
     def keys(self) -> list[str]:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
-    def _publish(self, tmp: Path, final: Path) -> None:
+    def _store_entry(self, final: Path, files: dict[str, np.ndarray], meta: dict, verify) -> Path:
+        """Write `files` + `meta.json` into a private folder, then rename it to `final` in one step."""
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            listed = {fname: _save(tmp / fname, np.asarray(arr)) for fname, arr in files.items()}
+            meta = {"format": FORMAT_VERSION, **meta, "files": listed}
+            _write_synced(tmp / META, json.dumps(meta, indent=1).encode("utf-8"))
+            _fsync_dir(tmp)
+            self._publish(tmp, final, verify)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return final
+
+    def _publish(self, tmp: Path, final: Path, verify) -> None:
         try:
             os.rename(tmp, final)
         except OSError:
-            # Someone else published this key first (rename refuses a non-empty target). Theirs
+            # Someone else published this entry first (rename refuses a non-empty target). Theirs
             # is as good as ours if it verifies; otherwise replace it.
             try:
-                self.load(final.name)
+                verify()
                 return
             except (CacheError, KeyError):
-                self.discard(final.name)
+                _discard_dir(final)
             try:
                 os.rename(tmp, final)
             except OSError:
                 pass  # lost a second race to an equally fresh entry
-        _fsync_dir(self.root)
+        _fsync_dir(final.parent)
+
+
+@dataclass
+class _Held:
+    """One character in memory: the character alone and, per preparer tag, with its arrays."""
+
+    base: CharacterAssets
+    prepared: dict[str, CharacterAssets] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:  # the picture is shared by all of them: count it once
+        return int(self.base.image.nbytes + self.base.landmarks.nbytes + sum(
+            a.nbytes for p in self.prepared.values() for a in p.arrays.values()))
 
 
 class CharacterCache:
-    """Memory LRU (bounded by count and bytes) in front of a `DiskCache`; thread-safe."""
+    """Memory LRU (bounded by characters and bytes) in front of a `DiskCache`; thread-safe."""
 
     def __init__(self, root: str | Path, max_items: int = 16, max_bytes: int = 1 << 30) -> None:
         self.disk = DiskCache(root)
         self.max_items = max_items
         self.max_bytes = max_bytes
-        self._mem: OrderedDict[str, CharacterAssets] = OrderedDict()
+        self._mem: OrderedDict[str, _Held] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
     def root(self) -> Path:
         return self.disk.root
 
-    def get_memory(self, key: str) -> CharacterAssets | None:
+    def get_memory(self, key: str, tag: str = "") -> CharacterAssets | None:
+        """The character `key` from memory: alone (`tag` "") or with the arrays of preparer `tag`."""
         with self._lock:
-            a = self._mem.get(key)
-            if a is not None:
-                self._mem.move_to_end(key)
-            return a
+            held = self._mem.get(key)
+            if held is None:
+                return None
+            self._mem.move_to_end(key)
+            return held.prepared.get(tag) if tag else held.base
 
     def get(self, key: str) -> tuple[CharacterAssets | None, str]:
         """(assets, where): where is "memory", "disk", "miss" or "invalid: <why>"."""
@@ -194,18 +205,88 @@ class CharacterCache:
         self.put_memory(assets)
         return assets
 
-    def put_memory(self, assets: CharacterAssets) -> None:
+    def prepared(self, assets: CharacterAssets, preparer: Preparer) -> tuple[CharacterAssets, str]:
+        """`assets` with `preparer`'s arrays, and where they came from: "memory", "disk", "built"
+        or "rebuilt" (a damaged entry). `preparer.prepare` runs only when neither has them."""
+        tag = preparer_tag(preparer)
+        hit = self.get_memory(assets.key, tag)
+        if hit is not None:
+            return hit, "memory"
+        where = "built"
+        try:
+            arrays = self.disk.load_prepared(assets.key, tag)
+            where = "disk"
+        except KeyError:
+            arrays = None
+        except CacheError as e:
+            log.warning("cache entry rebuilt: %s", e)
+            self.disk.discard(assets.key, tag)
+            arrays, where = None, "rebuilt"
+        if arrays is None:
+            arrays = check_arrays(tag, preparer.prepare(assets.cutout))
+            try:
+                self.disk.store_prepared(assets.key, tag, arrays)
+                arrays = self.disk.load_prepared(assets.key, tag)
+            except (OSError, KeyError, CacheError) as e:  # disk full or read-only: memory only
+                log.warning("cache: could not store %s for %s (%s); keeping it in memory only", tag, assets.key, e)
+        out = replace(self.get_memory(assets.key) or assets, arrays=arrays, prepared_by=tag)
+        self.put_memory(out, tag)
+        return out, where
+
+    def put_memory(self, assets: CharacterAssets, tag: str = "") -> None:
         with self._lock:
-            self._mem[assets.key] = assets
+            held = self._mem.get(assets.key)
+            if held is None:
+                base = replace(assets, arrays={}, prepared_by="") if tag else assets
+                held = self._mem[assets.key] = _Held(base)
+            if tag:
+                held.prepared[tag] = assets
+            else:
+                held.base = assets
             self._mem.move_to_end(assets.key)
             while len(self._mem) > self.max_items or (
-                len(self._mem) > 1 and sum(a.nbytes for a in self._mem.values()) > self.max_bytes
+                len(self._mem) > 1 and sum(h.nbytes for h in self._mem.values()) > self.max_bytes
             ):
                 self._mem.popitem(last=False)
 
     def clear_memory(self) -> None:
         with self._lock:
             self._mem.clear()
+
+
+def _load_entry(d: Path, belongs) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, {file name: array}) of the entry in folder `d`, every file verified against `meta.json`.
+
+    `belongs(meta)` says whether the entry is the one asked for (key, tag). Raises `KeyError` if
+    there is no entry, `CacheError` if it is unusable.
+    """
+    meta_path = d / META
+    if not meta_path.is_file():
+        if d.exists():
+            raise CacheError(f"{d}: incomplete entry (no {META})")
+        raise KeyError(str(d))
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CacheError(f"{meta_path}: unreadable ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION or not belongs(meta):
+        raise CacheError(f"{meta_path}: stale or foreign entry")
+    try:
+        arrays = {f: _load_verified(d / f, int(i["size"]), str(i["sha256"])) for f, i in meta["files"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CacheError(f"{meta_path}: malformed ({type(e).__name__}: {e})") from None
+    return meta, arrays
+
+
+def _discard_dir(d: Path) -> None:
+    if not d.exists():
+        return
+    trash = d.parent / f".trash-{d.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.replace(d, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _save(path: Path, arr: np.ndarray) -> dict:

@@ -1,4 +1,8 @@
-"""A folder of character images, each preprocessed once and served from the cache."""
+"""A folder of character images, each preprocessed once and served from the cache.
+
+With a `preparer` (the renderer in use), each loaded character also carries that renderer's
+prepared arrays, computed once per character and renderer version and cached beside it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from worker.characters.assets import CharacterAssets
 from worker.characters.cache import CharacterCache
 from worker.characters.face_finder import StillFaceFinder
 from worker.characters.image_io import decode_image, is_image_file
+from worker.characters.preparer import Preparer, preparer_tag
 from worker.characters.preprocess import PreprocessSettings, cache_key, content_hash, preprocess_image
 from worker.errors import UserError
 
@@ -22,9 +27,12 @@ log = logging.getLogger(__name__)
 class LoadResult:
     path: Path
     assets: CharacterAssets | None
-    status: str  # "memory", "disk", "built", "rebuilt" or "failed"
+    status: str  # "memory", "disk", "built", "rebuilt" or "failed"; with a preparer, the costlier of the two
     error: str = ""
     seconds: float = 0.0
+
+
+_COST = ("memory", "disk", "built", "rebuilt")  # what a load cost, cheapest first
 
 
 class CharacterLibrary:
@@ -36,11 +44,14 @@ class CharacterLibrary:
         cache: CharacterCache,
         settings: PreprocessSettings | None = None,
         finder: StillFaceFinder | None = None,
+        preparer: Preparer | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.cache = cache
         self.settings = settings or PreprocessSettings()
         self.finder = finder
+        self.preparer = preparer
+        self._tag = preparer_tag(preparer) if preparer is not None else ""
         # (path, settings) -> (mtime_ns, size, key): a memory hit needs no file read or hash
         self._index: dict[tuple[Path, PreprocessSettings], tuple[int, int, str]] = {}
         self._lock = threading.Lock()
@@ -60,7 +71,7 @@ class CharacterLibrary:
             with self._lock:
                 known = self._index.get((path, self.settings))
             if known and known[:2] == (st.st_mtime_ns, st.st_size):
-                hit = self.cache.get_memory(known[2])
+                hit = self.cache.get_memory(known[2], self._tag)
                 if hit is not None:
                     return LoadResult(path, hit, "memory", seconds=time.perf_counter() - t0)
             try:
@@ -76,6 +87,9 @@ class CharacterLibrary:
                     preprocess_image(path, self.settings, self.finder, loaded=decode_image(data, str(path)))
                 )
                 where = "rebuilt" if where.startswith("invalid") else "built"
+            if self.preparer is not None:
+                assets, prepared = self.cache.prepared(assets, self.preparer)
+                where = max(where, prepared, key=_COST.index)
             with self._lock:
                 self._index[(path, self.settings)] = (st.st_mtime_ns, st.st_size, key)
             return LoadResult(path, assets, where, seconds=time.perf_counter() - t0)

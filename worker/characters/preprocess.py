@@ -1,6 +1,7 @@
 """Turn a character image into `CharacterAssets`: face crop, working size, alpha matte, landmarks.
 
-This runs once per character (the cache keeps the result); nothing here runs per frame.
+This runs once per character (the cache keeps the result); nothing here runs per frame. What a
+renderer precomputes on top of it is the renderer's own `prepare` step (see `preparer`).
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ from worker.characters.face_finder import StillFaceFinder, shared_finder
 from worker.characters.image_io import LoadedImage, load_image
 from worker.errors import NoFaceError, UserError
 from worker.mp_runtime import mediapipe, quiet_native_stderr
-from worker.render.prepare import PREPARE_VERSION, prepare_arrays
+from worker.track import landmark_ids as L
 
 log = logging.getLogger(__name__)
 
 # Bump when the layout or meaning of what preprocessing stores changes: old cache entries rebuild.
-FORMAT_VERSION = 1
-FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
+# 2: a renderer's prepared arrays live in their own sub-entry, keyed by its name and version.
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class PreprocessSettings:
             raise UserError(f"margin: {self.margin} is out of range (1.2..6.0)")
 
     def fingerprint(self) -> dict:
-        return {**asdict(self), "format": FORMAT_VERSION, "prepare": PREPARE_VERSION}
+        return {**asdict(self), "format": FORMAT_VERSION}
 
 
 def content_hash(data: bytes) -> str:
@@ -63,7 +63,7 @@ def preprocess_image(
     finder: StillFaceFinder | None = None,
     loaded: LoadedImage | None = None,
 ) -> CharacterAssets:
-    """Load, find the face, crop, matte and precompute. Raises `UserError`/`NoFaceError` (one line)."""
+    """Load, find the face, crop and matte. Raises `UserError`/`NoFaceError` (one line)."""
     settings = settings or PreprocessSettings()
     settings.validate()
     finder = finder or shared_finder()
@@ -100,7 +100,6 @@ def preprocess_image(
         alpha = np.minimum(alpha, inside)
         crop[..., 3] = alpha
 
-    arrays = prepare_arrays(crop, landmarks)
     inv = cv2.invertAffineTransform(m)
     corners = np.array([[0, 0], [n, n]], np.float32) @ inv[:, :2].T + inv[:, 2]
     box = (float(corners[0, 0]), float(corners[0, 1]), float(corners[1, 0]), float(corners[1, 1]))
@@ -121,7 +120,6 @@ def preprocess_image(
         landmarks=landmarks,
         crop_box=box,
         had_alpha=img.has_alpha,
-        arrays=arrays,
         meta=meta,
     )
 
@@ -173,7 +171,7 @@ def matte(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     # sharpen the soft probability into a matte with a thin soft edge
     a = np.clip((mask - 0.35) / 0.3, 0.0, 1.0)
     face = np.zeros(rgb.shape[:2], np.uint8)
-    hull = cv2.convexHull(landmarks[FACE_OVAL, :2].astype(np.float32)).astype(np.int32)
+    hull = cv2.convexHull(landmarks[L.FACE_OVAL, :2].astype(np.float32)).astype(np.int32)
     cv2.fillConvexPoly(face, hull, 255)
     grow = max(3, rgb.shape[0] // 40)
     face = cv2.dilate(face, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from worker.characters.assets import CharacterAssets
@@ -29,7 +30,9 @@ class Roster:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.on_change = None  # callable(event: str, id: str) — set by the pipeline
+        # (change: 'added' | 'changed' | 'removed', id), called on the roster's thread; the live
+        # worker sets it to publish a `characters` event
+        self.on_change: Callable[[str, str], None] | None = None
 
     # --- queries --------------------------------------------------------------------------------
     def ids(self) -> list[str]:

@@ -53,18 +53,17 @@ def _default_characters() -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker import benchmarks
-    from worker.track.benchmark import benchmark_tracking
+    from worker.tools import bench
 
     clip = Path(args.clip) if args.clip else _default_clip()
     if not clip.is_file():
         raise UserError(f"{clip}: driving clip not found")
     if args.live:
-        res = benchmarks.bench_live(clip, args.live)
+        res = bench.bench_live(clip, args.live)
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))
         return 0
     if args.fidelity:
-        from worker.render import fidelity
+        from worker.tools import fidelity
 
         td = shared_testdata()
         if td is None:
@@ -85,11 +84,11 @@ def run(args: argparse.Namespace) -> int:
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr, flush=True))
     result: dict = {"cpu_cores": pinned or "all"}
     say(f"tracking {clip.name} ...")
-    result["tracking"] = benchmark_tracking(clip, args.frames)
+    result["tracking"] = bench.bench_tracking(clip, args.frames)
     say(f"stages: capture, track, retarget, render, encode on {clip.name} ...")
-    result["stages"] = benchmarks.bench_stages(clip, chars[0], args.frames)
+    result["stages"] = bench.bench_stages(clip, chars[0], args.frames)
     say("characters: cold preprocessing vs cached loads ...")
-    result["characters"] = benchmarks.bench_characters(chars)
+    result["characters"] = bench.bench_characters(chars)
     if args.json:
         print(json.dumps(result))
     else:

@@ -3,7 +3,7 @@
     stream-animator ctl status --json
     stream-animator ctl set_character character=cat
     stream-animator ctl set_options 'options={"smoothing": 0.4}'
-    stream-animator ctl watch          # print status events until Ctrl+C
+    stream-animator ctl watch          # print events (status, character, characters) until Ctrl+C
 
 Port and token come from --port/--token, env STREAM_ANIMATOR_CONTROL_PORT/_TOKEN, or the
 `control.json` a worker started from the command line leaves in the logs folder (mode 0600).
@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
                     while True:
                         event = client.next_event(timeout=args.timeout)
                         if event is not None:
-                            print(json.dumps(event) if args.json else _human(event.get("data", {})), flush=True)
+                            text = json.dumps(event) if args.json else f"[{event['event']}]\n" + _human(event["data"])
+                            print(text, flush=True)
                 except KeyboardInterrupt:
                     return 0
             result = client.request(args.op, **request)
@@ -78,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _human(data: dict) -> str:
-    return "\n".join(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in data.items()) \
-        or "ok"
+    return "\n".join(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in data.items()) or "ok"
 
 
 def _saved_endpoint() -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from worker.errors import UserError
@@ -31,17 +30,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.animator import Animator
     from worker.capture.video import VideoFileSource
     from worker.characters.cache import CharacterCache
     from worker.characters.library import CharacterLibrary
     from worker.characters.preprocess import PreprocessSettings
-    from worker.contact_sheet import ContactSheet
     from worker.output.base import parse_colour
     from worker.output.file import FileOutput
     from worker.paths import default_cache_dir
     from worker.progress import progress
-    from worker.stats import stats_ms
+    from worker.render import create_renderer
+    from worker.tools.contact_sheet import ContactSheet
+    from worker.tools.offline import StageTimes, animate, source_frames, track_frames
     from worker.track.mediapipe_tracker import FaceTracker
 
     character, driver = Path(args.character), Path(args.driver)
@@ -49,17 +48,18 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{driver}: driving video not found")
     settings = PreprocessSettings(size=args.size)
     settings.validate()
-    lib = CharacterLibrary(character.parent, CharacterCache(args.cache or default_cache_dir()), settings)
+    renderer = create_renderer(args.renderer, size=args.size)
+    lib = CharacterLibrary(character.parent, CharacterCache(args.cache or default_cache_dir()), settings,
+                           preparer=renderer)
     loaded = lib.load(character)
     if loaded.assets is None:
+        renderer.close()
         raise UserError(loaded.error)
     source = VideoFileSource(driver)  # UserError naming the file if it cannot be decoded
     out = FileOutput(args.out, fps=source.fps, background=parse_colour(args.background, "--background"),
                      timing="fps", realtime=False)
     out.start()  # an unwritable path fails here, before any work
-    animator = Animator(args.renderer, size=args.size)
-    animator.set_character(loaded.assets)
-    times: dict[str, list[float]] = {k: [] for k in ("capture", "track", "retarget", "render", "encode")}
+    times = StageTimes()
     frames_in = faces = 0
     total = getattr(source, "frame_count", None) or None
     if args.max_frames > 0:
@@ -68,27 +68,14 @@ def run(args: argparse.Namespace) -> int:
     ok = False
     try:
         with FaceTracker() as tracker, progress(total, "rendering", "frame", disable=args.json) as bar:
-            while True:
-                t0 = time.perf_counter()
-                frame = source.read() if not (args.max_frames and frames_in >= args.max_frames) else None
-                if frame is None:
-                    break
-                t1 = time.perf_counter()
-                face = tracker.process(frame.image, frame.timestamp)
-                t2 = time.perf_counter()
-                rgba = animator.animate(face, tracker.neutral)
-                t3 = time.perf_counter()
-                out.send(rgba, frames_in, frame.timestamp)
-                t4 = time.perf_counter()
+            tracked = track_frames(source_frames(source, args.max_frames), tracker, times)
+            for f in animate(tracked, loaded.assets, renderer, times):
+                with times.stage("encode"):
+                    out.send(f.rgba, f.index, f.timestamp)
                 if sheet is not None:
-                    sheet.offer(frames_in, face, frame.image, rgba)
+                    sheet.offer(f.index, f.face, f.image, f.rgba)
                 frames_in += 1
-                faces += face.found
-                times["capture"].append(t1 - t0)
-                times["track"].append(t2 - t1)
-                times["retarget"].append(animator.last_ms["retarget"] / 1000)
-                times["render"].append(animator.last_ms["render"] / 1000)
-                times["encode"].append(t4 - t3)
+                faces += f.face.found
                 bar.update(1)
         if frames_in == 0:
             raise UserError(f"{driver}: no frames could be read")
@@ -97,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         ok = True
     finally:
         source.close()
-        animator.close()
+        renderer.close()
         if ok:
             out.close()
         else:
@@ -112,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         "frames_in": frames_in,
         "frames_out": out.frames,
         "frames_with_face": faces,
-        "stages_ms": {k: stats_ms(v[3:] or v) for k, v in times.items()},
+        "stages_ms": times.stats_ms(skip=3),
     }
     if args.json:
         print(json.dumps(result))

@@ -13,6 +13,7 @@ from worker.characters.library import CharacterLibrary
 from worker.characters.preprocess import PreprocessSettings
 from worker.paths import SAMPLE_CHARACTERS_DIR, default_cache_dir
 from worker.progress import progress
+from worker.render import DEFAULT_BACKEND, create_renderer
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,13 +21,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="characters folder (default: the bundled sample characters)")
     p.add_argument("--cache", default=None, help=f"cache folder (default: {default_cache_dir()})")
     p.add_argument("--size", type=int, default=512, help="working size in pixels (default 512)")
+    p.add_argument("--renderer", default=DEFAULT_BACKEND,
+                   help=f"also prepare what this renderer needs per character (default {DEFAULT_BACKEND})")
     p.add_argument("--json", action="store_true", help="print one JSON summary instead of text")
 
 
 def run(args: argparse.Namespace) -> int:
     settings = PreprocessSettings(size=args.size)
     settings.validate()
-    lib = CharacterLibrary(args.folder, CharacterCache(args.cache or default_cache_dir()), settings)
+    renderer = create_renderer(args.renderer, size=args.size)
+    lib = CharacterLibrary(args.folder, CharacterCache(args.cache or default_cache_dir()), settings,
+                           preparer=renderer)
     paths = lib.scan()
     results = []
     with progress(total=len(paths), desc="preprocessing", unit="image", disable=args.json) as bar:
@@ -34,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(path.name[-30:], refresh=False)
             results.append(lib.load(path))
             bar.update(1)
+    renderer.close()
     counts = Counter("cached" if r.status in ("memory", "disk") else r.status for r in results)
     if args.json:
         print(json.dumps({

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 
+from worker.control.protocol import Status
 from worker.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -21,32 +22,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", help="webcam:0, webcam:<name> or a video file (overrides camera.source)")
     p.add_argument("--characters", help="characters folder (overrides characters.folder)")
     p.add_argument("--character", help="character to start with (file name in the folder)")
-    p.add_argument("--output", action="append", metavar="TYPE[:PORT|:PATH]",
-                   help="output(s) instead of the config's: obs, nut:9999, file:out.mp4, window, ...")
+    p.add_argument(
+        "--output",
+        action="append",
+        metavar="TYPE[:VALUE]",
+        help="output(s) instead of the config's: obs, nut:9999, file:out.mp4, window, spout:Name, "
+        "virtualcam:/dev/video10 (`describe` lists each output's short form)",
+    )
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--control-port", type=int, help="control channel port (0 = any free port)")
     p.add_argument("--parent-pid", type=int, help="exit when this process (e.g. OBS) is gone")
-    p.add_argument("--ready-json", action="store_true",
-                   help="print one JSON line with the ports once listening (for the OBS script)")
+    p.add_argument(
+        "--ready-json",
+        action="store_true",
+        help="print one JSON line with the ports once listening (for the OBS script)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary on the last line at the end")
 
 
 def output_specs(specs: list[str]) -> list[dict]:
-    """--output values (`obs`, `nut:9999`, `file:out.mov`, `spout:Name`) -> output configs."""
+    """--output values -> output configs, each parsed by its output's registry entry; an output
+    that cannot run on this machine is refused here with its reason (one line)."""
+    from worker.output.registry import output_entry, parse_output_spec
+
     out = []
-    for s in specs:
-        kind, _, arg = s.partition(":")
-        cfg: dict = {"type": kind}
-        if arg:
-            if kind in ("nut", "obs"):
-                try:
-                    cfg["port"] = int(arg)
-                except ValueError:
-                    raise UserError(f"--output {s}: port must be a number") from None
-            elif kind == "file":
-                cfg["path"] = arg
-            else:
-                cfg["name"] = arg
+    for spec in specs:
+        cfg = parse_output_spec(spec)
+        ok, reason = output_entry(cfg["type"]).availability()
+        if not ok:
+            raise UserError(f"--output {spec}: {reason}")
         out.append(cfg)
     return out
 
@@ -99,7 +103,7 @@ def watch_parent(pid: int, stop: threading.Event) -> None:
 def run(args: argparse.Namespace) -> int:
     from worker.config import load_config
     from worker.control import protocol as P
-    from worker.live import LiveWorker
+    from worker.live.worker import LiveWorker
 
     overrides = {}
     if args.source:
@@ -146,10 +150,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary(s: dict) -> dict:
+def summary(s: Status) -> dict:
     """The end-of-run JSON: counts, drops, per-output delivery and latency, stage costs."""
     outs = {}
-    for name, o in s["outputs"].items():
+    for name, o in s.outputs.items():
         outs[name] = {
             "delivered": o.get("delivered", 0),
             "dropped": o.get("dropped", 0),
@@ -158,16 +162,16 @@ def summary(s: dict) -> dict:
             **({"errors": o["errors"], "last_error": o.get("last_error")} if o.get("errors") else {}),
         }
     return {
-        "duration_s": s["uptime_s"],
-        "frames_captured": s["frames"]["captured"],
-        "frames_rendered": s["frames"]["rendered"],
-        "frames_with_face": s["frames"]["with_face"],
-        "fps": s["fps"],
-        "drops": s["drops"],
-        "stages_ms": s["stages_ms"],
+        "duration_s": s.uptime_s,
+        "frames_captured": s.frames["captured"],
+        "frames_rendered": s.frames["rendered"],
+        "frames_with_face": s.frames["with_face"],
+        "fps": s.fps,
+        "drops": s.drops,
+        "stages_ms": s.stages_ms,
         "outputs": outs,
-        "character": s["character"],
-        "camera": s["camera"],
-        "process": s["process"],
-        "warnings": s["warnings"],
+        "character": s.character,
+        "camera": s.camera,
+        "process": s.process,
+        "warnings": s.warnings,
     }

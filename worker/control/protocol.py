@@ -16,14 +16,20 @@ Control channel (protocol 1)
   ``{"id": <same>, "ok": true, "result": {...}}`` or ``{"id": <same>, "ok": false, "error": "one line"}``
   (``"id": null`` when the request had no usable id). After auth, a malformed line (bad JSON,
   not an object, no integer id, no string op) gets such an error reply; the connection stays.
-* Ops (`OPS`): ``status``, ``list_characters``, ``set_character`` (exactly one of
-  ``character``: id string | ``index``: int >= 0 | ``step``: +1 / -1), ``calibrate``, ``pause``,
+* Ops (`OPS`): ``status``, ``list_characters`` (result `CharacterList`: rows of `CharacterRow`
+  and the current id), ``set_character`` (exactly one of ``character``: id or file stem |
+  ``index``: int >= 1, the `CharacterRow.index` counted from 1 as on the hotkeys | ``step``:
+  +1 / -1 from the current one, wrapping; result ``{"character": id, "ready": bool}``: the
+  request is taken, the switch happens at the next frame once the character is loaded and is
+  announced by a ``character`` event), ``calibrate``, ``pause``,
   ``resume``, ``set_options`` (``options``: dict of live-changeable settings),
   ``reload_characters``, ``shutdown``, ``subscribe`` (status events; ``{"on": false}``
   unsubscribes). `check_args()` is the argument check the server applies before dispatch.
-* Subscribed clients get, about once a second (`STATUS_INTERVAL`),
-  ``{"event": "status", "data": {...}}``; `STATUS_FIELDS` lists the fields of ``data``
-  (fps, latency, drops, character, tracking, warnings, paused; more may be added).
+* Subscribed clients get events ``{"event": <name>, "data": {...}}`` (`EVENTS`):
+  ``status`` about once a second (`STATUS_INTERVAL`), its data a `Status` (`STATUS_FIELDS`;
+  the worker sends exactly these, readers ignore fields they do not know);
+  ``character`` when a switch has taken effect (data: `CharacterSwitch`), the one authority on
+  which character is on stream; ``characters`` when the folder changed (data: `CharacterList`).
 * At most `MAX_CONNECTIONS` (32) clients at once; beyond that a client gets an error line and
   is closed. A client that leaves a partial line pending for `PARTIAL_LINE_TIMEOUT` seconds,
   or does not read its replies (more than `MAX_PENDING_OUT` bytes queued), is disconnected.
@@ -70,7 +76,7 @@ import socket
 import struct
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 PROTOCOL_VERSION = 1
@@ -99,7 +105,7 @@ OPS = (
     "shutdown",
     "subscribe",
 )
-STATUS_FIELDS = ("fps", "latency", "drops", "character", "tracking", "warnings", "paused")
+EVENTS = ("status", "character", "characters")
 
 FRAME_MAGIC = b"SAMF"
 FRAME_VERSION = 1
@@ -188,8 +194,8 @@ def check_args(op: str, args: dict) -> str | None:
         key, v = given[0], args[given[0]]
         if key == "character" and not (isinstance(v, str) and v):
             return "'character' must be a non-empty string (a character id)"
-        if key == "index" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            return "'index' must be an integer >= 0"
+        if key == "index" and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            return "'index' must be an integer >= 1 (characters are counted from 1)"
         if key == "step" and (isinstance(v, bool) or v not in (1, -1)):
             return "'step' must be 1 or -1"
     elif op == "set_options":
@@ -199,6 +205,127 @@ def check_args(op: str, args: dict) -> str | None:
         if not isinstance(args.get("on", True), bool):
             return "'on' must be true or false"
     return None
+
+
+def _want(data: Any, names: tuple[str, ...], what: str) -> dict:
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{what}: expected an object, got {type(data).__name__}")
+    missing = [n for n in names if n not in data]
+    if missing:
+        raise ProtocolError(f"{what}: missing field(s) {', '.join(missing)}")
+    return data
+
+
+@dataclass
+class CharacterRow:
+    """One character of the worker's folder, as `list_characters` and events report it."""
+
+    id: str  # the file name in the characters folder
+    index: int  # 1-based position in the sorted list: what `set_character` ``index`` and hotkeys 1-9 mean
+    name: str  # the file stem, for menus
+    state: str  # "ready", "loading" or "failed"
+    error: str | None = None  # why it failed
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CharacterRow:
+        d = _want(data, ("id", "index", "name", "state"), "character row")
+        return cls(
+            str(d["id"]),
+            int(d["index"]),
+            str(d["name"]),
+            str(d["state"]),
+            None if d.get("error") is None else str(d["error"]),
+        )
+
+
+@dataclass
+class CharacterList:
+    """`list_characters` result and ``characters`` event data."""
+
+    characters: list[CharacterRow]
+    current: str | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CharacterList:
+        d = _want(data, ("characters", "current"), "character list")
+        rows = d["characters"]
+        if not isinstance(rows, list):
+            raise ProtocolError("character list: 'characters' must be a list")
+        return cls([CharacterRow.from_dict(r) for r in rows], None if d["current"] is None else str(d["current"]))
+
+
+@dataclass
+class CharacterSwitch:
+    """A switch that took effect (``character`` event data, and `Status.last_switch`)."""
+
+    character: str  # the id now on stream
+    frames_late: int  # frames still rendered with the old character after the request
+    first_seq: int  # the first frame (seq) drawn with it
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CharacterSwitch:
+        d = _want(data, ("character", "frames_late", "first_seq"), "character switch")
+        return cls(str(d["character"]), int(d["frames_late"]), int(d["first_seq"]))
+
+
+TRACKING_STATES = ("starting", "tracking", "calibrating", "lost", "paused", "no camera")
+
+
+@dataclass
+class Status:
+    """The ``status`` op result and ``status`` event data. Times in ms, rates per second."""
+
+    running: bool
+    uptime_s: float
+    fps: float  # frames rendered per second (last 2 s)
+    # "p95": capture -> delivered, worst output; "pipeline": {"p50", "p95"} capture -> handed to the outputs
+    latency_ms: dict[str, Any]
+    stages_ms: dict[str, dict[str, float | None]]  # stage -> {"p50", "p95"}
+    frames: dict[str, int]  # captured, tracked, rendered, with_face
+    drops: dict[str, int]  # "track", "render" and one per output name
+    character: str | None  # the id on stream now
+    last_switch: CharacterSwitch | None
+    characters: int  # how many are in the folder
+    tracking: str  # one of TRACKING_STATES
+    paused: bool
+    camera: dict[str, Any]  # name, width, height, fps once open
+    outputs: dict[str, dict[str, Any]]  # output name -> its stats
+    warnings: list[str]  # the last few, newest last
+    process: dict[str, Any] = field(default_factory=dict)  # cpu, memory of the worker process
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Status:
+        """A received status; ProtocolError when a field is missing. Unknown fields are ignored."""
+        d = _want(data, tuple(f.name for f in fields(cls) if f.name != "process"), "status")
+        values = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        if values["last_switch"] is not None:
+            values["last_switch"] = CharacterSwitch.from_dict(values["last_switch"])
+        return cls(**values)
+
+    def shown_latency_ms(self) -> float | None:
+        """The latency to show a streamer: capture -> handed to the outputs (median)."""
+        pipe = self.latency_ms.get("pipeline") or {}
+        v = pipe.get("p50")
+        return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+STATUS_FIELDS = tuple(f.name for f in fields(Status))
+
+
+def event(name: str, data: Any) -> dict:
+    """An event line's object; `data` is a dataclass above or a dict."""
+    if name not in EVENTS:
+        raise ValueError(f"unknown event {name!r}")
+    return {"event": name, "data": data.to_dict() if hasattr(data, "to_dict") else data}
 
 
 def auth_line(token: str) -> bytes:
@@ -212,7 +339,7 @@ def auth_ok() -> dict:
 def check_auth(msg: dict, token: str) -> str | None:
     """None if `msg` is a valid auth request for `token`, else the one-line reason."""
     if msg.get("op") != "auth":
-        return "first message must be {\"op\": \"auth\", \"token\": ...}"
+        return 'first message must be {"op": "auth", "token": ...}'
     got = msg.get("token")
     if not isinstance(got, str) or not secrets.compare_digest(got.encode(), token.encode()):
         return "bad token"
@@ -220,8 +347,15 @@ def check_auth(msg: dict, token: str) -> str | None:
 
 
 def ready_line(control_port: int, frame_port: int | None, **extra: Any) -> bytes:
-    return encode({"event": "ready", "protocol": PROTOCOL_VERSION, "control_port": control_port,
-                   "frame_port": frame_port, **extra})
+    return encode(
+        {
+            "event": "ready",
+            "protocol": PROTOCOL_VERSION,
+            "control_port": control_port,
+            "frame_port": frame_port,
+            **extra,
+        }
+    )
 
 
 class LineReader:
@@ -264,10 +398,12 @@ class LineReader:
         return lines
 
 
-def pack_frame_header(width: int, height: int, seq: int, capture_ts: float, send_ts: float,
-                      pixel_format: int = PIXEL_RGBA) -> bytes:
-    return FRAME_HEADER.pack(FRAME_MAGIC, FRAME_VERSION, pixel_format, width, height, seq,
-                             capture_ts, send_ts, width * height * 4)
+def pack_frame_header(
+    width: int, height: int, seq: int, capture_ts: float, send_ts: float, pixel_format: int = PIXEL_RGBA
+) -> bytes:
+    return FRAME_HEADER.pack(
+        FRAME_MAGIC, FRAME_VERSION, pixel_format, width, height, seq, capture_ts, send_ts, width * height * 4
+    )
 
 
 @dataclass
@@ -398,8 +534,9 @@ class ControlClient(_Client):
         self.sock.sendall(encode({"id": rid, "op": op, **args}))
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
-            msg = decode(_read_line_blocking(self.sock, self._reader, self._lines,
-                                             max(0.0, deadline - time.monotonic())))
+            msg = decode(
+                _read_line_blocking(self.sock, self._reader, self._lines, max(0.0, deadline - time.monotonic()))
+            )
             if "event" in msg:
                 self._events.append(msg)
                 continue
@@ -422,8 +559,9 @@ class ControlClient(_Client):
         deadline = time.monotonic() + timeout
         while True:
             try:
-                msg = decode(_read_line_blocking(self.sock, self._reader, self._lines,
-                                                 max(0.0, deadline - time.monotonic())))
+                msg = decode(
+                    _read_line_blocking(self.sock, self._reader, self._lines, max(0.0, deadline - time.monotonic()))
+                )
             except TimeoutError:
                 return None
             if "event" in msg:
@@ -502,10 +640,10 @@ class FrameReceiver(_Client):
         while True:
             try:
                 if self._header is None:
-                    n = self.sock.recv_into(memoryview(self._hdr)[self._hdr_got:])
+                    n = self.sock.recv_into(memoryview(self._hdr)[self._hdr_got :])
                 else:
                     assert self._payload is not None
-                    n = self.sock.recv_into(memoryview(self._payload)[self._payload_got:])
+                    n = self.sock.recv_into(memoryview(self._payload)[self._payload_got :])
             except (BlockingIOError, InterruptedError):
                 return newest
             except OSError as e:
@@ -526,6 +664,7 @@ class FrameReceiver(_Client):
                     self._payload_got = 0
                 continue
             self._payload_got += n
+            assert self._payload is not None and self._header is not None
             if self._payload_got == len(self._payload):
                 h = self._header
                 if newest is not None:
@@ -534,8 +673,7 @@ class FrameReceiver(_Client):
                     self.gaps += h.seq - self.last_seq - 1
                 self.last_seq = h.seq
                 self.received += 1
-                newest = ReceivedFrame(h.width, h.height, h.seq, h.capture_ts, h.send_ts,
-                                       time.time(), self._payload)
+                newest = ReceivedFrame(h.width, h.height, h.seq, h.capture_ts, h.send_ts, time.time(), self._payload)
                 self._hdr_got = 0
                 self._header = None
                 self._payload = None

@@ -29,7 +29,7 @@ class Output(ABC):
 
     @classmethod
     def from_config(cls, config: dict) -> Output:
-        """Build from a config dict (``{"type": ..., **options}``); see `factory.create_output`."""
+        """Build from a config dict (``{"type": ..., **options}``); see `registry.create_output`."""
         raise NotImplementedError
 
     def start(self) -> None:  # noqa: B027 - optional hook: open devices, listen, check deps
@@ -45,31 +45,8 @@ class Output(ABC):
         return {"name": self.name, **self.metrics.snapshot()}
 
 
-def take_options(config: dict, defaults: dict[str, Any], where: str) -> dict[str, Any]:
-    """`defaults` overlaid with `config` minus "type"; unknown keys are a UserError naming them."""
-    if not isinstance(config, dict):
-        raise UserError(f"{where}: output config must be a mapping, got {type(config).__name__}")
-    unknown = sorted(set(config) - set(defaults) - {"type"})
-    if unknown:
-        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: "
-                        f"{', '.join(sorted(defaults))}")
-    return {**defaults, **{k: v for k, v in config.items() if k != "type"}}
-
-
-def want_int(value: Any, field: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise UserError(f"{field} must be an integer in {lo}..{hi}, got {value!r}")
-    return value
-
-
-def want_number(value: Any, field: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise UserError(f"{field} must be a number in {lo}..{hi}, got {value!r}")
-    return float(value)
-
-
 def parse_colour(value: Any, field: str) -> tuple[int, int, int]:
-    """"#rrggbb" or [r, g, b] (0..255) -> (r, g, b)."""
+    """ "#rrggbb" or [r, g, b] (0..255) -> (r, g, b)."""
     if isinstance(value, str):
         s = value.lstrip("#")
         if len(s) == 6:
@@ -77,11 +54,13 @@ def parse_colour(value: Any, field: str) -> tuple[int, int, int]:
                 return int(s[0:2], 16), int(s[2:4], 16), int(s[4:6], 16)
             except ValueError:
                 pass
-    elif isinstance(value, (list, tuple)) and len(value) == 3 and all(
-        isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value
+    elif (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
     ):
         return int(value[0]), int(value[1]), int(value[2])
-    raise UserError(f"{field} must be \"#rrggbb\" or [r, g, b] with 0..255, got {value!r}")
+    raise UserError(f'{field} must be "#rrggbb" or [r, g, b] with 0..255, got {value!r}')
 
 
 def check_rgba(rgba: np.ndarray) -> None:
@@ -101,6 +80,6 @@ def composite(rgba: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
 def checkerboard(h: int, w: int, cell: int = 16) -> np.ndarray:
     """Grey checkerboard (h, w, 3) uint8, the usual way to show transparency."""
     yy, xx = np.mgrid[0:h, 0:w]
-    light = ((yy // cell + xx // cell) % 2 == 0)
+    light = (yy // cell + xx // cell) % 2 == 0
     out = np.where(light[..., None], 204, 153).astype(np.uint8)
     return np.repeat(out, 3, axis=2)

@@ -56,8 +56,11 @@ def _summary(lat: list[float]) -> dict:
     if not lat:
         return {"p50": None, "p95": None, "max": None}
     a = np.asarray(lat)
-    return {"p50": round(float(np.percentile(a, 50)), 2), "p95": round(float(np.percentile(a, 95)), 2),
-            "max": round(float(a.max()), 2)}
+    return {
+        "p50": round(float(np.percentile(a, 50)), 2),
+        "p95": round(float(np.percentile(a, 95)), 2),
+        "max": round(float(a.max()), 2),
+    }
 
 
 def _free_port() -> int:
@@ -85,8 +88,15 @@ def bench(kind: str, size: int, fps: float, seconds: float) -> dict:
     if kind == "obs":
         out = ObsOutput(token=token)
         out.start()
-        argv = [sys.executable, "-c", OBS_RECEIVER, str(Path(P.__file__).parent), str(out.port), token,
-                str(seconds + 1.0)]
+        argv = [
+            sys.executable,
+            "-c",
+            OBS_RECEIVER,
+            str(Path(P.__file__).parent),
+            str(out.port),
+            token,
+            str(seconds + 1.0),
+        ]
     else:
         port = _free_port()
         out = NutOutput(port)
@@ -106,8 +116,9 @@ def bench(kind: str, size: int, fps: float, seconds: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m worker.output.bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m worker.output.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--seconds", type=float, default=5.0)

@@ -1,4 +1,4 @@
-"""Run several outputs at once, each on its own thread behind a 1-slot newest-wins queue."""
+"""Run several outputs at once, each on its own thread behind a newest-wins `LatestSlot`."""
 
 from __future__ import annotations
 
@@ -9,51 +9,12 @@ import time
 import numpy as np
 
 from worker.errors import UserError
+from worker.live.slot import LatestSlot
 from worker.output.base import Output, check_rgba
 
 log = logging.getLogger(__name__)
 
-
-class _Slot:
-    """Holds at most one pending frame; a new frame replaces an unsent one (counted)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item: tuple[np.ndarray, int, float] | None = None
-        self._busy = False  # the output thread is inside send()
-        self.closed = False
-
-    def put(self, item: tuple[np.ndarray, int, float], wait: bool) -> bool:
-        """Store `item`; True if it replaced an unsent frame. wait=True blocks until free."""
-        with self._cond:
-            if wait:
-                while (self._item is not None or self._busy) and not self.closed:
-                    self._cond.wait(0.5)
-            replaced = self._item is not None
-            self._item = item
-            self._cond.notify_all()
-            return replaced
-
-    def take(self) -> tuple[np.ndarray, int, float] | None:
-        with self._cond:
-            self._busy = False
-            self._cond.notify_all()
-            while self._item is None and not self.closed:
-                self._cond.wait()
-            if self._item is None:
-                return None
-            item, self._item = self._item, None
-            self._busy = True
-            return item
-
-    def idle(self) -> bool:
-        with self._cond:
-            return self._item is None and not self._busy
-
-    def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
+Frame = tuple[np.ndarray, int, float]  # rgba, seq, capture time
 
 
 class OutputFanout:
@@ -69,7 +30,7 @@ class OutputFanout:
         self.outputs = list(outputs)
         self.warnings: list[str] = []
         self.disabled: set[str] = set()  # outputs switched off live (by name)
-        self._slots: list[_Slot] = []
+        self._slots: list[LatestSlot[Frame]] = []
         self._threads: list[threading.Thread] = []
         self._started = False
 
@@ -91,7 +52,7 @@ class OutputFanout:
             ok.append(out)
         self.outputs = ok
         for out in self.outputs:
-            slot = _Slot()
+            slot: LatestSlot[Frame] = LatestSlot()
             t = threading.Thread(target=self._run, args=(out, slot), name=f"output-{out.name}", daemon=True)
             self._slots.append(slot)
             self._threads.append(t)
@@ -126,7 +87,7 @@ class OutputFanout:
             time.sleep(0.002)
         return False
 
-    def _run(self, out: Output, slot: _Slot) -> None:
+    def _run(self, out: Output, slot: LatestSlot[Frame]) -> None:
         failures = 0
         while True:
             item = slot.take()
@@ -139,8 +100,7 @@ class OutputFanout:
                 failures += 1
                 out.metrics.error(" ".join(f"{type(e).__name__}: {e}".split())[:300])
                 if failures == 1 or failures % 100 == 0:
-                    log.warning("output %s failed (%d in a row): %s", out.name, failures, e,
-                                exc_info=failures == 1)
+                    log.warning("output %s failed (%d in a row): %s", out.name, failures, e, exc_info=failures == 1)
 
     def close(self, timeout: float = 5.0) -> None:
         for slot in self._slots:

@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from worker.errors import UserError
-from worker.output.base import Output, check_rgba, composite, parse_colour, take_options, want_number
+from worker.output.base import Output, check_rgba, composite, parse_colour
+from worker.output.registry import OUTPUTS
 
 TIME_BASE = Fraction(1, 1000)
 
@@ -27,23 +28,36 @@ TIME_BASE = Fraction(1, 1000)
 FORMATS: dict[str, tuple[str, str, str, bool, dict[str, str]]] = {
     ".mp4": ("mp4", "libx264", "yuv420p", False, {"preset": "veryfast", "crf": "18"}),
     ".mov": ("mov", "qtrle", "argb", True, {}),
-    ".webm": ("webm", "libvpx-vp9", "yuva420p", True,
-              {"deadline": "realtime", "cpu-used": "8", "crf": "30", "b": "0", "row-mt": "1"}),
+    ".webm": (
+        "webm",
+        "libvpx-vp9",
+        "yuva420p",
+        True,
+        {"deadline": "realtime", "cpu-used": "8", "crf": "30", "b": "0", "row-mt": "1"},
+    ),
 }
 
 
 class FileOutput(Output):
     name = "file"
 
-    def __init__(self, path: str | os.PathLike, fps: float = 30.0, background=(0, 0, 0),
-                 timing: str = "capture", realtime: bool = True):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float = 30.0,
+        background=(0, 0, 0),
+        timing: str = "capture",
+        realtime: bool = True,
+    ):
         super().__init__()
         self.path = Path(path)
         raw = str(path)
         self.png = self.path.suffix == "" or raw.endswith(("/", os.sep))
         if not self.png and self.path.suffix.lower() not in FORMATS:
-            raise UserError(f"outputs.file.path {raw!r}: unsupported suffix {self.path.suffix!r}; use "
-                            f"{', '.join(FORMATS)} or a folder name for PNG frames")
+            raise UserError(
+                f"outputs.file.path {raw!r}: unsupported suffix {self.path.suffix!r}; use "
+                f"{', '.join(FORMATS)} or a folder name for PNG frames"
+            )
         if timing not in ("capture", "fps"):
             raise UserError(f"outputs.file.timing must be 'capture' or 'fps', got {timing!r}")
         self.fps = fps
@@ -60,14 +74,14 @@ class FileOutput(Output):
 
     @classmethod
     def from_config(cls, config: dict) -> FileOutput:
-        o = take_options(config, {"path": None, "fps": 30, "background": "#000000", "timing": "capture",
-                                  "realtime": True}, "outputs.file")
-        if not isinstance(o["path"], str) or not o["path"]:
-            raise UserError("outputs.file.path is required (a .mp4, .mov, .webm file or a folder)")
-        if not isinstance(o["realtime"], bool):
-            raise UserError(f"outputs.file.realtime must be true or false, got {o['realtime']!r}")
-        return cls(os.path.expanduser(o["path"]), want_number(o["fps"], "outputs.file.fps", 1, 240),
-                   parse_colour(o["background"], "outputs.file.background"), o["timing"], o["realtime"])
+        o = OUTPUTS["file"].check(config)
+        return cls(
+            os.path.expanduser(o["path"]),
+            float(o["fps"]),
+            parse_colour(o["background"], "outputs.file.background"),
+            o["timing"],
+            o["realtime"],
+        )
 
     @property
     def keeps_alpha(self) -> bool:

@@ -18,8 +18,8 @@ import av
 import numpy as np
 
 from worker.control.server import check_loopback
-from worker.errors import UserError
-from worker.output.base import Output, check_rgba, take_options, want_int, want_number
+from worker.output.base import Output, check_rgba
+from worker.output.registry import OUTPUTS
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,14 @@ class _SocketWriter:
 class NutOutput(Output):
     name = "nut"
 
-    def __init__(self, port: int, host: str = "127.0.0.1", fps: float = 30.0,
-                 write_timeout: float = 2.0, max_backoff: float = 5.0):
+    def __init__(
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        fps: float = 30.0,
+        write_timeout: float = 2.0,
+        max_backoff: float = 5.0,
+    ):
         super().__init__()
         self.host = check_loopback(host)
         self.port = port
@@ -63,14 +69,8 @@ class NutOutput(Output):
 
     @classmethod
     def from_config(cls, config: dict) -> NutOutput:
-        o = take_options(config, {"port": None, "host": "127.0.0.1", "fps": 30, "write_timeout": 2.0,
-                                  "max_backoff": 5.0}, "outputs.nut")
-        if o["port"] is None:
-            raise UserError("outputs.nut.port is required (the port OBS's Media Source listens on)")
-        return cls(want_int(o["port"], "outputs.nut.port", 1, 65535), o["host"],
-                   want_number(o["fps"], "outputs.nut.fps", 1, 240),
-                   want_number(o["write_timeout"], "outputs.nut.write_timeout", 0.1, 60),
-                   want_number(o["max_backoff"], "outputs.nut.max_backoff", 0.1, 60))
+        o = OUTPUTS["nut"].check(config)
+        return cls(o["port"], o["host"], float(o["fps"]), float(o["write_timeout"]), float(o["max_backoff"]))
 
     @property
     def connected(self) -> bool:
@@ -90,8 +90,7 @@ class NutOutput(Output):
             return False
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # flush_packets: each frame leaves at once instead of waiting in PyAV's IO buffer.
-        container = av.open(_SocketWriter(sock), mode="w", format="nut",
-                            container_options={"flush_packets": "1"})
+        container = av.open(_SocketWriter(sock), mode="w", format="nut", container_options={"flush_packets": "1"})
         stream = container.add_stream("rawvideo", rate=round(self.fps))
         stream.width, stream.height, stream.pix_fmt = w, h, "rgba"
         stream.codec_context.time_base = TIME_BASE
@@ -146,5 +145,9 @@ class NutOutput(Output):
         self._drop_connection()
 
     def stats(self) -> dict:
-        return {**super().stats(), "connected": self.connected, "connects": self.connects,
-                "target": f"tcp://{self.host}:{self.port}"}
+        return {
+            **super().stats(),
+            "connected": self.connected,
+            "connects": self.connects,
+            "target": f"tcp://{self.host}:{self.port}",
+        }

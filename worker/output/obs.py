@@ -16,8 +16,9 @@ import numpy as np
 from worker.control import protocol as P
 from worker.control.server import Conn, LoopbackServer
 from worker.errors import UserError
-from worker.output.base import Output, check_rgba, take_options, want_int
+from worker.output.base import Output, check_rgba
 from worker.output.metrics import OutputMetrics
+from worker.output.registry import OUTPUTS
 
 
 class _Latest:
@@ -32,11 +33,15 @@ class FrameServer(LoopbackServer):
     name = "frames"
     read_after_auth = False
 
-    def __init__(self, token: str, metrics: OutputMetrics, host: str = P.HOST, port: int = 0,
-                 max_connections: int = 8):
+    def __init__(self, token: str, metrics: OutputMetrics, host: str = P.HOST, port: int = 0, max_connections: int = 8):
         # One frame may be in flight per client, so the pending-bytes cap is a frame, not 1 MiB.
-        super().__init__(token, host, port, max_connections=max_connections,
-                         max_pending_out=P.FRAME_HEADER_SIZE + 4 * P.MAX_FRAME_SIDE ** 2)
+        super().__init__(
+            token,
+            host,
+            port,
+            max_connections=max_connections,
+            max_pending_out=P.FRAME_HEADER_SIZE + 4 * P.MAX_FRAME_SIDE**2,
+        )
         self.metrics = metrics
         self._lock = threading.Lock()
         self._latest: _Latest | None = None
@@ -103,9 +108,8 @@ class ObsOutput(Output):
 
     @classmethod
     def from_config(cls, config: dict) -> ObsOutput:
-        o = take_options(config, {"port": 0, "token": None, "host": P.HOST, "max_clients": 8}, "outputs.obs")
-        return cls(want_int(o["port"], "outputs.obs.port", 0, 65535), o["token"], o["host"],
-                   want_int(o["max_clients"], "outputs.obs.max_clients", 1, 64))
+        o = OUTPUTS["obs"].check(config)
+        return cls(o["port"], o["token"], o["host"], o["max_clients"])
 
     @property
     def port(self) -> int:

@@ -12,7 +12,8 @@ import sys
 import numpy as np
 
 from worker.errors import UserError
-from worker.output.base import Output, check_rgba, take_options
+from worker.output.base import Output, check_rgba
+from worker.output.registry import OUTPUTS
 
 GL_RGBA = 0x1908  # OpenGL enum; saves a PyOpenGL dependency for one constant
 
@@ -30,7 +31,7 @@ class SpoutOutput(Output):
 
     @classmethod
     def from_config(cls, config: dict) -> SpoutOutput:
-        o = take_options(config, {"sender_name": "Stream Animator"}, "outputs.spout")
+        o = OUTPUTS["spout"].check(config)
         return cls(o["sender_name"])
 
     def start(self) -> None:

@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 
 from worker.errors import UserError
-from worker.output.base import Output, check_rgba, composite, parse_colour, take_options, want_int, want_number
+from worker.output.base import Output, check_rgba, composite, parse_colour
+from worker.output.registry import OUTPUTS
 
 PROBE_SIZE = (640, 480)
 
@@ -27,8 +28,15 @@ def _import_pyvirtualcam():
 class VirtualCamOutput(Output):
     name = "virtualcam"
 
-    def __init__(self, width: int | None = None, height: int | None = None, fps: float = 30.0,
-                 device: str | None = None, backend: str | None = None, background=(0, 0, 0)):
+    def __init__(
+        self,
+        width: int | None = None,
+        height: int | None = None,
+        fps: float = 30.0,
+        device: str | None = None,
+        backend: str | None = None,
+        background=(0, 0, 0),
+    ):
         super().__init__()
         if (width is None) != (height is None):
             raise UserError("outputs.virtualcam: give both width and height, or neither")
@@ -39,23 +47,29 @@ class VirtualCamOutput(Output):
 
     @classmethod
     def from_config(cls, config: dict) -> VirtualCamOutput:
-        o = take_options(config, {"width": None, "height": None, "fps": 30, "device": None, "backend": None,
-                                  "background": "#000000"}, "outputs.virtualcam")
-        w = None if o["width"] is None else want_int(o["width"], "outputs.virtualcam.width", 16, 7680)
-        h = None if o["height"] is None else want_int(o["height"], "outputs.virtualcam.height", 16, 4320)
-        for k in ("device", "backend"):
-            if o[k] is not None and not isinstance(o[k], str):
-                raise UserError(f"outputs.virtualcam.{k} must be a string, got {o[k]!r}")
-        return cls(w, h, want_number(o["fps"], "outputs.virtualcam.fps", 1, 240), o["device"], o["backend"],
-                   parse_colour(o["background"], "outputs.virtualcam.background"))
+        o = OUTPUTS["virtualcam"].check(config)
+        return cls(
+            o["width"],
+            o["height"],
+            float(o["fps"]),
+            o["device"],
+            o["backend"],
+            parse_colour(o["background"], "outputs.virtualcam.background"),
+        )
 
     def _open(self, size: tuple[int, int]):
         try:
-            return self._pvc.Camera(size[0], size[1], self.fps, fmt=self._pvc.PixelFormat.RGB,
-                                    device=self.device, backend=self.backend, print_fps=False)
+            return self._pvc.Camera(
+                size[0],
+                size[1],
+                self.fps,
+                fmt=self._pvc.PixelFormat.RGB,
+                device=self.device,
+                backend=self.backend,
+                print_fps=False,
+            )
         except Exception as e:  # pyvirtualcam raises RuntimeError listing each backend's failure
-            raise UserError(f"virtualcam output: no virtual camera available ({' '.join(str(e).split())})"
-                            ) from None
+            raise UserError(f"virtualcam output: no virtual camera available ({' '.join(str(e).split())})") from None
 
     def start(self) -> None:
         self._pvc = _import_pyvirtualcam()

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import cv2
 import numpy as np
 
 from worker.errors import UserError
-from worker.output.base import Output, check_rgba, checkerboard, composite, parse_colour, take_options
-
-
-def display_available() -> bool:
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
+from worker.output.base import Output, check_rgba, checkerboard, composite, parse_colour
+from worker.output.registry import OUTPUTS, display_available
 
 
 class WindowOutput(Output):
@@ -30,7 +22,7 @@ class WindowOutput(Output):
 
     @classmethod
     def from_config(cls, config: dict) -> WindowOutput:
-        o = take_options(config, {"title": "Stream Animator", "background": "checker"}, "outputs.window")
+        o = OUTPUTS["window"].check(config)
         bg = o["background"]
         return cls(str(o["title"]), bg if bg == "checker" else parse_colour(bg, "outputs.window.background"))
 
@@ -56,8 +48,7 @@ class WindowOutput(Output):
             cv2.imshow(self.title, self._bgr(rgba))
             cv2.waitKey(1)  # lets HighGUI paint; keys are ignored
         except cv2.error as e:
-            raise UserError(f"window output: OpenCV cannot open a window ({' '.join(str(e).split())[:200]})"
-                            ) from None
+            raise UserError(f"window output: OpenCV cannot open a window ({' '.join(str(e).split())[:200]})") from None
         self._open = True
         self.metrics.delivered_frame(capture_ts)
 

@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 
-from worker.retarget import regions as R
+from worker.track import landmark_ids as L
 
 
 def eye_centres(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(subject's right, left) eye centres: midpoints of the eye corners, 3-D."""
-    r = (lm[R.R_EYE_CORNERS[0]] + lm[R.R_EYE_CORNERS[1]]) * 0.5
-    l_ = (lm[R.L_EYE_CORNERS[0]] + lm[R.L_EYE_CORNERS[1]]) * 0.5
+    r = (lm[L.R_EYE_CORNERS[0]] + lm[L.R_EYE_CORNERS[1]]) * 0.5
+    l_ = (lm[L.L_EYE_CORNERS[0]] + lm[L.L_EYE_CORNERS[1]]) * 0.5
     return r, l_
 
 
@@ -62,8 +62,8 @@ def from_euler_yxz(yaw: float, pitch: float, roll: float) -> np.ndarray:
 
 def eye_aperture(lm: np.ndarray, left: bool) -> float:
     """Mean lid gap / eye width (2-D), the same measure for drivers and characters."""
-    up, lo = (R.L_EYE_UPPER, R.L_EYE_LOWER) if left else (R.R_EYE_UPPER, R.R_EYE_LOWER)
-    c = R.L_EYE_CORNERS if left else R.R_EYE_CORNERS
+    up, lo = (L.L_EYE_UPPER, L.L_EYE_LOWER) if left else (L.R_EYE_UPPER, L.R_EYE_LOWER)
+    c = L.L_EYE_CORNERS if left else L.R_EYE_CORNERS
     ax = lm[c[1], :2] - lm[c[0], :2]
     w = float(np.linalg.norm(ax))
     n = np.array([-ax[1], ax[0]]) / max(w, 1e-6)
@@ -74,15 +74,15 @@ def eye_aperture(lm: np.ndarray, left: bool) -> float:
 
 def mouth_gap(lm: np.ndarray) -> float:
     """Inner-lip gap in pixels (mean of the three central pairs, 2-D)."""
-    a = [p for p, _ in R.MOUTH_GAP_PAIRS]
-    b = [q for _, q in R.MOUTH_GAP_PAIRS]
+    a = [p for p, _ in L.INNER_LIP_PAIRS]
+    b = [q for _, q in L.INNER_LIP_PAIRS]
     return float(np.linalg.norm(lm[a, :2] - lm[b, :2], axis=1).mean())
 
 
 def gaze(lm: np.ndarray, left: bool) -> np.ndarray:
     """Iris centre offset from the corners' midpoint, in the eye's own axes, / half eye width."""
-    c = R.L_EYE_CORNERS if left else R.R_EYE_CORNERS
-    iris = lm[R.L_IRIS if left else R.R_IRIS, :2]
+    c = L.L_EYE_CORNERS if left else L.R_EYE_CORNERS
+    iris = lm[L.L_IRIS if left else L.R_IRIS, :2]
     a, b = lm[c[0], :2], lm[c[1], :2]
     # axis from the image-left corner to the image-right one so x means the same for both eyes
     if a[0] > b[0]:
@@ -103,9 +103,9 @@ def head_angles(lm: np.ndarray) -> tuple[float, float, float]:
     """
     _, roll, _ = canonical_frame(lm)
     rz = rot_z(-roll)
-    p = (lm - lm[R.RIGID].mean(0)) @ rz.T
-    cheek = p[454] - p[234]
+    p = (lm - lm[L.SKULL, :].mean(0)) @ rz.T
+    cheek = p[L.LEFT_FACE_EDGE] - p[L.RIGHT_FACE_EDGE]
     yaw = math.atan2(-float(cheek[2]), float(cheek[0]))
-    vert = p[152] - p[10]
+    vert = p[L.CHIN] - p[L.FOREHEAD_TOP]
     pitch = math.atan2(float(vert[2]), float(vert[1]))
     return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)

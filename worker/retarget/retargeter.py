@@ -14,22 +14,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from worker.characters.assets import CharacterAssets
 from worker.errors import UserError
 from worker.retarget import geometry as G
-from worker.retarget import regions as R
 from worker.retarget.idle import Idle, IdleMotion
 from worker.retarget.pose import TargetPose
+from worker.track import landmark_ids as L
 from worker.track.face_state import N_LANDMARKS, FaceState
 from worker.track.one_euro import OneEuroFilter, OneEuroParams
 
 # A driver lid gap below this fraction of its neutral gap counts as shut: MediaPipe never
 # reports a fully closed lid as zero.
 EYE_SHUT_RATIO = 0.3
-OUTLINE_DEPTH = 0.5  # the renderer's halo uses the same (worker.render.meshwarp_prepare)
+OUTLINE_DEPTH = 0.5  # the renderer's halo uses the same (worker.render.meshwarp.prepare)
 ROOM_SHARE = 0.2  # share of the room beside the face a head shift may use (see Retargeter.__init__)
 OUTLINE_MIX_SIGMA = 0.1  # an outline point takes up the expression of inner points this near (eye distances)
 CLOSED_LINE = 0.75  # where shut lids meet: this far from the upper lid towards the lower one
@@ -58,9 +59,12 @@ class RetargetOptions:
     smooth_min_cutoff: float = 0.0  # Hz at rest (0 = off: measured, it cost roll fidelity more than it saved jitter)
     smooth_beta: float = 6.0  # for translation and scale, per inter-ocular distance per second
 
+    # the one statement of these ranges: the config's `motion` section reads them from here
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "expression_strength": (0.0, 2.0), "head_strength": (0.0, 2.0), "gaze_gain": (0.0, 3.0)}
+
     def validate(self) -> None:
-        for name, lo, hi in (("expression_strength", 0.0, 2.0), ("head_strength", 0.0, 2.0),
-                             ("gaze_gain", 0.0, 3.0)):
+        for name, (lo, hi) in self.RANGES.items():
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and lo <= v <= hi):
                 raise UserError(f"retarget.{name}: {v!r} is out of range ({lo}..{hi})")
@@ -70,11 +74,11 @@ class _EyeFrame:
     """One eye of the character in its neutral pose: corner axis, lids and iris in (u, v)."""
 
     def __init__(self, lm: np.ndarray, left: bool) -> None:
-        c = R.L_EYE_CORNERS if left else R.R_EYE_CORNERS
-        self.upper = np.array(R.L_EYE_UPPER if left else R.R_EYE_UPPER)
-        self.lower = np.array(R.L_EYE_LOWER if left else R.R_EYE_LOWER)
+        c = L.L_EYE_CORNERS if left else L.R_EYE_CORNERS
+        self.upper = np.array(L.L_EYE_UPPER if left else L.R_EYE_UPPER)
+        self.lower = np.array(L.L_EYE_LOWER if left else L.R_EYE_LOWER)
         self.corners = list(c)
-        self.iris = R.L_IRIS if left else R.R_IRIS
+        self.iris = L.L_IRIS if left else L.R_IRIS
         self.ring = np.arange(self.iris + 1, self.iris + 5)
         a, b = lm[c[0], :2].astype(np.float64), lm[c[1], :2].astype(np.float64)
         if a[0] > b[0]:
@@ -171,7 +175,7 @@ class Retargeter:
             raise UserError(f"character {character.name}: landmarks must be {N_LANDMARKS}x3 finite values")
         self.char = lm
         self.centre, self.roll, self.iod = G.canonical_frame(lm)
-        self.pivot = lm[R.RIGID].mean(0)
+        self.pivot = lm[L.SKULL, :].mean(0)
         self.rest_yaw = G.head_angles(lm)[0]
         # A character drawn turned (a three-quarter view) has little texture for its far side:
         # turning further away is limited by max_total_yaw, turning back towards frontal by
@@ -185,13 +189,13 @@ class Retargeter:
         # how far the head may shift each way (inter-ocular units): at most max_shift, and at most
         # ROOM_SHARE of the room between the face and the picture's edge on that side (a face
         # cropped close to the chin has little room below it before the neck would fold)
-        oval = lm[R.FACE_OVAL, :2]
+        oval = lm[L.FACE_OVAL, :2]
         size = float(character.size)
         room = np.array([oval[:, 0].min(), oval[:, 1].min(), size - oval[:, 0].max(), size - oval[:, 1].max()])
         self._shift_lo = -np.minimum(o.max_shift, ROOM_SHARE * np.maximum(room[:2], 0.0) / self.iod)
         self._shift_hi = np.minimum(o.max_shift, ROOM_SHARE * np.maximum(room[2:], 0.0) / self.iod)
         self.gap = G.mouth_gap(lm)
-        self._jaw = np.array(R.jaw_weights(N_LANDMARKS))
+        self._jaw = np.array(L.jaw_weights(N_LANDMARKS))
         self._outline_mix = _outline_mix(lm, self.iod)
         self.idle = idle or Idle()
         self._neutral: _Neutral | None = None
@@ -234,9 +238,9 @@ class Retargeter:
             if o.mirror:
                 drv = nu.flip(drv)
             n, n_roll, ap_l0, ap_r0, gaze0, n_iod = nu.measures(o.mirror)
-            s, rot, _ = G.similarity_fit(n[R.RIGID], drv[R.RIGID])
-            shift = (drv[R.RIGID].mean(0) - n[R.RIGID].mean(0)) / n_iod
-            resid = ((drv - drv[R.RIGID].mean(0)) @ rot) / s + n[R.RIGID].mean(0) - n
+            s, rot, _ = G.similarity_fit(n[L.SKULL, :], drv[L.SKULL, :])
+            shift = (drv[L.SKULL, :].mean(0) - n[L.SKULL, :].mean(0)) / n_iod
+            resid = ((drv - drv[L.SKULL, :].mean(0)) @ rot) / s + n[L.SKULL, :].mean(0) - n
             rzn = G.rot_z(n_roll)
             expr = resid @ rzn / n_iod  # rows rotated by Rz(-roll): canonical frame
             # A driver whose neutral mouth is open (talking while calibrating) would otherwise
@@ -263,7 +267,7 @@ class Retargeter:
 
         es, hs = o.expression_strength, o.head_strength
         if self._outline_mix is not None:
-            expr[R.FACE_OVAL] = self._outline_mix @ expr
+            expr[L.FACE_OVAL, :] = self._outline_mix @ expr
         # expression on the character's own face, turned the way the character's face is turned
         # (a three-quarter view gets its mouth widened along the turned face, not the picture)
         pts = self.char + (expr @ orient.T) * (self.iod * es)
@@ -302,9 +306,9 @@ class Retargeter:
         head = np.concatenate([a, (trans - a @ self.pivot)[:, None]], axis=1)
         # rotate with the outline's depth flattened (a silhouette slides round the head)
         zc = self.pivot[2]
-        pts[R.FACE_OVAL, 2] = zc + OUTLINE_DEPTH * (pts[R.FACE_OVAL, 2] - zc)
+        pts[L.FACE_OVAL, 2] = zc + OUTLINE_DEPTH * (pts[L.FACE_OVAL, 2] - zc)
         out = pts @ a.T + head[:, 3]
-        out[R.FACE_OVAL, 2] = zc + (out[R.FACE_OVAL, 2] - zc) / OUTLINE_DEPTH
+        out[L.FACE_OVAL, 2] = zc + (out[L.FACE_OVAL, 2] - zc) / OUTLINE_DEPTH
         # turn in the picture plane so the eye line tilts exactly as the driver's did (the 3-D
         # rotation alone tilts it a little differently once yaw and pitch combine, and the
         # driver's eye corners move with expressions too)
@@ -337,13 +341,13 @@ class Retargeter:
         """
         key = ("orient", mirror)
         if key not in nu.cache:
-            _, r_cn, _ = G.similarity_fit(n[R.RIGID], self.char[R.RIGID])
+            _, r_cn, _ = G.similarity_fit(n[L.SKULL, :], self.char[L.SKULL, :])
             nu.cache[key] = r_cn @ rzn
         return nu.cache[key]
 
     def _uncross_lips(self, pts: np.ndarray) -> None:
         """Inner lips never pass through each other (a crossing folds the warp)."""
-        up, lo = R.INNER_UPPER, R.INNER_LOWER
+        up, lo = L.INNER_UPPER, L.INNER_LOWER
         v_up = (pts[up, :2] - self.centre[:2]) @ self._rz[:2, 1]
         v_lo = (pts[lo, :2] - self.centre[:2]) @ self._rz[:2, 1]
         bad = v_lo < v_up
@@ -366,7 +370,7 @@ def _outline_mix(lm: np.ndarray, iod: float) -> np.ndarray | None:
     character the outline is clear of the inner points and keeps its own motion.
     """
     sigma = OUTLINE_MIX_SIGMA * iod
-    oval = np.asarray(R.FACE_OVAL)
+    oval = np.asarray(L.FACE_OVAL)
     inner = np.setdiff1d(np.arange(468), oval)  # the face mesh without the outline (no irises)
     d = np.linalg.norm(lm[oval, None, :2] - lm[None, inner, :2], axis=-1)
     w = np.exp(-((d / sigma) ** 2))

@@ -14,8 +14,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from worker.render.patch_box import patch_box
-from worker.retarget import regions as R
+from worker.render.meshwarp.patch_box import patch_box
+from worker.track import landmark_ids as L
 
 _TABLE_U = np.linspace(-1.3, 1.3, 96)  # where the lid curves are tabulated (u across the eye)
 LID_SHADE = 0.25  # a shut lid darkens by this much towards the lash line (see LidPatch)
@@ -28,11 +28,11 @@ class EyeRig:
 
     def __init__(self, lm: np.ndarray, left: bool) -> None:
         self.left = left
-        c = R.L_EYE_CORNERS if left else R.R_EYE_CORNERS
+        c = L.L_EYE_CORNERS if left else L.R_EYE_CORNERS
         self.corners = list(c) if lm[c[0], 0] < lm[c[1], 0] else [c[1], c[0]]  # image left, right
-        self.upper = np.array(R.L_EYE_UPPER if left else R.R_EYE_UPPER)
-        self.lower = np.array(R.L_EYE_LOWER if left else R.R_EYE_LOWER)
-        self.iris = R.L_IRIS if left else R.R_IRIS
+        self.upper = np.array(L.L_EYE_UPPER if left else L.R_EYE_UPPER)
+        self.lower = np.array(L.L_EYE_LOWER if left else L.R_EYE_LOWER)
+        self.iris = L.L_IRIS if left else L.R_IRIS
         origin, half, ax, n = self.frame(lm)
         uv = self._uv(lm[:, :2], origin, half, ax, n)
         self.up_uv = self._sorted(uv[self.upper])

@@ -19,24 +19,24 @@ def driver_from_character(assets: CharacterAssets, yaw: float = 0.0, pitch: floa
     Good enough to exercise retarget + render deterministically; real footage is for fidelity.
     """
     from worker.retarget import geometry as G
-    from worker.retarget import regions as R
+    from worker.track import landmark_ids as L
 
     lm = assets.landmarks.astype(np.float64).copy()
     _, _, iod = G.canonical_frame(lm)
     # mouth: lower lip, chin and jaw down
-    down = np.array(R.jaw_weights(len(lm)))
+    down = np.array(L.jaw_weights(len(lm)))
     lm[:, 1] += down * mouth * iod
     for left in (True, False):
-        c = R.L_EYE_CORNERS if left else R.R_EYE_CORNERS
-        up = R.L_EYE_UPPER if left else R.R_EYE_UPPER
-        lo = R.L_EYE_LOWER if left else R.R_EYE_LOWER
+        c = L.L_EYE_CORNERS if left else L.R_EYE_CORNERS
+        up = L.L_EYE_UPPER if left else L.R_EYE_UPPER
+        lo = L.L_EYE_LOWER if left else L.R_EYE_LOWER
         line = (lm[c[0], 1] + lm[c[1], 1]) * 0.5
         mid = lm[lo, 1] * 0.8 + lm[up, 1] * 0.2
         lm[up, 1] = mid + (lm[up, 1] - mid) * eyes
         lm[lo, 1] = mid + (lm[lo, 1] - mid) * eyes
         del line
     rot = G.from_euler_yxz(math.radians(yaw), math.radians(pitch), math.radians(roll))
-    piv = lm[R.RIGID].mean(0)
+    piv = lm[L.SKULL, :].mean(0)
     lm = (lm - piv) @ rot.T + piv
     return FaceState(found=True, timestamp=t, landmarks=lm.astype(np.float32), frame_size=(assets.size,) * 2)
 

@@ -1,4 +1,9 @@
-"""Benchmarks behind `stream-animator bench`: tracking cost and what the character cache saves."""
+"""Benchmarks behind `stream-animator bench`: tracking, rendering, the offline chain per stage,
+what the character cache saves, and the live worker as OBS runs it.
+
+The per-frame ones run through the shared offline loop (`offline`), so `demo`, `bench` and the
+fidelity table time the same stages the same way.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +12,100 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from worker.capture.video import VideoFileSource
+from worker.characters.assets import CharacterAssets
 from worker.characters.cache import CharacterCache
 from worker.characters.face_finder import StillFaceFinder
 from worker.characters.library import CharacterLibrary
 from worker.characters.preprocess import PreprocessSettings, preprocess_image
+from worker.render.base import Renderer, create_renderer
 from worker.stats import stats_ms
+from worker.tools.offline import StageTimes, animate, source_frames, track_frames
+
+WARMUP_FRAMES = 5  # graph start-up and first detection, left out of the steady-state numbers
 
 
-def bench_characters(images: list[Path], settings: PreprocessSettings | None = None, repeats: int = 5) -> dict:
-    """Per character: cold preprocessing vs loading the cached result from disk and from memory."""
+def bench_tracking(path: str | Path, max_frames: int = 600) -> dict:
+    """Milliseconds per frame of tracking a video file (decoding not counted).
+
+    `mesh_ms` is MediaPipe alone (with the BGR->RGB conversion); `post_ms` is head pose,
+    features, One Euro smoothing and neutral/lost handling; `track_ms` is the two together.
+    """
+    from worker.track.mediapipe_tracker import FaceTracker
+
+    times, found = StageTimes(), 0
+    with VideoFileSource(path) as src, FaceTracker() as tracker:
+        for f in track_frames(source_frames(src, max_frames), tracker, times, detail=True):
+            found += f.face.found
+        size = src.size
+    n = len(times.seconds.get("track", []))
+    w = WARMUP_FRAMES if n > 2 * WARMUP_FRAMES else 0
+    s = times.stats_ms(skip=w)
+    return {
+        "clip": Path(path).name,
+        "size": list(size),
+        "frames": n,
+        "frames_with_face": found,
+        "track_ms": s["track"],
+        "mesh_ms": s["mesh"],
+        "post_ms": s["post"],
+    }
+
+
+def bench_render(assets: CharacterAssets, frames: int = 300, renderer: Renderer | None = None,
+                 threads: int = 1) -> dict:
+    """Render (and retarget) times in ms over a sweep of poses: head turns, mouth, blinks.
+
+    Pins OpenCV to `threads` threads while timing (start Python with OMP_NUM_THREADS=1 and
+    OPENBLAS_NUM_THREADS=1 for a strict one-core figure). Reports wall-clock medians/p95 and the
+    thread's CPU time (the honest figure on a machine that is busy with other work).
+    """
+    from worker.retarget.retargeter import Retargeter, RetargetOptions
+    from worker.tools.sweep import driver_from_character, sweep_faces
+
+    renderer = renderer or create_renderer("meshwarp", size=assets.size)
+    rt = Retargeter(assets, RetargetOptions(idle=False))
+    neutral = driver_from_character(assets)
+    faces = sweep_faces(assets, frames)
+    prev = cv2.getNumThreads()
+    cv2.setNumThreads(threads)
+    wall, cpu, rwall = [], [], []
+    try:
+        poses = []
+        for f in faces:
+            t0 = time.perf_counter()
+            poses.append(rt.retarget(f, neutral))
+            rwall.append((time.perf_counter() - t0) * 1000.0)
+        for p in poses[:10]:
+            renderer.render(assets, p)
+        for p in poses:
+            t0, c0 = time.perf_counter(), time.thread_time()
+            renderer.render(assets, p)
+            cpu.append((time.thread_time() - c0) * 1000.0)
+            wall.append((time.perf_counter() - t0) * 1000.0)
+    finally:
+        cv2.setNumThreads(prev)
+    w, c, r = np.array(wall), np.array(cpu), np.array(rwall)
+    return {"renderer": renderer.name, "frames": len(w), "size": renderer.size, "threads": threads,
+            "median_ms": round(float(np.median(w)), 3), "p95_ms": round(float(np.percentile(w, 95)), 3),
+            "max_ms": round(float(w.max()), 3),
+            "cpu_median_ms": round(float(np.median(c)), 3), "cpu_p95_ms": round(float(np.percentile(c, 95)), 3),
+            "retarget_median_ms": round(float(np.median(r)), 3)}
+
+
+def bench_characters(images: list[Path], settings: PreprocessSettings | None = None, repeats: int = 5,
+                     renderer: str = "meshwarp") -> dict:
+    """Per character: cold preprocessing (+ the renderer's `prepare`) vs loading both from the
+    cache on disk and from memory."""
     settings = settings or PreprocessSettings()
     t0 = time.perf_counter()
     finder = StillFaceFinder()
     preprocess_image(images[0], settings, finder)  # build and warm the graphs once, counted apart
     model_init = time.perf_counter() - t0
+    preparer = create_renderer(renderer, size=settings.size)
     root = Path(tempfile.mkdtemp(prefix="sa-bench-cache-"))
     rows = []
     try:
@@ -31,13 +113,13 @@ def bench_characters(images: list[Path], settings: PreprocessSettings | None = N
             cold = []
             for _ in range(max(1, repeats // 2)):
                 t = time.perf_counter()
-                preprocess_image(img, settings, finder)
+                preparer.prepare(preprocess_image(img, settings, finder).cutout)
                 cold.append(time.perf_counter() - t)
-            lib = CharacterLibrary(img.parent, CharacterCache(root), settings, finder)
+            lib = CharacterLibrary(img.parent, CharacterCache(root), settings, finder, preparer)
             assert lib.load(img).status in ("built", "disk")
             disk, mem = [], []
             for _ in range(repeats):
-                fresh = CharacterLibrary(img.parent, CharacterCache(root), settings, finder)
+                fresh = CharacterLibrary(img.parent, CharacterCache(root), settings, finder, preparer)
                 t = time.perf_counter()
                 r = fresh.load(img)
                 np.asarray(r.assets.image).sum()  # touch the pixels: a mapped file costs at first use
@@ -58,7 +140,8 @@ def bench_characters(images: list[Path], settings: PreprocessSettings | None = N
     finally:
         shutil.rmtree(root, ignore_errors=True)
         finder.close()
-    return {"model_init_ms": round(model_init * 1000, 1), "characters": rows}
+        preparer.close()
+    return {"model_init_ms": round(model_init * 1000, 1), "renderer": renderer, "characters": rows}
 
 
 def bench_stages(clip: Path, character: Path, max_frames: int = 600, size: int = 512) -> dict:
@@ -67,42 +150,28 @@ def bench_stages(clip: Path, character: Path, max_frames: int = 600, size: int =
 
     import av
 
-    from worker.animator import Animator
     from worker.output.base import composite
     from worker.track.mediapipe_tracker import FaceTracker
 
     assets = preprocess_image(character, PreprocessSettings(size=size))
-    animator = Animator("meshwarp", size=size)
-    animator.set_character(assets)
-    times: dict[str, list[float]] = {k: [] for k in ("capture", "track", "retarget", "render", "encode")}
+    renderer = create_renderer("meshwarp", size=size)
+    times = StageTimes()
+    frames = 0
     buf = io.BytesIO()
     with VideoFileSource(clip) as src, FaceTracker() as tracker, av.open(buf, "w", format="mp4") as mux:
         stream = mux.add_stream("libx264", rate=round(src.fps))
         stream.width = stream.height = size
         stream.pix_fmt = "yuv420p"
         stream.options = {"preset": "veryfast"}
-        while len(times["track"]) < max_frames:
-            t0 = time.perf_counter()
-            frame = src.read()
-            t1 = time.perf_counter()
-            if frame is None:
-                break
-            face = tracker.process(frame.image, frame.timestamp)
-            t2 = time.perf_counter()
-            rgba = animator.animate(face, tracker.neutral)
-            t3 = time.perf_counter()
-            vf = av.VideoFrame.from_ndarray(composite(rgba, (0, 177, 64)), format="rgb24")
-            for pkt in stream.encode(vf):
-                mux.mux(pkt)
-            t4 = time.perf_counter()
-            times["capture"].append(t1 - t0)
-            times["track"].append(t2 - t1)
-            times["retarget"].append(animator.last_ms["retarget"] / 1000)
-            times["render"].append(animator.last_ms["render"] / 1000)
-            times["encode"].append(t4 - t3)
+        for f in animate(track_frames(source_frames(src, max_frames), tracker, times), assets, renderer, times):
+            with times.stage("encode"):
+                vf = av.VideoFrame.from_ndarray(composite(f.rgba, (0, 177, 64)), format="rgb24")
+                for pkt in stream.encode(vf):
+                    mux.mux(pkt)
+            frames += 1
         for pkt in stream.encode(None):
             mux.mux(pkt)
-    per_frame = {k: stats_ms(v[5:]) for k, v in times.items()}
+    per_frame = times.stats_ms(skip=5)
     live = sum(per_frame[k]["median"] for k in ("track", "retarget", "render"))
     # The same frames with the character recomputed each time instead of taken from the cache.
     redo = []
@@ -110,16 +179,16 @@ def bench_stages(clip: Path, character: Path, max_frames: int = 600, size: int =
     try:
         for _ in range(5):
             t = time.perf_counter()
-            preprocess_image(character, PreprocessSettings(size=size), finder)
+            renderer.prepare(preprocess_image(character, PreprocessSettings(size=size), finder).cutout)
             redo.append(time.perf_counter() - t)
     finally:
         finder.close()
-        animator.close()
+        renderer.close()
     redo_ms = float(np.median(redo)) * 1000
     return {
         "clip": clip.name,
         "character": character.name,
-        "frames": len(times["track"]),
+        "frames": frames,
         "stages_ms": per_frame,
         "track_retarget_render_ms": round(live, 3),
         "track_retarget_render_fps": round(1000.0 / live, 1) if live else None,

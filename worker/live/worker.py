@@ -1,4 +1,9 @@
-"""Assemble the live worker from a config: characters, tracker, animator, outputs, pipeline, control."""
+"""Assemble the live worker from a config: characters, tracker, animator, outputs, pipeline, control.
+
+`LiveWorker` is what `stream-animator run` runs: it builds every part from the validated config,
+wires the roster's change callback and the pipeline's events to the control server, and stops
+everything in order.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from worker.animator import Animator
 from worker.capture import FrameSource, open_source
 from worker.characters.cache import CharacterCache
 from worker.characters.library import CharacterLibrary
@@ -16,10 +20,11 @@ from worker.control import protocol as P
 from worker.control.metrics import ProcessMetrics
 from worker.control.server import ControlServer
 from worker.errors import UserError
-from worker.output.factory import create_output
+from worker.live.animator import Animator
+from worker.live.pipeline import Pipeline
 from worker.output.fanout import OutputFanout
+from worker.output.registry import create_output
 from worker.paths import default_cache_dir
-from worker.pipeline import Pipeline
 from worker.retarget.retargeter import RetargetOptions
 from worker.track.mediapipe_tracker import FaceTracker
 
@@ -29,19 +34,32 @@ log = logging.getLogger(__name__)
 class LiveWorker:
     """Everything `stream-animator run` runs. `source_factory` replaces the configured camera."""
 
-    def __init__(self, cfg: dict, token: str, source_factory: Callable[[], FrameSource] | None = None,
-                 frame_port: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: dict,
+        token: str,
+        source_factory: Callable[[], FrameSource] | None = None,
+        frame_port: int | None = None,
+    ) -> None:
         self.cfg = cfg
         self.token = token
         self.metrics = ProcessMetrics()
+        m = cfg["motion"]
+        self.animator = Animator(
+            cfg["renderer"]["name"],
+            size=cfg["characters"]["size"],
+            options=RetargetOptions(
+                expression_strength=m["expression_strength"],
+                head_strength=m["head_strength"],
+                mirror=m["mirror"],
+                idle=m["idle"],
+            ),
+        )
         self.roster = self._characters()
         first = self._first_character()
-        m = cfg["motion"]
-        self.animator = Animator(cfg["renderer"]["name"], size=cfg["characters"]["size"],
-                                 options=RetargetOptions(expression_strength=m["expression_strength"],
-                                                         head_strength=m["head_strength"], mirror=m["mirror"],
-                                                         idle=m["idle"]))
-        self.animator.set_character(self.roster.get(first))
+        assets = self.roster.get(first)
+        assert assets is not None  # `_first_character` returns a loaded one
+        self.animator.set_character(assets)
         self.tracker = FaceTracker()
         self.tracker.set_smoothing(float(cfg["smoothing"]))
         outputs = []
@@ -53,18 +71,28 @@ class LiveWorker:
                     oc["port"] = frame_port
             outputs.append(create_output(oc))
         self.fanout = OutputFanout(outputs).start(strict=False)
-        self.pipeline = Pipeline(cfg, source_factory or self._camera_factory(), self.roster, self.animator,
-                                 self.tracker, self.fanout)
+        self.pipeline = Pipeline(
+            cfg,
+            source_factory or self._camera_factory(),
+            self.roster,
+            self.animator,
+            self.tracker,
+            self.fanout,
+            process=self.metrics.snapshot,
+        )
         for w in self.fanout.warnings:
             self.pipeline.warn(w)
         self.first = first
-        self.server = ControlServer(self._handle, token, port=cfg["control"]["port"])
+        self.server = ControlServer(self.pipeline.request, token, port=cfg["control"]["port"])
+        self.pipeline.publish = self.server.publish
+        self.roster.on_change = self.pipeline.characters_changed
 
     # --- assembly ---------------------------------------------------------------------------------
     def _characters(self) -> Roster:
         c = self.cfg["characters"]
         cache = CharacterCache(self.cfg["cache_dir"] or default_cache_dir())
-        return Roster(CharacterLibrary(Path(c["folder"]).expanduser(), cache, PreprocessSettings(size=c["size"])))
+        return Roster(CharacterLibrary(Path(c["folder"]).expanduser(), cache, PreprocessSettings(size=c["size"]),
+                                       preparer=self.animator.renderer))  # its arrays cached per character
 
     def _first_character(self) -> str:
         """Load the starting character now (the stream needs a face); the rest load in the background."""
@@ -93,14 +121,17 @@ class LiveWorker:
             raise UserError(f"camera.source: {spec}: video file not found")
 
         def make() -> FrameSource:
-            return open_source(spec, width=cam["width"], height=cam["height"], fps=cam["fps"],
-                               mjpeg=cam["mjpeg"], loop=True, realtime=True)
-        return make
+            return open_source(
+                spec,
+                width=cam["width"],
+                height=cam["height"],
+                fps=cam["fps"],
+                mjpeg=cam["mjpeg"],
+                loop=True,
+                realtime=True,
+            )
 
-    def _handle(self, op: str, args: dict) -> dict:
-        if op == "status":
-            return {**self.pipeline.status(), "process": self.metrics.snapshot()}
-        return self.pipeline.request(op, args)
+        return make
 
     # --- lifecycle --------------------------------------------------------------------------------
     @property
@@ -120,10 +151,11 @@ class LiveWorker:
         self.pipeline.start(self.first)
         return self
 
-    def stop(self) -> dict:
+    def stop(self) -> P.Status:
         """Stop everything; returns the final status."""
+        self.roster.on_change = None
         self.pipeline.stop()
-        status = self._handle("status", {})
+        status = self.pipeline.status()
         self.server.stop()
         self.fanout.close()
         self.roster.stop()

@@ -33,7 +33,7 @@ the output's signals are compared:
   `rigid` 0.34-1.66 (video mode 0.40-1.26), the output 0.61-2.21 (0.57-2.18), the same pairs
   over 0.8.
 
-`python -m worker.render.fidelity` prints the full table (takes a few minutes on one core; `--floor`
+`python -m worker.tools.fidelity` prints the full table (takes a few minutes on one core; `--floor`
 adds the `rigid` column, one more re-tracking pass).
 """
 
@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,8 +49,9 @@ import numpy as np
 
 from worker.characters.assets import CharacterAssets
 from worker.retarget import geometry as G
-from worker.retarget import regions as R
-from worker.retarget.retargeter import Retargeter, RetargetOptions
+from worker.retarget.retargeter import RetargetOptions
+from worker.tools.offline import OfflineFrame, StageTimes, animate, track_frames
+from worker.track import landmark_ids as L
 from worker.track.face_state import FaceState
 
 DRIVERS = ("d0", "d3", "d9", "d12")
@@ -76,7 +76,7 @@ class Signals:
         if lm is None:
             for s in (self.mouth, self.eyes, self.roll, self.yaw):
                 s.append(float("nan"))
-            self.stable.append(np.full((len(R.STABLE), 2), np.nan))
+            self.stable.append(np.full((len(L.STABLE), 2), np.nan))
             self.iod.append(float("nan"))
             return
         lm = np.asarray(lm, np.float64)
@@ -86,7 +86,7 @@ class Signals:
         yaw, _, roll = G.head_angles(lm)
         self.roll.append(roll)
         self.yaw.append(yaw)
-        self.stable.append(lm[R.STABLE, :2])
+        self.stable.append(lm[L.STABLE, :2])
         self.iod.append(iod)
 
     def jitter(self) -> float:
@@ -196,9 +196,9 @@ def track_driver(path: Path, max_frames: int | None = None) -> tuple[list[FaceSt
 
     states, neutrals = [], []
     with FaceTracker() as tracker:
-        for bgr, t in read_video(path, max_frames):
-            states.append(tracker.process(bgr, t))
-            neutrals.append(tracker.neutral)
+        for f in track_frames(read_video(path, max_frames), tracker, StageTimes()):
+            states.append(f.face)
+            neutrals.append(f.neutral)
     return states, neutrals
 
 
@@ -214,7 +214,7 @@ class _RigidMover:
 
     def __init__(self, assets: CharacterAssets) -> None:
         self.image = assets.image
-        self.pivot_z = float(np.asarray(assets.landmarks)[R.RIGID, 2].mean())
+        self.pivot_z = float(np.asarray(assets.landmarks)[L.SKULL, 2].mean())
 
     def __call__(self, pose) -> np.ndarray:
         import cv2
@@ -236,22 +236,21 @@ def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState
     from worker.track.mediapipe_tracker import FaceTracker
 
     renderer = renderer or create_renderer("meshwarp", size=assets.size)
-    rt = Retargeter(assets, options or RetargetOptions(idle=False))
     drv, raw, out, drawn, rigid = Signals(), Signals(), Signals(), Signals(), Signals()
     moved = _RigidMover(assets) if floor else None
     found = 0
-    times = []
+    times = StageTimes()
+    tracked = (OfflineFrame(i, None, face.timestamp, face, neutral)
+               for i, (face, neutral) in enumerate(zip(states, neutrals, strict=True)))
     floor_ctx = FaceTracker(smoothing=False) if floor else contextlib.nullcontext()
     with FaceTracker(smoothing=False) as retrack, floor_ctx as floor_track:
-        for face, neutral in zip(states, neutrals, strict=True):
+        for f in animate(tracked, assets, renderer, times, options or RetargetOptions(idle=False)):
+            face, pose = f.face, f.pose
             drv.add(face.landmarks if face.landmarks is not None and face.found else None)
             raw.add(face.raw_landmarks if face.found else None)
-            pose = rt.retarget(face, neutral)
             drawn.add(pose.landmarks)
-            t0 = time.perf_counter()
-            img = renderer.render(assets, pose)
-            times.append((time.perf_counter() - t0) * 1000)
-            m = retrack.measure(flatten(img), face.timestamp)
+            with times.stage("retrack"):
+                m = retrack.measure(flatten(f.rgba), face.timestamp)
             found += int(m.found)
             out.add(m.landmarks if m.found else None)
             if moved is not None:
@@ -273,7 +272,7 @@ def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState
         gain=_range(out.mouth) / max(d_mouth, 1e-9) if use_mouth else None,
         jitter=out.jitter() / max(raw.jitter(), 1e-9),
         driver_roll_range=d_roll, driver_yaw_range=d_yaw, driver_mouth_range=d_mouth,
-        render_ms=float(np.median(times)), still=still_jitter(assets) / max(raw.jitter(), 1e-9), raw=rs(raw),
+        render_ms=times.median_ms("render"), still=still_jitter(assets) / max(raw.jitter(), 1e-9), raw=rs(raw),
         pose_jitter=drawn.jitter() / max(raw.jitter(), 1e-9),
         pose_r={k: drawn_r[k] for k in ("eye_r", "roll_r")},
         rigid=rigid.jitter() / max(raw.jitter(), 1e-9) if floor else float("nan"),
@@ -350,7 +349,7 @@ def print_table(**kwargs) -> list[PairResult]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m worker.render.fidelity", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m worker.tools.fidelity", description=__doc__.split("\n\n")[0])
     ap.add_argument("--drivers", default=",".join(DRIVERS))
     ap.add_argument("--characters", default=",".join(CHARACTERS))
     ap.add_argument("--max-frames", type=int, default=None)

@@ -3,10 +3,10 @@
 The coarse warp grid (about 13 px between nodes) cannot part two lips that lie a few pixels
 apart: a mouth opened by a twentieth of the eye distance would stay shut in the picture, with
 only the painted interior showing as a dark line over closed lips. So, as for the eyelids
-(`worker.render.eyes`), a per-column patch of the backward map at full resolution moves the
+(`eyes`), a per-column patch of the backward map at full resolution moves the
 inner lip lines from wherever the spline put them onto the pose's: the upper lip and the skin
 above it stretch or squeeze between the nose and the lip line, the lower lip and the chin
-likewise, and what lies between the lips is the interior that `worker.render.mouth` paints.
+likewise, and what lies between the lips is the interior that `mouth` paints.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import math
 import cv2
 import numpy as np
 
-from worker.render.patch_box import patch_box
-from worker.retarget import regions as R
+from worker.render.meshwarp.patch_box import patch_box
+from worker.track import landmark_ids as L
 
 U_REACH = 1.2  # columns rewritten: this far past the inner corners (units of half mouth width)
 ABOVE, BELOW = 0.5, 0.8  # rows rewritten above / below the lips (half mouth widths): lip + skin
@@ -35,7 +35,7 @@ class MouthRig:
     """Parts a character's lips: works in the pose's mouth frame (u across the corners, v down)."""
 
     def __init__(self, upper_xy: np.ndarray, lower_xy: np.ndarray) -> None:
-        """The character's inner lips (R.INNER_UPPER / R.INNER_LOWER order), in its own pixels."""
+        """The character's inner lips (L.INNER_UPPER / L.INNER_LOWER order), in its own pixels."""
         self.src = np.concatenate([upper_xy, lower_xy]).astype(np.float32)
 
     def remap_lips(self, full_map: np.ndarray, lm: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -43,15 +43,15 @@ class MouthRig:
 
         Returns the box it rewrote (y0, y1, x0, x1), or None when the lips are as drawn.
         """
-        frame = _frame(lm[list(R.MOUTH_CORNERS), :2])
+        frame = _frame(lm[list(L.MOUTH_CORNERS), :2])
         origin, half, ax, n = frame
-        target = np.concatenate([lm[R.INNER_UPPER, :2], lm[R.INNER_LOWER, :2]]).astype(np.float32)
+        target = np.concatenate([lm[L.INNER_UPPER, :2], lm[L.INNER_LOWER, :2]]).astype(np.float32)
         # where the spline really put the drawn lips (near the pose's, but a coarse grid cannot
         # part two lines a few pixels apart): the patch moves them from there onto the pose's
         placed = self._placed(full_map, target)
         if np.abs(placed - target).max() < MIN_DEV_PX:
             return None
-        n_up = len(R.INNER_UPPER)
+        n_up = len(L.INNER_UPPER)
         up_t, lo_t = _curve(target[:n_up], frame), _curve(target[n_up:], frame)
         placed = _uv(placed, *frame)
         up_d = _sorted_closed(placed[:n_up])

@@ -1,7 +1,8 @@
 """The per-frame chain after tracking: retarget the face onto the current character and render it.
 
-Shared by the offline demo and the live pipeline. Per character, the `Retargeter` (built from
-cached assets) is kept, so switching back and forth costs nothing after the first time.
+The live render stage's one collaborator, also used by the offline demo and benchmarks. Per
+character, the `Retargeter` (built from cached assets) is kept, so switching back and forth costs
+nothing after the first time.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from worker.track.face_state import FaceState
 
 
 class Animator:
+    """Retargeter per character (kept) + one renderer; `animate` draws one frame."""
+
     def __init__(self, renderer: str = "meshwarp", size: int = 512, options: RetargetOptions | None = None) -> None:
         self.renderer = create_renderer(renderer, size=size)
         self.size = size

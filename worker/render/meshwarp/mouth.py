@@ -15,12 +15,12 @@ import math
 import cv2
 import numpy as np
 
-from worker.retarget import regions as R
+from worker.track import landmark_ids as L
 
-_UPPER = [R.MOUTH_CORNERS[0], *R.INNER_UPPER, R.MOUTH_CORNERS[1]]
-_LOWER = [R.MOUTH_CORNERS[0], *R.INNER_LOWER, R.MOUTH_CORNERS[1]]
+_UPPER = [L.MOUTH_CORNERS[0], *L.INNER_UPPER, L.MOUTH_CORNERS[1]]
+_LOWER = [L.MOUTH_CORNERS[0], *L.INNER_LOWER, L.MOUTH_CORNERS[1]]
 _LIPS = np.array(_UPPER + _LOWER)
-_CONTOUR = R.inner_lip_contour()
+_CONTOUR = L.inner_lip_contour()
 _TEETH_SEPARATIONS = np.array([0.0, 0.19, 0.4, 0.62], np.float32)  # |u| of the gaps between teeth
 
 
@@ -85,7 +85,7 @@ def _interior_colour(lm: np.ndarray, palette: np.ndarray, iod: float, x0: int, y
     Each layer (cavity, tongue, upper teeth) is a per-pixel weight times its colour, so the
     pixel work is on single-channel float32 arrays and one `cv2.transform` mixes the colours.
     """
-    (lx, ly), (rx, ry) = lm[R.MOUTH_CORNERS[0], :2].tolist(), lm[R.MOUTH_CORNERS[1], :2].tolist()
+    (lx, ly), (rx, ry) = lm[L.MOUTH_CORNERS[0], :2].tolist(), lm[L.MOUTH_CORNERS[1], :2].tolist()
     half = max(math.hypot(rx - lx, ry - ly) * 0.5, 1.0)
     ax = ((rx - lx) / (2 * half), (ry - ly) / (2 * half))  # along the mouth; its normal points down
     mx, my = (lx + rx) * 0.5, (ly + ry) * 0.5

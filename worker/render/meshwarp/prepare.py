@@ -1,4 +1,7 @@
-"""Per-character precompute of the mesh-warp renderer (runs once, result cached on disk).
+"""The mesh warp's preparation: what `MeshWarpRenderer.prepare` computes once per character.
+
+The characters package caches the result per character under (`meshwarp`, PREPARE_VERSION);
+bump PREPARE_VERSION whenever the arrays change, so cached copies are rebuilt.
 
 The warp is a thin-plate spline *in the character's own pixels*: its control points are fixed
 (a landmark subset, a halo around the head, pins on the border), so the whole linear system is
@@ -10,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from worker.retarget import regions as R
+from worker.track import landmark_ids as L
 
+PREPARE_VERSION = 4
 GRID = 40  # coarse grid nodes per side (the warp is smooth: upsampled to full size per frame)
 BORDER_PINS = 10  # pins per image side, corners included once
 HALO_SCALE = 1.32  # halo ring around the face oval, which moves with the rigid head motion
@@ -21,10 +25,10 @@ OUTLINE_DEPTH = 0.5  # see flat_oval_depth
 SMOOTHING = 1e-4  # TPS regularisation (in unit-square coordinates): noise never makes swirls
 
 CONTROL_LANDMARKS = sorted(set(
-    R.FACE_OVAL + R.R_EYE_UPPER + R.R_EYE_LOWER + list(R.R_EYE_CORNERS) + R.R_EYE_RING + [R.R_IRIS]
-    + R.L_EYE_UPPER + R.L_EYE_LOWER + list(R.L_EYE_CORNERS) + R.L_EYE_RING + [R.L_IRIS]
-    + R.R_BROW + R.L_BROW + R.LIPS_OUTER + list(R.MOUTH_CORNERS) + R.INNER_UPPER + R.INNER_LOWER
-    + R.NOSE + R.CHEEKS
+    L.FACE_OVAL + L.R_EYE_UPPER + L.R_EYE_LOWER + L.R_EYE_CORNERS + L.R_EYE_RING + (L.R_IRIS,)
+    + L.L_EYE_UPPER + L.L_EYE_LOWER + L.L_EYE_CORNERS + L.L_EYE_RING + (L.L_IRIS,)
+    + L.R_BROW + L.L_BROW + L.LIPS_OUTER + L.MOUTH_CORNERS + L.INNER_UPPER + L.INNER_LOWER
+    + L.NOSE + L.CHEEKS
 ))
 
 
@@ -46,18 +50,18 @@ def halo_points(lm: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     Points high on the head follow it fully (hair), points by the chin much less (the neck
     stays on the shoulders). Points too near the border are dropped: the pins own that zone.
     """
-    oval = lm[R.FACE_OVAL].astype(np.float64)
+    oval = lm[L.FACE_OVAL, :].astype(np.float64)
     ring, keep = _halo_ring(lm, size)
     top, bottom = oval[:, 1].min(), oval[:, 1].max()
     share = np.clip(1.0 - (oval[:, 1] - top) / max(bottom - top, 1e-6), 0.0, 1.0)
     share = 0.4 + 0.6 * share ** 0.7
-    pts = np.concatenate([ring, flat_oval_depth(lm)[R.FACE_OVAL, 2:3]], axis=1)
+    pts = np.concatenate([ring, flat_oval_depth(lm)[L.FACE_OVAL, 2:3]], axis=1)
     return pts[keep], share[keep]
 
 
 def halo_sources(lm: np.ndarray, size: int) -> np.ndarray:
     """The face-oval landmark each point of `halo_points` lies beyond, in the same order."""
-    return np.asarray(R.FACE_OVAL)[_halo_ring(lm, size)[1]]
+    return np.asarray(L.FACE_OVAL)[_halo_ring(lm, size)[1]]
 
 
 def _halo_ring(lm: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +72,7 @@ def _halo_ring(lm: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     side's outline runs inside the nose and mouth corner, and a ring through them would be
     overtaken by the moving face (a fold).
     """
-    oval = lm[R.FACE_OVAL, :2].astype(np.float64)
+    oval = lm[L.FACE_OVAL, :2].astype(np.float64)
     c = oval.mean(0)
     out = oval - c
     r = np.maximum(np.linalg.norm(out, axis=1), 1e-6)
@@ -77,7 +81,7 @@ def _halo_ring(lm: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     along, across = rel @ u.T, np.abs(rel @ np.stack([-u[:, 1], u[:, 0]], 1).T)  # (478, n_oval)
     sector = across <= along * np.tan(np.radians(HALO_SECTOR_DEG))
     reach = np.where(sector, along, 0.0).max(0)  # farthest landmark in each ring point's direction
-    iod = float(np.linalg.norm(lm[list(R.L_EYE_CORNERS), :2].mean(0) - lm[list(R.R_EYE_CORNERS), :2].mean(0)))
+    iod = float(np.linalg.norm(lm[list(L.L_EYE_CORNERS), :2].mean(0) - lm[list(L.R_EYE_CORNERS), :2].mean(0)))
     ring = c + u * np.maximum(r * HALO_SCALE, reach + HALO_GAP * iod)[:, None]
     margin = 0.04 * size
     return ring, ((ring >= margin) & (ring <= size - 1 - margin)).all(1)
@@ -91,8 +95,8 @@ def flat_oval_depth(lm: np.ndarray) -> np.ndarray:
     the cheek over the hair and fold the warp).
     """
     out = np.array(lm, np.float64)
-    zc = out[R.RIGID, 2].mean()
-    out[R.FACE_OVAL, 2] = zc + OUTLINE_DEPTH * (out[R.FACE_OVAL, 2] - zc)
+    zc = out[L.SKULL, 2].mean()
+    out[L.FACE_OVAL, 2] = zc + OUTLINE_DEPTH * (out[L.FACE_OVAL, 2] - zc)
     return out
 
 
@@ -114,11 +118,12 @@ def control_sources(lm: np.ndarray, iod: float) -> np.ndarray:
     """
     src = lm[CONTROL_LANDMARKS, :2].astype(np.float64).copy()
     pos = {j: i for i, j in enumerate(CONTROL_LANDMARKS)}
-    gap = np.linalg.norm(lm[[13, 82, 312], :2] - lm[[14, 87, 317], :2], axis=1).mean()
+    upper, lower = zip(*L.INNER_LIP_PAIRS, strict=True)  # the three central pairs
+    gap = np.linalg.norm(lm[upper, :2] - lm[lower, :2], axis=1).mean()
     want = 0.04 * iod
     if gap < want:
         # push along the local upper->lower direction of each pair
-        for u, lo in zip(R.INNER_UPPER, R.INNER_LOWER, strict=True):
+        for u, lo in zip(L.INNER_UPPER, L.INNER_LOWER, strict=True):
             d = lm[lo, :2] - lm[u, :2]
             n = np.linalg.norm(d)
             d = d / n if n > 1e-3 else np.array([0.0, 1.0])
@@ -129,10 +134,11 @@ def control_sources(lm: np.ndarray, iod: float) -> np.ndarray:
 
 
 def prepare_meshwarp(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
+    """The arrays for an RGBA `image` and its (478, 3) `landmarks` (plain arrays: cached as `.npy`)."""
     size = int(image.shape[0])
     lm = np.asarray(landmarks, np.float64)
-    r_eye = lm[list(R.R_EYE_CORNERS), :].mean(0)
-    l_eye = lm[list(R.L_EYE_CORNERS), :].mean(0)
+    r_eye = lm[list(L.R_EYE_CORNERS), :].mean(0)
+    l_eye = lm[list(L.L_EYE_CORNERS), :].mean(0)
     iod = float(np.linalg.norm(l_eye - r_eye))
     src_lm = control_sources(lm, iod)
     halo, share = halo_points(lm, size)
@@ -178,12 +184,11 @@ def mouth_palette(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
     rgb = image[..., :3]
     h, w = rgb.shape[:2]
     lips = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(lips, [np.round(lm[R.LIPS_OUTER, :2]).astype(np.int32)], 255)
-    cv2.fillPoly(lips, [np.round(lm[R.inner_lip_contour(), :2]).astype(np.int32)], 0)
+    cv2.fillPoly(lips, [np.round(lm[L.LIPS_OUTER, :2]).astype(np.int32)], 255)
+    cv2.fillPoly(lips, [np.round(lm[L.inner_lip_contour(), :2]).astype(np.int32)], 0)
     skin = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(skin, [np.round(lm[[234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378,
-                                      379, 365, 397, 288, 361, 323, 454], :2]).astype(np.int32)], 255)
-    cv2.fillPoly(skin, [np.round(lm[R.LIPS_OUTER, :2]).astype(np.int32)], 0)
+    cv2.fillPoly(skin, [np.round(lm[L.LOWER_FACE, :2]).astype(np.int32)], 255)
+    cv2.fillPoly(skin, [np.round(lm[L.LIPS_OUTER, :2]).astype(np.int32)], 0)
 
     def mean(mask: np.ndarray, fallback: tuple[float, float, float]) -> np.ndarray:
         sel = rgb[mask > 0]

@@ -1,0 +1,328 @@
+"""The live pipeline with fake stages (no camera, no MediaPipe, no renderer): fast checks of the
+threads, the newest-wins hand-overs, the op table, the events and the status report. The real
+parts end to end are in test_live.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from worker.capture import Frame, FrameSource
+from worker.config import load_config
+from worker.control import protocol as P
+from worker.control.server import UnknownOp
+from worker.errors import UserError
+from worker.live.pipeline import Pipeline
+from worker.live.records import RenderInput
+from worker.live.slot import LatestSlot
+from worker.output.base import Output
+from worker.output.fanout import OutputFanout
+from worker.track.face_state import FaceState
+
+
+class FakeSource(FrameSource):
+    """`n` frames at `fps`, each a tiny image whose first pixel is its number (mod 256)."""
+
+    name = "fake"
+    size = (8, 8)
+
+    def __init__(self, n: int, fps: float = 200.0) -> None:
+        self.n, self.fps, self.i = n, fps, 0
+
+    def read(self) -> Frame | None:
+        if self.i >= self.n:
+            return None
+        time.sleep(1.0 / self.fps)
+        img = np.full((8, 8, 3), self.i % 256, np.uint8)
+        self.i += 1
+        return Frame(img, self.i - 1, time.monotonic())
+
+
+class FakeTracker:
+    """A face in every frame whose number is even; `calibrate` takes 3 frames."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.neutral: FaceState | None = FaceState(found=True)
+        self.delay = delay
+        self.calibrating_left = 0
+        self.held = 0
+        self.smoothing = 1.0
+
+    @property
+    def calibrating(self) -> bool:
+        return self.calibrating_left > 0
+
+    def process(self, image: np.ndarray, timestamp: float) -> FaceState:
+        time.sleep(self.delay)
+        self.calibrating_left = max(0, self.calibrating_left - 1)
+        return FaceState(found=int(image[0, 0, 0]) % 2 == 0, timestamp=timestamp)
+
+    def hold(self, timestamp: float) -> FaceState:
+        self.held += 1
+        return FaceState(found=False, timestamp=timestamp)
+
+    def calibrate(self) -> None:
+        self.calibrating_left = 3
+
+    def set_smoothing(self, amount: float) -> None:
+        self.smoothing = amount
+
+
+class FakeAnimator:
+    """Draws a 4x4 RGBA frame whose red channel is the character's number; `delay` per frame."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.assets: Any = None
+        self.delay = delay
+        self.last_ms = {"retarget": 0.0, "render": 0.0}
+        self.options: dict[str, Any] = {}
+        self.inputs: list[tuple[FaceState | None, FaceState | None]] = []
+
+    def set_character(self, assets: Any) -> None:
+        self.assets = assets
+
+    def set_options(self, **changes: Any) -> None:
+        self.options.update(changes)
+
+    def animate(self, face: FaceState | None, neutral: FaceState | None) -> np.ndarray:
+        self.inputs.append((face, neutral))
+        time.sleep(self.delay)
+        self.last_ms = {"retarget": 0.1, "render": self.delay * 1000.0}
+        rgba = np.zeros((4, 4, 4), np.uint8)
+        rgba[..., 0] = self.assets
+        rgba[..., 3] = 255
+        return rgba
+
+
+class FakeRoster:
+    """Characters a.png, b.png, c.png (assets 1, 2, 3); `loading` ones are not ready yet."""
+
+    def __init__(self) -> None:
+        self.assets = {"a.png": 1, "b.png": 2, "c.png": 3}
+        self.loading: set[str] = set()
+        self.reloads = 0
+
+    def ids(self) -> list[str]:
+        return sorted(self.assets)
+
+    def get(self, cid: str) -> Any:
+        return None if cid in self.loading else self.assets.get(cid)
+
+    def describe(self) -> list[dict]:
+        return [
+            {"id": c, "index": i + 1, "name": c[:-4], "state": "loading" if c in self.loading else "ready"}
+            for i, c in enumerate(self.ids())
+        ]
+
+    def resolve(
+        self, current: str | None, character: str | None = None, index: int | None = None, step: int | None = None
+    ) -> str:
+        ids = self.ids()
+        if character is not None:
+            if character not in ids:
+                raise UserError(f"unknown character {character!r}")
+            return character
+        if index is not None:
+            return ids[index - 1]
+        pos = ids.index(current) if current in ids else -1
+        return ids[(pos + (step or 0)) % len(ids)]
+
+    def reload(self) -> None:
+        self.reloads += 1
+
+
+class Recorder(Output):
+    """Keeps what it was sent; `delay` makes it a slow output."""
+
+    realtime = True
+
+    def __init__(self, name: str, delay: float = 0.0) -> None:
+        super().__init__()
+        self.name, self.delay = name, delay
+        self.frames: list[tuple[int, int]] = []  # (seq, character number)
+
+    def send(self, rgba: np.ndarray, seq: int, capture_ts: float) -> None:
+        time.sleep(self.delay)
+        self.frames.append((seq, int(rgba[0, 0, 0])))
+        self.metrics.delivered_frame(capture_ts)
+
+
+def wait_for(pred, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.01)
+    return None
+
+
+class Rig:
+    def __init__(
+        self,
+        n: int = 100_000,
+        fps: float = 200.0,
+        track_delay: float = 0.0,
+        render_delay: float = 0.0,
+        outputs: list[Output] | None = None,
+    ) -> None:
+        self.cfg = load_config(None, {})
+        self.tracker = FakeTracker(track_delay)
+        self.animator = FakeAnimator(render_delay)
+        self.roster = FakeRoster()
+        self.outputs = outputs if outputs is not None else [Recorder("rec")]
+        self.fanout = OutputFanout(self.outputs).start()
+        self.events: list[dict] = []
+        self.pipeline = Pipeline(
+            self.cfg,
+            lambda: FakeSource(n, fps),
+            self.roster,
+            self.animator,
+            self.tracker,
+            self.fanout,
+            publish=self.events.append,
+            process=lambda: {"rss_mb": 1.0},
+        )
+        self.animator.set_character(1)
+
+    def __enter__(self) -> Rig:
+        self.pipeline.start("a.png")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pipeline.stop()
+        self.fanout.close()
+
+
+def test_frames_flow_in_order_and_the_status_fits_the_protocol():
+    with Rig(n=60) as rig:
+        assert wait_for(lambda: rig.pipeline.stop_event.is_set(), 10), "a source that ended stops the pipeline"
+    st = rig.pipeline.status()
+    frames = rig.outputs[0].frames
+    seqs = [s for s, _ in frames]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs) and len(seqs) >= 30
+    assert st.frames["captured"] == 60 and st.frames["rendered"] == len(seqs)
+    assert st.frames["with_face"] > 0 and st.character == "a.png" and not st.running
+    data = st.to_dict()
+    assert set(data) == set(P.STATUS_FIELDS)
+    assert P.Status.from_dict(P.decode(P.encode(data))) == st  # survives the wire
+    # the render stage got the record: the tracker's face and the neutral it measured against
+    face, neutral = rig.animator.inputs[-1]
+    assert isinstance(face, FaceState) and neutral is rig.tracker.neutral
+
+
+def test_a_slow_renderer_drops_frames_instead_of_adding_latency():
+    with Rig(fps=400, render_delay=0.02) as rig:
+        assert wait_for(lambda: rig.pipeline.stages.rendered >= 25, 10)
+        st = rig.pipeline.status()
+    assert st.drops["render"] > st.frames["rendered"]  # most tracked frames were replaced, not queued
+    # capture -> handed to the outputs stays about one render long (20 ms; a queue would have grown
+    # to ~500 ms by now), with room for a busy machine
+    assert st.latency_ms["pipeline"]["p95"] < 150
+
+
+def test_a_slow_output_does_not_hold_up_the_other():
+    fast, slow = Recorder("fast"), Recorder("slow", delay=0.05)
+    with Rig(fps=300, outputs=[fast, slow]) as rig:
+        assert wait_for(lambda: len(fast.frames) >= 100, 10)
+        st = rig.pipeline.status()
+    assert len(slow.frames) < len(fast.frames) / 3
+    assert st.drops["slow"] > 0 and st.drops["fast"] < st.drops["slow"] / 3
+
+
+def test_switch_waits_for_a_loading_character_then_announces_itself():
+    with Rig() as rig:
+        p = rig.pipeline
+        rig.roster.loading.add("b.png")
+        assert p.request("set_character", {"step": 1}) == {"character": "b.png", "ready": False}
+        time.sleep(0.2)
+        assert p.character == "a.png" and not rig.events  # the old one keeps going meanwhile
+        rig.roster.loading.clear()
+        assert wait_for(lambda: p.character == "b.png")
+        n = len(rig.outputs[0].frames)
+        assert wait_for(lambda: len(rig.outputs[0].frames) > n + 5)
+        assert rig.outputs[0].frames[-1][1] == 2  # drawn with b's assets
+        ev = rig.events[-1]
+        assert ev["event"] == "character" and P.CharacterSwitch.from_dict(ev["data"]).character == "b.png"
+        assert p.status().last_switch == P.CharacterSwitch.from_dict(ev["data"])
+        # an index counts from 1, as the rows say
+        rows = P.CharacterList.from_dict(p.request("list_characters", {}))
+        assert [r.index for r in rows.characters] == [1, 2, 3] and rows.current == "b.png"
+        assert p.request("set_character", {"index": 3})["character"] == "c.png"
+        assert wait_for(lambda: p.character == "c.png")
+        # a changed folder is announced with the new list
+        p.characters_changed("added", "c.png")
+        assert rig.events[-1]["event"] == "characters"
+        assert P.CharacterList.from_dict(rig.events[-1]["data"]).current == "c.png"
+
+
+def test_pause_calibrate_and_live_options_reach_the_stages():
+    with Rig() as rig:
+        p = rig.pipeline
+        assert wait_for(lambda: p.status().tracking == "tracking" or p.status().tracking == "lost")
+        p.request("calibrate", {})
+        assert wait_for(lambda: rig.tracker.calibrating_left == 0 and p.status().tracking != "calibrating")
+        p.request("pause", {})
+        assert wait_for(lambda: p.status().tracking == "paused") and wait_for(lambda: rig.tracker.held > 5)
+        assert p.status().paused
+        p.request("resume", {})
+        assert wait_for(lambda: p.status().tracking != "paused")
+        res = p.request("set_options", {"options": {"motion.expression_strength": 1.5, "smoothing": 0.5}})
+        assert res == {"options": {"motion.expression_strength": 1.5, "smoothing": 0.5}}
+        assert wait_for(lambda: rig.animator.options == {"expression_strength": 1.5} and rig.tracker.smoothing == 0.5)
+        with pytest.raises(UserError, match="cannot change live"):
+            p.request("set_options", {"options": {"camera.fps": 60}})
+        with pytest.raises(UserError, match="motion.head_strength"):
+            p.request("set_options", {"options": {"motion.head_strength": 9}})
+        p.request("set_options", {"options": {"outputs.rec": False}})
+        assert p.status().outputs["rec"]["enabled"] is False
+        with pytest.raises(UnknownOp):
+            p.request("fly", {})
+        assert p.request("reload_characters", {}) == {"reloading": True} and rig.roster.reloads == 1
+        assert p.request("shutdown", {}) == {"stopping": True} and p.stop_event.is_set()
+
+
+def test_a_crashing_stage_stops_the_pipeline_with_a_warning():
+    with Rig() as rig:
+
+        def boom(face, neutral):
+            raise RuntimeError("renderer exploded")
+
+        rig.animator.animate = boom  # type: ignore[method-assign]
+        assert wait_for(rig.pipeline.stop_event.is_set)
+    assert any("stage render crashed: RuntimeError: renderer exploded" in w for w in rig.pipeline.status().warnings)
+
+
+def test_latest_slot_newest_wins_and_wait_mode():
+    slot: LatestSlot[int] = LatestSlot()
+    assert slot.put(1) is False and slot.put(2) is True and slot.drops == 1
+    assert slot.take(0) == 2 and slot.take(0.01) is None and slot.idle()
+    # wait=True: the producer waits until the consumer has finished the previous item
+    slot.put(3)
+    got: list[int] = []
+
+    def consume() -> None:
+        while (v := slot.take(1.0)) is not None:
+            time.sleep(0.02)
+            got.append(v)
+
+    t = threading.Thread(target=consume)
+    t.start()
+    for i in range(4, 8):
+        slot.put(i, wait=True)
+    assert wait_for(slot.idle)
+    slot.close()
+    t.join(2)
+    assert got == [3, 4, 5, 6, 7] and slot.drops == 1
+
+
+def test_render_input_has_room_for_a_mouth_signal():
+    from worker.live.records import MouthSignal
+
+    r = RenderInput(FaceState(found=True), None)
+    assert r.mouth is None
+    assert RenderInput(None, None, MouthSignal(voiced=True, open=0.6)).mouth.open == 0.6  # type: ignore[union-attr]

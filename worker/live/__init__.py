@@ -1,0 +1,16 @@
+"""The live worker as a package of small parts, one job each.
+
+- `worker.py`: `LiveWorker`, assembled from the config (characters, tracker, animator, outputs,
+  pipeline, control server); what `stream-animator run` runs.
+- `pipeline.py`: `Pipeline`, the three parts below put together.
+- `stages.py`: the stage threads (capture -> track -> retarget + render -> outputs) and the
+  `Controls` flags they read.
+- `ops.py`: the control channel's op table.
+- `report.py`: the status report (a protocol `Status`).
+- `slot.py`: `LatestSlot`, the newest-wins hand-over between threads (stages and outputs).
+- `records.py`: what travels between stages (`Captured`, `RenderInput`, `Tracked`).
+- `ports.py`: the structural types of the parts the pipeline drives (real or fake).
+- `animator.py`: retarget + render for one frame (shared with the offline demo and benchmarks).
+
+This file imports nothing, so `worker.live.slot` stays cheap to import (the outputs use it).
+"""
