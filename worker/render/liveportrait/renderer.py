@@ -79,17 +79,17 @@ def availability(models_dir: Path | None = None) -> tuple[bool, str]:
     try:
         import onnxruntime  # noqa: F401
     except ImportError as e:
-        return False, f"onnxruntime cannot be imported ({e})"
+        return False, f"not usable: onnxruntime cannot be imported ({e})"
     try:
         states = check_all(models_dir)
     except UserError as e:
-        return False, str(e)
+        return False, f"not usable: {e}"
     bad = [s for s in states if not s.ok]
     if not states:
-        return False, "models/manifest.json lists no liveportrait weights"
+        return False, "not usable: models/manifest.json lists no liveportrait weights"
     if bad:
-        what = "; ".join(f"{s.path}: {s.state}{' (' + s.detail + ')' if s.detail else ''}" for s in bad[:3])
-        return False, f"liveportrait weights not ready: {what} (run: stream-animator models --download)"
+        what = ", ".join(f"{s.path.split('/')[-1]} {s.state}{' (' + s.detail + ')' if s.detail else ''}" for s in bad)
+        return False, f"not ready: weights {what}; run: stream-animator models --download"
     return True, "ready"
 
 
