@@ -352,11 +352,9 @@ def test_render_end_to_end_runs_F_once_and_caches(renderer, tmp_path):
     assert np.array_equal(outs[0], outs[1])
     assert not np.array_equal(outs[0], outs[3])  # the driver moved: the face moved
     # outside the pasted box the picture is the character's own
-    p = renderer._char.paste
-    outside = np.ones((256, 256), bool)
-    outside[p.y0 : p.y1, p.x0 : p.x1] = False
-    if outside.any():
-        assert np.array_equal(outs[3][outside], rgba[outside])
+    M_out = C.compose(C.scale_matrix(2.0), arrays["crop_M"].astype(np.float64))
+    outside = C.paste_inputs(rgba, M_out, 512)["pb_mask"][0, 0] == 0
+    assert outside.any() and np.array_equal(outs[3][outside], rgba[outside])
     assert np.array_equal(outs[3][..., 3], rgba[..., 3])  # alpha is the character's
     s = renderer.stats()
     assert s["network_runs"]["appearance"] == 1
@@ -583,3 +581,43 @@ def test_idle_life_while_the_face_is_lost(models_dir):
     assert np.abs(a.astype(int) - b.astype(int)).max() > 0
     c, d = run(False)
     assert np.array_equal(c, d)
+
+
+def test_paste_back_on_the_device_matches_opencv(models_dir):
+    """W+G with the paste-back appended (what a GPU runs) against OpenCV's paste on the host:
+    within 2 levels (bilinear in float vs OpenCV's fixed point), same alpha, same elsewhere."""
+    outs = []
+    for device_paste in (True, False):
+        r = LivePortraitRenderer(size=256, models_dir=models_dir, device="cpu", device_paste=device_paste)
+        assert ("pb_grid" in r.nets["W"].in_names) is device_paste
+        rgba, lm = _character()
+        arrays = r.prepare(rgba, lm)
+        f0, l0 = _driver_frame(0)
+        f1, l1 = _driver_frame(10, tint=15)
+        r.render(arrays, Driver(f0, l0, 0.0))
+        outs.append(r.render(arrays, Driver(f1, l1, 0.1)))
+        if device_paste:
+            assert r.own_ms()["paste"] < 0.5  # nothing left to do on the host but a reshape
+    a, b = (o.astype(int) for o in outs)
+    assert np.array_equal(a[..., 3], b[..., 3])
+    assert np.abs(a - b).max() <= 2, np.abs(a - b).max()
+
+
+def test_the_gpu_configuration_end_to_end_on_the_cpu(models_dir):
+    """What a GPU provider runs (W+G with gathers instead of 5-D GridSample, FP16, paste-back
+    appended; F, S, eye, lip in FP16; M in FP32), here on the CPU provider: the same frames as
+    the plain FP32 configuration within 3 levels (measured: 1)."""
+
+    def frames(**opts):
+        r = LivePortraitRenderer(size=256, models_dir=models_dir, device="cpu", smoothing=False, **opts)
+        rgba, lm = _character()
+        arrays = r.prepare(rgba, lm)
+        out = [r.render(arrays, Driver(*_driver_frame(s, tint=s), timestamp=s / 30)) for s in (0, 6, 12)]
+        return r, out
+
+    gpu_like, a = frames(fp16=True, grid_sample="rewrite")
+    assert "fp16" in gpu_like.nets["W"].path.name and "gather" in gpu_like.nets["W"].path.name
+    assert gpu_like.nets["M"].path.name == "motion_extractor.onnx"  # M stays the FP32 original
+    _, b = frames(fp16=False, grid_sample="native", device_paste=False)
+    for x, y in zip(a, b, strict=True):
+        assert np.abs(x.astype(int) - y.astype(int)).max() <= 3

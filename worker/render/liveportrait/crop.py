@@ -197,3 +197,26 @@ def _strips(box: tuple[int, int], inner) -> list[tuple[slice, slice]]:
     parts = [(slice(0, y0), slice(0, w)), (slice(y1, h), slice(0, w)), (slice(y0, y1), slice(0, x0)),
              (slice(y0, y1), slice(x1, w))]  # fmt: skip
     return [(ys, xs) for ys, xs in parts if ys.stop > ys.start and xs.stop > xs.start]
+
+
+def paste_inputs(base_rgba: np.ndarray, M_crop: np.ndarray, gen_size: int, margin: float = 0.12) -> dict:
+    """The per-character inputs of the paste-back appended to W+G (graph_prep.append_paste_back):
+    the same paste as `PasteBack`, as arrays a GPU can apply. `M_crop` maps picture pixels to
+    generator pixels (pixel centres at integers, OpenCV's convention and GridSample's with
+    align_corners=0)."""
+    h, w = base_rgba.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    px = M_crop[0, 0] * xs + M_crop[0, 1] * ys + M_crop[0, 2]
+    py = M_crop[1, 0] * xs + M_crop[1, 1] * ys + M_crop[1, 2]
+    grid = np.stack([(2.0 * px + 1.0) / gen_size - 1.0, (2.0 * py + 1.0) / gen_size - 1.0], axis=-1)
+    mask = cv2.warpAffine(
+        feather_mask(gen_size, margin), M_crop, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+    )  # fmt: skip
+    keep = base_rgba[..., :3].astype(np.float32) * (1.0 / 255.0) * (1.0 - mask[..., None])
+    return {
+        "pb_grid": grid[None].astype(np.float32),
+        "pb_mask": mask[None, None].astype(np.float32),
+        "pb_keep": np.ascontiguousarray(keep.transpose(2, 0, 1)[None], np.float32),
+        "pb_alpha": np.ascontiguousarray(base_rgba[None, None, :, :, 3]),
+    }

@@ -47,15 +47,18 @@ class Variant:
     opset20: bool = False
     rewrite: bool = False
     fp16: bool = False
+    paste: int = 0  # W+G only: append the paste-back into a `paste`² RGBA picture (0: no)
 
     @property
     def tag(self) -> str:
         parts = [n for n, on in (("op20", self.opset20), ("gather", self.rewrite), ("fp16", self.fp16)) if on]
+        if self.paste:
+            parts.append(f"paste{self.paste}")
         return "-".join(parts) or "orig"
 
     @property
     def identity(self) -> bool:
-        return not (self.opset20 or self.rewrite or self.fp16)
+        return not (self.opset20 or self.rewrite or self.fp16 or self.paste)
 
 
 def _onnx():
@@ -399,6 +402,76 @@ def transform(model, variant: Variant):
             log.warning("no GridSample was rewritten (ranks unknown to shape inference?): the warp may run on the CPU")
     if variant.fp16:
         model = to_fp16(model)
+    if variant.paste:
+        model = append_paste_back(model, variant.paste)
+    return model
+
+
+# ------------------------------------------------------------------ paste-back on the device
+
+PASTE_INPUTS = ("pb_grid", "pb_mask", "pb_keep", "pb_alpha")
+GEN_SIZE_KEY = "stream_animator.generator_size"
+
+
+def append_paste_back(model, size: int):
+    """W+G followed by the paste-back into the character's picture, so a GPU does it too.
+
+    New inputs (bound once per character): `pb_grid` (1, size, size, 2) float, where each output
+    pixel samples the generated image (GridSample, align_corners=0); `pb_mask` (1, 1, size,
+    size) float, the generated image's weight; `pb_keep` (1, 3, size, size) float, the picture's
+    RGB in [0, 1] times (1 - mask); `pb_alpha` (1, 1, size, size) uint8, the picture's alpha.
+    The output becomes the finished frame: (1, size, size, 4) uint8 straight RGBA.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = model.graph
+    if len(g.output) != 1:
+        raise ValueError(f"expected one output (the generated image), found {len(g.output)}")
+    gen = g.output[0].name
+    dims = [d.dim_value for d in g.output[0].type.tensor_type.shape.dim]
+    side = dims[-1] if len(dims) == 4 and dims[-1] > 0 else 512  # the generator's side (512: LivePortrait)
+    helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, GEN_SIZE_KEY: str(side)})
+    op = opset_of(model)
+    mode = "linear" if op >= 20 else "bilinear"
+    f = TensorProto.FLOAT
+    g.input.extend(
+        [
+            helper.make_tensor_value_info("pb_grid", f, [1, size, size, 2]),
+            helper.make_tensor_value_info("pb_mask", f, [1, 1, size, size]),
+            helper.make_tensor_value_info("pb_keep", f, [1, 3, size, size]),
+            helper.make_tensor_value_info("pb_alpha", TensorProto.UINT8, [1, 1, size, size]),
+        ]
+    )
+    g.initializer.extend(
+        [
+            numpy_helper.from_array(np.array(255.0, np.float32), "pb_255"),
+            numpy_helper.from_array(np.array(0.5, np.float32), "pb_half"),
+            numpy_helper.from_array(np.array(0.0, np.float32), "pb_lo"),
+            numpy_helper.from_array(np.array(255.0, np.float32), "pb_hi"),
+        ]
+    )
+
+    def node(op_type, ins, out, **kw):
+        g.node.append(helper.make_node(op_type, ins, [out], name=f"pb_{out}", **kw))
+
+    node("Clip", [gen, "pb_lo_01", "pb_hi_01"], "pb_gen")
+    g.initializer.extend(
+        [
+            numpy_helper.from_array(np.array(0.0, np.float32), "pb_lo_01"),
+            numpy_helper.from_array(np.array(1.0, np.float32), "pb_hi_01"),
+        ]
+    )
+    node("GridSample", ["pb_gen", "pb_grid"], "pb_warped", mode=mode, align_corners=0, padding_mode="zeros")
+    node("Mul", ["pb_warped", "pb_mask"], "pb_fg")
+    node("Add", ["pb_fg", "pb_keep"], "pb_rgb01")
+    node("Mul", ["pb_rgb01", "pb_255"], "pb_rgb255")
+    node("Add", ["pb_rgb255", "pb_half"], "pb_rounded")
+    node("Clip", ["pb_rounded", "pb_lo", "pb_hi"], "pb_clipped")
+    node("Cast", ["pb_clipped"], "pb_rgb8", to=TensorProto.UINT8)
+    node("Concat", ["pb_rgb8", "pb_alpha"], "pb_rgba", axis=1)
+    node("Transpose", ["pb_rgba"], "pb_frame", perm=[0, 2, 3, 1])
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info("pb_frame", TensorProto.UINT8, [1, size, size, 4]))
     return model
 
 

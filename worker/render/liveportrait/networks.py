@@ -31,6 +31,7 @@ class Tensor:
     role: str
     count: int  # number of elements (batch 1)
     rank: int | None = None  # required rank, when several layouts would have the same count
+    dtype: str = "float"  # 'float' matches float and float16; else the exact element type
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,19 @@ SPECS = {
 NET_NAMES = {"F": "appearance", "M": "motion", "W": "warp+generator", "S": "stitching", "eye": "eye", "lip": "lip"}
 
 
+def warp_paste_spec(size: int) -> NetSpec:
+    """W+G with the paste-back appended (graph_prep.append_paste_back) for a `size`² picture."""
+    n = size * size
+    w = SPECS["W"]
+    extra = (
+        Tensor("pb_grid", 2 * n),
+        Tensor("pb_mask", n),
+        Tensor("pb_keep", 3 * n),
+        Tensor("pb_alpha", n, dtype="uint8"),
+    )
+    return NetSpec("W", w.file, w.inputs + extra, (Tensor("frame", 4 * n, dtype="uint8"),))
+
+
 def _shape(arg) -> list[int]:
     """A session tensor's shape with symbolic/unknown dimensions taken as 1 (batch)."""
     return [d if isinstance(d, int) and d > 0 else 1 for d in arg.shape]
@@ -86,7 +100,7 @@ def _match(specs: tuple[Tensor, ...], args, path: Path, what: str, all_args) -> 
     used: list[int] = []
     for s in specs:
         for i, a in enumerate(args):
-            if i in used or "float" not in a.type:
+            if i in used or s.dtype not in a.type:
                 continue
             shape = _shape(a)
             if math.prod(shape) == s.count and (s.rank is None or len(shape) == s.rank):
@@ -105,7 +119,12 @@ def _match(specs: tuple[Tensor, ...], args, path: Path, what: str, all_args) -> 
     return used
 
 
-_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(uint8)": np.uint8,
+}
 
 
 class Network:
@@ -138,6 +157,7 @@ class Network:
         self.in_dtypes = [_DTYPES.get(ins[i].type, np.float32) for i in order_in]
         self.out_names = [outs[i].name for i in order_out]
         self.out_shapes = [_shape(outs[i]) for i in order_out]
+        self.meta = dict(self.session.get_modelmeta().custom_metadata_map)
         self.runs = 0
         self.seconds = 0.0  # wall time in runs
         self.cpu_seconds = 0.0  # the calling thread's CPU time in runs (to subtract from our own)

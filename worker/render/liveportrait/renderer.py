@@ -29,8 +29,8 @@ from worker.errors import UserError
 from worker.render.base import Renderer
 from worker.render.liveportrait import crop as C
 from worker.render.liveportrait import motion as K
-from worker.render.liveportrait.graph_prep import Variant, prepared_graph
-from worker.render.liveportrait.networks import NET_NAMES, SPECS, Bound, Network
+from worker.render.liveportrait.graph_prep import GEN_SIZE_KEY, PASTE_INPUTS, Variant, prepared_graph
+from worker.render.liveportrait.networks import NET_NAMES, SPECS, Bound, Network, warp_paste_spec
 from worker.render.liveportrait.providers import ProviderChoice, choose
 from worker.render.liveportrait.render_cache import RenderCache
 from worker.render.liveportrait.smoothing import MotionSmoother
@@ -94,9 +94,14 @@ def availability(models_dir: Path | None = None) -> tuple[bool, str]:
 
 
 def load_networks(
-    models_dir: Path, choice: ProviderChoice, fp16: bool | None = None, grid_sample: str = "auto"
+    models_dir: Path,
+    choice: ProviderChoice,
+    fp16: bool | None = None,
+    grid_sample: str = "auto",
+    paste_size: int = 0,
 ) -> dict[str, Network]:
-    """The six sessions, each graph prepared for the chosen provider (see graph_prep)."""
+    """The six sessions, each graph prepared for the chosen provider (see graph_prep); with
+    `paste_size`, W+G also pastes its output into the `paste_size`² picture (on the device)."""
     if grid_sample not in GRID_SAMPLE:
         raise UserError(f"render.grid_sample: {grid_sample!r} is not one of {', '.join(GRID_SAMPLE)}")
     gpu = choice.gpu
@@ -111,7 +116,9 @@ def load_networks(
             variant = Variant()  # the motion extractor stays FP32 everywhere
         elif key == "W":
             native_cuda = choice.device == "cuda" and not rewrite
-            variant = Variant(opset20=native_cuda, rewrite=rewrite, fp16=half)
+            variant = Variant(opset20=native_cuda, rewrite=rewrite, fp16=half, paste=paste_size)
+            if paste_size:
+                spec = warp_paste_spec(paste_size)
         else:
             variant = Variant(fp16=half)
         try:
@@ -121,7 +128,7 @@ def load_networks(
                 raise
             # a graph our FP16 pass cannot make loadable still runs in FP32 (slower, same output)
             log.warning("%s; running %s in FP32", e, spec.file)
-            fallback = Variant(opset20=variant.opset20, rewrite=variant.rewrite, fp16=False)
+            fallback = Variant(opset20=variant.opset20, rewrite=variant.rewrite, fp16=False, paste=variant.paste)
             nets[key] = Network(spec, prepared_graph(src, fallback), choice, source=src)
     return nets
 
@@ -163,16 +170,25 @@ class _Character:
         self.eye_ratio = a["eye_ratio"].astype(np.float64)
         self.lip_ratio = float(a["lip_ratio"][0])
         self.x_s32 = self.x_s.astype(np.float32)
-        # f_s on the device once; per frame only the keypoints move
-        self.warp: Bound = nets["W"].bind({0: a["f_s"].astype(np.float32)})
+        W = nets["W"]
+        self.on_device = GEN_SIZE_KEY in W.meta  # W+G pastes into the picture itself
+        self.gen = int(W.meta[GEN_SIZE_KEY]) if self.on_device else W.out_shapes[0][-1]  # 512 for LivePortrait
         image = a["image"]
         h, w = image.shape[:2]
         base = image if (w, h) == (size, size) else cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-        self.gen = nets["W"].out_shapes[0][-1]  # generator side (512 for the real network)
         to_picture = np.array([[w / size, 0.0, 0.0], [0.0, h / size, 0.0]])
         M_out = C.compose(C.scale_matrix(self.gen / 256.0), C.compose(a["crop_M"].astype(np.float64), to_picture))
-        self.paste = C.PasteBack(base, M_out, self.gen)
-        self.rest: np.ndarray | None = None  # the character's own face, for before the first driver frame
+        # everything fixed lives on the device once (f_s, and the paste-back's maps); per frame
+        # only the keypoints move, and one copy comes out
+        fixed = {0: a["f_s"].astype(np.float32)}
+        if self.on_device:
+            pb = C.paste_inputs(base, M_out, self.gen)
+            fixed.update({3 + i: pb[k] for i, k in enumerate(PASTE_INPUTS)})
+            self.paste = None
+        else:
+            self.paste = C.PasteBack(base, M_out, self.gen)
+        self.warp: Bound = W.bind(fixed)
+        self.size = size
 
 
 class LivePortraitRenderer(Renderer):
@@ -186,7 +202,8 @@ class LivePortraitRenderer(Renderer):
     ratios through the retargeting networks, instead of the motion extractor's expression on
     those keypoints), `normalize_lip` (close the character's lips at rest when not lip-
     retargeting), `cache_frames` (0 disables the render cache), `hold` (hold-still threshold),
-    `idle` (while the face is lost: the retarget stage's sway, breathing and blinks).
+    `idle` (while the face is lost: the retarget stage's sway, breathing and blinks),
+    `device_paste` (W+G pastes its face into the picture itself, on the GPU; else OpenCV does it).
     """
 
     name = "liveportrait"
@@ -210,11 +227,12 @@ class LivePortraitRenderer(Renderer):
         cache_frames: int = 64,
         hold: float = 0.002,
         idle: bool = True,
+        device_paste: bool = True,
     ) -> None:
         super().__init__(size)
         self.models_dir = Path(models_dir) if models_dir else default_models_dir()
         self.choice = choose(device)
-        self.nets = load_networks(self.models_dir, self.choice, fp16, grid_sample)
+        self.nets = load_networks(self.models_dir, self.choice, fp16, grid_sample, size if device_paste else 0)
         self.expression_strength = float(expression_strength)
         self.head_strength = float(head_strength)
         self.mirror = bool(mirror)
@@ -418,7 +436,10 @@ class LivePortraitRenderer(Renderer):
             return frame.copy()
         img = ch.warp(x_d.astype(np.float32), ch.x_s32)[0]
         t0 = self.meter.start()
-        out = ch.paste(self._to_rgb(img))
+        if ch.on_device:
+            out = img.reshape(ch.size, ch.size, 4)
+        else:
+            out = ch.paste(self._to_rgb(img))
         self.meter.stop("paste", t0)
         self.cache.store(key, x_d, out)
         return out.copy()
