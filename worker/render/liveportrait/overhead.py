@@ -51,6 +51,7 @@ def measure(
     size: int = 512,
     cache: bool = False,
     device: str = "cpu",
+    device_paste: bool = True,
 ) -> dict:
     from worker.capture.video import VideoFileSource
     from worker.render.liveportrait import Driver, LivePortraitRenderer
@@ -62,7 +63,7 @@ def measure(
         tmp = tempfile.TemporaryDirectory()
         models_dir = build_models(Path(tmp.name))
     opts = {} if cache else {"cache_frames": 0, "hold": 0.0}
-    r = LivePortraitRenderer(size=size, models_dir=models_dir, device=device, **opts)
+    r = LivePortraitRenderer(size=size, models_dir=models_dir, device=device, device_paste=device_paste, **opts)
     rgba, lm = character_arrays(character, size)
     arrays = r.prepare(rgba, lm)
     src = VideoFileSource(driver)
@@ -86,6 +87,7 @@ def measure(
         "frame_size": list(tracked[0].frame.shape[1::-1]) if tracked else None,
         "output_size": size,
         "weights": "stand-in" if tmp else str(models_dir),
+        "paste": "in W+G (device)" if device_paste else "OpenCV (host)",
         "own_ms": s["own_ms"],
         "own_ms_total": s["own_ms_total"],
         "own_cpu_ms": s["own_cpu_ms"],
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=60)
     p.add_argument("--models", type=Path, default=os.environ.get("STREAM_ANIMATOR_MODELS") or None)
     p.add_argument("--cache", action="store_true", help="render cache on (default off: every frame pasted)")
+    p.add_argument("--host-paste", action="store_true", help="paste back with OpenCV instead of inside W+G")
     p.add_argument("--all-cores", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
@@ -120,12 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not a.all_cores:
         _one_core()
-    res = measure(a.driver, a.character, a.frames, a.models, cache=a.cache)
+    res = measure(a.driver, a.character, a.frames, a.models, cache=a.cache, device_paste=not a.host_paste)
     if a.json:
         print(json.dumps(res))
     else:
         size = f"{res['frame_size']} -> {res['output_size']}²"
-        print(f"{res['frames']} frames of {a.driver.name} {size}, weights: {res['weights']}")
+        print(f"{res['frames']} frames of {a.driver.name} {size}, weights: {res['weights']}, paste: {res['paste']}")
         print(f"own code ms/frame (wall): {res['own_ms']}  total {res['own_ms_total']}")
         print(f"own code ms/frame (CPU of the render thread): {res['own_cpu_ms']}  total {res['own_cpu_ms_total']}")
         print(f"load average during the run: {res['load_average']}")

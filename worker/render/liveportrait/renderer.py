@@ -8,11 +8,16 @@ Use:
     r.calibrate()                                             # next driver frame = neutral
 
 `prepare` runs F and M on the character's 256² crop and returns plain arrays (f_s in FP16, the
-rest FP32/float64), so the character cache can store them as .npy keyed by `name` +
-`prepare_version`. The per-frame path builds everything that depends only on the character and
-the output size once (f_s uploaded to the device, the paste-back box and mask) and then per frame
+rest float32, the picture uint8), so the character cache can store them as .npy keyed by `name`
++ `prepare_version`. The per-frame path builds everything that depends only on the character and
+the output size once (f_s and the paste-back's maps uploaded to the device) and then per frame
 does: crop the driver (one warpAffine), M, the keypoint maths, smoothing, stitching and
-retargeting (tiny MLPs), the render cache lookup, and on a miss W+G and the paste-back.
+retargeting (tiny MLPs), the render cache lookup, and on a miss W+G, whose graph ends with the
+paste-back into the picture (so a GPU does it) and hands out the finished RGBA frame.
+
+Measured (python -m worker.render.liveportrait.overhead, 60 frames of the shared d0.mp4, 512²,
+one core, stand-in networks): our own code 1.57 ms per frame (driver crop 1.25, motion maths
+and smoothing 0.27, paste 0.05); with `device_paste=False` (OpenCV pastes) 3.36 ms.
 """
 
 from __future__ import annotations
