@@ -225,6 +225,8 @@ def rewrite_gridsample_5d(model) -> tuple[object, int]:
         if rank != 5 or mode not in ("linear", "bilinear") or padding not in ("zeros", "border"):
             if rank == 5:
                 log.warning("GridSample %s (mode %s, padding %s) left as is", node.name, mode, padding)
+            elif rank is None:
+                log.warning("GridSample %s: shape inference gave no rank; left as is", node.name or node.output[0])
             new_nodes.append(node)
             continue
         b = _Builder(f"gs{count}_")
