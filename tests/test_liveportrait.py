@@ -480,6 +480,10 @@ def test_driver_from_face_state_and_cutout(renderer):
     assert out.shape == (256, 256, 4)
     with pytest.raises(UserError, match="not made by"):
         renderer.render({"image": rgba}, d)
+    from worker.retarget.pose import TargetPose
+
+    with pytest.raises(UserError, match="not from a TargetPose"):
+        renderer.render(arrays, TargetPose(landmarks=flm))
 
 
 def test_fp16_constant_of_shape_default_value():

@@ -407,6 +407,11 @@ class LivePortraitRenderer(Renderer):
     def render(self, arrays, driver: Driver) -> np.ndarray:  # type: ignore[override]
         """The character (`prepare`'s arrays, or an object whose `.arrays` are they) driven by one
         driver frame: straight RGBA uint8 (size, size, 4)."""
+        if not isinstance(driver, Driver):
+            raise UserError(
+                "renderer liveportrait draws from the driver's video frame and landmarks "
+                f"(a liveportrait.Driver), not from a {type(driver).__name__}: this pipeline does not feed it yet"
+            )
         if not isinstance(arrays, dict) and hasattr(arrays, "arrays"):
             arrays = arrays.arrays
         if "f_s" not in arrays:
