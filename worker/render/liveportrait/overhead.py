@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 
 def _one_core() -> None:
@@ -31,16 +30,12 @@ def _one_core() -> None:
 
 
 def character_arrays(path: Path, size: int):
-    """(rgba at size², landmarks) of a character picture, landmarks from MediaPipe."""
-    from worker.characters.face_finder import shared_finder
-    from worker.characters.image_io import load_image
+    """(rgba at size², landmarks) of a character picture as the characters package prepares it
+    (square crop around the face, alpha matte, MediaPipe landmarks in the crop)."""
+    from worker.characters.preprocess import PreprocessSettings, preprocess_image
 
-    rgba = load_image(path).rgba
-    rgba = cv2.resize(rgba, (size, size), interpolation=cv2.INTER_AREA)
-    face = shared_finder().find(np.ascontiguousarray(rgba[..., :3]))
-    if face.landmarks is None:
-        raise SystemExit(f"{path}: no face found")
-    return rgba, face.landmarks
+    assets = preprocess_image(path, PreprocessSettings(size=size))
+    return assets.image, assets.landmarks
 
 
 def measure(
