@@ -358,6 +358,7 @@ def test_render_end_to_end_runs_F_once_and_caches(renderer, tmp_path):
     assert np.array_equal(outs[3][..., 3], rgba[..., 3])  # alpha is the character's
     s = renderer.stats()
     assert s["network_runs"]["appearance"] == 1
+    assert renderer.status_line().startswith("liveportrait on cpu: ~") and "too slow for live" in renderer.status_line()
     assert set(s["own_ms"]) == set(s["own_cpu_ms"]) == {"crop", "motion", "paste"}
     ch = renderer._char
     fresh = {k: np.load(tmp_path / f"{k}.npy", mmap_mode="r") for k in arrays}

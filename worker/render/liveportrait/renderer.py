@@ -279,7 +279,7 @@ class LivePortraitRenderer(Renderer):
 
     def status_line(self) -> str:
         ms = self.network_ms()
-        per_frame = ms["motion"] + ms["warp+generator"] + ms["stitching"] + ms["eye"] + ms["lip"]
+        per_frame = sum(ms.get(k, 0.0) for k in ("motion", "warp+generator", "stitching", "eye", "lip"))
         fps = 1000.0 / per_frame if per_frame else 0.0
         s = f"liveportrait on {self.choice.device}: ~{per_frame:.0f} ms of networks per new frame (~{fps:.1f} FPS)"
         if not self.choice.gpu:
@@ -470,6 +470,13 @@ class LivePortraitRenderer(Renderer):
         chw = np.asarray(img, np.float32).reshape(3, img.shape[-2], img.shape[-1])
         # negatives to 0 (convertScaleAbs would mirror them); x255 saturates above and rounds
         return cv2.merge([cv2.convertScaleAbs(cv2.max(c, 0.0), alpha=255.0) for c in chw])
+
+    def close(self) -> None:
+        """Drop the sessions and everything bound on the device (frees GPU memory at once)."""
+        self._char = None
+        self._char_id = None
+        self.cache.clear()
+        self.nets = {}
 
     def stats(self) -> dict:
         """Per-network ms, our own ms per frame, render-cache counters, where each network runs."""
