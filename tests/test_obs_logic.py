@@ -105,9 +105,10 @@ def worker_offer() -> Offer:
     return Offer.from_json(json.dumps(describe()))
 
 
-def test_settings_problems_name_the_field(tmp_path):
+def test_settings_problems_name_the_field(tmp_path, monkeypatch):
     py = tmp_path / "python"
     py.write_text("")
+    monkeypatch.setenv("STREAM_ANIMATOR_MODELS", str(tmp_path / "no-weights"))
     offer = worker_offer()
     ok = ScriptSettings(worker_python=str(py))
     assert ok.problems() == [] and ok.problems(offer) == []
@@ -136,16 +137,16 @@ def test_settings_problems_name_the_field(tmp_path):
     assert nofile.problems() == ["Video file: choose a file (camera is set to 'video file')"]
     # the worker's reasons, not the script's guesses
     lp = ScriptSettings(worker_python=str(py), renderer="liveportrait").problems(offer)
-    assert lp == [
-        "Renderer: renderer liveportrait is not in this install yet (worker/render/liveportrait.py does not exist)"
-    ]
+    assert len(lp) == 1 and lp[0].startswith("Renderer: renderer liveportrait is not ready: weights")
+    assert lp[0].endswith("run: stream-animator models --download")
     if not sys.platform.startswith("win"):
         assert ScriptSettings(worker_python=str(py), output_mode="spout").problems(offer) == [
             "Output: spout output needs Windows and SpoutGL"
         ]
 
 
-def test_menus_offer_only_what_can_run_here(tmp_path):
+def test_menus_offer_only_what_can_run_here(tmp_path, monkeypatch):
+    monkeypatch.setenv("STREAM_ANIMATOR_MODELS", str(tmp_path / "no-weights"))
     offer = worker_offer()
     assert offer.renderer_choices("meshwarp") == ["meshwarp"]  # liveportrait cannot start: not offered
     assert offer.renderer_choices("liveportrait") == ["meshwarp", "liveportrait"]  # a saved choice stays visible

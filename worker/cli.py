@@ -25,6 +25,7 @@ COMMANDS = {
     "calibrate-voice": "Measure your vowels so lip sync follows your voice (stored in the config).",
     "obs-setup": "Register the OBS script in OBS (close OBS first); --undo restores what it changed.",
     "doctor": "Check every piece of the setup, one line each, with what to do when one fails.",
+    "models": "Show, check or download the neural renderer's weights.",
 }
 
 
