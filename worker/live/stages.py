@@ -205,7 +205,7 @@ class StageThreads:
                 self.controls.calibrate = False
                 self.tracker.calibrate()
             t0 = time.perf_counter()
-            if not item.image.size:  # no camera (`--source none`): no face, ever; idle and the voice
+            if item.image is None or not item.image.size:  # no camera (`--source none`): idle and the voice
                 face = FaceState(found=False, timestamp=item.mono, lost_blend=1.0)
                 self.tracking_state = "voice only"
             elif self.controls.paused:
