@@ -212,13 +212,20 @@ def pipeline_latency(
         "missed": len(per) - len(ok),
         "silent_change_max": round(max((c for cap, _, c in change if cap < started + onsets[0] - 0.2), default=0), 3),
         "hop_to_capture_ms_max": max((p["hop_to_capture_ms"] for p in ok), default=None),
+        "hop_to_capture_ms_median": _median([p["hop_to_capture_ms"] for p in ok]),
         "hop_to_sent_ms_max": max((p["hop_to_sent_ms"] for p in ok), default=None),
+        "hop_to_sent_ms_median": _median([p["hop_to_sent_ms"] for p in ok]),
+        "next_frame_open_all": bool(ok) and all(p["next_frame_open"] for p in ok),
         "within_one_frame": bool(ok)
         and len(ok) == len(per)
         and all(p["next_frame_open"] and p["hop_to_capture_ms"] <= period * 1000 + 1.0 for p in ok),
         "stages_ms": stages,
         "per_burst": per,
     }
+
+
+def _median(values: list[float]) -> float | None:
+    return round(float(np.median(values)), 1) if values else None
 
 
 def _write_wav(path: Path, x: np.ndarray) -> Path:
