@@ -128,9 +128,11 @@ def pipeline_latency(
 ) -> dict:
     """The click track through `LiveWorker` (`--source none --mic FILE`, obs output on loopback).
 
-    Per burst, with `heard` the first hop whose signal opens the mouth: `next_frame_open`, whether
-    the first frame captured after `heard` shows the mouth open (mean change of the mouth's pixels
-    against the silent frames above `PIXEL_OPEN` grey levels); and for the first open frame,
+    Per burst, with `heard` the time of the first hop whose signal opens the mouth (the sound's
+    clock) and `ready` when its analysis was done: `next_frame_open`, whether the first frame
+    captured after `ready` shows the mouth open (mean change of the mouth's pixels against the
+    silent frames above `PIXEL_OPEN` grey levels); `ready_late_ms` (`ready` - `heard`: the
+    analysis, plus the audio thread's wait on a busy machine); and for the first open frame,
     `hop_to_capture_ms` (its capture after `heard`: at most one frame period) and `hop_to_sent_ms`
     (until it was handed to the outputs: that plus the render).
     """
@@ -159,8 +161,8 @@ def pipeline_latency(
         token = P.make_token()
         w = LiveWorker(load_config(None, overrides), token)
         assert w.voice is not None
-        hops: list[tuple[float, float]] = []  # (heard, perf_counter clock; openness)
-        w.voice.on_signal = lambda s: hops.append((s.timestamp, s.openness))
+        hops: list[tuple[float, float, float]] = []  # (heard, openness, ready): perf_counter clock
+        w.voice.on_signal = lambda s: hops.append((s.timestamp, s.openness, time.perf_counter()))
         lm = np.asarray(w.animator.assets.landmarks)[list(L.LIPS_OUTER), :2]  # type: ignore[union-attr]
         (x0, y0), (x1, y1) = lm.min(0), lm.max(0)
         m = 0.4 * (x1 - x0)
@@ -187,16 +189,18 @@ def pipeline_latency(
     per = []
     for on in onsets:
         t_on = started + on
-        heard = next((t + clock for t, o in hops if t + clock >= t_on - 0.005 and o > OPEN), None)
-        after = [c for c in change if heard is not None and c[0] >= heard]
+        hop = next(((t + clock, r + clock) for t, o, r in hops if t + clock >= t_on - 0.005 and o > OPEN), None)
+        heard, ready = hop if hop is not None else (None, None)
+        after = [c for c in change if ready is not None and c[0] >= ready]
         opened = next((c for c in change if c[0] >= t_on - 0.005 and c[2] > PIXEL_OPEN), None)
-        if heard is None or not after or opened is None:
+        if heard is None or ready is None or not after or opened is None:
             per.append({"onset_s": round(on, 3), "missed": True})
             continue
         per.append(
             {
                 "onset_s": round(on, 3),
                 "sound_to_signal_ms": round((heard - t_on) * 1000, 1),
+                "ready_late_ms": round((ready - heard) * 1000, 1),
                 "next_frame_open": after[0][2] > PIXEL_OPEN,
                 "next_frame_change": round(after[0][2], 2),
                 "hop_to_capture_ms": round((opened[0] - heard) * 1000, 1),
