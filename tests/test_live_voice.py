@@ -283,7 +283,8 @@ def test_a_bad_microphone_is_one_line(tmp_path, characters):
 
 def test_click_track_latency_through_the_live_pipeline(cache):
     """Sound -> frame through LiveWorker (no camera, file mic, obs output on loopback): the first frame
-    captured after the hop that opens the mouth shows it open, one frame period after the hop at most.
+    captured once the hop that opens the mouth is analysed shows it open, and comes one frame period
+    after the hop at most.
 
     Measured here on a quiet machine (6 bursts): hop -> frame captured 4.6..27.7 ms (median ~20),
     hop -> frame handed to the outputs 8.9..34.7 ms (median ~29). On this shared 2-core box a busy
