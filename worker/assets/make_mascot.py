@@ -37,8 +37,17 @@ def _pt(x: float, y: float) -> tuple[int, int]:
 
 
 def _ellipse(img, c, axes, colour, angle=0.0, thickness=-1) -> None:
-    cv2.ellipse(img, _pt(*c), (int(axes[0] * SS), int(axes[1] * SS)), angle, 0, 360, colour,
-                thickness if thickness < 0 else thickness * SS, cv2.LINE_AA)
+    cv2.ellipse(
+        img,
+        _pt(*c),
+        (int(axes[0] * SS), int(axes[1] * SS)),
+        angle,
+        0,
+        360,
+        colour,
+        thickness if thickness < 0 else thickness * SS,
+        cv2.LINE_AA,
+    )
 
 
 def _poly(img, pts, colour, thickness=-1) -> None:
@@ -95,11 +104,19 @@ def draw_fox() -> tuple[np.ndarray, dict]:
     small += grain[..., None] * 5.0
     rgb = np.clip(small + 0.5, 0, 255).astype(np.uint8)
     marks = {
-        "left_eye": [eyes["left_eye"], ey], "right_eye": [eyes["right_eye"], ey],
-        "left_eye_top": [eyes["left_eye"], ey - ery], "left_eye_bottom": [eyes["left_eye"], ey + ery],
-        "right_eye_top": [eyes["right_eye"], ey - ery], "right_eye_bottom": [eyes["right_eye"], ey + ery],
-        "nose": list(nose), "mouth_left": [cx - 38, 388], "mouth_right": [cx + 38, 388],
-        "chin": [cx, 440], "left_ear": [cx - 190, 50], "right_ear": [cx + 190, 50], "kind": "animal",
+        "left_eye": [eyes["left_eye"], ey],
+        "right_eye": [eyes["right_eye"], ey],
+        "left_eye_top": [eyes["left_eye"], ey - ery],
+        "left_eye_bottom": [eyes["left_eye"], ey + ery],
+        "right_eye_top": [eyes["right_eye"], ey - ery],
+        "right_eye_bottom": [eyes["right_eye"], ey + ery],
+        "nose": list(nose),
+        "mouth_left": [cx - 38, 388],
+        "mouth_right": [cx + 38, 388],
+        "chin": [cx, 440],
+        "left_ear": [cx - 190, 50],
+        "right_ear": [cx + 190, 50],
+        "kind": "animal",
     }
     return rgb, marks
 

@@ -36,8 +36,7 @@ from worker.track.canonical import load_canonical_face
 
 KINDS = ("human", "animal", "drawn")
 REQUIRED = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
-OPTIONAL = ("left_eye_top", "left_eye_bottom", "right_eye_top", "right_eye_bottom", "chin", "left_ear",
-            "right_ear")
+OPTIONAL = ("left_eye_top", "left_eye_bottom", "right_eye_top", "right_eye_bottom", "chin", "left_ear", "right_ear")
 SUFFIX = ".face.json"
 
 # mark -> the canonical landmark it pins ("left" = the picture's left = the subject's right)
@@ -70,8 +69,10 @@ class FaceMarks:
         px) and the kind of marks made in memory."""
         if self.file_digest:
             return self.file_digest
-        blob = json.dumps({"kind": self.kind, **{k: [round(v[0], 2), round(v[1], 2)]
-                                                for k, v in sorted(self.points.items())}}, sort_keys=True)
+        blob = json.dumps(
+            {"kind": self.kind, **{k: [round(v[0], 2), round(v[1], 2)] for k, v in sorted(self.points.items())}},
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict:
@@ -86,8 +87,10 @@ def sidecar_path(image: str | Path) -> Path:
 
 def mark_hint(image: str | Path) -> str:
     """What to do when no face is found: how to add marks."""
-    return (f"mark the face with `stream-animator mark {image}`, or write its points to "
-            f"{sidecar_path(image).name} beside it (see README: Face marks)")
+    return (
+        f"mark the face with `stream-animator mark {image}`, or write its points to "
+        f"{sidecar_path(image).name} beside it (see README: Face marks)"
+    )
 
 
 def sidecar_digest(image: str | Path) -> str:
@@ -138,12 +141,13 @@ def parse_face_marks(data: object, width: int, height: int, source: str = "face 
         raise UserError(f"{source}: expected a JSON object with {', '.join(REQUIRED)}")
     unknown = sorted(set(data) - set(REQUIRED) - set(OPTIONAL) - {"kind"})
     if unknown:
-        raise UserError(f"{source}: unknown field '{unknown[0]}' (points: {', '.join(REQUIRED + OPTIONAL)}; "
-                        "and kind)")
+        raise UserError(f"{source}: unknown field '{unknown[0]}' (points: {', '.join(REQUIRED + OPTIONAL)}; and kind)")
     missing = [k for k in REQUIRED if k not in data]
     if missing:
-        raise UserError(f"{source}: missing point{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                        f"(needs {', '.join(REQUIRED)}, each [x, y] in pixels)")
+        raise UserError(
+            f"{source}: missing point{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"(needs {', '.join(REQUIRED)}, each [x, y] in pixels)"
+        )
     kind = data.get("kind", "human")
     if kind not in KINDS:
         raise UserError(f"{source}: kind {kind!r}: use one of {', '.join(KINDS)}")
@@ -152,8 +156,11 @@ def parse_face_marks(data: object, width: int, height: int, source: str = "face 
         if k not in data:
             continue
         v = data[k]
-        ok = (isinstance(v, list) and len(v) == 2
-              and all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in v))
+        ok = (
+            isinstance(v, list)
+            and len(v) == 2
+            and all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in v)
+        )
         if not ok:
             raise UserError(f"{source}: {k} must be [x, y] in pixels, got {json.dumps(v)[:40]}")
         x, y = float(v[0]), float(v[1])
@@ -162,11 +169,13 @@ def parse_face_marks(data: object, width: int, height: int, source: str = "face 
         points[k] = (x, y)
     le, re = np.array(points["left_eye"]), np.array(points["right_eye"])
     if le[0] >= re[0]:
-        raise UserError(f"{source}: left_eye is not left of right_eye: the eyes are swapped "
-                        "(\"left\" is the picture's left)")
+        raise UserError(
+            f'{source}: left_eye is not left of right_eye: the eyes are swapped ("left" is the picture\'s left)'
+        )
     if points["mouth_left"][0] >= points["mouth_right"][0]:
-        raise UserError(f"{source}: mouth_left is not left of mouth_right: the corners are swapped "
-                        "(\"left\" is the picture's left)")
+        raise UserError(
+            f'{source}: mouth_left is not left of mouth_right: the corners are swapped ("left" is the picture\'s left)'
+        )
     iod = float(np.linalg.norm(re - le))
     if iod < 4.0:
         raise UserError(f"{source}: the eyes are {iod:.1f} px apart: mark a larger face")
@@ -174,8 +183,7 @@ def parse_face_marks(data: object, width: int, height: int, source: str = "face 
     mid = (le + re) / 2
     for k in ("nose", "mouth_left", "mouth_right"):
         if float((np.array(points[k]) - mid) @ down) <= 0.05 * iod:
-            raise UserError(f"{source}: {k} is not below the eyes (is the picture upside down, or a point "
-                            "misplaced?)")
+            raise UserError(f"{source}: {k} is not below the eyes (is the picture upside down, or a point misplaced?)")
     for side in ("left", "right"):
         top, bottom = points.get(f"{side}_eye_top"), points.get(f"{side}_eye_bottom")
         centre = np.array(points[f"{side}_eye"])

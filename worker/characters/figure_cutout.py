@@ -4,8 +4,8 @@ The person-segmentation model knows people only: on a fox it keeps an oval aroun
 drops the ears and body. GrabCut instead learns the colours of the figure and of the backdrop
 from seeds: the marked face (its oval, grown a little, and the ear tips when marked) is surely
 figure, a band along the picture's top and sides is surely backdrop (not the bottom: a figure
-is usually cut off there), everything else is left to the colour models and the graph cut. It runs at most WORK_PX wide (a few tens of ms), the mask is
-scaled back up and its edge feathered by a pixel or two.
+is usually cut off there), everything else is left to the colour models and the graph cut. It
+runs at most WORK_PX wide (a few tens of ms); the mask is scaled back up and its edge feathered.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ ITERATIONS = 5
 BORDER = 0.03  # share of the side taken as surely backdrop along each edge
 
 
-def figure_alpha(rgb: np.ndarray, landmarks: np.ndarray, extra_fg: np.ndarray | None = None,
-                 inside: np.ndarray | None = None) -> np.ndarray:
+def figure_alpha(
+    rgb: np.ndarray, landmarks: np.ndarray, extra_fg: np.ndarray | None = None, inside: np.ndarray | None = None
+) -> np.ndarray:
     """(h, w) uint8 alpha of the figure in `rgb` whose face has `landmarks` (478, >=2, pixels).
 
     `extra_fg` are more points surely on the figure (ear tips), `inside` the part of `rgb` that
@@ -38,7 +39,7 @@ def figure_alpha(rgb: np.ndarray, landmarks: np.ndarray, extra_fg: np.ndarray | 
     c = lm[list(L.FACE_OVAL)].mean(0)
     cv2.ellipse(mask, _ipt(c), (int(2.2 * iod), int(3.2 * iod)), 0, 0, 360, int(cv2.GC_PR_FGD), -1)
     x0, x1 = int(c[0] - 2.5 * iod), int(c[0] + 2.5 * iod)  # ... and the body below it
-    mask[int(c[1]):, max(x0, 0):max(x1, 0)] = cv2.GC_PR_FGD
+    mask[int(c[1]) :, max(x0, 0) : max(x1, 0)] = cv2.GC_PR_FGD
     # the face itself: surely figure (the oval, grown by a tenth of the eye distance)
     face = np.zeros_like(mask)
     cv2.fillConvexPoly(face, cv2.convexHull(lm[list(L.FACE_OVAL)].astype(np.float32)).astype(np.int32), 1)
