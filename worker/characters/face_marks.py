@@ -244,27 +244,29 @@ def fit_face_template(marks: FaceMarks) -> np.ndarray:
     def to_canon(p) -> np.ndarray:
         return (np.asarray(p, np.float64) - shift) @ inv.T
 
-    # eye tops and bottoms: stretch each eye's points about its centre, above and below apart
+    # eye tops and bottoms: stretch each eye's lids about its centre, above and below apart;
+    # the skin ring around the eye and the brow move out with the lid (not stretched: they
+    # would run into the brow and fold the warp)
     for side, (centre_mark, top_i, bottom_i, idx) in _EYES.items():
         centre = to_canon(marks.points[centre_mark])
-        idx = np.array(sorted(set(idx)))
-        rise = 0.0
+        ring = np.array(L.R_EYE_RING if side == "left" else L.L_EYE_RING)
+        lids = np.array(sorted(set(idx) - set(ring.tolist())))
+        base = c[ANCHORS[centre_mark], 1]
         for which, lid in ((f"{side}_eye_top", top_i), (f"{side}_eye_bottom", bottom_i)):
             if which not in marks.points:
                 continue
-            base = c[ANCHORS[centre_mark], 1]
             want = to_canon(marks.points[which])[1] - centre[1]
             have = c[lid, 1] - base
             if abs(have) < 1e-6 or want * have <= 0:
                 continue
             s = float(np.clip(want / have, 0.3, 4.0))
-            sel = idx[(c[idx, 1] - base) * np.sign(have) > 0]
-            old = c[lid, 1]
+            move = have * (s - 1.0)
+            sel = lids[(c[lids, 1] - base) * np.sign(have) > 0]
             c[sel, 1] = base + (c[sel, 1] - base) * s
-            if lid == top_i:
-                rise = min(0.0, c[lid, 1] - old)
-        if rise < 0:  # a taller eye pushes its brow up with it, so the lid never crosses it
-            c[list(_BROWS[side]), 1] += rise
+            out = ring[(c[ring, 1] - base) * np.sign(have) > 0]
+            c[out, 1] += move * np.minimum(1.0, np.abs(c[out, 1] - base) / abs(have))
+            if lid == top_i and move < 0:
+                c[list(_BROWS[side]), 1] += move
     # bend so every mark is hit exactly: Gaussian radial basis on the residuals (local: far
     # points keep the affine fit)
     keys = [k for k in ANCHORS if k in marks.points]
