@@ -1,0 +1,230 @@
+"""Non-human characters with face marks: validation, the template fit, the cache, the figure
+cut-out, and the bundled fox mascot through check, preprocess, demo and run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from worker.characters.cache import CharacterCache
+from worker.characters.face_marks import ANCHORS, fit_face_template, load_face_marks, parse_face_marks
+from worker.characters.library import CharacterLibrary
+from worker.characters.preprocess import PreprocessSettings, preprocess_image
+from worker.commands.check import check_image
+from worker.errors import UserError
+from worker.paths import ASSETS_DIR, SAMPLE_DRIVER
+
+FOX = ASSETS_DIR / "mascots" / "fox.png"
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture()
+def fox(tmp_path) -> Path:
+    d = tmp_path / "chars"
+    d.mkdir()
+    shutil.copy(FOX, d / "fox.png")
+    shutil.copy(FOX.with_name("fox.face.json"), d / "fox.face.json")
+    return d / "fox.png"
+
+
+def _marks(fox: Path) -> dict:
+    return json.loads(fox.with_name("fox.face.json").read_text())
+
+
+def _write(fox: Path, data) -> None:
+    fox.with_name("fox.face.json").write_text(data if isinstance(data, str) else json.dumps(data))
+
+
+def _cli(*args: str, cache: str = "", timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**ENV, "STREAM_ANIMATOR_CACHE": cache} if cache else ENV
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m.pop("nose"), "missing point nose"),
+        (lambda m: m.update(mouth_right=[700, 300]), "mouth_right [700, 300] is outside the picture (640x640)"),
+        (lambda m: m.update(left_eye=m["right_eye"], right_eye=m["left_eye"]), "the eyes are swapped"),
+        (lambda m: m.update(kind="robot"), "kind 'robot': use one of human, animal, drawn"),
+        (lambda m: m.update(nose="middle"), "nose must be [x, y] in pixels"),
+        (None, "malformed JSON (line 1, column 2"),
+    ],
+)
+def test_bad_sidecar_is_one_clear_line(fox, edit, message):
+    if edit is None:
+        _write(fox, "{left_eye: 1}")
+    else:
+        m = _marks(fox)
+        edit(m)
+        _write(fox, m)
+    with pytest.raises(UserError) as e:
+        load_face_marks(fox, 640, 640)
+    assert message in str(e.value) and "fox.face.json" in str(e.value) and "\n" not in str(e.value)
+    rep = check_image(str(fox))
+    assert not rep["usable"] and message in rep["error"]
+
+
+def test_bad_sidecar_from_the_command_line(fox):
+    m = _marks(fox)
+    m["left_eye"], m["right_eye"] = m["right_eye"], m["left_eye"]
+    _write(fox, m)
+    for cmd in (["check", str(fox)], ["preprocess", str(fox.parent), "--cache", str(fox.parent / "c")]):
+        r = _cli(*cmd)
+        assert r.returncode != 0
+        assert "Traceback" not in r.stderr + r.stdout
+        lines = [ln for ln in (r.stdout + r.stderr).splitlines() if "fox.face.json" in ln]
+        assert len(lines) == 1 and "the eyes are swapped" in lines[0], r.stdout + r.stderr
+
+
+def test_template_fit_hits_every_mark(fox):
+    marks = load_face_marks(fox, 640, 640)
+    lm = fit_face_template(marks)
+    assert lm.shape == (478, 3) and np.isfinite(lm).all()
+    for name, idx in ANCHORS.items():
+        assert np.abs(lm[idx, :2] - marks.points[name]).max() < 0.5, name
+    for name, idx in (
+        ("left_eye_top", 159),
+        ("left_eye_bottom", 145),
+        ("right_eye_top", 386),
+        ("right_eye_bottom", 374),
+    ):
+        assert np.abs(lm[idx, :2] - marks.points[name]).max() < 0.5, name
+    # the face stays a face: lids do not cross, the mouth sits under the nose
+    assert lm[159, 1] < lm[468, 1] < lm[145, 1] and lm[1, 1] < lm[13, 1] < lm[152, 1]
+
+
+def test_no_face_check_says_how_to_mark(tmp_path):
+    p = tmp_path / "blob.png"
+    img = np.full((300, 300, 3), 200, np.uint8)
+    cv2.circle(img, (150, 150), 90, (40, 120, 220), -1)
+    cv2.imwrite(str(p), img)
+    rep = check_image(str(p))
+    assert not rep["usable"]
+    assert "no face found" in rep["error"] and f"stream-animator mark {p}" in rep["error"]
+    assert "blob.face.json" in rep["error"]
+
+
+def test_figure_cutout_keeps_ears_and_body(fox):
+    a = preprocess_image(fox, PreprocessSettings(size=256))
+    assert a.meta["kind"] == "animal" and not a.had_alpha
+    marks = load_face_marks(fox, 640, 640)
+    m = 256 / (a.crop_box[2] - a.crop_box[0])
+
+    def alpha_at(x, y):
+        return int(a.image[int((y - a.crop_box[1]) * m), int((x - a.crop_box[0]) * m), 3])
+
+    lx, ly = marks.points["left_ear"]
+    assert alpha_at(lx + 8, ly + 25) == 255  # just inside the ear tip
+    assert alpha_at(320, 620) == 255  # the body
+    assert alpha_at(90, 400) == 0 and alpha_at(550, 400) == 0  # the backdrop beside the head
+    assert a.image[:4, :, 3].max() == 0  # nothing of the backdrop along the top
+    coverage = (a.image[..., 3] > 128).mean()
+    assert 0.40 < coverage < 0.50, coverage  # measured 0.421
+
+
+def test_png_alpha_is_kept(fox):
+    rgba = cv2.cvtColor(cv2.imread(str(fox)), cv2.COLOR_BGR2BGRA)
+    yy, xx = np.mgrid[0:640, 0:640]
+    rgba[..., 3] = np.where((xx - 320) ** 2 / 230**2 + (yy - 330) ** 2 / 300**2 < 1, 255, 0).astype(np.uint8)
+    cv2.imwrite(str(fox), rgba)
+    a = preprocess_image(fox, PreprocessSettings(size=256))
+    assert a.had_alpha
+    m = 256 / (a.crop_box[2] - a.crop_box[0])
+    want = cv2.warpAffine(
+        rgba[..., 3],
+        np.array([[m, 0, -a.crop_box[0] * m], [0, m, -a.crop_box[1] * m]]),
+        (256, 256),
+        flags=cv2.INTER_AREA,
+    )
+    assert np.abs(a.image[..., 3].astype(int) - want).mean() < 2.0
+
+
+def test_moved_marks_rebuild_the_cache(fox, tmp_path):
+    lib = CharacterLibrary(fox.parent, CharacterCache(tmp_path / "cache"), PreprocessSettings(size=256))
+    first = lib.load(fox)
+    assert first.status == "built", first.error
+    assert lib.load(fox).status == "memory"
+    m = _marks(fox)
+    m["nose"] = [m["nose"][0], m["nose"][1] + 12]
+    _write(fox, m)
+    moved = lib.load(fox)
+    assert moved.status == "built" and moved.assets.key != first.assets.key
+    assert abs(float(moved.assets.landmarks[1, 1] - first.assets.landmarks[1, 1])) > 3
+    lib2 = CharacterLibrary(fox.parent, CharacterCache(tmp_path / "cache"), PreprocessSettings(size=256))
+    assert lib2.load(fox).status == "disk"  # the moved marks' entry is on disk now
+
+
+def test_kinds_differ_only_where_they_should(fox):
+    """An animal's open mouth has no teeth; the same marks as `human` draw them."""
+    from dataclasses import replace
+
+    from worker.render.meshwarp import MeshWarpRenderer
+    from worker.retarget.retargeter import Retargeter
+    from worker.track import landmark_ids as L
+
+    outs = {}
+    for kind in ("animal", "human"):
+        marks = parse_face_marks({**_marks(fox), "kind": kind}, 640, 640)
+        a = preprocess_image(fox, PreprocessSettings(size=256), marks=marks)
+        r = MeshWarpRenderer(256)
+        a = replace(a, arrays=r.prepare(a.cutout), prepared_by="x")
+        pose = Retargeter(a).neutral_pose()
+        lm = pose.landmarks.copy()
+        lm[:, 1] += np.asarray(L.jaw_weights(), np.float32) * 10  # drop the jaw 10 px
+        outs[kind] = (a, r.render(a, replace(pose, landmarks=lm, mouth_open=0.1)))
+    a, animal = outs["animal"]
+    human = outs["human"][1]
+    lm = a.landmarks
+    y0, y1 = int(lm[13, 1]) - 2, int(lm[14, 1]) + 12
+    x0, x1 = int(lm[78, 0]), int(lm[308, 0])
+    bright = lambda img: (img[y0:y1, x0:x1, :3].mean(-1) > 150).sum()  # noqa: E731 - teeth are light
+    assert bright(human) > bright(animal) + 10, (bright(human), bright(animal))
+
+
+def test_fox_through_check_preprocess_demo_and_run(fox, tmp_path):
+    cache = str(tmp_path / "cache")
+    r = _cli("check", str(fox))
+    assert r.returncode == 0 and "face marked (animal)" in r.stdout, r.stdout + r.stderr
+    r = _cli("preprocess", str(fox.parent), "--cache", cache, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["counts"]["built"] == 1
+    out = tmp_path / "demo"
+    r = _cli("demo", "--character", str(fox), "--cache", cache, "--max-frames", "20", "--out", f"{out}/", "--json")
+    assert r.returncode == 0, r.stderr
+    frames = sorted(out.glob("*.png"))
+    assert len(frames) == 20
+    first, last = (cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in (frames[0], frames[-1]))
+    assert first[..., 3].min() == 0 and first[..., 3].max() == 255  # cut out, with its ears and body
+    assert np.abs(first.astype(int) - last.astype(int)).mean() > 0.2  # it moves
+    video = tmp_path / "run.mp4"
+    r = _cli(
+        "run",
+        "--characters",
+        str(fox.parent),
+        "--character",
+        "fox.png",
+        "--source",
+        str(SAMPLE_DRIVER),
+        "--output",
+        f"file:{video}",
+        "--duration",
+        "3",
+        cache=cache,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    cap = cv2.VideoCapture(str(video))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    assert n >= 20, n
