@@ -244,29 +244,11 @@ def fit_face_template(marks: FaceMarks) -> np.ndarray:
     def to_canon(p) -> np.ndarray:
         return (np.asarray(p, np.float64) - shift) @ inv.T
 
-    # eye tops and bottoms: stretch each eye's lids about its centre, above and below apart;
-    # the skin ring around the eye and the brow move out with the lid (not stretched: they
-    # would run into the brow and fold the warp)
-    for side, (centre_mark, top_i, bottom_i, idx) in _EYES.items():
-        centre = to_canon(marks.points[centre_mark])
-        ring = np.array(L.R_EYE_RING if side == "left" else L.L_EYE_RING)
-        lids = np.array(sorted(set(idx) - set(ring.tolist())))
-        base = c[ANCHORS[centre_mark], 1]
-        for which, lid in ((f"{side}_eye_top", top_i), (f"{side}_eye_bottom", bottom_i)):
-            if which not in marks.points:
-                continue
-            want = to_canon(marks.points[which])[1] - centre[1]
-            have = c[lid, 1] - base
-            if abs(have) < 1e-6 or want * have <= 0:
-                continue
-            s = float(np.clip(want / have, 0.3, 4.0))
-            move = have * (s - 1.0)
-            sel = lids[(c[lids, 1] - base) * np.sign(have) > 0]
-            c[sel, 1] = base + (c[sel, 1] - base) * s
-            out = ring[(c[ring, 1] - base) * np.sign(have) > 0]
-            c[out, 1] += move * np.minimum(1.0, np.abs(c[out, 1] - base) / abs(have))
-            if lid == top_i and move < 0:
-                c[list(_BROWS[side]), 1] += move
+    # marked eye tops and bottoms: the eye is redrawn as an ellipse through them (drawn and
+    # animal eyes are round and large, not a human almond)
+    for side in ("left", "right"):
+        if f"{side}_eye_top" in marks.points or f"{side}_eye_bottom" in marks.points:
+            _ellipse_eye(c, side, {k: to_canon(v) for k, v in marks.points.items() if k.startswith(side + "_eye")})
     # bend so every mark is hit exactly: Gaussian radial basis on the residuals (local: far
     # points keep the affine fit)
     keys = [k for k in ANCHORS if k in marks.points]
@@ -284,3 +266,45 @@ def fit_face_template(marks: FaceMarks) -> np.ndarray:
     xy = c @ lin.T + shift
     z = canon[:, 2] * math.sqrt(abs(np.linalg.det(lin)))
     return np.concatenate([xy, z[:, None]], 1).astype(np.float32)
+
+
+def _ellipse_eye(c: np.ndarray, side: str, marked: dict[str, np.ndarray]) -> None:
+    """Put one eye's lids, iris and surrounding ring (canonical x, y `c`, in place) on an ellipse
+    through the marked centre, top and bottom ("left" = the picture's left = the subject's right)."""
+    right_subject = side == "left"
+    upper = L.R_EYE_UPPER if right_subject else L.L_EYE_UPPER
+    lower = L.R_EYE_LOWER if right_subject else L.L_EYE_LOWER
+    outer, inner = L.R_EYE_CORNERS if right_subject else L.L_EYE_CORNERS
+    iris_c = L.RIGHT_IRIS_CENTER if right_subject else L.LEFT_IRIS_CENTER
+    iris = L.RIGHT_IRIS if right_subject else L.LEFT_IRIS
+    ring = L.R_EYE_RING if right_subject else L.L_EYE_RING
+    old_centre = c[iris_c].copy()
+    centre = marked[f"{side}_eye"]
+    half_w = 0.5 * abs(c[outer, 0] - c[inner, 0])
+    b_top = centre[1] - marked[f"{side}_eye_top"][1] if f"{side}_eye_top" in marked else None
+    b_bot = marked[f"{side}_eye_bottom"][1] - centre[1] if f"{side}_eye_bottom" in marked else None
+    b_top = b_top if b_top is not None else b_bot
+    b_bot = b_bot if b_bot is not None else b_top
+    a = max(half_w, 0.85 * max(b_top, b_bot))  # round eyes: about as wide as tall
+    out_sign = -1.0 if right_subject else 1.0  # the outer corner's side in x (the picture's)
+    c[outer] = centre + (out_sign * a, 0.0)
+    c[inner] = centre - (out_sign * a, 0.0)
+    u = np.linspace(-1.0, 1.0, len(upper) + 2)[1:-1] * out_sign * -1.0  # outer -> inner
+    root = np.sqrt(np.maximum(1.0 - u**2, 0.0))
+    c[list(upper)] = np.stack([centre[0] + u * a, centre[1] - b_top * root], 1)
+    c[list(lower)] = np.stack([centre[0] + u * a, centre[1] + b_bot * root], 1)
+    r_old = np.linalg.norm(c[list(iris)] - old_centre, axis=1).mean()
+    r_new = 0.45 * min(a, b_top, b_bot)
+    c[list(iris)] = centre + (c[list(iris)] - old_centre) * (r_new / max(r_old, 1e-6))
+    c[iris_c] = centre
+    # the skin ring: same directions from the eye as before, 1.3 times the new eye's radius there
+    d = c[list(ring)] - old_centre
+    ang = np.arctan2(d[:, 1], d[:, 0])
+    ry = np.where(np.sin(ang) < 0, b_top, b_bot)
+    rad = 1.0 / np.sqrt((np.cos(ang) / a) ** 2 + (np.sin(ang) / ry) ** 2)
+    c[list(ring)] = centre + np.stack([np.cos(ang), np.sin(ang)], 1) * (1.3 * rad)[:, None]
+    # the brow stays above the ring
+    brow = list(_BROWS[side])
+    lift = c[brow, 1].max() - (centre[1] - 1.45 * b_top)
+    if lift > 0:
+        c[brow, 1] -= lift

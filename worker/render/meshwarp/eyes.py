@@ -196,9 +196,14 @@ def lid_colours(image: np.ndarray, lm: np.ndarray, left: bool) -> np.ndarray:
     if len(sel) < 10:
         return np.array([[160.0, 120.0, 100.0], [40.0, 30.0, 30.0]], np.float32)
     luma = sel @ np.array([0.3, 0.59, 0.11], np.float32)
-    order = np.argsort(luma)
-    dark = sel[order[: max(1, len(sel) // 10)]].mean(0)
-    lid = np.median(sel[order[len(sel) // 3 :]], axis=0)  # the fur, not the dark rim
+    dark = sel[np.argsort(luma)[: max(1, len(sel) // 10)]].mean(0)  # the rim / lash line
+    # the lid is what lies above the eye (a lid comes down from there), not the dark rim
+    above = ring.copy()
+    above[int(lm[idx, 1].min()) :] = 0
+    up = image[..., :3][above > 0].reshape(-1, 3).astype(np.float32)
+    up = up if len(up) >= 10 else sel
+    lu = up @ np.array([0.3, 0.59, 0.11], np.float32)
+    lid = np.median(up[np.argsort(lu)[len(up) // 3 :]], axis=0)
     return np.array([lid, dark], np.float32)
 
 

@@ -163,7 +163,10 @@ def _interior_colour(lm: np.ndarray, palette: np.ndarray, iod: float, x0: int, y
     colours = [lip * 0.18 + 4.0]
     layers = [cavity]
     if tongue is not None:
-        colours.append(lip * 0.78 + np.array([30.0, 8.0, 12.0]) * sat)
+        if with_teeth:
+            colours.append(lip * 0.78 + np.array([30.0, 8.0, 12.0]) * sat)
+        else:  # a muzzle's lip colour is its fur: the tongue is pink, as bright as the picture
+            colours.append(np.array([196.0, 92.0, 104.0]) * (0.55 + 0.4 * bright))
         layers.append(tongue)
     if teeth is not None:
         white = np.array([214.0, 208.0, 194.0]) * (0.5 + 0.45 * bright)
