@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from worker.characters.face_marks import load_face_marks, sidecar_path
-from worker.characters.mark_page import MarkServer
+from worker.tools.mark_page import MarkServer
 from worker.paths import ASSETS_DIR
 
 FOX = ASSETS_DIR / "mascots" / "fox.png"

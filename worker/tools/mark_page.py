@@ -1,4 +1,4 @@
-"""The face-marking page: a small local web page to place a character's face marks by hand.
+"""The face-marking page (`stream-animator mark`): a small local web page to place a character's face marks by hand.
 
 `MarkServer` serves one picture on 127.0.0.1 under a random token (nothing else on the machine
 can guess the address; nothing is reachable from the network). The page shows the picture with
