@@ -233,11 +233,16 @@ def paint_lids(out: np.ndarray, rig: EyeRig, lm: np.ndarray, colours: np.ndarray
     basis = np.array([ax, n]) * half
     poly = np.concatenate([top, edge[::-1]]) @ basis + origin
     line = edge @ basis + origin
-    scale = 4  # 2 fractional bits
-    lid, ink = colours[0].tolist(), colours[1].tolist()
-    pts = np.round(poly * scale).astype(np.int32)
     thick = max(1, int(round(0.08 * half)))
-    rgb = np.ascontiguousarray(out[..., :3])
-    cv2.fillPoly(rgb, [pts], lid, cv2.LINE_AA, shift=2)
-    cv2.polylines(rgb, [np.round(line * scale).astype(np.int32)], False, ink, thick, cv2.LINE_AA, shift=2)
-    out[..., :3] = rgb
+    h, w = out.shape[:2]  # draw on the eye's box only (a copy: cv2 wants contiguous RGB)
+    x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - thick - 2, 0)
+    x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + thick + 3, (w, h))
+    if x1 <= x0 or y1 <= y0:
+        return
+    scale = 4  # 2 fractional bits
+    off = np.array([x0, y0], np.float64)
+    lid, ink = colours[0].tolist(), colours[1].tolist()
+    rgb = np.ascontiguousarray(out[y0:y1, x0:x1, :3])
+    cv2.fillPoly(rgb, [np.round((poly - off) * scale).astype(np.int32)], lid, cv2.LINE_AA, shift=2)
+    cv2.polylines(rgb, [np.round((line - off) * scale).astype(np.int32)], False, ink, thick, cv2.LINE_AA, shift=2)
+    out[y0:y1, x0:x1, :3] = rgb
