@@ -12,8 +12,8 @@ import urllib.request
 import pytest
 
 from worker.characters.face_marks import load_face_marks, sidecar_path
-from worker.tools.mark_page import MarkServer
 from worker.paths import ASSETS_DIR
+from worker.tools.mark_page import MarkServer
 
 FOX = ASSETS_DIR / "mascots" / "fox.png"
 

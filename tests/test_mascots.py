@@ -167,7 +167,7 @@ def test_moved_marks_rebuild_the_cache(fox, tmp_path):
 
 
 def test_kinds_differ_only_where_they_should(fox):
-    """An animal's open mouth has no teeth; the same marks as `human` draw them."""
+    """An animal's open mouth has no teeth; the same character rendered as `human` has them."""
     from dataclasses import replace
 
     from worker.render.meshwarp import MeshWarpRenderer
@@ -175,9 +175,9 @@ def test_kinds_differ_only_where_they_should(fox):
     from worker.track import landmark_ids as L
 
     outs = {}
-    for kind in ("animal", "human"):
-        marks = parse_face_marks({**_marks(fox), "kind": kind}, 640, 640)
-        a = preprocess_image(fox, PreprocessSettings(size=256), marks=marks)
+    fox_assets = preprocess_image(fox, PreprocessSettings(size=256))
+    for kind in ("animal", "human"):  # the same cut-out and landmarks, rendered as either kind
+        a = replace(fox_assets, meta={**fox_assets.meta, "kind": kind})
         r = MeshWarpRenderer(256)
         a = replace(a, arrays=r.prepare(a.cutout), prepared_by="x")
         pose = Retargeter(a).neutral_pose()
@@ -279,3 +279,14 @@ def test_fox_mouth_and_eyes_follow_the_driver(tmp_path):
     r_eyes = float(np.corrcoef(drv_eyes, out_eyes)[0, 1])
     # measured: mouth 0.63, eyes 0.73 (the driver talks little and blinks a few times)
     assert r_mouth > 0.6 and r_eyes > 0.7, (r_mouth, r_eyes)
+
+
+def test_a_human_with_marks_keeps_human_eyes(fox):
+    """Marks of kind human bend the template onto the marks; the eyes keep their almond shape."""
+    m = {**_marks(fox), "kind": "human"}
+    human = fit_face_template(parse_face_marks(m, 640, 640))
+    animal = fit_face_template(parse_face_marks({**m, "kind": "animal"}, 640, 640))
+    for lm in (human, animal):
+        assert np.abs(lm[159, :2] - m["left_eye_top"]).max() < 0.5
+    width = lambda lm: abs(lm[133, 0] - lm[33, 0])  # noqa: E731 - the eye's corner to corner
+    assert width(animal) > 1.3 * width(human), (width(animal), width(human))

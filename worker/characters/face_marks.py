@@ -13,9 +13,10 @@ with optional extra points (`left_eye_top`, `left_eye_bottom`, the same for the 
 `fit_face_template` turns the marks into the 478 landmarks of MediaPipe's face mesh, so the rest
 of the pipeline (retargeting, the renderer's own preparation) works unchanged: the project's
 canonical face (`worker.track.canonical`) is mapped onto the five main marks by a least-squares
-affine fit, then bent locally (Gaussian radial basis) so every mark is hit exactly; eye tops
-and bottoms stretch each eye's lids about its centre (drawn eyes are often much taller). Ears
-take no part in the mesh: the figure cut-out keeps them (see `figure_cutout`).
+affine fit, then bent locally (Gaussian radial basis) so every mark is hit exactly. On an animal
+or drawn face, marked eye tops and bottoms redraw each eye as an ellipse through them (such eyes
+are round and often far larger than a human's). Ears take no part in the mesh: the figure
+cut-out keeps them (see `figure_cutout`).
 """
 
 from __future__ import annotations
@@ -245,9 +246,10 @@ def fit_face_template(marks: FaceMarks) -> np.ndarray:
         return (np.asarray(p, np.float64) - shift) @ inv.T
 
     # marked eye tops and bottoms: the eye is redrawn as an ellipse through them (drawn and
-    # animal eyes are round and large, not a human almond)
+    # animal eyes are round and large, not a human almond; a human's keep the template's shape
+    # and are only bent onto their marks below)
     for side in ("left", "right"):
-        if f"{side}_eye_top" in marks.points or f"{side}_eye_bottom" in marks.points:
+        if marks.kind != "human" and (f"{side}_eye_top" in marks.points or f"{side}_eye_bottom" in marks.points):
             _ellipse_eye(c, side, {k: to_canon(v) for k, v in marks.points.items() if k.startswith(side + "_eye")})
     # bend so every mark is hit exactly: Gaussian radial basis on the residuals (local: far
     # points keep the affine fit)
