@@ -89,8 +89,8 @@ def sidecar_path(image: str | Path) -> Path:
 def mark_hint(image: str | Path) -> str:
     """What to do when no face is found: how to add marks."""
     return (
-        f"mark the face with `stream-animator mark {image}`, or write its points to "
-        f"{sidecar_path(image).name} beside it (see README: Face marks)"
+        f"mark the face with `stream-animator mark {image}` or write its points to "
+        f"{sidecar_path(image).name} beside it, see README: Face marks"
     )
 
 

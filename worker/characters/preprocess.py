@@ -82,7 +82,7 @@ def preprocess_image(
         marks = load_face_marks(path, rgba.shape[1], rgba.shape[0])
     found = StillFace([(0.0, 0.0, 0.0, 0.0)], [1.0], fit_face_template(marks)) if marks else finder.find(rgb)
     if not found.found:
-        raise NoFaceError(f"{path}: no face found in the picture ({mark_hint(path)})")
+        raise NoFaceError(f"{path}: no face found in the picture; {mark_hint(path)}")
 
     ears = [marks.points[k] for k in ("left_ear", "right_ear") if k in marks.points] if marks else []
     framed = found.landmarks  # what the crop frames: the face, and marked ear tips (kept whole)
