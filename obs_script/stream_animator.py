@@ -11,6 +11,7 @@ engine thread in stream_animator_lib/engine.py, which does all worker I/O.
 """
 
 import os
+import subprocess
 import sys
 import time
 from collections import deque
@@ -190,6 +191,7 @@ def script_properties():
     obs.obs_properties_add_button(props, "btn_calibrate", "Calibrate neutral face", _on_calibrate)
     obs.obs_properties_add_button(props, "btn_reload", "Reload characters", _on_reload)
     obs.obs_properties_add_button(props, "btn_refresh", "Refresh status and lists", _on_refresh)
+    obs.obs_properties_add_button(props, "btn_mark_face", "Mark face…", _on_mark_face)
 
     cur = S.settings.character if S.settings else ""
     _add_character_list(props, "character", "Character", snap, cur)
@@ -339,6 +341,17 @@ def _on_reload(props, prop):
     if S.engine:
         S.engine.request("reload_characters")
     return True
+
+
+def _on_mark_face(props, prop):
+    # the chosen character's marking page (`worker mark`), in a process of its own: OBS never waits
+    s = S.settings
+    if s and s.worker_python and s.character:
+        image = os.path.join(s.characters_dir or os.path.join(REPO, "worker", "assets", "characters"), s.character)
+        detach = {"creationflags": 0x208} if os.name == "nt" else {"start_new_session": True}  # new group, detached
+        subprocess.Popen([s.worker_python, "-m", "worker", "mark", image], cwd=REPO, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True, **detach)
+    return False
 
 
 def _on_refresh(props, prop):

@@ -16,6 +16,7 @@ COMMANDS = {
     "run": "Run the live worker: camera -> animated frames -> outputs, with a control channel.",
     "preprocess": "Preprocess every character in a folder into the cache.",
     "check": "Check whether images can be used as characters.",
+    "mark": "Mark a character's face by hand (animals, mascots, drawings) in a local web page.",
     "bench": "Measure per-stage costs and what the cache saves.",
     "cameras": "List the cameras this machine has.",
     "ctl": "Send a control request to a running worker (or 'watch' its status).",

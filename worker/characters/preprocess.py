@@ -18,7 +18,9 @@ import cv2
 import numpy as np
 
 from worker.characters.assets import CharacterAssets
-from worker.characters.face_finder import StillFaceFinder, shared_finder
+from worker.characters.face_finder import StillFace, StillFaceFinder, shared_finder
+from worker.characters.face_marks import FaceMarks, fit_face_template, load_face_marks, mark_hint
+from worker.characters.figure_cutout import figure_alpha
 from worker.characters.image_io import LoadedImage, load_image
 from worker.errors import NoFaceError, UserError
 from worker.mp_runtime import mediapipe, quiet_native_stderr
@@ -51,9 +53,11 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def cache_key(data_hash: str, settings: PreprocessSettings) -> str:
-    """Content hash + settings + format versions; a change in any of them is a different entry."""
-    blob = json.dumps({"image": data_hash, **settings.fingerprint()}, sort_keys=True).encode()
+def cache_key(data_hash: str, settings: PreprocessSettings, marks_digest: str = "") -> str:
+    """Content hash + settings + format versions (+ the face marks' digest, if any); a change in
+    any of them is a different entry."""
+    extra = {"marks": marks_digest} if marks_digest else {}
+    blob = json.dumps({"image": data_hash, **settings.fingerprint(), **extra}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:40]
 
 
@@ -62,8 +66,10 @@ def preprocess_image(
     settings: PreprocessSettings | None = None,
     finder: StillFaceFinder | None = None,
     loaded: LoadedImage | None = None,
+    marks: FaceMarks | None = None,
 ) -> CharacterAssets:
-    """Load, find the face, crop and matte. Raises `UserError`/`NoFaceError` (one line)."""
+    """Load, find the face (or fit it to `marks`, by default the image's sidecar if it has one),
+    crop and matte. Raises `UserError`/`NoFaceError` (one line)."""
     settings = settings or PreprocessSettings()
     settings.validate()
     finder = finder or shared_finder()
@@ -72,11 +78,17 @@ def preprocess_image(
     img = loaded or load_image(path)
     rgba = img.rgba
     rgb = _flatten_for_detection(rgba) if img.has_alpha else np.ascontiguousarray(rgba[..., :3])
-    found = finder.find(rgb)
+    if marks is None:  # the user's marks win over the tracker
+        marks = load_face_marks(path, rgba.shape[1], rgba.shape[0])
+    found = StillFace([(0.0, 0.0, 0.0, 0.0)], [1.0], fit_face_template(marks)) if marks else finder.find(rgb)
     if not found.found:
-        raise NoFaceError(f"{path}: no face found in the picture")
+        raise NoFaceError(f"{path}: no face found in the picture; {mark_hint(path)}")
 
-    m = crop_matrix(found.landmarks, rgba.shape[1], rgba.shape[0], settings)
+    ears = [marks.points[k] for k in ("left_ear", "right_ear") if k in marks.points] if marks else []
+    framed = found.landmarks  # what the crop frames: the face, and marked ear tips (kept whole)
+    if ears:
+        framed = np.concatenate([framed, np.array([[x, y, 0.0] for x, y in ears], np.float32)])
+    m = crop_matrix(framed, rgba.shape[1], rgba.shape[0], settings)
     n = settings.size
     scale = m[0, 0]
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
@@ -86,15 +98,19 @@ def preprocess_image(
         inside = cv2.warpAffine(np.full(rgba.shape[:2], 255, np.uint8), m, (n, n), flags=cv2.INTER_LINEAR)
     crop_rgb = _flatten_for_detection(crop) if img.has_alpha else np.ascontiguousarray(crop[..., :3])
 
-    landmarks = finder.mesh(crop_rgb)
+    landmarks = None if marks else finder.mesh(crop_rgb)
     if landmarks is None:  # the crop is smaller/larger than the mesh likes: map the first pass
         landmarks = found.landmarks.copy()
         landmarks[:, :2] = landmarks[:, :2] @ m[:, :2].T + m[:, 2]
         landmarks[:, 2] *= scale
     landmarks = landmarks.astype(np.float32)
 
+    kind = marks.kind if marks else "human"
     if img.has_alpha:
         alpha = crop[..., 3]
+    elif kind != "human":  # the person segmenter knows people only: cut out the whole figure
+        ears_crop = np.array(ears, np.float64).reshape(-1, 2) @ m[:, :2].T + m[:, 2]
+        crop[..., 3] = figure_alpha(crop_rgb, landmarks, ears_crop, inside)
     else:
         alpha = matte(crop_rgb, landmarks)
         alpha = np.minimum(alpha, inside)
@@ -109,10 +125,12 @@ def preprocess_image(
         "settings": settings.fingerprint(),
         "source_size": [int(rgba.shape[1]), int(rgba.shape[0])],
         "faces_found": len(found.boxes),
+        "kind": kind,
+        **({"marks": marks.source} if marks else {}),
         "preprocess_ms": round((time.perf_counter() - t0) * 1000, 1),
     }
     return CharacterAssets(
-        key=cache_key(data_hash, settings),
+        key=cache_key(data_hash, settings, marks.digest() if marks else ""),
         name=path.stem,
         source=str(path),
         size=n,

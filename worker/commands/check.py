@@ -8,7 +8,8 @@ import sys
 
 import numpy as np
 
-from worker.characters.face_finder import shared_finder
+from worker.characters.face_finder import StillFace, shared_finder
+from worker.characters.face_marks import fit_face_template, load_face_marks, mark_hint
 from worker.characters.image_io import load_image
 from worker.errors import UserError
 
@@ -31,12 +32,20 @@ def check_image(path: str) -> dict:
         return rep
     h, w = img.rgba.shape[:2]
     rep.update(readable=True, width=w, height=h, alpha=img.has_alpha, mode=img.mode)
-    rgb = np.ascontiguousarray(img.rgba[..., :3])
-    found = shared_finder().find(rgb)
+    try:
+        marks = load_face_marks(path, w, h)
+    except UserError as e:
+        rep["error"] = str(e)
+        return rep
+    if marks is not None:  # marked by hand: the face is where the marks say
+        found = StillFace([(0.0, 0.0, 0.0, 0.0)], [1.0], fit_face_template(marks))
+        rep.update(marks=marks.source, kind=marks.kind)
+    else:
+        found = shared_finder().find(np.ascontiguousarray(img.rgba[..., :3]))
     rep["faces"] = len(found.boxes)
     rep["face_found"] = found.found
     if not found.found:
-        rep["error"] = f"{path}: no face found in the picture"
+        rep["error"] = f"{path}: no face found in the picture; {mark_hint(path)}"
         return rep
     x0, y0, x1, y1 = found.main_box
     face_h = y1 - y0
@@ -49,7 +58,7 @@ def check_image(path: str) -> dict:
     pad = 0.02 * max(w, h)
     if x0 < -pad or y0 < -pad or x1 > w + pad or y1 > h + pad:
         rep["warnings"].append("face is cut off by the picture's edge")
-    if len(found.boxes) > 1:
+    if len(found.boxes) > 1 and marks is None:
         rep["warnings"].append(f"{len(found.boxes)} faces: the largest one will be animated")
     rep["usable"] = True
     return rep
@@ -65,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"NO   {r['error']}")
                 continue
             alpha = "alpha" if r["alpha"] else "no alpha"
-            print(f"ok   {r['file']}: {r['width']}x{r['height']}, {alpha}, face {r['face_fraction']:.0%} of height")
+            marked = f", face marked ({r['kind']})" if r.get("marks") else ""
+            print(f"ok   {r['file']}: {r['width']}x{r['height']}, {alpha}, face {r['face_fraction']:.0%} of height"
+                  f"{marked}")
             for wmsg in r["warnings"]:
                 print(f"       warning: {wmsg}")
     bad = sum(not r["usable"] for r in reports)
