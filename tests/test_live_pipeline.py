@@ -81,6 +81,8 @@ class FakeAnimator:
         self.last_ms = {"retarget": 0.0, "render": 0.0}
         self.options: dict[str, Any] = {}
         self.inputs: list[tuple[FaceState | None, FaceState | None]] = []
+        self.frames: list[Any] = []
+        self.calibrations = 0
 
     def set_character(self, assets: Any) -> None:
         self.assets = assets
@@ -88,8 +90,15 @@ class FakeAnimator:
     def set_options(self, **changes: Any) -> None:
         self.options.update(changes)
 
-    def animate(self, face: FaceState | None, neutral: FaceState | None) -> np.ndarray:
+    def calibrate(self) -> None:
+        self.calibrations += 1
+
+    def describe_renderer(self) -> tuple[str, str]:
+        return "fake", "test double"
+
+    def animate(self, face: FaceState | None, neutral: FaceState | None, frame: Any = None) -> np.ndarray:
         self.inputs.append((face, neutral))
+        self.frames.append(frame)
         time.sleep(self.delay)
         self.last_ms = {"retarget": 0.1, "render": self.delay * 1000.0}
         rgba = np.zeros((4, 4, 4), np.uint8)
@@ -289,7 +298,7 @@ def test_pause_calibrate_and_live_options_reach_the_stages():
 def test_a_crashing_stage_stops_the_pipeline_with_a_warning():
     with Rig() as rig:
 
-        def boom(face, neutral):
+        def boom(face, neutral, frame=None):
             raise RuntimeError("renderer exploded")
 
         rig.animator.animate = boom  # type: ignore[method-assign]

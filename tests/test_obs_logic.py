@@ -148,8 +148,8 @@ def test_settings_problems_name_the_field(tmp_path, monkeypatch):
 def test_menus_offer_only_what_can_run_here(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAM_ANIMATOR_MODELS", str(tmp_path / "no-weights"))
     offer = worker_offer()
-    assert offer.renderer_choices("meshwarp") == ["meshwarp"]  # liveportrait cannot start: not offered
-    assert offer.renderer_choices("liveportrait") == ["meshwarp", "liveportrait"]  # a saved choice stays visible
+    assert offer.renderer_choices("auto") == ["auto", "meshwarp"]  # liveportrait cannot start: not offered
+    assert offer.renderer_choices("liveportrait") == ["auto", "meshwarp", "liveportrait"]  # a saved choice stays visible
     if not sys.platform.startswith("win"):
         assert offer.mode_choices("direct") == ["direct", "nut"]
     assert offer.range("motion.expression_strength") == (0.0, 2.0) and offer.range("characters.size") == (64, 2048)
@@ -430,3 +430,18 @@ def test_script_syntax_fits_the_oldest_python_obs_may_embed():
         ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 8))
         if path.name not in ("stream_animator.py", "__init__.py"):  # annotations stay strings: `X | None` is fine
             assert "from __future__ import annotations" in path.read_text(encoding="utf-8"), path
+
+
+def test_liveportrait_offered_exactly_where_describe_says_it_can_run(tmp_path, monkeypatch):
+    """The menu follows `describe`: no weights -> not offered; graphs it accepts (the test-only
+    stand-ins) -> offered; `auto` is always offered and on this CPU-only machine still picks meshwarp."""
+    from worker.render.liveportrait.standin import build_models
+
+    monkeypatch.setenv("STREAM_ANIMATOR_MODELS", str(tmp_path / "no-weights"))
+    monkeypatch.delenv("STREAM_ANIMATOR_STANDIN_MODELS", raising=False)
+    assert "liveportrait" not in worker_offer().renderer_choices("auto")
+    monkeypatch.setenv("STREAM_ANIMATOR_STANDIN_MODELS", str(build_models(tmp_path / "standin")))
+    offer = worker_offer()
+    assert offer.renderer_choices("auto") == ["auto", "meshwarp", "liveportrait"]
+    assert offer.renderers["auto"]["picks"] == "meshwarp" and "no GPU provider" in offer.renderers["auto"]["picks_reason"]
+    assert offer.problems("liveportrait", "direct", {}) == []

@@ -2,7 +2,8 @@
 
 capture -> track: `Captured` (the camera image and its clocks); track -> render: `Tracked`, whose
 `RenderInput` is everything the render stage draws from: the face, the neutral it is measured
-against, and a mouth signal from audio when a voice input is running (None until then).
+against, a mouth signal from audio when a voice input is running (None until then), and the
+captured frame the face was tracked on (renderers that crop the driver's face from it need it).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class RenderInput:
     face: FaceState | None
     neutral: FaceState | None
     mouth: MouthSignal | None = None
+    frame: Any = None  # the BGR camera image `face` was tracked on (`Captured.image`)
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,8 @@ class Controls:
 
     def __init__(self) -> None:
         self.paused = False
-        self.calibrate = False
+        self.calibrate = False  # taken by the track stage (the tracker's neutral)
+        self.calibrate_render = False  # taken by the render stage (a renderer's own neutral)
         self._lock = threading.Lock()
         self._character: str | None = None
         self._requested_at = 0
@@ -211,7 +212,7 @@ class StageThreads:
                 )
             self.timers["track"].add(time.perf_counter() - t0)
             self.tracked += 1
-            self.to_render.put(Tracked(item, RenderInput(face, self.tracker.neutral)))
+            self.to_render.put(Tracked(item, RenderInput(face, self.tracker.neutral, frame=item.image)))
 
     # --- retarget + render ----------------------------------------------------------------------
     def _render_loop(self) -> None:
@@ -223,7 +224,10 @@ class StageThreads:
             self._apply_pending(item.seq)
             if self.animator.assets is None:
                 continue  # the first character is still loading
-            rgba = self.animator.animate(got.render.face, got.render.neutral)
+            if self.controls.calibrate_render:
+                self.controls.calibrate_render = False
+                self.animator.calibrate()
+            rgba = self.animator.animate(got.render.face, got.render.neutral, frame=got.render.frame)
             self.timers["retarget"].add(self.animator.last_ms["retarget"] / 1000.0)
             self.timers["render"].add(self.animator.last_ms["render"] / 1000.0)
             self.fanout.send(rgba, item.seq, item.wall)
