@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config file (default: built-in defaults)")
     p.add_argument("--source", help="webcam:0, webcam:<name> or a video file (overrides camera.source)")
     p.add_argument("--characters", help="characters folder (overrides characters.folder)")
+    p.add_argument("--renderer", help="auto, meshwarp or liveportrait (overrides renderer.name)")
     p.add_argument("--character", help="character to start with (file name in the folder)")
     p.add_argument(
         "--output",
@@ -110,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["camera.source"] = args.source
     if args.characters:
         overrides["characters.folder"] = args.characters
+    if args.renderer:
+        overrides["renderer.name"] = args.renderer
     if args.character:
         overrides["characters.current"] = args.character
     if args.control_port is not None:
@@ -171,6 +174,8 @@ def summary(s: Status) -> dict:
         "stages_ms": s.stages_ms,
         "outputs": outs,
         "character": s.character,
+        "renderer": s.renderer,
+        "renderer_reason": s.renderer_reason,
         "camera": s.camera,
         "process": s.process,
         "warnings": s.warnings,

@@ -55,6 +55,7 @@ class LiveWorker:
                 idle=m["idle"],
             ),
         )
+        log.info("renderer: %s", self.animator.renderer.selection)  # which one draws, and why
         self.roster = self._characters()
         first = self._first_character()
         assets = self.roster.get(first)

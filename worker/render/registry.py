@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from worker.errors import UserError
 from worker.options import Backend, Option, by_name
-
-log = logging.getLogger(__name__)
 
 SIZE = Option("size", "int", 512, 64, 2048, help="working and output size in pixels (square)")
 AUTO = "auto"
@@ -88,11 +85,10 @@ class RendererEntry(Backend):
 
 @dataclass(frozen=True)
 class AutoEntry(RendererEntry):
-    """`auto`: creates the renderer `pick_auto` names, and logs which and why."""
+    """`auto`: creates the renderer `pick_auto` names; its `selection` says which and why."""
 
     def create(self, **opts: Any) -> Any:
         name, why = pick_auto()
-        log.info("renderer: %s", why)
         r = RENDERERS[name].create(**opts)
         r.selection = why
         return r
