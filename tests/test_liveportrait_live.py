@@ -121,8 +121,9 @@ def _env(tmp_path: Path, **extra: str) -> dict:
 
 
 def _worker(tmp_path: Path, env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "worker", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path
+    )
 
 
 def test_without_weights_demo_run_and_bench_say_so_in_one_line(tmp_path, characters):
@@ -142,9 +143,24 @@ def test_run_and_demo_end_to_end_on_the_cpu(standin, characters, tmp_path, testd
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"characters: {{size: 256}}\ncache_dir: {tmp_path / 'cache'}\n")
     out = tmp_path / "run.mov"
-    r = _worker(tmp_path, env, "run", "--config", str(cfg), "--source", str(testdata / "footage/driving/d3.mp4"),
-                "--characters", str(characters), "--renderer", "liveportrait", "--output", f"file:{out}",
-                "--duration", "8", "--json")
+    r = _worker(
+        tmp_path,
+        env,
+        "run",
+        "--config",
+        str(cfg),
+        "--source",
+        str(testdata / "footage/driving/d3.mp4"),
+        "--characters",
+        str(characters),
+        "--renderer",
+        "liveportrait",
+        "--output",
+        f"file:{out}",
+        "--duration",
+        "8",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout.strip().splitlines()[-1])
     assert s["renderer"] == "liveportrait" and "STAND-IN" in s["renderer_reason"]
@@ -156,8 +172,22 @@ def test_run_and_demo_end_to_end_on_the_cpu(standin, characters, tmp_path, testd
     assert len(frames) >= 5 and frames[-1].shape == (256, 256, 4)
     assert frames[-1][..., 3].min() == 0 and frames[-1][..., 3].max() == 255  # the character's alpha
 
-    r = _worker(tmp_path, env, "demo", "--renderer", "liveportrait", "--size", "256", "--max-frames", "10",
-                "--driver", str(testdata / "footage/driving/d0.mp4"), "--out", "demo.webm", "--json")
+    r = _worker(
+        tmp_path,
+        env,
+        "demo",
+        "--renderer",
+        "liveportrait",
+        "--size",
+        "256",
+        "--max-frames",
+        "10",
+        "--driver",
+        str(testdata / "footage/driving/d0.mp4"),
+        "--out",
+        "demo.webm",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout.strip().splitlines()[-1])
     assert d["frames_out"] == 10 and d["frames_with_face"] == 10 and d["renderer"] == "liveportrait"
@@ -174,14 +204,31 @@ def test_run_and_demo_end_to_end_on_the_cpu(standin, characters, tmp_path, testd
 
 def test_bench_liveportrait_on_standin_graphs_beside_meshwarp(tmp_path, testdata):
     env = _env(tmp_path, STREAM_ANIMATOR_MODELS=str(tmp_path / "no-weights"))
-    r = _worker(tmp_path, env, "bench", "--renderer", "liveportrait", "--standin", "--frames", "8", "--json",
-                "--clip", str(testdata / "footage/driving/d12.mp4"))
+    r = _worker(
+        tmp_path,
+        env,
+        "bench",
+        "--renderer",
+        "liveportrait",
+        "--standin",
+        "--frames",
+        "8",
+        "--json",
+        "--clip",
+        str(testdata / "footage/driving/d12.mp4"),
+    )
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
     lp, mw = res["liveportrait"], res["meshwarp"]
     assert lp["weights"].startswith("STAND-IN graphs") and "NOT LivePortrait's" in lp["weights"]
     assert lp["frames"] == 8 and set(lp["network_ms"]) == {
-        "appearance", "motion", "warp+generator", "stitching", "eye", "lip"}
+        "appearance",
+        "motion",
+        "warp+generator",
+        "stitching",
+        "eye",
+        "lip",
+    }
     assert all(v > 0 for v in lp["network_ms"].values())
     own = lp["own_code_ms"]
     assert set(own["cpu"]) == {"crop", "motion", "paste"} and 0 < own["cpu_total"] < 20

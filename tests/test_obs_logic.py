@@ -149,7 +149,8 @@ def test_menus_offer_only_what_can_run_here(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAM_ANIMATOR_MODELS", str(tmp_path / "no-weights"))
     offer = worker_offer()
     assert offer.renderer_choices("auto") == ["auto", "meshwarp"]  # liveportrait cannot start: not offered
-    assert offer.renderer_choices("liveportrait") == ["auto", "meshwarp", "liveportrait"]  # a saved choice stays visible
+    # a saved choice stays visible
+    assert offer.renderer_choices("liveportrait") == ["auto", "meshwarp", "liveportrait"]
     if not sys.platform.startswith("win"):
         assert offer.mode_choices("direct") == ["direct", "nut"]
     assert offer.range("motion.expression_strength") == (0.0, 2.0) and offer.range("characters.size") == (64, 2048)
@@ -443,5 +444,6 @@ def test_liveportrait_offered_exactly_where_describe_says_it_can_run(tmp_path, m
     monkeypatch.setenv("STREAM_ANIMATOR_STANDIN_MODELS", str(build_models(tmp_path / "standin")))
     offer = worker_offer()
     assert offer.renderer_choices("auto") == ["auto", "meshwarp", "liveportrait"]
-    assert offer.renderers["auto"]["picks"] == "meshwarp" and "no GPU provider" in offer.renderers["auto"]["picks_reason"]
+    auto = offer.renderers["auto"]
+    assert auto["picks"] == "meshwarp" and "no GPU provider" in auto["picks_reason"]
     assert offer.problems("liveportrait", "direct", {}) == []

@@ -152,7 +152,8 @@ def _print_renderers(r: dict) -> None:
         print(f"  our own code ms/frame: wall {o['wall_total']:.2f} {o['wall']}, CPU {o['cpu_total']:.2f} {o['cpu']}")
         c = lp["render_cache"]
         print(f"  render cache: hit rate {c['hit_rate']:.2f} ({c['hits']} hits + {c['holds']} holds of {c['frames']}); "
-              f"{lp['wall_ms_per_frame_with_cache']:.1f} ms/frame with it, {lp['wall_ms_per_frame_no_cache']:.1f} without")
+              f"{lp['wall_ms_per_frame_with_cache']:.1f} ms/frame with it, "
+              f"{lp['wall_ms_per_frame_no_cache']:.1f} without")
     m = r["meshwarp"]
     print(f"meshwarp, {m['frames']} frames at {m['size']}²: render {m['render_ms']['median']:.2f} ms median "
           f"({m['render_ms']['p95']:.2f} p95), retarget {m['retarget_ms']['median']:.2f} ms")

@@ -34,7 +34,14 @@ from worker.errors import UserError
 from worker.render.base import FrameInput, Renderer
 from worker.render.liveportrait import crop as C
 from worker.render.liveportrait import motion as K
-from worker.render.liveportrait.graph_prep import CACHE_DIR, GEN_SIZE_KEY, PASTE_INPUTS, Variant, _sha256, prepared_graph
+from worker.render.liveportrait.graph_prep import (
+    CACHE_DIR,
+    GEN_SIZE_KEY,
+    PASTE_INPUTS,
+    Variant,
+    _sha256,
+    prepared_graph,
+)
 from worker.render.liveportrait.networks import NET_NAMES, SPECS, Bound, Network, warp_paste_spec
 from worker.render.liveportrait.providers import ProviderChoice, choose
 from worker.render.liveportrait.render_cache import RenderCache
@@ -285,8 +292,11 @@ class LivePortraitRenderer(Renderer):
         if self.standin:
             log.warning("liveportrait: STAND-IN graphs from %s (tests only; not LivePortrait)", STANDIN_ENV)
         if not self.choice.gpu:
-            log.warning("liveportrait on the CPU: fine for offline renders, too slow for live "
-                        "(ms per frame here logged after %d frames)", SLOW_NOTE_AFTER)
+            log.warning(
+                "liveportrait on the CPU: fine for offline renders, too slow for live "
+                "(ms per frame here logged after %d frames)",
+                SLOW_NOTE_AFTER,
+            )
 
     # ------------------------------------------------------------------ description
 
