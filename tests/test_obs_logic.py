@@ -246,6 +246,8 @@ def test_status_line_running():
     }
     assert format_status_line(snap) == "Running · 30.0 fps · 41 ms · astronaut · tracking"
     assert format_status_line({"state": "running", "worker": {}, "latency_ms": None, "character": None}) == "Running"
+    snap["worker"]["renderer"] = "meshwarp"  # what `auto` chose, once the worker reports it
+    assert format_status_line(snap) == "Running · 30.0 fps · 41 ms · astronaut · meshwarp · tracking"
     snap["worker"]["paused"] = True
     snap["worker"]["warnings"] = ["camera is slow"]
     line = format_status_line(snap)
