@@ -275,9 +275,17 @@ def test_pause_calibrate_and_live_options_reach_the_stages():
         assert wait_for(lambda: p.status().tracking == "tracking" or p.status().tracking == "lost")
         p.request("calibrate", {})
         assert wait_for(lambda: rig.tracker.calibrating_left == 0 and p.status().tracking != "calibrating")
+        assert wait_for(lambda: rig.animator.calibrations == 1)  # the renderer's own neutral too, once
+        # the captured frame travels with its face to the renderer (liveportrait crops the face from it)
+        assert all(f is not None and f.shape == (8, 8, 3) for f in rig.animator.frames[-5:])
         p.request("pause", {})
         assert wait_for(lambda: p.status().tracking == "paused") and wait_for(lambda: rig.tracker.held > 5)
         assert p.status().paused
+        # while paused the face is held, and so is the frame it was tracked on (not the live image)
+        n = len(rig.animator.frames)
+        assert wait_for(lambda: len(rig.animator.frames) > n + 5)
+        held = rig.animator.frames[n + 1 :]
+        assert all(f is held[0] for f in held) and rig.animator.calibrations == 1
         p.request("resume", {})
         assert wait_for(lambda: p.status().tracking != "paused")
         res = p.request("set_options", {"options": {"motion.expression_strength": 1.5, "smoothing": 0.5}})

@@ -235,3 +235,24 @@ def test_bench_liveportrait_on_standin_graphs_beside_meshwarp(tmp_path, testdata
     assert lp["render_cache"]["frames"] == 8 and 0.0 <= lp["render_cache"]["hit_rate"] <= 1.0
     assert mw["frames"] == 8 and mw["render_ms"]["median"] > 0
     assert np.isfinite(lp["wall_ms_per_frame_with_cache"])
+
+
+def test_auto_picks_liveportrait_only_with_ready_weights_and_a_working_gpu(standin, tmp_path, monkeypatch):
+    """The decision itself (no GPU exists here: the provider choice a CUDA machine would make is
+    handed in, as `providers.choose` makes it there)."""
+    from worker.render import registry
+    from worker.render.liveportrait import providers
+
+    monkeypatch.delenv(STANDIN_ENV, raising=False)
+    monkeypatch.setenv("STREAM_ANIMATOR_MODELS", str(tmp_path / "no-weights"))
+    name, why = registry.pick_auto()
+    assert name == "meshwarp" and "models --download" in why
+    monkeypatch.setenv(STANDIN_ENV, str(standin))
+    name, why = registry.pick_auto()  # weights ready, this CPU-only build
+    assert name == "meshwarp" and "no GPU provider works" in why and "too slow for live" in why
+    cuda = providers.ProviderChoice("cuda", ["CUDAExecutionProvider", "CPUExecutionProvider"], "auto")
+    monkeypatch.setattr(providers, "choose", lambda device="auto": cuda)
+    assert registry.pick_auto() == (
+        "liveportrait",
+        "auto chose liveportrait: STAND-IN graphs (tests only), GPU provider cuda works",
+    )

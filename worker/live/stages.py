@@ -193,6 +193,7 @@ class StageThreads:
 
     # --- track ----------------------------------------------------------------------------------
     def _track_loop(self) -> None:
+        image = None  # the frame the face handed on was tracked on (held while paused, like the face)
         while not self.stop_event.is_set():
             item = self.to_track.take(0.5)
             if item is None:
@@ -206,13 +207,14 @@ class StageThreads:
                 self.tracking_state = "paused"
             else:
                 face = self.tracker.process(item.image, item.mono)
+                image = item.image
                 self.faces += face.found
                 self.tracking_state = (
                     "calibrating" if self.tracker.calibrating and face.found else "tracking" if face.found else "lost"
                 )
             self.timers["track"].add(time.perf_counter() - t0)
             self.tracked += 1
-            self.to_render.put(Tracked(item, RenderInput(face, self.tracker.neutral, frame=item.image)))
+            self.to_render.put(Tracked(item, RenderInput(face, self.tracker.neutral, frame=image)))
 
     # --- retarget + render ----------------------------------------------------------------------
     def _render_loop(self) -> None:

@@ -66,7 +66,10 @@ def pick_auto() -> tuple[str, str]:
             f"auto chose meshwarp: liveportrait's weights are ready but no GPU provider works ({choice.reason}); "
             "on the CPU it is too slow for live (choose liveportrait to render offline)"
         )
-    return "liveportrait", f"auto chose liveportrait: weights verified, GPU provider {choice.device} works"
+    from worker.render.liveportrait.weights import standin_dir
+
+    weights = "STAND-IN graphs (tests only)" if standin_dir() is not None else "weights verified"
+    return "liveportrait", f"auto chose liveportrait: {weights}, GPU provider {choice.device} works"
 
 
 @dataclass(frozen=True)
