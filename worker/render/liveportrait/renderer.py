@@ -6,6 +6,13 @@ Use:
     arrays = r.prepare(rgba, landmarks)                       # once per character (cache it)
     rgba_out = r.render(arrays, Driver(frame_rgb, landmarks, timestamp))   # per frame
     r.calibrate()                                             # next driver frame = neutral
+    rgba_out = r.draw(assets, FrameInput(face, neutral, frame_bgr))   # the pipeline's per-frame entry
+
+In the product it runs through `Renderer.draw` like every renderer (the live Animator, the
+offline loop): `draw` takes the `CharacterAssets` (their arrays prepared and cached on disk by the
+character cache, keyed by `name`, `prepare_version` and `prepare_key`, the hash of the graphs
+`prepare` runs) and the captured BGR frame with its tracked face; the retargeted pose is not used
+(`uses_pose` False), the motion settings arrive through `set_motion`.
 
 `prepare` runs F and M on the character's 256² crop and returns plain arrays (f_s in FP16, the
 rest float32, the picture uint8), so the character cache can store them as .npy keyed by `name`
