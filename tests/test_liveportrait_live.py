@@ -237,6 +237,15 @@ def test_bench_liveportrait_on_standin_graphs_beside_meshwarp(tmp_path, testdata
     assert np.isfinite(lp["wall_ms_per_frame_with_cache"])
 
 
+def test_bench_labels_graphs_reached_through_the_test_variable_as_stand_ins(standin, tmp_path, testdata):
+    env = _env(tmp_path, **{STANDIN_ENV: str(standin)})
+    r = _worker(tmp_path, env, "bench", "--renderer", "liveportrait", "--frames", "3", "--json",
+                "--clip", str(testdata / "footage/driving/d0.mp4"))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lp = json.loads(r.stdout.strip().splitlines()[-1])["liveportrait"]
+    assert lp["weights"].startswith("STAND-IN graphs") and lp["frames"] == 3
+
+
 def test_auto_picks_liveportrait_only_with_ready_weights_and_a_working_gpu(standin, tmp_path, monkeypatch):
     """The decision itself (no GPU exists here: the provider choice a CUDA machine would make is
     handed in, as `providers.choose` makes it there)."""

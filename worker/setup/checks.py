@@ -390,7 +390,7 @@ def check_models(opts: DoctorOptions) -> Check:
         return Check(
             "models",
             WARN,
-            f"no LivePortrait weights in {folder} (optional: without them renderer auto uses meshwarp, which needs none)",
+            f"no LivePortrait weights in {folder} (optional: renderer auto then uses meshwarp, which needs none)",
             f"only for the liveportrait renderer: {fix}",
             data,
         )

@@ -301,10 +301,14 @@ def bench_liveportrait(clip: Path, character: Path, max_frames: int = 120, size:
     render cache's hit rate with it on. `standin`: the stand-in graphs (their network ms and hit
     rate are not LivePortrait's; our own code's cost is the same work)."""
     from worker.render.liveportrait.overhead import measure
+    from worker.render.liveportrait.weights import default_models_dir, standin_dir
 
-    models = None if standin else models_dir  # overhead.measure builds the stand-ins itself for None
-    label = "STAND-IN graphs (tests' standin.py): network ms and hit rate are NOT LivePortrait's" if standin else (
-        f"LivePortrait weights in {models_dir}")
+    # overhead.measure builds the stand-ins itself when given no folder
+    models = None if standin else Path(models_dir or default_models_dir())
+    if standin or (models is not None and models == standin_dir()):  # the tests' env var points at stand-ins too
+        label = "STAND-IN graphs (tests' standin.py): network ms and hit rate are NOT LivePortrait's"
+    else:
+        label = f"LivePortrait weights in {models}"
     own = measure(clip, character, max_frames, models, size=size, cache=False, device=device)
     cached = measure(clip, character, max_frames, models, size=size, cache=True, device=device)
     return {
