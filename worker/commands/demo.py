@@ -21,12 +21,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="out/demo.mp4",
                    help="output: .mp4 (opaque), .mov (qtrle, alpha), .webm (VP9, alpha) or a folder for PNGs")
     p.add_argument("--size", type=int, default=512, help="output size in pixels (default 512)")
-    p.add_argument("--renderer", default="meshwarp", help="renderer backend (default meshwarp)")
+    p.add_argument("--renderer", default="auto",
+                   help="auto (default: liveportrait with verified weights and a GPU, else meshwarp), meshwarp "
+                        "or liveportrait (on the CPU: slow, fine offline)")
     p.add_argument("--background", default="#00b140", help="background colour for .mp4 (default green screen)")
     p.add_argument("--cache", default=None, help="character cache folder")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many driver frames (0 = all)")
     p.add_argument("--sheet", help="also write a contact sheet PNG (driver | output at telling moments)")
     p.add_argument("--json", action="store_true", help="print one JSON object with counts and stage timings")
+
+
+def cli_renderer(name: str, size: int):
+    """The renderer `--renderer name` asks for, or one line naming the flag when it cannot run here."""
+    from worker.render import create_renderer
+
+    try:
+        return create_renderer(name, size=size)
+    except UserError as e:
+        raise UserError(f"--renderer {name}: {str(e).removeprefix('renderer.name: ')}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
     from worker.output.file import FileOutput
     from worker.paths import default_cache_dir
     from worker.progress import progress
-    from worker.render import create_renderer
     from worker.tools.contact_sheet import ContactSheet
     from worker.tools.offline import StageTimes, animate, source_frames, track_frames
     from worker.track.mediapipe_tracker import FaceTracker
@@ -48,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{driver}: driving video not found")
     settings = PreprocessSettings(size=args.size)
     settings.validate()
-    renderer = create_renderer(args.renderer, size=args.size)
+    renderer = cli_renderer(args.renderer, args.size)
     lib = CharacterLibrary(character.parent, CharacterCache(args.cache or default_cache_dir()), settings,
                            preparer=renderer)
     loaded = lib.load(character)
@@ -92,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     if sheet is not None:
         sheet.save(args.sheet)
     result = {
+        "renderer": renderer.name,
+        "renderer_reason": "; ".join(p for p in (renderer.selection, renderer.status_line()) if p),
         "character": str(character),
         "driver": str(driver),
         "out": str(out.path),
@@ -105,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         s = result["stages_ms"]
+        print(f"renderer {result['renderer_reason']}", file=sys.stderr)
         print(f"wrote {out.path}: {out.frames} frames at {result['fps']:g} fps "
               f"(face in {faces} of {frames_in} driver frames)", file=sys.stderr)
         print("median ms: " + ", ".join(f"{k} {v['median']:.2f}" for k, v in s.items()), file=sys.stderr)

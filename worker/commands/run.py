@@ -34,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "voice drives the mouth, the camera the rest (overrides voice.lipsync)",
     )
     p.add_argument("--characters", help="characters folder (overrides characters.folder)")
+    p.add_argument("--renderer", help="auto, meshwarp or liveportrait (overrides renderer.name)")
     p.add_argument("--character", help="character to start with (file name in the folder)")
     p.add_argument(
         "--output",
@@ -127,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["voice.lipsync"] = args.lipsync
     if args.characters:
         overrides["characters.folder"] = args.characters
+    if args.renderer:
+        overrides["renderer.name"] = args.renderer
     if args.character:
         overrides["characters.current"] = args.character
     if args.control_port is not None:
@@ -188,6 +191,8 @@ def summary(s: Status) -> dict:
         "stages_ms": s.stages_ms,
         "outputs": outs,
         "character": s.character,
+        "renderer": s.renderer,
+        "renderer_reason": s.renderer_reason,
         "camera": s.camera,
         "process": s.process,
         "warnings": s.warnings,
