@@ -163,12 +163,11 @@ def _prepare(args: argparse.Namespace, cache: Path):
     character = Path(args.character)
     settings = PreprocessSettings(size=args.size)
     settings.validate()
-    lib = CharacterLibrary(character.parent, CharacterCache(cache), settings)
+    renderer = create_renderer(args.renderer, size=args.size)
+    # the renderer's per-character arrays are prepared once and cached with the character
+    lib = CharacterLibrary(character.parent, CharacterCache(cache), settings, preparer=renderer)
     loaded = lib.load(character)
     if loaded.assets is None:
+        renderer.close()
         raise UserError(loaded.error)
-    renderer = create_renderer(args.renderer, size=args.size)
-    prepare = getattr(renderer, "prepare", None)  # the renderer's per-character step, where it has one
-    if callable(prepare):
-        prepare(loaded.assets)
     return loaded.assets, renderer
