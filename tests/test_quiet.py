@@ -23,9 +23,25 @@ def test_demo_stderr_has_no_native_lines_and_the_log_file_has_them(tmp_path):
     # a fresh cache: the character's preprocessing (face finder, segmentation) runs too
     log_file = tmp_path / "sa.log"
     r = subprocess.run(
-        [sys.executable, "-m", "worker", "--log-file", str(log_file), "demo", "--size", "128",
-         "--max-frames", "20", "--out", "o.mp4"],
-        capture_output=True, text=True, timeout=300, env=_env(tmp_path), cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "worker",
+            "--log-file",
+            str(log_file),
+            "demo",
+            "--size",
+            "128",
+            "--max-frames",
+            "20",
+            "--out",
+            "o.mp4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(tmp_path),
+        cwd=tmp_path,
     )
     assert r.returncode == 0, r.stderr
     for marker in NATIVE_MARKERS:
