@@ -15,6 +15,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "virtualcam": ("worker.output.virtualcam", "VirtualCamOutput"),
     "window": ("worker.output.window", "WindowOutput"),
     "file": ("worker.output.file", "FileOutput"),
+    "ndi": ("worker.output.ndi", "NdiOutput"),
 }
 
 
