@@ -19,6 +19,7 @@ import numpy as np
 from worker.characters.assets import CharacterAssets
 from worker.characters.face_finder import StillFaceFinder, shared_finder
 from worker.characters.image_io import LoadedImage, load_image
+from worker.characters.matte import refine_cutout
 from worker.errors import NoFaceError, UserError
 from worker.mp_runtime import mediapipe, quiet_native_stderr
 from worker.render.prepare import PREPARE_VERSION, prepare_arrays
@@ -26,7 +27,7 @@ from worker.render.prepare import PREPARE_VERSION, prepare_arrays
 log = logging.getLogger(__name__)
 
 # Bump when the layout or meaning of what preprocessing stores changes: old cache entries rebuild.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: refined cut-out edges (worker.characters.matte)
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
              152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
 
@@ -93,12 +94,9 @@ def preprocess_image(
         landmarks[:, 2] *= scale
     landmarks = landmarks.astype(np.float32)
 
-    if img.has_alpha:
-        alpha = crop[..., 3]
-    else:
-        alpha = matte(crop_rgb, landmarks)
-        alpha = np.minimum(alpha, inside)
-        crop[..., 3] = alpha
+    if not img.has_alpha:  # a picture's own alpha is kept as it is
+        # coarse segmentation, then edges re-fitted, islands dropped, edge colours cleaned
+        crop = refine_cutout(crop_rgb, matte(crop_rgb, landmarks), landmarks, limit=inside)
 
     arrays = prepare_arrays(crop, landmarks)
     inv = cv2.invertAffineTransform(m)
