@@ -63,6 +63,14 @@ def keep_connected(alpha: np.ndarray, keep: np.ndarray, reach: int = 3) -> np.nd
     return np.where(near, alpha, 0.0).astype(np.float32)
 
 
+def _guided(rgb: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Guided filter of `src` by the uint8 picture; `eps` on the 0..1 colour scale.
+
+    (OpenCV's filter smears edges when given a float 3-channel guide: it wants the uint8 one.)
+    """
+    return cv2.ximgproc.guidedFilter(np.ascontiguousarray(rgb), src.astype(np.float32), int(radius), eps * 255.0**2)
+
+
 def _local_mean(image: np.ndarray, weight: np.ndarray, r: int) -> np.ndarray:
     """Mean colour of `image` over the pixels `weight` marks, within r px (4r where r finds none)."""
     means = []
@@ -93,14 +101,16 @@ def refine_alpha(rgb: np.ndarray, alpha: np.ndarray, band: int) -> np.ndarray:
     d = fg - bg
     d2 = (d * d).sum(axis=2)
     by_colour = np.clip(((image - bg) * d).sum(axis=2) / np.maximum(d2, 1e-6), 0.0, 1.0)
-    by_shape = cv2.ximgproc.guidedFilter(image, hard.astype(np.float32), band, 2e-3)
+    by_shape = _guided(rgb, hard, band, 2e-3)
     by_shape = np.clip((by_shape - 0.5) * 1.6 + 0.5, 0.0, 1.0)  # the filter's step is wide: steepen
     trust = np.clip((np.sqrt(d2) - 0.08) / 0.12, 0.0, 1.0)  # colour distance 0.08..0.2 of full scale
     a = trust * by_colour + (1.0 - trust) * by_shape
     inner = max(1.0, band / 2)
     depth = cv2.distanceTransform(hard, cv2.DIST_L2, 5)
     a = np.maximum(a, np.clip((depth - inner) / inner, 0.0, 1.0))
-    a = cv2.ximgproc.guidedFilter(image, a.astype(np.float32), 2, 1e-4)
+    a = _guided(rgb, a, 2, 1e-4)
+    # texture that looks like the background punches pinholes into the band: close them
+    a = cv2.morphologyEx(a.astype(np.float32), cv2.MORPH_CLOSE, _disk(2))
     return np.clip(np.where(core > 0, 1.0, np.where(clear > 0, 0.0, a)), 0.0, 1.0).astype(np.float32)
 
 
@@ -233,7 +243,7 @@ def matte_doubt(rgba: np.ndarray) -> str | None:
     smooth = (cv2.GaussianBlur(solid.astype(np.float32), (0, 0), side / 100) >= 0.5).astype(np.uint8)
     rough = _outline_length(solid)
     calm = max(_outline_length(smooth), 1.0)
-    if rough / calm > 1.8:
+    if rough / calm > 1.6:
         return f"matte: ragged outline ({rough / calm:.1f}x the length of its smoothed shape)"
     return None
 
@@ -281,7 +291,9 @@ def write_sheet(paths: list[Path], out: str | Path, cell: int = 256) -> list[dic
         report.append({"image": Path(p).name, "halo_before": round(hb, 2), "halo_after": round(ha, 2)})
         gb, ga = composite(before), composite(after)
         y, x = _worst_edge(rgb, before, 64)
-        zoom = [cv2.resize(g[y : y + 128, x : x + 128], (cell, cell), interpolation=cv2.INTER_NEAREST) for g in (gb, ga)]
+        zoom = [
+            cv2.resize(g[y : y + 128, x : x + 128], (cell, cell), interpolation=cv2.INTER_NEAREST) for g in (gb, ga)
+        ]
         small = [cv2.resize(g, (cell, cell), interpolation=cv2.INTER_AREA) for g in (gb, ga)]
         row = np.concatenate([small[0], small[1], zoom[0], zoom[1]], axis=1)
         rows.append(row)
@@ -313,8 +325,8 @@ def _worst_edge(picture: np.ndarray, rgba: np.ndarray, half: int) -> tuple[int, 
     lum_diff = np.abs(picture.astype(np.float32) - np.array(GREEN, np.float32)).sum(axis=2)
     score = cv2.blur(edge * (1 - a) * lum_diff, (2 * half, 2 * half))
     h, w = a.shape
-    score[: half, :] = score[h - half :, :] = 0
-    score[:, : half] = score[:, w - half :] = 0
+    score[:half, :] = score[h - half :, :] = 0
+    score[:, :half] = score[:, w - half :] = 0
     cy, cx = np.unravel_index(int(np.argmax(score)), score.shape)
     return int(cy - half), int(cx - half)
 
