@@ -121,8 +121,9 @@ def _box(x: np.ndarray, r: int) -> np.ndarray:
 def _fusion_pass(image, fg, bg, alpha, r):
     a = alpha[..., None]
     mean_a = _box(alpha, r)[..., None]
-    mean_f = _box(fg * a, r) / (mean_a + 1e-5)
-    mean_b = _box(bg * (1.0 - a), r) / (1.0 - mean_a + 1e-5)
+    # no foreground (background) in the window: the previous estimate stands
+    mean_f = np.where(mean_a > 1e-3, _box(fg * a, r) / np.maximum(mean_a, 1e-3), fg)
+    mean_b = np.where(mean_a < 1 - 1e-3, _box(bg * (1.0 - a), r) / np.maximum(1.0 - mean_a, 1e-3), bg)
     f = mean_f + a * (image - a * mean_f - (1.0 - a) * mean_b)
     return np.clip(f, 0.0, 1.0), mean_b
 
@@ -135,9 +136,12 @@ def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray, radius: int = 90) ->
     """
     image = rgb.astype(np.float32) / 255.0
     a = _as_unit(alpha)
-    f, b = _fusion_pass(image, image, image, a, max(3, radius))
+    r = max(3, radius)
+    f, b = _fusion_pass(image, image, image, a, r)
     f, _ = _fusion_pass(image, f, b, a, max(2, radius // 15))
-    return f
+    # far from any foreground there is nothing to estimate: keep the picture's own colour
+    far = _box(a, r) < 1e-3
+    return np.where(far[..., None], image, f)
 
 
 def face_region(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
