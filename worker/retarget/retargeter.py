@@ -54,9 +54,14 @@ class RetargetOptions:
     gaze_gain: float = 1.0
     # One Euro on the head pose derived from the (already smoothed) landmarks: its 3-D fit
     # leans on the noisy depth, and a trembling head is what shows most on a still picture.
-    # Expressions are not filtered again (that would cost lips and blinks their speed).
-    smooth_min_cutoff: float = 0.0  # Hz at rest (0 = off: measured, it cost roll fidelity more than it saved jitter)
-    smooth_beta: float = 6.0  # for translation and scale, per inter-ocular distance per second
+    # Lids are not filtered again (blinks keep their speed); the expression filter opens with speed.
+    # Measured with the optical-flow texture jitter (worker.tools.texture_jitter): 1 Hz at rest on
+    # yaw, pitch, shift, scale and the expression (speed-adaptive: lips still open at full speed)
+    # took d9 x s10 from 1.24 to 0.87 of the driver's jitter, d0 x s10 from 1.01 to 0.58; 0 = off.
+    smooth_min_cutoff: float = 1.0  # Hz at rest
+    smooth_beta: float = 1.0  # for translation and scale, per inter-ocular distance per second
+    smooth_turn_beta: float = 0.15  # for the head angles, per degree per second
+    smooth_expression_beta: float = 10.0  # for the expression, per inter-ocular distance per second
 
     def validate(self) -> None:
         for name, lo, hi in (("expression_strength", 0.0, 2.0), ("head_strength", 0.0, 2.0),
@@ -200,8 +205,12 @@ class Retargeter:
         self._rz = G.rot_z(self.roll)
         o = self.options
         # head: (yaw, pitch, roll) degrees, speeds in degrees/s; (log scale, shift x, y) in IODs
-        self._f_head = OneEuroFilter(OneEuroParams(o.smooth_min_cutoff, 0.15, 1.0))
+        # (yaw, pitch) from the 3-D fit are noisy; roll and the eye line are read well in 2-D and a
+        # lag there costs their correlation with the driver: they keep a light filter
+        mc, tb = o.smooth_min_cutoff, o.smooth_turn_beta
+        self._f_head = OneEuroFilter(OneEuroParams(np.array([mc, mc, 4.0, 4.0]), np.array([tb, tb, 0.15, 0.15]), 1.0))
         self._f_move = OneEuroFilter(OneEuroParams(o.smooth_min_cutoff, o.smooth_beta, 1.0))
+        self._f_expr = OneEuroFilter(OneEuroParams(o.smooth_min_cutoff, o.smooth_expression_beta, 5.0))
 
     # -- public ---------------------------------------------------------------------------------
     def neutral_pose(self, timestamp: float = 0.0) -> TargetPose:
@@ -239,6 +248,8 @@ class Retargeter:
             resid = ((drv - drv[R.RIGID].mean(0)) @ rot) / s + n[R.RIGID].mean(0) - n
             rzn = G.rot_z(n_roll)
             expr = resid @ rzn / n_iod  # rows rotated by Rz(-roll): canonical frame
+            if o.smooth_min_cutoff > 0:  # the texture's tremble between the tracker's frames
+                expr = self._f_expr(expr, t)
             # A driver whose neutral mouth is open (talking while calibrating) would otherwise
             # never open the character's mouth that far: measure the opening from shut instead.
             open0 = G.mouth_gap(n) / n_iod - self.gap / self.iod
