@@ -152,3 +152,57 @@ def test_bad_config_names_the_field():
         create_output({"type": "ndi", "fps": 0})
     with pytest.raises(UserError, match="unknown key"):
         create_output({"type": "ndi", "colour": 1})
+
+
+def test_run_sends_the_character_over_ndi(ndi, testdata, tmp_path):
+    """`run --output ndi:NAME` end to end: the live worker's frames arrive with a transparent background."""
+    name = f"sa-run-{uuid.uuid4().hex[:8]}"
+    env = dict(os.environ, STREAM_ANIMATOR_LOGS=str(tmp_path / "logs"), STREAM_ANIMATOR_CACHE=str(tmp_path / "cache"))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "worker",
+            "run",
+            "--source",
+            str(testdata / "footage" / "driving" / "d0.mp4"),
+            "--output",
+            f"ndi:{name}",
+            "--duration",
+            "40",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        finder, source = _find(ndi, name, timeout=30.0)
+        try:
+            from cyndilib.receiver import ReceiveFrameType
+
+            recv = ndi.Receiver(color_format=ndi.RecvColorFormat.RGBX_RGBA, bandwidth=ndi.RecvBandwidth.highest)
+            vf = ndi.VideoRecvFrame()
+            recv.set_video_frame(vf)
+            recv.set_source(source)
+            got = []
+            t0 = time.monotonic()
+            while len(got) < 3 and time.monotonic() - t0 < 20:
+                if recv.receive(ReceiveFrameType.recv_video, 200) & ReceiveFrameType.recv_video:
+                    w, h = vf.get_resolution()
+                    buf = np.empty(vf.get_buffer_size(), np.uint8)
+                    vf.fill_p_data(buf)
+                    got.append(buf.reshape(h, vf.get_line_stride())[:, : w * 4].reshape(h, w, 4).copy())
+            recv.disconnect()
+        finally:
+            finder.close()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert len(got) == 3, err
+    f = got[-1]
+    assert f.shape[2] == 4 and f.shape[0] >= 256
+    a = f[..., 3]
+    assert (a <= 8).mean() > 0.15 and (a >= 247).mean() > 0.2  # a cut-out: clear background, opaque figure
+    assert f[..., :3][a >= 247].std() > 10  # a picture, not a flat fill
