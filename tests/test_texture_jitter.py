@@ -11,8 +11,8 @@ from worker.tools.texture_jitter import measure_pair, render_demo, texture_jitte
 # (driver, character, driver frames) -> (driver jitter, output / driver), measured 2026-12-03
 # with `demo --size 512`; the ratio's ceiling sits just above the measured value.
 PAIRS = {
-    ("d0", "s10", 0): (0.0029, 0.62),
-    ("d3", "s42", 150): (0.0059, 0.60),
+    ("d0", "s10", 0): (0.00282, 0.59),  # 1.01 before the retarget smoothing of 2026-12-03
+    ("d9", "s42", 150): (0.00121, 0.64),  # 0.90 before
 }
 
 
@@ -68,4 +68,4 @@ def test_output_moves_more_calmly_than_the_driver(testdata, tmp_path, driver, ch
     render_demo(drv, testdata / "footage" / "portraits" / f"{character}.jpg", out, max_frames=frames)
     r = measure_pair(drv, out, max_frames=frames or None)
     assert r.driver_jitter == pytest.approx(want_driver, rel=0.05)
-    assert r.ratio <= ceiling + 0.04, r
+    assert r.ratio <= ceiling + 0.03, r
