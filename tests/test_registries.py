@@ -28,6 +28,7 @@ SHORT = {
     "spout": "spout:StreamMotionAnimator",
     "virtualcam": "virtualcam:/dev/video10",
     "window": "window:Preview",
+    "ndi": "ndi:Stream Animator",
     "file": "file:{tmp}/out.mov",
 }
 
@@ -64,7 +65,7 @@ def test_short_form_without_a_value_and_bad_values():
         ("file", "give the path as file:PATH"),
         ("nut:abc", "port must be an integer in 1..65535"),
         ("obs:70000", "outputs.obs.port: expected an integer in 0..65535"),
-        ("ndi:x", "outputs[].type must be one of obs, nut, spout"),
+        ("rtmp:x", "outputs[].type must be one of obs, nut, spout"),
         ("nut:", "the form is nut:PORT"),
     ):
         with pytest.raises(UserError, match=re.escape(message)):
@@ -93,7 +94,7 @@ def test_config_example_loads_with_every_commented_output(tmp_path, monkeypatch)
     p = tmp_path / "c.yaml"
     p.write_text(text.replace("\n  # - {", "\n  - {"))
     cfg = load_config(p)
-    assert [o["type"] for o in cfg["outputs"]] == ["obs", "nut", "virtualcam", "spout", "window", "file"]
+    assert [o["type"] for o in cfg["outputs"]] == ["obs", "nut", "virtualcam", "spout", "ndi", "window", "file"]
     for o in cfg["outputs"]:
         create_output(o)
 

@@ -24,7 +24,7 @@ def char():
 
 def _rt(char, **kw) -> Retargeter:
     # no extra smoothing: each call here is a separate, instantaneous check
-    return Retargeter(char, RetargetOptions(idle=False, smooth_min_cutoff=0.0, **kw))
+    return Retargeter(char, RetargetOptions(idle=False, smooth_min_cutoff=0.0, steady_min_cutoff=0.0, **kw))
 
 
 def _eye_line_deg(lm: np.ndarray) -> float:

@@ -51,7 +51,9 @@ def _module(name: str):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from worker.log import setup_logging
+    from worker.mp_runtime import route_native_stderr
 
+    route_native_stderr()  # MediaPipe's native log lines: to the log file, not the terminal
     logfile = setup_logging(verbose=args.verbose, quiet=getattr(args, "json", False), log_file=args.log_file)
     log = logging.getLogger("worker.cli")
     log.info("stream-animator %s: %s", args.command, " ".join(sys.argv[1:]))

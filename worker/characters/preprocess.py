@@ -22,6 +22,7 @@ from worker.characters.face_finder import StillFace, StillFaceFinder, shared_fin
 from worker.characters.face_marks import FaceMarks, fit_face_template, load_face_marks, mark_hint
 from worker.characters.figure_cutout import figure_alpha
 from worker.characters.image_io import LoadedImage, load_image
+from worker.characters.matte import refine_cutout
 from worker.errors import NoFaceError, UserError
 from worker.mp_runtime import mediapipe, quiet_native_stderr
 from worker.track import landmark_ids as L
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 
 # Bump when the layout or meaning of what preprocessing stores changes: old cache entries rebuild.
 # 2: a renderer's prepared arrays live in their own sub-entry, keyed by its name and version.
-FORMAT_VERSION = 2
+# 3: refined cut-out edges (worker.characters.matte).
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -107,14 +109,12 @@ def preprocess_image(
 
     kind = marks.kind if marks else "human"
     if img.has_alpha:
-        alpha = crop[..., 3]
+        pass  # a picture's own alpha is kept as it is
     elif kind != "human":  # the person segmenter knows people only: cut out the whole figure
         ears_crop = np.array(ears, np.float64).reshape(-1, 2) @ m[:, :2].T + m[:, 2]
         crop[..., 3] = figure_alpha(crop_rgb, landmarks, ears_crop, inside)
-    else:
-        alpha = matte(crop_rgb, landmarks)
-        alpha = np.minimum(alpha, inside)
-        crop[..., 3] = alpha
+    else:  # coarse segmentation, then edges re-fitted, islands dropped, edge colours cleaned
+        crop = refine_cutout(crop_rgb, matte(crop_rgb, landmarks), landmarks, limit=inside)
 
     inv = cv2.invertAffineTransform(m)
     corners = np.array([[0, 0], [n, n]], np.float32) @ inv[:, :2].T + inv[:, 2]

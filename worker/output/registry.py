@@ -56,6 +56,11 @@ def _virtualcam() -> str | None:
     return missing
 
 
+def _ndi() -> str | None:
+    # the package only: whether its libndi loads is known when the sender starts (one line then)
+    return _module("cyndilib", "cyndilib")
+
+
 def _window() -> str | None:
     return None if display_available() else "needs a display (DISPLAY/WAYLAND_DISPLAY is not set)"
 
@@ -167,6 +172,18 @@ OUTPUTS: dict[str, OutputEntry] = by_name(
         ),
         _virtualcam,
         "device",
+        False,
+    ),
+    OutputEntry(
+        "ndi",
+        "worker.output.ndi:NdiOutput",
+        "NDI sender with alpha, for a second PC running OBS with DistroAV",
+        (
+            Option("name", "str", "Stream Animator", help="sender name (OBS shows HOST (NAME))"),
+            Option("fps", "int", 30, 1, 240, help="frames per second announced to receivers"),
+        ),
+        _ndi,
+        "name",
         False,
     ),
     OutputEntry(

@@ -1,0 +1,359 @@
+"""Clean cut-out edges for characters whose picture has no alpha of its own.
+
+The coarse matte (MediaPipe selfie segmentation, upsampled from 256 px) is blurry and sits a few
+pixels off the picture's real edges, leaves islands of the picture's own background, and the
+edge pixels still carry the old background's colour, which shows as a light or dark fringe over
+a green or dark scene. `refine_cutout` fixes the three in order:
+
+1. islands: only the parts of the matte connected to the face are kept;
+2. edges: in a thin band around the coarse boundary, alpha is re-fitted to the picture's own
+   edges from local figure/background colours, with a guided filter (He et al., ECCV 2010;
+   `cv2.ximgproc`) where colours cannot tell;
+3. colour: the foreground colour in the edge band is estimated by blur fusion (Forte & Pitie,
+   "Approximate fast foreground colour estimation", ICIP 2021): I = aF + (1-a)B solved for F
+   with local means of F and B, so no old background colour remains; fully transparent pixels
+   get the nearby foreground colour, which also keeps warping from bleeding dark borders in.
+
+A PNG's own alpha is never passed through here (see `worker.characters.preprocess`).
+`halo` measures the old-background colour left in a composite; `matte_doubt` says when a
+matte looks wrong enough for `check` to warn. Pure numpy/OpenCV functions; nothing per frame.
+
+    python -m worker.characters.matte --sheet docs/matte_before_after.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+GREEN = (0, 255, 0)
+
+
+def _disk(radius: int) -> np.ndarray:
+    r = max(1, int(radius))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def _as_unit(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32)
+
+
+def keep_connected(alpha: np.ndarray, keep: np.ndarray, reach: int = 3) -> np.ndarray:
+    """`alpha` (float 0..1) without the islands not connected to `keep` (bool, e.g. the face).
+
+    Connected means: part of a solid (alpha >= 0.5) component that overlaps `keep`; if none does,
+    the largest component stands for the figure. The soft fringe within `reach` px of the kept
+    parts stays; every other pixel (faint blobs included) becomes transparent.
+    """
+    solid = (alpha >= 0.5).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=8)
+    if n <= 1:
+        return alpha
+    ids = np.unique(labels[keep & (solid > 0)])
+    ids = ids[ids > 0]
+    if ids.size == 0:
+        ids = np.array([1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))])
+    kept = np.isin(labels, ids).astype(np.uint8)
+    near = cv2.dilate(kept, _disk(reach)) > 0
+    return np.where(near, alpha, 0.0).astype(np.float32)
+
+
+def _guided(rgb: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Guided filter of `src` by the uint8 picture; `eps` on the 0..1 colour scale.
+
+    (OpenCV's filter smears edges when given a float 3-channel guide: it wants the uint8 one.)
+    """
+    return cv2.ximgproc.guidedFilter(np.ascontiguousarray(rgb), src.astype(np.float32), int(radius), eps * 255.0**2)
+
+
+def _local_mean(image: np.ndarray, weight: np.ndarray, r: int) -> np.ndarray:
+    """Mean colour of `image` over the pixels `weight` marks, within r px (4r where r finds none)."""
+    means = []
+    for radius in (r, 4 * r):
+        k = (2 * radius + 1, 2 * radius + 1)
+        w = cv2.blur(weight, k)
+        means.append((cv2.blur(image * weight[..., None], k) / np.maximum(w, 1e-6)[..., None], w))
+    (near, w_near), (far, _) = means
+    return np.where((w_near < 0.02)[..., None], far, near)
+
+
+def refine_alpha(rgb: np.ndarray, alpha: np.ndarray, band: int) -> np.ndarray:
+    """The coarse `alpha` re-fitted to `rgb`'s own edges within `band` px of its boundary.
+
+    In the band, each pixel's colour is placed between the local figure colour (mean over the
+    solid core) and the local old background (mean over the clear outside): alpha is how far it
+    lies towards the figure. Where the two colours are alike that says nothing, and a guided
+    filter of the coarse mask stands in. Deeper than band/2 inside the coarse mask the figure
+    stays opaque (hair that looks like the background must not turn see-through); a light
+    guided filter takes the noise out.
+    """
+    image = rgb.astype(np.float32) / 255.0
+    hard = (alpha >= 0.5).astype(np.uint8)
+    core = cv2.erode(hard, _disk(band)).astype(np.float32)
+    clear = (cv2.dilate(hard, _disk(band)) == 0).astype(np.float32)
+    fg = _local_mean(image, core, 2 * band)
+    bg = _local_mean(image, clear, 2 * band)
+    d = fg - bg
+    d2 = (d * d).sum(axis=2)
+    by_colour = np.clip(((image - bg) * d).sum(axis=2) / np.maximum(d2, 1e-6), 0.0, 1.0)
+    by_shape = _guided(rgb, hard, band, 2e-3)
+    by_shape = np.clip((by_shape - 0.5) * 1.6 + 0.5, 0.0, 1.0)  # the filter's step is wide: steepen
+    trust = np.clip((np.sqrt(d2) - 0.08) / 0.12, 0.0, 1.0)  # colour distance 0.08..0.2 of full scale
+    a = trust * by_colour + (1.0 - trust) * by_shape
+    inner = max(1.0, band / 2)
+    depth = cv2.distanceTransform(hard, cv2.DIST_L2, 5)
+    a = np.maximum(a, np.clip((depth - inner) / inner, 0.0, 1.0))
+    a = _guided(rgb, a, 2, 1e-4)
+    # texture that looks like the background punches pinholes into the band: close them
+    a = cv2.morphologyEx(a.astype(np.float32), cv2.MORPH_CLOSE, _disk(2))
+    return np.clip(np.where(core > 0, 1.0, np.where(clear > 0, 0.0, a)), 0.0, 1.0).astype(np.float32)
+
+
+def _box(x: np.ndarray, r: int) -> np.ndarray:
+    return cv2.blur(x, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REPLICATE)
+
+
+def _fusion_pass(image, fg, bg, alpha, r):
+    a = alpha[..., None]
+    mean_a = _box(alpha, r)[..., None]
+    # no foreground (background) in the window: the previous estimate stands
+    mean_f = np.where(mean_a > 1e-3, _box(fg * a, r) / np.maximum(mean_a, 1e-3), fg)
+    mean_b = np.where(mean_a < 1 - 1e-3, _box(bg * (1.0 - a), r) / np.maximum(1.0 - mean_a, 1e-3), bg)
+    f = mean_f + a * (image - a * mean_f - (1.0 - a) * mean_b)
+    return np.clip(f, 0.0, 1.0), mean_b
+
+
+def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray, radius: int = 90) -> np.ndarray:
+    """Foreground colour F (float 0..1, (h, w, 3)) with I = aF + (1-a)B, by two-pass blur fusion.
+
+    The first pass (wide) gets the colours right across broad soft areas; the second (small)
+    restores local detail. Where alpha is 1, F is the picture itself.
+    """
+    image = rgb.astype(np.float32) / 255.0
+    a = _as_unit(alpha)
+    r = max(3, radius)
+    f, b = _fusion_pass(image, image, image, a, r)
+    f, _ = _fusion_pass(image, f, b, a, max(2, radius // 15))
+    # far from any foreground there is nothing to estimate: keep the picture's own colour
+    far = _box(a, r) < 1e-3
+    return np.where(far[..., None], image, f)
+
+
+def face_region(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
+    """Bool mask of the face mesh's hull: always opaque, and what the figure is connected to."""
+    mask = np.zeros(shape, np.uint8)
+    hull = cv2.convexHull(np.asarray(landmarks)[:, :2].astype(np.float32)).astype(np.int32)
+    cv2.fillConvexPoly(mask, hull, 1)
+    return mask > 0
+
+
+def refine_cutout(
+    rgb: np.ndarray, alpha: np.ndarray, landmarks: np.ndarray, limit: np.ndarray | None = None
+) -> np.ndarray:
+    """Straight RGBA uint8 from a picture `rgb` and its coarse matte `alpha` (uint8 or float).
+
+    `landmarks` (n, 2+) locate the face in the picture's pixels; `limit` (uint8) caps alpha, e.g.
+    where the crop ran past the picture. See the module doc for the three steps.
+    """
+    h, w = alpha.shape[:2]
+    side = min(h, w)
+    coarse = _as_unit(alpha)
+    face = face_region((h, w), landmarks)
+    a = keep_connected(coarse, face, reach=max(2, side // 128))
+    a = refine_alpha(rgb, a, band=max(3, side // 50))
+    a = keep_connected(a, face, reach=max(2, side // 128))  # the filter can re-grow faint specks
+    a = np.maximum(a, face.astype(np.float32) * (coarse > 0.5))
+    if limit is not None:
+        a = np.minimum(a, _as_unit(limit))
+    fg = estimate_foreground(rgb, a, radius=max(8, side // 6))
+    out = np.empty((h, w, 4), np.uint8)
+    out[..., :3] = (fg * 255.0 + 0.5).astype(np.uint8)
+    out[..., 3] = (a * 255.0 + 0.5).astype(np.uint8)
+    return out
+
+
+# ---------------------------------------------------------------- measures
+
+
+def composite(rgba: np.ndarray, background: tuple[int, int, int] = GREEN) -> np.ndarray:
+    """Straight RGBA over a solid colour -> RGB uint8."""
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    out = rgba[..., :3].astype(np.float32) * a + np.asarray(background, np.float32) * (1.0 - a)
+    return (out + 0.5).astype(np.uint8)
+
+
+def halo(picture: np.ndarray, rgba: np.ndarray, radius: int = 12) -> float:
+    """Old background colour left in the cut-out's edge, in colour levels (0..441) as it shows.
+
+    For each pixel of the edge band (0.02 < alpha < 0.98, and opaque pixels next to it) the
+    cut-out's colour is placed on the line from the local foreground colour (mean of the picture
+    where the matte is solid) to the local old background (mean where it is clear); the share
+    towards the background, times alpha (how much of it a composite shows) times the colour
+    distance, is averaged. 0 = no trace of the old background; an unprocessed cut-out of a
+    picture shows about (1 - alpha) of it.
+    """
+    img = picture[..., :3].astype(np.float32)
+    a = rgba[..., 3].astype(np.float32) / 255.0
+    col = rgba[..., :3].astype(np.float32)
+    solid = (a >= 0.98).astype(np.float32)
+    clear = (a <= 0.02).astype(np.float32)
+    k = 2 * radius + 1
+    w_f = cv2.blur(solid, (k, k))
+    w_b = cv2.blur(clear, (k, k))
+    fg = cv2.blur(img * solid[..., None], (k, k)) / np.maximum(w_f, 1e-3)[..., None]
+    bg = cv2.blur(img * clear[..., None], (k, k)) / np.maximum(w_b, 1e-3)[..., None]
+    soft = (a > 0.02) & (a < 0.98)
+    band = cv2.dilate(soft.astype(np.uint8), _disk(2)) > 0
+    band &= (a > 0.02) & (w_f > 0.05) & (w_b > 0.05)
+    d = bg - fg
+    dist = np.linalg.norm(d, axis=2)
+    band &= dist > 30.0  # where the old background looks like the figure, there is nothing to see
+    if not band.any():
+        return 0.0
+    t = np.clip(((col - fg) * d).sum(axis=2) / np.maximum(dist**2, 1e-3), 0.0, 1.0)
+    return float((a * t * dist)[band].mean())
+
+
+def matte_doubt(rgba: np.ndarray) -> str | None:
+    """One line saying why a character's matte looks wrong, or None when it looks fine.
+
+    Checks: too little or too much foreground, foreground along most of the picture's border
+    (the background was not cut out), a figure in pieces, and a ragged (noisy) outline.
+    """
+    a = rgba[..., 3]
+    h, w = a.shape
+    solid = (a >= 128).astype(np.uint8)
+    share = float(solid.mean())
+    if share < 0.05:
+        return f"matte: only {share:.0%} of the picture is foreground (figure mostly cut away)"
+    if share > 0.92:
+        return f"matte: {share:.0%} of the picture is foreground (background not cut out)"
+    border = np.concatenate([solid[0], solid[-1], solid[1:-1, 0], solid[1:-1, -1]])
+    if border.mean() > 0.6:
+        return f"matte: foreground touches {border.mean():.0%} of the border (background not cut out)"
+    n, _, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=8)
+    areas = np.sort(stats[1:, cv2.CC_STAT_AREA])[::-1]
+    side = min(h, w)
+    pieces = int((areas >= side * side * 0.002).sum())
+    stray = float(areas[1:].sum() / areas.sum())
+    if pieces > 3 or stray > 0.06:
+        return f"matte: the figure is in {n - 1} pieces ({stray:.0%} of it apart from the main one)"
+    # ragged outline: contour length against the length of the same shape smoothed
+    smooth = (cv2.GaussianBlur(solid.astype(np.float32), (0, 0), side / 100) >= 0.5).astype(np.uint8)
+    rough = _outline_length(solid)
+    calm = max(_outline_length(smooth), 1.0)
+    if rough / calm > 1.6:
+        return f"matte: ragged outline ({rough / calm:.1f}x the length of its smoothed shape)"
+    return None
+
+
+def _outline_length(mask: np.ndarray) -> float:
+    contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    return float(sum(cv2.arcLength(c, True) for c in contours))
+
+
+# ---------------------------------------------------------------- before/after sheet
+
+
+def before_after(path: str | Path, size: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(picture crop RGB, today's coarse cut-out RGBA, refined cut-out RGBA) of a portrait file."""
+    from worker.characters.image_io import load_image
+    from worker.characters.preprocess import PreprocessSettings, matte, preprocess_image
+
+    assets = preprocess_image(path, PreprocessSettings(size=size), loaded=load_image(path))
+    src = load_image(path).rgba
+    x0, y0, x1, y1 = assets.crop_box
+    s = size / (x1 - x0)
+    m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float64)
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    crop = cv2.warpAffine(src, m, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    inside = cv2.warpAffine(np.full(src.shape[:2], 255, np.uint8), m, (size, size), flags=cv2.INTER_LINEAR)
+    rgb = np.ascontiguousarray(crop[..., :3])
+    coarse = crop.copy()
+    coarse[..., 3] = np.minimum(matte(rgb, assets.landmarks), inside)
+    return rgb, coarse, np.asarray(assets.image)
+
+
+def write_sheet(paths: list[Path], out: str | Path, cell: int = 256) -> list[dict]:
+    """A PNG with one row per portrait: before | after over green, then both zoomed on the
+    worst edge of the 'before'. Returns the halo of each, before and after."""
+    from PIL import Image, ImageDraw
+
+    from worker.progress import progress
+
+    rows, report = [], []
+    bar = progress(len(paths), desc="mattes", unit="img")
+    for p in paths:
+        bar.update()
+        rgb, before, after = before_after(p)
+        hb, ha = halo(rgb, before), halo(rgb, after)
+        report.append({"image": Path(p).name, "halo_before": round(hb, 2), "halo_after": round(ha, 2)})
+        gb, ga = composite(before), composite(after)
+        y, x = _worst_edge(rgb, before, 64)
+        zoom = [
+            cv2.resize(g[y : y + 128, x : x + 128], (cell, cell), interpolation=cv2.INTER_NEAREST) for g in (gb, ga)
+        ]
+        small = [cv2.resize(g, (cell, cell), interpolation=cv2.INTER_AREA) for g in (gb, ga)]
+        row = np.concatenate([small[0], small[1], zoom[0], zoom[1]], axis=1)
+        rows.append(row)
+    bar.close()
+    sheet = Image.fromarray(np.concatenate(rows, axis=0))
+    head = Image.new("RGB", (sheet.width, 22), (30, 30, 30))
+    draw = ImageDraw.Draw(head)
+    for i, t in enumerate(("before", "after", "before (edge, 2x)", "after (edge, 2x)")):
+        draw.text((i * cell + 6, 5), t, fill=(235, 235, 235))
+    full = Image.new("RGB", (sheet.width, sheet.height + head.height))
+    full.paste(head, (0, 0))
+    full.paste(sheet, (0, head.height))
+    draw = ImageDraw.Draw(full)
+    for i, r in enumerate(report):
+        draw.text((6, head.height + i * cell + 4), f"{r['image']} halo {r['halo_before']:.1f}", fill=(0, 0, 0))
+        draw.text((cell + 6, head.height + i * cell + 4), f"halo {r['halo_after']:.1f}", fill=(0, 0, 0))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    full.save(tmp, format="PNG", optimize=True)
+    os.replace(tmp, out)
+    return report
+
+
+def _worst_edge(picture: np.ndarray, rgba: np.ndarray, half: int) -> tuple[int, int]:
+    """Top-left of the 2*half square whose edge band shows the most old background."""
+    a = rgba[..., 3].astype(np.float32) / 255.0
+    edge = ((a > 0.05) & (a < 0.95)).astype(np.float32)
+    lum_diff = np.abs(picture.astype(np.float32) - np.array(GREEN, np.float32)).sum(axis=2)
+    score = cv2.blur(edge * (1 - a) * lum_diff, (2 * half, 2 * half))
+    h, w = a.shape
+    score[:half, :] = score[h - half :, :] = 0
+    score[:, :half] = score[:, w - half :] = 0
+    cy, cx = np.unravel_index(int(np.argmax(score)), score.shape)
+    return int(cy - half), int(cx - half)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from worker.paths import shared_testdata
+
+    ap = argparse.ArgumentParser(prog="python -m worker.characters.matte", description=__doc__.split("\n")[0])
+    ap.add_argument("--sheet", required=True, help="PNG to write (e.g. docs/matte_before_after.png)")
+    ap.add_argument("images", nargs="*", help="portraits (default: the six shared test portraits)")
+    args = ap.parse_args(argv)
+    paths = [Path(p) for p in args.images]
+    if not paths:
+        root = shared_testdata()
+        if root is None:
+            print("error: no images given and ../shared/testdata not found", file=sys.stderr)
+            return 2
+        paths = sorted((root / "footage" / "portraits").glob("*.jpg"), key=lambda p: int(p.stem[1:]))
+    for r in write_sheet(paths, args.sheet):
+        print(f"{r['image']}: halo over green {r['halo_before']:.2f} -> {r['halo_after']:.2f}")
+    print(f"wrote {args.sheet}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
