@@ -24,6 +24,7 @@ COMMANDS = {
     "microphones": "List the microphones this machine has.",
     "calibrate-voice": "Measure your vowels so lip sync follows your voice (stored in the config).",
     "obs-setup": "Register the OBS script in OBS (close OBS first); --undo restores what it changed.",
+    "cache": "Show where prepared characters are kept and how much room they take; --clear empties it.",
     "doctor": "Check every piece of the setup, one line each, with what to do when one fails.",
 }
 

@@ -19,8 +19,10 @@ import numpy as np
 
 from worker.characters.assets import CharacterAssets
 from worker.characters.face_finder import StillFaceFinder, shared_finder
-from worker.characters.image_io import LoadedImage, load_image
-from worker.errors import NoFaceError, UserError
+from worker.characters.image_io import LoadedImage
+from worker.characters.validation import flatten_for_detection as _flatten_for_detection
+from worker.characters.validation import validate_image
+from worker.errors import UserError
 from worker.mp_runtime import mediapipe, quiet_native_stderr
 from worker.track import landmark_ids as L
 
@@ -28,7 +30,8 @@ log = logging.getLogger(__name__)
 
 # Bump when the layout or meaning of what preprocessing stores changes: old cache entries rebuild.
 # 2: a renderer's prepared arrays live in their own sub-entry, keyed by its name and version.
-FORMAT_VERSION = 2
+# 3: the validation warnings (small face, two faces) are kept with the character.
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -63,18 +66,16 @@ def preprocess_image(
     finder: StillFaceFinder | None = None,
     loaded: LoadedImage | None = None,
 ) -> CharacterAssets:
-    """Load, find the face, crop and matte. Raises `UserError`/`NoFaceError` (one line)."""
+    """Validate (`validation.validate_image`), crop and matte. Raises `UserError`/`NoFaceError` (one line)."""
     settings = settings or PreprocessSettings()
     settings.validate()
     finder = finder or shared_finder()
     path = Path(path)
     t0 = time.perf_counter()
-    img = loaded or load_image(path)
+    checked = validate_image(path, finder, loaded)  # the same check as `stream-animator check`
+    img, found = checked.image, checked.face
+    assert img is not None and found is not None and found.landmarks is not None
     rgba = img.rgba
-    rgb = _flatten_for_detection(rgba) if img.has_alpha else np.ascontiguousarray(rgba[..., :3])
-    found = finder.find(rgb)
-    if not found.found:
-        raise NoFaceError(f"{path}: no face found in the picture")
 
     m = crop_matrix(found.landmarks, rgba.shape[1], rgba.shape[0], settings)
     n = settings.size
@@ -109,6 +110,7 @@ def preprocess_image(
         "settings": settings.fingerprint(),
         "source_size": [int(rgba.shape[1]), int(rgba.shape[0])],
         "faces_found": len(found.boxes),
+        "warnings": checked.warnings,
         "preprocess_ms": round((time.perf_counter() - t0) * 1000, 1),
     }
     return CharacterAssets(
@@ -178,10 +180,3 @@ def matte(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     face = cv2.GaussianBlur(face, (0, 0), grow / 2).astype(np.float32) / 255.0
     a = np.maximum(a, face)
     return (a * 255.0 + 0.5).astype(np.uint8)
-
-
-def _flatten_for_detection(rgba: np.ndarray) -> np.ndarray:
-    """Composite over mid grey: detectors see transparent pixels as black otherwise."""
-    a = rgba[..., 3:4].astype(np.float32) / 255.0
-    rgb = rgba[..., :3].astype(np.float32) * a + 128.0 * (1.0 - a)
-    return np.ascontiguousarray(rgb.astype(np.uint8))

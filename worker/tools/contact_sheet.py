@@ -3,11 +3,13 @@ eyes, head turn, head tilt (chosen from the driver's tracked face, not by hand).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from worker.errors import UserError
 from worker.output.base import checkerboard
 from worker.track.face_state import FaceState
 
@@ -18,6 +20,20 @@ MOMENTS = {
     "head turn": lambda f: abs(f.yaw),
     "head tilt": lambda f: abs(f.roll),
 }
+
+
+SHEET_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def check_sheet_path(path: Path) -> None:
+    """Before any work: a known image suffix, in a folder that can be written."""
+    from worker.output.file import ensure_writable_dir
+
+    if path.suffix.lower() not in SHEET_SUFFIXES:
+        raise UserError(f"{path}: a contact sheet is {', '.join(SHEET_SUFFIXES)}")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not an image file")
+    ensure_writable_dir(path.parent, path)
 
 
 class ContactSheet:
@@ -67,8 +83,12 @@ class ContactSheet:
             cols[1] = np.vstack([cols[1], pad])
         sheet = np.hstack([cols[0], np.full((cols[0].shape[0], 12, 3), 255, np.uint8), cols[1]])
         path = Path(path)
+        check_sheet_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.png")
-        cv2.imwrite(str(tmp), sheet)
-        tmp.replace(path)
+        ok, data = cv2.imencode(path.suffix.lower(), sheet)  # the format the name says (JPEG for .jpg)
+        if not ok:
+            raise UserError(f"{path}: could not encode the contact sheet")
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data.tobytes())
+        os.replace(tmp, path)
         return path
