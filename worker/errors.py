@@ -20,5 +20,5 @@ class CacheError(Exception):
 def os_reason(e: BaseException) -> str:
     """An OS/FFmpeg error as a person reads it: "Permission denied", never "[Errno 13] ..." or
     FFmpeg's "[Errno 1094995529] Invalid data found when processing input"."""
-    text = getattr(e, "strerror", None) or str(e)
-    return re.sub(r"\[Errno -?\d+\]\s*", "", str(text)).strip().rstrip(":") or type(e).__name__
+    text = str(e) if not isinstance(e, OSError) or not e.strerror else e.strerror
+    return re.sub(r"\[Errno -?\d+\]\s*", "", text).strip().rstrip(":") or type(e).__name__

@@ -34,8 +34,8 @@ def format_status_line(snap: dict) -> str:
         if snap.get("character"):
             parts.append(character_label(snap["character"]))
         if w:
-            parts.append(w["tracking"])
-            if w["warnings"]:
+            parts.append(w.get("camera_issue") or w["tracking"])  # why the character idles, if it does
+            if w["warnings"] and not w.get("camera_issue"):
                 parts.append("warning: " + w["warnings"][-1])
         return SEP.join(parts)
     if state == "starting":

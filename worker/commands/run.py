@@ -21,7 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config file (default: built-in defaults)")
     p.add_argument("--source", help="webcam:0, webcam:<name> or a video file (overrides camera.source)")
     p.add_argument("--characters", help="characters folder (overrides characters.folder)")
-    p.add_argument("--character", help="character to start with (file name in the folder)")
+    p.add_argument("--character",
+                   help="character to start with: a file name in the folder, or a full path (its folder "
+                   "becomes the characters folder unless --characters is given)")
     p.add_argument(
         "--output",
         action="append",
@@ -38,6 +40,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="print one JSON line with the ports once listening (for the OBS script)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary on the last line at the end")
+
+
+def character_overrides(character: str, folder: str | None) -> dict[str, str]:
+    """`--character`: a name in the characters folder, or a path to a picture (whose folder is
+    then the characters folder, unless `--characters` names one that holds it)."""
+    from pathlib import Path
+
+    p = Path(character).expanduser()
+    if len(p.parts) == 1 and not p.is_absolute():
+        return {"characters.current": character}
+    if p.is_dir():
+        raise UserError(f"--character {character}: is a folder (use --characters for a folder)")
+    if not p.is_file():
+        raise UserError(f"--character {character}: no such file")
+    if folder is not None and Path(folder).expanduser().resolve() != p.resolve().parent:
+        raise UserError(f"--character {character}: is not in --characters {folder}")
+    return {"characters.folder": str(p.resolve().parent), "characters.current": p.name}
 
 
 def output_specs(specs: list[str]) -> list[dict]:
@@ -111,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     if args.characters:
         overrides["characters.folder"] = args.characters
     if args.character:
-        overrides["characters.current"] = args.character
+        overrides.update(character_overrides(args.character, args.characters))
     if args.control_port is not None:
         overrides["control.port"] = args.control_port
     elif os.environ.get(P.ENV_CONTROL_PORT, "").isdigit():
@@ -131,6 +150,12 @@ def run(args: argparse.Namespace) -> int:
     token, generated = _token()
     fp = os.environ.get(P.ENV_FRAME_PORT, "")
     worker = LiveWorker(cfg, token, frame_port=int(fp) if fp.isdigit() else None).start()
+    for w in worker.fanout.warnings:
+        print(f"not running: output {w}", file=sys.stderr)
+    names = [o.name for o in worker.fanout.outputs]
+    stop_how = f"stops after {args.duration:g} s" if args.duration else "Ctrl+C to stop"
+    print(f"running: {len(names)} output{'s' * (len(names) != 1)} ({', '.join(names) or 'none'}), {stop_how}",
+          file=sys.stderr, flush=True)
     if args.ready_json:
         sys.stdout.write(worker.ready_line().decode())
         sys.stdout.flush()
@@ -172,6 +197,7 @@ def summary(s: Status) -> dict:
         "outputs": outs,
         "character": s.character,
         "camera": s.camera,
+        "camera_issue": s.camera_issue,
         "process": s.process,
         "warnings": s.warnings,
     }

@@ -298,6 +298,9 @@ class Status:
     outputs: dict[str, dict[str, Any]]  # output name -> its stats
     warnings: list[str]  # the last few, newest last
     process: dict[str, Any] = field(default_factory=dict)  # cpu, memory of the worker process
+    # why there is no camera picture ("no camera: ...; retrying", "camera lost: ...; reconnecting"),
+    # None while frames come in; meanwhile the character stays on stream with idle motion
+    camera_issue: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -305,7 +308,8 @@ class Status:
     @classmethod
     def from_dict(cls, data: Any) -> Status:
         """A received status; ProtocolError when a field is missing. Unknown fields are ignored."""
-        d = _want(data, tuple(f.name for f in fields(cls) if f.name != "process"), "status")
+        optional = ("process", "camera_issue")
+        d = _want(data, tuple(f.name for f in fields(cls) if f.name not in optional), "status")
         values = {f.name: d[f.name] for f in fields(cls) if f.name in d}
         if values["last_switch"] is not None:
             values["last_switch"] = CharacterSwitch.from_dict(values["last_switch"])

@@ -41,6 +41,7 @@ class Pipeline:
             roster,
             self.controls,
             on_switch=lambda sw: self._publish("character", sw),
+            idle_fps=float(config.get("camera", {}).get("fps", 30.0)),
         )
         self.report = StatusReport(self.stages, process)
         self.ops = ControlOps(config, self.stages, self.status)

@@ -16,7 +16,7 @@ from worker.track.face_state import FaceState
 @dataclass(frozen=True)
 class Captured:
     seq: int
-    image: Any  # BGR frame (numpy array)
+    image: Any  # BGR frame (numpy array); None while the camera is missing (the character idles)
     mono: float  # time.monotonic() at capture: the tracker's clock (files loop, so media time jumps)
     wall: float  # time.time() at capture: what outputs measure latency from
 

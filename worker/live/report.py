@@ -43,4 +43,5 @@ class StatusReport:
             outputs=outs,
             warnings=list(s.warnings)[-5:],
             process=self.process() if self.process is not None else {},
+            camera_issue=s.camera_issue,
         )

@@ -91,8 +91,10 @@ class StageThreads:
         roster: Characters,
         controls: Controls,
         on_switch: Callable[[P.CharacterSwitch], None] | None = None,
+        idle_fps: float = 30.0,
     ) -> None:
         self._open_source = open_source
+        self.idle_fps = idle_fps  # frames per second drawn while the camera is missing
         self.tracker = tracker
         self.animator = animator
         self.fanout = fanout
@@ -110,6 +112,7 @@ class StageThreads:
         self.render_rate = RateMeter(2.0)
         self.tracking_state = "starting"
         self.camera: dict[str, Any] = {}
+        self.camera_issue: str | None = None  # why there is no picture (the character idles meanwhile)
         self.character: str | None = None
         self.last_switch: P.CharacterSwitch | None = None
         self.warnings: deque[str] = deque(maxlen=20)
@@ -130,10 +133,11 @@ class StageThreads:
         for t in self._threads:
             t.join(5)
 
-    def warn(self, message: str) -> None:
+    def warn(self, message: str, quiet: bool = False) -> None:
+        """Add to the status's warnings and log it (`quiet`: the caller has told the user already)."""
         if not self.warnings or self.warnings[-1] != message:
             self.warnings.append(message)
-        log.warning("%s", message)
+        (log.info if quiet else log.warning)("%s", message)
 
     def _guard(self, fn: Callable[[], None], name: str) -> Callable[[], None]:
         def run() -> None:
@@ -157,12 +161,14 @@ class StageThreads:
                     try:
                         source = self._open_source()
                     except (CaptureError, UserError) as e:
-                        self.tracking_state = "no camera"
-                        self.warn(f"camera unavailable: {e}; retrying in {backoff:.0f} s")
-                        self.stop_event.wait(backoff)
+                        why = " ".join(str(e).split())
+                        self.camera_issue = f"no camera: {why}; retrying"
+                        self.warn(f"camera unavailable: {why}; retrying in {backoff:g} s")
+                        seq = self._idle_frames(seq, backoff)
                         backoff = min(backoff * 2, 5.0)
                         continue
                     backoff = 0.5
+                    self.camera_issue = None
                     self.camera = {
                         "name": source.name,
                         "width": source.size[0],
@@ -174,7 +180,9 @@ class StageThreads:
                 try:
                     frame = source.read()
                 except (CaptureError, UserError, OSError) as e:
-                    self.warn(f"camera lost: {e}; reconnecting")
+                    why = " ".join(str(e).split())
+                    self.camera_issue = f"camera lost: {why}; reconnecting"
+                    self.warn(f"camera lost: {why}; reconnecting")
                     source.close()
                     source = None
                     continue
@@ -190,6 +198,17 @@ class StageThreads:
             if source is not None:
                 source.close()
 
+    def _idle_frames(self, seq: int, seconds: float) -> int:
+        """While the camera is missing: image-less frames at the idle rate for `seconds`, so the
+        character stays on stream, resting with idle motion and blinks (the face counts as lost)."""
+        end = time.monotonic() + seconds
+        period = 1.0 / self.idle_fps
+        while not self.stop_event.is_set() and time.monotonic() < end:
+            seq += 1
+            self.to_track.put(Captured(seq, None, time.monotonic(), time.time()))
+            self.stop_event.wait(min(period, max(0.0, end - time.monotonic())))
+        return seq
+
     # --- track ----------------------------------------------------------------------------------
     def _track_loop(self) -> None:
         while not self.stop_event.is_set():
@@ -200,7 +219,10 @@ class StageThreads:
                 self.controls.calibrate = False
                 self.tracker.calibrate()
             t0 = time.perf_counter()
-            if self.controls.paused:
+            if item.image is None:  # no camera: the character idles (see `_idle_frames`)
+                face = self.tracker.lost(item.mono)
+                self.tracking_state = "no camera"
+            elif self.controls.paused:
                 face = self.tracker.hold(item.mono)
                 self.tracking_state = "paused"
             else:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from worker.capture import FrameSource, open_source
-from worker.characters.cache import CharacterCache
+from worker.characters.cache import open_cache
 from worker.characters.library import CharacterLibrary
 from worker.characters.preprocess import PreprocessSettings
 from worker.characters.roster import Roster
@@ -24,7 +24,6 @@ from worker.live.animator import Animator
 from worker.live.pipeline import Pipeline
 from worker.output.fanout import OutputFanout
 from worker.output.registry import create_output
-from worker.paths import default_cache_dir
 from worker.retarget.retargeter import RetargetOptions
 from worker.track.mediapipe_tracker import FaceTracker
 
@@ -44,6 +43,18 @@ class LiveWorker:
         self.cfg = cfg
         self.token = token
         self.metrics = ProcessMetrics()
+        # Everything that can be checked is checked before any work, in this order: the camera
+        # source (a file must be a video), the outputs (at least one must work), the cache.
+        camera = source_factory or self._camera_factory()
+        self.fanout = self._outputs(frame_port)
+        try:
+            self._assemble(camera)
+        except BaseException:
+            self.fanout.close()
+            raise
+
+    def _assemble(self, camera: Callable[[], FrameSource]) -> None:
+        cfg = self.cfg
         m = cfg["motion"]
         self.animator = Animator(
             cfg["renderer"]["name"],
@@ -55,25 +66,20 @@ class LiveWorker:
                 idle=m["idle"],
             ),
         )
-        self.roster = self._characters()
-        first = self._first_character()
+        try:
+            self.roster = self._characters()
+            first = self._first_character()
+        except BaseException:
+            self.animator.close()
+            raise
         assets = self.roster.get(first)
         assert assets is not None  # `_first_character` returns a loaded one
         self.animator.set_character(assets)
         self.tracker = FaceTracker()
         self.tracker.set_smoothing(float(cfg["smoothing"]))
-        outputs = []
-        for oc in cfg["outputs"]:
-            oc = dict(oc)
-            if oc.get("type") == "obs":
-                oc.setdefault("token", token)
-                if "port" not in oc and frame_port is not None:
-                    oc["port"] = frame_port
-            outputs.append(create_output(oc))
-        self.fanout = OutputFanout(outputs).start(strict=False)
         self.pipeline = Pipeline(
             cfg,
-            source_factory or self._camera_factory(),
+            camera,
             self.roster,
             self.animator,
             self.tracker,
@@ -81,16 +87,34 @@ class LiveWorker:
             process=self.metrics.snapshot,
         )
         for w in self.fanout.warnings:
-            self.pipeline.warn(w)
+            self.pipeline.stages.warn(f"output {w}", quiet=True)  # `run` prints them, once
         self.first = first
-        self.server = ControlServer(self.pipeline.request, token, port=cfg["control"]["port"])
+        self.server = ControlServer(self.pipeline.request, self.token, port=cfg["control"]["port"])
         self.pipeline.publish = self.server.publish
         self.roster.on_change = self.pipeline.characters_changed
+
+    def _outputs(self, frame_port: int | None) -> OutputFanout:
+        """Create and start the configured outputs; `UserError` (one line per output) when none works."""
+        outputs = []
+        for oc in self.cfg["outputs"]:
+            oc = dict(oc)
+            if oc.get("type") == "obs":
+                oc.setdefault("token", self.token)
+                if "port" not in oc and frame_port is not None:
+                    oc["port"] = frame_port
+            outputs.append(create_output(oc))
+        fanout = OutputFanout(outputs).start(strict=False)
+        if outputs and not fanout.outputs:
+            fanout.close()
+            if len(fanout.warnings) == 1:
+                raise UserError(f"no output can run: {fanout.warnings[0]}")
+            raise UserError("no output can run:\n" + "\n".join(f"  {w}" for w in fanout.warnings))
+        return fanout
 
     # --- assembly ---------------------------------------------------------------------------------
     def _characters(self) -> Roster:
         c = self.cfg["characters"]
-        cache = CharacterCache(self.cfg["cache_dir"] or default_cache_dir())
+        cache = open_cache(self.cfg["cache_dir"])  # checked writable before any character loads
         return Roster(CharacterLibrary(Path(c["folder"]).expanduser(), cache, PreprocessSettings(size=c["size"]),
                                        preparer=self.animator.renderer))  # its arrays cached per character
 
@@ -117,8 +141,10 @@ class LiveWorker:
     def _camera_factory(self) -> Callable[[], FrameSource]:
         cam = self.cfg["camera"]
         spec = cam["source"]
-        if not spec.lower().startswith("webcam") and not Path(spec).expanduser().is_file():
-            raise UserError(f"camera.source: {spec}: video file not found")
+        if not spec.lower().startswith("webcam"):
+            # A file is checked now: something that is not a video is an error at start, never
+            # a camera to retry forever. (A webcam that is missing is retried while the character idles.)
+            open_source(spec).close()
 
         def make() -> FrameSource:
             return open_source(

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from worker.errors import UserError
+from worker.errors import UserError, os_reason
 from worker.live.slot import LatestSlot
 from worker.output.base import Output, check_rgba
 
@@ -109,7 +109,7 @@ class OutputFanout:
                 failures = 0
             except Exception as e:  # one bad frame or device hiccup must not end the output
                 failures += 1
-                out.metrics.error(" ".join(f"{type(e).__name__}: {e}".split())[:300])
+                out.metrics.error(" ".join(f"{type(e).__name__}: {os_reason(e)}".split())[:300])
                 if failures == 1 or failures % 100 == 0:
                     log.warning("output %s failed (%d in a row): %s", out.name, failures, e, exc_info=failures == 1)
 
