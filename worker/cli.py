@@ -8,7 +8,7 @@ import logging
 import sys
 
 from worker import __version__
-from worker.errors import UserError
+from worker.errors import UserError, without_errno
 
 # command name -> module in worker.commands with `add_arguments(parser)` and `run(args) -> int`
 COMMANDS = {
@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         mod = _module(name)
         sp = sub.add_parser(name, help=help_text, description=help_text)
         mod.add_arguments(sp)
+        # also after the command (`stream-animator demo -v`); SUPPRESS keeps a -v given before it
+        sp.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="more detail on the console")
     return p
 
 
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(_module(args.command).run(args) or 0)
     except UserError as e:
         log.debug("user error", exc_info=True)
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {without_errno(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -66,5 +68,5 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # the one place an unexpected error becomes one line
         log.error("internal error in %s", args.command, exc_info=True, extra={"file_only": True})
         where = f" (details in {logfile})" if logfile else ""
-        print(f"error: internal error: {type(e).__name__}: {e}{where}", file=sys.stderr)
+        print(f"error: internal error: {type(e).__name__}: {without_errno(str(e))}{where}", file=sys.stderr)
         return 1

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from worker.errors import UserError
+from worker.errors import UserError, os_reason
 from worker.options import Option
 from worker.output.registry import OUTPUTS, output_entry
 from worker.paths import SAMPLE_CHARACTERS_DIR
@@ -127,7 +127,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         except FileNotFoundError:
             raise UserError(f"{p}: config file not found") from None
         except (OSError, UnicodeDecodeError) as e:
-            raise UserError(f"{p}: cannot read config ({e})") from None
+            raise UserError(f"{p}: cannot read config ({os_reason(e)})") from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -39,8 +39,16 @@ def run(args: argparse.Namespace) -> int:
     renderer = create_renderer(args.renderer, size=args.size)
     lib = CharacterLibrary(folder, cache, settings, preparer=renderer)
     paths = lib.scan()
-    skipped = [p for p in sorted(folder.iterdir(), key=lambda p: p.name.lower())
-               if p.is_file() and not p.name.startswith(".") and p not in paths]
+    skipped = [
+        p
+        for p in sorted(folder.iterdir(), key=lambda p: p.name.lower())
+        if p.is_file() and not p.name.startswith(".") and p not in paths
+    ]
+    if not paths:
+        renderer.close()
+        for p in skipped:
+            print(f"  skipped {p}: not a PNG, JPEG or WebP picture", file=sys.stderr)
+        raise UserError(f"{folder}: no character pictures (PNG, JPEG, WebP) in this folder")
     results = []
     with progress(total=len(paths), desc="preprocessing", unit="image", disable=args.json) as bar:
         for path in paths:
@@ -72,9 +80,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"  skipped {p}: not a PNG, JPEG or WebP picture", file=sys.stderr)
         print(f"{len(results)} characters: {counts.get('cached', 0)} cached, {counts.get('built', 0)} built, "
               f"{counts.get('rebuilt', 0)} rebuilt, {counts.get('failed', 0)} failed  (cache: {lib.cache.root})")
-    if not paths:
-        print(f"no images (PNG, JPEG, WebP) in {args.folder}", file=sys.stderr)
-        return 1
     return 1 if counts.get("failed") else 0
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from worker.capture import CaptureError, FrameSource
 from worker.control import protocol as P
-from worker.errors import UserError
+from worker.errors import UserError, without_errno
 from worker.live.ports import Animator, Characters, Fanout, Tracker
 from worker.live.records import Captured, RenderInput, Tracked
 from worker.live.slot import LatestSlot
@@ -135,6 +135,7 @@ class StageThreads:
 
     def warn(self, message: str, quiet: bool = False) -> None:
         """Add to the status's warnings and log it (`quiet`: the caller has told the user already)."""
+        message = without_errno(message)
         if not self.warnings or self.warnings[-1] != message:
             self.warnings.append(message)
         (log.info if quiet else log.warning)("%s", message)
