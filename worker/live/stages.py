@@ -156,6 +156,7 @@ class StageThreads:
         source: FrameSource | None = None
         backoff = 0.5
         seq = 0
+        lost = ""  # why a camera that was delivering stopped (reconnecting), "" if it never did
         try:
             while not self.stop_event.is_set():
                 if source is None:
@@ -163,13 +164,13 @@ class StageThreads:
                         source = self._open_source()
                     except (CaptureError, UserError) as e:
                         why = " ".join(str(e).split())
-                        self.camera_issue = f"no camera: {why}; retrying"
+                        self.camera_issue = f"camera lost: {lost}; reconnecting" if lost else f"no camera: {why}; retrying"
                         self.warn(f"camera unavailable: {why}; retrying in {backoff:g} s")
                         seq = self._idle_frames(seq, backoff)
                         backoff = min(backoff * 2, 5.0)
                         continue
                     backoff = 0.5
-                    self.camera_issue = None
+                    self.camera_issue, lost = None, ""
                     self.camera = {
                         "name": source.name,
                         "width": source.size[0],
@@ -181,9 +182,9 @@ class StageThreads:
                 try:
                     frame = source.read()
                 except (CaptureError, UserError, OSError) as e:
-                    why = " ".join(str(e).split())
-                    self.camera_issue = f"camera lost: {why}; reconnecting"
-                    self.warn(f"camera lost: {why}; reconnecting")
+                    lost = " ".join(str(e).split())
+                    self.camera_issue = f"camera lost: {lost}; reconnecting"
+                    self.warn(f"camera lost: {lost}; reconnecting")
                     source.close()
                     source = None
                     continue
