@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from worker.paths import SAMPLE_CHARACTER, SAMPLE_DRIVER
@@ -114,8 +113,15 @@ def _snapshot(d: Path) -> dict[str, str]:
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     cwd.mkdir()
-    return subprocess.run([sys.executable, "-m", "worker", *argv], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_every_command_with_bad_paths_and_files(tmp_path):
@@ -124,8 +130,13 @@ def test_every_command_with_bad_paths_and_files(tmp_path):
     before = _snapshot(inputs)
     bundled = {p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in (SAMPLE_DRIVER, SAMPLE_CHARACTER)}
     cache = tmp_path / "cache"
-    env = dict(os.environ, PYTHONPATH=str(REPO), STREAM_ANIMATOR_CACHE=str(cache),
-               STREAM_ANIMATOR_LOGS=str(tmp_path / "logs"), STREAM_ANIMATOR_OBS_CONFIG=str(tmp_path / "no-obs"))
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        STREAM_ANIMATOR_CACHE=str(cache),
+        STREAM_ANIMATOR_LOGS=str(tmp_path / "logs"),
+        STREAM_ANIMATOR_OBS_CONFIG=str(tmp_path / "no-obs"),
+    )
     env.pop("DISPLAY", None)
     cases = _cases(inputs)
     with ThreadPoolExecutor(max_workers=3) as pool:

@@ -37,8 +37,14 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _run(args: list[str], tmp_path: Path, env: dict[str, str] | None = None, timeout: float = 120):
-    return subprocess.run([sys.executable, "-m", "worker", "run", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=tmp_path, env=env or _env(tmp_path))
+    return subprocess.run(
+        [sys.executable, "-m", "worker", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=tmp_path,
+        env=env or _env(tmp_path),
+    )
 
 
 def _errors(text: str) -> list[str]:
@@ -55,8 +61,11 @@ def xvfb():
         n = secrets.randbelow(4000) + 1000
         if not os.path.exists(f"/tmp/.X{n}-lock") and not os.path.exists(f"/tmp/.X11-unix/X{n}"):
             break
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "800x600x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["Xvfb", f":{n}", "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 10
     while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
         assert proc.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
@@ -74,10 +83,28 @@ def test_window_output_ends_promptly_under_x(xvfb, tmp_path, stop):
     """The README's first-session command: the window closes and the process is gone within 5 s
     of the end, whether the end is --duration, Ctrl+C or a kill."""
     duration = 3.0 if stop == "duration" else 60.0
-    cmd = [sys.executable, "-m", "worker", "run", "--source", str(SAMPLE_DRIVER), "--output", "window",
-           "--duration", str(duration), "--json"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                         env=_env(tmp_path, DISPLAY=xvfb), start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "worker",
+        "run",
+        "--source",
+        str(SAMPLE_DRIVER),
+        "--output",
+        "window",
+        "--duration",
+        str(duration),
+        "--json",
+    ]
+    p = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=_env(tmp_path, DISPLAY=xvfb),
+        start_new_session=True,
+    )
     lines: list[str] = []
     running = threading.Event()
 
@@ -125,7 +152,9 @@ def test_no_working_output_is_a_nonzero_exit_naming_it(tmp_path):
 
 def test_window_without_display_from_the_config_is_refused(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"camera: {{source: {SAMPLE_DRIVER}}}\noutputs: [{{type: window}}, {{type: file, path: /proc/x/y.mp4}}]\n")
+    cfg.write_text(
+        f"camera: {{source: {SAMPLE_DRIVER}}}\noutputs: [{{type: window}}, {{type: file, path: /proc/x/y.mp4}}]\n"
+    )
     env = _env(tmp_path)
     env.pop("DISPLAY", None)
     env.pop("WAYLAND_DISPLAY", None)
@@ -139,8 +168,22 @@ def test_window_without_display_from_the_config_is_refused(tmp_path):
 
 def test_some_outputs_broken_says_once_which_run(tmp_path):
     """One broken, one working: runs, says once which does not run and which do, by --character PATH."""
-    r = _run(["--source", str(SAMPLE_DRIVER), "--character", str(DEMO_CHARACTER), "--output", "file:/proc/nope/x.mp4",
-              "--output", "file:ok.mp4", "--duration", "1.5", "--json"], tmp_path)
+    r = _run(
+        [
+            "--source",
+            str(SAMPLE_DRIVER),
+            "--character",
+            str(DEMO_CHARACTER),
+            "--output",
+            "file:/proc/nope/x.mp4",
+            "--output",
+            "file:ok.mp4",
+            "--duration",
+            "1.5",
+            "--json",
+        ],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("/proc/nope/x.mp4") == 1  # said once, not once per layer
     assert "not running: output file: /proc/nope/x.mp4: cannot write there" in r.stderr
@@ -216,8 +259,15 @@ class Viewer:
 
 
 def _worker(camera: Camera) -> tuple[LiveWorker, Viewer]:
-    cfg = load_config(None, {"characters.folder": str(SAMPLE_CHARACTERS_DIR), "characters.current": DEMO_CHARACTER.name,
-                             "characters.size": 256, "outputs": [{"type": "obs"}]})
+    cfg = load_config(
+        None,
+        {
+            "characters.folder": str(SAMPLE_CHARACTERS_DIR),
+            "characters.current": DEMO_CHARACTER.name,
+            "characters.size": 256,
+            "outputs": [{"type": "obs"}],
+        },
+    )
     token = P.make_token()
     w = LiveWorker(cfg, token, source_factory=camera.open).start()
     return w, Viewer(w, token)
@@ -273,10 +323,13 @@ def test_camera_lost_then_back_the_character_never_stops(tmp_path):
     assert max(np.diff(times)) < 0.6, max(np.diff(times))
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("text.mp4", b"this is text\n", "not a readable video"),
-    ("sound.wav", None, "no video stream in it (not a video)"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("text.mp4", b"this is text\n", "not a readable video"),
+        ("sound.wav", None, "no video stream in it (not a video)"),
+    ],
+)
 def test_source_that_is_not_a_video_fails_at_start(tmp_path, name, content, message):
     path = tmp_path / name
     if content is None:

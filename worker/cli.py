@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_text, description=help_text)
         mod.add_arguments(sp)
         # also after the command (`stream-animator demo -v`); SUPPRESS keeps a -v given before it
-        sp.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="more detail on the console")
+        sp.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="more detail on the console"
+        )
     return p
 
 

@@ -66,8 +66,13 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
         _size(),
     ),
     "": (
-        Option("cache_dir", "str", None, optional=True,
-               help="default: the user's cache folder ($STREAM_ANIMATOR_CACHE overrides it)"),
+        Option(
+            "cache_dir",
+            "str",
+            None,
+            optional=True,
+            help="default: the user's cache folder ($STREAM_ANIMATOR_CACHE overrides it)",
+        ),
         Option("smoothing", "number", 1.0, 0.0, 3.0, help="0 = raw tracking, 1 = tuned default, 2 = extra steady"),
         Option("outputs", "list", [{"type": "obs"}], help="see `describe`'s outputs"),
     ),
@@ -81,8 +86,13 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
     "control": (Option("port", "int", 0, 0, 65535, help="0 = any free port"),),
     "voice": (
         Option("mic", "str", None, optional=True, help="default, a device index or name, or an audio/video file"),
-        Option("lipsync", "choice", "assist", choices=("off", "assist", "always"),
-               help="assist: the voice moves the mouth while the face is lost; always: the voice drives the mouth"),
+        Option(
+            "lipsync",
+            "choice",
+            "assist",
+            choices=("off", "assist", "always"),
+            help="assist: the voice moves the mouth while the face is lost; always: the voice drives the mouth",
+        ),
         Option("gain_db", "number", 0.0, -30, 40),
         Option("gate_db", "number", -50.0, -100, 0, help="noise gate: quieter than this keeps the mouth shut"),
         Option("attack_ms", "number", 20.0, 0, 500),

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from worker.characters.assets import CharacterAssets
+from worker.characters.cutout import erase_other_faces
 from worker.characters.face_finder import StillFaceFinder, shared_finder
 from worker.characters.image_io import LoadedImage
 from worker.characters.validation import flatten_for_detection as _flatten_for_detection
@@ -100,6 +101,9 @@ def preprocess_image(
         alpha = matte(crop_rgb, landmarks)
         alpha = np.minimum(alpha, inside)
         crop[..., 3] = alpha
+    if len(found.boxes) > 1:  # one person on stream: the other heads are cut away
+        assert found.main_box is not None
+        erase_other_faces(crop[..., 3], found.boxes, found.main_box, m, landmarks)
 
     inv = cv2.invertAffineTransform(m)
     corners = np.array([[0, 0], [n, n]], np.float32) @ inv[:, :2].T + inv[:, 2]

@@ -43,8 +43,12 @@ class ImageCheck:
 
     def report(self) -> dict[str, Any]:
         """What `check --json` prints for this picture."""
-        rep: dict[str, Any] = {"file": str(self.path), "usable": self.usable, "readable": self.image is not None,
-                               "warnings": list(self.warnings)}
+        rep: dict[str, Any] = {
+            "file": str(self.path),
+            "usable": self.usable,
+            "readable": self.image is not None,
+            "warnings": list(self.warnings),
+        }
         if self.image is not None:
             h, w = self.image.rgba.shape[:2]
             rep.update(width=w, height=h, alpha=self.image.has_alpha, mode=self.image.mode)
@@ -67,7 +71,7 @@ def inspect_image(
     out = ImageCheck(Path(path))
     name = str(path)
     if out.path.suffix.lower() not in IMAGE_EXTENSIONS:
-        out.error = f"{name}: not a PNG, JPEG or WebP picture (characters are one of these)"
+        out.error = f"{name}: not a PNG, JPEG or WebP picture"
         return out
     try:
         img = loaded or load_image(path)

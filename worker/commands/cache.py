@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if freed is not None:
         print(f"cleared {root}: {freed / 1e6:.1f} MB freed")
-    print(f"cache: {root}: {len(entries)} characters, {total / 1e6:.1f} MB of {disk.max_bytes / 1e6:.0f} MB "
-          f"(the least recently used go first)")
+    print(
+        f"cache: {root}: {len(entries)} characters, {total / 1e6:.1f} MB of {disk.max_bytes / 1e6:.0f} MB "
+        f"(the least recently used go first)"
+    )
     return 0

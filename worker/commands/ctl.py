@@ -18,7 +18,6 @@ import os
 from worker.control import protocol as P
 from worker.errors import UserError
 
-
 # Each request's arguments, as `protocol.check_args` checks them (the help lists them all).
 OP_HELP = {
     "status": "the worker's status (fps, latency, character, tracking, camera, outputs)",

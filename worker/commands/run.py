@@ -21,9 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config file (default: built-in defaults)")
     p.add_argument("--source", help="webcam:0, webcam:<name> or a video file (overrides camera.source)")
     p.add_argument("--characters", help="characters folder (overrides characters.folder)")
-    p.add_argument("--character",
-                   help="character to start with: a file name in the folder, or a full path (its folder "
-                   "becomes the characters folder unless --characters is given)")
+    p.add_argument(
+        "--character",
+        help="character to start with: a file name in the folder, or a full path (its folder "
+        "becomes the characters folder unless --characters is given)",
+    )
     p.add_argument(
         "--output",
         action="append",
@@ -154,8 +156,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"not running: output {w}", file=sys.stderr)
     names = [o.name for o in worker.fanout.outputs]
     stop_how = f"stops after {args.duration:g} s" if args.duration else "Ctrl+C to stop"
-    print(f"running: {len(names)} output{'s' * (len(names) != 1)} ({', '.join(names) or 'none'}), {stop_how}",
-          file=sys.stderr, flush=True)
+    print(
+        f"running: {len(names)} output{'s' * (len(names) != 1)} ({', '.join(names) or 'none'}), {stop_how}",
+        file=sys.stderr,
+        flush=True,
+    )
     if args.ready_json:
         sys.stdout.write(worker.ready_line().decode())
         sys.stdout.flush()

@@ -164,7 +164,9 @@ class StageThreads:
                         source = self._open_source()
                     except (CaptureError, UserError) as e:
                         why = " ".join(str(e).split())
-                        self.camera_issue = f"camera lost: {lost}; reconnecting" if lost else f"no camera: {why}; retrying"
+                        self.camera_issue = (
+                            f"camera lost: {lost}; reconnecting" if lost else f"no camera: {why}; retrying"
+                        )
                         self.warn(f"camera unavailable: {why}; retrying in {backoff:g} s")
                         seq = self._idle_frames(seq, backoff)
                         backoff = min(backoff * 2, 5.0)

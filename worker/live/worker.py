@@ -115,8 +115,14 @@ class LiveWorker:
     def _characters(self) -> Roster:
         c = self.cfg["characters"]
         cache = open_cache(self.cfg["cache_dir"])  # checked writable before any character loads
-        return Roster(CharacterLibrary(Path(c["folder"]).expanduser(), cache, PreprocessSettings(size=c["size"]),
-                                       preparer=self.animator.renderer))  # its arrays cached per character
+        return Roster(
+            CharacterLibrary(
+                Path(c["folder"]).expanduser(),
+                cache,
+                PreprocessSettings(size=c["size"]),
+                preparer=self.animator.renderer,
+            )
+        )  # its arrays cached per character
 
     def _first_character(self) -> str:
         """Load the starting character now (the stream needs a face); the rest load in the background."""

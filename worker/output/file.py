@@ -55,6 +55,7 @@ def remove_empty_dirs(dirs: list[Path]) -> None:
         except OSError:
             return
 
+
 # suffix -> (container format, codec, pixel format, keeps alpha, codec options)
 FORMATS: dict[str, tuple[str, str, str, bool, dict[str, str]]] = {
     ".mp4": ("mp4", "libx264", "yuv420p", False, {"preset": "veryfast", "crf": "18"}),
