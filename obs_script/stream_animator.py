@@ -2,7 +2,7 @@
 
 It starts the worker (the venv Python of this checkout) with a secret token, restarts it with
 back-off when it dies and stops it with OBS; it creates the "Animated Character" source and feeds
-it; it registers hotkeys (next/previous/1-9 character, calibrate, pause) and switches the
+it; it registers hotkeys (next/previous/1-9 character, calibrate, pause, mute voice) and switches the
 character with the scene. Standard library only: OBS embeds its own Python.
 
 Threads: OBS calls the functions below on its UI thread (properties, hotkeys, frontend events)
@@ -11,6 +11,7 @@ engine thread in stream_animator_lib/engine.py, which does all worker I/O.
 """
 
 import os
+import subprocess
 import sys
 import time
 from collections import deque
@@ -34,6 +35,10 @@ from stream_animator_lib.offer import MODE_LABELS  # noqa: E402
 from stream_animator_lib.protocol_loader import load_protocol  # noqa: E402
 from stream_animator_lib.settings import (  # noqa: E402
     CAMERA_FILE,
+    CAMERA_NONE,
+    LIPSYNC_MODES,
+    MIC_FILE,
+    MIC_OFF,
     SIZES,
     ScriptSettings,
     find_worker_python,
@@ -57,6 +62,7 @@ HOTKEYS = (
     + [
         ("stream_animator.calibrate", "Stream Animator: calibrate neutral face", "calibrate", {}),
         ("stream_animator.pause_toggle", "Stream Animator: pause / resume", "pause_toggle", {}),
+        ("stream_animator.mute_toggle", "Stream Animator: mute / unmute voice", "mute_toggle", {}),
     ]
 )
 
@@ -148,6 +154,8 @@ def script_defaults(data):
     obs.obs_data_set_default_string(data, "output_mode", d.output_mode)
     obs.obs_data_set_default_string(data, "spout_name", d.spout_name)
     obs.obs_data_set_default_bool(data, "autostart", d.autostart)
+    obs.obs_data_set_default_string(data, "mic", d.mic)
+    obs.obs_data_set_default_string(data, "lipsync", d.lipsync)
 
 
 def _scene_names():
@@ -183,6 +191,7 @@ def script_properties():
     obs.obs_properties_add_button(props, "btn_calibrate", "Calibrate neutral face", _on_calibrate)
     obs.obs_properties_add_button(props, "btn_reload", "Reload characters", _on_reload)
     obs.obs_properties_add_button(props, "btn_refresh", "Refresh status and lists", _on_refresh)
+    obs.obs_properties_add_button(props, "btn_mark_face", "Mark face…", _on_mark_face)
 
     cur = S.settings.character if S.settings else ""
     _add_character_list(props, "character", "Character", snap, cur)
@@ -193,6 +202,7 @@ def script_properties():
     for c in cams:
         obs.obs_property_list_add_string(cam, c["name"], c["value"])
     obs.obs_property_list_add_string(cam, "Video file (below)", CAMERA_FILE)
+    obs.obs_property_list_add_string(cam, "No camera (the voice moves the mouth)", CAMERA_NONE)
     obs.obs_properties_add_path(
         props,
         "video_file",
@@ -201,6 +211,36 @@ def script_properties():
         "Videos (*.mp4 *.mkv *.mov *.avi *.webm);;All files (*.*)",
         None,
     )
+
+    # the voice: microphones from `worker microphones --json` (Refresh, on the engine's threads)
+    combo, text = obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING
+    mic = obs.obs_properties_add_list(props, "mic", "Voice (lip sync)", combo, text)
+    obs.obs_property_list_add_string(mic, "No voice", MIC_OFF)
+    obs.obs_property_list_add_string(mic, "Default microphone", "default")
+    names = set()
+    for m in snap.get("microphones") or []:
+        obs.obs_property_list_add_string(mic, m["name"], m["value"])
+        names.add(m["value"])
+    saved = S.settings.mic if S.settings else MIC_OFF
+    if saved not in names and saved not in (MIC_OFF, "default", MIC_FILE):  # keep a saved device visible
+        obs.obs_property_list_add_string(mic, saved, saved)
+    obs.obs_property_list_add_string(mic, "Audio or video file (below)", MIC_FILE)
+    obs.obs_properties_add_path(
+        props,
+        "mic_file",
+        "Voice file",
+        obs.OBS_PATH_FILE,
+        "Audio and video (*.wav *.mp3 *.m4a *.ogg *.flac *.mp4 *.mkv *.mov *.webm);;All files (*.*)",
+        None,
+    )
+    lip = obs.obs_properties_add_list(props, "lipsync", "Lip sync", combo, text)
+    labels = {
+        "assist": "Assist: the voice while your face is lost",
+        "always": "Always: the voice drives the mouth",
+        "off": "Off: the camera only",
+    }
+    for mode in LIPSYNC_MODES:
+        obs.obs_property_list_add_string(lip, labels[mode], mode)
 
     # renderers, outputs and ranges are the worker's (`describe --json`, read on the engine's thread)
     offer = S.engine.offer() if S.engine else None
@@ -303,6 +343,17 @@ def _on_reload(props, prop):
     return True
 
 
+def _on_mark_face(props, prop):
+    # the chosen character's marking page (`worker mark`), in a process of its own: OBS never waits
+    s = S.settings
+    if s and s.worker_python and s.character:
+        image = os.path.join(s.characters_dir or os.path.join(REPO, "worker", "assets", "characters"), s.character)
+        detach = {"creationflags": 0x208} if os.name == "nt" else {"start_new_session": True}  # new group, detached
+        subprocess.Popen([s.worker_python, "-m", "worker", "mark", image], cwd=REPO, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True, **detach)
+    return False
+
+
 def _on_refresh(props, prop):
     if S.engine:
         S.engine.probe_cameras()
@@ -376,6 +427,9 @@ def _selftest_properties():
         "characters_dir",
         "camera",
         "video_file",
+        "mic",
+        "mic_file",
+        "lipsync",
         "renderer",
         "size",
         "expression_strength",

@@ -104,3 +104,17 @@ def test_frame_header_layout_is_fixed():
 def test_ready_line():
     assert json.loads(P.ready_line(1234, None)) == {"event": "ready", "protocol": 1, "control_port": 1234,
                                                     "frame_port": None}
+
+
+def test_status_voice_is_optional_on_the_wire_and_mute_ops_exist():
+    """A status from a worker without the voice field still parses (readers ignore what they lack)."""
+    st = P.Status(
+        running=True, uptime_s=1.0, fps=30.0, latency_ms={}, stages_ms={}, frames={}, drops={}, character=None,
+        last_switch=None, characters=0, tracking="voice only", paused=False, camera={}, outputs={}, warnings=[],
+        voice={"mic": "default", "muted": True},
+    )  # fmt: skip
+    assert P.Status.from_dict(P.decode(P.encode(st.to_dict()))) == st
+    old = {k: v for k, v in st.to_dict().items() if k not in ("voice", "process")}
+    assert P.Status.from_dict(old).voice == {}
+    assert "voice only" in P.TRACKING_STATES and {"mute", "unmute"} <= set(P.OPS)
+    assert P.check_args("mute", {}) is None

@@ -445,7 +445,7 @@ def test_repository_manifest_is_valid_but_refused_without_hashes(tmp_path):
     manifest = REPO / "models" / "manifest.json"
     entries = model_download.load_manifest(manifest)
     assert {e.path for e in entries} >= {"liveportrait/motion_extractor.onnx", "liveportrait/warping_spade.onnx"}
-    assert all(e.url.startswith("https://huggingface.co/warmshao/FasterLivePortrait/") for e in entries)
+    assert all(e.url.startswith("https://github.com/visomaster/visomaster-assets/releases/") for e in entries)
     if all(e.sha256 for e in entries):
         return  # hashes were filled in: nothing to refuse
     proc = run_installer("--models", "--venv", str(tmp_path / "v"), timeout=60)

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from worker.capture import Frame, FrameSource
+from worker.audio.mouth_signal import MouthSignal
+from worker.capture import Frame, FrameSource, NoCamera
 from worker.config import load_config
 from worker.control import protocol as P
 from worker.control.server import UnknownOp
@@ -84,6 +85,7 @@ class FakeAnimator:
         self.last_ms = {"retarget": 0.0, "render": 0.0}
         self.options: dict[str, Any] = {}
         self.inputs: list[tuple[FaceState | None, FaceState | None]] = []
+        self.mouths: list[MouthSignal | None] = []
 
     def set_character(self, assets: Any) -> None:
         self.assets = assets
@@ -91,8 +93,11 @@ class FakeAnimator:
     def set_options(self, **changes: Any) -> None:
         self.options.update(changes)
 
-    def animate(self, face: FaceState | None, neutral: FaceState | None) -> np.ndarray:
+    def animate(
+        self, face: FaceState | None, neutral: FaceState | None, mouth: MouthSignal | None = None
+    ) -> np.ndarray:
         self.inputs.append((face, neutral))
+        self.mouths.append(mouth)
         time.sleep(self.delay)
         self.last_ms = {"retarget": 0.1, "render": self.delay * 1000.0}
         rgba = np.zeros((4, 4, 4), np.uint8)
@@ -164,6 +169,21 @@ def wait_for(pred, timeout: float = 5.0):
     return None
 
 
+class FakeVoice:
+    """A voice whose mouth opens a little more with every hop read (openness = reads / 1000)."""
+
+    def __init__(self) -> None:
+        self.muted = False
+        self.reads = 0
+
+    def latest(self) -> MouthSignal:
+        self.reads += 1
+        return MouthSignal(0.0 if self.muted else min(self.reads / 1000, 1.0), voiced=not self.muted, timestamp=0.0)
+
+    def status(self) -> dict[str, Any]:
+        return {"mic": "fake", "muted": self.muted, "voiced": not self.muted}
+
+
 class Rig:
     def __init__(
         self,
@@ -172,6 +192,8 @@ class Rig:
         track_delay: float = 0.0,
         render_delay: float = 0.0,
         outputs: list[Output] | None = None,
+        voice: FakeVoice | None = None,
+        source=None,
     ) -> None:
         self.cfg = load_config(None, {})
         self.tracker = FakeTracker(track_delay)
@@ -182,13 +204,15 @@ class Rig:
         self.events: list[dict] = []
         self.pipeline = Pipeline(
             self.cfg,
-            lambda: FakeSource(n, fps),
+            source or (lambda: FakeSource(n, fps)),
             self.roster,
             self.animator,
             self.tracker,
             self.fanout,
             publish=self.events.append,
             process=lambda: {"rss_mb": 1.0},
+            voice=voice,
+            lipsync="assist" if voice is not None else "off",
         )
         self.animator.set_character(1)
 
@@ -292,7 +316,7 @@ def test_pause_calibrate_and_live_options_reach_the_stages():
 def test_a_crashing_stage_stops_the_pipeline_with_a_warning():
     with Rig() as rig:
 
-        def boom(face, neutral):
+        def boom(face, neutral, mouth=None):
             raise RuntimeError("renderer exploded")
 
         rig.animator.animate = boom  # type: ignore[method-assign]
@@ -323,9 +347,45 @@ def test_latest_slot_newest_wins_and_wait_mode():
     assert got == [3, 4, 5, 6, 7] and slot.drops == 1
 
 
-def test_render_input_has_room_for_a_mouth_signal():
-    from worker.live.records import MouthSignal
-
+def test_render_input_carries_the_voice_mouth():
     r = RenderInput(FaceState(found=True), None)
     assert r.mouth is None
-    assert RenderInput(None, None, MouthSignal(voiced=True, open=0.6)).mouth.open == 0.6  # type: ignore[union-attr]
+    assert RenderInput(None, None, MouthSignal(0.6, voiced=True)).mouth.openness == 0.6  # type: ignore[union-attr]
+
+
+def test_the_voice_mouth_reaches_every_frame_and_mute_and_lipsync_work_live():
+    voice = FakeVoice()
+    with Rig(voice=voice) as rig:
+        p = rig.pipeline
+        assert wait_for(lambda: len(rig.animator.mouths) > 20)
+        opens = [m.openness for m in list(rig.animator.mouths)[:20] if m is not None]
+        assert len(opens) == 20 and opens == sorted(opens) and opens[-1] > opens[0]  # read afresh per frame
+        st = p.status()
+        assert st.voice == {"mic": "fake", "muted": False, "voiced": True, "lipsync": "assist"}
+        assert set(st.to_dict()) == set(P.STATUS_FIELDS)
+        assert p.request("mute", {}) == {"muted": True} and voice.muted
+        n = len(rig.animator.mouths)
+        assert wait_for(lambda: len(rig.animator.mouths) > n + 5)
+        assert rig.animator.mouths[-1].openness == 0.0 and p.status().voice["muted"] is True  # type: ignore[union-attr]
+        assert p.request("unmute", {}) == {"muted": False} and not voice.muted
+        p.request("set_options", {"options": {"voice.lipsync": "always"}})
+        assert wait_for(lambda: rig.animator.options.get("lipsync") == "always")
+        assert p.status().voice["lipsync"] == "always"
+        with pytest.raises(UserError, match="voice.lipsync"):
+            p.request("set_options", {"options": {"voice.lipsync": "sometimes"}})
+    with Rig() as rig:  # no voice: the mouth is None and mute says why it cannot
+        assert wait_for(lambda: len(rig.animator.mouths) > 5)
+        assert rig.animator.mouths[-1] is None and rig.pipeline.status().voice == {}
+        with pytest.raises(UserError, match="no voice input"):
+            rig.pipeline.request("mute", {})
+
+
+def test_no_camera_paces_empty_frames_and_never_calls_the_tracker():
+    with Rig(voice=FakeVoice(), source=lambda: NoCamera(fps=50)) as rig:
+        time.sleep(1.0)
+        st = rig.pipeline.status()
+    assert 40 <= st.frames["captured"] <= 55, st.frames  # paced at the configured rate
+    assert st.tracking == "voice only" and st.frames["with_face"] == 0 and st.camera["name"] == "none"
+    face, neutral = rig.animator.inputs[-1]
+    assert face is not None and not face.found and face.lost_blend == 1.0 and face.timestamp > 0
+    assert rig.tracker.held == 0

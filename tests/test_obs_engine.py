@@ -183,3 +183,31 @@ def test_engine_reports_a_worker_that_cannot_start(engine_setup):
     snap = wait(lambda s: s["state"] == "restarting", 60, "restart after a failed start", eng)
     assert "no character images" in snap["last_error"], snap["last_error"]
     assert "restarting in" in snap["line"]
+
+
+def test_engine_voice_only_worker_and_the_mute_toggle(engine_setup):
+    """No camera, a speech file as the microphone: the engine launches `run --source none --mic FILE
+    --lipsync always`, frames flow, and the mute hotkey's op toggles the worker's voice."""
+    import subprocess
+
+    eng, sink, settings, tmp = engine_setup
+    wav = tmp / "hello.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), "hello there"], check=True, timeout=30)
+    voice = ScriptSettings(**{**settings.__dict__, "camera": "none", "mic": "file", "mic_file": str(wav)})
+    voice.lipsync = "always"
+    eng.apply_settings(voice)
+    eng.start()
+    eng.start_worker()
+    snap = wait(lambda s: s["state"] == "running" and s["frames"]["frames"] >= 5, 90, "frames", eng)
+    snap = wait(lambda s: (s["worker"].get("voice") or {}).get("hops", 0) > 0, 10, "the voice in the status", eng)
+    w = snap["worker"]
+    assert w["tracking"] == "voice only" and w["voice"]["mic"] == str(wav) and w["voice"]["lipsync"] == "always"
+    assert w["voice"]["muted"] is False and "voice on" in snap["line"]
+    eng.request("mute_toggle")
+    snap = wait(lambda s: s["worker"]["voice"]["muted"] is True and s["worker"]["voice"].get("hops"), 10, "muted", eng)
+    assert "voice muted" in snap["line"]
+    eng.request("mute_toggle")
+    wait(lambda s: s["worker"]["voice"]["muted"] is False, 10, "unmuted", eng)
+    eng.probe_cameras()  # Refresh: the microphone list too (this machine may have none)
+    mics = wait(lambda s: s["microphones"] is not None, 60, "the microphone list", eng)["microphones"]
+    assert isinstance(mics, list) and all(set(m) == {"value", "name"} for m in mics)

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import statistics
+import subprocess
 import threading
 import time
 from collections import deque
@@ -34,7 +35,7 @@ pytestmark = [pytest.mark.obs, pytest.mark.slow]
 
 SOURCE = "Animated Character"
 HOTKEYS = (["stream_animator.next_character", "stream_animator.prev_character",
-            "stream_animator.calibrate", "stream_animator.pause_toggle"]
+            "stream_animator.calibrate", "stream_animator.pause_toggle", "stream_animator.mute_toggle"]
            + [f"stream_animator.character_{n}" for n in range(1, 10)])
 CHARACTERS = ["astronaut.png", "s6.jpg", "s7.jpg"]  # ids are file names; the worker sorts them
 BOUND_SCENE, BOUND_CHARACTER = "Scene B", "s7.jpg"
@@ -62,14 +63,17 @@ def files(tmp_path_factory, testdata) -> dict:
     shutil.copy(SAMPLE_CHARACTER, chars / "astronaut.png")
     for name in ("s6.jpg", "s7.jpg"):
         shutil.copy(testdata / "footage" / "portraits" / name, chars / name)
-    return {"characters": chars, "video": testdata / "footage" / "driving" / "d0.mp4", "cache": tmp / "cache"}
+    voice = tmp / "voice.wav"  # the worker's voice: a speech file as the microphone (made here by espeak-ng)
+    subprocess.run(["espeak-ng", "-w", str(voice), "hello there, how are you"], check=True, timeout=30)
+    return {"characters": chars, "video": testdata / "footage" / "driving" / "d0.mp4", "cache": tmp / "cache",
+            "voice": voice}
 
 
 def _settings(files: dict, **extra) -> dict:
     s = {"worker_python": str(_venv_python()), "characters_dir": str(files["characters"]),
          "camera": "file", "video_file": str(files["video"]), "size": SIZE, "renderer": "meshwarp",
          "output_mode": "direct", "autostart": True, f"scene_character::{BOUND_SCENE}": BOUND_CHARACTER,
-         "stream_animator.prev_character": PREV_KEY}
+         "stream_animator.prev_character": PREV_KEY, "mic": "file", "mic_file": str(files["voice"])}
     s.update(extra)
     return s
 
@@ -114,7 +118,7 @@ def test_script_loads_and_registers_hotkeys(obs_env):
         time.sleep(0.1)
     names = set(run.ws.get_hotkey_list().hotkeys)
     assert set(HOTKEYS) <= names, sorted(set(HOTKEYS) - names)
-    assert "registered 13 hotkeys" in run.log_text()
+    assert "registered 14 hotkeys" in run.log_text()
 
 
 def test_worker_starts_and_source_shows_animated_frames_with_alpha(obs_env, record_property):
@@ -187,7 +191,7 @@ def test_properties_build_with_the_workers_characters(obs_env):
     props = lines[-1].split("selftest properties: ", 1)[1].split(",")
     for name in ("status", "btn_start", "btn_stop", "btn_calibrate", "btn_reload", "btn_refresh", "characters_dir",
                  "video_file", "expression_strength", "head_strength", "smoothing", "mirror", "worker_python",
-                 "autostart", "scene_characters", "camera[5]", "size[5]",
+                 "autostart", "scene_characters", "camera[6]", "size[5]", "mic[3]", "mic_file", "lipsync[3]",
                  # from the worker's `describe`: liveportrait cannot start, Spout2 needs Windows
                  "renderer[1]", "output_mode[2]",
                  "character[3]", "scene_character::Scene A[4]", f"scene_character::{BOUND_SCENE}[4]"):
@@ -205,6 +209,19 @@ def test_pause_and_calibrate_hotkeys(obs_env):
     st = run.wait_status(lambda s: (s.get("last_request") or {}).get("op") == "calibrate", 20,
                          "calibrate request by hotkey")
     assert st["last_request"]["ok"] is True and st["last_request"]["result"] == {"calibrating": True}
+
+
+def test_the_voice_runs_and_the_mute_hotkey_toggles_it(obs_env, files):
+    """The script passed the voice file as `--mic` (lip sync assist, the default); its hotkey mutes."""
+    run = obs_env
+    st = run.wait_status(lambda s: (s["worker"].get("voice") or {}).get("hops", 0) > 0, 20, "the voice running")
+    voice = st["worker"]["voice"]
+    assert voice["mic"] == str(files["voice"]) and voice["lipsync"] == "assist" and voice["muted"] is False
+    run.ws.trigger_hotkey_by_name("stream_animator.mute_toggle")
+    run.wait_status(lambda s: s["worker"]["voice"].get("muted") is True and "voice muted" in s["line"], 20,
+                    "muted by hotkey")
+    run.ws.trigger_hotkey_by_name("stream_animator.mute_toggle")
+    run.wait_status(lambda s: s["worker"]["voice"].get("muted") is False, 20, "unmuted by hotkey")
 
 
 def test_studio_mode_program_scene_decides(obs_env):

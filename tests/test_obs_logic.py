@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO / "obs_script"))
 
 from stream_animator_lib import bindings  # noqa: E402
 from stream_animator_lib.backoff import Backoff  # noqa: E402
-from stream_animator_lib.engine import camera_choices, clean_state_dir  # noqa: E402
+from stream_animator_lib.engine import camera_choices, clean_state_dir, microphone_choices  # noqa: E402
 from stream_animator_lib.offer import Offer, OfferError  # noqa: E402
 from stream_animator_lib.protocol_loader import MODULE_NAME, load_protocol  # noqa: E402
 from stream_animator_lib.settings import (  # noqa: E402
@@ -105,9 +105,10 @@ def worker_offer() -> Offer:
     return Offer.from_json(json.dumps(describe()))
 
 
-def test_settings_problems_name_the_field(tmp_path):
+def test_settings_problems_name_the_field(tmp_path, monkeypatch):
     py = tmp_path / "python"
     py.write_text("")
+    monkeypatch.setenv("STREAM_ANIMATOR_MODELS", str(tmp_path / "no-weights"))
     offer = worker_offer()
     ok = ScriptSettings(worker_python=str(py))
     assert ok.problems() == [] and ok.problems(offer) == []
@@ -136,16 +137,16 @@ def test_settings_problems_name_the_field(tmp_path):
     assert nofile.problems() == ["Video file: choose a file (camera is set to 'video file')"]
     # the worker's reasons, not the script's guesses
     lp = ScriptSettings(worker_python=str(py), renderer="liveportrait").problems(offer)
-    assert lp == [
-        "Renderer: renderer liveportrait is not in this install yet (worker/render/liveportrait.py does not exist)"
-    ]
+    assert len(lp) == 1 and lp[0].startswith("Renderer: renderer liveportrait is not ready: weights")
+    assert lp[0].endswith("run: stream-animator models --download")
     if not sys.platform.startswith("win"):
         assert ScriptSettings(worker_python=str(py), output_mode="spout").problems(offer) == [
             "Output: spout output needs Windows and SpoutGL"
         ]
 
 
-def test_menus_offer_only_what_can_run_here(tmp_path):
+def test_menus_offer_only_what_can_run_here(tmp_path, monkeypatch):
+    monkeypatch.setenv("STREAM_ANIMATOR_MODELS", str(tmp_path / "no-weights"))
     offer = worker_offer()
     assert offer.renderer_choices("meshwarp") == ["meshwarp"]  # liveportrait cannot start: not offered
     assert offer.renderer_choices("liveportrait") == ["meshwarp", "liveportrait"]  # a saved choice stays visible
@@ -447,3 +448,81 @@ def test_status_line_says_why_the_character_idles():
     assert format_status_line(snap) == (
         "Running · 30.0 fps · 5 ms · astronaut · no camera: camera '0' could not be opened; retrying"
     )
+# ---- the voice ---------------------------------------------------------------------------------------
+
+
+def test_voice_settings_mic_argument_and_problems(tmp_path):
+    py = tmp_path / "python"
+    py.write_text("")
+    wav = tmp_path / "v.wav"
+    wav.write_bytes(b"")
+    assert ScriptSettings().mic_arg() is None  # no voice by default
+    assert ScriptSettings(mic="default").mic_arg() == "default"
+    assert ScriptSettings(mic="USB Mic").mic_arg() == "USB Mic"
+    assert ScriptSettings(mic="file", mic_file=str(wav)).mic_arg() == str(wav)
+    assert ScriptSettings(camera="none", mic="default").source_arg() == "none"
+    ok = ScriptSettings(worker_python=str(py), camera="none", mic="file", mic_file=str(wav), lipsync="always")
+    assert ok.problems() == [] and ok.problems(worker_offer()) == []
+    assert ScriptSettings(worker_python=str(py), camera="none").problems() == [
+        "Microphone: choose one (the camera is set to none, so the voice is the only input)"
+    ]
+    text = "\n".join(
+        ScriptSettings(worker_python=str(py), mic="file", mic_file=str(tmp_path / "gone.wav"), lipsync="x").problems()
+    )
+    assert "Voice file: " in text and "gone.wav does not exist" in text and "Lip sync: 'x'" in text
+    assert "Voice file: choose a file" in ScriptSettings(worker_python=str(py), mic="file").problems()[0]
+    # the microphone restarts the worker, the lip sync mode changes live
+    assert ScriptSettings(mic="default").needs_restart(ScriptSettings())
+    assert ScriptSettings(mic="file", mic_file="/a.wav").needs_restart(ScriptSettings(mic="file", mic_file="/b.wav"))
+    assert not ScriptSettings(lipsync="always").needs_restart(ScriptSettings())
+    assert ScriptSettings(lipsync="always").live_options()["voice.lipsync"] == "always"
+
+
+def test_worker_command_with_a_voice_parses_with_the_workers_own_parser():
+    from worker.cli import build_parser
+
+    cmd = worker_command("/v/bin/python", "/s/c.yaml", "none", 4242, None, "/s/hello.wav", "always")
+    assert cmd[-4:] == ["--mic", "/s/hello.wav", "--lipsync", "always"]
+    args = build_parser().parse_args(cmd[3:])
+    assert args.source == "none" and args.mic == "/s/hello.wav" and args.lipsync == "always"
+    assert "--mic" not in worker_command("/v/bin/python", "/s/c.yaml", "webcam:0", 1, None, None, "assist")
+
+
+def test_microphone_choices():
+    text = json.dumps(
+        [
+            {
+                "index": 3,
+                "name": "USB Mic",
+                "channels": 1,
+                "default_rate": 48000.0,
+                "host_api": "ALSA",
+                "default": True,
+            },
+            {
+                "index": 5,
+                "name": "Headset",
+                "channels": 2,
+                "default_rate": 44100.0,
+                "host_api": "ALSA",
+                "default": False,
+            },
+        ]
+    )
+    assert microphone_choices(text) == [
+        {"value": "USB Mic", "name": "USB Mic (default)"},
+        {"value": "Headset", "name": "Headset"},
+    ]
+    assert microphone_choices("[]") == []
+    with pytest.raises(ValueError):
+        microphone_choices("no microphones found")
+
+
+def test_status_line_shows_the_voice():
+    w = {"fps": 30.0, "paused": False, "tracking": "voice only", "warnings": [], "voice": {"muted": False}}
+    snap = {"state": "running", "worker": w, "latency_ms": 12.0, "character": "astronaut.png"}
+    assert format_status_line(snap) == "Running · 30.0 fps · 12 ms · astronaut · voice only · voice on"
+    w["voice"] = {"muted": True}
+    assert format_status_line(snap).endswith("voice only · voice muted")
+    w["voice"] = {}
+    assert format_status_line(snap).endswith("voice only")

@@ -306,14 +306,14 @@ def test_native_and_flatpak_obs_the_one_used_last_is_chosen(tmp_path, monkeypatc
 def test_the_settings_setup_writes_are_the_scripts_own_keys(tmp_path):
     """obs-setup fills in settings the OBS script reads: its ScriptSettings fields, same names."""
     import dataclasses
-    import importlib.util
+    import importlib
 
-    spec = importlib.util.spec_from_file_location(
-        "_script_settings", REPO / "obs_script" / "stream_animator_lib" / "settings.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    # the script's own package, imported the way OBS does (its folder on sys.path)
+    sys.path.insert(0, str(REPO / "obs_script"))
+    try:
+        module = importlib.import_module("stream_animator_lib.settings")
+    finally:
+        sys.path.remove(str(REPO / "obs_script"))
     fields = {f.name for f in dataclasses.fields(module.ScriptSettings)}
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"")

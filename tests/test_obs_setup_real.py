@@ -173,7 +173,8 @@ def test_setup_is_idempotent_and_undo_restores_every_byte(fresh):
     data = json.loads(fresh.collection.read_text())
     (entry,) = C.script_entries(data)
     assert entry["path"] == str(REPO / "obs_script" / "stream_animator.py")
-    assert entry["settings"] == {"worker_python": sys.executable, "camera": "file", "video_file": str(fresh.video)}
+    video = str(fresh.video.resolve())
+    assert entry["settings"] == {"worker_python": sys.executable, "camera": "file", "video_file": video}
     assert data["scene_order"] == json.loads(before[fresh.collection])["scene_order"]  # nothing else touched
     after_first = fresh.collection.read_bytes()
 

@@ -88,7 +88,7 @@ def test_a_second_renderer_prepares_and_caches_its_own_arrays(tmp_path, char_dir
     mesh, tint = CountingMeshWarp(), FaceTint()
     assert isinstance(tint, Preparer) and isinstance(mesh, Preparer)
     r1 = CharacterLibrary(char_dir, CharacterCache(root), preparer=mesh).load(p)
-    assert r1.status == "built" and mesh.calls == 1 and r1.assets.prepared_by == "meshwarp.v4"
+    assert r1.status == "built" and mesh.calls == 1 and r1.assets.prepared_by == "meshwarp.v5"
     entry = root / r1.assets.key
     character_meta = (entry / "meta.json").stat().st_mtime_ns
     # the second renderer, on the same cache: the character itself comes from disk, only its own
@@ -98,9 +98,9 @@ def test_a_second_renderer_prepares_and_caches_its_own_arrays(tmp_path, char_dir
     assert r2.status == "built" and tint.prepare_calls == 1 and mesh.calls == 1
     assert r2.assets.key == r1.assets.key and r2.assets.prepared_by == "facetint.v1"
     assert set(r2.assets.arrays) == {"mask", "centre"} and isinstance(r2.assets.arrays["mask"], np.memmap)
-    assert sorted(d.name for d in entry.iterdir() if d.is_dir()) == ["facetint.v1", "meshwarp.v4"]
+    assert sorted(d.name for d in entry.iterdir() if d.is_dir()) == ["facetint.v1", "meshwarp.v5"]
     assert (entry / "meta.json").stat().st_mtime_ns == character_meta  # the character was not rebuilt
-    assert "meshwarp_grid_matrix" in CharacterCache(root).disk.load_prepared(r1.assets.key, "meshwarp.v4")
+    assert "meshwarp_grid_matrix" in CharacterCache(root).disk.load_prepared(r1.assets.key, "meshwarp.v5")
     # once per character per renderer: memory, then a new process (disk), never prepared again
     assert CharacterLibrary(char_dir, cache, preparer=tint).load(p).status == "memory"
     assert CharacterLibrary(char_dir, CharacterCache(root), preparer=tint).load(p).status == "disk"

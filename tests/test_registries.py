@@ -117,30 +117,31 @@ def test_each_range_is_stated_once():
     load_config(None, {"characters.size": 64})
 
 
-def test_renderer_registry():
+def test_renderer_registry(tmp_path, monkeypatch):
     assert RENDERERS["meshwarp"].availability() == (True, None)
+    monkeypatch.setenv("STREAM_ANIMATOR_MODELS", str(tmp_path))  # no weights here
     ok, reason = RENDERERS["liveportrait"].availability()
-    assert not ok and "liveportrait" in reason and "does not exist" in reason
-    with pytest.raises(UserError, match="renderer liveportrait is not in this install"):
+    assert not ok and "liveportrait" in reason and "stream-animator models --download" in reason
+    with pytest.raises(UserError, match="renderer liveportrait is not ready: weights"):
         create_renderer("liveportrait", size=256)
     with pytest.raises(UserError, match="unknown renderer 'magic'"):
         create_renderer("magic")
     assert create_renderer("meshwarp", size=256).size == 256
 
 
-def test_describe_json_lists_renderers_and_outputs_with_availability():
+def test_describe_json_lists_renderers_and_outputs_with_availability(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "worker", "describe", "--json"],
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), "STREAM_ANIMATOR_MODELS": str(tmp_path)},
     )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     rend = {e["name"]: e for e in d["renderers"]}
     assert rend["meshwarp"]["available"] is True and rend["meshwarp"]["reason"] is None
-    assert rend["liveportrait"]["available"] is False and "does not exist" in rend["liveportrait"]["reason"]
+    assert rend["liveportrait"]["available"] is False and "models --download" in rend["liveportrait"]["reason"]
     assert {"name": "size", "type": "int", "default": 512, "min": 64, "max": 2048} == {
         k: v for k, v in rend["meshwarp"]["options"][0].items() if k != "help"
     }

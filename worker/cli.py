@@ -16,6 +16,7 @@ COMMANDS = {
     "run": "Run the live worker: camera -> animated frames -> outputs, with a control channel.",
     "preprocess": "Preprocess every character in a folder into the cache.",
     "check": "Check whether images can be used as characters.",
+    "mark": "Mark a character's face by hand (animals, mascots, drawings) in a local web page.",
     "bench": "Measure per-stage costs and what the cache saves.",
     "cameras": "List the cameras this machine has.",
     "ctl": "Send a control request to a running worker (or 'watch' its status).",
@@ -26,6 +27,7 @@ COMMANDS = {
     "obs-setup": "Register the OBS script in OBS (close OBS first); --undo restores what it changed.",
     "cache": "Show where prepared characters are kept and how much room they take; --clear empties it.",
     "doctor": "Check every piece of the setup, one line each, with what to do when one fails.",
+    "models": "Show, check or download the neural renderer's weights.",
 }
 
 

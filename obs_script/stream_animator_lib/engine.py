@@ -3,7 +3,8 @@
 OBS threads (UI callbacks, hotkeys, the per-frame timer) only call the `Engine` methods that
 put a command on a queue or copy a snapshot: they never wait for a socket or a process. All
 worker I/O happens here, in one control thread plus, for the direct output, one frame thread,
-plus short-lived threads that run `worker cameras --json` and `worker describe --json`.
+plus short-lived threads that run `worker cameras --json`, `worker microphones --json` and
+`worker describe --json`.
 
 The worker is the authority on its characters: which one is on stream comes from its
 ``character`` events (and `list_characters` on connect), the list from ``characters`` events.
@@ -73,6 +74,18 @@ def camera_choices(text: str) -> list[dict]:
         if item.get("width") and item.get("height"):
             name += f" ({item['width']}×{item['height']})"
         out.append({"value": f"webcam:{int(item['index'])}", "name": name})
+    return out
+
+
+def microphone_choices(text: str) -> list[dict]:
+    """`worker microphones --json` (a list of {"index", "name", "default", ...}) -> menu entries
+    [{"value": device name, "name": label}] (by name: indices move when devices come and go);
+    ValueError when it printed something else."""
+    out = []
+    for item in json.loads(text):
+        name = str(item["name"])
+        label = f"{name} (default)" if item.get("default") else name
+        out.append({"value": name, "name": label})
     return out
 
 
@@ -242,6 +255,7 @@ class Engine:
             "latency_ms": None,
             "characters": [],
             "cameras": None,
+            "microphones": None,
             "character": None,
             "offer": Offer.load(self._offer_path),
         }
@@ -275,7 +289,7 @@ class Engine:
         self._q.put(("op", op, args))
 
     def probe_cameras(self) -> None:
-        """List the cameras and ask the worker what it offers again (Refresh button)."""
+        """List the cameras and microphones and ask the worker what it offers again (Refresh button)."""
         self._q.put(("cameras",))
 
     def offer(self) -> Offer | None:
@@ -363,6 +377,7 @@ class Engine:
             self._op(item[1], item[2])
         elif kind == "cameras":
             self._probe("cameras", self._cameras)
+            self._probe("microphones", self._microphones)
             self._probe("describe", self._describe)
 
     def _op(self, op: str, args: dict) -> None:
@@ -376,6 +391,9 @@ class Engine:
         if op == "pause_toggle":
             paused = bool((self._snap.get("worker") or {}).get("paused"))
             op, args = ("resume" if paused else "pause"), {}
+        elif op == "mute_toggle":
+            muted = bool(((self._snap.get("worker") or {}).get("voice") or {}).get("muted"))
+            op, args = ("unmute" if muted else "mute"), {}
         result = self._call(op, **args)
         if result is None:
             return
@@ -386,6 +404,10 @@ class Engine:
         elif op in ("pause", "resume"):
             w = dict(self._snap.get("worker") or {})
             w["paused"] = op == "pause"
+            self._set(worker=w)
+        elif op in ("mute", "unmute"):  # until the next status event says so too
+            w = dict(self._snap.get("worker") or {})
+            w["voice"] = {**(w.get("voice") or {}), "muted": op == "mute"}
             self._set(worker=w)
 
     def _call(self, op: str, **args) -> dict | None:
@@ -442,7 +464,9 @@ class Engine:
             json.dump(cfg, f, indent=1)  # JSON is valid YAML
         os.replace(tmp, self.config_path)
         self._launched_live = s.live_options()
-        argv = worker_command(s.worker_python, self.config_path, s.source_arg(), self.parent_pid, self.log_path)
+        argv = worker_command(
+            s.worker_python, self.config_path, s.source_arg(), self.parent_pid, self.log_path, s.mic_arg(), s.lipsync
+        )
         self._proc = WorkerProcess(argv, child_env(self.proto.ENV_TOKEN, self.token), self.repo_dir, self.stderr_path)
         try:
             self._proc.start()
@@ -602,6 +626,9 @@ class Engine:
 
     def _cameras(self, text: str) -> None:
         self._set(cameras=camera_choices(text))
+
+    def _microphones(self, text: str) -> None:
+        self._set(microphones=microphone_choices(text))
 
     def _describe(self, text: str) -> None:
         offer = Offer.from_json(text)

@@ -19,12 +19,17 @@ from .offer import MODE_OUTPUTS, Offer
 OUTPUT_MODES = tuple(MODE_OUTPUTS)
 SIZES = (256, 384, 512, 768, 1024)  # offered in the menu (within the worker's range)
 CAMERA_FILE = "file"  # the camera choice that reads `video_file` instead of a webcam
+CAMERA_NONE = "none"  # no camera at all: the voice moves the mouth, the head idles
+MIC_OFF = ""  # the microphone choice "no voice"
+MIC_FILE = "file"  # the microphone choice that reads `mic_file` (an audio or video file, looped)
+LIPSYNC_MODES = ("assist", "always", "off")  # the worker's voice.lipsync choices
 # script setting -> the worker's config key (dotted) for the settings it takes live
 LIVE_OPTIONS = {
     "expression_strength": "motion.expression_strength",
     "head_strength": "motion.head_strength",
     "mirror": "motion.mirror",
     "smoothing": "smoothing",
+    "lipsync": "voice.lipsync",
 }
 RESTART_FIELDS = (
     "worker_python",
@@ -35,6 +40,8 @@ RESTART_FIELDS = (
     "size",
     "output_mode",
     "spout_name",
+    "mic",
+    "mic_file",
 )
 DEFAULT_SPOUT_NAME = "Stream Animator"
 
@@ -55,6 +62,9 @@ class ScriptSettings:
     output_mode: str = "direct"
     spout_name: str = DEFAULT_SPOUT_NAME
     autostart: bool = True
+    mic: str = MIC_OFF  # MIC_OFF, "default", a device index or name, or MIC_FILE
+    mic_file: str = ""
+    lipsync: str = "assist"  # assist: the voice takes the mouth while the face is lost; always; off
 
     @classmethod
     def from_reader(cls, get) -> ScriptSettings:
@@ -94,15 +104,25 @@ class ScriptSettings:
                 out.append("Video file: choose a file (camera is set to 'video file')")
             elif not os.path.isfile(self.video_file):
                 out.append(f"Video file: {self.video_file} does not exist")
+        elif self.camera == CAMERA_NONE:
+            if self.mic_arg() is None:
+                out.append("Microphone: choose one (the camera is set to none, so the voice is the only input)")
         elif not _is_webcam(self.camera):
             out.append(f"Camera: {self.camera!r} is neither 'webcam:N' nor a video file")
+        if self.mic == MIC_FILE:
+            if not self.mic_file:
+                out.append("Voice file: choose a file (the microphone is set to 'audio or video file')")
+            elif not os.path.isfile(self.mic_file):
+                out.append(f"Voice file: {self.mic_file} does not exist")
+        if self.lipsync not in LIPSYNC_MODES:
+            out.append(f"Lip sync: {self.lipsync!r} is not one of {', '.join(LIPSYNC_MODES)}")
         if offer is not None:
             values = {
                 "characters.size": ("Output size", self.size),
                 **{
                     key: (name.replace("_", " ").capitalize(), getattr(self, name))
                     for name, key in LIVE_OPTIONS.items()
-                    if name != "mirror"
+                    if name not in ("mirror", "lipsync")
                 },
             }
             out += offer.problems(self.renderer, self.output_mode, values)
@@ -111,6 +131,12 @@ class ScriptSettings:
     def source_arg(self) -> str:
         """The worker's `--source` argument."""
         return self.video_file if self.camera == CAMERA_FILE else self.camera
+
+    def mic_arg(self) -> str | None:
+        """The worker's `--mic` argument, None for no voice."""
+        if self.mic == MIC_FILE:
+            return self.mic_file or None
+        return self.mic.strip() or None
 
     def live_options(self) -> dict:
         """The `set_options` payload: {worker config key: value}."""

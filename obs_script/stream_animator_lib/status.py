@@ -21,7 +21,7 @@ def character_label(character_id: str) -> str:
 
 
 def format_status_line(snap: dict) -> str:
-    """One line for humans, e.g. 'Running · 30.0 fps · 41 ms · astronaut · face tracked'."""
+    """One line for humans, e.g. 'Running · 30.0 fps · 41 ms · astronaut · tracking · voice on'."""
     state = snap.get("state", "stopped")
     err = snap.get("last_error") or ""
     if state == "running":
@@ -35,6 +35,9 @@ def format_status_line(snap: dict) -> str:
             parts.append(character_label(snap["character"]))
         if w:
             parts.append(w.get("camera_issue") or w["tracking"])  # why the character idles, if it does
+            voice = w.get("voice") or {}  # {} without a voice (and from workers before it existed)
+            if voice:
+                parts.append("voice muted" if voice.get("muted") else "voice on")
             if w["warnings"] and not w.get("camera_issue"):
                 parts.append("warning: " + w["warnings"][-1])
         return SEP.join(parts)

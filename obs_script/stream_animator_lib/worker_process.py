@@ -21,13 +21,24 @@ ENV_DROP = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP")  # OBS's embedded Pytho
 
 
 def worker_command(
-    python: str, config_path: str, source: str, parent_pid: int, log_file: str | None = None
+    python: str,
+    config_path: str,
+    source: str,
+    parent_pid: int,
+    log_file: str | None = None,
+    mic: str | None = None,
+    lipsync: str | None = None,
 ) -> list[str]:
-    """argv of `python -m worker run ...` as the script launches it."""
+    """argv of `python -m worker run ...` as the script launches it; `mic` (a microphone or a
+    file) adds the voice, `lipsync` how it shares the mouth with the camera."""
     cmd = [python, "-m", "worker"]
     if log_file:
         cmd += ["--log-file", log_file]
     cmd += ["run", "--config", config_path, "--source", source, "--parent-pid", str(parent_pid), "--ready-json"]
+    if mic:
+        cmd += ["--mic", mic]
+        if lipsync:
+            cmd += ["--lipsync", lipsync]
     return cmd
 
 

@@ -82,6 +82,7 @@ class MouthAnalyzer:
         self._vad.reset()
         self._buf[:] = 0.0
         self.muted = False
+        self.level_db = -120.0
 
     # -- the chain, one hop ------------------------------------------------------------------------
     def vowel_weights(self, mfcc: np.ndarray) -> np.ndarray:
@@ -119,6 +120,7 @@ class MouthAnalyzer:
         self._buf[:-HOP] = self._buf[HOP:]
         self._buf[-HOP:] = hop
         level, mfcc = features(self._buf[None])
+        self.level_db = float(level[0]) + self.settings.gain_db  # for the live status
         voiced = self._vad.is_voice(hop, bool(voicing(self._buf[None])[0] >= VOICING_MIN))
         return self._step(float(level[0]), self.vowel_weights(mfcc)[0], voiced, t)
 

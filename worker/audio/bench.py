@@ -7,6 +7,10 @@ is played in real time through the live stage while a 30 FPS loop reads the newe
 as the render stage does. For each burst: when the first hop whose signal opens the mouth was
 heard, and when the first frame showing it was drawn. The frame must come at most one frame
 period after that hop.
+
+`pipeline_latency` does the same through the real live worker (`LiveWorker`: the click track as
+the `--mic` file, no camera, the obs frame channel on loopback), judging each frame by its pixels:
+the first frame captured after the hop must already show the mouth open.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from worker.audio.stage import VoiceInput
 
 FRAME_S = 1 / 30
 OPEN = 0.1  # openness that counts as "the mouth moved"
+PIXEL_OPEN = 1.0  # mean change of the mouth's pixels (grey levels) that counts as "drawn open"
 
 
 def click_track(burst_s: float = 0.15, period_s: float = 0.61, count: int = 6) -> tuple[np.ndarray, list[float]]:
@@ -118,6 +123,115 @@ def live_latency(samples: np.ndarray, onsets: list[float], fps: float = 30.0) ->
     }
 
 
+def pipeline_latency(
+    fps: float = 30.0, size: int = 512, cache_dir: str | Path | None = None, lead_s: float = 1.5, bursts: int = 6
+) -> dict:
+    """The click track through `LiveWorker` (`--source none --mic FILE`, obs output on loopback).
+
+    Per burst, with `heard` the time of the first hop whose signal opens the mouth (the sound's
+    clock) and `ready` when its analysis was done: `next_frame_open`, whether the first frame
+    captured after `ready` shows the mouth open (mean change of the mouth's pixels against the
+    silent frames above `PIXEL_OPEN` grey levels); `ready_late_ms` (`ready` - `heard`: the
+    analysis, plus the audio thread's wait on a busy machine); and for the first open frame,
+    `hop_to_capture_ms` (its capture after `heard`: at most one frame period) and `hop_to_sent_ms`
+    (until it was handed to the outputs: that plus the render).
+    """
+    from worker.config import load_config
+    from worker.control import protocol as P
+    from worker.live.worker import LiveWorker
+    from worker.track import landmark_ids as L
+
+    clicks, onsets = click_track(count=bursts)
+    x = np.concatenate([np.zeros(int(lead_s * RATE), np.float32), clicks])
+    onsets = [on + lead_s for on in onsets]
+    period = 1.0 / fps
+    with tempfile.TemporaryDirectory(prefix="sa-voice-latency-") as d:
+        wav = _write_wav(Path(d) / "clicks.wav", x)
+        overrides = {
+            "camera.source": "none",
+            "camera.fps": fps,
+            "characters.size": size,
+            "voice.mic": str(wav),
+            "voice.lipsync": "always",
+            "motion.idle": False,  # a still head: only the mouth changes the mouth's pixels
+            "outputs": [{"type": "obs"}],
+        }
+        if cache_dir is not None:
+            overrides["cache_dir"] = str(cache_dir)
+        token = P.make_token()
+        w = LiveWorker(load_config(None, overrides), token)
+        assert w.voice is not None
+        hops: list[tuple[float, float, float]] = []  # (heard, openness, ready): perf_counter clock
+        w.voice.on_signal = lambda s: hops.append((s.timestamp, s.openness, time.perf_counter()))
+        lm = np.asarray(w.animator.assets.landmarks)[list(L.LIPS_OUTER), :2]  # type: ignore[union-attr]
+        (x0, y0), (x1, y1) = lm.min(0), lm.max(0)
+        m = 0.4 * (x1 - x0)
+        box = (slice(max(int(y0 - m), 0), int(y1 + m)), slice(max(int(x0 - m), 0), int(x1 + m)))
+        frames: list[tuple[float, float, np.ndarray]] = []  # (capture, sent: wall clock; mouth pixels)
+        w.start()
+        clock = time.time() - time.perf_counter()  # perf_counter -> wall clock
+        rx = P.FrameReceiver(w.frame_port, token).connect()
+        try:
+            end = time.monotonic() + len(x) / RATE + 1.0
+            while time.monotonic() < end:
+                f = rx.poll(0.1)
+                if f is not None:
+                    img = np.frombuffer(f.data, np.uint8).reshape(f.height, f.width, 4)
+                    frames.append((f.capture_ts, f.send_ts, img[box][..., :3].astype(np.float32).mean(-1)))
+            started = w.voice.source.started_at + clock  # type: ignore[attr-defined]
+            stages = w.pipeline.status().stages_ms
+        finally:
+            rx.close()
+            w.stop()
+    silent = [px for cap, _, px in frames if cap < started + onsets[0] - 0.2]
+    ref = np.median(np.stack(silent), axis=0) if silent else frames[0][2]
+    change = [(cap, sent, float(np.abs(px - ref).mean())) for cap, sent, px in frames]
+    per = []
+    for on in onsets:
+        t_on = started + on
+        hop = next(((t + clock, r + clock) for t, o, r in hops if t + clock >= t_on - 0.005 and o > OPEN), None)
+        heard, ready = hop if hop is not None else (None, None)
+        after = [c for c in change if ready is not None and c[0] >= ready]
+        opened = next((c for c in change if c[0] >= t_on - 0.005 and c[2] > PIXEL_OPEN), None)
+        if heard is None or ready is None or not after or opened is None:
+            per.append({"onset_s": round(on, 3), "missed": True})
+            continue
+        per.append(
+            {
+                "onset_s": round(on, 3),
+                "sound_to_signal_ms": round((heard - t_on) * 1000, 1),
+                "ready_late_ms": round((ready - heard) * 1000, 1),
+                "next_frame_open": after[0][2] > PIXEL_OPEN,
+                "next_frame_change": round(after[0][2], 2),
+                "hop_to_capture_ms": round((opened[0] - heard) * 1000, 1),
+                "hop_to_sent_ms": round((opened[1] - heard) * 1000, 1),
+            }
+        )
+    ok = [p for p in per if not p.get("missed")]
+    return {
+        "fps": fps,
+        "size": size,
+        "frames": len(frames),
+        "bursts": len(onsets),
+        "missed": len(per) - len(ok),
+        "silent_change_max": round(max((c for cap, _, c in change if cap < started + onsets[0] - 0.2), default=0), 3),
+        "hop_to_capture_ms_max": max((p["hop_to_capture_ms"] for p in ok), default=None),
+        "hop_to_capture_ms_median": _median([p["hop_to_capture_ms"] for p in ok]),
+        "hop_to_sent_ms_max": max((p["hop_to_sent_ms"] for p in ok), default=None),
+        "hop_to_sent_ms_median": _median([p["hop_to_sent_ms"] for p in ok]),
+        "next_frame_open_all": bool(ok) and all(p["next_frame_open"] for p in ok),
+        "within_one_frame": bool(ok)
+        and len(ok) == len(per)
+        and all(p["next_frame_open"] and p["hop_to_capture_ms"] <= period * 1000 + 1.0 for p in ok),
+        "stages_ms": stages,
+        "per_burst": per,
+    }
+
+
+def _median(values: list[float]) -> float | None:
+    return round(float(np.median(values)), 1) if values else None
+
+
 def _write_wav(path: Path, x: np.ndarray) -> Path:
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
@@ -181,9 +295,11 @@ LINES = [
 ]
 
 
-def run_bench(offline: bool = True, size: int = 256) -> dict:
+def run_bench(offline: bool = True, size: int = 256, pipeline: bool = True) -> dict:
     samples, onsets = click_track()
     out = {"analysis": analysis_cost(samples), "latency": live_latency(samples, onsets)}
+    if pipeline:
+        out["pipeline_latency"] = pipeline_latency()
     if offline:
         out["offline"] = offline_and_batch(LINES, size)
     return out

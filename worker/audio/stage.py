@@ -1,7 +1,8 @@
 """The live voice stage: a source on its own thread, analysed hop by hop; the newest `MouthSignal` wins.
 
-The render stage reads `latest()` once per frame (never blocks). Measures its own analysis cost
-per hop. `muted` (the OBS mute hotkey) shuts the mouth without stopping the microphone.
+The live pipeline reads `latest()` once per frame (never blocks). Measures its own analysis cost
+per hop; `status()` is the voice's part of the live status. `muted` (the OBS mute hotkey) shuts
+the mouth without stopping the microphone.
 """
 
 from __future__ import annotations
@@ -65,6 +66,22 @@ class VoiceInput:
             "hops": self.hops,
             "analysis_ms_median": round(float(np.median(c)), 4) if len(c) else None,
             "analysis_ms_p95": round(float(np.percentile(c, 95)), 4) if len(c) else None,
+        }
+
+    def status(self) -> dict:
+        """What the live status shows: the input, muted, whether voice is heard now, how loud."""
+        sig = self.latest()
+        src = self.source
+        mic = getattr(getattr(src, "device", None), "name", None) or str(getattr(src, "path", src.name))
+        st = self.stats()
+        return {
+            "mic": mic,
+            "muted": self.muted,
+            "voiced": bool(sig.voiced),
+            "openness": round(float(sig.openness), 3),
+            "level_db": round(self.analyzer.level_db, 1),
+            "hops": st["hops"],
+            "analysis_ms_p95": st["analysis_ms_p95"],
         }
 
     def stop(self) -> None:

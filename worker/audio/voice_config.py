@@ -17,11 +17,15 @@ SETTING_KEYS = ("gain_db", "gate_db", "attack_ms", "release_ms", "vad")
 def voice_from_config(path: str | Path | None) -> tuple[VoiceSettings, VoiceProfile]:
     from worker.config import load_config
 
-    cfg = load_config(path)["voice"]
+    return voice_from_section(load_config(path)["voice"], f"{path}: voice")
+
+
+def voice_from_section(cfg: dict, where: str = "voice") -> tuple[VoiceSettings, VoiceProfile]:
+    """A loaded config's `voice` section -> analysis settings and voice profile."""
     settings = VoiceSettings(**{k: cfg[k] for k in SETTING_KEYS})
     settings.validate("voice")
     cal = cfg.get("calibration")
-    profile = VoiceProfile.from_config(cal, f"{path}: voice.calibration") if cal is not None else default_profile()
+    profile = VoiceProfile.from_config(cal, f"{where}.calibration") if cal is not None else default_profile()
     return settings, profile
 
 

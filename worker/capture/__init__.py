@@ -1,4 +1,4 @@
-"""Capture stage: frame sources (webcam, video file) behind the `FrameSource` interface."""
+"""Capture stage: frame sources (webcam, video file, `none`) behind the `FrameSource` interface."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from worker.capture.base import Frame, FrameSource
 from worker.capture.errors import CaptureError
+from worker.capture.none import NoCamera, is_none
 from worker.capture.video import VideoFileSource
 from worker.capture.webcam import CameraInfo, WebcamSource, list_cameras
 
@@ -14,6 +15,7 @@ __all__ = [
     "CaptureError",
     "Frame",
     "FrameSource",
+    "NoCamera",
     "VideoFileSource",
     "WebcamSource",
     "list_cameras",
@@ -31,11 +33,14 @@ def open_source(
     loop: bool = False,
     realtime: bool = False,
 ) -> FrameSource:
-    """Open "webcam" / "webcam:0" / "webcam:<part of a name>", or a video or image file path.
+    """Open "webcam" / "webcam:0" / "webcam:<part of a name>", a video or image file path, or
+    "none" (no camera: empty frames at `fps`).
 
     Camera settings apply to webcams, `loop`/`realtime` to files.
     """
     s = str(spec).strip()
+    if is_none(s):
+        return NoCamera(fps)
     if s.lower() == "webcam" or s.lower().startswith("webcam:"):
         which = s[len("webcam:") :].strip() if ":" in s else "0"
         if not which:

@@ -36,7 +36,7 @@ class CharacterAssets:
     @property
     def cutout(self) -> CutOut:
         """What a renderer prepares from."""
-        return CutOut(self.image, self.landmarks)
+        return CutOut(self.image, self.landmarks, str(self.meta.get("kind", "human")))
 
     @property
     def nbytes(self) -> int:

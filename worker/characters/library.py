@@ -15,6 +15,7 @@ from pathlib import Path
 from worker.characters.assets import CharacterAssets
 from worker.characters.cache import CharacterCache
 from worker.characters.face_finder import StillFaceFinder
+from worker.characters.face_marks import sidecar_digest, sidecar_stamp
 from worker.characters.image_io import decode_image, is_image_file
 from worker.characters.preparer import Preparer, preparer_tag
 from worker.characters.preprocess import PreprocessSettings, cache_key, content_hash, preprocess_image
@@ -52,8 +53,8 @@ class CharacterLibrary:
         self.finder = finder
         self.preparer = preparer
         self._tag = preparer_tag(preparer) if preparer is not None else ""
-        # (path, settings) -> (mtime_ns, size, key): a memory hit needs no file read or hash
-        self._index: dict[tuple[Path, PreprocessSettings], tuple[int, int, str]] = {}
+        # (path, settings) -> (mtime_ns, size, sidecar stamp, key): a memory hit needs no file read or hash
+        self._index: dict[tuple[Path, PreprocessSettings], tuple[int, int, object, str]] = {}
         self._lock = threading.Lock()
 
     def scan(self) -> list[Path]:
@@ -70,8 +71,9 @@ class CharacterLibrary:
             st = path.stat()
             with self._lock:
                 known = self._index.get((path, self.settings))
-            if known and known[:2] == (st.st_mtime_ns, st.st_size):
-                hit = self.cache.get_memory(known[2], self._tag)
+            stamp = sidecar_stamp(path)  # moved face marks are a different character
+            if known and known[:3] == (st.st_mtime_ns, st.st_size, stamp):
+                hit = self.cache.get_memory(known[3], self._tag)
                 if hit is not None:
                     return LoadResult(path, hit, "memory", seconds=time.perf_counter() - t0)
             try:
@@ -80,7 +82,7 @@ class CharacterLibrary:
                 raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
             if not data:
                 raise UserError(f"{path}: empty file (0 bytes)")
-            key = cache_key(content_hash(data), self.settings)
+            key = cache_key(content_hash(data), self.settings, sidecar_digest(path))
             assets, where = self.cache.get(key)
             if assets is None:
                 assets = self.cache.put(
@@ -91,7 +93,7 @@ class CharacterLibrary:
                 assets, prepared = self.cache.prepared(assets, self.preparer)
                 where = max(where, prepared, key=_COST.index)
             with self._lock:
-                self._index[(path, self.settings)] = (st.st_mtime_ns, st.st_size, key)
+                self._index[(path, self.settings)] = (st.st_mtime_ns, st.st_size, stamp, key)
             return LoadResult(path, assets, where, seconds=time.perf_counter() - t0)
         except UserError as e:
             return LoadResult(path, None, "failed", str(e), seconds=time.perf_counter() - t0)

@@ -26,6 +26,7 @@ class CutOut:
 
     image: np.ndarray  # (size, size, 4) uint8 straight RGBA: the square crop around the face
     landmarks: np.ndarray  # (478, 3) float32 in the crop's pixels (as `FaceState.landmarks`)
+    kind: str = "human"  # human | animal | drawn (from the face marks): how its face moves
 
     @property
     def size(self) -> int:

@@ -20,6 +20,8 @@ import numpy as np
 from worker.characters.assets import CharacterAssets
 from worker.characters.cutout import erase_other_faces
 from worker.characters.face_finder import StillFaceFinder, shared_finder
+from worker.characters.face_marks import FaceMarks
+from worker.characters.figure_cutout import figure_alpha
 from worker.characters.image_io import LoadedImage
 from worker.characters.validation import flatten_for_detection as _flatten_for_detection
 from worker.characters.validation import validate_image
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 
 # Bump when the layout or meaning of what preprocessing stores changes: old cache entries rebuild.
 # 2: a renderer's prepared arrays live in their own sub-entry, keyed by its name and version.
-# 3: the validation warnings (small face, two faces) are kept with the character.
+# 3: the validation warnings (small face, two faces) are kept with the character; other faces cut away.
 FORMAT_VERSION = 3
 
 
@@ -55,9 +57,11 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def cache_key(data_hash: str, settings: PreprocessSettings) -> str:
-    """Content hash + settings + format versions; a change in any of them is a different entry."""
-    blob = json.dumps({"image": data_hash, **settings.fingerprint()}, sort_keys=True).encode()
+def cache_key(data_hash: str, settings: PreprocessSettings, marks_digest: str = "") -> str:
+    """Content hash + settings + format versions (+ the face marks' digest, if any); a change in
+    any of them is a different entry."""
+    extra = {"marks": marks_digest} if marks_digest else {}
+    blob = json.dumps({"image": data_hash, **settings.fingerprint(), **extra}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:40]
 
 
@@ -66,19 +70,26 @@ def preprocess_image(
     settings: PreprocessSettings | None = None,
     finder: StillFaceFinder | None = None,
     loaded: LoadedImage | None = None,
+    marks: FaceMarks | None = None,
 ) -> CharacterAssets:
-    """Validate (`validation.validate_image`), crop and matte. Raises `UserError`/`NoFaceError` (one line)."""
+    """Validate (`validation.validate_image`: the face found, or fitted to `marks`, by default the
+    image's sidecar if it has one), crop and matte. Raises `UserError`/`NoFaceError` (one line)."""
     settings = settings or PreprocessSettings()
     settings.validate()
     finder = finder or shared_finder()
     path = Path(path)
     t0 = time.perf_counter()
-    checked = validate_image(path, finder, loaded)  # the same check as `stream-animator check`
-    img, found = checked.image, checked.face
+    # the same check as `stream-animator check`: the user's marks win over the tracker
+    checked = validate_image(path, finder, loaded, marks)
+    img, found, marks = checked.image, checked.face, checked.marks
     assert img is not None and found is not None and found.landmarks is not None
     rgba = img.rgba
 
-    m = crop_matrix(found.landmarks, rgba.shape[1], rgba.shape[0], settings)
+    ears = [marks.points[k] for k in ("left_ear", "right_ear") if k in marks.points] if marks else []
+    framed = found.landmarks  # what the crop frames: the face, and marked ear tips (kept whole)
+    if ears:
+        framed = np.concatenate([framed, np.array([[x, y, 0.0] for x, y in ears], np.float32)])
+    m = crop_matrix(framed, rgba.shape[1], rgba.shape[0], settings)
     n = settings.size
     scale = m[0, 0]
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
@@ -88,21 +99,24 @@ def preprocess_image(
         inside = cv2.warpAffine(np.full(rgba.shape[:2], 255, np.uint8), m, (n, n), flags=cv2.INTER_LINEAR)
     crop_rgb = _flatten_for_detection(crop) if img.has_alpha else np.ascontiguousarray(crop[..., :3])
 
-    landmarks = finder.mesh(crop_rgb)
+    landmarks = None if marks else finder.mesh(crop_rgb)
     if landmarks is None:  # the crop is smaller/larger than the mesh likes: map the first pass
         landmarks = found.landmarks.copy()
         landmarks[:, :2] = landmarks[:, :2] @ m[:, :2].T + m[:, 2]
         landmarks[:, 2] *= scale
     landmarks = landmarks.astype(np.float32)
 
+    kind = marks.kind if marks else "human"
     if img.has_alpha:
         alpha = crop[..., 3]
+    elif kind != "human":  # the person segmenter knows people only: cut out the whole figure
+        ears_crop = np.array(ears, np.float64).reshape(-1, 2) @ m[:, :2].T + m[:, 2]
+        crop[..., 3] = figure_alpha(crop_rgb, landmarks, ears_crop, inside)
     else:
         alpha = matte(crop_rgb, landmarks)
         alpha = np.minimum(alpha, inside)
         crop[..., 3] = alpha
-    if len(found.boxes) > 1:  # one person on stream: the other heads are cut away
-        assert found.main_box is not None
+    if len(found.boxes) > 1 and found.main_box is not None:  # one person on stream: other heads cut away
         erase_other_faces(crop[..., 3], found.boxes, found.main_box, m, landmarks)
 
     inv = cv2.invertAffineTransform(m)
@@ -115,10 +129,12 @@ def preprocess_image(
         "source_size": [int(rgba.shape[1]), int(rgba.shape[0])],
         "faces_found": len(found.boxes),
         "warnings": checked.warnings,
+        "kind": kind,
+        **({"marks": marks.source} if marks else {}),
         "preprocess_ms": round((time.perf_counter() - t0) * 1000, 1),
     }
     return CharacterAssets(
-        key=cache_key(data_hash, settings),
+        key=cache_key(data_hash, settings, marks.digest() if marks else ""),
         name=path.stem,
         source=str(path),
         size=n,

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from worker.characters.face_finder import StillFace, StillFaceFinder, shared_finder
+from worker.characters.face_marks import FaceMarks, fit_face_template, load_face_marks, mark_hint
 from worker.characters.image_io import IMAGE_EXTENSIONS, LoadedImage, load_image
 from worker.errors import NoFaceError, UserError
 
@@ -29,6 +30,7 @@ class ImageCheck:
     path: Path
     image: LoadedImage | None = None
     face: StillFace | None = None
+    marks: FaceMarks | None = None  # the face marked by hand (NAME.face.json), if it has marks
     error: str = ""
     no_face: bool = False  # the error is "no face found" (NoFaceError)
     warnings: list[str] = field(default_factory=list)
@@ -52,6 +54,8 @@ class ImageCheck:
         if self.image is not None:
             h, w = self.image.rgba.shape[:2]
             rep.update(width=w, height=h, alpha=self.image.has_alpha, mode=self.image.mode)
+        if self.marks is not None:
+            rep.update(marks=self.marks.source, kind=self.marks.kind)
         if self.face is not None:
             rep["faces"] = len(self.face.boxes)
             rep["face_found"] = self.face.found
@@ -65,9 +69,13 @@ class ImageCheck:
 
 
 def inspect_image(
-    path: str | Path, finder: StillFaceFinder | None = None, loaded: LoadedImage | None = None
+    path: str | Path,
+    finder: StillFaceFinder | None = None,
+    loaded: LoadedImage | None = None,
+    marks: FaceMarks | None = None,
 ) -> ImageCheck:
-    """Everything that decides whether `path` can be a character; never raises for bad input."""
+    """Everything that decides whether `path` can be a character; never raises for bad input.
+    The face is where `marks` say (by default the picture's NAME.face.json, if any), else found."""
     out = ImageCheck(Path(path))
     name = str(path)
     if out.path.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -87,10 +95,21 @@ def inspect_image(
     if img.has_alpha and float((rgba[..., 3] > 16).mean()) < MIN_OPAQUE_FRACTION:
         out.error = f"{name}: fully transparent: nothing visible to animate"
         return out
-    rgb = flatten_for_detection(rgba) if img.has_alpha else np.ascontiguousarray(rgba[..., :3])
-    out.face = found = (finder or shared_finder()).find(rgb)
+    if marks is None:
+        try:
+            marks = load_face_marks(path, w, h)
+        except UserError as e:
+            out.error = str(e)
+            return out
+    out.marks = marks
+    if marks is not None:  # marked by hand: the face is where the marks say
+        found = StillFace([(0.0, 0.0, 0.0, 0.0)], [1.0], fit_face_template(marks))
+    else:
+        rgb = flatten_for_detection(rgba) if img.has_alpha else np.ascontiguousarray(rgba[..., :3])
+        found = (finder or shared_finder()).find(rgb)
+    out.face = found
     if not found.found:
-        out.error, out.no_face = f"{name}: no face found in the picture", True
+        out.error, out.no_face = f"{name}: no face found in the picture; {mark_hint(path)}", True
         return out
     x0, y0, x1, y1 = found.main_box or (0.0, 0.0, 0.0, 0.0)
     face_h = y1 - y0
@@ -103,16 +122,19 @@ def inspect_image(
     pad = 0.02 * max(w, h)
     if x0 < -pad or y0 < -pad or x1 > w + pad or y1 > h + pad:
         out.warnings.append("face is cut off by the picture's edge")
-    if len(found.boxes) > 1:
+    if len(found.boxes) > 1 and marks is None:
         out.warnings.append(f"{len(found.boxes)} faces: the largest one is animated, the others are cut away")
     return out
 
 
 def validate_image(
-    path: str | Path, finder: StillFaceFinder | None = None, loaded: LoadedImage | None = None
+    path: str | Path,
+    finder: StillFaceFinder | None = None,
+    loaded: LoadedImage | None = None,
+    marks: FaceMarks | None = None,
 ) -> ImageCheck:
     """`inspect_image`, raising its error (`UserError`, `NoFaceError` for no face) when unusable."""
-    out = inspect_image(path, finder, loaded)
+    out = inspect_image(path, finder, loaded, marks)
     out.raise_error()
     return out
 

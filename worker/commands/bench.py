@@ -24,6 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="instead: expression-transfer fidelity table (driver x portrait, re-tracked output)")
     p.add_argument("--floor", action="store_true",
                    help="with --fidelity: also re-track the picture moved rigidly (the instrument's floor)")
+    p.add_argument("--audio", action="store_true",
+                   help="instead: the voice: analysis cost per hop, latency of a click track through the live "
+                   "worker (sound -> frame), offline talking renders and batch vs separate")
+    p.add_argument("--no-offline", action="store_true", help="with --audio: skip the offline render runs (minutes)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -55,6 +59,12 @@ def _default_characters() -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from worker.tools import bench
 
+    if args.audio:
+        from worker.audio.bench import run_bench
+
+        res = run_bench(offline=not args.no_offline)
+        print(json.dumps(res) if args.json else json.dumps(res, indent=1))
+        return 0
     clip = Path(args.clip) if args.clip else _default_clip()
     if not clip.is_file():
         raise UserError(f"{clip}: driving clip not found")

@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"NO   {r['error']}")
                 continue
             alpha = "alpha" if r["alpha"] else "no alpha"
-            print(f"ok   {r['file']}: {r['width']}x{r['height']}, {alpha}, face {r['face_fraction']:.0%} of height")
+            marked = f", face marked ({r['kind']})" if r.get("marks") else ""
+            print(f"ok   {r['file']}: {r['width']}x{r['height']}, {alpha}, face {r['face_fraction']:.0%} of height"
+                  f"{marked}")
             for wmsg in r["warnings"]:
                 print(f"       warning: {wmsg}")
     bad = sum(not r["usable"] for r in reports)

@@ -19,7 +19,20 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config file (default: built-in defaults)")
-    p.add_argument("--source", help="webcam:0, webcam:<name> or a video file (overrides camera.source)")
+    p.add_argument(
+        "--source", help="webcam:0, webcam:<name>, a video file, or none: no camera (overrides camera.source)"
+    )
+    p.add_argument(
+        "--mic",
+        help="the voice moves the mouth: default, a device index or name (see `microphones`), or an audio/video "
+        "file, looped (overrides voice.mic)",
+    )
+    p.add_argument(
+        "--lipsync",
+        choices=("off", "assist", "always"),
+        help="with --mic: assist = the voice takes the mouth while the face is lost (default), always = the "
+        "voice drives the mouth, the camera the rest (overrides voice.lipsync)",
+    )
     p.add_argument("--characters", help="characters folder (overrides characters.folder)")
     p.add_argument(
         "--character",
@@ -129,6 +142,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = {}
     if args.source:
         overrides["camera.source"] = args.source
+    if args.mic:
+        overrides["voice.mic"] = args.mic
+    if args.lipsync:
+        overrides["voice.lipsync"] = args.lipsync
     if args.characters:
         overrides["characters.folder"] = args.characters
     if args.character:
@@ -205,4 +222,5 @@ def summary(s: Status) -> dict:
         "camera_issue": s.camera_issue,
         "process": s.process,
         "warnings": s.warnings,
+        **({"voice": s.voice} if s.voice else {}),
     }

@@ -22,7 +22,9 @@ Control channel (protocol 1)
   +1 / -1 from the current one, wrapping; result ``{"character": id, "ready": bool}``: the
   request is taken, the switch happens at the next frame once the character is loaded and is
   announced by a ``character`` event), ``calibrate``, ``pause``,
-  ``resume``, ``set_options`` (``options``: dict of live-changeable settings),
+  ``resume``, ``mute`` / ``unmute`` (the voice: the mouth stays shut, the microphone stays
+  open; result ``{"muted": bool}``; an error when the worker has no voice input),
+  ``set_options`` (``options``: dict of live-changeable settings),
   ``reload_characters``, ``shutdown``, ``subscribe`` (status events; ``{"on": false}``
   unsubscribes). `check_args()` is the argument check the server applies before dispatch.
 * Subscribed clients get events ``{"event": <name>, "data": {...}}`` (`EVENTS`):
@@ -100,6 +102,8 @@ OPS = (
     "calibrate",
     "pause",
     "resume",
+    "mute",
+    "unmute",
     "set_options",
     "reload_characters",
     "shutdown",
@@ -274,7 +278,8 @@ class CharacterSwitch:
         return cls(str(d["character"]), int(d["frames_late"]), int(d["first_seq"]))
 
 
-TRACKING_STATES = ("starting", "tracking", "calibrating", "lost", "paused", "no camera")
+# "voice only": started with no camera (`--source none`), the voice moves the mouth
+TRACKING_STATES = ("starting", "tracking", "calibrating", "lost", "paused", "no camera", "voice only")
 
 
 @dataclass
@@ -298,6 +303,9 @@ class Status:
     outputs: dict[str, dict[str, Any]]  # output name -> its stats
     warnings: list[str]  # the last few, newest last
     process: dict[str, Any] = field(default_factory=dict)  # cpu, memory of the worker process
+    # the voice input, {} without one: mic (its name or file), lipsync (off | assist | always),
+    # muted, voiced (heard now), openness (0..1), level_db, hops, analysis_ms_p95, error
+    voice: dict[str, Any] = field(default_factory=dict)
     # why there is no camera picture ("no camera: ...; retrying", "camera lost: ...; reconnecting"),
     # None while frames come in; meanwhile the character stays on stream with idle motion
     camera_issue: str | None = None
@@ -308,7 +316,7 @@ class Status:
     @classmethod
     def from_dict(cls, data: Any) -> Status:
         """A received status; ProtocolError when a field is missing. Unknown fields are ignored."""
-        optional = ("process", "camera_issue")
+        optional = ("process", "voice", "camera_issue")
         d = _want(data, tuple(f.name for f in fields(cls) if f.name not in optional), "status")
         values = {f.name: d[f.name] for f in fields(cls) if f.name in d}
         if values["last_switch"] is not None:

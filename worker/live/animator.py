@@ -12,6 +12,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from worker.audio.mouth_signal import MouthSignal
 from worker.characters.assets import CharacterAssets
 from worker.render import create_renderer
 from worker.retarget.retargeter import Retargeter, RetargetOptions
@@ -35,7 +36,7 @@ class Animator:
         self._retargeter(assets)
 
     def set_options(self, **changes) -> None:
-        """Change retarget options live (expression/head strength, mirror, idle)."""
+        """Change retarget options live (expression/head strength, mirror, idle, lipsync)."""
         for k, v in changes.items():
             if not hasattr(self.options, k):
                 raise KeyError(f"unknown motion option {k!r}")
@@ -54,12 +55,15 @@ class Animator:
         self._retargeters.move_to_end(assets.key)
         return r
 
-    def animate(self, face: FaceState | None, neutral: FaceState | None) -> np.ndarray:
-        """RGBA frame of the current character following `face` (relative to `neutral`)."""
+    def animate(
+        self, face: FaceState | None, neutral: FaceState | None, mouth: MouthSignal | None = None
+    ) -> np.ndarray:
+        """RGBA frame of the current character following `face` (relative to `neutral`); `mouth`
+        (the voice) moves the mouth as `options.lipsync` says."""
         if self.assets is None:
             raise RuntimeError("no character set")
         t0 = time.perf_counter()
-        pose = self._retargeter(self.assets).retarget(face, neutral)
+        pose = self._retargeter(self.assets).retarget(face, neutral, mouth)
         t1 = time.perf_counter()
         rgba = self.renderer.render(self.assets, pose)
         t2 = time.perf_counter()

@@ -36,6 +36,8 @@ class ControlOps:
             "calibrate": self.calibrate,
             "pause": lambda args: self._pause(True),
             "resume": lambda args: self._pause(False),
+            "mute": lambda args: self._mute(True),
+            "unmute": lambda args: self._mute(False),
             "set_options": self.set_options,
             "reload_characters": self.reload_characters,
             "shutdown": self.shutdown,
@@ -65,6 +67,13 @@ class ControlOps:
     def _pause(self, paused: bool) -> dict:
         self.controls.paused = paused
         return {"paused": paused}
+
+    def _mute(self, muted: bool) -> dict:
+        voice = self.stages.voice
+        if voice is None:
+            raise UserError("no voice input: start the worker with --mic (or voice.mic in the config)")
+        voice.muted = muted  # the analyser shuts the mouth from its next hop on
+        return {"muted": muted}
 
     def set_options(self, args: dict) -> dict:
         opts = args.get("options")

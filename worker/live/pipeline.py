@@ -13,7 +13,7 @@ from typing import Any
 from worker.capture import FrameSource
 from worker.control import protocol as P
 from worker.live.ops import ControlOps
-from worker.live.ports import Animator, Characters, Fanout, Tracker
+from worker.live.ports import Animator, Characters, Fanout, Tracker, Voice
 from worker.live.report import StatusReport
 from worker.live.stages import Controls, StageThreads
 
@@ -29,6 +29,8 @@ class Pipeline:
         fanout: Fanout,
         publish: Callable[[dict], None] | None = None,
         process: Callable[[], dict[str, Any]] | None = None,
+        voice: Voice | None = None,
+        lipsync: str = "off",
     ) -> None:
         self.publish = publish
         self.roster = roster
@@ -42,6 +44,8 @@ class Pipeline:
             self.controls,
             on_switch=lambda sw: self._publish("character", sw),
             idle_fps=float(config.get("camera", {}).get("fps", 30.0)),
+            voice=voice,
+            lipsync=lipsync,
         )
         self.report = StatusReport(self.stages, process)
         self.ops = ControlOps(config, self.stages, self.status)

@@ -1,5 +1,6 @@
 """The parts the live pipeline drives, as structural types: the real ones (OpenCV capture,
-MediaPipe tracker, `Animator`, `OutputFanout`, `Roster`) and the fakes of the fast tests both fit.
+MediaPipe tracker, `Animator`, `OutputFanout`, `Roster`, `VoiceInput`) and the fakes of the fast
+tests both fit.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from worker.audio.mouth_signal import MouthSignal
 from worker.capture import FrameSource
 from worker.track.face_state import FaceState
 
@@ -39,7 +41,19 @@ class Animator(Protocol):
 
     def set_options(self, **changes: Any) -> None: ...
 
-    def animate(self, face: FaceState | None, neutral: FaceState | None) -> np.ndarray: ...
+    def animate(
+        self, face: FaceState | None, neutral: FaceState | None, mouth: MouthSignal | None = None
+    ) -> np.ndarray: ...
+
+
+class Voice(Protocol):
+    """The voice input (microphone or file): its newest mouth signal, read once per frame."""
+
+    muted: bool
+
+    def latest(self) -> MouthSignal: ...
+
+    def status(self) -> dict[str, Any]: ...
 
 
 class Fanout(Protocol):
@@ -66,4 +80,4 @@ class Characters(Protocol):
     def reload(self) -> None: ...
 
 
-__all__ = ["Animator", "Characters", "Fanout", "FrameSource", "Tracker"]
+__all__ = ["Animator", "Characters", "Fanout", "FrameSource", "Tracker", "Voice"]

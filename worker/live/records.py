@@ -2,7 +2,8 @@
 
 capture -> track: `Captured` (the camera image and its clocks); track -> render: `Tracked`, whose
 `RenderInput` is everything the render stage draws from: the face, the neutral it is measured
-against, and a mouth signal from audio when a voice input is running (None until then).
+against, and the voice's newest `MouthSignal` (taken as the record is made) when a voice input
+is running, else None. With no camera at all (`--source none`) `Captured.image` is empty (0x0).
 """
 
 from __future__ import annotations
@@ -10,24 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from worker.audio.mouth_signal import MouthSignal
 from worker.track.face_state import FaceState
 
 
 @dataclass(frozen=True)
 class Captured:
     seq: int
-    image: Any  # BGR frame (numpy array); None while the camera is missing (the character idles)
+    image: Any  # BGR frame (numpy array); 0x0 with no camera (`--source none`), None while it is missing
     mono: float  # time.monotonic() at capture: the tracker's clock (files loop, so media time jumps)
     wall: float  # time.time() at capture: what outputs measure latency from
-
-
-@dataclass(frozen=True)
-class MouthSignal:
-    """The mouth as heard: voice activity and shape, 0..1 each (from a microphone or file)."""
-
-    voiced: bool
-    open: float
-    wide: float = 0.0
 
 
 @dataclass(frozen=True)

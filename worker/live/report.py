@@ -44,4 +44,5 @@ class StatusReport:
             warnings=list(s.warnings)[-5:],
             process=self.process() if self.process is not None else {},
             camera_issue=s.camera_issue,
+            voice={**s.voice.status(), "lipsync": s.lipsync} if s.voice is not None else {},
         )

@@ -19,10 +19,11 @@ from typing import Any
 from worker.capture import CaptureError, FrameSource
 from worker.control import protocol as P
 from worker.errors import UserError, without_errno
-from worker.live.ports import Animator, Characters, Fanout, Tracker
+from worker.live.ports import Animator, Characters, Fanout, Tracker, Voice
 from worker.live.records import Captured, RenderInput, Tracked
 from worker.live.slot import LatestSlot
 from worker.output.metrics import RateMeter, RollingPercentiles
+from worker.track.face_state import FaceState
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +93,13 @@ class StageThreads:
         controls: Controls,
         on_switch: Callable[[P.CharacterSwitch], None] | None = None,
         idle_fps: float = 30.0,
+        voice: Voice | None = None,
+        lipsync: str = "off",
     ) -> None:
         self._open_source = open_source
         self.idle_fps = idle_fps  # frames per second drawn while the camera is missing
+        self.voice = voice
+        self.lipsync = lipsync  # the voice's share of the mouth: off | assist | always
         self.tracker = tracker
         self.animator = animator
         self.fanout = fanout
@@ -223,9 +228,12 @@ class StageThreads:
                 self.controls.calibrate = False
                 self.tracker.calibrate()
             t0 = time.perf_counter()
-            if item.image is None:  # no camera: the character idles (see `_idle_frames`)
+            if item.image is None:  # the camera is missing or reconnecting (`_idle_frames`): the face eases to rest
                 face = self.tracker.lost(item.mono)
                 self.tracking_state = "no camera"
+            elif not item.image.size:  # no camera by choice (`--source none`): idle and the voice
+                face = FaceState(found=False, timestamp=item.mono, lost_blend=1.0)
+                self.tracking_state = "voice only"
             elif self.controls.paused:
                 face = self.tracker.hold(item.mono)
                 self.tracking_state = "paused"
@@ -237,7 +245,9 @@ class StageThreads:
                 )
             self.timers["track"].add(time.perf_counter() - t0)
             self.tracked += 1
-            self.to_render.put(Tracked(item, RenderInput(face, self.tracker.neutral)))
+            # the voice's newest hop, taken now: sound heard up to here shows in this frame
+            mouth = self.voice.latest() if self.voice is not None else None
+            self.to_render.put(Tracked(item, RenderInput(face, self.tracker.neutral, mouth)))
 
     # --- retarget + render ----------------------------------------------------------------------
     def _render_loop(self) -> None:
@@ -249,7 +259,7 @@ class StageThreads:
             self._apply_pending(item.seq)
             if self.animator.assets is None:
                 continue  # the first character is still loading
-            rgba = self.animator.animate(got.render.face, got.render.neutral)
+            rgba = self.animator.animate(got.render.face, got.render.neutral, got.render.mouth)
             self.timers["retarget"].add(self.animator.last_ms["retarget"] / 1000.0)
             self.timers["render"].add(self.animator.last_ms["render"] / 1000.0)
             self.fanout.send(rgba, item.seq, item.wall)
@@ -276,6 +286,8 @@ class StageThreads:
         opts = self.controls.take_options()
         if opts:
             motion = {k.split(".", 1)[1]: v for k, v in opts.items() if k.startswith("motion.")}
+            if "voice.lipsync" in opts:
+                motion["lipsync"] = self.lipsync = opts["voice.lipsync"]
             if motion:
                 self.animator.set_options(**motion)
             if "smoothing" in opts:

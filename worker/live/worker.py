@@ -2,7 +2,9 @@
 
 `LiveWorker` is what `stream-animator run` runs: it builds every part from the validated config,
 wires the roster's change callback and the pipeline's events to the control server, and stops
-everything in order.
+everything in order. With `voice.mic` set, a `VoiceInput` (microphone or file) runs beside the
+camera and its mouth goes into every frame (`voice.lipsync`); `camera.source: none` runs with the
+voice alone.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from worker.audio.stage import VoiceInput
 from worker.capture import FrameSource, open_source
+from worker.capture.none import is_none
 from worker.characters.cache import open_cache
 from worker.characters.library import CharacterLibrary
 from worker.characters.preprocess import PreprocessSettings
@@ -43,6 +47,13 @@ class LiveWorker:
         self.cfg = cfg
         self.token = token
         self.metrics = ProcessMetrics()
+        self.no_camera = source_factory is None and is_none(cfg["camera"]["source"])
+        self.voice: VoiceInput | None = None
+        self.voice_warning: str | None = None
+        if cfg["voice"]["mic"] is not None:
+            self.voice = self._voice()  # before anything heavy: a missing mic with no camera stops here
+        elif self.no_camera:
+            raise UserError("camera.source none needs a voice: give --mic (a microphone or an audio/video file)")
         # Everything that can be checked is checked before any work, in this order: the camera
         # source (a file must be a video), the outputs (at least one must work), the cache.
         camera = source_factory or self._camera_factory()
@@ -64,6 +75,7 @@ class LiveWorker:
                 head_strength=m["head_strength"],
                 mirror=m["mirror"],
                 idle=m["idle"],
+                lipsync=cfg["voice"]["lipsync"] if self.voice is not None else "off",
             ),
         )
         try:
@@ -85,9 +97,13 @@ class LiveWorker:
             self.tracker,
             self.fanout,
             process=self.metrics.snapshot,
+            voice=self.voice,
+            lipsync=self.animator.options.lipsync,
         )
         for w in self.fanout.warnings:
             self.pipeline.stages.warn(f"output {w}", quiet=True)  # `run` prints them, once
+        if self.voice_warning:
+            self.pipeline.warn(self.voice_warning)
         self.first = first
         self.server = ControlServer(self.pipeline.request, self.token, port=cfg["control"]["port"])
         self.pipeline.publish = self.server.publish
@@ -144,9 +160,47 @@ class LiveWorker:
             log.warning("%s", r.error)
         raise UserError(f"{folder}: no usable character (see the log for each image)")
 
+    def _voice(self) -> VoiceInput | None:
+        """The voice input of `voice.mic` (started by `start`); a microphone that cannot be found
+        is one line: an error when it is the only input, else a warning and the camera alone."""
+        from worker.audio.sources import open_source as open_audio
+        from worker.audio.voice_config import voice_from_section
+
+        v = self.cfg["voice"]
+        settings, profile = voice_from_section(v)
+        try:
+            return VoiceInput(open_audio(str(v["mic"])), settings, profile)
+        except UserError as e:
+            self._voice_failed(e)
+            return None
+
+    def _voice_failed(self, e: UserError) -> None:
+        if self.no_camera:
+            raise e
+        self.voice_warning = f"voice off: {e}"  # the pipeline's warning (the log and the status)
+
+    def _start_voice(self) -> None:
+        """Open the microphone (or start the file's clock); one that refuses to open is one line."""
+        if self.voice is None:
+            return
+        try:
+            self.voice.start()
+        except UserError as e:
+            self.voice = self.pipeline.stages.voice = None
+            if self.no_camera:  # the only input: the caller reports the one line
+                self.fanout.close()
+                self.tracker.close()
+                self.animator.close()
+                raise
+            self.pipeline.warn(f"voice off: {e}")
+            return
+        log.info("voice: %s (lipsync %s)", self.voice.status()["mic"], self.cfg["voice"]["lipsync"])
+
     def _camera_factory(self) -> Callable[[], FrameSource]:
         cam = self.cfg["camera"]
         spec = cam["source"]
+        if is_none(spec):
+            return lambda: open_source("none", fps=cam["fps"])
         if not spec.lower().startswith("webcam"):
             # A file is checked now: something that is not a video is an error at start, never
             # a camera to retry forever. (A webcam that is missing is retried while the character idles.)
@@ -178,6 +232,7 @@ class LiveWorker:
         return P.ready_line(self.control_port, self.frame_port)
 
     def start(self) -> LiveWorker:
+        self._start_voice()
         self.server.start()
         self.roster.start()
         self.pipeline.start(self.first)
@@ -187,6 +242,8 @@ class LiveWorker:
         """Stop everything; returns the final status."""
         self.roster.on_change = None
         self.pipeline.stop()
+        if self.voice is not None:
+            self.voice.stop()
         status = self.pipeline.status()
         self.server.stop()
         self.fanout.close()

@@ -33,6 +33,17 @@ def _module_missing(module: str) -> Callable[[], str | None]:
     return why
 
 
+def _liveportrait_unavailable() -> str | None:
+    """Module missing, or its weights not present and verified (worker/render/liveportrait)."""
+    missing = _module_missing("worker.render.liveportrait")()
+    if missing:
+        return missing
+    from worker.render.liveportrait import availability
+
+    ok, reason = availability()
+    return None if ok else reason
+
+
 @dataclass(frozen=True)
 class RendererEntry(Backend):
     def explain(self, reason: str) -> str:
@@ -58,7 +69,7 @@ RENDERERS: dict[str, RendererEntry] = by_name(
         target="worker.render.liveportrait:LivePortraitRenderer",
         summary="LivePortrait neural renderer (ONNX Runtime; NVIDIA GPU recommended)",
         options=(SIZE,),
-        why_unavailable=_module_missing("worker.render.liveportrait"),
+        why_unavailable=_liveportrait_unavailable,
     ),
 )
 

@@ -6,7 +6,6 @@ Every check is a function of `DoctorOptions` returning a `Check`; `run_checks()`
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata as md
 import json
@@ -331,37 +330,28 @@ def check_gpu(opts: DoctorOptions) -> Check:
     return Check("gpu", OK, text, data=data)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def check_models(opts: DoctorOptions) -> Check:
     from worker.paths import repo_root
 
     root = repo_root() or Path.cwd()
     manifest = opts.manifest or root / "models" / "manifest.json"
     folder = opts.models_dir or manifest.parent
-    try:
-        entries = json.loads(manifest.read_text(encoding="utf-8"))["models"]
-    except (OSError, ValueError, KeyError) as e:
-        return Check("models", FAIL, f"{manifest}: unreadable ({type(e).__name__})", "restore models/manifest.json")
+    from worker.render.liveportrait import weights as W
+
+    try:  # the manifest's one parser and one file check, shared with `models` and the renderer
+        entries = W.load_entries(manifest, prefix="")
+    except UserError as e:
+        return Check("models", FAIL, str(e), "restore models/manifest.json")
     missing, bad, good, unverified = [], [], [], []
-    for e in entries:
-        p = folder / e["path"]
-        if not p.is_file():
-            missing.append(e["path"])
-        elif e.get("size") is not None and p.stat().st_size != e["size"]:
-            bad.append(f"{e['path']} ({p.stat().st_size} bytes, expected {e['size']})")
-        elif e.get("sha256") and _sha256(p) != e["sha256"]:
-            bad.append(f"{e['path']} (SHA-256 mismatch)")
-        elif not e.get("sha256"):
-            unverified.append(e["path"])
+    for st in (W.check(e, folder) for e in entries):
+        if st.state in ("missing", "partial"):
+            missing.append(st.path)
+        elif st.state == "mismatch":
+            bad.append(f"{st.path} ({'SHA-256 mismatch' if st.detail.startswith('SHA-256') else st.detail})")
+        elif st.state == "unverifiable":
+            unverified.append(st.path)
         else:
-            good.append(e["path"])
+            good.append(st.path)
     try:
         renderer = _worker_config(opts)["renderer"]["name"]
     except UserError:

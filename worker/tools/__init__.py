@@ -8,4 +8,6 @@
   (`python -m worker.tools.fidelity`, `bench --fidelity`).
 - `sweep`: synthetic driver faces and pose sweeps of a character (no camera, no tracker).
 - `contact_sheet`: driver | output pairs at the frames that show the most (`demo --sheet`).
+- `mark_page`: the local page where a character's face is marked by hand, with a preview
+  rendered offline from the bundled clip (`stream-animator mark`).
 """

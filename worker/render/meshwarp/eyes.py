@@ -179,3 +179,70 @@ class LidPatch(NamedTuple):
         rgb *= (np.float32(1.0) - self.shade)[..., None]
         rgb += np.float32(0.5)
         region[..., :3] = rgb.astype(np.uint8)
+
+
+def lid_colours(image: np.ndarray, lm: np.ndarray, left: bool) -> np.ndarray:
+    """(2, 3) float32: the lid (the fur or skin just around the eye) and the lash line (the
+    darkest tenth there) of a non-human character, from the picture itself."""
+    idx = list(L.LEFT_EYE if left else L.RIGHT_EYE)
+    pts = np.round(lm[idx, :2]).astype(np.int32)
+    h, w = image.shape[:2]
+    eye = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(eye, cv2.convexHull(pts), 255)
+    r = max(2, int(0.25 * float(np.ptp(lm[idx, 0]))))
+    ring = cv2.dilate(eye, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) & ~eye
+    ring &= (image[..., 3] > 200).astype(np.uint8) * 255
+    sel = image[..., :3][ring > 0].reshape(-1, 3).astype(np.float32)
+    if len(sel) < 10:
+        return np.array([[160.0, 120.0, 100.0], [40.0, 30.0, 30.0]], np.float32)
+    luma = sel @ np.array([0.3, 0.59, 0.11], np.float32)
+    dark = sel[np.argsort(luma)[: max(1, len(sel) // 10)]].mean(0)  # the rim / lash line
+    # the lid is what lies above the eye (a lid comes down from there), not the dark rim
+    above = ring.copy()
+    above[int(lm[idx, 1].min()) :] = 0
+    up = image[..., :3][above > 0].reshape(-1, 3).astype(np.float32)
+    up = up if len(up) >= 10 else sel
+    lu = up @ np.array([0.3, 0.59, 0.11], np.float32)
+    lid = np.median(up[np.argsort(lu)[len(up) // 3 :]], axis=0)
+    return np.array([lid, dark], np.float32)
+
+
+def paint_lids(out: np.ndarray, rig: EyeRig, lm: np.ndarray, colours: np.ndarray) -> None:
+    """A non-human character's lids, painted in its own colours (RGBA `out`, in place).
+
+    Stretching the skin above the lid (as for a photo) smears a drawn eye's thick rim and bright
+    white; instead the lid is a flat shape in the colour around the eye, from the open upper lid
+    down to where the lid is now, edged with the picture's own line colour.
+    """
+    origin, half, ax, n = rig.frame(lm)
+    uv = rig._uv(lm[rig._lids, :2], origin, half, ax, n)
+    n_up = len(rig.upper)
+    up = rig._sorted(uv[:n_up])
+    lo = rig._sorted(uv[n_up:])
+    us = np.linspace(-1.0, 1.0, 33)
+    open_up = np.interp(us, rig.up_uv[:, 0], rig.up_uv[:, 1])
+    now_up = np.maximum(np.interp(us, up[:, 0], up[:, 1]), open_up)
+    now_lo = np.interp(us, lo[:, 0], lo[:, 1])
+    now_up = np.minimum(now_up, np.maximum(now_lo, open_up))
+    shut = float(np.max(now_up - open_up)) / max(rig.aperture, 1e-3)
+    if shut < 0.04:
+        return
+    rim = 0.06 * max(rig.aperture, 0.2)  # cover the drawn rim too: a shut lid hides it
+    top = np.stack([us, open_up - rim], 1)
+    edge = np.stack([us, now_up], 1)
+    basis = np.array([ax, n]) * half
+    poly = np.concatenate([top, edge[::-1]]) @ basis + origin
+    line = edge @ basis + origin
+    thick = max(1, int(round(0.08 * half)))
+    h, w = out.shape[:2]  # draw on the eye's box only (a copy: cv2 wants contiguous RGB)
+    x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - thick - 2, 0)
+    x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + thick + 3, (w, h))
+    if x1 <= x0 or y1 <= y0:
+        return
+    scale = 4  # 2 fractional bits
+    off = np.array([x0, y0], np.float64)
+    lid, ink = colours[0].tolist(), colours[1].tolist()
+    rgb = np.ascontiguousarray(out[y0:y1, x0:x1, :3])
+    cv2.fillPoly(rgb, [np.round((poly - off) * scale).astype(np.int32)], lid, cv2.LINE_AA, shift=2)
+    cv2.polylines(rgb, [np.round((line - off) * scale).astype(np.int32)], False, ink, thick, cv2.LINE_AA, shift=2)
+    out[y0:y1, x0:x1, :3] = rgb

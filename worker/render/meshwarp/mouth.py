@@ -43,8 +43,11 @@ def _smooth(x: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarra
 
 
 def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, iod: float,
-                        strength: float) -> None:
-    """Composite the interior into `out` (RGBA uint8, in place) inside the inner lips of `lm`."""
+                        strength: float, teeth: bool = True) -> None:
+    """Composite the interior into `out` (RGBA uint8, in place) inside the inner lips of `lm`.
+
+    `teeth` False (animal and drawn characters: no human teeth unless the picture shows them)
+    leaves the teeth out: a dark mouth with a tongue."""
     if strength <= 0.01:
         return
     h_img, w_img = out.shape[:2]
@@ -61,7 +64,7 @@ def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, io
     cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_AA, shift=2)
     if not mask.any():
         return
-    col = _interior_colour(lm, palette, iod, x0, y0, x1, y1)
+    col = _interior_colour(lm, palette, iod, x0, y0, x1, y1, teeth)
     a = mask.astype(np.float32)
     a *= np.float32(strength / 255.0)
     a3 = cv2.merge([a, a, a])  # same-shape operands: numpy is slow at broadcasting a last axis of 3
@@ -79,7 +82,7 @@ def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, io
 
 
 def _interior_colour(lm: np.ndarray, palette: np.ndarray, iod: float, x0: int, y0: int, x1: int,
-                     y1: int) -> np.ndarray:
+                     y1: int, with_teeth: bool = True) -> np.ndarray:
     """(h, w, 3) float32 colour of the mouth interior over the box [y0:y1, x0:x1].
 
     Each layer (cavity, tongue, upper teeth) is a per-pixel weight times its colour, so the
@@ -141,7 +144,7 @@ def _interior_colour(lm: np.ndarray, palette: np.ndarray, iod: float, x0: int, y
 
     # upper teeth: a band under the upper lip, shaded round towards the corners
     teeth_px = min(0.085 * iod, 0.45 * max_gap)
-    if teeth_px > 0.8:
+    if teeth_px > 0.8 and with_teeth:
         edge = _smooth(depth, -1 / 1.5, teeth_px / 1.5)
         au = np.abs(u)
         edge *= _smooth(au, -1 / 0.12, 0.86 / 0.12)
@@ -160,7 +163,10 @@ def _interior_colour(lm: np.ndarray, palette: np.ndarray, iod: float, x0: int, y
     colours = [lip * 0.18 + 4.0]
     layers = [cavity]
     if tongue is not None:
-        colours.append(lip * 0.78 + np.array([30.0, 8.0, 12.0]) * sat)
+        if with_teeth:
+            colours.append(lip * 0.78 + np.array([30.0, 8.0, 12.0]) * sat)
+        else:  # a muzzle's lip colour is its fur: the tongue is pink, as bright as the picture
+            colours.append(np.array([196.0, 92.0, 104.0]) * (0.55 + 0.4 * bright))
         layers.append(tongue)
     if teeth is not None:
         white = np.array([214.0, 208.0, 194.0]) * (0.5 + 0.45 * bright)

@@ -15,7 +15,8 @@ import numpy as np
 
 from worker.track import landmark_ids as L
 
-PREPARE_VERSION = 4
+PREPARE_VERSION = 5  # 5: the character's kind (and a non-human one's lid colours)
+KINDS = ("human", "animal", "drawn")  # `meshwarp_kind` holds the index
 GRID = 40  # coarse grid nodes per side (the warp is smooth: upsampled to full size per frame)
 BORDER_PINS = 10  # pins per image side, corners included once
 HALO_SCALE = 1.32  # halo ring around the face oval, which moves with the rigid head motion
@@ -133,8 +134,8 @@ def control_sources(lm: np.ndarray, iod: float) -> np.ndarray:
     return src
 
 
-def prepare_meshwarp(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
-    """The arrays for an RGBA `image` and its (478, 3) `landmarks` (plain arrays: cached as `.npy`)."""
+def prepare_meshwarp(image: np.ndarray, landmarks: np.ndarray, kind: str = "human") -> dict[str, np.ndarray]:
+    """The arrays for an RGBA `image`, its (478, 3) `landmarks` and `kind` (plain arrays: cached as `.npy`)."""
     size = int(image.shape[0])
     lm = np.asarray(landmarks, np.float64)
     r_eye = lm[list(L.R_EYE_CORNERS), :].mean(0)
@@ -162,7 +163,14 @@ def prepare_meshwarp(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.n
     grid_matrix = (basis @ inv).astype(np.float32)  # (GRID^2, n): displacements -> grid field
 
     palette = mouth_palette(image, lm)
+    extra = {}
+    if kind != "human":  # lids painted in the colours around each eye (see eyes.paint_lids)
+        from worker.render.meshwarp.eyes import lid_colours
+
+        extra["meshwarp_lid_colours"] = np.stack([lid_colours(image, lm, left) for left in (True, False)])
     return {
+        **extra,
+        "meshwarp_kind": np.array([KINDS.index(kind) if kind in KINDS else 0], np.int32),
         "meshwarp_ctrl_idx": np.array(CONTROL_LANDMARKS, np.int32),
         "meshwarp_halo": halo.astype(np.float32),
         "meshwarp_halo_share": share.astype(np.float32),

@@ -18,7 +18,7 @@ import numpy as np
 from worker.characters.assets import CharacterAssets
 from worker.characters.preparer import CutOut
 from worker.render.base import Renderer
-from worker.render.meshwarp.eyes import EyeRig, LidPatch
+from worker.render.meshwarp.eyes import EyeRig, LidPatch, paint_lids
 from worker.render.meshwarp.grid import (
     FOLD_DET,
     NEWTON_STEPS,
@@ -58,6 +58,8 @@ class _Character(NamedTuple):
     fold_cells: np.ndarray  # (GRID - 1, GRID - 1) bool: cells that must not fold (visible, and a ring)
     points: np.ndarray  # (478, 2) float32 all landmarks as drawn
     pivot_z: np.float32  # the head's depth centre (a 2-D head motion leaves out what depth adds)
+    human: bool = True  # False (animal, drawn): lids painted in the picture's colours, no teeth
+    lid_colours: np.ndarray | None = None  # (2 eyes, lid / line, rgb) for painted lids
 
 
 class _Warp(NamedTuple):
@@ -86,7 +88,7 @@ class MeshWarpRenderer(Renderer):
 
     def prepare(self, character: CutOut) -> dict[str, np.ndarray]:
         """The solved spline, halo and mouth colours of a character (see `prepare`)."""
-        return prepare_meshwarp(character.image, character.landmarks)
+        return prepare_meshwarp(character.image, character.landmarks, character.kind)
 
     def _character(self, assets: CharacterAssets) -> _Character:
         """Per-character state, derived once from the cached arrays."""
@@ -130,7 +132,8 @@ class MeshWarpRenderer(Renderer):
             fold_cells = cv2.dilate(seen_cells.astype(np.uint8), _RING).astype(bool)
             self._chars[assets.key] = _Character(
                 idx, rest, linear, eyes, mouth, seen_sum, seen_cells, fold_cells,
-                np.ascontiguousarray(lm[:, :2], np.float32), np.float32(lm[L.SKULL, 2].mean()))
+                np.ascontiguousarray(lm[:, :2], np.float32), np.float32(lm[L.SKULL, 2].mean()),
+                int(a["meshwarp_kind"][0]) == 0, a.get("meshwarp_lid_colours"))
         return self._chars[assets.key]
 
     def _grid(self, size: int) -> Grid:
@@ -214,7 +217,7 @@ class MeshWarpRenderer(Renderer):
         back[:, ~moving] = 0.0
         back += grid.nodes  # positions, not displacements: the resize then yields the full map
         full = self._upsample(back, grid, size)
-        lids = [p for rig, *_ in eyes if (p := rig.remap_lids(full, pose.landmarks)) is not None]
+        lids = [p for rig, *_ in eyes if ch.human and (p := rig.remap_lids(full, pose.landmarks)) is not None]
         patches = [p.box for p in lids]
         if (b := ch.mouth.remap_lips(full, pose.landmarks)) is not None:
             patches.append(b)
@@ -250,11 +253,15 @@ class MeshWarpRenderer(Renderer):
         pose = warp.pose
         for lid in warp.lids:
             lid.apply(out)
+        ch = self._character(assets)
+        if not ch.human and ch.lid_colours is not None:
+            for (rig, *_), colours in zip(ch.eyes, ch.lid_colours, strict=True):
+                paint_lids(out, rig, pose.landmarks, colours)
         if self.mouth_interior and pose.mouth_open > 0:
             a = self.prepared(assets)
             iod = float(a["meshwarp_iod"][0])
             strength = min(1.0, pose.mouth_open / MOUTH_FADE)
-            draw_mouth_interior(out, pose.landmarks, a["meshwarp_palette"], iod, strength)
+            draw_mouth_interior(out, pose.landmarks, a["meshwarp_palette"], iod, strength, teeth=ch.human)
         if out.shape[0] != self.size:
             interp = cv2.INTER_AREA if out.shape[0] > self.size else cv2.INTER_LINEAR
             out = cv2.resize(out, (self.size, self.size), interpolation=interp)
