@@ -167,7 +167,7 @@ def test_check_demo_preprocess_reject_alike(odd_pictures, tmp_path, name, messag
     r = cli("check", str(pic), cwd=tmp_path)
     assert r.returncode == 1 and r.stdout.strip() == f"NO   {pic}: {message}"
     r = cli("demo", "--character", str(pic), "--out", "o.mp4", *FAST, cwd=tmp_path)
-    assert r.returncode == 2 and error_line(r) == f"error: {pic}: {message}"
+    assert r.returncode == 2 and error_line(r).startswith(f"error: {pic}: {message}")
     folder = tmp_path / "chars"
     folder.mkdir()
     (folder / name).write_bytes(pic.read_bytes())

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(_module(args.command).run(args) or 0)
     except UserError as e:
         log.debug("user error", exc_info=True)
-        print(f"error: {without_errno(str(e))}", file=sys.stderr)
+        sys.stderr.write(f"error: {without_errno(str(e))}\n")  # one write: never split by library chatter
+        sys.stderr.flush()
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

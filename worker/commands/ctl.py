@@ -30,14 +30,17 @@ OP_HELP = {
     "reload_characters": "look at the characters folder again",
     "shutdown": "stop the worker",
     "subscribe": "on=true | on=false: status events (ctl watch does this)",
+    "mute": "stop the voice moving the mouth (the microphone stays open)",
+    "unmute": "let the voice move the mouth again",
     "watch": "print events (status, character, characters) until Ctrl+C",
 }
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
+    ops = {**{op: "(no arguments)" for op in P.OPS}, **OP_HELP}  # every op, even one added without help here
     p.epilog = "requests and their arguments (KEY=VALUE):\n" + "\n".join(
-        f"  {op:<18} {text}" for op, text in OP_HELP.items()
+        f"  {op:<18} {text}" for op, text in ops.items()
     )
     p.add_argument("op", help=f"one of {', '.join(P.OPS)}, or 'watch' (see below)")
     p.add_argument("args", nargs="*", metavar="KEY=VALUE", help="request arguments; VALUE is JSON or a string")

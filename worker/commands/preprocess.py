@@ -18,12 +18,19 @@ from worker.render import DEFAULT_BACKEND, create_renderer
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("folder", nargs="?", default=str(SAMPLE_CHARACTERS_DIR),
-                   help="characters folder (default: the bundled sample characters)")
+    p.add_argument(
+        "folder",
+        nargs="?",
+        default=str(SAMPLE_CHARACTERS_DIR),
+        help="characters folder (default: the bundled sample characters)",
+    )
     p.add_argument("--cache", default=None, help=f"cache folder (default: {default_cache_dir()})")
     p.add_argument("--size", type=int, default=512, help="working size in pixels (default 512)")
-    p.add_argument("--renderer", default=DEFAULT_BACKEND,
-                   help=f"also prepare what this renderer needs per character (default {DEFAULT_BACKEND})")
+    p.add_argument(
+        "--renderer",
+        default=DEFAULT_BACKEND,
+        help=f"also prepare what this renderer needs per character (default {DEFAULT_BACKEND})",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON summary instead of text")
 
 
@@ -42,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     skipped = [
         p
         for p in sorted(folder.iterdir(), key=lambda p: p.name.lower())
-        if p.is_file() and not p.name.startswith(".") and p not in paths
+        if p.is_file() and not p.name.startswith(".") and p not in paths and not p.name.endswith(".face.json")
     ]
     if not paths:
         renderer.close()
@@ -58,18 +65,26 @@ def run(args: argparse.Namespace) -> int:
     renderer.close()
     counts = Counter("cached" if r.status in ("memory", "disk") else r.status for r in results)
     if args.json:
-        print(json.dumps({
-            "folder": str(Path(args.folder)),
-            "cache": str(lib.cache.root),
-            "counts": {k: counts.get(k, 0) for k in ("cached", "built", "rebuilt", "failed")},
-            "characters": [
-                {"file": r.path.name, "status": r.status, "seconds": round(r.seconds, 3),
-                 "warnings": _warnings(r),
-                 **({"error": r.error} if r.error else {"key": r.assets.key})}
-                for r in results
-            ],
-            "skipped": [{"file": p.name, "reason": "not a PNG, JPEG or WebP picture"} for p in skipped],
-        }))
+        print(
+            json.dumps(
+                {
+                    "folder": str(Path(args.folder)),
+                    "cache": str(lib.cache.root),
+                    "counts": {k: counts.get(k, 0) for k in ("cached", "built", "rebuilt", "failed")},
+                    "characters": [
+                        {
+                            "file": r.path.name,
+                            "status": r.status,
+                            "seconds": round(r.seconds, 3),
+                            "warnings": _warnings(r),
+                            **({"error": r.error} if r.error else {"key": r.assets.key}),
+                        }
+                        for r in results
+                    ],
+                    "skipped": [{"file": p.name, "reason": "not a PNG, JPEG or WebP picture"} for p in skipped],
+                }
+            )
+        )
     else:
         for r in results:
             if r.status == "failed":
@@ -78,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  warning {r.path}: {w}", file=sys.stderr)
         for p in skipped:
             print(f"  skipped {p}: not a PNG, JPEG or WebP picture", file=sys.stderr)
-        print(f"{len(results)} characters: {counts.get('cached', 0)} cached, {counts.get('built', 0)} built, "
-              f"{counts.get('rebuilt', 0)} rebuilt, {counts.get('failed', 0)} failed  (cache: {lib.cache.root})")
+        print(
+            f"{len(results)} characters: {counts.get('cached', 0)} cached, {counts.get('built', 0)} built, "
+            f"{counts.get('rebuilt', 0)} rebuilt, {counts.get('failed', 0)} failed  (cache: {lib.cache.root})"
+        )
     return 1 if counts.get("failed") else 0
 
 

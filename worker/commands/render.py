@@ -155,7 +155,7 @@ def _batch_lines(path: Path) -> list[tuple[str | None, str | None, str]]:
 
 def _prepare(args: argparse.Namespace, cache: Path):
     """The character's assets (from the character cache) and a renderer, once."""
-    from worker.characters.cache import CharacterCache
+    from worker.characters.cache import open_cache
     from worker.characters.library import CharacterLibrary
     from worker.characters.preprocess import PreprocessSettings
     from worker.render import create_renderer
@@ -163,12 +163,12 @@ def _prepare(args: argparse.Namespace, cache: Path):
     character = Path(args.character)
     settings = PreprocessSettings(size=args.size)
     settings.validate()
-    lib = CharacterLibrary(character.parent, CharacterCache(cache), settings)
-    loaded = lib.load(character)
-    if loaded.assets is None:
-        raise UserError(loaded.error)
     renderer = create_renderer(args.renderer, size=args.size)
-    prepare = getattr(renderer, "prepare", None)  # the renderer's per-character step, where it has one
-    if callable(prepare):
-        prepare(loaded.assets)
+    # the renderer's per-character arrays come with the character, cached beside it (as in `demo`)
+    loaded = CharacterLibrary(character.parent, open_cache(cache), settings, preparer=renderer).load(character)
+    if loaded.assets is None:
+        renderer.close()
+        raise UserError(loaded.error)
+    for w in loaded.assets.meta.get("warnings", []):
+        print(f"warning: {character}: {w}", file=sys.stderr)
     return loaded.assets, renderer
