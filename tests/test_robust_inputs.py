@@ -83,7 +83,7 @@ def test_png_folder_must_be_new_or_emptied_on_request(tmp_path):
     r = cli("demo", "--out", str(frames), *FAST, cwd=tmp_path)
     assert r.returncode == 2
     assert error_line(r) == (
-        f"error: {frames}: folder is not empty (1 frames): choose a new folder or allow emptying it (--clear-out)"
+        f"error: {frames}: folder is not empty (1 frame): choose a new folder or allow emptying it (--clear-out)"
     )
     r = cli("demo", "--out", str(frames), "--clear-out", *FAST, cwd=tmp_path)
     assert r.returncode == 0, r.stderr

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -47,6 +48,12 @@ def _run(args: list[str], tmp_path: Path, env: dict[str, str] | None = None, tim
     )
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _errors(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("error:")]
 
@@ -78,11 +85,12 @@ def xvfb():
         proc.kill()
 
 
-@pytest.mark.parametrize("stop", ["duration", "SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("stop", ["duration", "SIGINT", "SIGTERM", "shutdown"])
 def test_window_output_ends_promptly_under_x(xvfb, tmp_path, stop):
     """The README's first-session command: the window closes and the process is gone within 5 s
-    of the end, whether the end is --duration, Ctrl+C or a kill."""
+    of the end, whether the end is --duration, Ctrl+C, a kill or `ctl shutdown` (what OBS sends)."""
     duration = 3.0 if stop == "duration" else 60.0
+    token, port = P.make_token(), _free_port()
     cmd = [
         sys.executable,
         "-m",
@@ -95,6 +103,8 @@ def test_window_output_ends_promptly_under_x(xvfb, tmp_path, stop):
         "--duration",
         str(duration),
         "--json",
+        "--control-port",
+        str(port),
     ]
     p = subprocess.Popen(
         cmd,
@@ -102,7 +112,7 @@ def test_window_output_ends_promptly_under_x(xvfb, tmp_path, stop):
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
-        env=_env(tmp_path, DISPLAY=xvfb),
+        env=_env(tmp_path, DISPLAY=xvfb, **{P.ENV_TOKEN: token}),
         start_new_session=True,
     )
     lines: list[str] = []
@@ -124,7 +134,11 @@ def test_window_output_ends_promptly_under_x(xvfb, tmp_path, stop):
         else:
             time.sleep(2.0)  # frames are being shown
             end = time.monotonic()
-            p.send_signal(getattr(signal, stop))
+            if stop == "shutdown":
+                with P.ControlClient(port, token, timeout=5).connect() as c:
+                    c.request("shutdown")
+            else:
+                p.send_signal(getattr(signal, stop))
         try:
             out, _ = p.communicate(timeout=end - time.monotonic() + 5.0)
         except subprocess.TimeoutExpired:

@@ -144,7 +144,8 @@ class FileOutput(Output):
         if not frames and not others:
             return
         if not self.clear or others:
-            what = f"{len(frames)} frames" if not others else f"{len(frames) + len(others)} files"
+            n = len(frames) + len(others)
+            what = f"{n} {'frame' if not others else 'file'}{'s' * (n != 1)}"
             hint = "choose a new folder" if others else "choose a new folder or allow emptying it (--clear-out)"
             raise UserError(f"{self.path}: folder is not empty ({what}): {hint}")
         for p in frames:
