@@ -448,6 +448,8 @@ def test_status_line_says_why_the_character_idles():
     assert format_status_line(snap) == (
         "Running · 30.0 fps · 5 ms · astronaut · no camera: camera '0' could not be opened; retrying"
     )
+
+
 # ---- the voice ---------------------------------------------------------------------------------------
 
 

@@ -54,8 +54,12 @@ def _strength(name: str, help: str) -> Option:
 # Top-level keys sit in the "" section.
 SECTIONS: dict[str, tuple[Option, ...]] = {
     "camera": (
-        Option("source", "str", "webcam:0",
-               help="webcam:<index>, webcam:<part of its name>, a video file, or none (no camera: needs voice.mic)"),
+        Option(
+            "source",
+            "str",
+            "webcam:0",
+            help="webcam:<index>, webcam:<part of its name>, a video file, or none (no camera: needs voice.mic)",
+        ),
         Option("width", "int", 1280, 64, 7680),
         Option("height", "int", 720, 64, 4320),
         Option("fps", "number", 30, 1, 240),

@@ -57,4 +57,5 @@ def default_log_dir() -> Path:
     """`$STREAM_ANIMATOR_LOGS`, else `logs/` of the checkout, else a per-user state folder."""
     return _place("STREAM_ANIMATOR_LOGS", "logs", "XDG_STATE_HOME", (".local", "state"))
 
+
 SAMPLE_DRIVER = ASSETS_DIR / "driving" / "demo_driver.mp4"

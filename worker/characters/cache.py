@@ -140,15 +140,16 @@ class DiskCache:
         _touch(self.path(key))
         if not all(f.startswith("arr.") and f.endswith(".npy") for f in arrays):
             raise CacheError(f"{self.path(key, tag) / META}: malformed (unexpected file names)")
-        return {f[len("arr."):-len(".npy")]: v for f, v in arrays.items()}
+        return {f[len("arr.") : -len(".npy")]: v for f, v in arrays.items()}
 
     def store_prepared(self, key: str, tag: str, arrays: dict[str, np.ndarray]) -> Path:
         """Write `tag`'s arrays beside character `key` (which must be on disk already), atomically."""
         if not (self.path(key) / META).is_file():
             raise CacheError(f"{self.path(key)}: no character entry to prepare beside")
         files = {f"arr.{k}.npy": v for k, v in arrays.items()}
-        out = self._store_entry(self.path(key, tag), files, {"key": key, "tag": tag},
-                                lambda: self.load_prepared(key, tag))
+        out = self._store_entry(
+            self.path(key, tag), files, {"key": key, "tag": tag}, lambda: self.load_prepared(key, tag)
+        )
         self.evict(keep=key)
         return out
 
@@ -178,8 +179,9 @@ class DiskCache:
             total -= e.bytes
             removed.append(e.key)
         if removed:
-            log.info("cache: removed %d least recently used entries to stay under %d MB",
-                     len(removed), self.max_bytes >> 20)
+            log.info(
+                "cache: removed %d least recently used entries to stay under %d MB", len(removed), self.max_bytes >> 20
+            )
         return removed
 
     def clear(self) -> int:
@@ -245,8 +247,11 @@ class _Held:
 
     @property
     def nbytes(self) -> int:  # the picture is shared by all of them: count it once
-        return int(self.base.image.nbytes + self.base.landmarks.nbytes + sum(
-            a.nbytes for p in self.prepared.values() for a in p.arrays.values()))
+        return int(
+            self.base.image.nbytes
+            + self.base.landmarks.nbytes
+            + sum(a.nbytes for p in self.prepared.values() for a in p.arrays.values())
+        )
 
 
 class CharacterCache:

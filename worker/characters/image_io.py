@@ -62,9 +62,7 @@ def decode_image(data: bytes, name: str) -> LoadedImage:
         except UserError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise UserError(
-                f"{name}: image too large (over {MAX_PIXELS / 1e6:.0f} MP): scale it down first"
-            ) from None
+            raise UserError(f"{name}: image too large (over {MAX_PIXELS / 1e6:.0f} MP): scale it down first") from None
         except UnidentifiedImageError:
             raise UserError(f"{name}: not a readable image (PNG, JPEG or WebP expected)") from None
         except (OSError, SyntaxError, ValueError) as e:

@@ -60,8 +60,9 @@ class CharacterLibrary:
     def scan(self) -> list[Path]:
         if not self.folder.is_dir():
             raise UserError(f"{self.folder}: characters folder not found")
-        return sorted((p for p in self.folder.iterdir() if p.is_file() and is_image_file(p)),
-                      key=lambda p: p.name.lower())
+        return sorted(
+            (p for p in self.folder.iterdir() if p.is_file() and is_image_file(p)), key=lambda p: p.name.lower()
+        )
 
     def load(self, path: str | Path) -> LoadResult:
         """Assets of one image: from memory, disk, or preprocessed now. Never raises for bad input."""

@@ -33,8 +33,10 @@ def run(args: argparse.Namespace) -> int:
                 continue
             alpha = "alpha" if r["alpha"] else "no alpha"
             marked = f", face marked ({r['kind']})" if r.get("marks") else ""
-            print(f"ok   {r['file']}: {r['width']}x{r['height']}, {alpha}, face {r['face_fraction']:.0%} of height"
-                  f"{marked}")
+            print(
+                f"ok   {r['file']}: {r['width']}x{r['height']}, {alpha}, face {r['face_fraction']:.0%} of height"
+                f"{marked}"
+            )
             for wmsg in r["warnings"]:
                 print(f"       warning: {wmsg}")
     bad = sum(not r["usable"] for r in reports)

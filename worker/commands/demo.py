@@ -18,15 +18,24 @@ from worker.paths import DEMO_CHARACTER, SAMPLE_DRIVER
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--character", default=str(DEMO_CHARACTER), help="character image (default: bundled sample)")
     p.add_argument("--driver", default=str(SAMPLE_DRIVER), help="driving video (default: bundled clip)")
-    p.add_argument("--out", default="out/demo.mp4",
-                   help="output: .mp4 (opaque), .mov (qtrle, alpha), .webm (VP9, alpha) or a folder for PNGs")
+    p.add_argument(
+        "--out",
+        default="out/demo.mp4",
+        help="output: .mp4 (opaque), .mov (qtrle, alpha), .webm (VP9, alpha) or a folder for PNGs",
+    )
     p.add_argument("--size", type=int, default=512, help="output size in pixels (default 512)")
     p.add_argument("--renderer", default="meshwarp", help="renderer backend (default meshwarp)")
-    p.add_argument("--background", default="#00b140",
-                   help='background colour for .mp4: "#rrggbb" or "[r, g, b]" (default green screen)')
+    p.add_argument(
+        "--background",
+        default="#00b140",
+        help='background colour for .mp4: "#rrggbb" or "[r, g, b]" (default green screen)',
+    )
     p.add_argument("--cache", default=None, help="character cache folder")
-    p.add_argument("--clear-out", action="store_true",
-                   help="--out is a PNG folder with frames from an earlier run: delete them first")
+    p.add_argument(
+        "--clear-out",
+        action="store_true",
+        help="--out is a PNG folder with frames from an earlier run: delete them first",
+    )
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many driver frames (0 = all)")
     p.add_argument("--sheet", help="also write a contact sheet .png or .jpg (driver | output at telling moments)")
     p.add_argument("--json", action="store_true", help="print one JSON object with counts and stage timings")
@@ -62,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
         refuse_overwriting_inputs("--sheet", Path(args.sheet), [character, driver, out_path])
         check_sheet_path(Path(args.sheet))
     source = VideoFileSource(driver)  # UserError naming the file if it cannot be decoded
-    out = FileOutput(out_path, fps=source.fps, background=background, timing="fps", realtime=False,
-                     clear=args.clear_out)
+    out = FileOutput(
+        out_path, fps=source.fps, background=background, timing="fps", realtime=False, clear=args.clear_out
+    )
     renderer = None
     times = StageTimes()
     frames_in = faces = 0
@@ -123,8 +133,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         s = result["stages_ms"]
-        print(f"wrote {out.path}: {out.frames} frames at {result['fps']:g} fps "
-              f"(face in {faces} of {frames_in} driver frames)")
+        print(
+            f"wrote {out.path}: {out.frames} frames at {result['fps']:g} fps "
+            f"(face in {faces} of {frames_in} driver frames)"
+        )
         print("median ms: " + ", ".join(f"{k} {v['median']:.2f}" for k, v in s.items()), file=sys.stderr)
     return 0
 

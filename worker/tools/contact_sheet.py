@@ -53,7 +53,7 @@ class ContactSheet:
         h, w = bgr.shape[:2]
         side = min(h, w)
         y0, x0 = (h - side) // 2, (w - side) // 2
-        return cv2.resize(bgr[y0:y0 + side, x0:x0 + side], (self.cell, self.cell), interpolation=cv2.INTER_AREA)
+        return cv2.resize(bgr[y0 : y0 + side, x0 : x0 + side], (self.cell, self.cell), interpolation=cv2.INTER_AREA)
 
     def _fit_rgba(self, rgba: np.ndarray) -> np.ndarray:
         small = cv2.resize(rgba, (self.cell, self.cell), interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -71,8 +71,16 @@ class ContactSheet:
             _, drv, out, idx = self.best[label]
             row = np.hstack([drv, np.full((self.cell, 6, 3), 255, np.uint8), out])
             cap = np.full((26, row.shape[1], 3), 255, np.uint8)
-            cv2.putText(cap, f"{label} (frame {idx}): driver | character", (6, 18), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.5, (40, 40, 40), 1, cv2.LINE_AA)
+            cv2.putText(
+                cap,
+                f"{label} (frame {idx}): driver | character",
+                (6, 18),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                (40, 40, 40),
+                1,
+                cv2.LINE_AA,
+            )
             rows.append(np.vstack([cap, row]))
         if not rows:
             raise ValueError("no frame with a face to show")
