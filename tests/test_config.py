@@ -30,7 +30,7 @@ def test_file_overrides_and_keeps_the_rest(tmp_path):
     ("camera:\n  fps: fast\n", "config key 'camera.fps': expected a number"),
     ("camra: {}\n", "unknown key 'camra'"),
     ("motion:\n  strength: 2\n", "unknown key 'motion.strength'"),
-    ("renderer:\n  name: magic\n", "'renderer.name': expected one of meshwarp, liveportrait"),
+    ("renderer:\n  name: magic\n", "'renderer.name': expected one of auto, meshwarp, liveportrait"),
     ("control:\n  port: 70000\n", "'control.port': expected an integer in 0..65535"),
     ("outputs:\n  - nut\n", "outputs[0]: must be a mapping with a 'type'"),
     ("motion: [1, 2]\n", "'motion' must be a mapping"),

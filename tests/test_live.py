@@ -180,6 +180,8 @@ def test_status_is_exactly_the_protocols_fields(live):
     assert set(st.stages_ms) == {"capture", "track", "retarget", "render"}
     assert st.process["rss_mb"] > 0  # the worker process's own metrics
     assert set(st.drops) >= {"track", "render", "obs"}
+    # the default renderer is auto: here (no weights, no GPU) meshwarp, and the status says why
+    assert st.renderer == "meshwarp" and st.renderer_reason.startswith("auto chose meshwarp: liveportrait is")
 
 
 def test_character_folder_is_watched(live, characters):

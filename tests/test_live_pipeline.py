@@ -86,6 +86,8 @@ class FakeAnimator:
         self.options: dict[str, Any] = {}
         self.inputs: list[tuple[FaceState | None, FaceState | None]] = []
         self.mouths: list[MouthSignal | None] = []
+        self.frames: list[Any] = []
+        self.calibrations = 0
 
     def set_character(self, assets: Any) -> None:
         self.assets = assets
@@ -93,11 +95,22 @@ class FakeAnimator:
     def set_options(self, **changes: Any) -> None:
         self.options.update(changes)
 
+    def calibrate(self) -> None:
+        self.calibrations += 1
+
+    def describe_renderer(self) -> tuple[str, str]:
+        return "fake", "test double"
+
     def animate(
-        self, face: FaceState | None, neutral: FaceState | None, mouth: MouthSignal | None = None
+        self,
+        face: FaceState | None,
+        neutral: FaceState | None,
+        mouth: MouthSignal | None = None,
+        frame: Any = None,
     ) -> np.ndarray:
         self.inputs.append((face, neutral))
         self.mouths.append(mouth)
+        self.frames.append(frame)
         time.sleep(self.delay)
         self.last_ms = {"retarget": 0.1, "render": self.delay * 1000.0}
         rgba = np.zeros((4, 4, 4), np.uint8)
@@ -293,9 +306,17 @@ def test_pause_calibrate_and_live_options_reach_the_stages():
         assert wait_for(lambda: p.status().tracking == "tracking" or p.status().tracking == "lost")
         p.request("calibrate", {})
         assert wait_for(lambda: rig.tracker.calibrating_left == 0 and p.status().tracking != "calibrating")
+        assert wait_for(lambda: rig.animator.calibrations == 1)  # the renderer's own neutral too, once
+        # the captured frame travels with its face to the renderer (liveportrait crops the face from it)
+        assert all(f is not None and f.shape == (8, 8, 3) for f in rig.animator.frames[-5:])
         p.request("pause", {})
         assert wait_for(lambda: p.status().tracking == "paused") and wait_for(lambda: rig.tracker.held > 5)
         assert p.status().paused
+        # while paused the face is held, and so is the frame it was tracked on (not the live image)
+        n = len(rig.animator.frames)
+        assert wait_for(lambda: len(rig.animator.frames) > n + 5)
+        held = rig.animator.frames[n + 1 :]
+        assert all(f is held[0] for f in held) and rig.animator.calibrations == 1
         p.request("resume", {})
         assert wait_for(lambda: p.status().tracking != "paused")
         res = p.request("set_options", {"options": {"motion.expression_strength": 1.5, "smoothing": 0.5}})
@@ -316,7 +337,7 @@ def test_pause_calibrate_and_live_options_reach_the_stages():
 def test_a_crashing_stage_stops_the_pipeline_with_a_warning():
     with Rig() as rig:
 
-        def boom(face, neutral, mouth=None):
+        def boom(face, neutral, mouth=None, frame=None):
             raise RuntimeError("renderer exploded")
 
         rig.animator.animate = boom  # type: ignore[method-assign]

@@ -114,8 +114,12 @@ def test_engine_runs_the_real_worker_end_to_end(engine_setup):
 
     # what the worker offers comes from `worker describe --json` (run off the engine's thread), saved for next time
     offer = wait(lambda s: s["offer"] is not None, 60, "the worker's offer", eng)["offer"]
-    assert {r["name"]: r["available"] for r in offer["renderers"]} == {"meshwarp": True, "liveportrait": False}
-    assert eng.offer().renderer_choices("meshwarp") == ["meshwarp"]
+    assert {r["name"]: r["available"] for r in offer["renderers"]} == {
+        "auto": True,
+        "meshwarp": True,
+        "liveportrait": False,
+    }
+    assert eng.offer().renderer_choices("auto") == ["auto", "meshwarp"]
     assert json.loads((tmp / "state" / "describe.json").read_text()) == offer
 
     # a status file for support/tests, without the secret

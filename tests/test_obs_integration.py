@@ -192,8 +192,8 @@ def test_properties_build_with_the_workers_characters(obs_env):
     for name in ("status", "btn_start", "btn_stop", "btn_calibrate", "btn_reload", "btn_refresh", "characters_dir",
                  "video_file", "expression_strength", "head_strength", "smoothing", "mirror", "worker_python",
                  "autostart", "scene_characters", "camera[6]", "size[5]", "mic[3]", "mic_file", "lipsync[3]",
-                 # from the worker's `describe`: liveportrait cannot start, Spout2 needs Windows
-                 "renderer[1]", "output_mode[2]",
+                 # from the worker's `describe`: auto + meshwarp (liveportrait cannot start), Spout2 needs Windows
+                 "renderer[2]", "output_mode[2]",
                  "character[3]", "scene_character::Scene A[4]", f"scene_character::{BOUND_SCENE}[4]"):
         assert name in props, (name, props)
 

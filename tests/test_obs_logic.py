@@ -148,8 +148,9 @@ def test_settings_problems_name_the_field(tmp_path, monkeypatch):
 def test_menus_offer_only_what_can_run_here(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAM_ANIMATOR_MODELS", str(tmp_path / "no-weights"))
     offer = worker_offer()
-    assert offer.renderer_choices("meshwarp") == ["meshwarp"]  # liveportrait cannot start: not offered
-    assert offer.renderer_choices("liveportrait") == ["meshwarp", "liveportrait"]  # a saved choice stays visible
+    assert offer.renderer_choices("auto") == ["auto", "meshwarp"]  # liveportrait cannot start: not offered
+    # a saved choice stays visible
+    assert offer.renderer_choices("liveportrait") == ["auto", "meshwarp", "liveportrait"]
     if not sys.platform.startswith("win"):
         assert offer.mode_choices("direct") == ["direct", "nut"]
     assert offer.range("motion.expression_strength") == (0.0, 2.0) and offer.range("characters.size") == (64, 2048)
@@ -245,6 +246,8 @@ def test_status_line_running():
     }
     assert format_status_line(snap) == "Running · 30.0 fps · 41 ms · astronaut · tracking"
     assert format_status_line({"state": "running", "worker": {}, "latency_ms": None, "character": None}) == "Running"
+    snap["worker"]["renderer"] = "meshwarp"  # what `auto` chose, once the worker reports it
+    assert format_status_line(snap) == "Running · 30.0 fps · 41 ms · astronaut · meshwarp · tracking"
     snap["worker"]["paused"] = True
     snap["worker"]["warnings"] = ["camera is slow"]
     line = format_status_line(snap)
@@ -528,3 +531,19 @@ def test_status_line_shows_the_voice():
     assert format_status_line(snap).endswith("voice only · voice muted")
     w["voice"] = {}
     assert format_status_line(snap).endswith("voice only")
+
+
+def test_liveportrait_offered_exactly_where_describe_says_it_can_run(tmp_path, monkeypatch):
+    """The menu follows `describe`: no weights -> not offered; graphs it accepts (the test-only
+    stand-ins) -> offered; `auto` is always offered and on this CPU-only machine still picks meshwarp."""
+    from worker.render.liveportrait.standin import build_models
+
+    monkeypatch.setenv("STREAM_ANIMATOR_MODELS", str(tmp_path / "no-weights"))
+    monkeypatch.delenv("STREAM_ANIMATOR_STANDIN_MODELS", raising=False)
+    assert "liveportrait" not in worker_offer().renderer_choices("auto")
+    monkeypatch.setenv("STREAM_ANIMATOR_STANDIN_MODELS", str(build_models(tmp_path / "standin")))
+    offer = worker_offer()
+    assert offer.renderer_choices("auto") == ["auto", "meshwarp", "liveportrait"]
+    auto = offer.renderers["auto"]
+    assert auto["picks"] == "meshwarp" and "no GPU provider" in auto["picks_reason"]
+    assert offer.problems("liveportrait", "direct", {}) == []

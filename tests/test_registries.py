@@ -142,6 +142,9 @@ def test_describe_json_lists_renderers_and_outputs_with_availability(tmp_path):
     rend = {e["name"]: e for e in d["renderers"]}
     assert rend["meshwarp"]["available"] is True and rend["meshwarp"]["reason"] is None
     assert rend["liveportrait"]["available"] is False and "models --download" in rend["liveportrait"]["reason"]
+    # auto: always offered; without weights it picks meshwarp and says why
+    assert rend["auto"]["available"] is True and rend["auto"]["picks"] == "meshwarp"
+    assert rend["auto"]["picks_reason"].startswith("auto chose meshwarp: liveportrait is not ready: weights")
     assert {"name": "size", "type": "int", "default": 512, "min": 64, "max": 2048} == {
         k: v for k, v in rend["meshwarp"]["options"][0].items() if k != "help"
     }
@@ -156,4 +159,4 @@ def test_describe_json_lists_renderers_and_outputs_with_availability(tmp_path):
         assert outs["spout"]["available"] is False and "Windows" in outs["spout"]["reason"]
     motion = {o["name"]: o for o in d["config"]["motion"]}
     assert (motion["expression_strength"]["min"], motion["expression_strength"]["max"]) == (0.0, 2.0)
-    assert "motion.expression_strength" in d["live_keys"] and d["default_renderer"] == "meshwarp"
+    assert "motion.expression_strength" in d["live_keys"] and d["default_renderer"] == "auto"

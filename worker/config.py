@@ -5,7 +5,7 @@ Example (every key optional):
     camera: {source: "webcam:0", width: 1280, height: 720, fps: 30, mjpeg: true}
     characters: {folder: ~/characters, current: null, size: 512}
     cache_dir: null                      # default: the user's cache folder (`stream-animator cache`)
-    renderer: {name: meshwarp}
+    renderer: {name: auto}               # auto: liveportrait with verified weights + a GPU, else meshwarp
     motion: {expression_strength: 1.0, head_strength: 1.0, mirror: false, idle: true}
     smoothing: 1.0                       # 0 = raw tracking, 1 = tuned default, 2 = extra steady
     outputs: [{type: obs}, {type: nut, port: 9999}]

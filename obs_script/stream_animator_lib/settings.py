@@ -51,7 +51,7 @@ class ScriptSettings:
     worker_python: str = ""
     characters_dir: str = ""  # empty: the worker's bundled sample characters
     character: str = ""  # empty: the worker's first character
-    renderer: str = "meshwarp"
+    renderer: str = "auto"  # the worker picks: liveportrait with verified weights and a GPU, else meshwarp
     camera: str = "webcam:0"  # "webcam:N" or CAMERA_FILE
     video_file: str = ""
     size: int = 512

@@ -21,7 +21,8 @@ def character_label(character_id: str) -> str:
 
 
 def format_status_line(snap: dict) -> str:
-    """One line for humans, e.g. 'Running · 30.0 fps · 41 ms · astronaut · tracking · voice on'."""
+    """One line for humans, e.g. 'Running · 30.0 fps · 41 ms · astronaut · meshwarp · tracking · voice on'
+    (the renderer once the worker reports it; why that one is in the status file)."""
     state = snap.get("state", "stopped")
     err = snap.get("last_error") or ""
     if state == "running":
@@ -33,6 +34,8 @@ def format_status_line(snap: dict) -> str:
             parts.append(f"{snap['latency_ms']:.0f} ms")
         if snap.get("character"):
             parts.append(character_label(snap["character"]))
+        if w.get("renderer"):
+            parts.append(w["renderer"])
         if w:
             parts.append(w.get("camera_issue") or w["tracking"])  # why the character idles, if it does
             voice = w.get("voice") or {}  # {} without a voice (and from workers before it existed)

@@ -44,13 +44,17 @@ class Preparer(Protocol):
 
 
 def preparer_tag(preparer: Preparer) -> str:
-    """`<name>.v<version>`: names the preparer's arrays in the cache (folder and memory key)."""
+    """`<name>.v<version>[.<prepare_key>]`: names the preparer's arrays in the cache (folder and
+    memory key). `prepare_key` (optional) is what else they depend on, e.g. a network's weights."""
     name, version = preparer.name, preparer.prepare_version
+    key = getattr(preparer, "prepare_key", "")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(f"preparer name {name!r}: use letters, digits, '_' and '-' only")
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
         raise ValueError(f"{name}.prepare_version {version!r}: must be an int >= 0")
-    return f"{name}.v{version}"
+    if key and not (isinstance(key, str) and _NAME.fullmatch(key)):
+        raise ValueError(f"{name}.prepare_key {key!r}: use letters, digits, '_' and '-' only")
+    return f"{name}.v{version}.{key}" if key else f"{name}.v{version}"
 
 
 def check_arrays(tag: str, arrays: object) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ from worker.paths import SAMPLE_CHARACTERS_DIR, shared_testdata
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip", help="driving clip (default: d3.mp4 from ../shared/testdata, else the bundled clip)")
     p.add_argument("--characters", nargs="*", help="images to preprocess (default: the test portraits or samples)")
-    p.add_argument("--frames", type=int, default=600, help="at most this many frames per clip (default 600)")
+    p.add_argument("--frames", type=int, help="at most this many frames per clip (default 600; --renderer: 120)")
     p.add_argument("--cores", type=int, default=1,
                    help="pin the benchmark to this many CPU cores where the OS allows (default 1; 0 = all)")
     p.add_argument("--live", type=float, metavar="SECONDS",
@@ -28,6 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="instead: the voice: analysis cost per hop, latency of a click track through the live "
                    "worker (sound -> frame), offline talking renders and batch vs separate")
     p.add_argument("--no-offline", action="store_true", help="with --audio: skip the offline render runs (minutes)")
+    p.add_argument("--renderer", choices=("liveportrait", "meshwarp"),
+                   help="instead: this renderer on the clip (liveportrait: per-network ms, our own code's ms, "
+                        "render-cache hit rate), beside meshwarp on the same frames (default 120 frames)")
+    p.add_argument("--standin", action="store_true",
+                   help="with --renderer liveportrait and no weights: run the stand-in graphs (tests' standin.py); "
+                        "numbers labelled as such: only our own code's cost means something")
+    p.add_argument("--models", help="with --renderer liveportrait: folder holding liveportrait/*.onnx")
+    p.add_argument("--device", default="auto", help="with --renderer liveportrait: auto, cuda, dml, coreml or cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -72,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
         res = bench.bench_live(clip, args.live)
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))
         return 0
+    if args.renderer:
+        return _run_renderer(args, clip)
+    if args.frames is None:
+        args.frames = 600
     if args.fidelity:
         from worker.tools import fidelity
 
@@ -104,6 +116,57 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_report(result)
     return 0
+
+
+def _run_renderer(args: argparse.Namespace, clip: Path) -> int:
+    """`bench --renderer NAME`: NAME on the clip, and meshwarp beside it."""
+    from worker.paths import DEMO_CHARACTER
+    from worker.tools import bench
+
+    frames = args.frames or 120
+    character = Path(args.characters[0]) if args.characters else DEMO_CHARACTER
+    if not character.is_file():
+        raise UserError(f"{character}: character image not found")
+    models = Path(args.models) if args.models else None
+    if args.renderer == "liveportrait" and not args.standin:
+        from worker.render.liveportrait import availability
+
+        ok, reason = availability(models)
+        if not ok:
+            raise UserError(f"--renderer liveportrait: {reason} (or add --standin to time our own code on "
+                            "stand-in graphs)")
+    pinned = _pin(args.cores)
+    result: dict = {"cpu_cores": pinned or "all", "clip": clip.name, "character": character.name}
+    if args.renderer == "liveportrait":
+        if not args.json:
+            print(f"liveportrait on {clip.name} ({'stand-in graphs' if args.standin else 'weights'}) ...",
+                  file=sys.stderr)
+        result["liveportrait"] = bench.bench_liveportrait(clip, character, frames, models_dir=models,
+                                                          standin=args.standin, device=args.device)
+    result["meshwarp"] = bench.bench_meshwarp_clip(clip, character, frames)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_renderers(result)
+    return 0
+
+
+def _print_renderers(r: dict) -> None:
+    print(f"CPU cores: {r['cpu_cores']}; clip {r['clip']} -> {r['character']}")
+    lp = r.get("liveportrait")
+    if lp:
+        print(f"liveportrait ({lp['weights']}), {lp['frames']} frames at {lp['size']}²:")
+        print("  " + "; ".join(lp["providers"]))
+        print("  network ms/run: " + ", ".join(f"{k} {v:.2f}" for k, v in lp["network_ms"].items()))
+        o = lp["own_code_ms"]
+        print(f"  our own code ms/frame: wall {o['wall_total']:.2f} {o['wall']}, CPU {o['cpu_total']:.2f} {o['cpu']}")
+        c = lp["render_cache"]
+        print(f"  render cache: hit rate {c['hit_rate']:.2f} ({c['hits']} hits + {c['holds']} holds of {c['frames']}); "
+              f"{lp['wall_ms_per_frame_with_cache']:.1f} ms/frame with it, "
+              f"{lp['wall_ms_per_frame_no_cache']:.1f} without")
+    m = r["meshwarp"]
+    print(f"meshwarp, {m['frames']} frames at {m['size']}²: render {m['render_ms']['median']:.2f} ms median "
+          f"({m['render_ms']['p95']:.2f} p95), retarget {m['retarget_ms']['median']:.2f} ms")
 
 
 def _print_report(r: dict) -> None:

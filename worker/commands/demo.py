@@ -24,7 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="output: .mp4 (opaque), .mov (qtrle, alpha), .webm (VP9, alpha) or a folder for PNGs",
     )
     p.add_argument("--size", type=int, default=512, help="output size in pixels (default 512)")
-    p.add_argument("--renderer", default="meshwarp", help="renderer backend (default meshwarp)")
+    p.add_argument(
+        "--renderer",
+        default="auto",
+        help="auto (default: liveportrait with verified weights and a GPU, else meshwarp), meshwarp "
+        "or liveportrait (on the CPU: slow, fine offline)",
+    )
     p.add_argument(
         "--background",
         default="#00b140",
@@ -41,6 +46,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object with counts and stage timings")
 
 
+def cli_renderer(name: str, size: int):
+    """The renderer `--renderer name` asks for, or one line naming the flag when it cannot run here."""
+    from worker.render import create_renderer
+
+    try:
+        return create_renderer(name, size=size)
+    except UserError as e:
+        raise UserError(f"--renderer {name}: {str(e).removeprefix('renderer.name: ')}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from worker.capture.video import VideoFileSource
     from worker.characters.cache import open_cache
@@ -49,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
     from worker.output.base import parse_colour
     from worker.output.file import FileOutput
     from worker.progress import progress
-    from worker.render import create_renderer
     from worker.tools.contact_sheet import ContactSheet, check_sheet_path
     from worker.tools.offline import StageTimes, animate, source_frames, track_frames
     from worker.track.mediapipe_tracker import FaceTracker
@@ -85,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         out.start()  # an unwritable path fails here, before any work
         cache = open_cache(args.cache)
-        renderer = create_renderer(args.renderer, size=args.size)
+        renderer = cli_renderer(args.renderer, args.size)
         loaded = CharacterLibrary(character.parent, cache, settings, preparer=renderer).load(character)
         if loaded.assets is None:
             raise UserError(loaded.error)
@@ -120,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as e:  # no face in any frame: nothing to show
             raise UserError(f"{args.sheet}: not written: {e}") from None
     result = {
+        "renderer": renderer.name,
+        "renderer_reason": "; ".join(p for p in (renderer.selection, renderer.status_line()) if p),
         "character": str(character),
         "driver": str(driver),
         "out": str(out.path),
@@ -133,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         s = result["stages_ms"]
+        print(f"renderer {result['renderer_reason']}", file=sys.stderr)
         print(
             f"wrote {out.path}: {out.frames} frames at {result['fps']:g} fps "
             f"(face in {faces} of {frames_in} driver frames)"

@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
             form = f"  --output {e['short_form']}" if "short_form" in e else ""
             print(f"  {e['name']:<12} {state}{form}")
             print(f"  {'':<12} {e['summary']}")
+            if "picks_reason" in e:  # auto: what it picks on this machine
+                print(f"  {'':<12} here: {e['picks_reason']}")
             opts = ", ".join(f"{o['name']} ({o['type']}{_range(o)})" for o in e["options"])
             print(f"  {'':<12} options: {opts}")
     print("Config:")

@@ -34,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "voice drives the mouth, the camera the rest (overrides voice.lipsync)",
     )
     p.add_argument("--characters", help="characters folder (overrides characters.folder)")
+    p.add_argument("--renderer", help="auto, meshwarp or liveportrait (overrides renderer.name)")
     p.add_argument(
         "--character",
         help="character to start with: a file name in the folder, or a full path (its folder "
@@ -148,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["voice.lipsync"] = args.lipsync
     if args.characters:
         overrides["characters.folder"] = args.characters
+    if args.renderer:
+        overrides["renderer.name"] = args.renderer
     if args.character:
         overrides.update(character_overrides(args.character, args.characters))
     if args.control_port is not None:
@@ -218,6 +221,8 @@ def summary(s: Status) -> dict:
         "stages_ms": s.stages_ms,
         "outputs": outs,
         "character": s.character,
+        "renderer": s.renderer,
+        "renderer_reason": s.renderer_reason,
         "camera": s.camera,
         "camera_issue": s.camera_issue,
         "process": s.process,

@@ -302,6 +302,8 @@ class Status:
     camera: dict[str, Any]  # name, width, height, fps once open
     outputs: dict[str, dict[str, Any]]  # output name -> its stats
     warnings: list[str]  # the last few, newest last
+    renderer: str = ""  # the renderer drawing the stream (what `auto` chose)
+    renderer_reason: str = ""  # why that one, and how it runs here (device, speed)
     process: dict[str, Any] = field(default_factory=dict)  # cpu, memory of the worker process
     # the voice input, {} without one: mic (its name or file), lipsync (off | assist | always),
     # muted, voiced (heard now), openness (0..1), level_db, hops, analysis_ms_p95, error
@@ -316,7 +318,8 @@ class Status:
     @classmethod
     def from_dict(cls, data: Any) -> Status:
         """A received status; ProtocolError when a field is missing. Unknown fields are ignored."""
-        optional = ("process", "voice", "camera_issue")
+        # an older worker may not send these
+        optional = ("process", "renderer", "renderer_reason", "voice", "camera_issue")
         d = _want(data, tuple(f.name for f in fields(cls) if f.name not in optional), "status")
         values = {f.name: d[f.name] for f in fields(cls) if f.name in d}
         if values["last_switch"] is not None:

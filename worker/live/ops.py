@@ -62,6 +62,7 @@ class ControlOps:
 
     def calibrate(self, args: dict) -> dict:
         self.controls.calibrate = True
+        self.controls.calibrate_render = True
         return {"calibrating": True}
 
     def _pause(self, paused: bool) -> dict:

@@ -41,8 +41,16 @@ class Animator(Protocol):
 
     def set_options(self, **changes: Any) -> None: ...
 
+    def calibrate(self) -> None: ...
+
+    def describe_renderer(self) -> tuple[str, str]: ...
+
     def animate(
-        self, face: FaceState | None, neutral: FaceState | None, mouth: MouthSignal | None = None
+        self,
+        face: FaceState | None,
+        neutral: FaceState | None,
+        mouth: MouthSignal | None = None,
+        frame: np.ndarray | None = None,
     ) -> np.ndarray: ...
 
 

@@ -2,8 +2,9 @@
 
 capture -> track: `Captured` (the camera image and its clocks); track -> render: `Tracked`, whose
 `RenderInput` is everything the render stage draws from: the face, the neutral it is measured
-against, and the voice's newest `MouthSignal` (taken as the record is made) when a voice input
-is running, else None. With no camera at all (`--source none`) `Captured.image` is empty (0x0).
+against, the voice's newest `MouthSignal` (taken as the record is made) when a voice input
+is running, else None, and the captured frame the face was tracked on (renderers that crop the
+driver's face from it need it). With no camera at all (`--source none`) `Captured.image` is empty (0x0).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class RenderInput:
     face: FaceState | None
     neutral: FaceState | None
     mouth: MouthSignal | None = None
+    frame: Any = None  # the BGR camera image `face` was tracked on (`Captured.image`)
 
 
 @dataclass(frozen=True)

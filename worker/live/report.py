@@ -22,6 +22,7 @@ class StatusReport:
         s = self.stages
         outs = {o["name"]: o for o in s.fanout.stats()}
         lat = [o["latency_ms_p95"] for o in outs.values() if o.get("latency_ms_p95") is not None]
+        renderer, renderer_reason = s.animator.describe_renderer()
         return P.Status(
             running=not s.stop_event.is_set(),
             uptime_s=round(time.monotonic() - self.started_at, 1),
@@ -42,6 +43,8 @@ class StatusReport:
             camera=dict(s.camera),
             outputs=outs,
             warnings=list(s.warnings)[-5:],
+            renderer=renderer,
+            renderer_reason=renderer_reason,
             process=self.process() if self.process is not None else {},
             camera_issue=s.camera_issue,
             voice={**s.voice.status(), "lipsync": s.lipsync} if s.voice is not None else {},

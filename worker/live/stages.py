@@ -51,7 +51,8 @@ class Controls:
 
     def __init__(self) -> None:
         self.paused = False
-        self.calibrate = False
+        self.calibrate = False  # taken by the track stage (the tracker's neutral)
+        self.calibrate_render = False  # taken by the render stage (a renderer's own neutral)
         self._lock = threading.Lock()
         self._character: str | None = None
         self._requested_at = 0
@@ -220,6 +221,7 @@ class StageThreads:
 
     # --- track ----------------------------------------------------------------------------------
     def _track_loop(self) -> None:
+        image = None  # the frame the face handed on was tracked on (held while paused, like the face)
         while not self.stop_event.is_set():
             item = self.to_track.take(0.5)
             if item is None:
@@ -239,6 +241,7 @@ class StageThreads:
                 self.tracking_state = "paused"
             else:
                 face = self.tracker.process(item.image, item.mono)
+                image = item.image
                 self.faces += face.found
                 self.tracking_state = (
                     "calibrating" if self.tracker.calibrating and face.found else "tracking" if face.found else "lost"
@@ -247,7 +250,7 @@ class StageThreads:
             self.tracked += 1
             # the voice's newest hop, taken now: sound heard up to here shows in this frame
             mouth = self.voice.latest() if self.voice is not None else None
-            self.to_render.put(Tracked(item, RenderInput(face, self.tracker.neutral, mouth)))
+            self.to_render.put(Tracked(item, RenderInput(face, self.tracker.neutral, mouth, frame=image)))
 
     # --- retarget + render ----------------------------------------------------------------------
     def _render_loop(self) -> None:
@@ -259,7 +262,11 @@ class StageThreads:
             self._apply_pending(item.seq)
             if self.animator.assets is None:
                 continue  # the first character is still loading
-            rgba = self.animator.animate(got.render.face, got.render.neutral, got.render.mouth)
+            if self.controls.calibrate_render:
+                self.controls.calibrate_render = False
+                self.animator.calibrate()
+            r = got.render
+            rgba = self.animator.animate(r.face, r.neutral, r.mouth, frame=r.frame)
             self.timers["retarget"].add(self.animator.last_ms["retarget"] / 1000.0)
             self.timers["render"].add(self.animator.last_ms["render"] / 1000.0)
             self.fanout.send(rgba, item.seq, item.wall)

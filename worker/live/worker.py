@@ -78,6 +78,7 @@ class LiveWorker:
                 lipsync=cfg["voice"]["lipsync"] if self.voice is not None else "off",
             ),
         )
+        log.info("renderer: %s", self.animator.renderer.selection)  # which one draws, and why
         try:
             self.roster = self._characters()
             first = self._first_character()

@@ -2,13 +2,20 @@
 
 A renderer has two steps: `prepare(character)` once per character (whatever it precomputes;
 the characters package caches the result per renderer name and `prepare_version`, see
-`worker.characters.preparer`) and `render(assets, pose)` per frame, which finds those arrays in
-`assets.arrays` (or prepares them itself, once, when the assets came without them).
+`worker.characters.preparer`) and `draw(assets, FrameInput)` per frame, which finds those arrays
+in `assets.arrays` (or prepares them itself, once, when the assets came without them).
+
+`draw` is the one per-frame entry every caller uses (the live Animator, the offline loop): a
+`FrameInput` carries the tracked face, its neutral, the video frame it was tracked on and, for
+renderers that draw from a retargeted pose (`uses_pose`), that pose. The mesh warp draws from the
+pose and ignores the frame; LivePortrait draws from the frame's face crop and ignores the pose.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -16,13 +23,27 @@ from worker.characters.assets import CharacterAssets
 from worker.characters.preparer import CutOut, preparer_tag
 from worker.errors import UserError
 from worker.retarget.pose import TargetPose
+from worker.track.face_state import FaceState
+
+
+@dataclass(frozen=True)
+class FrameInput:
+    """What a renderer draws one frame from."""
+
+    face: FaceState | None  # the tracked face (None before the first frame)
+    neutral: FaceState | None  # the tracker's calibrated neutral
+    frame: np.ndarray | None = None  # the BGR video frame `face` was tracked on
+    pose: TargetPose | None = None  # the retargeted pose (given to renderers whose `uses_pose`)
 
 
 class Renderer(ABC):
-    """Draws a character in a pose: `render(assets, pose)` -> straight RGBA uint8 (size, size, 4)."""
+    """Draws a character: `draw(assets, FrameInput)` -> straight RGBA uint8 (size, size, 4)."""
 
     name: str = ""
     prepare_version: int = 0  # bump whenever what `prepare` returns changes: cached copies rebuild
+    prepare_key: str = ""  # optional: what else the prepared arrays depend on (e.g. weights' hashes)
+    uses_pose: bool = True  # draws from the retargeted pose; False: from the face and its video frame
+    selection: str = ""  # why this renderer runs (set by the registry: "auto chose ... because ...")
 
     def __init__(self, size: int = 512) -> None:
         if not (isinstance(size, int) and 64 <= size <= 2048):
@@ -50,6 +71,23 @@ class Renderer(ABC):
     @abstractmethod
     def render(self, assets: CharacterAssets, pose: TargetPose) -> np.ndarray: ...
 
+    def draw(self, assets: CharacterAssets, inp: FrameInput) -> np.ndarray:
+        """One frame of `assets` (the per-frame entry of every caller). By default: `render` the pose."""
+        if inp.pose is None:
+            raise ValueError(f"renderer {self.name} draws from a retargeted pose: FrameInput.pose is missing")
+        return self.render(assets, inp.pose)
+
+    def calibrate(self) -> None:  # noqa: B027 - optional hook
+        """The driver's next frame becomes the neutral (renderers that keep a neutral of their own)."""
+
+    def set_motion(self, options: Any) -> None:  # noqa: B027 - optional hook
+        """Motion settings (`RetargetOptions`: strengths, mirror, idle) for renderers that do not
+        draw from the retargeted pose and so apply them themselves."""
+
+    def status_line(self) -> str:
+        """One line on how it runs here (device, speed), or "" when there is nothing to say."""
+        return ""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
 
@@ -59,7 +97,7 @@ BACKENDS: dict[str, str] = {
     "meshwarp": "worker.render.meshwarp:MeshWarpRenderer",
     "liveportrait": "worker.render.liveportrait:LivePortraitRenderer",
 }
-DEFAULT_BACKEND = "meshwarp"
+DEFAULT_BACKEND = "auto"  # liveportrait where it can run live, else meshwarp (see the registry)
 
 
 def create_renderer(name: str = DEFAULT_BACKEND, **opts) -> Renderer:

@@ -5,6 +5,10 @@ Read by `create_renderer`, the config validation (`renderer.name`, `characters.s
 `stream-animator describe --json`, which the OBS script reads to fill its renderer list. Listing
 imports no backend: availability is decided from what is installed, and a renderer's module is
 imported only when one is created.
+
+`auto` (the default) is an entry too: it picks `liveportrait` when its weights are present and
+verified and a GPU execution provider works, else `meshwarp`, and says which and why
+(`pick_auto`); the renderer it creates carries that line as `selection`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from worker.errors import UserError
 from worker.options import Backend, Option, by_name
 
 SIZE = Option("size", "int", 512, 64, 2048, help="working and output size in pixels (square)")
-DEFAULT = "meshwarp"
+AUTO = "auto"
+DEFAULT = AUTO
 
 
 def _module_missing(module: str) -> Callable[[], str | None]:
@@ -44,6 +49,29 @@ def _liveportrait_unavailable() -> str | None:
     return None if ok else reason
 
 
+def pick_auto() -> tuple[str, str]:
+    """(renderer, why) for `renderer: auto`: liveportrait when its weights are verified and a GPU
+    execution provider works (it is too slow for live on a CPU), else meshwarp."""
+    why_not = _liveportrait_unavailable()
+    if why_not:
+        return "meshwarp", f"auto chose meshwarp: liveportrait is {why_not}"
+    from worker.render.liveportrait.providers import choose
+
+    try:
+        choice = choose("auto")
+    except UserError as e:
+        return "meshwarp", f"auto chose meshwarp: liveportrait cannot run ({e})"
+    if not choice.gpu:
+        return "meshwarp", (
+            f"auto chose meshwarp: liveportrait's weights are ready but no GPU provider works ({choice.reason}); "
+            "on the CPU it is too slow for live (choose liveportrait to render offline)"
+        )
+    from worker.render.liveportrait.weights import standin_dir
+
+    weights = "STAND-IN graphs (tests only)" if standin_dir() is not None else "weights verified"
+    return "liveportrait", f"auto chose liveportrait: {weights}, GPU provider {choice.device} works"
+
+
 @dataclass(frozen=True)
 class RendererEntry(Backend):
     def explain(self, reason: str) -> str:
@@ -53,10 +81,35 @@ class RendererEntry(Backend):
         ok, reason = self.availability()
         if not ok:
             raise UserError(f"renderer.name: {reason}")
-        return self.load()(**opts)
+        r = self.load()(**opts)
+        r.selection = f"{self.name}: chosen by name"
+        return r
+
+
+@dataclass(frozen=True)
+class AutoEntry(RendererEntry):
+    """`auto`: creates the renderer `pick_auto` names; its `selection` says which and why."""
+
+    def create(self, **opts: Any) -> Any:
+        name, why = pick_auto()
+        r = RENDERERS[name].create(**opts)
+        r.selection = why
+        return r
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d["picks"], d["picks_reason"] = pick_auto()
+        return d
 
 
 RENDERERS: dict[str, RendererEntry] = by_name(
+    AutoEntry(
+        name=AUTO,
+        target="",
+        summary="liveportrait where its weights are verified and a GPU works, else meshwarp",
+        options=(SIZE,),
+        why_unavailable=lambda: None,
+    ),
     RendererEntry(
         name="meshwarp",
         target="worker.render.meshwarp:MeshWarpRenderer",

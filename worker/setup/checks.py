@@ -380,7 +380,7 @@ def check_models(opts: DoctorOptions) -> Check:
         return Check(
             "models",
             WARN,
-            f"no LivePortrait weights in {folder} (optional: the default meshwarp renderer needs none)",
+            f"no LivePortrait weights in {folder} (optional: renderer auto then uses meshwarp, which needs none)",
             f"only for the liveportrait renderer: {fix}",
             data,
         )

@@ -271,3 +271,59 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None) -> di
         "rss_mb": {"start": round(warm[0][1], 1) if warm else None, "end": round(rss[-1][1], 1) if rss else None,
                    "slope_mb_per_min": None if slope is None else round(slope, 3)},
     }
+
+
+def bench_meshwarp_clip(clip: Path, character: Path, max_frames: int = 120, size: int = 512) -> dict:
+    """meshwarp on a real clip through the offline loop: render (and retarget) ms per frame, to
+    stand beside liveportrait's numbers on the same frames."""
+    from worker.track.mediapipe_tracker import FaceTracker
+
+    assets = preprocess_image(character, PreprocessSettings(size=size))
+    renderer = create_renderer("meshwarp", size=size)
+    times = StageTimes()
+    try:
+        with VideoFileSource(clip) as src, FaceTracker() as tracker:
+            for _ in animate(track_frames(source_frames(src, max_frames), tracker, times), assets, renderer, times):
+                pass
+    finally:
+        renderer.close()
+    s = times.stats_ms(skip=WARMUP_FRAMES)
+    frames = len(times.seconds.get("render", []))
+    return {"renderer": "meshwarp", "clip": clip.name, "character": character.name, "frames": frames, "size": size,
+            "render_ms": s["render"], "retarget_ms": s["retarget"],
+            "fps_render_only": round(1000.0 / s["render"]["median"], 1) if s["render"]["median"] else None}
+
+
+def bench_liveportrait(clip: Path, character: Path, max_frames: int = 120, size: int = 512,
+                       models_dir: Path | None = None, standin: bool = False, device: str = "auto") -> dict:
+    """liveportrait on a real clip (worker.render.liveportrait.overhead): per-network ms, our own
+    code's cost around the networks with every frame through W+G (render cache off), and the
+    render cache's hit rate with it on. `standin`: the stand-in graphs (their network ms and hit
+    rate are not LivePortrait's; our own code's cost is the same work)."""
+    from worker.render.liveportrait.overhead import measure
+    from worker.render.liveportrait.weights import default_models_dir, standin_dir
+
+    # overhead.measure builds the stand-ins itself when given no folder
+    models = None if standin else Path(models_dir or default_models_dir())
+    if standin or (models is not None and models == standin_dir()):  # the tests' env var points at stand-ins too
+        label = "STAND-IN graphs (tests' standin.py): network ms and hit rate are NOT LivePortrait's"
+    else:
+        label = f"LivePortrait weights in {models}"
+    own = measure(clip, character, max_frames, models, size=size, cache=False, device=device)
+    cached = measure(clip, character, max_frames, models, size=size, cache=True, device=device)
+    return {
+        "renderer": "liveportrait",
+        "weights": label,
+        "clip": clip.name,
+        "character": character.name,
+        "frames": own["frames"],
+        "size": size,
+        "providers": own["providers"],
+        "network_ms": own["network_ms"],
+        "own_code_ms": {"wall": own["own_ms"], "wall_total": own["own_ms_total"],
+                        "cpu": own["own_cpu_ms"], "cpu_total": own["own_cpu_ms_total"],
+                        "note": "driver crop, motion maths + smoothing, paste-back; every frame through W+G"},
+        "wall_ms_per_frame_no_cache": own["wall_ms_per_frame"],
+        "render_cache": cached["cache"],
+        "wall_ms_per_frame_with_cache": cached["wall_ms_per_frame"],
+    }

@@ -20,7 +20,7 @@ import numpy as np
 
 from worker.capture.base import FrameSource
 from worker.characters.assets import CharacterAssets
-from worker.render.base import Renderer
+from worker.render.base import FrameInput, Renderer
 from worker.retarget.pose import TargetPose
 from worker.retarget.retargeter import Retargeter, RetargetOptions
 from worker.stats import stats_ms
@@ -114,13 +114,16 @@ def animate(
     times: StageTimes,
     options: RetargetOptions | None = None,
 ) -> Iterator[OfflineFrame]:
-    """Retarget each tracked frame onto `assets` and render it; fills in `pose` and `rgba`."""
-    rt = Retargeter(assets, options or RetargetOptions())
+    """Retarget each tracked frame onto `assets` and render it (`Renderer.draw`, as the live
+    worker does); fills in `pose` (when the renderer draws from one) and `rgba`."""
+    opts = options or RetargetOptions()
+    rt = Retargeter(assets, opts) if renderer.uses_pose else None
+    renderer.set_motion(opts)
     for f in frames:
         t0 = time.perf_counter()
-        f.pose = rt.retarget(f.face, f.neutral)
+        f.pose = rt.retarget(f.face, f.neutral) if rt is not None else None
         t1 = time.perf_counter()
-        f.rgba = renderer.render(assets, f.pose)
+        f.rgba = renderer.draw(assets, FrameInput(f.face, f.neutral, f.image, f.pose))
         t2 = time.perf_counter()
         times.add("retarget", t1 - t0)
         times.add("render", t2 - t1)

@@ -6,6 +6,13 @@ Use:
     arrays = r.prepare(rgba, landmarks)                       # once per character (cache it)
     rgba_out = r.render(arrays, Driver(frame_rgb, landmarks, timestamp))   # per frame
     r.calibrate()                                             # next driver frame = neutral
+    rgba_out = r.draw(assets, FrameInput(face, neutral, frame_bgr))   # the pipeline's per-frame entry
+
+In the product it runs through `Renderer.draw` like every renderer (the live Animator, the
+offline loop): `draw` takes the `CharacterAssets` (their arrays prepared and cached on disk by the
+character cache, keyed by `name`, `prepare_version` and `prepare_key`, the hash of the graphs
+`prepare` runs) and the captured BGR frame with its tracked face; the retargeted pose is not used
+(`uses_pose` False), the motion settings arrive through `set_motion`.
 
 `prepare` runs F and M on the character's 256² crop and returns plain arrays (f_s in FP16, the
 rest float32, the picture uint8), so the character cache can store them as .npy keyed by `name`
@@ -31,15 +38,22 @@ import cv2
 import numpy as np
 
 from worker.errors import UserError
-from worker.render.base import Renderer
+from worker.render.base import FrameInput, Renderer
 from worker.render.liveportrait import crop as C
 from worker.render.liveportrait import motion as K
-from worker.render.liveportrait.graph_prep import GEN_SIZE_KEY, PASTE_INPUTS, Variant, prepared_graph
+from worker.render.liveportrait.graph_prep import (
+    CACHE_DIR,
+    GEN_SIZE_KEY,
+    PASTE_INPUTS,
+    Variant,
+    _sha256,
+    prepared_graph,
+)
 from worker.render.liveportrait.networks import NET_NAMES, SPECS, Bound, Network, warp_paste_spec
 from worker.render.liveportrait.providers import ProviderChoice, choose
 from worker.render.liveportrait.render_cache import RenderCache
 from worker.render.liveportrait.smoothing import MotionSmoother
-from worker.render.liveportrait.weights import check_all, default_models_dir
+from worker.render.liveportrait.weights import STANDIN_ENV, check_all, default_models_dir, standin_dir
 from worker.retarget.idle import Idle
 from worker.track import landmark_ids as L
 from worker.track.features import eye_openness
@@ -50,6 +64,7 @@ PREPARE_VERSION = 1
 IOD_IN_KP_UNITS = 0.3  # about one inter-ocular distance in LivePortrait's keypoint units
 LIP_NORMALIZE_THRESHOLD = 0.03  # LivePortrait's: source lip ratio below this counts as closed
 GRID_SAMPLE = ("auto", "native", "rewrite")
+SLOW_NOTE_AFTER = 30  # frames: on the CPU, say once how slow it is here (measured, not guessed)
 
 
 @dataclass
@@ -80,11 +95,18 @@ def lip_ratio(landmarks: np.ndarray) -> float:
 
 
 def availability(models_dir: Path | None = None) -> tuple[bool, str]:
-    """(True, 'ready') when onnxruntime imports and every weight file is present and verified."""
+    """(True, 'ready') when onnxruntime imports and every weight file is present and verified
+    (or, in tests, when `$STREAM_ANIMATOR_STANDIN_MODELS` holds the six stand-in graphs)."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError as e:
         return False, f"not usable: onnxruntime cannot be imported ({e})"
+    standin = standin_dir()
+    if standin is not None and (models_dir is None or Path(models_dir) == standin):
+        missing = [s.file for s in SPECS.values() if not (standin / s.file).is_file()]
+        if missing:
+            return False, f"not usable: {STANDIN_ENV}={standin} lacks {', '.join(missing)}"
+        return True, f"ready with STAND-IN graphs from {STANDIN_ENV} (tests only: not LivePortrait's weights)"
     try:
         states = check_all(models_dir)
     except UserError as e:
@@ -136,6 +158,18 @@ def load_networks(
             fallback = Variant(opset20=variant.opset20, rewrite=variant.rewrite, fp16=False, paste=variant.paste)
             nets[key] = Network(spec, prepared_graph(src, fallback), choice, source=src)
     return nets
+
+
+def _graphs_key(models_dir: Path) -> str:
+    """12 hex digits naming the graphs `prepare` runs (F, M, lip): prepared arrays made with other
+    weights (say, the stand-ins) never pass for these."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for key in ("F", "M", "lip"):
+        src = Path(models_dir) / SPECS[key].file
+        h.update(_sha256(src, src.parent / CACHE_DIR).encode())
+    return h.hexdigest()[:12]
 
 
 class _Meter:
@@ -213,6 +247,7 @@ class LivePortraitRenderer(Renderer):
 
     name = "liveportrait"
     prepare_version = PREPARE_VERSION
+    uses_pose = False  # draws from the driver's face crop, not the retargeted pose
 
     def __init__(
         self,
@@ -236,8 +271,10 @@ class LivePortraitRenderer(Renderer):
     ) -> None:
         super().__init__(size)
         self.models_dir = Path(models_dir) if models_dir else default_models_dir()
+        self.standin = self.models_dir == standin_dir()
         self.choice = choose(device)
         self.nets = load_networks(self.models_dir, self.choice, fp16, grid_sample, size if device_paste else 0)
+        self.prepare_key = _graphs_key(self.models_dir)  # cached arrays are F's and M's: keyed by their graphs
         self.expression_strength = float(expression_strength)
         self.head_strength = float(head_strength)
         self.mirror = bool(mirror)
@@ -259,6 +296,14 @@ class LivePortraitRenderer(Renderer):
         for net in self.nets.values():
             log.info("%s", net.line)
         log.info("%s", self.choice.line())
+        if self.standin:
+            log.warning("liveportrait: STAND-IN graphs from %s (tests only; not LivePortrait)", STANDIN_ENV)
+        if not self.choice.gpu:
+            log.warning(
+                "liveportrait on the CPU: fine for offline renders, too slow for live "
+                "(ms per frame here logged after %d frames)",
+                SLOW_NOTE_AFTER,
+            )
 
     # ------------------------------------------------------------------ description
 
@@ -281,10 +326,21 @@ class LivePortraitRenderer(Renderer):
         ms = self.network_ms()
         per_frame = sum(ms.get(k, 0.0) for k in ("motion", "warp+generator", "stitching", "eye", "lip"))
         fps = 1000.0 / per_frame if per_frame else 0.0
-        s = f"liveportrait on {self.choice.device}: ~{per_frame:.0f} ms of networks per new frame (~{fps:.1f} FPS)"
+        graphs = " (STAND-IN graphs, not LivePortrait)" if self.standin else ""
+        s = f"liveportrait{graphs} on {self.choice.device}: "
+        s += f"~{per_frame:.0f} ms of networks per new frame (~{fps:.1f} FPS)" if self.frames else "no frame yet"
         if not self.choice.gpu:
             s += " - the CPU is fine for offline renders, too slow for live"
         return s
+
+    def set_motion(self, options) -> None:
+        """Expression and head strength, mirror and idle life from the motion settings
+        (`RetargetOptions`), as the mesh warp gets them through the retargeter."""
+        self.expression_strength = float(options.expression_strength)
+        self.head_strength = float(options.head_strength)
+        self.mirror = bool(options.mirror)
+        if bool(options.idle) != (self.idle is not None):
+            self.idle = Idle() if options.idle else None
 
     # ------------------------------------------------------------------ per character
 
@@ -403,6 +459,19 @@ class LivePortraitRenderer(Renderer):
         if self.stitching:
             x_d = K.apply_stitching(x_d, self.nets["S"].run(K.stitching_input(ch.x_s, x_d))[0])
         return x_d
+
+    def draw(self, assets, inp: FrameInput) -> np.ndarray:
+        """One frame of `assets` (`CharacterAssets`, prepared through the character cache or here
+        once) driven by the face in `inp.frame` (BGR, as captured); `inp.pose` is not used."""
+        face = inp.face
+        if face is None:
+            driver = Driver(None, None, found=False)
+        else:
+            driver = Driver.from_face(inp.frame, face, bgr=True)
+        out = self.render(self.prepared(assets), driver)
+        if self.frames == SLOW_NOTE_AFTER and not self.choice.gpu:
+            log.warning("%s", self.status_line())
+        return out
 
     def render(self, arrays, driver: Driver) -> np.ndarray:  # type: ignore[override]
         """The character (`prepare`'s arrays, or an object whose `.arrays` are they) driven by one

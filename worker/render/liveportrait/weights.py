@@ -18,10 +18,23 @@ from worker.errors import UserError
 from worker.paths import repo_root
 
 LP_PREFIX = "liveportrait/"
+# tests only: a folder of stand-in graphs (standin.build_models) that the renderer accepts unverified,
+# so the whole pipeline runs end to end without weights; everything it reports says "stand-in"
+STANDIN_ENV = "STREAM_ANIMATOR_STANDIN_MODELS"
+
+
+def standin_dir() -> Path | None:
+    """The stand-in graphs' folder when the test-only `$STREAM_ANIMATOR_STANDIN_MODELS` is set."""
+    v = os.environ.get(STANDIN_ENV, "").strip()
+    return Path(v) if v else None
 
 
 def default_models_dir() -> Path:
-    """`$STREAM_ANIMATOR_MODELS`, else `models/` of the checkout, else a per-user data folder."""
+    """The stand-in graphs (tests), else `$STREAM_ANIMATOR_MODELS`, else `models/` of the
+    checkout, else a per-user data folder."""
+    standin = standin_dir()
+    if standin is not None:
+        return standin
     if os.environ.get("STREAM_ANIMATOR_MODELS"):
         return Path(os.environ["STREAM_ANIMATOR_MODELS"])
     root = repo_root()
