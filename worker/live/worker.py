@@ -56,6 +56,7 @@ class LiveWorker:
             raise UserError("camera.source none needs a voice: give --mic (a microphone or an audio/video file)")
         # Everything that can be checked is checked before any work, in this order: the camera
         # source (a file must be a video), the outputs (at least one must work), the cache.
+        self._check_renderer()
         camera = source_factory or self._camera_factory()
         self.fanout = self._outputs(frame_port)
         try:
@@ -109,6 +110,17 @@ class LiveWorker:
         self.server = ControlServer(self.pipeline.request, self.token, port=cfg["control"]["port"])
         self.pipeline.publish = self.server.publish
         self.roster.on_change = self.pipeline.characters_changed
+
+    def _check_renderer(self) -> None:
+        """A renderer that cannot run here (no weights, no GPU) is the first thing said, as the
+        renderer itself would say it: cheaper than anything else to find out."""
+        from worker.render.registry import RENDERERS
+
+        entry = RENDERERS.get(self.cfg["renderer"]["name"])
+        if entry is not None:
+            ok, reason = entry.availability()
+            if not ok:
+                raise UserError(f"renderer.name: {reason}")
 
     def _outputs(self, frame_port: int | None) -> OutputFanout:
         """Create and start the configured outputs; `UserError` (one line per output) when none works."""
