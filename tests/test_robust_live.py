@@ -207,6 +207,39 @@ def test_some_outputs_broken_says_once_which_run(tmp_path):
     assert summary["outputs"]["file"]["delivered"] > 10 and (tmp_path / "ok.mp4").stat().st_size > 0
 
 
+def test_unavailable_outputs_beside_a_working_one_are_said_once(tmp_path):
+    env = _env(tmp_path)
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    r = _run(
+        [
+            "--source",
+            str(SAMPLE_DRIVER),
+            "--output",
+            "window",
+            "--output",
+            "spout",
+            "--output",
+            "file:ok.mp4",
+            "--duration",
+            "1",
+        ],
+        tmp_path,
+        env,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "not running: output window: window output needs a display" in r.stderr
+    assert "not running: output spout: spout output needs Windows and SpoutGL" in r.stderr
+    assert r.stderr.count("needs a display") == 1 and "running: 1 output (file)" in r.stderr
+    r = _run(["--source", str(SAMPLE_DRIVER), "--output", "window", "--output", "spout"], tmp_path, env)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-3:] == [
+        "error: no output can run:",
+        "  --output window: window output needs a display (DISPLAY/WAYLAND_DISPLAY is not set)",
+        "  --output spout: spout output needs Windows and SpoutGL",
+    ]
+
+
 def test_character_given_as_a_path():
     assert character_overrides(str(DEMO_CHARACTER), None) == {
         "characters.folder": str(DEMO_CHARACTER.resolve().parent),

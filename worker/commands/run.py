@@ -76,17 +76,20 @@ def character_overrides(character: str, folder: str | None) -> dict[str, str]:
 
 
 def output_specs(specs: list[str]) -> list[dict]:
-    """--output values -> output configs, each parsed by its output's registry entry; an output
-    that cannot run on this machine is refused here with its reason (one line)."""
+    """--output values -> output configs, each parsed by its output's registry entry. When none
+    of them can run on this machine, that is the one error (a line per output); when some can,
+    the others are kept and fail at start, and `run` says once which run and which do not."""
     from worker.output.registry import output_entry, parse_output_spec
 
-    out = []
+    out, refused = [], []
     for spec in specs:
         cfg = parse_output_spec(spec)
         ok, reason = output_entry(cfg["type"]).availability()
         if not ok:
-            raise UserError(f"--output {spec}: {reason}")
+            refused.append(f"--output {spec}: {reason}")
         out.append(cfg)
+    if refused and len(refused) == len(out):
+        raise UserError(refused[0] if len(refused) == 1 else "no output can run:\n  " + "\n  ".join(refused))
     return out
 
 
