@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from worker.paths import shared_testdata
+from worker.paths import repo_root, shared_testdata
+
+# The suite never writes into the user's real cache folder: it keeps its prepared characters in
+# the checkout's (git-ignored) cache/, which subprocesses inherit through the environment.
+os.environ.setdefault("STREAM_ANIMATOR_CACHE", str((repo_root() or Path(__file__).resolve().parents[1]) / "cache"))
 
 
 @pytest.fixture(scope="session")

@@ -66,6 +66,9 @@ class FakeTracker:
         self.held += 1
         return FaceState(found=False, timestamp=timestamp)
 
+    def lost(self, timestamp: float) -> FaceState:
+        return FaceState(found=False, timestamp=timestamp)
+
     def calibrate(self) -> None:
         self.calibrating_left = 3
 

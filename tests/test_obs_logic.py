@@ -435,6 +435,24 @@ def test_script_syntax_fits_the_oldest_python_obs_may_embed():
             assert "from __future__ import annotations" in path.read_text(encoding="utf-8"), path
 
 
+def test_status_line_says_why_the_character_idles():
+    snap = {
+        "state": "running",
+        "worker": {
+            "fps": 30.0,
+            "paused": False,
+            "tracking": "no camera",
+            "warnings": ["camera unavailable: x"],
+            "camera_issue": "no camera: camera '0' could not be opened; retrying",
+        },
+        "latency_ms": 5.0,
+        "character": "astronaut.png",
+    }
+    assert format_status_line(snap) == (
+        "Running · 30.0 fps · 5 ms · astronaut · no camera: camera '0' could not be opened; retrying"
+    )
+
+
 # ---- the voice ---------------------------------------------------------------------------------------
 
 

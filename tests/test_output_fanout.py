@@ -77,11 +77,11 @@ def test_non_realtime_output_gets_every_frame(tmp_path):
 def test_start_strict_or_lenient(tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     bad_path = tmp_path / "a_file" / "out.mp4"
-    with pytest.raises(UserError, match="cannot create folder"):
+    with pytest.raises(UserError, match="a_file is a file, not a folder"):
         OutputFanout([Recorder("ok"), FileOutput(bad_path)]).start(strict=True)
     fan = OutputFanout([Recorder("ok"), FileOutput(bad_path)]).start(strict=False)
     assert [o.name for o in fan.outputs] == ["ok"]
-    assert len(fan.warnings) == 1 and fan.warnings[0].startswith("file: outputs.file.path")
+    assert len(fan.warnings) == 1 and fan.warnings[0].startswith(f"file: {bad_path}: cannot write there")
     fan.close()
 
 

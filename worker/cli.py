@@ -8,7 +8,7 @@ import logging
 import sys
 
 from worker import __version__
-from worker.errors import UserError
+from worker.errors import UserError, without_errno
 
 # command name -> module in worker.commands with `add_arguments(parser)` and `run(args) -> int`
 COMMANDS = {
@@ -25,6 +25,7 @@ COMMANDS = {
     "microphones": "List the microphones this machine has.",
     "calibrate-voice": "Measure your vowels so lip sync follows your voice (stored in the config).",
     "obs-setup": "Register the OBS script in OBS (close OBS first); --undo restores what it changed.",
+    "cache": "Show where prepared characters are kept and how much room they take; --clear empties it.",
     "doctor": "Check every piece of the setup, one line each, with what to do when one fails.",
     "models": "Show, check or download the neural renderer's weights.",
 }
@@ -41,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
         mod = _module(name)
         sp = sub.add_parser(name, help=help_text, description=help_text)
         mod.add_arguments(sp)
+        # also after the command (`stream-animator demo -v`); SUPPRESS keeps a -v given before it
+        sp.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="more detail on the console"
+        )
     return p
 
 
@@ -61,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(_module(args.command).run(args) or 0)
     except UserError as e:
         log.debug("user error", exc_info=True)
-        print(f"error: {e}", file=sys.stderr)
+        sys.stderr.write(f"error: {without_errno(str(e))}\n")  # one write: never split by library chatter
+        sys.stderr.flush()
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -69,5 +75,5 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # the one place an unexpected error becomes one line
         log.error("internal error in %s", args.command, exc_info=True, extra={"file_only": True})
         where = f" (details in {logfile})" if logfile else ""
-        print(f"error: internal error: {type(e).__name__}: {e}{where}", file=sys.stderr)
+        print(f"error: internal error: {type(e).__name__}: {without_errno(str(e))}{where}", file=sys.stderr)
         return 1

@@ -4,7 +4,7 @@ Example (every key optional):
 
     camera: {source: "webcam:0", width: 1280, height: 720, fps: 30, mjpeg: true}
     characters: {folder: ~/characters, current: null, size: 512}
-    cache_dir: null                      # default: cache/ of the checkout
+    cache_dir: null                      # default: the user's cache folder (`stream-animator cache`)
     renderer: {name: auto}               # auto: liveportrait with verified weights + a GPU, else meshwarp
     motion: {expression_strength: 1.0, head_strength: 1.0, mirror: false, idle: true}
     smoothing: 1.0                       # 0 = raw tracking, 1 = tuned default, 2 = extra steady
@@ -12,6 +12,9 @@ Example (every key optional):
     control: {port: 0}                   # 0 = a free port, announced on stdout
     voice: {mic: null, lipsync: assist, gain_db: 0, gate_db: -50, attack_ms: 20, release_ms: 70, vad: 2,
             calibration: null}           # calibration: written by `stream-animator calibrate-voice`
+
+Relative paths in the file (characters.folder, camera.source, cache_dir, a file output's path,
+a voice.mic file) are relative to the file itself.
 
 Every setting is declared once, as an `Option` in `SECTIONS` (type, range, default, help):
 ranges that belong to another part are read from it (the working size from the renderer
@@ -28,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from worker.errors import UserError
+from worker.errors import UserError, os_reason
 from worker.options import Option
 from worker.output.registry import OUTPUTS, output_entry
 from worker.paths import SAMPLE_CHARACTERS_DIR
@@ -51,8 +54,12 @@ def _strength(name: str, help: str) -> Option:
 # Top-level keys sit in the "" section.
 SECTIONS: dict[str, tuple[Option, ...]] = {
     "camera": (
-        Option("source", "str", "webcam:0",
-               help="webcam:<index>, webcam:<part of its name>, a video file, or none (no camera: needs voice.mic)"),
+        Option(
+            "source",
+            "str",
+            "webcam:0",
+            help="webcam:<index>, webcam:<part of its name>, a video file, or none (no camera: needs voice.mic)",
+        ),
         Option("width", "int", 1280, 64, 7680),
         Option("height", "int", 720, 64, 4320),
         Option("fps", "number", 30, 1, 240),
@@ -64,7 +71,13 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
         _size(),
     ),
     "": (
-        Option("cache_dir", "str", None, optional=True, help="default: cache/ of the checkout"),
+        Option(
+            "cache_dir",
+            "str",
+            None,
+            optional=True,
+            help="default: the user's cache folder ($STREAM_ANIMATOR_CACHE overrides it)",
+        ),
         Option("smoothing", "number", 1.0, 0.0, 3.0, help="0 = raw tracking, 1 = tuned default, 2 = extra steady"),
         Option("outputs", "list", [{"type": "obs"}], help="see `describe`'s outputs"),
     ),
@@ -78,8 +91,13 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
     "control": (Option("port", "int", 0, 0, 65535, help="0 = any free port"),),
     "voice": (
         Option("mic", "str", None, optional=True, help="default, a device index or name, or an audio/video file"),
-        Option("lipsync", "choice", "assist", choices=("off", "assist", "always"),
-               help="assist: the voice moves the mouth while the face is lost; always: the voice drives the mouth"),
+        Option(
+            "lipsync",
+            "choice",
+            "assist",
+            choices=("off", "assist", "always"),
+            help="assist: the voice moves the mouth while the face is lost; always: the voice drives the mouth",
+        ),
         Option("gain_db", "number", 0.0, -30, 40),
         Option("gate_db", "number", -50.0, -100, 0, help="noise gate: quieter than this keeps the mouth shut"),
         Option("attack_ms", "number", 20.0, 0, 500),
@@ -125,7 +143,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         except FileNotFoundError:
             raise UserError(f"{p}: config file not found") from None
         except (OSError, UnicodeDecodeError) as e:
-            raise UserError(f"{p}: cannot read config ({e})") from None
+            raise UserError(f"{p}: cannot read config ({os_reason(e)})") from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -134,11 +152,34 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             data = {}
         if not isinstance(data, dict):
             raise UserError(f"{p}: the config must be a mapping of keys, not {type(data).__name__}")
+        _relative_to(data, p.resolve().parent)
         _merge(cfg, data, "", str(p))
     for key, value in (overrides or {}).items():
         set_key(cfg, key, value)
     validate(cfg)
     return cfg
+
+
+def _relative_to(data: dict, base: Path) -> None:
+    """Paths in a config file are relative to that file (not to where the command runs)."""
+
+    def fix(value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip() or value.lower().startswith("webcam"):
+            return value
+        p = Path(value).expanduser()
+        return value if p.is_absolute() else str(base / p)
+
+    for section, key in (("characters", "folder"), ("camera", "source")):
+        if isinstance(data.get(section), dict) and key in data[section]:
+            data[section][key] = fix(data[section][key])
+    if "cache_dir" in data:
+        data["cache_dir"] = fix(data["cache_dir"])
+    mic = data.get("voice", {}).get("mic") if isinstance(data.get("voice"), dict) else None
+    if isinstance(mic, str) and (base / mic).is_file():  # a file to play; names and indexes stay
+        data["voice"]["mic"] = str(base / mic)
+    for out in data.get("outputs") or []:
+        if isinstance(out, dict) and out.get("type") == "file" and "path" in out:
+            out["path"] = fix(out["path"])
 
 
 def _merge(into: dict, data: dict, prefix: str, source: str) -> None:

@@ -30,8 +30,14 @@ def _place(env: str, in_checkout: str, xdg_env: str, xdg_default: tuple[str, ...
 
 
 def default_cache_dir() -> Path:
-    """`$STREAM_ANIMATOR_CACHE`, else `cache/` of the checkout, else a per-user cache folder."""
-    return _place("STREAM_ANIMATOR_CACHE", "cache", "XDG_CACHE_HOME", (".cache",))
+    """`$STREAM_ANIMATOR_CACHE`, else the user's cache folder (~/.cache/stream-animator on Linux,
+    %LOCALAPPDATA%\\stream-animator\\Cache on Windows, ~/Library/Caches/stream-animator on macOS):
+    never the checkout, which may be read-only or shared."""
+    if os.environ.get("STREAM_ANIMATOR_CACHE"):
+        return Path(os.environ["STREAM_ANIMATOR_CACHE"]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("stream-animator", appauthor=False))
 
 
 def shared_testdata() -> Path | None:
@@ -50,5 +56,6 @@ def shared_testdata() -> Path | None:
 def default_log_dir() -> Path:
     """`$STREAM_ANIMATOR_LOGS`, else `logs/` of the checkout, else a per-user state folder."""
     return _place("STREAM_ANIMATOR_LOGS", "logs", "XDG_STATE_HOME", (".local", "state"))
+
 
 SAMPLE_DRIVER = ASSETS_DIR / "driving" / "demo_driver.mp4"

@@ -37,11 +37,11 @@ def format_status_line(snap: dict) -> str:
         if w.get("renderer"):
             parts.append(w["renderer"])
         if w:
-            parts.append(w["tracking"])
+            parts.append(w.get("camera_issue") or w["tracking"])  # why the character idles, if it does
             voice = w.get("voice") or {}  # {} without a voice (and from workers before it existed)
             if voice:
                 parts.append("voice muted" if voice.get("muted") else "voice on")
-            if w["warnings"]:
+            if w["warnings"] and not w.get("camera_issue"):
                 parts.append("warning: " + w["warnings"][-1])
         return SEP.join(parts)
     if state == "starting":

@@ -9,7 +9,7 @@ import numpy as np
 
 from worker.capture.base import Frame, FrameSource
 from worker.capture.errors import CaptureError
-from worker.errors import UserError
+from worker.errors import UserError, os_reason
 
 
 class VideoFileSource(FrameSource):
@@ -29,14 +29,15 @@ class VideoFileSource(FrameSource):
         self.name = self.path.name
         self.loop, self.realtime = loop, realtime
         if not self.path.is_file():
-            raise UserError(f"video file not found: {self.path}")
+            what = "is a folder, not a video file" if self.path.is_dir() else "video file not found"
+            raise UserError(f"{self.path}: {what}")
         try:
             self._container = av.open(str(self.path))
         except (av.error.FFmpegError, OSError, ValueError) as e:
-            raise UserError(f"cannot read video file {self.path}: {e}") from None
+            raise UserError(f"{self.path}: not a readable video ({os_reason(e)})") from None
         if not self._container.streams.video:
             self._container.close()
-            raise UserError(f"no video stream in {self.path}")
+            raise UserError(f"{self.path}: no video stream in it (not a video)")
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
         cc = self._stream.codec_context

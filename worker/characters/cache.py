@@ -10,6 +10,10 @@ never sees half an entry and two processes building the same one cannot corrupt 
 the second rename fails and its copy is dropped. On load every file is checked against
 `meta.json`; anything stale, truncated or altered raises `CacheError` and the caller rebuilds.
 Arrays load with `allow_pickle=False` (never unpickle) and `mmap_mode="r"`.
+
+The disk store is bounded (`max_disk_bytes`, default `DEFAULT_MAX_DISK_MB`, or
+`$STREAM_ANIMATOR_CACHE_MAX_MB`): each load touches its entry's folder, and after each store the
+least recently used entries are removed until the total fits (never the one just stored).
 """
 
 from __future__ import annotations
@@ -30,16 +34,58 @@ import numpy as np
 from worker.characters.assets import CharacterAssets
 from worker.characters.preparer import Preparer, check_arrays, preparer_tag
 from worker.characters.preprocess import FORMAT_VERSION
-from worker.errors import CacheError
+from worker.errors import CacheError, UserError, os_reason
 
 log = logging.getLogger(__name__)
 
 META = "meta.json"
+DEFAULT_MAX_DISK_MB = 1024  # ~380 characters at 512 px with the meshwarp arrays
+
+
+def default_max_disk_bytes() -> int:
+    raw = os.environ.get("STREAM_ANIMATOR_CACHE_MAX_MB", "").strip()
+    try:
+        mb = float(raw) if raw else DEFAULT_MAX_DISK_MB
+    except ValueError:
+        raise UserError(f"$STREAM_ANIMATOR_CACHE_MAX_MB: {raw!r} is not a number of megabytes") from None
+    return int(mb * 1024 * 1024)
+
+
+def check_cache_dir(root: str | Path) -> Path:
+    """The cache folder `root`, created and proven writable before any work; `UserError` naming it."""
+    root = Path(root).expanduser()
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root}: the cache must be a folder, this is a file")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except FileExistsError:
+        raise UserError(f"{root}: cannot use as the cache (a file is in the way)") from None
+    except OSError as e:
+        raise UserError(f"{root}: cannot write to the cache folder ({os_reason(e)})") from None
+    return root
+
+
+def open_cache(root: str | Path | None) -> CharacterCache:
+    """The character cache at `root` (None: the default folder), checked writable first."""
+    from worker.paths import default_cache_dir
+
+    return CharacterCache(check_cache_dir(root if root not in (None, "") else default_cache_dir()))
+
+
+@dataclass
+class EntryInfo:
+    key: str
+    bytes: int
+    last_used: float  # seconds since the epoch (the entry folder's mtime, touched on each load)
 
 
 class DiskCache:
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, max_bytes: int | None = None) -> None:
         self.root = Path(root)
+        self.max_bytes = default_max_disk_bytes() if max_bytes is None else max_bytes
 
     def path(self, key: str, tag: str = "") -> Path:
         """The folder of a character (`tag` "") or of a preparer's arrays for it."""
@@ -49,6 +95,7 @@ class DiskCache:
         """The character entry for `key`, verified. Raises `KeyError` if absent, `CacheError` if unusable."""
         d = self.path(key)
         meta, arrays = _load_entry(d, lambda m: m.get("key") == key and "tag" not in m)
+        _touch(d)
         try:
             image = arrays.pop("image.npy")
             landmarks = arrays.pop("landmarks.npy")
@@ -83,22 +130,70 @@ class DiskCache:
             "info": assets.meta,
         }
         files = {"image.npy": assets.image, "landmarks.npy": assets.landmarks}
-        return self._store_entry(self.path(assets.key), files, meta, lambda: self.load(assets.key))
+        out = self._store_entry(self.path(assets.key), files, meta, lambda: self.load(assets.key))
+        self.evict(keep=assets.key)
+        return out
 
     def load_prepared(self, key: str, tag: str) -> dict[str, np.ndarray]:
         """The arrays `tag` prepared for character `key`. `KeyError` if absent, `CacheError` if unusable."""
         _, arrays = _load_entry(self.path(key, tag), lambda m: m.get("key") == key and m.get("tag") == tag)
+        _touch(self.path(key))
         if not all(f.startswith("arr.") and f.endswith(".npy") for f in arrays):
             raise CacheError(f"{self.path(key, tag) / META}: malformed (unexpected file names)")
-        return {f[len("arr."):-len(".npy")]: v for f, v in arrays.items()}
+        return {f[len("arr.") : -len(".npy")]: v for f, v in arrays.items()}
 
     def store_prepared(self, key: str, tag: str, arrays: dict[str, np.ndarray]) -> Path:
         """Write `tag`'s arrays beside character `key` (which must be on disk already), atomically."""
         if not (self.path(key) / META).is_file():
             raise CacheError(f"{self.path(key)}: no character entry to prepare beside")
         files = {f"arr.{k}.npy": v for k, v in arrays.items()}
-        return self._store_entry(self.path(key, tag), files, {"key": key, "tag": tag},
-                                 lambda: self.load_prepared(key, tag))
+        out = self._store_entry(
+            self.path(key, tag), files, {"key": key, "tag": tag}, lambda: self.load_prepared(key, tag)
+        )
+        self.evict(keep=key)
+        return out
+
+    def entries(self) -> list[EntryInfo]:
+        """Every character entry with its size on disk (prepared arrays included), oldest use first."""
+        out = []
+        for key in self.keys():
+            d = self.path(key)
+            try:
+                size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+                out.append(EntryInfo(key, size, d.stat().st_mtime))
+            except OSError:  # removed meanwhile by another process
+                continue
+        return sorted(out, key=lambda e: e.last_used)
+
+    def evict(self, keep: str = "") -> list[str]:
+        """Remove least recently used entries until the store fits `max_bytes`; returns their keys."""
+        entries = self.entries()
+        total = sum(e.bytes for e in entries)
+        removed = []
+        for e in entries:
+            if total <= self.max_bytes:
+                break
+            if e.key == keep:
+                continue
+            _discard_dir(self.path(e.key))
+            total -= e.bytes
+            removed.append(e.key)
+        if removed:
+            log.info(
+                "cache: removed %d least recently used entries to stay under %d MB", len(removed), self.max_bytes >> 20
+            )
+        return removed
+
+    def clear(self) -> int:
+        """Remove every entry (and leftovers of interrupted writes); returns the bytes freed."""
+        freed = 0
+        if not self.root.is_dir():
+            return 0
+        for d in self.root.iterdir():
+            if d.is_dir() and (d.name.startswith((".tmp-", ".trash-")) or (d / META).is_file() or len(d.name) == 40):
+                freed += sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+                _discard_dir(d)
+        return freed
 
     def discard(self, key: str, tag: str = "") -> None:
         """Move a bad entry out of the way (renamed first, so readers never see it half-deleted)."""
@@ -152,15 +247,20 @@ class _Held:
 
     @property
     def nbytes(self) -> int:  # the picture is shared by all of them: count it once
-        return int(self.base.image.nbytes + self.base.landmarks.nbytes + sum(
-            a.nbytes for p in self.prepared.values() for a in p.arrays.values()))
+        return int(
+            self.base.image.nbytes
+            + self.base.landmarks.nbytes
+            + sum(a.nbytes for p in self.prepared.values() for a in p.arrays.values())
+        )
 
 
 class CharacterCache:
     """Memory LRU (bounded by characters and bytes) in front of a `DiskCache`; thread-safe."""
 
-    def __init__(self, root: str | Path, max_items: int = 16, max_bytes: int = 1 << 30) -> None:
-        self.disk = DiskCache(root)
+    def __init__(
+        self, root: str | Path, max_items: int = 16, max_bytes: int = 1 << 30, max_disk_bytes: int | None = None
+    ) -> None:
+        self.disk = DiskCache(root, max_disk_bytes)
         self.max_items = max_items
         self.max_bytes = max_bytes
         self._mem: OrderedDict[str, _Held] = OrderedDict()
@@ -276,6 +376,14 @@ def _load_entry(d: Path, belongs) -> tuple[dict, dict[str, np.ndarray]]:
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CacheError(f"{meta_path}: malformed ({type(e).__name__}: {e})") from None
     return meta, arrays
+
+
+def _touch(d: Path) -> None:
+    """Mark an entry as just used (its folder's mtime orders the eviction)."""
+    try:
+        os.utime(d)
+    except OSError:  # a read-only cache still serves; it just cannot order its entries
+        pass
 
 
 def _discard_dir(d: Path) -> None:

@@ -22,6 +22,7 @@ class LoadedImage:
     data: bytes  # the file's bytes (hashed for the cache key)
     has_alpha: bool  # the file carries a real (not all-opaque) alpha channel
     mode: str  # the file's own PIL mode, for reports
+    frames: int = 1  # more than one: an animation (GIF, APNG, animated WebP)
 
 
 def is_image_file(path: Path) -> bool:
@@ -61,18 +62,17 @@ def decode_image(data: bytes, name: str) -> LoadedImage:
         except UserError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise UserError(
-                f"{name}: image too large (over {MAX_PIXELS / 1e6:.0f} MP): scale it down first"
-            ) from None
+            raise UserError(f"{name}: image too large (over {MAX_PIXELS / 1e6:.0f} MP): scale it down first") from None
         except UnidentifiedImageError:
             raise UserError(f"{name}: not a readable image (PNG, JPEG or WebP expected)") from None
         except (OSError, SyntaxError, ValueError) as e:
             raise UserError(f"{name}: corrupt or truncated image ({e})") from None
     mode = img.mode
+    frames = int(getattr(img, "n_frames", 1) or 1)
     img = ImageOps.exif_transpose(img)
     rgba = _to_rgba(img)
     has_alpha = _mode_has_alpha(img) and bool((rgba[..., 3] < 255).any())
-    return LoadedImage(rgba=rgba, data=data, has_alpha=has_alpha, mode=mode)
+    return LoadedImage(rgba=rgba, data=data, has_alpha=has_alpha, mode=mode, frames=frames)
 
 
 def _mode_has_alpha(img: Image.Image) -> bool:

@@ -19,7 +19,7 @@ from worker.characters.face_marks import sidecar_digest, sidecar_stamp
 from worker.characters.image_io import decode_image, is_image_file
 from worker.characters.preparer import Preparer, preparer_tag
 from worker.characters.preprocess import PreprocessSettings, cache_key, content_hash, preprocess_image
-from worker.errors import UserError
+from worker.errors import UserError, os_reason
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,9 @@ class CharacterLibrary:
     def scan(self) -> list[Path]:
         if not self.folder.is_dir():
             raise UserError(f"{self.folder}: characters folder not found")
-        return sorted((p for p in self.folder.iterdir() if p.is_file() and is_image_file(p)),
-                      key=lambda p: p.name.lower())
+        return sorted(
+            (p for p in self.folder.iterdir() if p.is_file() and is_image_file(p)), key=lambda p: p.name.lower()
+        )
 
     def load(self, path: str | Path) -> LoadResult:
         """Assets of one image: from memory, disk, or preprocessed now. Never raises for bad input."""
@@ -97,8 +98,11 @@ class CharacterLibrary:
             return LoadResult(path, assets, where, seconds=time.perf_counter() - t0)
         except UserError as e:
             return LoadResult(path, None, "failed", str(e), seconds=time.perf_counter() - t0)
-        except FileNotFoundError:
-            return LoadResult(path, None, "failed", f"{path}: no such file", time.perf_counter() - t0)
+        except OSError as e:  # the image vanished, or the cache cannot be written: say which
+            if not path.exists():
+                return LoadResult(path, None, "failed", f"{path}: no such file", time.perf_counter() - t0)
+            why = f"{path}: cannot be stored in the cache {self.cache.root} ({os_reason(e)})"
+            return LoadResult(path, None, "failed", why, time.perf_counter() - t0)
 
     def load_all(self, on_result=None) -> list[LoadResult]:
         results = []

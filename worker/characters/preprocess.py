@@ -18,12 +18,15 @@ import cv2
 import numpy as np
 
 from worker.characters.assets import CharacterAssets
-from worker.characters.face_finder import StillFace, StillFaceFinder, shared_finder
-from worker.characters.face_marks import FaceMarks, fit_face_template, load_face_marks, mark_hint
+from worker.characters.cutout import erase_other_faces
+from worker.characters.face_finder import StillFaceFinder, shared_finder
+from worker.characters.face_marks import FaceMarks
 from worker.characters.figure_cutout import figure_alpha
-from worker.characters.image_io import LoadedImage, load_image
+from worker.characters.image_io import LoadedImage
 from worker.characters.matte import refine_cutout
-from worker.errors import NoFaceError, UserError
+from worker.characters.validation import flatten_for_detection as _flatten_for_detection
+from worker.characters.validation import validate_image
+from worker.errors import UserError
 from worker.mp_runtime import mediapipe, quiet_native_stderr
 from worker.track import landmark_ids as L
 
@@ -31,7 +34,8 @@ log = logging.getLogger(__name__)
 
 # Bump when the layout or meaning of what preprocessing stores changes: old cache entries rebuild.
 # 2: a renderer's prepared arrays live in their own sub-entry, keyed by its name and version.
-# 3: refined cut-out edges (worker.characters.matte).
+# 3: the validation warnings (small face, two faces) are kept with the character; other faces cut
+#    away; refined cut-out edges (worker.characters.matte).
 FORMAT_VERSION = 3
 
 
@@ -70,21 +74,18 @@ def preprocess_image(
     loaded: LoadedImage | None = None,
     marks: FaceMarks | None = None,
 ) -> CharacterAssets:
-    """Load, find the face (or fit it to `marks`, by default the image's sidecar if it has one),
-    crop and matte. Raises `UserError`/`NoFaceError` (one line)."""
+    """Validate (`validation.validate_image`: the face found, or fitted to `marks`, by default the
+    image's sidecar if it has one), crop and matte. Raises `UserError`/`NoFaceError` (one line)."""
     settings = settings or PreprocessSettings()
     settings.validate()
     finder = finder or shared_finder()
     path = Path(path)
     t0 = time.perf_counter()
-    img = loaded or load_image(path)
+    # the same check as `stream-animator check`: the user's marks win over the tracker
+    checked = validate_image(path, finder, loaded, marks)
+    img, found, marks = checked.image, checked.face, checked.marks
+    assert img is not None and found is not None and found.landmarks is not None
     rgba = img.rgba
-    rgb = _flatten_for_detection(rgba) if img.has_alpha else np.ascontiguousarray(rgba[..., :3])
-    if marks is None:  # the user's marks win over the tracker
-        marks = load_face_marks(path, rgba.shape[1], rgba.shape[0])
-    found = StillFace([(0.0, 0.0, 0.0, 0.0)], [1.0], fit_face_template(marks)) if marks else finder.find(rgb)
-    if not found.found:
-        raise NoFaceError(f"{path}: no face found in the picture; {mark_hint(path)}")
 
     ears = [marks.points[k] for k in ("left_ear", "right_ear") if k in marks.points] if marks else []
     framed = found.landmarks  # what the crop frames: the face, and marked ear tips (kept whole)
@@ -115,6 +116,8 @@ def preprocess_image(
         crop[..., 3] = figure_alpha(crop_rgb, landmarks, ears_crop, inside)
     else:  # coarse segmentation, then edges re-fitted, islands dropped, edge colours cleaned
         crop = refine_cutout(crop_rgb, matte(crop_rgb, landmarks), landmarks, limit=inside)
+    if len(found.boxes) > 1 and found.main_box is not None:  # one person on stream: other heads cut away
+        erase_other_faces(crop[..., 3], found.boxes, found.main_box, m, landmarks)
 
     inv = cv2.invertAffineTransform(m)
     corners = np.array([[0, 0], [n, n]], np.float32) @ inv[:, :2].T + inv[:, 2]
@@ -125,6 +128,7 @@ def preprocess_image(
         "settings": settings.fingerprint(),
         "source_size": [int(rgba.shape[1]), int(rgba.shape[0])],
         "faces_found": len(found.boxes),
+        "warnings": checked.warnings,
         "kind": kind,
         **({"marks": marks.source} if marks else {}),
         "preprocess_ms": round((time.perf_counter() - t0) * 1000, 1),
@@ -196,10 +200,3 @@ def matte(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     face = cv2.GaussianBlur(face, (0, 0), grow / 2).astype(np.float32) / 255.0
     a = np.maximum(a, face)
     return (a * 255.0 + 0.5).astype(np.uint8)
-
-
-def _flatten_for_detection(rgba: np.ndarray) -> np.ndarray:
-    """Composite over mid grey: detectors see transparent pixels as black otherwise."""
-    a = rgba[..., 3:4].astype(np.float32) / 255.0
-    rgb = rgba[..., :3].astype(np.float32) * a + 128.0 * (1.0 - a)
-    return np.ascontiguousarray(rgb.astype(np.uint8))

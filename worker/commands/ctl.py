@@ -18,9 +18,31 @@ import os
 from worker.control import protocol as P
 from worker.errors import UserError
 
+# Each request's arguments, as `protocol.check_args` checks them (the help lists them all).
+OP_HELP = {
+    "status": "the worker's status (fps, latency, character, tracking, camera, outputs)",
+    "list_characters": "the characters in the folder, numbered from 1",
+    "set_character": "exactly one of character=ID (file name or stem), index=N (from 1), step=1 | step=-1",
+    "calibrate": "take your current face as the neutral pose",
+    "pause": "hold the character still (no tracking)",
+    "resume": "track again after pause",
+    "set_options": 'options=\'{"smoothing": 0.4, "motion.head_strength": 0.8}\' (the live settings)',
+    "reload_characters": "look at the characters folder again",
+    "shutdown": "stop the worker",
+    "subscribe": "on=true | on=false: status events (ctl watch does this)",
+    "mute": "stop the voice moving the mouth (the microphone stays open)",
+    "unmute": "let the voice move the mouth again",
+    "watch": "print events (status, character, characters) until Ctrl+C",
+}
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("op", help=f"one of {', '.join(P.OPS)}, or 'watch'")
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    ops = {**{op: "(no arguments)" for op in P.OPS}, **OP_HELP}  # every op, even one added without help here
+    p.epilog = "requests and their arguments (KEY=VALUE):\n" + "\n".join(
+        f"  {op:<18} {text}" for op, text in ops.items()
+    )
+    p.add_argument("op", help=f"one of {', '.join(P.OPS)}, or 'watch' (see below)")
     p.add_argument("args", nargs="*", metavar="KEY=VALUE", help="request arguments; VALUE is JSON or a string")
     p.add_argument("--port", type=int, default=None, help=f"control port (default: ${P.ENV_CONTROL_PORT})")
     p.add_argument("--token", default=None, help=f"secret (default: ${P.ENV_TOKEN})")

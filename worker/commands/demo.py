@@ -18,16 +18,31 @@ from worker.paths import DEMO_CHARACTER, SAMPLE_DRIVER
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--character", default=str(DEMO_CHARACTER), help="character image (default: bundled sample)")
     p.add_argument("--driver", default=str(SAMPLE_DRIVER), help="driving video (default: bundled clip)")
-    p.add_argument("--out", default="out/demo.mp4",
-                   help="output: .mp4 (opaque), .mov (qtrle, alpha), .webm (VP9, alpha) or a folder for PNGs")
+    p.add_argument(
+        "--out",
+        default="out/demo.mp4",
+        help="output: .mp4 (opaque), .mov (qtrle, alpha), .webm (VP9, alpha) or a folder for PNGs",
+    )
     p.add_argument("--size", type=int, default=512, help="output size in pixels (default 512)")
-    p.add_argument("--renderer", default="auto",
-                   help="auto (default: liveportrait with verified weights and a GPU, else meshwarp), meshwarp "
-                        "or liveportrait (on the CPU: slow, fine offline)")
-    p.add_argument("--background", default="#00b140", help="background colour for .mp4 (default green screen)")
+    p.add_argument(
+        "--renderer",
+        default="auto",
+        help="auto (default: liveportrait with verified weights and a GPU, else meshwarp), meshwarp "
+        "or liveportrait (on the CPU: slow, fine offline)",
+    )
+    p.add_argument(
+        "--background",
+        default="#00b140",
+        help='background colour for .mp4: "#rrggbb" or "[r, g, b]" (default green screen)',
+    )
     p.add_argument("--cache", default=None, help="character cache folder")
+    p.add_argument(
+        "--clear-out",
+        action="store_true",
+        help="--out is a PNG folder with frames from an earlier run: delete them first",
+    )
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many driver frames (0 = all)")
-    p.add_argument("--sheet", help="also write a contact sheet PNG (driver | output at telling moments)")
+    p.add_argument("--sheet", help="also write a contact sheet .png or .jpg (driver | output at telling moments)")
     p.add_argument("--json", action="store_true", help="print one JSON object with counts and stage timings")
 
 
@@ -43,33 +58,37 @@ def cli_renderer(name: str, size: int):
 
 def run(args: argparse.Namespace) -> int:
     from worker.capture.video import VideoFileSource
-    from worker.characters.cache import CharacterCache
+    from worker.characters.cache import open_cache
     from worker.characters.library import CharacterLibrary
     from worker.characters.preprocess import PreprocessSettings
     from worker.output.base import parse_colour
     from worker.output.file import FileOutput
-    from worker.paths import default_cache_dir
     from worker.progress import progress
-    from worker.tools.contact_sheet import ContactSheet
+    from worker.tools.contact_sheet import ContactSheet, check_sheet_path
     from worker.tools.offline import StageTimes, animate, source_frames, track_frames
     from worker.track.mediapipe_tracker import FaceTracker
 
+    # Every path is checked before any work: inputs exist, outputs are writable and are not inputs.
     character, driver = Path(args.character), Path(args.driver)
     if not driver.is_file():
-        raise UserError(f"{driver}: driving video not found")
+        raise UserError(f"{driver}: " + ("is a folder, not a video" if driver.is_dir() else "driving video not found"))
+    if not character.is_file():
+        raise UserError(f"{character}: " + ("is a folder, not an image" if character.is_dir() else "no such file"))
+    background = parse_colour(args.background, "--background")
     settings = PreprocessSettings(size=args.size)
     settings.validate()
-    renderer = cli_renderer(args.renderer, args.size)
-    lib = CharacterLibrary(character.parent, CharacterCache(args.cache or default_cache_dir()), settings,
-                           preparer=renderer)
-    loaded = lib.load(character)
-    if loaded.assets is None:
-        renderer.close()
-        raise UserError(loaded.error)
+    if not args.out.strip():
+        raise UserError("--out is empty: give a .mp4, .mov or .webm file, or a folder for PNG frames")
+    out_path = Path(args.out)
+    refuse_overwriting_inputs("--out", out_path, [character, driver])
+    if args.sheet is not None:
+        refuse_overwriting_inputs("--sheet", Path(args.sheet), [character, driver, out_path])
+        check_sheet_path(Path(args.sheet))
     source = VideoFileSource(driver)  # UserError naming the file if it cannot be decoded
-    out = FileOutput(args.out, fps=source.fps, background=parse_colour(args.background, "--background"),
-                     timing="fps", realtime=False)
-    out.start()  # an unwritable path fails here, before any work
+    out = FileOutput(
+        out_path, fps=source.fps, background=background, timing="fps", realtime=False, clear=args.clear_out
+    )
+    renderer = None
     times = StageTimes()
     frames_in = faces = 0
     total = getattr(source, "frame_count", None) or None
@@ -78,6 +97,14 @@ def run(args: argparse.Namespace) -> int:
     sheet = ContactSheet() if args.sheet else None
     ok = False
     try:
+        out.start()  # an unwritable path fails here, before any work
+        cache = open_cache(args.cache)
+        renderer = cli_renderer(args.renderer, args.size)
+        loaded = CharacterLibrary(character.parent, cache, settings, preparer=renderer).load(character)
+        if loaded.assets is None:
+            raise UserError(loaded.error)
+        for w in loaded.assets.meta.get("warnings", []):
+            print(f"warning: {character}: {w}", file=sys.stderr)
         with FaceTracker() as tracker, progress(total, "rendering", "frame", disable=args.json) as bar:
             tracked = track_frames(source_frames(source, args.max_frames), tracker, times)
             for f in animate(tracked, loaded.assets, renderer, times):
@@ -95,13 +122,17 @@ def run(args: argparse.Namespace) -> int:
         ok = True
     finally:
         source.close()
-        renderer.close()
+        if renderer is not None:
+            renderer.close()
         if ok:
             out.close()
         else:
             out.abort()
     if sheet is not None:
-        sheet.save(args.sheet)
+        try:
+            sheet.save(args.sheet)
+        except ValueError as e:  # no face in any frame: nothing to show
+            raise UserError(f"{args.sheet}: not written: {e}") from None
     result = {
         "renderer": renderer.name,
         "renderer_reason": "; ".join(p for p in (renderer.selection, renderer.status_line()) if p),
@@ -119,7 +150,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         s = result["stages_ms"]
         print(f"renderer {result['renderer_reason']}", file=sys.stderr)
-        print(f"wrote {out.path}: {out.frames} frames at {result['fps']:g} fps "
-              f"(face in {faces} of {frames_in} driver frames)", file=sys.stderr)
+        print(
+            f"wrote {out.path}: {out.frames} frames at {result['fps']:g} fps "
+            f"(face in {faces} of {frames_in} driver frames)"
+        )
         print("median ms: " + ", ".join(f"{k} {v['median']:.2f}" for k, v in s.items()), file=sys.stderr)
     return 0
+
+
+def refuse_overwriting_inputs(flag: str, out: Path, inputs: list[Path]) -> None:
+    """`UserError` when `out` is one of `inputs` (or a folder holding one): a render never overwrites its input."""
+    target = out.expanduser().resolve()
+    for i in inputs:
+        src = i.expanduser().resolve()
+        if target == src:
+            raise UserError(f"{flag} {out}: is an input of this render ({i}); choose another name")
+        if target in src.parents:
+            raise UserError(f"{flag} {out}: is the folder of an input ({i}); choose another folder")

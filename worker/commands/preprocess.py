@@ -8,31 +8,54 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from worker.characters.cache import CharacterCache
+from worker.characters.cache import open_cache
 from worker.characters.library import CharacterLibrary
 from worker.characters.preprocess import PreprocessSettings
+from worker.errors import UserError
 from worker.paths import SAMPLE_CHARACTERS_DIR, default_cache_dir
 from worker.progress import progress
 from worker.render import DEFAULT_BACKEND, create_renderer
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("folder", nargs="?", default=str(SAMPLE_CHARACTERS_DIR),
-                   help="characters folder (default: the bundled sample characters)")
+    p.add_argument(
+        "folder",
+        nargs="?",
+        default=str(SAMPLE_CHARACTERS_DIR),
+        help="characters folder (default: the bundled sample characters)",
+    )
     p.add_argument("--cache", default=None, help=f"cache folder (default: {default_cache_dir()})")
     p.add_argument("--size", type=int, default=512, help="working size in pixels (default 512)")
-    p.add_argument("--renderer", default=DEFAULT_BACKEND,
-                   help=f"also prepare what this renderer needs per character (default {DEFAULT_BACKEND})")
+    p.add_argument(
+        "--renderer",
+        default=DEFAULT_BACKEND,
+        help=f"also prepare what this renderer needs per character (default {DEFAULT_BACKEND})",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON summary instead of text")
 
 
 def run(args: argparse.Namespace) -> int:
     settings = PreprocessSettings(size=args.size)
     settings.validate()
+    folder = Path(args.folder).expanduser()
+    if folder.is_file():
+        raise UserError(f"{folder}: is a file; preprocess takes a folder of characters (check takes files)")
+    if not folder.is_dir():
+        raise UserError(f"{folder}: characters folder not found")
+    cache = open_cache(args.cache)
     renderer = create_renderer(args.renderer, size=args.size)
-    lib = CharacterLibrary(args.folder, CharacterCache(args.cache or default_cache_dir()), settings,
-                           preparer=renderer)
+    lib = CharacterLibrary(folder, cache, settings, preparer=renderer)
     paths = lib.scan()
+    skipped = [
+        p
+        for p in sorted(folder.iterdir(), key=lambda p: p.name.lower())
+        if p.is_file() and not p.name.startswith(".") and p not in paths and not p.name.endswith(".face.json")
+    ]
+    if not paths:
+        renderer.close()
+        for p in skipped:
+            print(f"  skipped {p}: not a PNG, JPEG or WebP picture", file=sys.stderr)
+        raise UserError(f"{folder}: no character pictures (PNG, JPEG, WebP) in this folder")
     results = []
     with progress(total=len(paths), desc="preprocessing", unit="image", disable=args.json) as bar:
         for path in paths:
@@ -42,23 +65,40 @@ def run(args: argparse.Namespace) -> int:
     renderer.close()
     counts = Counter("cached" if r.status in ("memory", "disk") else r.status for r in results)
     if args.json:
-        print(json.dumps({
-            "folder": str(Path(args.folder)),
-            "cache": str(lib.cache.root),
-            "counts": {k: counts.get(k, 0) for k in ("cached", "built", "rebuilt", "failed")},
-            "characters": [
-                {"file": r.path.name, "status": r.status, "seconds": round(r.seconds, 3),
-                 **({"error": r.error} if r.error else {"key": r.assets.key})}
-                for r in results
-            ],
-        }))
+        print(
+            json.dumps(
+                {
+                    "folder": str(Path(args.folder)),
+                    "cache": str(lib.cache.root),
+                    "counts": {k: counts.get(k, 0) for k in ("cached", "built", "rebuilt", "failed")},
+                    "characters": [
+                        {
+                            "file": r.path.name,
+                            "status": r.status,
+                            "seconds": round(r.seconds, 3),
+                            "warnings": _warnings(r),
+                            **({"error": r.error} if r.error else {"key": r.assets.key}),
+                        }
+                        for r in results
+                    ],
+                    "skipped": [{"file": p.name, "reason": "not a PNG, JPEG or WebP picture"} for p in skipped],
+                }
+            )
+        )
     else:
         for r in results:
             if r.status == "failed":
                 print(f"  failed  {r.error}", file=sys.stderr)
-        print(f"{len(results)} characters: {counts.get('cached', 0)} cached, {counts.get('built', 0)} built, "
-              f"{counts.get('rebuilt', 0)} rebuilt, {counts.get('failed', 0)} failed  (cache: {lib.cache.root})")
-    if not paths:
-        print(f"no images (PNG, JPEG, WebP) in {args.folder}", file=sys.stderr)
-        return 1
+            for w in _warnings(r):
+                print(f"  warning {r.path}: {w}", file=sys.stderr)
+        for p in skipped:
+            print(f"  skipped {p}: not a PNG, JPEG or WebP picture", file=sys.stderr)
+        print(
+            f"{len(results)} characters: {counts.get('cached', 0)} cached, {counts.get('built', 0)} built, "
+            f"{counts.get('rebuilt', 0)} rebuilt, {counts.get('failed', 0)} failed  (cache: {lib.cache.root})"
+        )
     return 1 if counts.get("failed") else 0
+
+
+def _warnings(r) -> list[str]:
+    return list(r.assets.meta.get("warnings", [])) if r.assets is not None else []

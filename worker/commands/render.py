@@ -155,7 +155,7 @@ def _batch_lines(path: Path) -> list[tuple[str | None, str | None, str]]:
 
 def _prepare(args: argparse.Namespace, cache: Path):
     """The character's assets (from the character cache) and a renderer, once."""
-    from worker.characters.cache import CharacterCache
+    from worker.characters.cache import open_cache
     from worker.characters.library import CharacterLibrary
     from worker.characters.preprocess import PreprocessSettings
     from worker.render import create_renderer
@@ -164,10 +164,11 @@ def _prepare(args: argparse.Namespace, cache: Path):
     settings = PreprocessSettings(size=args.size)
     settings.validate()
     renderer = create_renderer(args.renderer, size=args.size)
-    # the renderer's per-character arrays are prepared once and cached with the character
-    lib = CharacterLibrary(character.parent, CharacterCache(cache), settings, preparer=renderer)
-    loaded = lib.load(character)
+    # the renderer's per-character arrays come with the character, cached beside it (as in `demo`)
+    loaded = CharacterLibrary(character.parent, open_cache(cache), settings, preparer=renderer).load(character)
     if loaded.assets is None:
         renderer.close()
         raise UserError(loaded.error)
+    for w in loaded.assets.meta.get("warnings", []):
+        print(f"warning: {character}: {w}", file=sys.stderr)
     return loaded.assets, renderer

@@ -35,7 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--characters", help="characters folder (overrides characters.folder)")
     p.add_argument("--renderer", help="auto, meshwarp or liveportrait (overrides renderer.name)")
-    p.add_argument("--character", help="character to start with (file name in the folder)")
+    p.add_argument(
+        "--character",
+        help="character to start with: a file name in the folder, or a full path (its folder "
+        "becomes the characters folder unless --characters is given)",
+    )
     p.add_argument(
         "--output",
         action="append",
@@ -54,18 +58,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary on the last line at the end")
 
 
+def character_overrides(character: str, folder: str | None) -> dict[str, str]:
+    """`--character`: a name in the characters folder, or a path to a picture (whose folder is
+    then the characters folder, unless `--characters` names one that holds it)."""
+    from pathlib import Path
+
+    p = Path(character).expanduser()
+    if len(p.parts) == 1 and not p.is_absolute():
+        return {"characters.current": character}
+    if p.is_dir():
+        raise UserError(f"--character {character}: is a folder (use --characters for a folder)")
+    if not p.is_file():
+        raise UserError(f"--character {character}: no such file")
+    if folder is not None and Path(folder).expanduser().resolve() != p.resolve().parent:
+        raise UserError(f"--character {character}: is not in --characters {folder}")
+    return {"characters.folder": str(p.resolve().parent), "characters.current": p.name}
+
+
 def output_specs(specs: list[str]) -> list[dict]:
-    """--output values -> output configs, each parsed by its output's registry entry; an output
-    that cannot run on this machine is refused here with its reason (one line)."""
+    """--output values -> output configs, each parsed by its output's registry entry. When none
+    of them can run on this machine, that is the one error (a line per output); when some can,
+    the others are kept and fail at start, and `run` says once which run and which do not."""
     from worker.output.registry import output_entry, parse_output_spec
 
-    out = []
+    out, refused = [], []
     for spec in specs:
         cfg = parse_output_spec(spec)
         ok, reason = output_entry(cfg["type"]).availability()
         if not ok:
-            raise UserError(f"--output {spec}: {reason}")
+            refused.append(f"--output {spec}: {reason}")
         out.append(cfg)
+    if refused and len(refused) == len(out):
+        raise UserError(refused[0] if len(refused) == 1 else "no output can run:\n  " + "\n  ".join(refused))
     return out
 
 
@@ -131,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     if args.renderer:
         overrides["renderer.name"] = args.renderer
     if args.character:
-        overrides["characters.current"] = args.character
+        overrides.update(character_overrides(args.character, args.characters))
     if args.control_port is not None:
         overrides["control.port"] = args.control_port
     elif os.environ.get(P.ENV_CONTROL_PORT, "").isdigit():
@@ -151,6 +175,15 @@ def run(args: argparse.Namespace) -> int:
     token, generated = _token()
     fp = os.environ.get(P.ENV_FRAME_PORT, "")
     worker = LiveWorker(cfg, token, frame_port=int(fp) if fp.isdigit() else None).start()
+    for w in worker.fanout.warnings:
+        print(f"not running: output {w}", file=sys.stderr)
+    names = [o.name for o in worker.fanout.outputs]
+    stop_how = f"stops after {args.duration:g} s" if args.duration else "Ctrl+C to stop"
+    print(
+        f"running: {len(names)} output{'s' * (len(names) != 1)} ({', '.join(names) or 'none'}), {stop_how}",
+        file=sys.stderr,
+        flush=True,
+    )
     if args.ready_json:
         sys.stdout.write(worker.ready_line().decode())
         sys.stdout.flush()
@@ -194,6 +227,7 @@ def summary(s: Status) -> dict:
         "renderer": s.renderer,
         "renderer_reason": s.renderer_reason,
         "camera": s.camera,
+        "camera_issue": s.camera_issue,
         "process": s.process,
         "warnings": s.warnings,
         **({"voice": s.voice} if s.voice else {}),

@@ -308,6 +308,9 @@ class Status:
     # the voice input, {} without one: mic (its name or file), lipsync (off | assist | always),
     # muted, voiced (heard now), openness (0..1), level_db, hops, analysis_ms_p95, error
     voice: dict[str, Any] = field(default_factory=dict)
+    # why there is no camera picture ("no camera: ...; retrying", "camera lost: ...; reconnecting"),
+    # None while frames come in; meanwhile the character stays on stream with idle motion
+    camera_issue: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -315,7 +318,8 @@ class Status:
     @classmethod
     def from_dict(cls, data: Any) -> Status:
         """A received status; ProtocolError when a field is missing. Unknown fields are ignored."""
-        optional = ("process", "renderer", "renderer_reason", "voice")  # an older worker may not send these
+        # an older worker may not send these
+        optional = ("process", "renderer", "renderer_reason", "voice", "camera_issue")
         d = _want(data, tuple(f.name for f in fields(cls) if f.name not in optional), "status")
         values = {f.name: d[f.name] for f in fields(cls) if f.name in d}
         if values["last_switch"] is not None:

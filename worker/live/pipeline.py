@@ -43,6 +43,7 @@ class Pipeline:
             roster,
             self.controls,
             on_switch=lambda sw: self._publish("character", sw),
+            idle_fps=float(config.get("camera", {}).get("fps", 30.0)),
             voice=voice,
             lipsync=lipsync,
         )

@@ -19,7 +19,7 @@ from worker.track.face_state import FaceState
 @dataclass(frozen=True)
 class Captured:
     seq: int
-    image: Any  # BGR frame (numpy array); 0x0 with no camera (`--source none`)
+    image: Any  # BGR frame (numpy array); 0x0 with no camera (`--source none`), None while it is missing
     mono: float  # time.monotonic() at capture: the tracker's clock (files loop, so media time jumps)
     wall: float  # time.time() at capture: what outputs measure latency from
 

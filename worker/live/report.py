@@ -46,5 +46,6 @@ class StatusReport:
             renderer=renderer,
             renderer_reason=renderer_reason,
             process=self.process() if self.process is not None else {},
+            camera_issue=s.camera_issue,
             voice={**s.voice.status(), "lipsync": s.lipsync} if s.voice is not None else {},
         )

@@ -18,7 +18,7 @@ from typing import Any
 
 from worker.capture import CaptureError, FrameSource
 from worker.control import protocol as P
-from worker.errors import UserError
+from worker.errors import UserError, without_errno
 from worker.live.ports import Animator, Characters, Fanout, Tracker, Voice
 from worker.live.records import Captured, RenderInput, Tracked
 from worker.live.slot import LatestSlot
@@ -93,10 +93,12 @@ class StageThreads:
         roster: Characters,
         controls: Controls,
         on_switch: Callable[[P.CharacterSwitch], None] | None = None,
+        idle_fps: float = 30.0,
         voice: Voice | None = None,
         lipsync: str = "off",
     ) -> None:
         self._open_source = open_source
+        self.idle_fps = idle_fps  # frames per second drawn while the camera is missing
         self.voice = voice
         self.lipsync = lipsync  # the voice's share of the mouth: off | assist | always
         self.tracker = tracker
@@ -116,6 +118,7 @@ class StageThreads:
         self.render_rate = RateMeter(2.0)
         self.tracking_state = "starting"
         self.camera: dict[str, Any] = {}
+        self.camera_issue: str | None = None  # why there is no picture (the character idles meanwhile)
         self.character: str | None = None
         self.last_switch: P.CharacterSwitch | None = None
         self.warnings: deque[str] = deque(maxlen=20)
@@ -136,10 +139,12 @@ class StageThreads:
         for t in self._threads:
             t.join(5)
 
-    def warn(self, message: str) -> None:
+    def warn(self, message: str, quiet: bool = False) -> None:
+        """Add to the status's warnings and log it (`quiet`: the caller has told the user already)."""
+        message = without_errno(message)
         if not self.warnings or self.warnings[-1] != message:
             self.warnings.append(message)
-        log.warning("%s", message)
+        (log.info if quiet else log.warning)("%s", message)
 
     def _guard(self, fn: Callable[[], None], name: str) -> Callable[[], None]:
         def run() -> None:
@@ -157,18 +162,23 @@ class StageThreads:
         source: FrameSource | None = None
         backoff = 0.5
         seq = 0
+        lost = ""  # why a camera that was delivering stopped (reconnecting), "" if it never did
         try:
             while not self.stop_event.is_set():
                 if source is None:
                     try:
                         source = self._open_source()
                     except (CaptureError, UserError) as e:
-                        self.tracking_state = "no camera"
-                        self.warn(f"camera unavailable: {e}; retrying in {backoff:.0f} s")
-                        self.stop_event.wait(backoff)
+                        why = " ".join(str(e).split())
+                        self.camera_issue = (
+                            f"camera lost: {lost}; reconnecting" if lost else f"no camera: {why}; retrying"
+                        )
+                        self.warn(f"camera unavailable: {why}; retrying in {backoff:g} s")
+                        seq = self._idle_frames(seq, backoff)
                         backoff = min(backoff * 2, 5.0)
                         continue
                     backoff = 0.5
+                    self.camera_issue, lost = None, ""
                     self.camera = {
                         "name": source.name,
                         "width": source.size[0],
@@ -180,7 +190,9 @@ class StageThreads:
                 try:
                     frame = source.read()
                 except (CaptureError, UserError, OSError) as e:
-                    self.warn(f"camera lost: {e}; reconnecting")
+                    lost = " ".join(str(e).split())
+                    self.camera_issue = f"camera lost: {lost}; reconnecting"
+                    self.warn(f"camera lost: {lost}; reconnecting")
                     source.close()
                     source = None
                     continue
@@ -196,6 +208,17 @@ class StageThreads:
             if source is not None:
                 source.close()
 
+    def _idle_frames(self, seq: int, seconds: float) -> int:
+        """While the camera is missing: image-less frames at the idle rate for `seconds`, so the
+        character stays on stream, resting with idle motion and blinks (the face counts as lost)."""
+        end = time.monotonic() + seconds
+        period = 1.0 / self.idle_fps
+        while not self.stop_event.is_set() and time.monotonic() < end:
+            seq += 1
+            self.to_track.put(Captured(seq, None, time.monotonic(), time.time()))
+            self.stop_event.wait(min(period, max(0.0, end - time.monotonic())))
+        return seq
+
     # --- track ----------------------------------------------------------------------------------
     def _track_loop(self) -> None:
         image = None  # the frame the face handed on was tracked on (held while paused, like the face)
@@ -207,7 +230,10 @@ class StageThreads:
                 self.controls.calibrate = False
                 self.tracker.calibrate()
             t0 = time.perf_counter()
-            if item.image is None or not item.image.size:  # no camera (`--source none`): idle and the voice
+            if item.image is None:  # the camera is missing or reconnecting (`_idle_frames`): the face eases to rest
+                face = self.tracker.lost(item.mono)
+                self.tracking_state = "no camera"
+            elif not item.image.size:  # no camera by choice (`--source none`): idle and the voice
                 face = FaceState(found=False, timestamp=item.mono, lost_blend=1.0)
                 self.tracking_state = "voice only"
             elif self.controls.paused:

@@ -16,7 +16,7 @@ from pathlib import Path
 from worker.audio.stage import VoiceInput
 from worker.capture import FrameSource, open_source
 from worker.capture.none import is_none
-from worker.characters.cache import CharacterCache
+from worker.characters.cache import open_cache
 from worker.characters.library import CharacterLibrary
 from worker.characters.preprocess import PreprocessSettings
 from worker.characters.roster import Roster
@@ -28,7 +28,6 @@ from worker.live.animator import Animator
 from worker.live.pipeline import Pipeline
 from worker.output.fanout import OutputFanout
 from worker.output.registry import create_output
-from worker.paths import default_cache_dir
 from worker.retarget.retargeter import RetargetOptions
 from worker.track.mediapipe_tracker import FaceTracker
 
@@ -55,6 +54,19 @@ class LiveWorker:
             self.voice = self._voice()  # before anything heavy: a missing mic with no camera stops here
         elif self.no_camera:
             raise UserError("camera.source none needs a voice: give --mic (a microphone or an audio/video file)")
+        # Everything that can be checked is checked before any work, in this order: the camera
+        # source (a file must be a video), the outputs (at least one must work), the cache.
+        self._check_renderer()
+        camera = source_factory or self._camera_factory()
+        self.fanout = self._outputs(frame_port)
+        try:
+            self._assemble(camera)
+        except BaseException:
+            self.fanout.close()
+            raise
+
+    def _assemble(self, camera: Callable[[], FrameSource]) -> None:
+        cfg = self.cfg
         m = cfg["motion"]
         self.animator = Animator(
             cfg["renderer"]["name"],
@@ -68,25 +80,20 @@ class LiveWorker:
             ),
         )
         log.info("renderer: %s", self.animator.renderer.selection)  # which one draws, and why
-        self.roster = self._characters()
-        first = self._first_character()
+        try:
+            self.roster = self._characters()
+            first = self._first_character()
+        except BaseException:
+            self.animator.close()
+            raise
         assets = self.roster.get(first)
         assert assets is not None  # `_first_character` returns a loaded one
         self.animator.set_character(assets)
         self.tracker = FaceTracker()
         self.tracker.set_smoothing(float(cfg["smoothing"]))
-        outputs = []
-        for oc in cfg["outputs"]:
-            oc = dict(oc)
-            if oc.get("type") == "obs":
-                oc.setdefault("token", token)
-                if "port" not in oc and frame_port is not None:
-                    oc["port"] = frame_port
-            outputs.append(create_output(oc))
-        self.fanout = OutputFanout(outputs).start(strict=False)
         self.pipeline = Pipeline(
             cfg,
-            source_factory or self._camera_factory(),
+            camera,
             self.roster,
             self.animator,
             self.tracker,
@@ -96,20 +103,55 @@ class LiveWorker:
             lipsync=self.animator.options.lipsync,
         )
         for w in self.fanout.warnings:
-            self.pipeline.warn(w)
+            self.pipeline.stages.warn(f"output {w}", quiet=True)  # `run` prints them, once
         if self.voice_warning:
             self.pipeline.warn(self.voice_warning)
         self.first = first
-        self.server = ControlServer(self.pipeline.request, token, port=cfg["control"]["port"])
+        self.server = ControlServer(self.pipeline.request, self.token, port=cfg["control"]["port"])
         self.pipeline.publish = self.server.publish
         self.roster.on_change = self.pipeline.characters_changed
+
+    def _check_renderer(self) -> None:
+        """A renderer that cannot run here (no weights, no GPU) is the first thing said, as the
+        renderer itself would say it: cheaper than anything else to find out."""
+        from worker.render.registry import RENDERERS
+
+        entry = RENDERERS.get(self.cfg["renderer"]["name"])
+        if entry is not None:
+            ok, reason = entry.availability()
+            if not ok:
+                raise UserError(f"renderer.name: {reason}")
+
+    def _outputs(self, frame_port: int | None) -> OutputFanout:
+        """Create and start the configured outputs; `UserError` (one line per output) when none works."""
+        outputs = []
+        for oc in self.cfg["outputs"]:
+            oc = dict(oc)
+            if oc.get("type") == "obs":
+                oc.setdefault("token", self.token)
+                if "port" not in oc and frame_port is not None:
+                    oc["port"] = frame_port
+            outputs.append(create_output(oc))
+        fanout = OutputFanout(outputs).start(strict=False)
+        if outputs and not fanout.outputs:
+            fanout.close()
+            if len(fanout.warnings) == 1:
+                raise UserError(f"no output can run: {fanout.warnings[0]}")
+            raise UserError("no output can run:\n" + "\n".join(f"  {w}" for w in fanout.warnings))
+        return fanout
 
     # --- assembly ---------------------------------------------------------------------------------
     def _characters(self) -> Roster:
         c = self.cfg["characters"]
-        cache = CharacterCache(self.cfg["cache_dir"] or default_cache_dir())
-        return Roster(CharacterLibrary(Path(c["folder"]).expanduser(), cache, PreprocessSettings(size=c["size"]),
-                                       preparer=self.animator.renderer))  # its arrays cached per character
+        cache = open_cache(self.cfg["cache_dir"])  # checked writable before any character loads
+        return Roster(
+            CharacterLibrary(
+                Path(c["folder"]).expanduser(),
+                cache,
+                PreprocessSettings(size=c["size"]),
+                preparer=self.animator.renderer,
+            )
+        )  # its arrays cached per character
 
     def _first_character(self) -> str:
         """Load the starting character now (the stream needs a face); the rest load in the background."""
@@ -172,8 +214,10 @@ class LiveWorker:
         spec = cam["source"]
         if is_none(spec):
             return lambda: open_source("none", fps=cam["fps"])
-        if not spec.lower().startswith("webcam") and not Path(spec).expanduser().is_file():
-            raise UserError(f"camera.source: {spec}: video file not found")
+        if not spec.lower().startswith("webcam"):
+            # A file is checked now: something that is not a video is an error at start, never
+            # a camera to retry forever. (A webcam that is missing is retried while the character idles.)
+            open_source(spec).close()
 
         def make() -> FrameSource:
             return open_source(

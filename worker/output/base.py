@@ -46,7 +46,13 @@ class Output(ABC):
 
 
 def parse_colour(value: Any, field: str) -> tuple[int, int, int]:
-    """ "#rrggbb" or [r, g, b] (0..255) -> (r, g, b)."""
+    """ "#rrggbb" or [r, g, b] (0..255) -> (r, g, b); on a command line also "[r, g, b]" / "r,g,b"."""
+    if isinstance(value, str) and "," in value:
+        parts = value.strip().strip("[]()").split(",")
+        try:
+            value = [int(p.strip()) for p in parts]
+        except ValueError:
+            pass
     if isinstance(value, str):
         s = value.lstrip("#")
         if len(s) == 6:

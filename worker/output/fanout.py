@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from worker.errors import UserError
+from worker.errors import UserError, os_reason
 from worker.live.slot import LatestSlot
 from worker.output.base import Output, check_rgba
 
@@ -47,7 +47,7 @@ class OutputFanout:
                         o.close()
                     raise
                 self.warnings.append(f"{out.name}: {e}")
-                log.warning("output %s disabled: %s", out.name, e)
+                log.info("output %s disabled: %s", out.name, e)  # the caller reports it, once
                 continue
             ok.append(out)
         self.outputs = ok
@@ -88,6 +88,17 @@ class OutputFanout:
         return False
 
     def _run(self, out: Output, slot: LatestSlot[Frame]) -> None:
+        try:
+            self._deliver(out, slot)
+        finally:
+            # Closed on the thread that sent: GUI toolkits (the preview window) hang when a
+            # window is destroyed from another thread than the one that drew it.
+            try:
+                out.close()
+            except Exception:
+                log.exception("closing output %s failed", out.name)
+
+    def _deliver(self, out: Output, slot: LatestSlot[Frame]) -> None:
         failures = 0
         while True:
             item = slot.take()
@@ -98,20 +109,26 @@ class OutputFanout:
                 failures = 0
             except Exception as e:  # one bad frame or device hiccup must not end the output
                 failures += 1
-                out.metrics.error(" ".join(f"{type(e).__name__}: {e}".split())[:300])
+                out.metrics.error(" ".join(f"{type(e).__name__}: {os_reason(e)}".split())[:300])
                 if failures == 1 or failures % 100 == 0:
                     log.warning("output %s failed (%d in a row): %s", out.name, failures, e, exc_info=failures == 1)
 
     def close(self, timeout: float = 5.0) -> None:
+        """Stop every output: each closes itself on its own thread; one that does not finish
+        within `timeout` seconds (a hung device) is left behind (its thread is a daemon)."""
         for slot in self._slots:
             slot.close()
-        for t in self._threads:
-            t.join(timeout)
-        for out in self.outputs:
-            try:
-                out.close()
-            except Exception:
-                log.exception("closing output %s failed", out.name)
+        deadline = time.monotonic() + timeout
+        for out, t in zip(self.outputs, self._threads, strict=False):
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                log.warning("output %s did not stop within %.0f s; left behind", out.name, timeout)
+        if not self._started:  # never started: nothing runs on a thread of its own
+            for out in self.outputs:
+                try:
+                    out.close()
+                except Exception:
+                    log.exception("closing output %s failed", out.name)
         self._slots.clear()
         self._threads.clear()
 

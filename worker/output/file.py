@@ -11,6 +11,8 @@ session) or from the frame count (``timing: fps``, for offline renders).
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,11 +20,41 @@ import av
 import cv2
 import numpy as np
 
-from worker.errors import UserError
+from worker.errors import UserError, os_reason
 from worker.output.base import Output, check_rgba, composite, parse_colour
 from worker.output.registry import OUTPUTS
 
 TIME_BASE = Fraction(1, 1000)
+FRAME_NAME = re.compile(r"\d{6}\.png")  # what a PNG folder holds: the frames this output writes
+
+
+def ensure_writable_dir(folder: Path, target: Path | None = None) -> list[Path]:
+    """Create `folder` if needed and prove a file can be written in it (permissions alone do
+    not tell: /proc, read-only mounts, a file in the way). `UserError` names `target`.
+    Returns the folders it created, deepest first (for `remove_empty_dirs` after a failure)."""
+    name = target if target is not None else folder
+    made = [p for p in [folder, *folder.parents] if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except FileExistsError:
+        raise UserError(f"{name}: cannot write there ({folder} is a file, not a folder)") from None
+    except OSError as e:
+        remove_empty_dirs(made)
+        raise UserError(f"{name}: cannot write there ({os_reason(e)})") from None
+    return made
+
+
+def remove_empty_dirs(dirs: list[Path]) -> None:
+    """Undo `ensure_writable_dir`: remove the folders it made, deepest first, while empty."""
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
 
 # suffix -> (container format, codec, pixel format, keeps alpha, codec options)
 FORMATS: dict[str, tuple[str, str, str, bool, dict[str, str]]] = {
@@ -48,10 +80,14 @@ class FileOutput(Output):
         background=(0, 0, 0),
         timing: str = "capture",
         realtime: bool = True,
+        clear: bool = False,
     ):
         super().__init__()
-        self.path = Path(path)
         raw = str(path)
+        if not raw.strip():
+            raise UserError("outputs.file.path is empty: give a .mp4, .mov, .webm file or a folder name")
+        self.path = Path(path)
+        self.clear = clear  # a PNG folder with frames in it may be emptied (else it is refused)
         self.png = self.path.suffix == "" or raw.endswith(("/", os.sep))
         if not self.png and self.path.suffix.lower() not in FORMATS:
             raise UserError(
@@ -71,6 +107,7 @@ class FileOutput(Output):
         self._size: tuple[int, int] | None = None
         self._t0: float | None = None
         self._last_pts = -1
+        self._made_dirs: list[Path] = []
 
     @classmethod
     def from_config(cls, config: dict) -> FileOutput:
@@ -81,6 +118,7 @@ class FileOutput(Output):
             parse_colour(o["background"], "outputs.file.background"),
             o["timing"],
             o["realtime"],
+            o["clear"],
         )
 
     @property
@@ -88,13 +126,30 @@ class FileOutput(Output):
         return self.png or FORMATS[self.path.suffix.lower()][3]
 
     def start(self) -> None:
+        """Check the target before any frame is made: writable, not a folder (a video), new or
+        empty (a PNG folder, so new frames never mix with stale ones). Raises `UserError`."""
+        if self.png:
+            if self.path.exists() and not self.path.is_dir():
+                raise UserError(f"{self.path}: is a file, not a folder for PNG frames")
+            if self.path.is_dir():
+                self._empty_png_folder()
+        elif self.path.is_dir():
+            raise UserError(f"{self.path}: is a folder, not a video file")
         target_dir = self.path if self.png else self.path.parent
-        try:
-            target_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UserError(f"outputs.file.path {str(self.path)!r}: cannot create folder: {e.strerror}") from None
-        if not os.access(target_dir, os.W_OK):
-            raise UserError(f"outputs.file.path {str(self.path)!r}: folder is not writable")
+        self._made_dirs = ensure_writable_dir(target_dir, self.path)
+
+    def _empty_png_folder(self) -> None:
+        frames = [p for p in self.path.iterdir() if FRAME_NAME.fullmatch(p.name)]
+        others = [p for p in self.path.iterdir() if not FRAME_NAME.fullmatch(p.name)]
+        if not frames and not others:
+            return
+        if not self.clear or others:
+            n = len(frames) + len(others)
+            what = f"{n} {'frame' if not others else 'file'}{'s' * (n != 1)}"
+            hint = "choose a new folder" if others else "choose a new folder or allow emptying it (--clear-out)"
+            raise UserError(f"{self.path}: folder is not empty ({what}): {hint}")
+        for p in frames:
+            p.unlink()
 
     def _open(self, w: int, h: int) -> None:
         fmt, codec, pix_fmt, _alpha, options = FORMATS[self.path.suffix.lower()]
@@ -174,6 +229,10 @@ class FileOutput(Output):
                 pass
         if self._tmp is not None and self._tmp.exists():
             self._tmp.unlink()
+        if self.png:  # a render that failed before its first frame leaves no folder behind
+            for i in range(self.frames):
+                (self.path / f"{i:06d}.png").unlink(missing_ok=True)
+        remove_empty_dirs(self._made_dirs)
 
     def stats(self) -> dict:
         return {**super().stats(), "path": str(self.path), "frames": self.frames}

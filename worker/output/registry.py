@@ -208,6 +208,7 @@ OUTPUTS: dict[str, OutputEntry] = by_name(
             Option("background", "colour", "#000000", help=f"{COLOUR} behind the transparent parts (.mp4)"),
             Option("timing", "choice", "capture", choices=("capture", "fps")),
             Option("realtime", "bool", True, help="false: never drop frames (offline rendering)"),
+            Option("clear", "bool", False, help="empty a PNG folder that holds frames already (else refused)"),
         ),
         _pyav,
         "path",

@@ -8,7 +8,9 @@ Facts from OBS's sources (frontend-tools/scripts.cpp, obs-scripting-python-impor
   SceneCollectionFile` (the current collection's file name) and `[Python] Path64bit`.
 - Windows: Path64bit is the folder holding `python3XY.dll`; macOS: the folder holding
   `Python.framework` (OBS appends `Python.framework/Versions/3.X/lib/libpython3.X.dylib`).
-  OBS tries 3.12 down to 3.6. Linux OBS links the distribution's Python: nothing to set.
+  OBS tries 3.12 down to 3.6; the script imports under 3.7 and newer (tests/test_obs_python_range.py
+  imports it under every Python from 3.7 on that the machine has), so 3.6 counts as unusable.
+  Linux OBS links the distribution's Python: nothing to set.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 FLATPAK_ID = "com.obsproject.Studio"
-OBS_PYTHON_MINORS = tuple(range(12, 5, -1))  # what OBS tries, newest first: 3.12 .. 3.6
+SCRIPT_PYTHON_MIN = (3, 7)  # the oldest Python the OBS script runs under (`from __future__ import annotations`)
+# what OBS tries (3.12 .. 3.6), newest first, that the script can run under
+OBS_PYTHON_MINORS = tuple(m for m in range(12, 5, -1) if (3, m) >= SCRIPT_PYTHON_MIN)
 PYTHON_SECTION, PYTHON_KEY = "Python", "Path64bit"
 
 
@@ -75,7 +79,7 @@ def obs_python_library(platform: str, folder: str, minor: int) -> str | None:
 
 
 def python_obs_would_load(platform: str, folder: str, exists: Callable[[str], bool]) -> str | None:
-    """'3.X' that OBS would load from `folder` (it tries 3.12 down to 3.6), or None."""
+    """'3.X' that OBS would load from `folder` and the script runs under (3.12 down to 3.7), or None."""
     if not folder:
         return None
     for minor in OBS_PYTHON_MINORS:

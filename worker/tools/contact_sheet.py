@@ -3,11 +3,13 @@ eyes, head turn, head tilt (chosen from the driver's tracked face, not by hand).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from worker.errors import UserError
 from worker.output.base import checkerboard
 from worker.track.face_state import FaceState
 
@@ -18,6 +20,20 @@ MOMENTS = {
     "head turn": lambda f: abs(f.yaw),
     "head tilt": lambda f: abs(f.roll),
 }
+
+
+SHEET_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def check_sheet_path(path: Path) -> None:
+    """Before any work: a known image suffix, in a folder that can be written."""
+    from worker.output.file import ensure_writable_dir
+
+    if path.suffix.lower() not in SHEET_SUFFIXES:
+        raise UserError(f"{path}: a contact sheet is {', '.join(SHEET_SUFFIXES)}")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not an image file")
+    ensure_writable_dir(path.parent, path)
 
 
 class ContactSheet:
@@ -37,7 +53,7 @@ class ContactSheet:
         h, w = bgr.shape[:2]
         side = min(h, w)
         y0, x0 = (h - side) // 2, (w - side) // 2
-        return cv2.resize(bgr[y0:y0 + side, x0:x0 + side], (self.cell, self.cell), interpolation=cv2.INTER_AREA)
+        return cv2.resize(bgr[y0 : y0 + side, x0 : x0 + side], (self.cell, self.cell), interpolation=cv2.INTER_AREA)
 
     def _fit_rgba(self, rgba: np.ndarray) -> np.ndarray:
         small = cv2.resize(rgba, (self.cell, self.cell), interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -55,8 +71,16 @@ class ContactSheet:
             _, drv, out, idx = self.best[label]
             row = np.hstack([drv, np.full((self.cell, 6, 3), 255, np.uint8), out])
             cap = np.full((26, row.shape[1], 3), 255, np.uint8)
-            cv2.putText(cap, f"{label} (frame {idx}): driver | character", (6, 18), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.5, (40, 40, 40), 1, cv2.LINE_AA)
+            cv2.putText(
+                cap,
+                f"{label} (frame {idx}): driver | character",
+                (6, 18),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                (40, 40, 40),
+                1,
+                cv2.LINE_AA,
+            )
             rows.append(np.vstack([cap, row]))
         if not rows:
             raise ValueError("no frame with a face to show")
@@ -67,8 +91,12 @@ class ContactSheet:
             cols[1] = np.vstack([cols[1], pad])
         sheet = np.hstack([cols[0], np.full((cols[0].shape[0], 12, 3), 255, np.uint8), cols[1]])
         path = Path(path)
+        check_sheet_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.png")
-        cv2.imwrite(str(tmp), sheet)
-        tmp.replace(path)
+        ok, data = cv2.imencode(path.suffix.lower(), sheet)  # the format the name says (JPEG for .jpg)
+        if not ok:
+            raise UserError(f"{path}: could not encode the contact sheet")
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data.tobytes())
+        os.replace(tmp, path)
         return path

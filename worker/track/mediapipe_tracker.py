@@ -131,6 +131,11 @@ class FaceTracker:
             return dataclasses.replace(base, timestamp=timestamp)
         return dataclasses.replace(self._last, timestamp=timestamp)
 
+    def lost(self, timestamp: float) -> FaceState:
+        """No picture at `timestamp` (the camera is missing): the face counts as lost, so the
+        character eases to rest and idles, exactly as when you leave the frame."""
+        return self.update(FaceState(found=False, timestamp=timestamp))
+
     def _reset_filters(self) -> None:
         for f in (self._f_lm, self._f_pose, self._f_feat):
             f.reset()
