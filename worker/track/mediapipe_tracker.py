@@ -75,6 +75,7 @@ class FaceTracker:
             raise ValueError("track_every must be >= 1")
         self.track_every = track_every  # face mesh on every n-th frame (performance: low)
         self._frame_no = 0
+        self.mesh_runs = 0  # frames the face mesh ran on
         self._last_raw: FaceState | None = None
         params = {**DEFAULTS, **(filters or {})}
         self._base_params = params
@@ -168,6 +169,7 @@ class FaceTracker:
         if self.track_every > 1 and last is not None and self._frame_no % self.track_every:
             return self.update(dataclasses.replace(last, timestamp=timestamp))
         raw = self.measure(bgr_image, timestamp)
+        self.mesh_runs += 1
         self._last_raw = raw if raw.found else None
         return self.update(raw)
 
