@@ -24,6 +24,9 @@ def test_file_overrides_and_keeps_the_rest(tmp_path):
     assert cfg["motion"]["mirror"] is True and cfg["motion"]["expression_strength"] == 1.0
     assert cfg["outputs"] == [{"type": "nut", "port": 9999}]
     assert cfg["smoothing"] == 0.5
+    assert cfg["performance"] == "balanced"  # the default
+    p.write_text("performance: low\n")
+    assert load_config(p)["performance"] == "low"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -31,6 +34,7 @@ def test_file_overrides_and_keeps_the_rest(tmp_path):
     ("camra: {}\n", "unknown key 'camra'"),
     ("motion:\n  strength: 2\n", "unknown key 'motion.strength'"),
     ("renderer:\n  name: magic\n", "'renderer.name': expected one of auto, meshwarp, liveportrait"),
+    ("performance: turbo\n", "'performance': expected one of low, balanced, quality"),
     ("control:\n  port: 70000\n", "'control.port': expected an integer in 0..65535"),
     ("outputs:\n  - nut\n", "outputs[0]: must be a mapping with a 'type'"),
     ("motion: [1, 2]\n", "'motion' must be a mapping"),

@@ -246,6 +246,36 @@ class FlakyCamera:
         return src
 
 
+@pytest.mark.parametrize("level", ["low", "quality"])
+def test_performance_setting_reaches_tracker_and_opencv(characters, tmp_path, testdata, level):
+    """`performance` sets the face mesh rate (low: every 2nd frame, the filters carry the others)
+    and OpenCV's thread pool; what each level does is `worker.live.performance.PROFILES`."""
+    import cv2
+
+    from worker.live.performance import PROFILES
+
+    cv2.setNumThreads(-1)
+    default_threads = cv2.getNumThreads()
+    cfg = make_config(characters, tmp_path / "cache", str(testdata / "footage" / "driving" / "d3.mp4"),
+                      [{"type": "obs"}])
+    cfg["performance"] = level
+    w = LiveWorker(cfg, P.make_token()).start()
+    try:
+        assert w.tracker.track_every == PROFILES[level].track_every == (2 if level == "low" else 1)
+        assert cv2.getNumThreads() == (1 if level == "low" else default_threads)
+        assert wait_for(lambda: w.pipeline.stages.rendered >= 40, 30), "no frames"
+    finally:
+        w.stop()
+        cv2.setNumThreads(-1)
+    st = w.pipeline.stages
+    tracked, meshes = st.tracked, w.tracker.mesh_runs  # read once the stage threads have stopped
+    if level == "low":  # the face mesh ran on every other frame (first frames: detection, all found)
+        assert abs(meshes - tracked / 2) <= 2, (meshes, tracked)
+    else:
+        assert meshes == tracked
+    assert st.faces >= tracked - 2  # and the face stayed found between the mesh runs
+
+
 def test_vanished_camera_recovers(characters, tmp_path, testdata):
     cam = FlakyCamera(testdata / "footage" / "driving" / "d12.mp4", fail_after=30, down_s=1.5)
     cfg = make_config(characters, tmp_path / "cache", "webcam:0", [{"type": "obs"}])

@@ -317,7 +317,11 @@ def test_killed_worker_restarts_and_frames_resume(obs_env, record_property):
     st = run.wait_status(lambda s: s.get("worker_pid") not in (None, old_pid) and _running(s)
                          and (s["frames"].get("last_push_wall") or 0) > t_kill + 0.2, 60,
                          "frames from a restarted worker")
-    _report("worker_kill_to_frames_again_s", round(st["frames"]["first_frame_wall"] - t_kill, 2), record_property)
+    back = st["frames"]["first_frame_wall"] - t_kill
+    _report("worker_kill_to_frames_again_s", round(back, 2), record_property)
+    # measured 1.5 s (0.2 s first back-off + the worker's start with a cached character; 2.1 s with
+    # the old 1 s back-off); issue 16's target is 2 s
+    assert back <= 2.0, f"frames back {back:.2f} s after the worker was killed"
     assert st["restarts"] >= 1
     assert seen_restarting.get("state") in ("restarting", "starting", "running")
     assert "killed by signal 9" in run.log_text() and "restarting in" in run.log_text()
@@ -382,8 +386,10 @@ def test_obs_restart_reuses_the_source_and_keeps_hotkeys(obs_env, record_propert
     assert [s["name"] for s in saved["sources"]].count(SOURCE) == 1
     run.start(fresh_config=False)
     st = run.wait_status(_running, 90, "frames after an OBS restart")
-    _report("obs_restart_to_first_frame_pushed_s", round(st["frames"]["first_frame_wall"] - run.started_at, 2),
-            record_property)
+    cold = st["frames"]["first_frame_wall"] - run.started_at
+    _report("obs_restart_to_first_frame_pushed_s", round(cold, 2), record_property)
+    # OBS start to the first frame with the characters cached: measured 1.6-1.7 s; target 3 s
+    assert cold <= 2.5, f"first frame {cold:.2f} s after OBS started (characters cached)"
     items = [i["sourceName"] for i in run.ws.get_scene_item_list("Scene A").scene_items]
     assert items.count(SOURCE) == 1
     assert "created source" not in run.log_text()

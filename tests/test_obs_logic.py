@@ -70,12 +70,12 @@ def test_bindings_from_settings_skips_unbound_scenes():
 
 
 def test_backoff_doubles_up_to_the_cap_and_resets_after_a_healthy_run():
-    b = Backoff(initial=1, factor=2, maximum=30, healthy_after=20)
-    assert [b.next_delay(0.5) for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
-    assert b.next_delay(25.0) == 1  # ran long enough: starts over
-    assert b.next_delay(1.0) == 2
+    b = Backoff(initial=1, factor=2, maximum=30, healthy_after=20)  # first: 0.2 s
+    assert [b.next_delay(0.5) for _ in range(8)] == [0.2, 1, 2, 4, 8, 16, 30, 30]
+    assert b.next_delay(25.0) == 0.2  # ran long enough: starts over, a quick first restart
+    assert b.next_delay(1.0) == 1
     b.reset()
-    assert b.next_delay(0.0) == 1
+    assert b.next_delay(0.0) == 0.2
     for _ in range(5000):  # no float overflow however often it fails
         b.next_delay(0.0)
     assert b.next_delay(0.0) == 30
@@ -86,6 +86,8 @@ def test_backoff_rejects_nonsense():
         Backoff(initial=0)
     with pytest.raises(ValueError):
         Backoff(initial=5, maximum=1)
+    with pytest.raises(ValueError):
+        Backoff(initial=1, first=2)
 
 
 # ---- settings -------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from worker.errors import UserError, os_reason
+from worker.live.performance import DEFAULT_PERFORMANCE, PERFORMANCE_LEVELS
 from worker.options import Option
 from worker.output.registry import OUTPUTS, output_entry
 from worker.paths import SAMPLE_CHARACTERS_DIR
@@ -80,6 +81,9 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
         ),
         Option("smoothing", "number", 1.0, 0.0, 3.0, help="0 = raw tracking, 1 = tuned default, 2 = extra steady"),
         Option("outputs", "list", [{"type": "obs"}], help="see `describe`'s outputs"),
+        Option("performance", "choice", DEFAULT_PERFORMANCE, choices=PERFORMANCE_LEVELS,
+               help="CPU use beside a game: low = face tracking every 2nd frame, one OpenCV thread; balanced = "
+               "every frame, one OpenCV thread; quality = every frame, OpenCV on all cores"),
     ),
     "renderer": (Option("name", "choice", DEFAULT_RENDERER, choices=tuple(RENDERERS)),),
     "motion": (

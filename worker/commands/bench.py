@@ -20,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pin the benchmark to this many CPU cores where the OS allows (default 1; 0 = all)")
     p.add_argument("--live", type=float, metavar="SECONDS",
                    help="instead: run the live worker for SECONDS from a 30 FPS clip with obs + nut outputs")
+    p.add_argument("--performance", choices=("low", "balanced", "quality"),
+                   help="with --live: the worker's performance setting (default: the config's, balanced)")
     p.add_argument("--fidelity", action="store_true",
                    help="instead: expression-transfer fidelity table (driver x portrait, re-tracked output)")
     p.add_argument("--floor", action="store_true",
@@ -77,9 +79,15 @@ def run(args: argparse.Namespace) -> int:
     if not clip.is_file():
         raise UserError(f"{clip}: driving clip not found")
     if args.live:
-        res = bench.bench_live(clip, args.live)
+        res = bench.bench_live(clip, args.live, performance=args.performance)
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))
-        return 0
+        cpu = res["cpu"]
+        if cpu is None:
+            print("CPU budget: no frames delivered, not measured", file=sys.stderr)
+            return 1
+        print(f"CPU budget: {cpu['ms_per_frame']:.1f} ms per delivered frame ({cpu['cores']:.2f} cores) against "
+              f"{cpu['budget_ms_per_frame']:.1f} ms: {'met' if cpu['within_budget'] else 'NOT met'}", file=sys.stderr)
+        return 0 if cpu["within_budget"] else 1
     if args.renderer:
         return _run_renderer(args, clip)
     if args.frames is None:

@@ -24,6 +24,7 @@ from worker.control import protocol as P
 from worker.control.metrics import ProcessMetrics
 from worker.control.server import ControlServer
 from worker.errors import UserError
+from worker.live import performance
 from worker.live.animator import Animator
 from worker.live.pipeline import Pipeline
 from worker.output.fanout import OutputFanout
@@ -89,7 +90,9 @@ class LiveWorker:
         assets = self.roster.get(first)
         assert assets is not None  # `_first_character` returns a loaded one
         self.animator.set_character(assets)
-        self.tracker = FaceTracker()
+        perf = performance.profile(cfg["performance"])
+        performance.apply_threads(perf)
+        self.tracker = FaceTracker(track_every=perf.track_every)
         self.tracker.set_smoothing(float(cfg["smoothing"]))
         self.pipeline = Pipeline(
             cfg,

@@ -197,10 +197,25 @@ def bench_stages(clip: Path, character: Path, max_frames: int = 600, size: int =
     }
 
 
-def bench_live(clip: Path, seconds: float, characters: Path | None = None) -> dict:
+LIVE_CPU_BUDGET_MS = 33.3  # CPU ms per delivered frame: 30 FPS on at most one core (issue 16)
+
+
+def _cpu_s(ps) -> float | None:  # noqa: ANN001 - a psutil.Process
+    import psutil
+
+    try:
+        t = ps.cpu_times()
+    except psutil.Error:
+        return None
+    return float(t.user + t.system)
+
+
+def bench_live(clip: Path, seconds: float, characters: Path | None = None, performance: str | None = None) -> dict:
     """The live worker as OBS would run it: a separate process reading a clip in real time, with the
     `obs` and `nut` outputs on and a reader on each (this process, like OBS). Samples the worker's
-    memory every few seconds to show drift."""
+    memory every few seconds to show drift, and its own CPU time (user + system, all its threads):
+    CPU ms per delivered frame and cores used from the first delivered frame on (start-up apart),
+    against `LIVE_CPU_BUDGET_MS`."""
     import json
     import os
     import socket
@@ -232,6 +247,12 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None) -> di
            "--output", f"nut:{nut_port}", "--duration", str(seconds), "--json", "--ready-json"]
     if characters is not None:
         cmd += ["--characters", str(characters)]
+    cfg_dir = None
+    if performance is not None:
+        cfg_dir = tempfile.mkdtemp(prefix="bench-live-")
+        cfg_path = Path(cfg_dir) / "config.yaml"
+        cfg_path.write_text(f"performance: {performance}\n")
+        cmd += ["--config", str(cfg_path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env=dict(os.environ, **{P.ENV_TOKEN: token}))
     ready = json.loads(proc.stdout.readline())
@@ -242,6 +263,8 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None) -> di
     lat: list[float] = []
     t0 = time.monotonic()
     next_sample = t0
+    cpu_first: tuple[float, float] | None = None  # (worker CPU s, monotonic) at the first frame shown
+    cpu_last: tuple[float, float, int] | None = None  # (CPU s, monotonic, frames shown) at the last sample
     while proc.poll() is None:
         try:
             f = rx.poll(0.05)
@@ -251,6 +274,11 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None) -> di
             shown += 1
             lat.append(f.latency)
         now = time.monotonic()
+        c = _cpu_s(ps)
+        if c is not None and shown:
+            if cpu_first is None:
+                cpu_first, shown_first = (c, now), shown
+            cpu_last = (c, now, shown)
         if now >= next_sample:
             try:
                 rss.append((now - t0, ps.memory_info().rss / 2**20))
@@ -258,13 +286,25 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None) -> di
                 pass
             next_sample = now + max(1.0, seconds / 60)
     out, _ = proc.communicate(timeout=120)
+    if cfg_dir is not None:
+        shutil.rmtree(cfg_dir, ignore_errors=True)
     summary = json.loads(out.strip().splitlines()[-1])
+    cpu = None
+    if cpu_first is not None and cpu_last is not None and cpu_last[2] > shown_first:
+        used, wall, frames = cpu_last[0] - cpu_first[0], cpu_last[1] - cpu_first[1], cpu_last[2] - shown_first
+        per_frame = 1000 * used / frames
+        cpu = {"cpu_s": round(used, 2), "wall_s": round(wall, 2), "frames": frames,
+               "ms_per_frame": round(per_frame, 2), "cores": round(used / max(wall, 1e-6), 3),
+               "budget_ms_per_frame": LIVE_CPU_BUDGET_MS, "within_budget": per_frame <= LIVE_CPU_BUDGET_MS,
+               "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
     warm = [r for r in rss if r[0] > min(30.0, seconds / 3)]  # after start-up allocations settle
     slope = float(np.polyfit([r[0] for r in warm], [r[1] for r in warm], 1)[0]) * 60 if len(warm) > 3 else None
     return {
         "clip": clip.name,
         "seconds": seconds,
+        "performance": performance or "config default",
         "worker": summary,
+        "cpu": cpu,
         "obs_client": {"frames": shown, "fps": round(shown / seconds, 2),
                        "latency_ms": stats_ms(lat[30:])},
         "nut_client_frames": nut["frames"],

@@ -59,6 +59,7 @@ class FaceTracker:
         ease_in_s: float = 0.2,
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
+        track_every: int = 1,
     ) -> None:
         import mediapipe as mp  # heavy import, only when a tracker is made
 
@@ -70,6 +71,12 @@ class FaceTracker:
             min_tracking_confidence=min_tracking_confidence,
         )
         self.smoothing = smoothing
+        if track_every < 1:
+            raise ValueError("track_every must be >= 1")
+        self.track_every = track_every  # face mesh on every n-th frame (performance: low)
+        self._frame_no = 0
+        self.mesh_runs = 0  # frames the face mesh ran on
+        self._last_raw: FaceState | None = None
         params = {**DEFAULTS, **(filters or {})}
         self._base_params = params
         self._paused = False
@@ -146,6 +153,7 @@ class FaceTracker:
         self._pose.reset()
         self._pose_smooth.reset()
         self._last = self._lost_since = self._lost_from = self._resume_from = None
+        self._last_raw = None
 
     def close(self) -> None:
         self._mesh.close()
@@ -157,8 +165,18 @@ class FaceTracker:
         self.close()
 
     def process(self, bgr_image: np.ndarray, timestamp: float) -> FaceState:
-        """Track one BGR frame taken at `timestamp` seconds; always returns a state."""
-        return self.update(self.measure(bgr_image, timestamp))
+        """Track one BGR frame taken at `timestamp` seconds; always returns a state.
+
+        With `track_every` > 1 the face mesh runs on every n-th frame only; a frame between reuses
+        the last found measurement at its own time, so the One Euro filters carry the motion on."""
+        self._frame_no += 1
+        last = self._last_raw
+        if self.track_every > 1 and last is not None and self._frame_no % self.track_every:
+            return self.update(dataclasses.replace(last, timestamp=timestamp))
+        raw = self.measure(bgr_image, timestamp)
+        self.mesh_runs += 1
+        self._last_raw = raw if raw.found else None
+        return self.update(raw)
 
     def update(self, raw: FaceState) -> FaceState:
         """Everything after the face mesh: smoothing, neutral, lost/resume easing.
