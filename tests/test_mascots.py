@@ -277,8 +277,11 @@ def test_fox_mouth_and_eyes_follow_the_driver(tmp_path):
     assert len(drv_mouth) > 200
     r_mouth = float(np.corrcoef(drv_mouth, out_mouth)[0, 1])
     r_eyes = float(np.corrcoef(drv_eyes, out_eyes)[0, 1])
-    # measured: mouth 0.63, eyes 0.73 (the driver talks little and blinks a few times)
-    assert r_mouth > 0.6 and r_eyes > 0.7, (r_mouth, r_eyes)
+    # measured: mouth 0.53, eyes 0.73 (the driver talks little and blinks a few times). The mouth
+    # was 0.63 before the expression steadying at rest (RetargetOptions.steady_*), which damps the
+    # small, slow lip moves of this driver; leaving the lips unsteadied brought 0.59 back but cost
+    # 0.07-0.09 of texture jitter on every human pair measured (d9xs10 0.82 -> 0.91)
+    assert r_mouth > 0.51 and r_eyes > 0.7, (r_mouth, r_eyes)
 
 
 def test_a_human_with_marks_keeps_human_eyes(fox):

@@ -163,3 +163,8 @@ E = TypeVar("E", bound=Backend)
 def by_name(*entries: E) -> dict[str, E]:
     """A registry: its entries by name, in the order given."""
     return {e.name: e for e in entries}
+
+
+# The working size of characters and frames (square, pixels): one range for the character
+# preparation, the renderers and the config (`characters.size`).
+SIZE = Option("size", "int", 512, 64, 2048, help="working and output size in pixels (square)")

@@ -23,11 +23,12 @@ from worker.characters.face_finder import StillFaceFinder, shared_finder
 from worker.characters.face_marks import FaceMarks
 from worker.characters.figure_cutout import figure_alpha
 from worker.characters.image_io import LoadedImage
-from worker.characters.matte import refine_cutout
+from worker.characters.matte import matte_doubt, refine_cutout
 from worker.characters.validation import flatten_for_detection as _flatten_for_detection
 from worker.characters.validation import validate_image
 from worker.errors import UserError
 from worker.mp_runtime import mediapipe, quiet_native_stderr
+from worker.options import SIZE
 from worker.track import landmark_ids as L
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,7 @@ class PreprocessSettings:
     face_y: float = 0.46  # where the face centre sits in the crop (0 top, 1 bottom)
 
     def validate(self) -> None:
-        if not 64 <= self.size <= 2048:
-            raise UserError(f"size: {self.size} is out of range (64..2048)")
+        SIZE.check(self.size, "size")
         if not 1.2 <= self.margin <= 6.0:
             raise UserError(f"margin: {self.margin} is out of range (1.2..6.0)")
 
@@ -116,6 +116,10 @@ def preprocess_image(
         crop[..., 3] = figure_alpha(crop_rgb, landmarks, ears_crop, inside)
     else:  # coarse segmentation, then edges re-fitted, islands dropped, edge colours cleaned
         crop = refine_cutout(crop_rgb, matte(crop_rgb, landmarks), landmarks, limit=inside)
+    warnings = list(checked.warnings)
+    doubt = None if img.has_alpha else matte_doubt(crop)  # a cut-out we made that looks wrong
+    if doubt:
+        warnings.append(f"{doubt}; a PNG with its own transparency avoids this")
     if len(found.boxes) > 1 and found.main_box is not None:  # one person on stream: other heads cut away
         erase_other_faces(crop[..., 3], found.boxes, found.main_box, m, landmarks)
 
@@ -128,7 +132,7 @@ def preprocess_image(
         "settings": settings.fingerprint(),
         "source_size": [int(rgba.shape[1]), int(rgba.shape[0])],
         "faces_found": len(found.boxes),
-        "warnings": checked.warnings,
+        "warnings": warnings,
         "kind": kind,
         **({"marks": marks.source} if marks else {}),
         "preprocess_ms": round((time.perf_counter() - t0) * 1000, 1),

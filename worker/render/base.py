@@ -21,7 +21,7 @@ import numpy as np
 
 from worker.characters.assets import CharacterAssets
 from worker.characters.preparer import CutOut, preparer_tag
-from worker.errors import UserError
+from worker.options import SIZE
 from worker.retarget.pose import TargetPose
 from worker.track.face_state import FaceState
 
@@ -46,9 +46,7 @@ class Renderer(ABC):
     selection: str = ""  # why this renderer runs (set by the registry: "auto chose ... because ...")
 
     def __init__(self, size: int = 512) -> None:
-        if not (isinstance(size, int) and 64 <= size <= 2048):
-            raise UserError(f"render.size: {size!r} is out of range (64..2048)")
-        self.size = size
+        self.size = SIZE.check(size, "render.size")
         self._own_prepared: dict[str, dict[str, np.ndarray]] = {}
 
     def prepare(self, character: CutOut) -> dict[str, np.ndarray]:

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.errors import UserError
-from worker.options import Backend, Option, by_name
+from worker.options import SIZE, Backend, by_name
 
-SIZE = Option("size", "int", 512, 64, 2048, help="working and output size in pixels (square)")
 AUTO = "auto"
 DEFAULT = AUTO
 

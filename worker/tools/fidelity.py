@@ -57,7 +57,13 @@ from worker.track.face_state import FaceState
 DRIVERS = ("d0", "d3", "d9", "d12")
 CHARACTERS = ("s9", "s10", "s12", "s42")
 TARGETS = {"mouth_r": 0.95, "eye_r": 0.9, "roll_r": 0.93, "yaw_r": 0.9, "gain": (0.7, 1.4), "jitter": 0.8}
-ROLL_MIN_RANGE, YAW_MIN_RANGE = 1.0, 2.0  # degrees (5-95 % range of the driver's)
+# degrees (5-95 % range of the driver's). Roll is judged only where the driver tilts by 2 degrees or
+# more: at 1-1.5 degrees MediaPipe's re-tracked tilt of a painted face is not reliable (decided on
+# the earlier renderer targets).
+ROLL_MIN_RANGE, YAW_MIN_RANGE = 2.0, 2.0
+# The eye target holds on portraits drawn roughly frontal: the instrument's 2-D lid aperture of a face
+# drawn turned changes with the head's turn (s9 17, s10 33 degrees; s12 10 and s42 1 are frontal).
+FRONTAL_YAW = 15.0
 MOUTH_MIN_RANGE = 0.05  # inter-ocular distances
 
 
@@ -122,6 +128,8 @@ class PairResult:
     pose_jitter: float = float("nan")  # jitter ratio of the retargeted pose (what is drawn)
     pose_r: dict = field(default_factory=dict)  # eye_r, roll_r of the retargeted pose against the driver
     rigid: float = float("nan")  # jitter ratio of the picture moved rigidly along the head path (floor=True)
+    texture: float = float("nan")  # optical-flow texture jitter, output / driver (worker.tools.texture_jitter)
+    character_yaw: float = 0.0  # the portrait's own head turn, degrees
     raw: dict = field(default_factory=dict)  # the same r's against the unsmoothed driver
 
     def failures(self) -> list[str]:
@@ -131,7 +139,7 @@ class PairResult:
             bad.append(f"face found in {self.faces_found}/{self.frames} frames")
         if self.mouth_r is not None and not self.mouth_r >= t["mouth_r"]:
             bad.append(f"mouth r {self.mouth_r:.3f} < {t['mouth_r']}")
-        if not self.eye_r >= t["eye_r"]:
+        if abs(self.character_yaw) <= FRONTAL_YAW and not self.eye_r >= t["eye_r"]:
             bad.append(f"eye r {self.eye_r:.3f} < {t['eye_r']}")
         if self.roll_r is not None and not self.roll_r >= t["roll_r"]:
             bad.append(f"roll r {self.roll_r:.3f} < {t['roll_r']}")
@@ -139,8 +147,10 @@ class PairResult:
             bad.append(f"yaw r {self.yaw_r:.3f} < {t['yaw_r']}")
         if self.gain is not None and not t["gain"][0] <= self.gain <= t["gain"][1]:
             bad.append(f"gain {self.gain:.2f} outside {t['gain']}")
-        if not self.jitter <= t["jitter"]:
-            bad.append(f"jitter ratio {self.jitter:.2f} > {t['jitter']}")
+        # jitter as a viewer sees it (texture, optical flow); MediaPipe's re-tracked `jitter` wanders
+        # on paintings by itself, so it is shown but not judged
+        if np.isfinite(self.texture) and not self.texture <= t["jitter"]:
+            bad.append(f"texture jitter {self.texture:.2f} > {t['jitter']}")
         return bad
 
 
@@ -227,17 +237,21 @@ class _RigidMover:
 
 def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState | None],
              assets: CharacterAssets, options: RetargetOptions | None = None, renderer=None,
-             floor: bool = False) -> PairResult:
+             floor: bool = False, driver_texture: float | None = None) -> PairResult:
     """Retarget + render every tracked frame onto `assets`, re-track the output, compare.
 
     `floor`: also re-track the picture moved rigidly along the same head path (`rigid`).
+    `driver_texture`: the driver video's texture jitter (`driver_texture_jitter`); with it the
+    output's is measured on the rendered frames too (`texture`, the ratio).
     """
     from worker.render.base import create_renderer
+    from worker.tools.texture_jitter import TextureJitter
     from worker.track.mediapipe_tracker import FaceTracker
 
     renderer = renderer or create_renderer("meshwarp", size=assets.size)
     drv, raw, out, drawn, rigid = Signals(), Signals(), Signals(), Signals(), Signals()
     moved = _RigidMover(assets) if floor else None
+    tex = TextureJitter() if driver_texture else None
     found = 0
     times = StageTimes()
     tracked = (OfflineFrame(i, None, face.timestamp, face, neutral)
@@ -249,8 +263,11 @@ def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState
             drv.add(face.landmarks if face.landmarks is not None and face.found else None)
             raw.add(face.raw_landmarks if face.found else None)
             drawn.add(pose.landmarks)
+            seen = flatten(f.rgba)
             with times.stage("retrack"):
-                m = retrack.measure(flatten(f.rgba), face.timestamp)
+                m = retrack.measure(seen, face.timestamp)
+            if tex is not None:
+                tex.add(np.ascontiguousarray(seen[..., ::-1]))
             found += int(m.found)
             out.add(m.landmarks if m.found else None)
             if moved is not None:
@@ -276,7 +293,23 @@ def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState
         pose_jitter=drawn.jitter() / max(raw.jitter(), 1e-9),
         pose_r={k: drawn_r[k] for k in ("eye_r", "roll_r")},
         rigid=rigid.jitter() / max(raw.jitter(), 1e-9) if floor else float("nan"),
+        texture=tex.result().median / driver_texture if tex is not None and driver_texture else float("nan"),
+        character_yaw=portrait_yaw(assets),
     )
+
+
+def portrait_yaw(assets: CharacterAssets) -> float:
+    """How far the character's own face is drawn turned, degrees (head pose of its landmarks)."""
+    from worker.track.pose import HeadPoseSolver
+
+    return float(HeadPoseSolver().solve(assets.landmarks[:, :2], (assets.size, assets.size)).yaw)
+
+
+def driver_texture_jitter(path: Path, max_frames: int | None = None) -> float:
+    """The driver video's own texture jitter (median acceleration, IOD per frame^2)."""
+    from worker.tools.texture_jitter import read_rgb, texture_jitter
+
+    return texture_jitter(read_rgb(path, max_frames)).median
 
 
 _ASSETS: dict[str, CharacterAssets] = {}
@@ -306,9 +339,12 @@ def fidelity_table(drivers=DRIVERS, characters=CHARACTERS, max_frames: int | Non
         raise FileNotFoundError("shared test data not found (footage/driving)")
     results = []
     for d in drivers:
-        states, neutrals = track_driver(root / "footage" / "driving" / f"{d}.mp4", max_frames)
+        path = root / "footage" / "driving" / f"{d}.mp4"
+        states, neutrals = track_driver(path, max_frames)
+        tex = driver_texture_jitter(path, max_frames)
         for c in characters:
-            results.append(run_pair(d, states, neutrals, portrait_character(c, root), options, floor=floor))
+            results.append(run_pair(d, states, neutrals, portrait_character(c, root), options, floor=floor,
+                                    driver_texture=tex))
     return results
 
 
@@ -317,14 +353,16 @@ def format_table(results: list[PairResult]) -> str:
         return "  -  " if v is None else fmt.format(v)
 
     head = (f"{'pair':10} {'frames':>6} {'faces':>6} {'mouth_r':>7} {'eye_r':>6} {'roll_r':>6} {'yaw_r':>6} "
-            f"{'gain':>5} {'jitter':>6} {'pose':>5} {'p_eye':>5} {'p_rol':>5} {'rigid':>5} {'still':>5} {'ms':>5} "
+            f"{'gain':>5} {'tex':>5} {'jitter':>6} {'pose':>5} {'p_eye':>5} {'p_rol':>5} {'rigid':>5} {'still':>5} "
+            f"{'ms':>5} "
             f"{'d_rol':>5} {'d_mou':>5}  result")
     lines = [head, "-" * len(head)]
     for r in results:
         bad = r.failures()
         lines.append(
             f"{r.driver + 'x' + r.character:10} {r.frames:6d} {r.faces_found:6d} {f(r.mouth_r):>7} {f(r.eye_r):>6} "
-            f"{f(r.roll_r):>6} {f(r.yaw_r):>6} {f(r.gain, '{:.2f}'):>5} {f(r.jitter, '{:.2f}'):>6} "
+            f"{f(r.roll_r):>6} {f(r.yaw_r):>6} {f(r.gain, '{:.2f}'):>5} "
+            f"{f(r.texture if np.isfinite(r.texture) else None, '{:.2f}'):>5} {f(r.jitter, '{:.2f}'):>6} "
             f"{f(r.pose_jitter, '{:.2f}'):>5} {f(r.pose_r.get('eye_r'), '{:.2f}'):>5} "
             f"{f(r.pose_r.get('roll_r'), '{:.2f}'):>5} {f(r.rigid if np.isfinite(r.rigid) else None, '{:.2f}'):>5} "
             f"{f(r.still, '{:.2f}'):>5} "
@@ -332,7 +370,9 @@ def format_table(results: list[PairResult]) -> str:
             f"{'ok' if not bad else '; '.join(bad)}")
     lines.append(f"targets: {TARGETS} (roll/yaw only where the driver's varies >= "
                  f"{ROLL_MIN_RANGE}/{YAW_MIN_RANGE} deg, mouth r and gain where it opens >= "
-                 f"{MOUTH_MIN_RANGE} IOD; '-' = not applicable; "
+                 f"{MOUTH_MIN_RANGE} IOD, eye r on portraits drawn within {FRONTAL_YAW:g} deg of frontal; "
+                 "'tex' = texture jitter (optical flow in the face), output / driver, the judged jitter; "
+                 "'jitter' = MediaPipe's re-tracked one, shown only; '-' = not applicable; "
                  "'pose' = the jitter ratio of the retargeted pose, what is drawn; "
                  "'p_eye', 'p_rol' = its eye and roll r against the driver; "
                  "'rigid' (--floor) = that of the picture moved rigidly along the head path; "

@@ -71,52 +71,70 @@ def face_region(rgb: np.ndarray) -> tuple[np.ndarray, float] | None:
     return mask, iod
 
 
-def texture_jitter(frames: Iterable[np.ndarray], reseed: int = RESEED) -> Jitter:
-    """Texture jitter of a clip given as RGB uint8 frames (see the module doc)."""
-    accels: list[np.ndarray] = []
-    prev_gray = None
-    pts = None  # (n, 2) current positions of the live tracks
-    hist: list[np.ndarray] = []  # the live tracks' last positions (NaN once lost)
-    iod = None
-    n = seeds = 0
-    for i, rgb in enumerate(frames):
-        n += 1
+class TextureJitter:
+    """The instrument fed one RGB uint8 frame at a time (`add`), so a caller that renders frames
+    can measure them as they come; `result()` is the clip's `Jitter`."""
+
+    def __init__(self, reseed: int = RESEED) -> None:
+        self.reseed = reseed
+        self.accels: list[np.ndarray] = []
+        self.prev_gray: np.ndarray | None = None
+        self.pts: np.ndarray | None = None  # (n, 2) current positions of the live tracks
+        self.hist: list[np.ndarray] = []  # the live tracks' last positions (NaN once lost)
+        self.iod = 1.0
+        self.n = self.seeds = 0
+
+    def add(self, rgb: np.ndarray) -> None:
+        i, self.n = self.n, self.n + 1
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        if i % reseed == 0:
+        if i % self.reseed == 0:
             face = face_region(rgb)
-            pts, hist = None, []
+            self.pts, self.hist = None, []
             if face is not None:
-                mask, iod = face
-                seeds += 1
+                mask, self.iod = face
+                self.seeds += 1
                 found = cv2.goodFeaturesToTrack(
-                    gray, MAX_CORNERS, qualityLevel=0.005, minDistance=max(3.0, iod / 16), mask=mask, blockSize=7
+                    gray, MAX_CORNERS, qualityLevel=0.005, minDistance=max(3.0, self.iod / 16), mask=mask,
+                    blockSize=7,
                 )
                 if found is not None:
-                    pts = found.reshape(-1, 2).astype(np.float32)
-                    hist = [pts.copy()]
-        elif pts is not None and prev_gray is not None:
+                    self.pts = found.reshape(-1, 2).astype(np.float32)
+                    self.hist = [self.pts.copy()]
+        elif self.pts is not None and self.prev_gray is not None:
+            pts = self.pts
             alive = np.isfinite(pts[:, 0])
             new = np.full_like(pts, np.nan)
             if alive.any():
                 p0 = pts[alive].reshape(-1, 1, 2)
-                fwd, st1, _ = cv2.calcOpticalFlowPyrLK(prev_gray, gray, p0, None, **LK)
-                back, st2, _ = cv2.calcOpticalFlowPyrLK(gray, prev_gray, fwd, None, **LK)
+                fwd, st1, _ = cv2.calcOpticalFlowPyrLK(self.prev_gray, gray, p0, None, **LK)
+                back, st2, _ = cv2.calcOpticalFlowPyrLK(gray, self.prev_gray, fwd, None, **LK)
                 fb = np.linalg.norm(back.reshape(-1, 2) - pts[alive], axis=1)
                 ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < FB_MAX_PX)
                 moved = fwd.reshape(-1, 2)
                 moved[~ok] = np.nan  # lost for good: not tracked again until the next seed
                 new[alive] = moved
+            hist = self.hist
             hist.append(new)
             if len(hist) >= 3:
                 a = hist[-1] - 2 * hist[-2] + hist[-3]
-                a = np.linalg.norm(a, axis=1) / iod
-                accels.append(a[np.isfinite(a)])
-            pts = new
-            hist = hist[-3:]
-        prev_gray = gray
-    allacc = np.concatenate(accels) if accels else np.empty(0)
-    med = float(np.median(allacc)) if allacc.size else float("nan")
-    return Jitter(median=med, samples=int(allacc.size), frames=n, seeds=seeds)
+                a = np.linalg.norm(a, axis=1) / self.iod
+                self.accels.append(a[np.isfinite(a)])
+            self.pts = new
+            self.hist = hist[-3:]
+        self.prev_gray = gray
+
+    def result(self) -> Jitter:
+        allacc = np.concatenate(self.accels) if self.accels else np.empty(0)
+        med = float(np.median(allacc)) if allacc.size else float("nan")
+        return Jitter(median=med, samples=int(allacc.size), frames=self.n, seeds=self.seeds)
+
+
+def texture_jitter(frames: Iterable[np.ndarray], reseed: int = RESEED) -> Jitter:
+    """Texture jitter of a clip given as RGB uint8 frames (see the module doc)."""
+    meter = TextureJitter(reseed)
+    for rgb in frames:
+        meter.add(rgb)
+    return meter.result()
 
 
 def read_rgb(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
