@@ -156,6 +156,7 @@ def script_defaults(data):
     obs.obs_data_set_default_bool(data, "autostart", d.autostart)
     obs.obs_data_set_default_string(data, "mic", d.mic)
     obs.obs_data_set_default_string(data, "lipsync", d.lipsync)
+    obs.obs_data_set_default_string(data, "performance", d.performance)
 
 
 def _scene_names():
@@ -270,6 +271,14 @@ def script_properties():
             obs.OBS_TEXT_INFO,
         )
     obs.obs_properties_add_bool(props, "mirror", "Mirror (move like a mirror image)")
+    levels = offer.choices("performance") if offer else []
+    if levels:  # the worker's own levels (`describe`)
+        perf = obs.obs_properties_add_list(
+            props, "performance", "CPU use (beside a game)", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING
+        )
+        labels = {"low": "Low: lightest on the CPU", "balanced": "Balanced (default)", "quality": "Quality"}
+        for level in levels:
+            obs.obs_property_list_add_string(perf, labels.get(level, level), level)
 
     out = obs.obs_properties_add_list(
         props, "output_mode", "Frames into OBS via", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING
@@ -436,6 +445,7 @@ def _selftest_properties():
         "head_strength",
         "smoothing",
         "mirror",
+        "performance",
         "output_mode",
         "spout_name",
         "worker_python",

@@ -107,6 +107,18 @@ def worker_offer() -> Offer:
     return Offer.from_json(json.dumps(describe()))
 
 
+def test_performance_levels_come_from_the_worker(tmp_path):
+    py = tmp_path / "python"
+    py.write_text("")
+    offer = worker_offer()
+    assert offer.choices("performance") == ["low", "balanced", "quality"]
+    assert ScriptSettings(worker_python=str(py), performance="low").problems(offer) == []
+    assert ScriptSettings(worker_python=str(py), performance="turbo").problems(offer) == [
+        "Performance: 'turbo' is not one of low, balanced, quality"
+    ]
+    assert ScriptSettings(performance="low").needs_restart(ScriptSettings())  # applied when the worker starts
+
+
 def test_settings_problems_name_the_field(tmp_path, monkeypatch):
     py = tmp_path / "python"
     py.write_text("")
@@ -179,6 +191,7 @@ def test_worker_config_matches_the_worker_schema(tmp_path):
         smoothing=2.0,
         mirror=True,
         camera="webcam:1",
+        performance="low",
     )
     for mode, port in (("direct", None), ("nut", 45678), ("spout", None)):
         s.output_mode = mode
@@ -188,7 +201,7 @@ def test_worker_config_matches_the_worker_schema(tmp_path):
         assert cfg["characters"] == {"folder": str(chars), "current": "alice.png", "size": 384}
         assert cfg["renderer"]["name"] == "meshwarp" and cfg["camera"]["source"] == "webcam:1"
         assert cfg["motion"]["expression_strength"] == 1.5 and cfg["motion"]["head_strength"] == 0.5
-        assert cfg["motion"]["mirror"] is True and cfg["smoothing"] == 2.0
+        assert cfg["motion"]["mirror"] is True and cfg["smoothing"] == 2.0 and cfg["performance"] == "low"
         assert cfg["outputs"][0]["type"] == {"direct": "obs", "nut": "nut", "spout": "spout"}[mode]
         if mode == "nut":  # its extra option is one the output accepts
             from worker.output import create_output

@@ -571,7 +571,7 @@ class Engine:
         with self._lock:
             self._snap["restarts"] = self._snap.get("restarts", 0) + 1
         self._set(state="restarting" if self._want_running else "stopped", last_error=message)
-        self.log(f"worker stopped ({message}); restarting in {delay:.0f} s")
+        self.log(f"worker stopped ({message}); restarting in {delay:.1f} s")
 
     def _stop_worker(self, clear: bool, grace: float | None = None) -> None:
         # OBS calls first (frame thread, clearing the source): if unloading gives up waiting for

@@ -72,6 +72,11 @@ class Offer:
         o = self.settings.get(key)
         return None if o is None or "min" not in o else (o["min"], o["max"])
 
+    def choices(self, key: str) -> list[str]:
+        """The allowed values of a worker setting with a fixed list, such as 'performance'."""
+        o = self.settings.get(key)
+        return list(o.get("choices", ())) if o is not None else []
+
     def renderer_choices(self, current: str) -> list[str]:
         """The renderers that can run here (and the current choice, so a saved one stays visible)."""
         names = [n for n, r in self.renderers.items() if r.get("available")]

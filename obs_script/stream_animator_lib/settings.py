@@ -42,6 +42,7 @@ RESTART_FIELDS = (
     "spout_name",
     "mic",
     "mic_file",
+    "performance",
 )
 DEFAULT_SPOUT_NAME = "Stream Animator"
 
@@ -65,6 +66,7 @@ class ScriptSettings:
     mic: str = MIC_OFF  # MIC_OFF, "default", a device index or name, or MIC_FILE
     mic_file: str = ""
     lipsync: str = "assist"  # assist: the voice takes the mouth while the face is lost; always; off
+    performance: str = "balanced"  # the worker's CPU use beside a game: low | balanced | quality
 
     @classmethod
     def from_reader(cls, get) -> ScriptSettings:
@@ -126,6 +128,9 @@ class ScriptSettings:
                 },
             }
             out += offer.problems(self.renderer, self.output_mode, values)
+            levels = offer.choices("performance")
+            if levels and self.performance not in levels:
+                out.append(f"Performance: {self.performance!r} is not one of {', '.join(levels)}")
         return out
 
     def source_arg(self) -> str:
@@ -177,6 +182,7 @@ class ScriptSettings:
                 "mirror": self.mirror,
             },
             "smoothing": self.smoothing,
+            "performance": self.performance,
             "outputs": outputs,
         }
 
