@@ -14,6 +14,12 @@ character cache, keyed by `name`, `prepare_version` and `prepare_key`, the hash 
 `prepare` runs) and the captured BGR frame with its tracked face; the retargeted pose is not used
 (`uses_pose` False), the motion settings arrive through `set_motion`.
 
+Two network sets (weights.NET_SETS): characters of kind `animal` (their face marks) run on
+LivePortrait's animal model from `models/liveportrait_animal/` when it is present and verified,
+everything else on the human set; `net_set` is the one place that chooses, `prepare` records the
+choice in the arrays (`net_set`) and the per-frame path follows it. The animal set loads on first
+use; `availability` (whether the renderer can run at all) is about the human set.
+
 `prepare` runs F and M on the character's 256² crop and returns plain arrays (f_s in FP16, the
 rest float32, the picture uint8), so the character cache can store them as .npy keyed by `name`
 + `prepare_version`. The per-frame path builds everything that depends only on the character and
