@@ -136,8 +136,12 @@ def plan(ctx: Context) -> None:
     """Everything that can be checked before doing any work: options, manifest, GPU."""
     if ctx.models:
         try:
-            ctx.model_entries = model_download.load_manifest(ctx.manifest)
-            model_download.require_verifiable(ctx.model_entries, ctx.manifest)
+            entries = model_download.load_manifest(ctx.manifest)
+            model_download.require_verifiable(entries, ctx.manifest)
+            ctx.model_entries = model_download.downloadable(entries)
+            skipped = [e.path for e in entries if e not in ctx.model_entries]
+            if skipped:
+                say(f"Skipping {len(skipped)} optional model files with no published SHA-256 yet ({skipped[0]}, ...)")
         except model_download.DownloadError as exc:
             raise InstallError(str(exc)) from None
     gpu = gpu_detect.detect_gpu()

@@ -40,6 +40,7 @@ class ModelEntry:
     url: str
     size: int | None
     sha256: str | None
+    optional: bool = False  # not needed by default (e.g. the animal set): skipped while it has no sha256
 
 
 def load_manifest(manifest: Path) -> list[ModelEntry]:
@@ -73,7 +74,10 @@ def load_manifest(manifest: Path) -> list[ModelEntry]:
         sha = item.get("sha256")
         if sha is not None and (not isinstance(sha, str) or not _SHA256.match(sha)):
             raise DownloadError(f"{where}: 'sha256' must be 64 lowercase hex digits or null, got {sha!r}")
-        entries.append(ModelEntry(path=path, url=url, size=size, sha256=sha))
+        optional = item.get("optional", False)
+        if not isinstance(optional, bool):
+            raise DownloadError(f"{where}: 'optional' must be true or false, got {optional!r}")
+        entries.append(ModelEntry(path=path, url=url, size=size, sha256=sha, optional=optional))
     return entries
 
 
@@ -83,13 +87,18 @@ def _is_safe_relative(path: str) -> bool:
 
 
 def require_verifiable(entries: list[ModelEntry], manifest: Path) -> None:
-    """Refuse the whole manifest if any entry lacks a hash (checked before any work starts)."""
+    """Refuse the whole manifest if any required entry lacks a hash (checked before any work starts)."""
     for e in entries:
-        if e.sha256 is None:
+        if e.sha256 is None and not e.optional:
             raise DownloadError(
                 f"{manifest}: {e.path} has no sha256; refusing to download a file that cannot be "
                 "verified (fill in 'sha256' and 'size' from the publisher's page)"
             )
+
+
+def downloadable(entries: list[ModelEntry]) -> list[ModelEntry]:
+    """The entries to fetch: optional ones only once the manifest has their hash."""
+    return [e for e in entries if e.sha256 is not None or not e.optional]
 
 
 def sha256_of(path: Path, limit: int | None = None) -> str:

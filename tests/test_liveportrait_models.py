@@ -102,3 +102,29 @@ def test_models_command_check_download_and_bad_files(tmp_path, server, capsys):
 def test_availability_names_what_is_missing(tmp_path):
     ok, reason = availability(tmp_path / "none")
     assert not ok and "missing" in reason and "stream-animator models --download" in reason and "\n" not in reason
+
+
+def test_models_command_groups_the_optional_animal_set(tmp_path, server, capsys):
+    manifest = _manifest(tmp_path, server)
+    data = json.loads(manifest.read_text())
+    data["models"] += [
+        {"path": f"liveportrait_animal/{n}.onnx", "url": f"{server.url}/animal/{n}.onnx", "size": None,
+         "sha256": None, "optional": True}
+        for n in NAMES
+    ]  # fmt: skip
+    manifest.write_text(json.dumps(data))
+    d = tmp_path / "models"
+    base = ["models", "--models-dir", str(d), "--manifest", str(manifest)]
+    # the human set downloads; the animal files without a published hash are skipped, one line each
+    assert main([*base, "--download"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("skipped  liveportrait_animal/") == 6 and "all present and verified" in text
+    assert not (d / "liveportrait_animal").exists()
+    assert main([*base]) == 0
+    text = capsys.readouterr().out
+    order = ["liveportrait human set (required)", "liveportrait/stitching.onnx", "liveportrait animal set", "_animal/"]
+    assert [text.index(s) for s in order] == sorted(text.index(s) for s in order)
+    assert main([*base, "--check", "--json"]) == 0  # ready means the human set
+    out = json.loads(capsys.readouterr().out)
+    assert out["ready"] and out["sets"] == {"human": True, "animal": False}
+    assert {f["state"] for f in out["files"] if f["set"] == "animal"} == {"missing"}

@@ -29,34 +29,45 @@ def _rows(states) -> list[dict]:
     return rows
 
 
+_ABOUT = {"human": "required", "animal": "optional: for characters of kind animal"}
+
+
 def run(args: argparse.Namespace) -> int:
     from worker.errors import UserError
     from worker.render.liveportrait import weights as W
 
     models_dir = args.models_dir or W.default_models_dir()
-    entries = W.load_entries(args.manifest)
+    groups = {name: W.load_entries(args.manifest, prefix) for name, prefix in W.NET_SETS.items()}
     if args.download:
         md = W.downloader()
         out = sys.stderr if args.json else sys.stdout
-        for e in entries:
+        for e in (e for entries in groups.values() for e in entries):
             if W.check(e, models_dir).ok:
                 continue
             if e.sha256 is None:
+                if e.optional:
+                    print(f"  skipped  {e.path}: optional, no published SHA-256 in the manifest yet", file=out)
+                    continue
                 raise UserError(f"{e.path}: no sha256 in the manifest; refusing an unverifiable download")
             try:
                 md.download(e, models_dir, out=out)
             except md.DownloadError as err:
                 raise UserError(str(err)) from None
-    states = [W.check(e, models_dir) for e in entries]
-    ok = all(s.ok for s in states)
+    states = {name: [W.check(e, models_dir) for e in entries] for name, entries in groups.items()}
+    ready = {name: bool(st) and all(s.ok for s in st) for name, st in states.items()}
+    ok = ready["human"]  # the renderer needs the human set; the animal set is optional
     if args.json:
-        print(json.dumps({"models_dir": str(models_dir), "ready": ok, "files": _rows(states)}))
+        rows = [dict(r, set=name) for name, st in states.items() for r in _rows(st)]
+        print(json.dumps({"models_dir": str(models_dir), "ready": ok, "sets": ready, "files": rows}))
     else:
-        print(f"liveportrait weights in {models_dir}:")
-        for s in states:
-            size = f"{s.size / 1e6:.1f} MB" if s.size else ""
-            detail = f"  ({s.detail})" if s.detail else ""
-            print(f"  {_MARK.get(s.state, s.state):8s} {s.path}  {size}{detail}")
+        for name, st in states.items():
+            if not st:
+                continue
+            print(f"liveportrait {name} set ({_ABOUT.get(name, 'optional')}) in {models_dir}:")
+            for s in st:
+                size = f"{s.size / 1e6:.1f} MB" if s.size else ""
+                detail = f"  ({s.detail})" if s.detail else ""
+                print(f"  {_MARK.get(s.state, s.state):8s} {s.path}  {size}{detail}")
         if ok:
             print("all present and verified: the liveportrait renderer can run")
         else:

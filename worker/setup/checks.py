@@ -339,7 +339,7 @@ def check_models(opts: DoctorOptions) -> Check:
     from worker.render.liveportrait import weights as W
 
     try:  # the manifest's one parser and one file check, shared with `models` and the renderer
-        entries = W.load_entries(manifest, prefix="")
+        entries = [e for e in W.load_entries(manifest, prefix="") if not e.optional]  # the animal set is optional
     except UserError as e:
         return Check("models", FAIL, str(e), "restore models/manifest.json")
     missing, bad, good, unverified = [], [], [], []

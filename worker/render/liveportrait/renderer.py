@@ -14,6 +14,12 @@ character cache, keyed by `name`, `prepare_version` and `prepare_key`, the hash 
 `prepare` runs) and the captured BGR frame with its tracked face; the retargeted pose is not used
 (`uses_pose` False), the motion settings arrive through `set_motion`.
 
+Two network sets (weights.NET_SETS): characters of kind `animal` (their face marks) run on
+LivePortrait's animal model from `models/liveportrait_animal/` when it is present and verified,
+everything else on the human set; `net_set` is the one place that chooses, `prepare` records the
+choice in the arrays (`net_set`) and the per-frame path follows it. The animal set loads on first
+use; `availability` (whether the renderer can run at all) is about the human set.
+
 `prepare` runs F and M on the character's 256² crop and returns plain arrays (f_s in FP16, the
 rest float32, the picture uint8), so the character cache can store them as .npy keyed by `name`
 + `prepare_version`. The per-frame path builds everything that depends only on the character and
@@ -30,6 +36,7 @@ and smoothing 0.27, paste 0.05); with `device_paste=False` (OpenCV pastes) 3.36 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,14 +60,23 @@ from worker.render.liveportrait.networks import NET_NAMES, SPECS, Bound, Network
 from worker.render.liveportrait.providers import ProviderChoice, choose
 from worker.render.liveportrait.render_cache import RenderCache
 from worker.render.liveportrait.smoothing import MotionSmoother
-from worker.render.liveportrait.weights import STANDIN_ENV, check_all, default_models_dir, standin_dir
+from worker.render.liveportrait.weights import (
+    LP_PREFIX,
+    NET_SETS,
+    STANDIN_ENV,
+    check_all,
+    default_models_dir,
+    set_file,
+    standin_dir,
+)
 from worker.retarget.idle import Idle
 from worker.track import landmark_ids as L
 from worker.track.features import eye_openness
 
 log = logging.getLogger(__name__)
 
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2  # 2: `net_set`, the network set the arrays were made with
+SET_NAMES = tuple(NET_SETS)  # index stored in the prepared arrays' `net_set`
 IOD_IN_KP_UNITS = 0.3  # about one inter-ocular distance in LivePortrait's keypoint units
 LIP_NORMALIZE_THRESHOLD = 0.03  # LivePortrait's: source lip ratio below this counts as closed
 GRID_SAMPLE = ("auto", "native", "rewrite")
@@ -94,26 +110,29 @@ def lip_ratio(landmarks: np.ndarray) -> float:
     return float(gap / width)
 
 
-def availability(models_dir: Path | None = None) -> tuple[bool, str]:
-    """(True, 'ready') when onnxruntime imports and every weight file is present and verified
-    (or, in tests, when `$STREAM_ANIMATOR_STANDIN_MODELS` holds the six stand-in graphs)."""
+def availability(models_dir: Path | None = None, net_set: str = "human") -> tuple[bool, str]:
+    """(True, 'ready') when onnxruntime imports and every weight file of `net_set` (human: the
+    renderer's own; animal: the optional set for animal characters) is present and verified (or,
+    in tests, when `$STREAM_ANIMATOR_STANDIN_MODELS` holds the six stand-in graphs)."""
+    prefix = NET_SETS[net_set]
     try:
         import onnxruntime  # noqa: F401
     except ImportError as e:
         return False, f"not usable: onnxruntime cannot be imported ({e})"
     standin = standin_dir()
     if standin is not None and (models_dir is None or Path(models_dir) == standin):
-        missing = [s.file for s in SPECS.values() if not (standin / s.file).is_file()]
+        files = [set_file(s.file, prefix) for s in SPECS.values()]
+        missing = [f for f in files if not (standin / f).is_file()]
         if missing:
             return False, f"not usable: {STANDIN_ENV}={standin} lacks {', '.join(missing)}"
         return True, f"ready with STAND-IN graphs from {STANDIN_ENV} (tests only: not LivePortrait's weights)"
     try:
-        states = check_all(models_dir)
+        states = check_all(models_dir, prefix=prefix)
     except UserError as e:
         return False, f"not usable: {e}"
     bad = [s for s in states if not s.ok]
     if not states:
-        return False, "not usable: models/manifest.json lists no liveportrait weights"
+        return False, f"not usable: models/manifest.json lists no {prefix.rstrip('/')} weights"
     if bad:
         what = ", ".join(f"{s.path.split('/')[-1]} {s.state}{' (' + s.detail + ')' if s.detail else ''}" for s in bad)
         return False, f"not ready: weights {what}; run: stream-animator models --download"
@@ -126,9 +145,11 @@ def load_networks(
     fp16: bool | None = None,
     grid_sample: str = "auto",
     paste_size: int = 0,
+    prefix: str = LP_PREFIX,
 ) -> dict[str, Network]:
-    """The six sessions, each graph prepared for the chosen provider (see graph_prep); with
-    `paste_size`, W+G also pastes its output into the `paste_size`² picture (on the device)."""
+    """The six sessions of the set under `prefix`, each graph prepared for the chosen provider
+    (see graph_prep); with `paste_size`, W+G also pastes its output into the `paste_size`² picture
+    (on the device)."""
     if grid_sample not in GRID_SAMPLE:
         raise UserError(f"render.grid_sample: {grid_sample!r} is not one of {', '.join(GRID_SAMPLE)}")
     gpu = choice.gpu
@@ -136,7 +157,7 @@ def load_networks(
     rewrite = grid_sample == "rewrite" or (grid_sample == "auto" and gpu)
     nets = {}
     for key, spec in SPECS.items():
-        src = Path(models_dir) / spec.file
+        src = Path(models_dir) / set_file(spec.file, prefix)
         if not src.is_file():
             raise UserError(f"{src}: missing (run: stream-animator models --download)")
         if key == "M":
@@ -160,15 +181,18 @@ def load_networks(
     return nets
 
 
-def _graphs_key(models_dir: Path) -> str:
-    """12 hex digits naming the graphs `prepare` runs (F, M, lip): prepared arrays made with other
-    weights (say, the stand-ins) never pass for these."""
+def _graphs_key(models_dir: Path, prefixes: list[str]) -> str:
+    """12 hex digits naming the graphs `prepare` may run (F, M, lip of each set in use): prepared
+    arrays made with other weights (say, the stand-ins, or the human set for an animal character
+    before the animal set was installed) never pass for these."""
     import hashlib
 
     h = hashlib.sha256()
-    for key in ("F", "M", "lip"):
-        src = Path(models_dir) / SPECS[key].file
-        h.update(_sha256(src, src.parent / CACHE_DIR).encode())
+    for prefix in prefixes:
+        h.update(prefix.encode())
+        for key in ("F", "M", "lip"):
+            src = Path(models_dir) / set_file(SPECS[key].file, prefix)
+            h.update(_sha256(src, src.parent / CACHE_DIR).encode())
     return h.hexdigest()[:12]
 
 
@@ -200,6 +224,7 @@ class _Character:
 
     def __init__(self, arrays: dict[str, np.ndarray], nets: dict[str, Network], size: int):
         a = arrays
+        self.nets = nets  # the network set the arrays were prepared with: M, stitching, W+G per frame
         self.src = K.Motion(
             float(a["angles"][0]), float(a["angles"][1]), float(a["angles"][2]),
             a["t"].astype(np.float64), a["exp"].astype(np.float64), float(a["scale"][0]), a["x_c"].astype(np.float64),
@@ -273,8 +298,15 @@ class LivePortraitRenderer(Renderer):
         self.models_dir = Path(models_dir) if models_dir else default_models_dir()
         self.standin = self.models_dir == standin_dir()
         self.choice = choose(device)
-        self.nets = load_networks(self.models_dir, self.choice, fp16, grid_sample, size if device_paste else 0)
-        self.prepare_key = _graphs_key(self.models_dir)  # cached arrays are F's and M's: keyed by their graphs
+        self._load = (fp16, grid_sample, size if device_paste else 0)
+        self.nets = load_networks(self.models_dir, self.choice, *self._load)
+        self.sets: dict[str, dict[str, Network]] = {"human": self.nets}  # the animal set loads on first use
+        self._sets_lock = threading.Lock()
+        animal_ok, why = availability(self.models_dir, "animal")
+        self._animal_missing = None if animal_ok else why
+        self._fallback_said = False
+        # cached arrays are F's and M's: keyed by the graphs of every set in use
+        self.prepare_key = _graphs_key(self.models_dir, [NET_SETS[n] for n in self.usable_sets()])
         self.expression_strength = float(expression_strength)
         self.head_strength = float(head_strength)
         self.mirror = bool(mirror)
@@ -342,11 +374,40 @@ class LivePortraitRenderer(Renderer):
         if bool(options.idle) != (self.idle is not None):
             self.idle = Idle() if options.idle else None
 
+    # ------------------------------------------------------------------ network sets
+
+    def usable_sets(self) -> list[str]:
+        return ["human"] if self._animal_missing else ["human", "animal"]
+
+    def net_set(self, kind: str) -> str:
+        """The one choice of network set per character kind: animal characters get LivePortrait's
+        animal model when its weights are present and verified, everything else the human one."""
+        if kind != "animal":
+            return "human"
+        if not self._animal_missing:
+            return "animal"
+        if not self._fallback_said:
+            self._fallback_said = True
+            log.warning("liveportrait: animal character uses the human model; animal set %s", self._animal_missing)
+        return "human"
+
+    def _nets(self, name: str) -> dict[str, Network]:
+        """The sessions of set `name`, loaded on first use (the loader thread may ask first)."""
+        with self._sets_lock:
+            if name not in self.sets:
+                nets = load_networks(self.models_dir, self.choice, *self._load, prefix=NET_SETS[name])
+                for net in nets.values():
+                    log.info("%s (%s set)", net.line, name)
+                self.meter.nets.extend(nets.values())
+                self.sets[name] = nets
+            return self.sets[name]
+
     # ------------------------------------------------------------------ per character
 
-    def prepare(self, rgba, landmarks: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def prepare(self, rgba, landmarks: np.ndarray | None = None, kind: str = "human") -> dict[str, np.ndarray]:
         """Per-character arrays from a straight RGBA picture and its (478, 3) landmarks in pixels
-        (or from one object with `.image` and `.landmarks`, e.g. the characters package's CutOut).
+        (or from one object with `.image`, `.landmarks` and `.kind`, e.g. the characters package's
+        CutOut); `kind` (human | animal | drawn) picks the network set (`net_set`).
         Safe on a loader thread while another thread renders (ONNX Runtime sessions allow
         concurrent runs; nothing here touches the per-frame state).
 
@@ -354,9 +415,11 @@ class LivePortraitRenderer(Renderer):
         (1, 32, 16, 64, 64) float16; float32 `x_c`, `R`, `exp`, `t`, `scale`, `angles` (pitch,
         yaw, roll in degrees), `x_s` (the character's keypoints), `lip_delta` (lip
         normalisation), `eye_ratio`, `lip_ratio`, `crop_M` / `crop_inv` (picture <-> 256² crop,
-        2×3), `paste_mask` (256² feather); and `image`, the uint8 picture pasted into.
+        2×3), `paste_mask` (256² feather); `net_set` (index into SET_NAMES); and `image`, the
+        uint8 picture pasted into.
         """
         if landmarks is None and hasattr(rgba, "image") and hasattr(rgba, "landmarks"):
+            kind = str(getattr(rgba, "kind", kind))
             rgba, landmarks = rgba.image, rgba.landmarks
         rgba = np.asarray(rgba)
         if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
@@ -364,17 +427,19 @@ class LivePortraitRenderer(Renderer):
         lm = np.asarray(landmarks, np.float64)
         if lm.ndim != 2 or lm.shape[0] < 478:
             raise UserError(f"liveportrait.prepare: expected (478, 3) landmarks, got {lm.shape}")
+        set_name = self.net_set(kind)
+        nets = self._nets(set_name)
         M = C.crop_matrix(lm, 256, C.SOURCE_SCALE, C.SOURCE_VY)
         inp = C.to_network(C.warp_crop(C.flatten_alpha(rgba), M, 256))
-        f_s = self.nets["F"].run(inp)[0]
-        src = K.Motion.from_outputs(*self.nets["M"].run(inp))
+        f_s = nets["F"].run(inp)[0]
+        src = K.Motion.from_outputs(*nets["M"].run(inp))
         x_s = src.keypoints()
         eye_l, eye_r = eye_openness(lm)
         lip = lip_ratio(lm)
         # lip normalisation (LivePortrait's): close lips that are open at rest, leave closed ones alone
         lip_delta = np.zeros((K.N_KP, 3))
         if lip >= LIP_NORMALIZE_THRESHOLD:
-            lip_delta = self.nets["lip"].run(K.lip_input(x_s, lip, 0.0))[0].reshape(K.N_KP, 3)
+            lip_delta = nets["lip"].run(K.lip_input(x_s, lip, 0.0))[0].reshape(K.N_KP, 3)
         return {
             "f_s": np.ascontiguousarray(f_s, np.float16),
             "x_c": src.kp.astype(np.float32),
@@ -390,14 +455,19 @@ class LivePortraitRenderer(Renderer):
             "crop_M": M.astype(np.float32),
             "crop_inv": C.invert(M).astype(np.float32),
             "paste_mask": C.feather_mask(256),
+            "net_set": np.array([SET_NAMES.index(set_name)], np.uint8),
             "image": np.ascontiguousarray(rgba),
         }
 
     def _character(self, arrays: dict[str, np.ndarray]) -> _Character:
         # by content, not identity: a cache may hand out fresh (memory-mapped) arrays per call
+        set_name = SET_NAMES[int(np.asarray(arrays["net_set"])[0])]
         key = (np.asarray(arrays["x_s"]).tobytes(), np.asarray(arrays["crop_M"]).tobytes(), arrays["image"].shape)
+        key += (set_name,)
         if self._char_id != key:
-            self._char = _Character(arrays, self.nets, self.size)
+            if self._char is not None and self._char.nets is not self.sets.get(set_name):
+                self._calibrate = True  # the other set's motion extractor: its neutral does not carry over
+            self._char = _Character(arrays, self._nets(set_name), self.size)
             self._char_id = key
             self.cache.clear()
         return self._char
@@ -409,7 +479,9 @@ class LivePortraitRenderer(Renderer):
         self._calibrate = True
 
     def _driver_vector(self, drv: Driver) -> np.ndarray:
-        """[pitch, yaw, roll, t, log s, exp(63), eye L, eye R, lip] of the driver's frame."""
+        """[pitch, yaw, roll, t, log s, exp(63), eye L, eye R, lip] of the driver's frame, by the
+        motion extractor of the current character's set."""
+        nets = self._char.nets if self._char is not None else self.nets
         t0 = self.meter.start()
         M = C.crop_matrix(drv.landmarks, 256, C.DRIVER_SCALE, C.DRIVER_VY)
         if self.mirror:
@@ -421,7 +493,7 @@ class LivePortraitRenderer(Renderer):
             eye_l, eye_r = eye_r, eye_l
         ratios = [eye_l, eye_r, lip_ratio(drv.landmarks)]
         self.meter.stop("crop", t0)
-        m = K.Motion.from_outputs(*self.nets["M"].run(inp))
+        m = K.Motion.from_outputs(*nets["M"].run(inp))
         return np.concatenate([m.vector(), ratios])
 
     def driving_keypoints(self, ch: _Character, v: np.ndarray | None) -> np.ndarray:
@@ -447,17 +519,17 @@ class LivePortraitRenderer(Renderer):
                 gain = 0.5 * (drv_ratios[0] / max(n[0], 1e-3) + drv_ratios[1] / max(n[1], 1e-3))
                 target *= 1.0 + self.expression_strength * (gain - 1.0)
             target = float(np.clip(target, 0.0, 0.8))
-            d = self.nets["eye"].run(K.eye_input(ch.x_s, ch.eye_ratio[0], ch.eye_ratio[1], target))[0]
+            d = ch.nets["eye"].run(K.eye_input(ch.x_s, ch.eye_ratio[0], ch.eye_ratio[1], target))[0]
             x_d = K.apply_delta(x_d, d)
         if self.lip_retarget:
             target = ch.lip_ratio
             if drv_ratios is not None:
                 target += self.expression_strength * (drv_ratios[2] - self.neutral_ratios[2])
             target = float(np.clip(target, 0.0, 1.2))
-            d = self.nets["lip"].run(K.lip_input(ch.x_s, ch.lip_ratio, target))[0]
+            d = ch.nets["lip"].run(K.lip_input(ch.x_s, ch.lip_ratio, target))[0]
             x_d = K.apply_delta(x_d, d)
         if self.stitching:
-            x_d = K.apply_stitching(x_d, self.nets["S"].run(K.stitching_input(ch.x_s, x_d))[0])
+            x_d = K.apply_stitching(x_d, ch.nets["S"].run(K.stitching_input(ch.x_s, x_d))[0])
         return x_d
 
     def draw(self, assets, inp: FrameInput) -> np.ndarray:
@@ -483,7 +555,7 @@ class LivePortraitRenderer(Renderer):
             )
         if not isinstance(arrays, dict) and hasattr(arrays, "arrays"):
             arrays = arrays.arrays
-        if "f_s" not in arrays:
+        if "f_s" not in arrays or "net_set" not in arrays:
             raise UserError("liveportrait.render: these arrays were not made by LivePortraitRenderer.prepare")
         ch = self._character(arrays)
         self.frames += 1
@@ -546,6 +618,7 @@ class LivePortraitRenderer(Renderer):
         self._char_id = None
         self.cache.clear()
         self.nets = {}
+        self.sets = {}
 
     def stats(self) -> dict:
         """Per-network ms, our own ms per frame, render-cache counters, where each network runs."""
@@ -554,6 +627,7 @@ class LivePortraitRenderer(Renderer):
             "providers": self.provider_lines(),
             "network_ms": self.network_ms(),
             "network_runs": {NET_NAMES[k]: n.runs for k, n in self.nets.items()},
+            "network_runs_by_set": {s: {NET_NAMES[k]: n.runs for k, n in ns.items()} for s, ns in self.sets.items()},
             "own_ms": self.own_ms(),
             "own_ms_total": round(sum(self.own_ms().values()), 3),
             "own_cpu_ms": self.own_ms(cpu=True),

@@ -160,8 +160,9 @@ def mlp(n_in, n_out, w, opset=16):
     return make_model(nodes, [vi("v_in", [1, n_in])], [vi("v_out", [1, n_out])], {"w": w}, opset)
 
 
-def build_models(root: Path, opset: int = 16) -> Path:
-    """Write the six stand-in networks under `root`/liveportrait/ (the manifest's paths)."""
+def build_models(root: Path, opset: int = 16, prefix: str = "liveportrait/") -> Path:
+    """Write the six stand-in networks under `root`/`prefix` (the manifest's paths; the animal
+    set's prefix is `liveportrait_animal/`)."""
     onnx, _, _, _ = _onnx()
     models = {
         "F": model_F(opset),
@@ -172,7 +173,7 @@ def build_models(root: Path, opset: int = 16) -> Path:
         "lip": mlp(65, 63, W_LIP, opset),
     }
     for key, m in models.items():
-        path = root.joinpath(*SPECS[key].file.split("/"))
+        path = root.joinpath(*(prefix + SPECS[key].file.split("/", 1)[1]).split("/"))
         path.parent.mkdir(parents=True, exist_ok=True)
         onnx.save(m, str(path))
     return root

@@ -18,6 +18,10 @@ from worker.errors import UserError
 from worker.paths import repo_root
 
 LP_PREFIX = "liveportrait/"
+# LivePortrait's animal model: the same six networks and signatures, used for characters of kind animal
+ANIMAL_PREFIX = "liveportrait_animal/"
+# the network sets by name (folder prefix in the models folder); "human" is the one that must be there
+NET_SETS = {"human": LP_PREFIX, "animal": ANIMAL_PREFIX}
 # tests only: a folder of stand-in graphs (standin.build_models) that the renderer accepts unverified,
 # so the whole pipeline runs end to end without weights; everything it reports says "stand-in"
 STANDIN_ENV = "STREAM_ANIMATOR_STANDIN_MODELS"
@@ -118,6 +122,13 @@ def check(entry, models_dir: Path, verify: bool = True) -> FileStatus:
     return FileStatus(entry.path, f, "verified", "", size)
 
 
-def check_all(models_dir: Path | None = None, manifest: Path | None = None, verify: bool = True) -> list[FileStatus]:
+def check_all(
+    models_dir: Path | None = None, manifest: Path | None = None, verify: bool = True, prefix: str = LP_PREFIX
+) -> list[FileStatus]:
     models_dir = models_dir or default_models_dir()
-    return [check(e, models_dir, verify) for e in load_entries(manifest)]
+    return [check(e, models_dir, verify) for e in load_entries(manifest, prefix)]
+
+
+def set_file(spec_file: str, prefix: str) -> str:
+    """A network's file (networks.SPECS, under `liveportrait/`) in the set under `prefix`."""
+    return prefix + spec_file.removeprefix(LP_PREFIX)
