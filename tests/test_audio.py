@@ -16,6 +16,7 @@ import yaml
 
 from worker.audio import VOWELS, MouthSignal
 from worker.audio.analysis import MouthAnalyzer, VoiceSettings, load_track, save_track, signal_at
+from worker.audio.bench import write_wav
 from worker.audio.features import HOP, RATE
 from worker.audio.tts import synthesize
 from worker.errors import UserError
@@ -283,7 +284,7 @@ def test_calibrate_voice_from_files_is_stored_and_used(tmp_path):
     files = []
     for v in V:
         p = tmp_path / f"{v}.wav"
-        _write_wav(p, own[v])
+        write_wav(p, own[v])
         files.append(str(p))
     cfg = tmp_path / "c.yaml"
     cfg.write_text("motion: {mirror: true}\n", encoding="utf-8")
@@ -304,16 +305,6 @@ def test_calibrate_voice_from_files_is_stored_and_used(tmp_path):
     cfg.write_text(yaml.safe_dump(bad), encoding="utf-8")
     with pytest.raises(UserError, match=r"voice.calibration.vowels.O"):
         voice_from_config(cfg)
-
-
-def _write_wav(path: Path, x: np.ndarray) -> None:
-    import wave
-
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 def test_live_stage_reads_a_file_in_real_time_and_mute_shuts_the_mouth():

@@ -13,13 +13,13 @@ import os
 import subprocess
 import sys
 import time
-import wave
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from worker.audio.bench import write_wav
 from worker.audio.features import RATE
 from worker.audio.tts import synthesize
 from worker.capture import Frame, FrameSource, VideoFileSource
@@ -30,15 +30,6 @@ from worker.paths import SAMPLE_CHARACTER
 
 REPO = Path(__file__).resolve().parents[1]
 SILENCE_S = 1.0
-
-
-def write_wav(path: Path, x: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
 
 
 def speech_intervals(x: np.ndarray, threshold: float = 0.02, hold_s: float = 0.08) -> list[tuple[float, float]]:

@@ -146,7 +146,7 @@ def pipeline_latency(
     onsets = [on + lead_s for on in onsets]
     period = 1.0 / fps
     with tempfile.TemporaryDirectory(prefix="sa-voice-latency-") as d:
-        wav = _write_wav(Path(d) / "clicks.wav", x)
+        wav = write_wav(Path(d) / "clicks.wav", x)
         overrides = {
             "camera.source": "none",
             "camera.fps": fps,
@@ -232,7 +232,8 @@ def _median(values: list[float]) -> float | None:
     return round(float(np.median(values)), 1) if values else None
 
 
-def _write_wav(path: Path, x: np.ndarray) -> Path:
+def write_wav(path: Path, x: np.ndarray) -> Path:
+    """`x` (float, -1..1, 16 kHz mono) as a 16-bit WAV file."""
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
