@@ -203,7 +203,13 @@ def test_engine_voice_only_worker_and_the_mute_toggle(engine_setup):
     eng.start()
     eng.start_worker()
     snap = wait(lambda s: s["state"] == "running" and s["frames"]["frames"] >= 5, 90, "frames", eng)
-    snap = wait(lambda s: (s["worker"].get("voice") or {}).get("hops", 0) > 0, 10, "the voice in the status", eng)
+    # the worker's status is polled apart from the frames: wait for one taken after the first tracked frame
+    snap = wait(
+        lambda s: (s["worker"].get("voice") or {}).get("hops", 0) > 0 and s["worker"].get("tracking") != "starting",
+        10,
+        "the voice in the status",
+        eng,
+    )
     w = snap["worker"]
     assert w["tracking"] == "voice only" and w["voice"]["mic"] == str(wav) and w["voice"]["lipsync"] == "always"
     assert w["voice"]["muted"] is False and "voice on" in snap["line"]
