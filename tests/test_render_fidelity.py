@@ -19,8 +19,9 @@ PAIRS = (("d0", "s42"), ("d3", "s12"), ("d9", "s10"), ("d12", "s9"))
 # yaw r 0.93-0.99, gain 0.94-1.21, jitter 0.41-1.79 (the gain target itself is enforced). Jitter on d9xs10 rose from
 # 1.55 once lids were drawn exactly (MediaPipe's eye corners on that painting follow the lids: see `fidelity`).
 # Texture jitter (optical flow in the face, output / driver: the judged jitter since the decision on the
-# earlier targets), measured on these pairs today: 0.53, 0.45, 0.82, 0.27; ceilings just above.
-TEXTURE_CEILINGS = {("d0", "s42"): 0.57, ("d3", "s12"): 0.49, ("d9", "s10"): 0.86, ("d12", "s9"): 0.31}
+# earlier targets), measured on these pairs 2026-12-03: 0.52, 0.43, 0.77, 0.22; ceilings just above
+# (d9 x s10's also under the target of 0.8).
+TEXTURE_CEILINGS = {("d0", "s42"): 0.54, ("d3", "s12"): 0.45, ("d9", "s10"): 0.79, ("d12", "s9"): 0.24}
 FLOORS = {"mouth_r": 0.93, "eye_r": 0.8, "roll_r": 0.9, "yaw_r": 0.88, "gain": F.TARGETS["gain"], "jitter": 2.0}
 
 

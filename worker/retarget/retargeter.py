@@ -71,10 +71,13 @@ class RetargetOptions:
     # One Euro at 1 Hz at rest on pitch (from the 3-D fit's noisy depth), shift/scale and the
     # expression (speed-adaptive: lips still open at full speed) took d9 x s10 from 1.24 to ~0.89 of
     # the driver's jitter and d0 x s10 from 1.01 to ~0.59, mouth and eye r unchanged. Yaw, roll and
-    # the eye line stay unfiltered: at 1 Hz their lag cost yaw r 0.92 -> 0.84 and saved no jitter.
+    # the eye line stay unfiltered: even speed-adaptive (0.3 per degree/s) their lag cost roll r
+    # 0.98 -> 0.95 on d12 and yaw r 0.91 -> 0.89 on d9 x s10. The shift's beta went 1.0 -> 0.3
+    # (texture jitter d9 x s10 0.82 -> 0.77, d12 0.20-0.30 -> 0.16-0.25; 0.2 cost d9 x s10's
+    # yaw r 0.90) for ~20 ms more lag on the head's shift (45-50 -> 65 ms on d3).
     steady_min_cutoff: float = 1.0  # Hz at rest
     steady_pitch_beta: float = 0.15  # per degree per second
-    steady_move_beta: float = 1.0  # per inter-ocular distance per second (shift), per unit log scale
+    steady_move_beta: float = 0.3  # per inter-ocular distance per second (shift), per unit log scale
     steady_expression_beta: float = 10.0  # per inter-ocular distance per second
 
     def validate(self) -> None:
