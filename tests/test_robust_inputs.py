@@ -106,6 +106,9 @@ def test_interrupted_render_keeps_the_old_file(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl+C as in a terminal: a suite started in the background (`pytest &`) has SIGINT
+        # ignored, and a child inherits that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     partial = tmp_path / ".old.partial.mp4"  # written beside the target while rendering
     deadline = time.monotonic() + 90
