@@ -18,11 +18,11 @@ from worker.audio import VOWELS, MouthSignal
 from worker.audio.analysis import MouthAnalyzer, VoiceSettings, load_track, save_track, signal_at
 from worker.audio.bench import write_wav
 from worker.audio.features import HOP, RATE
+from worker.audio.held_vowels import held_vowel
 from worker.audio.tts import synthesize
 from worker.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
-HELD = {"A": "[[A:A:A:]]", "I": "[[i:i:i:]]", "U": "[[u:u:u:]]", "E": "[[EEEE]]", "O": "[[O:O:O:]]"}
 
 
 def cli(*args: str, tmp: Path) -> subprocess.CompletedProcess:
@@ -35,7 +35,7 @@ def cli(*args: str, tmp: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def vowels() -> dict[str, np.ndarray]:
     """Held vowels of a voice the default profile was not made from."""
-    return {v: synthesize(p, voice="en-us", words_per_minute=80) for v, p in HELD.items()}
+    return {v: held_vowel(v, "en-us", repeats=4 if v == "E" else 3) for v in VOWELS}
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +96,13 @@ def test_held_vowels_are_recognised(vowels):
         on = t[t[:, 1] > 0.3]
         share[v] = on[:, 2:7].mean(0)
         gap[v] = np.median([shape_of(signal_at(t, r[0]))[0] for r in on])
-    # measured: A 0.67, I 0.89, U 0.78, E 0.73 on their own vowel; O is read as O 0.33 / A 0.57
-    for v in "AIUE":
+    # measured on their own vowel: A 0.67, I 0.89, U 0.78, E 0.73, O 0.70 (O from the Spanish voice: see
+    # held_vowel; American "aw" is read as A 0.57, which it is); the mouth's gap A 0.24 > O 0.20 > E 0.16 > I > U
+    floor = {"A": 0.62, "I": 0.84, "U": 0.73, "E": 0.68, "O": 0.65}
+    for v in VOWELS:
         assert VOWELS[int(np.argmax(share[v]))] == v, (v, share[v])
-        assert share[v][VOWELS.index(v)] > 0.55
-    assert share["O"][VOWELS.index("O")] > 0.2
-    assert gap["A"] > gap["E"] > gap["I"] > gap["U"]
+        assert share[v][VOWELS.index(v)] > floor[v], (v, share[v])
+    assert gap["A"] > gap["O"] > gap["E"] > gap["I"] > gap["U"]
 
 
 def test_gain_gate_attack_and_release(sentence):
@@ -280,7 +281,7 @@ def test_calibrate_voice_from_files_is_stored_and_used(tmp_path):
     from worker.audio.voice_config import voice_from_config
     from worker.config import load_config
 
-    own = {v: synthesize(p, voice="en+m7", words_per_minute=80) for v, p in HELD.items()}
+    own = {v: held_vowel(v, "en+m7", repeats=4 if v == "E" else 3) for v in V}
     files = []
     for v in V:
         p = tmp_path / f"{v}.wav"

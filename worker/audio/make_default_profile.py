@@ -12,16 +12,14 @@ import os
 import numpy as np
 
 from worker.audio.calibration import DEFAULT_PROFILE, VoiceProfile, calibrate
+from worker.audio.held_vowels import held_vowel
 from worker.audio.mouth_signal import VOWELS
-from worker.audio.tts import synthesize
 
-# espeak-ng phoneme input for a held vowel (English phoneme names)
-HELD = {"A": "[[A:A:A:]]", "I": "[[i:i:i:]]", "U": "[[u:u:u:]]", "E": "[[EEEE]]", "O": "[[O:O:O:]]"}
 VOICES = ("en", "en+f2", "en+m3", "en+f4")
 
 
 def held_vowels(voice: str) -> dict[str, np.ndarray]:
-    return {v: synthesize(HELD[v], voice=voice, words_per_minute=80) for v in VOWELS}
+    return {v: held_vowel(v, voice, repeats=4 if v == "E" else 3) for v in VOWELS}
 
 
 def build() -> VoiceProfile:

@@ -15,13 +15,10 @@ import numpy as np
 
 from worker.audio.analysis import MouthAnalyzer, signal_at
 from worker.audio.features import RATE
+from worker.audio.held_vowels import SAYS, held_vowel
 from worker.audio.mouth_signal import VOWELS
-from worker.audio.tts import synthesize
 from worker.output.base import checkerboard
 from worker.paths import DEMO_CHARACTER
-
-HELD = {"A": "[[A:A:]]", "I": "[[i:i:]]", "U": "[[u:u:]]", "E": "[[EEE]]", "O": "[[O:O:]]"}
-SAYS = {"A": "ah", "I": "ee", "U": "oo", "E": "eh", "O": "aw"}
 
 
 def make_sheet(
@@ -34,7 +31,7 @@ def make_sheet(
 
     parts, mids, t = [np.zeros(RATE // 2, np.float32)], [("rest", 0.2, 0.3)], 0.5
     for v in VOWELS:
-        x = synthesize(HELD[v], voice=voice, words_per_minute=80)
+        x = held_vowel(v, voice, repeats=3 if v == "E" else 2)
         mids.append((v, t, t + len(x) / RATE))
         parts += [x, np.zeros(RATE // 2, np.float32)]
         t += len(x) / RATE + 0.5
