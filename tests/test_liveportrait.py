@@ -1,7 +1,8 @@
 """The liveportrait renderer end to end on the CPU provider, with small ONNX graphs built here.
 
 No weights and no GPU exist on our machines, so these graphs stand in for the six networks: the
-real networks' input/output shapes, dtypes, order and published tensor names, real 5-D GridSample nodes at the real opsets (16 and 20), and outputs that are known
+real networks' input/output shapes, dtypes, order and published tensor names, real 5-D
+GridSample nodes at the real opsets (16 and 20), and outputs that are known
 functions of the inputs. The real weights are exercised by tests/test_liveportrait_real.py.
 """
 
@@ -365,7 +366,8 @@ def test_render_end_to_end_runs_F_once_and_caches(renderer, tmp_path):
     s = renderer.stats()
     assert s["network_runs"]["appearance"] == 1
     line = renderer.status_line()
-    assert line.startswith("liveportrait (UNVERIFIED files from ") and ") on cpu: ~" in line and "too slow for live" in line
+    assert line.startswith("liveportrait (UNVERIFIED files from ") and ") on cpu: ~" in line
+    assert "too slow for live" in line
     assert set(s["own_ms"]) == set(s["own_cpu_ms"]) == {"crop", "motion", "paste"}
     ch = renderer._char
     fresh = {k: np.load(tmp_path / f"{k}.npy", mmap_mode="r") for k in arrays}
@@ -582,7 +584,9 @@ def test_idle_life_while_the_face_is_lost(models_dir):
     without it it holds the neutral."""
 
     def run(idle):
-        r = LivePortraitRenderer(size=256, models_dir=models_dir, unverified=True, device="cpu", idle=idle, cache_frames=0, hold=0.0)
+        r = LivePortraitRenderer(
+            size=256, models_dir=models_dir, unverified=True, device="cpu", idle=idle, cache_frames=0, hold=0.0
+        )
         rgba, lm = _character()
         arrays = r.prepare_picture(rgba, lm)
         f, flm = _driver_frame(0)
@@ -600,7 +604,9 @@ def test_paste_back_on_the_device_matches_opencv(models_dir):
     within 2 levels (bilinear in float vs OpenCV's fixed point), same alpha, same elsewhere."""
     outs = []
     for device_paste in (True, False):
-        r = LivePortraitRenderer(size=256, models_dir=models_dir, unverified=True, device="cpu", device_paste=device_paste)
+        r = LivePortraitRenderer(
+            size=256, models_dir=models_dir, unverified=True, device="cpu", device_paste=device_paste
+        )
         assert ("pb_grid" in r.nets["W"].in_names) is device_paste
         rgba, lm = _character()
         arrays = r.prepare_picture(rgba, lm)
@@ -623,7 +629,9 @@ def test_the_gpu_configuration_end_to_end_on_the_cpu(opset, tmp_path):
     models_dir = build_models(tmp_path, opset=opset)
 
     def frames(**opts):
-        r = LivePortraitRenderer(size=256, models_dir=models_dir, unverified=True, device="cpu", smoothing=False, **opts)
+        r = LivePortraitRenderer(
+            size=256, models_dir=models_dir, unverified=True, device="cpu", smoothing=False, **opts
+        )
         rgba, lm = _character()
         arrays = r.prepare_picture(rgba, lm)
         out = [r.drive(arrays, Driver(*_driver_frame(s, tint=s), timestamp=s / 30)) for s in (0, 6, 12)]

@@ -111,7 +111,9 @@ def ensure_env(log=print) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(d)], check=True)
     spec = [f"{k}=={v}" if v and v[0].isdigit() else f"{k}{v or ''}" for k, v in PINS.items() if k != "mimic-head"]
     subprocess.run([str(py), "-m", "pip", "install", "-q", *spec, "pyyaml", "platformdirs"], check=True)
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", f"mimic-head=={PINS['mimic-head']}"], check=True)
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--no-deps", f"mimic-head=={PINS['mimic-head']}"], check=True
+    )
     tmp = stamp.with_suffix(".tmp")
     tmp.write_text(json.dumps(PINS))
     os.replace(tmp, stamp)
@@ -191,7 +193,12 @@ def _tame(mods: dict) -> None:
 
     with torch.no_grad():
         det = mods["M"].detector
-        for head, gain, bias in (("fc_kp", 0.3, None), ("fc_exp", 0.02, 0.0), ("fc_t", 0.02, 0.0), ("fc_scale", 0.01, 1.5)):
+        for head, gain, bias in (
+            ("fc_kp", 0.3, None),
+            ("fc_exp", 0.02, 0.0),
+            ("fc_t", 0.02, 0.0),
+            ("fc_scale", 0.01, 1.5),
+        ):
             lin = getattr(det, head)
             lin.weight.mul_(gain)
             if bias is not None:
@@ -450,7 +457,9 @@ def main(argv: list[str] | None = None) -> int:
         py = ensure_env()
         repo = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ, PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        return subprocess.run([str(py), "-m", "worker.tools.liveportrait_graphs", *(argv or sys.argv[1:])], env=env).returncode
+        return subprocess.run(
+            [str(py), "-m", "worker.tools.liveportrait_graphs", *(argv or sys.argv[1:])], env=env
+        ).returncode
     build(a.size, a.out.resolve(), conv)
     if a.pack:
         pack_for_tests(a.out.resolve(), a.pack.resolve())
