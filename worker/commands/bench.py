@@ -38,6 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "numbers labelled as such: only our own code's cost means something")
     p.add_argument("--models", help="with --renderer liveportrait: folder holding liveportrait/*.onnx")
     p.add_argument("--device", default="auto", help="with --renderer liveportrait: auto, cuda, dml, coreml or cpu")
+    p.add_argument("--precision", choices=("auto", "fp16", "fp32"),
+                   help="with --renderer liveportrait: auto (FP16 on GPUs), fp16 (the GPU graph set, also on the "
+                        "CPU) or fp32")
+    p.add_argument("--unverified", action="store_true", default=None,
+                   help="with --renderer liveportrait: run files that are not verified (labelled as such)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -136,7 +141,7 @@ def _run_renderer(args: argparse.Namespace, clip: Path) -> int:
     if not character.is_file():
         raise UserError(f"{character}: character image not found")
     models = Path(args.models) if args.models else None
-    if args.renderer == "liveportrait" and not args.standin:
+    if args.renderer == "liveportrait" and not args.standin and not args.unverified:
         from worker.render.liveportrait import availability
 
         ok, reason = availability(models)
@@ -147,10 +152,13 @@ def _run_renderer(args: argparse.Namespace, clip: Path) -> int:
     result: dict = {"cpu_cores": pinned or "all", "clip": clip.name, "character": character.name}
     if args.renderer == "liveportrait":
         if not args.json:
-            print(f"liveportrait on {clip.name} ({'stand-in graphs' if args.standin else 'weights'}) ...",
+            print(f"liveportrait on {clip.name} ({models or 'stand-in graphs' if args.standin else 'weights'}) ...",
                   file=sys.stderr)
+        opts = {k: v for k, v in (("precision", args.precision), ("unverified", args.unverified)) if v is not None}
+        if args.cores > 0:
+            opts["threads"] = args.cores  # ONNX Runtime's pool too, not only the process's affinity
         result["liveportrait"] = bench.bench_liveportrait(clip, character, frames, models_dir=models,
-                                                          standin=args.standin, device=args.device)
+                                                          standin=args.standin, device=args.device, **opts)
     result["meshwarp"] = bench.bench_meshwarp_clip(clip, character, frames)
     if args.json:
         print(json.dumps(result))
