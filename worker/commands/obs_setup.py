@@ -26,10 +26,10 @@ def run(args: argparse.Namespace) -> int:
     from worker.setup import obs_registration as R
 
     config_dir = R.find_config_dir(args.obs_config)
+    repo = repo_root()
     if args.undo:
-        rep = R.undo(config_dir)
+        rep = R.undo(config_dir, repo=repo)
     else:
-        repo = repo_root()
         if repo is None:
             raise UserError("obs-setup needs a checkout of Stream Motion Animator (the OBS script lives in it)")
         rep = R.apply(config_dir, repo, sys.executable, args.collection, args.camera, args.characters)
