@@ -215,6 +215,20 @@ def test_render_out_that_is_a_folder_fails_before_rendering(tmp_path):
     assert "rendering" not in r.stderr and list((tmp_path / "X.mp4").iterdir()) == []
 
 
+# --- 10: the real error is the last line ---------------------------------------------------------
+
+
+def test_a_bad_face_json_is_the_last_line_not_mediapipe_noise(tmp_path):
+    pic = tmp_path / "b.png"
+    shutil.copy(FOX, pic)
+    sidecar_path(pic).write_text('{"points": {"nose": [1, 2]}\n')
+    before = tree(tmp_path)
+    r = cli("demo", "--character", str(pic), "--out", "o.mp4", "--size", "128", "--max-frames", "3", cwd=tmp_path)
+    one_error(r, "b.face.json: malformed JSON")  # and last on stderr
+    assert not any(x.startswith(("W0000", "I0000", "WARNING: All log")) for x in r.stderr.splitlines()), r.stderr
+    assert {k: v for k, v in tree(tmp_path).items() if not k.startswith("logs")} == before
+
+
 # --- 7, 8, 14: obs-setup ------------------------------------------------------------------------
 
 
