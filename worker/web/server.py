@@ -18,6 +18,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 import secrets
 import threading
 import weakref
@@ -154,13 +155,17 @@ class WebServer:
             )
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.requested_port, reuse_address=False)
+        # POSIX: SO_REUSEADDR so a restarted worker gets its port back at once (connections of the
+        # last run in TIME_WAIT would block it); it never lets two listeners share a port there.
+        # Windows: not set, since there it would let another program take the port.
+        site = web.TCPSite(runner, self.host, self.requested_port, reuse_address=os.name != "nt")
         try:
             await site.start()
         except OSError as e:
             await runner.cleanup()
             raise UserError(
-                f"{self.name} server: cannot listen on {self.host}:{self.requested_port}: {e.strerror or e}"
+                f"{self.name} server: cannot listen on {self.host}:{self.requested_port}: "
+                f"{(e.strerror or str(e)).split(': ')[-1]}"
             ) from None
         self._runner = runner
         self.port = runner.addresses[0][1]
