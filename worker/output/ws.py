@@ -293,6 +293,7 @@ class WsOutput(Output):
             samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
             mouth = await asyncio.get_running_loop().run_in_executor(None, mouth_of, samples, rate)
         self.speaker.hold(mouth)
+        self._lipsync_during(RENDER_TIMEOUT)  # that mouth, whatever the camera's mouth does
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._waiters.append((time.time(), fut))
         try:

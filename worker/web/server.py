@@ -285,7 +285,9 @@ async def open_socket(
     """Accept a WebSocket; if the request carried no token, its first message must be the auth line
     (``{"op": "auth", "token": ...}``), answered like on the control channel. Returns None (after
     one error message and a close) when it was not."""
-    ws = web.WebSocketResponse(max_msg_size=max_msg_size, heartbeat=heartbeat)
+    # no permessage-deflate: frames are raw pixels or WebP/PNG already, and deflating them per client
+    # would cost the worker far more CPU than it saves on loopback
+    ws = web.WebSocketResponse(max_msg_size=max_msg_size, heartbeat=heartbeat, compress=False)
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     if request.get(AUTHED):
