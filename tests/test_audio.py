@@ -16,11 +16,11 @@ import yaml
 
 from worker.audio import VOWELS, MouthSignal
 from worker.audio.analysis import MouthAnalyzer, VoiceSettings, load_track, save_track, signal_at
-from worker.audio.bench import write_wav
 from worker.audio.features import HOP, RATE
 from worker.audio.held_vowels import held_vowel
 from worker.audio.tts import synthesize
 from worker.errors import UserError
+from worker.tools.audio_bench import write_wav
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -153,7 +153,7 @@ def test_file_source_is_paced_in_real_time_and_loops(tmp_path):
 
 
 def test_live_latency_on_a_click_track_is_within_one_frame():
-    from worker.audio.bench import click_track, live_latency
+    from worker.tools.audio_bench import click_track, live_latency
 
     samples, onsets = click_track(count=4)
     r = live_latency(samples, onsets)
@@ -313,9 +313,9 @@ def test_calibrate_voice_from_files_is_stored_and_used(tmp_path):
 
 
 def test_live_stage_reads_a_file_in_real_time_and_mute_shuts_the_mouth():
-    from worker.audio.bench import click_track
     from worker.audio.sources import FileAudioSource
     from worker.audio.stage import VoiceInput
+    from worker.tools.audio_bench import click_track
 
     samples, onsets = click_track(count=1)
     for muted in (False, True):

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from worker.tools import bench
 
     if args.audio:
-        from worker.audio.bench import run_bench
+        from worker.tools.audio_bench import run_bench
 
         res = run_bench(offline=not args.no_offline)
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))
