@@ -115,13 +115,15 @@ def apply(
     try:
         return _apply(rep, ledger, config_dir, coll, repo, worker_python, settings, base_prefix, platform)
     except OSError as e:  # a step failed half-way: put back what this run wrote, then say which file
-        stuck = ledger.rollback()
-        kept = (
-            f"could not put back {', '.join(stuck)} (the originals are in {ledger.dir})"
-            if stuck
-            else "OBS's configuration is as it was before"
-        )
-        raise UserError(_write_failure(e, kept, "obs-setup")) from None
+        raise UserError(_write_failure(e, _rolled_back(ledger), "obs-setup")) from None
+
+
+def _rolled_back(ledger: C.Ledger) -> str:
+    """Undo this run's writes; what the user is told about it."""
+    stuck = ledger.rollback()
+    if stuck:
+        return f"could not put back {', '.join(stuck)} (the originals are in {ledger.dir})"
+    return "OBS's configuration is as it was before"
 
 
 def _write_failure(e: OSError, kept: str, what: str) -> str:
@@ -184,6 +186,41 @@ def _apply(
     if rep.changed:
         rep.say(f"Backups of the original files: {ledger.dir} (undo with `stream-animator obs-setup --undo`)")
     rep.say("Start OBS: the script loads and the 'Animated Character' source appears in the current scene")
+    return rep
+
+
+def apply_browser_source(
+    config_dir: Path,
+    url: str,
+    collection: str | None = None,
+    size: int = 512,
+    check_running: bool = True,
+) -> Report:
+    """Add the ws output's page to the collection's current scene as a Browser Source (for an OBS
+    without Python). Backed up like `apply`; `undo` removes it."""
+    rep = Report()
+    if check_running:
+        refuse_if_running(config_dir)
+    coll = C.find_collection(config_dir, collection)
+    ledger = C.Ledger(config_dir)
+    text = C.read_text(coll.path)
+    data, scene = C.add_browser_source(C.parse_collection(coll.path, text), url, size, size)
+    new = C.dump_collection(data, text)
+    if C.parse_collection(coll.path, new) == C.parse_collection(coll.path, text):
+        rep.say(f"Scene collection '{coll.name}': the Browser Source is already there ({coll.path})")
+    else:
+        try:
+            ledger.change(coll.path, new.encode("utf-8", errors="surrogateescape"))
+            ledger.notes["collection"] = coll.name
+            ledger.save()
+        except OSError as e:  # put back what this run wrote, then say which folder
+            raise UserError(_write_failure(e, _rolled_back(ledger), "obs-setup --browser-source")) from None
+        rep.changed.append(str(coll.path))
+        rep.say(f"Scene collection '{coll.name}': Browser Source '{C.BROWSER_SOURCE_NAME}' in scene '{scene}' "
+                f"({coll.path})")
+        rep.say(f"Backups of the original files: {ledger.dir} (undo with `stream-animator obs-setup --undo`)")
+    rep.say(f"It shows {url.split('?')[0]} (the address stays the same across restarts)")
+    rep.say("Start the worker with `stream-animator run --output ws` (or from your login autostart), then OBS")
     return rep
 
 
