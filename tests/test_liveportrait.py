@@ -615,7 +615,7 @@ def test_paste_back_on_the_device_matches_opencv(models_dir):
         r.drive(arrays, Driver(f0, l0, 0.0))
         outs.append(r.drive(arrays, Driver(f1, l1, 0.1)))
         if device_paste:
-            assert r.own_ms()["paste"] < 0.5  # nothing left to do on the host but a reshape
+            assert r.own_ms()["paste"] < 2.0  # nothing left to do on the host but a reshape (~0.05 ms)
     a, b = (o.astype(int) for o in outs)
     assert np.array_equal(a[..., 3], b[..., 3])
     assert np.abs(a - b).max() <= 2, np.abs(a - b).max()

@@ -337,13 +337,13 @@ def bench_meshwarp_clip(clip: Path, character: Path, max_frames: int = 120, size
 def bench_liveportrait(clip: Path, character: Path, max_frames: int = 120, size: int = 512,
                        models_dir: Path | None = None, standin: bool = False, device: str = "auto",
                        **renderer_opts) -> dict:
-    """liveportrait on a real clip (worker.render.liveportrait.overhead): per-network ms, our own
+    """liveportrait on a real clip (worker.tools.liveportrait_overhead): per-network ms, our own
     code's cost around the networks with every frame through W+G (render cache off), and the
     render cache's hit rate with it on. The graphs: `models_dir`, else the tests' stand-in
     variable, else the installed weights; `standin` with none of these builds the stand-ins.
     `weights` says what ran (verified / real architecture with random weights / stand-ins)."""
-    from worker.render.liveportrait.overhead import measure
     from worker.render.liveportrait.weights import default_models_dir, standin_dir
+    from worker.tools.liveportrait_overhead import measure
 
     models = Path(models_dir) if models_dir else standin_dir()
     if models is None and not standin:
