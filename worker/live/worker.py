@@ -29,6 +29,7 @@ from worker.live.animator import Animator
 from worker.live.pipeline import Pipeline
 from worker.output.fanout import OutputFanout
 from worker.output.registry import create_output
+from worker.render.registry import renderer_options
 from worker.retarget.retargeter import RetargetOptions
 from worker.track.mediapipe_tracker import FaceTracker
 
@@ -79,6 +80,7 @@ class LiveWorker:
                 idle=m["idle"],
                 lipsync=cfg["voice"]["lipsync"] if self.voice is not None else "off",
             ),
+            renderer_opts=renderer_options(cfg["renderer"]),
         )
         log.info("renderer: %s", self.animator.renderer.selection)  # which one draws, and why
         try:
@@ -128,7 +130,7 @@ class LiveWorker:
         entry = RENDERERS.get(self.cfg["renderer"]["name"])
         if entry is not None:
             ok, reason = entry.availability()
-            if not ok:
+            if not ok and not self.cfg["renderer"].get("unverified"):  # unverified: the renderer labels it
                 raise UserError(f"renderer.name: {reason}")
 
     def _outputs(self, frame_port: int | None) -> OutputFanout:

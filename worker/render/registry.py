@@ -105,7 +105,7 @@ class RendererEntry(Backend):
             if o.name in opts:
                 o.check(opts[o.name], f"renderer.{o.name}")
         ok, reason = self.availability()
-        if not ok and not opts.get("unverified"):
+        if not ok and not opts.get("unverified") and not opts.get("models"):  # the renderer checks those itself
             raise UserError(f"renderer.name: {reason}")
         r = self.load()(**opts)
         r.selection = f"{self.name}: chosen by name"
@@ -160,6 +160,13 @@ def create_renderer(name: str = DEFAULT, **opts: Any) -> Renderer:
     if entry is None:
         raise UserError(f"renderer.name: unknown renderer {name!r} (choose from {', '.join(RENDERERS)})")
     return entry.create(**opts)
+
+
+def renderer_options(section: dict[str, Any]) -> dict[str, Any]:
+    """The options of the config's `renderer` section that its chosen renderer takes (size apart)."""
+    entry = RENDERERS.get(section.get("name", DEFAULT))
+    takes = {o.name for o in entry.options} - {"size"} if entry else set()
+    return {k: v for k, v in section.items() if k in takes}
 
 
 def describe_renderers() -> list[dict[str, Any]]:
