@@ -24,7 +24,7 @@ from worker.errors import UserError
 
 HOP_S = HOP / RATE
 TRACK_COLUMNS = ("t", "openness", *VOWELS, "voiced")
-CHUNK_HOPS = 3000  # offline analysis works through this many hops (30 s) at a time
+CHUNK_HOPS = 1000  # offline analysis works through this many hops (10 s) at a time: ~50 MB of work arrays
 
 
 @dataclass

@@ -31,6 +31,33 @@ def voice_from_section(cfg: dict, where: str = "voice") -> tuple[VoiceSettings, 
     return settings, profile
 
 
+def check_config_target(path: str | Path) -> None:
+    """Fail now (not after the recordings) when the calibration cannot be stored in `path`."""
+    from worker.config import load_config
+
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{p}: is a folder; --config names a YAML file")
+    if p.exists():
+        load_config(p)
+        if _read_only(p):
+            raise UserError(f"{p}: the config is read-only; make it writable or give another file with --config")
+    elif not os.access(_existing_parent(p), os.W_OK):
+        raise UserError(f"{p}: cannot create the config there (the folder is not writable)")
+
+
+def _read_only(p: Path) -> bool:
+    """Not writable, or marked read-only by its mode (which root's access check ignores)."""
+    return not os.access(p, os.W_OK) or not p.stat().st_mode & 0o222
+
+
+def _existing_parent(p: Path) -> Path:
+    q = p.absolute().parent
+    while not q.exists() and q != q.parent:
+        q = q.parent
+    return q
+
+
 def store_calibration(path: str | Path, profile: VoiceProfile) -> None:
     """Put `profile` under voice.calibration in the YAML file at `path` (created if missing), atomically.
 
@@ -44,7 +71,7 @@ def store_calibration(path: str | Path, profile: VoiceProfile) -> None:
     cal = profile.to_config()
     if p.exists():
         load_config(p)  # refuse to touch a file that is not a valid config
-        if not os.access(p, os.W_OK):
+        if _read_only(p):
             raise UserError(f"{p}: the config is read-only; make it writable or give another file with --config")
         raw = p.read_bytes()
         text = raw.decode("utf-8")
@@ -96,6 +123,14 @@ def _content_end(node: yaml.Node, text: str, after_key: int) -> int:
     return max((_content_end(v, text, node.start_mark.index) for v in items), default=node.start_mark.index)
 
 
+def _line_end(text: str, i: int) -> int:
+    """Index of the line break ending the line that holds index `i` (past any comment on it)."""
+    j = text.find("\n", i)
+    if j < 0:
+        return len(text)
+    return j - 1 if j > 0 and text[j - 1] == "\r" else j
+
+
 def calibration_edit(text: str, cal: dict, where: str) -> str:
     """`text` (a YAML config) with voice.calibration set to `cal`, every other byte unchanged."""
     nl = "\r\n" if "\r\n" in text else "\n"
@@ -110,7 +145,7 @@ def calibration_edit(text: str, cal: dict, where: str) -> str:
         raise UserError(f"{where}: the config must be a block mapping of keys to add voice.calibration to it")
     voice = next(((k, v) for k, v in root.value if k.value == "voice"), None)
     if voice is None:
-        end = _content_end(root, text, 0)
+        end = _line_end(text, _content_end(root, text, 0))
         col = root.value[0][0].start_mark.column if root.value else 0
         block = f"{nl}{' ' * col}voice:{nl}{' ' * (col + 2)}calibration: {_flow(cal, col + 4, nl)}"
         return text[:end] + block + text[end:]
@@ -134,6 +169,6 @@ def calibration_edit(text: str, cal: dict, where: str) -> str:
         ck, cv = cal_item
         end = _content_end(cv, text, ck.end_mark.index)
         return text[: ck.end_mark.index] + f": {_flow(cal, ck.start_mark.column + 2, nl)}" + text[end:]
-    end = _content_end(vnode, text, vkey.end_mark.index)
+    end = _line_end(text, _content_end(vnode, text, vkey.end_mark.index))
     col = vnode.value[0][0].start_mark.column
     return text[:end] + f"{nl}{' ' * col}calibration: {_flow(cal, col + 2, nl)}" + text[end:]

@@ -85,9 +85,10 @@ def _render(args: argparse.Namespace) -> int:
             if long and not args.json:
                 print(f"analysing {p}: {hms(stated)} of voice", file=sys.stderr)
             with progress(int(stated or 0) or None, "analysing voice", "s", disable=args.json or not long) as bar:
+                counter = Estimate(stated or 0.0, bar, args.json or not long, "analysing the voice", "s of voice")
                 return lipsync_package(
                     cache, label, key, None, settings, profile, audio_file=p,
-                    on_samples=lambda k: bar.update(k / RATE),
+                    on_samples=lambda k: counter.update(k / RATE),
                 )
         if not text or not text.strip():
             raise UserError(f"{label}: the text is empty")
@@ -216,29 +217,34 @@ def stop_on_signals() -> Iterator[None]:
 
 
 class Estimate:
-    """Counts rendered frames into the progress bar and, for long work, says once how long it will
-    take (measured on the first frames), so a person without a terminal bar knows too."""
+    """Counts work done into the progress bar and, for long work, says how long it will take
+    (measured on what is done so far) every `every_s`, so a log without a terminal bar shows it too."""
 
-    def __init__(self, total: int, bar, quiet: bool = False, after_s: float = 5.0) -> None:
-        self.total, self.bar, self.quiet, self.after_s = total, bar, quiet, after_s
-        self.done = 0
+    def __init__(
+        self, total: float, bar, quiet: bool = False, what: str = "rendering", unit: str = "frames",
+        every_s: float = 60.0,
+    ) -> None:
+        self.total, self.bar, self.quiet, self.what, self.unit = total, bar, quiet, what, unit
+        self.done = 0.0
         self.t0 = time.perf_counter()
-        self.said = quiet
+        self.next_s = 5.0 if not quiet else float("inf")  # the first estimate after 5 s, then every minute
+        self.every_s = every_s
 
-    def update(self, n: int = 1) -> None:
+    def update(self, n: float = 1) -> None:
         self.done += n
         self.bar.update(n)
-        if self.said:
-            return
         spent = time.perf_counter() - self.t0
-        if spent >= self.after_s and self.done >= 10:
-            left = spent / self.done * (self.total - self.done)
-            if left > 30:
-                from worker.audio.sources import hms
+        if spent < self.next_s or self.done <= 0 or self.total <= self.done:
+            return
+        from worker.audio.sources import hms
 
-                print(f"rendering {self.total} frames at {self.done / spent:.1f}/s: about {hms(left)} left",
-                      file=sys.stderr)
-            self.said = True
+        left = spent / self.done * (self.total - self.done)
+        if left > 30:
+            print(
+                f"{self.what}: {self.done:.0f} of {self.total:.0f} {self.unit}, about {hms(left)} left",
+                file=sys.stderr, flush=True,
+            )
+        self.next_s = spent + self.every_s
 
 
 def _prepare(args: argparse.Namespace, cache: Path):

@@ -136,7 +136,8 @@ def soak(
         "fps_decoded": round(got.get("frames", 0) / wall, 2),
         "listener_error": got.get("error"),
         "worker_fps": (summary or {}).get("fps"),
-        "memory": slope_mib_per_min(samples, warmup_s),
+        # up to the end of the run: the worker's shutdown frees memory and is not the stream
+        "memory": slope_mib_per_min([(t, m) for t, m in samples if t <= minutes * 60 - every_s], warmup_s),
         "rss_series_mib": [[round(t, 1), round(m, 1)] for t, m in samples],
     }
 
