@@ -30,6 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="instead: the voice: analysis cost per hop, latency of a click track through the live "
                    "worker (sound -> frame), offline talking renders and batch vs separate")
     p.add_argument("--no-offline", action="store_true", help="with --audio: skip the offline render runs (minutes)")
+    p.add_argument("--soak", type=float, metavar="MINUTES",
+                   help="instead: a long stream (the clip as the camera, a voice file, both looped; NUT output "
+                   "decoded) with the worker's memory sampled: growth in MiB a minute (60 is the benchmark)")
+    p.add_argument("--voice", help="with --soak: the voice file (default: ten seconds of espeak-ng speech)")
     p.add_argument("--renderer", choices=("liveportrait", "meshwarp"),
                    help="instead: this renderer on the clip (liveportrait: per-network ms, our own code's ms, "
                         "render-cache hit rate), beside meshwarp on the same frames (default 120 frames)")
@@ -78,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
     clip = Path(args.clip) if args.clip else _default_clip()
     if not clip.is_file():
         raise UserError(f"{clip}: driving clip not found")
+    if args.soak:
+        from worker.tools.soak import run_soak
+
+        return run_soak(args.soak, clip, args.voice, args.characters, args.json)
     if args.live:
         res = bench.bench_live(clip, args.live, performance=args.performance)
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))

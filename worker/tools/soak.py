@@ -142,6 +142,47 @@ def soak(
     }
 
 
+def run_soak(minutes: float, clip: Path, voice: str | None, characters: list[str] | None, as_json: bool) -> int:
+    """`bench --soak MINUTES`: the soak with a default voice and the first test portrait."""
+    import json
+    import tempfile
+
+    from worker.paths import shared_testdata
+
+    character = Path(characters[0]) if characters else None
+    td = shared_testdata()
+    if character is None and td is not None:
+        character = td / "footage" / "portraits" / "s42.jpg"
+    with tempfile.TemporaryDirectory(prefix="sa-soak-") as tmp:
+        if voice is None:
+            import wave
+
+            from worker.audio.features import RATE
+            from worker.audio.tts import synthesize
+
+            voice = str(Path(tmp) / "voice.wav")
+            with wave.open(voice, "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(RATE)
+                w.writeframes((np.clip(synthesize(SPEECH), -1, 1) * 32767).astype("<i2").tobytes())
+        res = soak(minutes, clip, Path(voice), character, log_to=Path(tmp) / "soak.log", quiet=as_json)
+    if not as_json:
+        res.pop("rss_series_mib")
+    print(json.dumps(res) if as_json else json.dumps(res, indent=1))
+    m = res["memory"]
+    if m["slope_mib_per_min"] is not None:
+        print(f"memory: {m['slope_mib_per_min']:+.3f} MiB a minute ({m['mib_per_hour']:+.1f} MiB an hour) over "
+              f"{res['minutes']:.1f} min, {res['frames_decoded']} frames decoded", file=sys.stderr)
+    return 0 if res["exit_code"] == 0 and not res["listener_error"] else 1
+
+
+SPEECH = (
+    "Hello everyone and welcome back to the stream. Today we are going to try something new, "
+    "so stay tuned and tell me what you think in the chat."
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
