@@ -214,7 +214,7 @@ def test_calibration_edit_keeps_every_other_line(text):
     import yaml
 
     from worker.audio.calibration import default_profile
-    from worker.audio.voice_config import calibration_edit
+    from worker.config import calibration_edit
 
     cal = default_profile().to_config()
     new = calibration_edit(text, cal, "c.yaml")

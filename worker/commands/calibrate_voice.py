@@ -47,11 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from worker.audio.calibration import MAX_RECORDING_S, calibrate
-    from worker.audio.mouth_signal import VOWELS
     from worker.audio.sources import decode_audio
-    from worker.audio.voice_config import check_config_target, store_calibration
+    from worker.config import check_calibration_target, store_voice_calibration
+    from worker.retarget.mouth_signal import VOWELS
 
-    check_config_target(args.config)  # a config that cannot take the result fails before any recording
+    check_calibration_target(args.config)  # a config that cannot take the result fails before any recording
     if args.silence and not args.files:
         raise UserError("--silence: only with --files (with a microphone the quiet room is recorded first)")
     silence = None
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         source = f"microphone {args.mic}"
     warnings: list[str] = []
     profile = calibrate(recordings, silence, source=source, names=names, warnings=warnings)
-    store_calibration(args.config, profile)
+    store_voice_calibration(args.config, profile)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     summary = {
@@ -116,8 +116,8 @@ def _record(source, seconds: float) -> np.ndarray:
 
 
 def _record_all(mic: str, seconds: float, quiet: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    from worker.audio.mouth_signal import VOWELS
     from worker.audio.sources import MicAudioSource
+    from worker.retarget.mouth_signal import VOWELS
 
     def say(msg: str) -> None:
         if not quiet:

@@ -57,7 +57,7 @@ def _render(args: argparse.Namespace) -> int:
     from worker.audio.sources import hms, probe_seconds
     from worker.audio.talking import MAX_AUDIO_S, TalkingRenderer, VoiceClip, lipsync_package
     from worker.audio.tts import synthesize
-    from worker.audio.voice_config import voice_from_config
+    from worker.config import voice_from_config
     from worker.output.base import parse_colour
     from worker.paths import default_cache_dir
     from worker.progress import progress
