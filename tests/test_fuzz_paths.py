@@ -140,6 +140,8 @@ def _cases(i: Path) -> list[tuple[list[str], str]]:
         (["calibrate-voice", "--config", str(i / "readonly.yaml"), "--files", *vowels], "readonly.yaml"),
         (["obs-setup", "--obs-config", str(i / "missing")], "missing"),
         (["obs-setup", "--obs-config", str(i / "a_file")], "a_file"),
+        (["mark", chr_, "--no-browser", "--port", "99999"], "--port 99999"),
+        (["render", "--text", "hi", "--out", str(i / "folder"), "--size", "128"], "folder"),
     ]
     return cases
 

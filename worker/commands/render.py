@@ -110,6 +110,8 @@ def _render(args: argparse.Namespace) -> int:
             raise UserError(f"--format {args.format}: only with --batch; one clip takes its type from --out")
         jobs = [(args.text, args.audio, "--text" if args.text is not None else str(args.audio))]
         outs = [Path(args.out or "out/render.mp4")]
+        if outs[0].is_dir():  # before the render, not after it
+            raise UserError(f"--out {outs[0]}: is a folder; name a file in it, e.g. {outs[0] / 'render.mp4'}")
     clips = []
     for text, audio, label in jobs:
         try:
