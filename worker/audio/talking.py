@@ -32,7 +32,7 @@ from worker.retarget.retargeter import Retargeter, RetargetOptions
 from worker.track.face_state import FaceState
 
 PACKAGE_FORMAT = 2
-MAX_AUDIO_S = 4 * 3600.0  # the longest voice `render` takes (4 hours: about 11 hours of rendering at 512 px)
+MAX_AUDIO_S = 4 * 3600.0  # the longest voice `render` takes: longer is a mistake or a job for an editor
 LOOKAHEAD_MS = 20.0
 
 
