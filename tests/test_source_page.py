@@ -11,7 +11,7 @@ import pytest
 from browser import chromium
 from test_ws_output import SIZE, Producer
 
-from worker.output.ws import WsOutput
+from worker.web.ws_output import WsOutput
 
 TOKEN = "page-test-token-1234567"
 
