@@ -345,6 +345,12 @@ def test_doctor_names_missing_portaudio_and_a_file_in_the_cache_path(tmp_path):
         assert c.status == K.FAIL and c.detail == f"{blocker} is a file, where {where} should be", c.line()
         assert "move that file away" in c.advice and "STREAM_ANIMATOR_CACHE" in c.advice
     assert blocker.read_text() == "a file where the cache folder should be\n"
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    with read_only(ro):  # the folder cannot be made: the place it goes is named, not the folder
+        c = K.check_cache(K.DoctorOptions(cache_dir=ro / "cache"))
+    assert c.status == K.FAIL and c.detail.startswith(f"the cache folder {ro / 'cache'} cannot be made in {ro} (")
+    assert c.advice.startswith(f"make {ro} writable")
 
 
 def test_installer_warns_about_portaudio_before_ready(tmp_path, monkeypatch, capsys):
