@@ -1,15 +1,15 @@
-"""The face-marking page in a real browser (Debian's chromium + chromedriver, driven by selenium):
+"""The face-marking page (part of the studio) in a real browser (Debian's chromium + chromedriver, driven by selenium):
 the marks are placed by dragging, saved as the sidecar, and the preview shows frames."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import urllib.error
 import urllib.request
 
 import pytest
+from browser import chrome
 
 from worker.characters.face_marks import load_face_marks, sidecar_path
 from worker.paths import ASSETS_DIR
@@ -19,23 +19,7 @@ FOX = ASSETS_DIR / "mascots" / "fox.png"
 
 
 def _driver():
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("selenium is not installed (the dev extra)")
-        pytest.skip("selenium is not installed")
-    binary, drv = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (binary and drv):
-        if os.environ.get("CI"):
-            pytest.fail("chromium / chromium-driver are not installed (.ci/run's SYSTEM_PACKAGES)")
-        pytest.skip("chromium / chromium-driver are not installed")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = binary
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        opts.add_argument(a)
-    return webdriver.Chrome(service=Service(drv), options=opts)
+    return chrome()
 
 
 @pytest.fixture()
@@ -48,10 +32,10 @@ def picture(tmp_path):
 def test_wrong_token_is_refused(picture):
     server = MarkServer(picture)
     try:
-        bad = server.url.replace(server.token, "not-the-token")
-        with pytest.raises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(bad + "marks", timeout=10)
-        assert e.value.code == 403
+        for bad in ("?token=not-the-token", ""):  # a wrong token, no token
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(server.web.url("/mark/fox.png/marks", token=False) + bad, timeout=10)
+            assert e.value.code == 403
         assert server.url.startswith("http://127.0.0.1:")
     finally:
         server.close()

@@ -64,7 +64,7 @@ def parse_args_list(items: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    saved = _saved_endpoint()
+    saved = saved_endpoint()
     port = args.port if args.port is not None else os.environ.get(P.ENV_CONTROL_PORT) or saved.get("port")
     token = args.token or os.environ.get(P.ENV_TOKEN) or saved.get("token")
     if not port:
@@ -104,7 +104,7 @@ def _human(data: dict) -> str:
     return "\n".join(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in data.items()) or "ok"
 
 
-def _saved_endpoint() -> dict:
+def saved_endpoint() -> dict:
     from worker.paths import default_log_dir
 
     try:

@@ -1,0 +1,262 @@
+"""The studio (`stream-animator studio`): its jobs, uploads, settings and clips, and the page in a
+real browser (Debian's chromium + selenium): add a picture, see its verdict, prepare it, render a
+talking clip from text and play it, change a setting and find it in the YAML; refusals (not a
+picture, too large, a path out of the folder, a missing or wrong token) with one message and
+nothing written."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from browser import chrome
+
+from worker.errors import UserError
+from worker.paths import DEMO_CHARACTER
+from worker.studio import settings as studio_settings
+from worker.studio.app import Studio, StudioPaths
+from worker.studio.characters import MAX_UPLOAD_BYTES
+from worker.studio.clips import ClipRequest
+from worker.studio.jobs import Busy, JobRunner
+from worker.web import WebServer
+
+SIZE = 256  # the page's clips at 256 px: the same code as 512, a quarter of the pixels
+
+
+@pytest.fixture()
+def studio(tmp_path):
+    chars = tmp_path / "characters"
+    chars.mkdir()
+    paths = StudioPaths(chars, tmp_path / "config.yaml", tmp_path / "clips", Path(os.environ["STREAM_ANIMATOR_CACHE"]))
+    server = WebServer(name="studio-test")
+    st = Studio(server, paths, size=SIZE)
+    server.start()
+    yield st
+    server.stop()
+    st.close()
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())} if folder.is_dir() else {}
+
+
+async def _upload(url: str, field: str, name: str, data: bytes, headers: dict | None = None) -> tuple[int, str]:
+    import aiohttp
+
+    form = aiohttp.FormData()
+    form.add_field(field, data, filename=name, content_type="application/octet-stream")
+    async with aiohttp.ClientSession() as s, s.post(url, data=form, headers=headers or {}) as r:
+        return r.status, await r.text()
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+def test_one_job_per_character_and_cancel():
+    runner = JobRunner()
+    started = threading.Event()
+
+    def work(job):
+        started.set()
+        for i in range(10_000):
+            job.step(i, 10_000, "working")
+            time.sleep(0.005)
+        return "finished"
+
+    a = runner.submit("render", "a.png", work)
+    assert started.wait(10)
+    with pytest.raises(Busy, match="a.png: busy"):
+        runner.submit("prepare", "a.png", work)
+    b = runner.submit("prepare", "b.png", lambda job: 42)  # another character runs beside it
+    runner.cancel(a.id)
+    deadline = time.monotonic() + 10
+    while (a.state == "running" or b.state == "running") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert a.state == "cancelled" and a.done < 10_000
+    assert b.state == "done" and b.result == 42
+    c = runner.submit("prepare", "a.png", lambda job: 1)  # free again once cancelled
+    runner.close()
+    assert c.state == "done"
+    failed = JobRunner()
+    f = failed.submit("x", "k", lambda job: (_ for _ in ()).throw(UserError("k: broken")))
+    failed.close()
+    assert f.state == "failed" and f.error == "k: broken"
+
+
+def test_cancelled_render_leaves_no_file(studio):
+    shutil.copy(DEMO_CHARACTER, studio.paths.characters / "toon.png")
+    req = ClipRequest("toon.png", ["One two three four five six seven eight nine ten."])
+    job = studio.jobs.submit("render", "toon.png", lambda j: studio.clips.render(req, j))
+    deadline = time.monotonic() + 120
+    while job.state == "running" and not (job.kind == "render" and job.done >= 3 and job.total > 10):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    studio.jobs.cancel(job.id)
+    while job.state == "running":
+        time.sleep(0.02)
+    assert job.state == "cancelled", job.error
+    assert not any(studio.paths.clips.iterdir()), list(studio.paths.clips.iterdir())  # not even a partial file
+
+
+# --- uploads, over HTTP ----------------------------------------------------------------------------
+def test_refused_uploads_write_nothing(studio, tmp_path):
+    url = studio.server.url("/api/characters", token=False)
+    tok = {"X-Stream-Animator-Token": studio.server.token}
+    png = DEMO_CHARACTER.read_bytes()
+    before = _snapshot(studio.paths.characters)
+    cases = [
+        ("not a picture", "notes.png", b"hello, I am text pretending to be a PNG", tok, 400, "not a PNG, JPEG or WebP"),
+        ("too large", "huge.png", png + b"\0" * MAX_UPLOAD_BYTES, tok, 413, "upload limit"),
+        ("path escape", "../escape.png", png, tok, 400, "inside the characters folder"),
+        ("path escape (Windows)", "..\\escape.png", png, tok, 400, "inside the characters folder"),
+        ("missing token", "ok.png", png, {}, 403, "missing token"),
+        ("wrong token", "ok.png", png, {"X-Stream-Animator-Token": "not-the-token"}, 403, "wrong token"),
+    ]
+    for what, name, data, headers, code, text in cases:
+        status, body = asyncio.run(_upload(url, "file", name, data, headers))
+        assert status == code and text in body, (what, status, body)
+        assert len(body.strip().splitlines()) == 1, (what, body)
+        assert _snapshot(studio.paths.characters) == before, what
+    assert not (tmp_path / "escape.png").exists()
+    status, body = asyncio.run(_upload(url, "file", "my toon.png", png, tok))
+    assert status == 200 and '"verdict": "usable"' in body, body
+    assert (studio.paths.characters / "my toon.png").read_bytes() == png
+    status, body = asyncio.run(_upload(url, "file", "my toon.png", png, tok))  # never overwrites
+    assert status == 200 and (studio.paths.characters / "my toon-2.png").is_file()
+
+
+# --- settings ------------------------------------------------------------------------------------
+def test_settings_saved_atomically_or_not_at_all(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    fields = {f["key"]: f for f in studio_settings.describe(cfg)["settings"]}
+    from worker.config import SCHEMA
+
+    assert set(fields) == set(SCHEMA)  # every setting of the one registry
+    assert fields["motion.head_strength"]["min"] == 0 and fields["voice.lipsync"]["choices"] == [
+        "off",
+        "assist",
+        "always",
+    ]
+    studio_settings.save(cfg, {"motion.head_strength": "0.5", "voice.lipsync": "always", "motion.mirror": True})
+    data = yaml.safe_load(cfg.read_text())
+    assert data["motion"] == {"head_strength": 0.5, "mirror": True} and data["voice"]["lipsync"] == "always"
+    before = cfg.read_bytes()
+    for changes, key, text in [
+        ({"motion.head_strength": "9"}, "motion.head_strength", "0..2"),
+        ({"camera.fps": "fast"}, "camera.fps", "expected a number"),
+        ({"voice.lipsync": "sometimes"}, "voice.lipsync", "one of off, assist, always"),
+        ({"outputs": "[{type: nosuch}]"}, "outputs", "nosuch"),
+        ({"no.such": "1"}, "no.such", "no such setting"),
+    ]:
+        with pytest.raises(studio_settings.FieldErrors) as e:
+            studio_settings.save(cfg, {**changes, "smoothing": "0.5"})
+        assert list(e.value.errors) == [key] and text in e.value.errors[key], e.value.errors
+        assert cfg.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]  # no temporary file left
+
+
+# --- the page in a real browser --------------------------------------------------------------------
+def test_studio_page_in_a_real_browser(studio, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    shots = Path(os.environ.get("STUDIO_SCREENSHOTS") or tmp_path)  # docs/: the README's pictures
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    shutil.copy(DEMO_CHARACTER, upload / "toon.png")
+    (upload / "notes.png").write_text("not a picture")
+    browser = chrome(1280, 900)
+    try:
+        browser.get(studio.url())
+        wait = WebDriverWait(browser, 60)
+        body = browser.find_element(By.TAG_NAME, "body")
+        wait.until(lambda b: body.get_attribute("data-ready") == "1")
+        assert body.get_attribute("data-characters") == "0"
+        add = browser.find_element(By.ID, "addFile")
+        browser.execute_script("arguments[0].hidden = false", add)
+        # a non-picture is refused with one line and nothing written
+        add.send_keys(str(upload / "notes.png"))
+        wait.until(lambda b: "not a PNG, JPEG or WebP" in b.find_element(By.ID, "uploadMsg").text)
+        assert list(studio.paths.characters.iterdir()) == []
+        # a picture: added, its verdict shown
+        add.send_keys(str(upload / "toon.png"))
+        wait.until(lambda b: body.get_attribute("data-characters") == "1")
+        card = browser.find_element(By.CSS_SELECTOR, '.char[data-file="toon.png"]')
+        assert card.get_attribute("data-verdict") == "usable"
+        assert "usable" in card.find_element(By.CLASS_NAME, "badge").text
+        assert "added toon.png: usable" in browser.find_element(By.ID, "uploadMsg").text
+        browser.execute_script("arguments[0].hidden = true", add)
+        # prepare it with a progress bar
+        card.find_element(By.CLASS_NAME, "prepare").click()
+        wait.until(lambda b: card.get_attribute("data-prepared") in ("done", "failed"))
+        assert card.get_attribute("data-prepared") == "done"
+        assert card.find_element(By.CSS_SELECTOR, ".progress").get_attribute("data-state") == "done"
+        assert "prepared (" in card.find_element(By.CSS_SELECTOR, ".progress span").text
+        browser.save_screenshot(str(shots / "studio_characters.png"))
+        # a talking clip from typed text, twice: the second reuses the character and renders only
+        browser.get(studio.url("clips"))
+        wait.until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#clipVoice option")) > 1)
+        h264 = browser.execute_script(
+            "return document.createElement('video').canPlayType('video/mp4; codecs=\"avc1.42E01E, mp4a.40.2\"')"
+        )
+        Select(browser.find_element(By.ID, "clipFormat")).select_by_value("mp4" if h264 else "webm")
+        text = browser.find_element(By.ID, "clipText")
+        for n, line in enumerate(("Hello there, welcome in!", "Thanks for the follow!"), 1):
+            text.clear()
+            text.send_keys(line)
+            browser.find_element(By.ID, "generate").click()
+            WebDriverWait(browser, 240).until(
+                lambda b, n=n: (
+                    b.find_element(By.TAG_NAME, "body").get_attribute("data-clips") == str(n)
+                    or "err" in b.find_element(By.ID, "clipMsg").get_attribute("class")
+                )
+            )
+            assert "wrote" in browser.find_element(By.ID, "clipMsg").text, browser.find_element(By.ID, "clipMsg").text
+        video = browser.find_element(By.ID, "clipVideo")
+        wait.until(lambda b: b.execute_script("return arguments[0].readyState", video) >= 2)
+        duration = browser.execute_script("return arguments[0].duration", video)
+        assert 0.8 < duration < 4.0, duration
+        browser.execute_script("arguments[0].muted = true; arguments[0].play()", video)
+        wait.until(lambda b: b.execute_script("return arguments[0].currentTime", video) > 0.3)
+        decoded = browser.execute_script("return arguments[0].getVideoPlaybackQuality().totalVideoFrames", video)
+        assert decoded >= 5, decoded  # frames really decoded, not just a file with a header
+        browser.execute_script("arguments[0].pause(); arguments[0].currentTime = 0.6", video)
+        rows = browser.find_elements(By.CSS_SELECTOR, "#clipTimes tbody tr")
+        assert len(rows) == 2 and "studio memory" in rows[0].text, [r.text for r in rows]
+        renders = [j for j in studio.jobs.list() if j.kind == "render"]
+        first, second = renders[1].result["seconds"], renders[0].result["seconds"]
+        assert second["character"] <= first["character"] + 0.01, (first, second)
+        links = browser.find_elements(By.CSS_SELECTOR, "#clipLinks a")
+        assert links and "?download=1" in links[0].get_attribute("href")
+        time.sleep(0.5)
+        browser.save_screenshot(str(shots / "studio_clips.png"))
+        # settings: a change lands in the YAML; a bad value is refused beside its field
+        browser.get(studio.url("settings"))
+        wait.until(lambda b: b.find_elements(By.ID, "set-motion.head_strength"))
+        field = browser.find_element(By.ID, "set-motion.head_strength")
+        field.clear()
+        field.send_keys("0.5")
+        browser.find_element(By.ID, "saveSettings").click()
+        wait.until(lambda b: "saved" in b.find_element(By.ID, "setMsg").text)
+        assert yaml.safe_load(studio.paths.config.read_text())["motion"]["head_strength"] == 0.5
+        before = studio.paths.config.read_bytes()
+        field.clear()
+        field.send_keys("7")
+        browser.find_element(By.ID, "saveSettings").click()
+        box = browser.find_element(By.CSS_SELECTOR, '.field[data-key="motion.head_strength"]')
+        wait.until(lambda b: "bad" in box.get_attribute("class"))
+        assert "motion.head_strength" in box.find_element(By.CLASS_NAME, "ferr").text
+        assert studio.paths.config.read_bytes() == before
+        browser.execute_script("window.scrollTo(0, 0)")
+        browser.save_screenshot(str(shots / "studio_settings.png"))
+        # live: no worker here, and the page says so
+        browser.get(studio.url("live"))
+        wait.until(lambda b: b.find_element(By.ID, "liveStatus").get_attribute("data-running") == "false")
+        assert "No worker running" in browser.find_element(By.ID, "liveStatus").text
+    finally:
+        browser.quit()

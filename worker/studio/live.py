@@ -1,0 +1,71 @@
+"""The studio's Live section: a running worker's status and character, through its control channel.
+
+The worker is found the way `stream-animator ctl` finds it: an explicit port and token, the
+environment (STREAM_ANIMATOR_CONTROL_PORT / _TOKEN), or the `control.json` a worker started from
+the command line leaves in the logs folder. Every call is short (a 2 s timeout) and runs off the
+web server's loop; no worker running is a normal answer, not an error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from worker.commands.ctl import saved_endpoint
+from worker.control import protocol as P
+from worker.errors import UserError
+
+
+@dataclass
+class WorkerLink:
+    port: int | None = None
+    token: str | None = None
+
+    def endpoint(self) -> tuple[int, str] | None:
+        port, token = self.port, self.token
+        if port is None or token is None:
+            saved = saved_endpoint()
+            port = port or _int(os.environ.get(P.ENV_CONTROL_PORT)) or _int(saved.get("port"))
+            token = token or os.environ.get(P.ENV_TOKEN) or saved.get("token")
+        return (port, token) if port and token else None
+
+    def request(self, op: str, **args) -> dict:
+        where = self.endpoint()
+        if where is None:
+            raise UserError("no running worker found (start one with `stream-animator run` or from OBS)")
+        port, token = where
+        try:
+            with P.ControlClient(port, token, timeout=2.0) as client:
+                return client.request(op, **args)
+        except P.RemoteError as e:
+            raise UserError(str(e)) from None
+        except (P.AuthError, P.ProtocolError, OSError) as e:
+            raise UserError(f"no worker answers on 127.0.0.1:{port} ({e})") from None
+
+    def status(self) -> dict:
+        """{"running": False, "why": ...} without a worker, else the status and the character list."""
+        try:
+            status = self.request("status")
+            characters = self.request("list_characters")
+        except UserError as e:
+            return {"running": False, "why": str(e)}
+        return {"running": True, "status": status, "characters": characters, "preview": _preview(status)}
+
+    def set_character(self, character: str) -> dict:
+        return self.request("set_character", character=character)
+
+
+def _preview(status: dict) -> dict:
+    """Where the page can watch the live frames: the worker's WebSocket output, when it has one."""
+    for name, out in (status.get("outputs") or {}).items():
+        url = out.get("page") or out.get("url") if isinstance(out, dict) else None
+        if str(name).startswith("ws") and url:
+            return {"url": url}
+    return {"url": None, "why": "the worker has no WebSocket output (`run --output ws` adds one)"}
+
+
+def _int(v) -> int | None:
+    try:
+        return int(v) if v not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
