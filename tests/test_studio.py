@@ -260,3 +260,113 @@ def test_studio_page_in_a_real_browser(studio, tmp_path):
         assert "No worker running" in browser.find_element(By.ID, "liveStatus").text
     finally:
         browser.quit()
+
+
+def test_obs_studio_button_starts_the_studio_with_the_workers_address(tmp_path, monkeypatch):
+    """The OBS script's "Studio…" button (obspython replaced by an empty module: only the click
+    handler runs): it starts `worker studio` detached, the worker's port and token in its environment."""
+    import subprocess
+    import sys
+    import types
+
+    from worker.paths import repo_root
+
+    monkeypatch.setitem(sys.modules, "obspython", types.ModuleType("obspython"))
+    monkeypatch.syspath_prepend(str(repo_root() / "obs_script"))
+    import stream_animator as script
+
+    started = []
+    real_popen = subprocess.Popen
+
+    def popen(cmd, **kw):
+        kw["stdout"] = kw["stderr"] = subprocess.PIPE
+        p = real_popen([*cmd, "--no-browser", "--json"], **kw)
+        started.append((cmd, kw["env"], p))
+        return p
+
+    class Engine:
+        token = "t" * 24
+
+        def snapshot(self):
+            return {"control_port": 45678}
+
+    monkeypatch.setattr(script.subprocess, "Popen", popen)
+    monkeypatch.setattr(
+        script.S, "settings", types.SimpleNamespace(worker_python=sys.executable, characters_dir=str(tmp_path))
+    )
+    monkeypatch.setattr(script.S, "engine", Engine())
+    env = dict(os.environ, PYTHONPATH=str(repo_root()), STREAM_ANIMATOR_CONFIG=str(tmp_path))
+    monkeypatch.setattr(script.os, "environ", env)
+    assert script._on_studio(None, None) is False
+    (cmd, child_env, p) = started[0]
+    try:
+        assert cmd[1:5] == ["-m", "worker", "studio", "--characters"] and "t" * 24 not in cmd
+        assert child_env["STREAM_ANIMATOR_CONTROL_PORT"] == "45678" and child_env["STREAM_ANIMATOR_TOKEN"] == "t" * 24
+        line = p.stdout.readline().decode()
+        assert '"url": "http://127.0.0.1:' in line, (line, p.stderr.read() if p.poll() is not None else "")
+    finally:
+        p.terminate()
+        p.wait(10)
+
+
+def test_live_section_with_a_running_worker(tmp_path):
+    """A real worker (`run`, the bundled clip as the camera, a `ws` output): the Live section shows
+    its status, the preview paints its frames, and choosing a character switches the worker's."""
+    import json
+    import subprocess
+    import sys
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from worker.control import protocol as P
+    from worker.paths import SAMPLE_DRIVER
+    from worker.studio.live import WorkerLink
+
+    chars = tmp_path / "characters"
+    chars.mkdir()
+    for name in ("a.png", "b.png"):
+        shutil.copy(DEMO_CHARACTER, chars / name)
+    token = P.make_token()
+    env = dict(
+        os.environ,
+        **{P.ENV_TOKEN: token},
+        STREAM_ANIMATOR_LOGS=str(tmp_path / "logs"),
+        STREAM_ANIMATOR_CONFIG=str(tmp_path / "user"),
+    )
+    cmd = [sys.executable, "-m", "worker", "run", "--source", str(SAMPLE_DRIVER), "--characters", str(chars)]
+    (tmp_path / "run.yaml").write_text(f"characters: {{size: {SIZE}}}\n")
+    cmd += ["--config", str(tmp_path / "run.yaml"), "--output", "ws:0", "--duration", "90", "--ready-json"]
+    worker = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    server = WebServer(name="studio-test")
+    paths = StudioPaths(chars, tmp_path / "config.yaml", tmp_path / "clips", Path(os.environ["STREAM_ANIMATOR_CACHE"]))
+    browser = None
+    try:
+        line = worker.stdout.readline()
+        assert line, worker.stderr.read()
+        ready = json.loads(line)
+        os.environ["STREAM_ANIMATOR_CONFIG"] = str(tmp_path / "user")  # the ws output's address (web.json)
+        studio = Studio(server, paths, size=SIZE, link=WorkerLink(ready["control_port"], token))
+        server.start()
+        browser = chrome(1280, 800)
+        browser.get(studio.url("live"))
+        wait = WebDriverWait(browser, 60)
+        status = browser.find_element(By.ID, "liveStatus")
+        wait.until(lambda b: status.get_attribute("data-running") == "true")
+        wait.until(lambda b: "meshwarp" in status.text and "FPS" in status.text)
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#livePreview iframe"), studio.link.status())
+        frame = browser.find_element(By.CSS_SELECTOR, "#livePreview iframe")
+        browser.switch_to.frame(frame)
+        wait.until(lambda b: b.execute_script("return window.streamAnimator && window.streamAnimator.painted") > 5)
+        browser.switch_to.default_content()
+        browser.save_screenshot(str(Path(os.environ.get("STUDIO_SCREENSHOTS") or tmp_path) / "studio_live.png"))
+        Select(browser.find_element(By.ID, "liveChar")).select_by_value("b.png")
+        link = WorkerLink(ready["control_port"], token)
+        wait.until(lambda b: link.request("status")["character"] == "b.png")
+    finally:
+        os.environ.pop("STREAM_ANIMATOR_CONFIG", None)
+        if browser is not None:
+            browser.quit()
+        server.stop()
+        worker.terminate()
+        worker.communicate(timeout=30)

@@ -44,10 +44,11 @@ class StudioPaths:
 
 
 def default_config_path() -> Path:
-    """The user's config file: ~/.config/stream-animator/config.yaml on Linux (per-OS via platformdirs)."""
-    import platformdirs
+    """The user's config file, beside the web address in the user's settings folder
+    (~/.config/stream-animator/config.yaml on Linux; $STREAM_ANIMATOR_CONFIG overrides the folder)."""
+    from worker.web.settings import settings_dir
 
-    return Path(platformdirs.user_config_dir("stream-animator", appauthor=False)) / "config.yaml"
+    return settings_dir() / "config.yaml"
 
 
 def default_paths(config: str | Path | None = None) -> StudioPaths:

@@ -56,12 +56,27 @@ class WorkerLink:
 
 
 def _preview(status: dict) -> dict:
-    """Where the page can watch the live frames: the worker's WebSocket output, when it has one."""
+    """Where the page can watch the live frames: the Browser Source page of the worker's `ws`
+    output, opened with the token kept in the user's settings (the one `ws` uses unless its
+    config names another; then the page is refused and the studio says so)."""
+    import urllib.error
+    import urllib.request
+
+    from worker.web.settings import load_address
+
     for name, out in (status.get("outputs") or {}).items():
-        url = out.get("page") or out.get("url") if isinstance(out, dict) else None
-        if str(name).startswith("ws") and url:
-            return {"url": url}
-    return {"url": None, "why": "the worker has no WebSocket output (`run --output ws` adds one)"}
+        if not (isinstance(out, dict) and str(name).startswith("ws") and out.get("port")):
+            continue
+        addr = load_address()
+        url = f"http://127.0.0.1:{out['port']}/source?token={addr.token}" if addr else None
+        try:
+            if url:
+                urllib.request.urlopen(url, timeout=2).close()
+                return {"url": url}
+        except (urllib.error.URLError, OSError):
+            pass
+        return {"url": None, "why": f"the ws output on port {out['port']} has a token of its own: open its address"}
+    return {"url": None, "why": "the worker has no WebSocket output: add one (`run --output ws`) for a preview"}
 
 
 def _int(v) -> int | None:

@@ -289,13 +289,16 @@ $('#saveSettings').onclick = async () => {
 
 // --- live --------------------------------------------------------------------------------------
 let liveRunning = false, liveTimer = null, previewUrl = null;
+$('#liveChar').onchange = () => postJSON('/api/live/character', {character: $('#liveChar').value})
+  .catch(e => say($('#liveInfo'), e.message, 'err'));
 async function pollLive() {
   let j;
   try { j = await api('/api/live'); } catch (e) { j = {running: false, why: e.message}; }
   liveRunning = j.running;
   $('#liveDot').classList.toggle('on', j.running);
   for (const b of document.querySelectorAll('.golive')) b.disabled = !j.running || b.closest('.char').dataset.verdict === 'no';
-  const box = $('#liveStatus'); box.textContent = ''; box.dataset.running = String(j.running);
+  const box = $('#liveInfo'); box.textContent = ''; $('#liveStatus').dataset.running = String(j.running);
+  $('#liveCharRow').hidden = !j.running;
   if (!j.running) {
     box.append(el('h3', {text: 'No worker running'}), el('p', {class: 'muted', text: j.why}));
     $('#livePreview').textContent = ''; previewUrl = null;
@@ -312,11 +315,11 @@ async function pollLive() {
   row('voice', v.mic ? v.mic + ', ' + v.lipsync + (v.muted ? ', muted' : '') + (v.level_db != null ? ', ' + v.level_db.toFixed(0) + ' dB' : '') : 'no voice input');
   box.append(el('h3', {text: 'Worker running'}), dl);
   if (v.mic) box.append(el('div', {class: 'meter'}, el('div', {style: 'width:' + Math.round((v.openness || 0) * 100) + '%'})));
-  const sel = el('select', {id: 'liveChar'});
-  for (const c of (j.characters.characters || [])) sel.append(el('option', {value: c.id, text: c.id}));
-  sel.value = s.character || '';
-  sel.onchange = () => postJSON('/api/live/character', {character: sel.value}).catch(e => alert(e.message));
-  box.append(el('label', {text: 'Character on stream '}, sel));
+  const sel = $('#liveChar'), ids = (j.characters.characters || []).map(c => c.id);
+  if (ids.join('\n') !== [...sel.options].map(o => o.value).join('\n')) {
+    sel.textContent = ''; for (const id of ids) sel.append(el('option', {value: id, text: id}));
+  }
+  if (document.activeElement !== sel) sel.value = s.character || '';
   const p = $('#livePreview');
   if (j.preview.url !== previewUrl) {
     previewUrl = j.preview.url; p.textContent = '';
