@@ -217,19 +217,33 @@ def test_studio_page_in_a_real_browser(studio, tmp_path):
                 )
             )
             assert "wrote" in browser.find_element(By.ID, "clipMsg").text, browser.find_element(By.ID, "clipMsg").text
+        # a list of lines renders as a batch: one clip per line, the character prepared once
+        text.clear()
+        text.send_keys("Hi!\nBye!")
+        browser.find_element(By.ID, "clipBatch").click()
+        browser.find_element(By.ID, "generate").click()
+        WebDriverWait(browser, 240).until(
+            lambda b: (
+                b.find_element(By.TAG_NAME, "body").get_attribute("data-clips") == "3"
+                or "err" in b.find_element(By.ID, "clipMsg").get_attribute("class")
+            )
+        )
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#clipLinks a")) == 2
+        assert len(list(studio.paths.clips.glob("toon-*"))) == 4
+        browser.find_element(By.ID, "clipBatch").click()
         video = browser.find_element(By.ID, "clipVideo")
         wait.until(lambda b: b.execute_script("return arguments[0].readyState", video) >= 2)
         duration = browser.execute_script("return arguments[0].duration", video)
-        assert 0.8 < duration < 4.0, duration
+        assert 0.4 < duration < 2.0, duration  # "Bye!", the batch's last clip
         browser.execute_script("arguments[0].muted = true; arguments[0].play()", video)
-        wait.until(lambda b: b.execute_script("return arguments[0].currentTime", video) > 0.3)
+        wait.until(lambda b: b.execute_script("return arguments[0].ended || arguments[0].currentTime > 0.35", video))
         decoded = browser.execute_script("return arguments[0].getVideoPlaybackQuality().totalVideoFrames", video)
         assert decoded >= 5, decoded  # frames really decoded, not just a file with a header
-        browser.execute_script("arguments[0].pause(); arguments[0].currentTime = 0.6", video)
+        browser.execute_script("arguments[0].pause(); arguments[0].currentTime = 0.3", video)
         rows = browser.find_elements(By.CSS_SELECTOR, "#clipTimes tbody tr")
-        assert len(rows) == 2 and "studio memory" in rows[0].text, [r.text for r in rows]
+        assert len(rows) == 3 and "studio memory" in rows[1].text, [r.text for r in rows]
         renders = [j for j in studio.jobs.list() if j.kind == "render"]
-        first, second = renders[1].result["seconds"], renders[0].result["seconds"]
+        first, second = renders[2].result["seconds"], renders[1].result["seconds"]
         assert second["character"] <= first["character"] + 0.01, (first, second)
         links = browser.find_elements(By.CSS_SELECTOR, "#clipLinks a")
         assert links and "?download=1" in links[0].get_attribute("href")
@@ -370,3 +384,39 @@ def test_live_section_with_a_running_worker(tmp_path):
         server.stop()
         worker.terminate()
         worker.communicate(timeout=30)
+
+
+def test_voice_section_saves_the_input_and_calibrates_from_recordings(studio, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from worker.audio.bench import write_wav
+    from worker.audio.held_vowels import held_vowel
+    from worker.audio.mouth_signal import VOWELS
+
+    recordings = {v: write_wav(tmp_path / f"{v}.wav", held_vowel(v, "en+m7")) for v in VOWELS}
+    voice_file = recordings["A"]
+    browser = chrome(1280, 900)
+    try:
+        browser.get(studio.url("voice"))
+        wait = WebDriverWait(browser, 60)
+        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#voiceMic option")) >= 3)
+        Select(browser.find_element(By.ID, "voiceMic")).select_by_value("@file")
+        browser.find_element(By.ID, "voiceFile").send_keys(str(voice_file))
+        Select(browser.find_element(By.ID, "voiceLipsync")).select_by_value("always")
+        browser.find_element(By.CSS_SELECTOR, "#voiceForm button[type=submit]").click()
+        wait.until(lambda b: "saved" in b.find_element(By.ID, "voiceMsg").text)
+        voice = yaml.safe_load(studio.paths.config.read_text())["voice"]
+        assert voice == {"mic": str(voice_file), "lipsync": "always"}
+        for v, path in recordings.items():
+            browser.find_element(By.CSS_SELECTOR, f'#calForm input[name="{v}"]').send_keys(str(path))
+        browser.find_element(By.CSS_SELECTOR, "#calForm button[type=submit]").click()
+        WebDriverWait(browser, 120).until(lambda b: b.find_element(By.ID, "calMsg").text)
+        assert "stored your voice" in browser.find_element(By.ID, "calMsg").text, browser.find_element(
+            By.ID, "calMsg"
+        ).text
+        data = yaml.safe_load(studio.paths.config.read_text())
+        assert data["voice"]["lipsync"] == "always" and data["voice"]["calibration"]["source"] == "files"
+        browser.save_screenshot(str(Path(os.environ.get("STUDIO_SCREENSHOTS") or tmp_path) / "studio_voice.png"))
+    finally:
+        browser.quit()

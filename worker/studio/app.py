@@ -364,6 +364,9 @@ async def _read_form(request: web.Request, limits: dict[str, int]) -> dict[str, 
         if part.filename is None:
             out[part.name] = (await part.read(decode=True))[:100_000].decode("utf-8", "replace")
             continue
+        if not part.filename:  # a form's file input left empty
+            await part.release()
+            continue
         limit = limits.get(part.name)
         if limit is None:
             raise UserError(f"upload: unexpected file field {part.name!r}")
