@@ -81,6 +81,8 @@ class Characters:
         if known is None or known[0] != stamp:
             report = check_image(str(path))
             report["file"] = path.name
+            if report.get("error"):  # the card names the picture already: no folder path in the way
+                report["error"] = report["error"].replace(str(path), path.name)
             known = (stamp, report)
             with self._lock:
                 self._verdicts[path.name] = known

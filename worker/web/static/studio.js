@@ -309,11 +309,12 @@ async function pollLive() {
   const dl = el('dl', {class: 'stat'});
   const row = (k, val) => dl.append(el('dt', {text: k}), el('dd', {text: val}));
   row('FPS', s.fps.toFixed(1));
-  row('renderer', s.renderer + (s.renderer_reason ? ' — ' + s.renderer_reason : ''));
+  row('renderer', s.renderer);
   row('face', s.tracking + (s.camera_issue ? ' (' + s.camera_issue + ')' : ''));
   row('character', s.character || '—');
   row('voice', v.mic ? v.mic + ', ' + v.lipsync + (v.muted ? ', muted' : '') + (v.level_db != null ? ', ' + v.level_db.toFixed(0) + ' dB' : '') : 'no voice input');
   box.append(el('h3', {text: 'Worker running'}), dl);
+  if (s.renderer_reason) box.append(el('p', {class: 'reason', text: 'renderer: ' + s.renderer_reason}));
   if (v.mic) box.append(el('div', {class: 'meter'}, el('div', {style: 'width:' + Math.round((v.openness || 0) * 100) + '%'})));
   const sel = $('#liveChar'), ids = (j.characters.characters || []).map(c => c.id);
   if (ids.join('\n') !== [...sel.options].map(o => o.value).join('\n')) {
