@@ -377,6 +377,16 @@ def test_live_section_with_a_running_worker(tmp_path):
         Select(browser.find_element(By.ID, "liveChar")).select_by_value("b.png")
         link = WorkerLink(ready["control_port"], token)
         wait.until(lambda b: link.request("status")["character"] == "b.png")
+        # a live setting saved in the studio reaches the running worker at once
+        import urllib.request
+
+        req = urllib.request.Request(
+            server.url("/api/settings", token=False),
+            data=json.dumps({"changes": {"voice.lipsync": "always"}}).encode(),
+            headers={"Content-Type": "application/json", "X-Stream-Animator-Token": server.token},
+        )
+        saved = json.loads(urllib.request.urlopen(req, timeout=30).read())
+        assert saved["applied_live"] == ["voice.lipsync"], saved  # the worker's own answer
     finally:
         os.environ.pop("STREAM_ANIMATOR_CONFIG", None)
         if browser is not None:

@@ -241,8 +241,8 @@ class Studio:
         if live:  # a running worker takes the live settings at once
             opts = {k: settings_mod.parse_value(k, changes[k]) for k in live}
             try:
-                await self._off(self.link.request, "set_options", options=opts)
-                result["applied_live"] = live
+                reply = await self._off(self.link.request, "set_options", options=opts)
+                result["applied_live"] = sorted(reply.get("options") or {})  # what the worker took
             except UserError:
                 pass
         return {"ok": True, **result}

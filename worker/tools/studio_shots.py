@@ -59,9 +59,25 @@ def main(argv: list[str] | None = None) -> int:
     token = P.make_token()
     env = dict(os.environ, **{P.ENV_TOKEN: token}, STREAM_ANIMATOR_LOGS=str(root / "logs"))
     worker = subprocess.Popen(
-        [sys.executable, "-m", "worker", "run", "--source", str(SAMPLE_DRIVER), "--characters", str(chars),
-         "--output", "ws:0", "--duration", "300", "--ready-json"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "worker",
+            "run",
+            "--source",
+            str(SAMPLE_DRIVER),
+            "--characters",
+            str(chars),
+            "--output",
+            "ws:0",
+            "--duration",
+            "300",
+            "--ready-json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     ready = json.loads(worker.stdout.readline())
     server = WebServer(name="studio")
@@ -101,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         field.send_keys("3")
         b.find_element(By.ID, "saveSettings").click()
         wait.until(lambda d: "not saved" in d.find_element(By.ID, "setMsg").text)
-        b.execute_script("document.querySelector('.field[data-key=\"motion.head_strength\"]')"
-                         ".closest('.section').scrollIntoView(); window.scrollBy(0, -120)")
+        b.execute_script(
+            "document.querySelector('.field[data-key=\"motion.head_strength\"]')"
+            ".closest('.section').scrollIntoView(); window.scrollBy(0, -120)"
+        )
         time.sleep(0.3)
         b.save_screenshot(str(out / "studio_settings.png"))
 
