@@ -430,3 +430,62 @@ def test_voice_section_saves_the_input_and_calibrates_from_recordings(studio, tm
         browser.save_screenshot(str(Path(os.environ.get("STUDIO_SCREENSHOTS") or tmp_path) / "studio_voice.png"))
     finally:
         browser.quit()
+
+
+def test_clip_from_a_recording_with_the_bundled_driver_keeps_transparency(studio, tmp_path):
+    """The other ways to make a clip, through the page's API: a recording instead of text, the
+    bundled driving clip for head and eyes, WebM with transparency; a bad recording is one line."""
+    import json
+    import urllib.request
+
+    import av
+    from media import decode_rgba
+
+    from worker.audio.tts import synthesize
+    from worker.tools.audio_bench import write_wav
+
+    shutil.copy(DEMO_CHARACTER, studio.paths.characters / "toon.png")
+    wav = write_wav(tmp_path / "line.wav", synthesize("Hi there!"))
+
+    async def post(files: dict, fields: dict) -> tuple[int, dict]:
+        import aiohttp
+
+        form = aiohttp.FormData()
+        for k, v in fields.items():
+            form.add_field(k, v)
+        for k, (name, data) in files.items():
+            form.add_field(k, data, filename=name, content_type="application/octet-stream")
+        headers = {"X-Stream-Animator-Token": studio.server.token}
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(studio.server.url("/api/clips", token=False), data=form, headers=headers) as r,
+        ):
+            return r.status, await r.json()
+
+    def finish(job_id: str) -> dict:
+        url = studio.server.url(f"/api/jobs/{job_id}", token=False)
+        req = urllib.request.Request(url, headers={"X-Stream-Animator-Token": studio.server.token})
+        deadline = time.monotonic() + 240
+        while True:
+            job = json.loads(urllib.request.urlopen(req, timeout=30).read())["job"]
+            if job["state"] != "running" or time.monotonic() > deadline:
+                return job
+            time.sleep(0.2)
+
+    fields = {"character": "toon.png", "driver": "bundled", "format": "webm"}
+    status, reply = asyncio.run(post({"recording": ("line.wav", wav.read_bytes())}, fields))
+    assert status == 200, reply
+    job = finish(reply["job"]["id"])
+    assert job["state"] == "done", job
+    out = studio.paths.clips / job["result"]["clips"][0]["file"]
+    assert out.suffix == ".webm" and job["result"]["clips"][0]["audio_offset_ms"] is not None
+    with av.open(str(out)) as c:
+        assert c.streams.audio and c.streams.video
+    frames = decode_rgba(out)
+    assert len(frames) == job["result"]["clips"][0]["frames"]
+    alpha = frames[len(frames) // 2][..., 3]
+    assert (alpha < 10).mean() > 0.1 and (alpha > 245).mean() > 0.2  # transparent around an opaque figure
+    status, reply = asyncio.run(post({"recording": ("noise.wav", b"RIFF not really a wave file")}, fields))
+    assert status == 200
+    job = finish(reply["job"]["id"])
+    assert job["state"] == "failed" and "cannot read" in job["error"] and "\n" not in job["error"], job
