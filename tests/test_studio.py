@@ -196,6 +196,18 @@ def test_studio_page_in_a_real_browser(studio, tmp_path):
         assert card.get_attribute("data-prepared") == "done"
         assert card.find_element(By.CSS_SELECTOR, ".progress").get_attribute("data-state") == "done"
         assert "prepared (" in card.find_element(By.CSS_SELECTOR, ".progress span").text
+        # dropping a picture on the page adds it too (a real drop event carrying a file)
+        browser.execute_async_script(
+            """const done = arguments[arguments.length - 1];
+            fetch('/api/characters/toon.png/thumb').then(r => r.blob()).then(b => {
+              const dt = new DataTransfer();
+              dt.items.add(new File([b], 'dropped.png', {type: 'image/png'}));
+              document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
+              done();
+            });"""
+        )
+        wait.until(lambda b: body.get_attribute("data-characters") == "2")
+        assert (studio.paths.characters / "dropped.png").is_file()
         browser.save_screenshot(str(shots / "studio_characters.png"))
         # a talking clip from typed text, twice: the second reuses the character and renders only
         browser.get(studio.url("clips"))
@@ -205,6 +217,7 @@ def test_studio_page_in_a_real_browser(studio, tmp_path):
             "return document.createElement('video').canPlayType('video/mp4; codecs=\"avc1.42E01E, mp4a.40.2\"')"
         )
         Select(browser.find_element(By.ID, "clipFormat")).select_by_value("mp4" if h264 else "webm")
+        Select(browser.find_element(By.ID, "clipChar")).select_by_value("toon.png")
         text = browser.find_element(By.ID, "clipText")
         for n, line in enumerate(("Hello there, welcome in!", "Thanks for the follow!"), 1):
             text.clear()
