@@ -1,5 +1,5 @@
-"""A real browser for page tests: Debian's chromium + chromedriver, driven by selenium (headless).
-Missing pieces skip locally and fail in CI (.ci/run installs them)."""
+"""A real browser for page tests: Debian's chromium + chromedriver through selenium (headless).
+Missing pieces fail the test in CI and skip it elsewhere."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 
-def chrome(width: int = 1400, height: int = 1000, downloads: str | None = None):
+def chromium(*extra: str):
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -29,11 +29,13 @@ def chrome(width: int = 1400, height: int = 1000, downloads: str | None = None):
         "--no-sandbox",
         "--disable-gpu",
         "--disable-dev-shm-usage",
-        f"--window-size={width},{height}",
-        "--autoplay-policy=no-user-gesture-required",
-        "--mute-audio",
+        "--window-size=1400,1000",
+        *extra,
     ):
         opts.add_argument(a)
-    if downloads:
-        opts.add_experimental_option("prefs", {"download.default_directory": downloads})
     return webdriver.Chrome(service=Service(drv), options=opts)
+
+
+def chrome_at(width: int, height: int):
+    """`chromium()` with this window size (screenshots), playing media without a click, muted."""
+    return chromium(f"--window-size={width},{height}", "--autoplay-policy=no-user-gesture-required", "--mute-audio")

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from worker.audio.mouth_signal import MouthSignal
 from worker.capture import Frame, FrameSource, NoCamera
 from worker.config import load_config
 from worker.control import protocol as P
@@ -19,9 +18,10 @@ from worker.control.server import UnknownOp
 from worker.errors import UserError
 from worker.live.pipeline import Pipeline
 from worker.live.records import RenderInput
-from worker.live.slot import LatestSlot
 from worker.output.base import Output
 from worker.output.fanout import OutputFanout
+from worker.retarget.mouth_signal import MouthSignal
+from worker.slot import LatestSlot
 from worker.track.face_state import FaceState
 
 

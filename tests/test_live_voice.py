@@ -288,6 +288,6 @@ def test_click_track_latency_through_the_live_pipeline(cache):
     assert r["missed"] == 0 and r["silent_change_max"] < 0.5, r
     assert r["next_frame_open_all"], r["per_burst"]
     # the one-frame target is the voice benchmark's (`stream-animator bench --audio`); here a bound a
-    # busy CI box keeps (three frames)
-    assert r["hop_to_capture_ms_median"] <= 3000 / 30, r["per_burst"]
-    assert r["hop_to_sent_ms_median"] < 120.0, r["per_burst"]
+    # busy machine keeps (six frames; a buffered or stalled path is later than that)
+    assert r["hop_to_capture_ms_median"] <= 6000 / 30, r["per_burst"]
+    assert r["hop_to_sent_ms_median"] < 250.0, r["per_burst"]

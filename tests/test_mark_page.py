@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from browser import chrome
+from browser import chromium
 
 from worker.characters.face_marks import load_face_marks, sidecar_path
 from worker.paths import ASSETS_DIR
@@ -19,7 +19,7 @@ FOX = ASSETS_DIR / "mascots" / "fox.png"
 
 
 def _driver():
-    return chrome()
+    return chromium()
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from browser import chrome
+from browser import chrome_at
 
 from worker.errors import UserError
 from worker.paths import DEMO_CHARACTER
@@ -169,7 +169,7 @@ def test_studio_page_in_a_real_browser(studio, tmp_path):
     upload.mkdir()
     shutil.copy(DEMO_CHARACTER, upload / "toon.png")
     (upload / "notes.png").write_text("not a picture")
-    browser = chrome(1280, 900)
+    browser = chrome_at(1280, 900)
     try:
         browser.get(studio.url())
         wait = WebDriverWait(browser, 60)
@@ -375,7 +375,7 @@ def test_live_section_with_a_running_worker(tmp_path):
         os.environ["STREAM_ANIMATOR_CONFIG"] = str(tmp_path / "user")  # the ws output's address (web.json)
         studio = Studio(server, paths, size=SIZE, link=WorkerLink(ready["control_port"], token))
         server.start()
-        browser = chrome(1280, 800)
+        browser = chrome_at(1280, 800)
         browser.get(studio.url("live"))
         wait = WebDriverWait(browser, 60)
         status = browser.find_element(By.ID, "liveStatus")
@@ -412,14 +412,14 @@ def test_live_section_with_a_running_worker(tmp_path):
 def test_voice_section_saves_the_input_and_calibrates_from_recordings(studio, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
+    from worker.audio.mouth_signal import VOWELS
 
     from worker.audio.held_vowels import held_vowel
-    from worker.audio.mouth_signal import VOWELS
     from worker.tools.audio_bench import write_wav
 
     recordings = {v: write_wav(tmp_path / f"{v}.wav", held_vowel(v, "en+m7")) for v in VOWELS}
     voice_file = recordings["A"]
-    browser = chrome(1280, 900)
+    browser = chrome_at(1280, 900)
     try:
         browser.get(studio.url("voice"))
         wait = WebDriverWait(browser, 60)

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from worker.audio.features import HOP, N_MFCC, features, frames_ending_at_hops, voicing
-from worker.audio.mouth_signal import VOWELS
 from worker.audio.vad import VOICING_MIN, VoiceActivity
 from worker.errors import UserError
+from worker.retarget.mouth_signal import VOWELS
 
 DEFAULT_PROFILE = Path(__file__).resolve().parent / "data" / "default_voice.json"
 FORMAT = 1

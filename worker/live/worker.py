@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from worker import performance
 from worker.audio.stage import VoiceInput
 from worker.capture import FrameSource, open_source
 from worker.capture.none import is_none
@@ -24,7 +25,6 @@ from worker.control import protocol as P
 from worker.control.metrics import ProcessMetrics
 from worker.control.server import ControlServer
 from worker.errors import UserError
-from worker.live import performance
 from worker.live.animator import Animator
 from worker.live.pipeline import Pipeline
 from worker.output.fanout import OutputFanout

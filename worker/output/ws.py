@@ -14,16 +14,20 @@ import asyncio
 import base64
 import io
 import logging
+import threading
 import time
 import wave
+from collections.abc import Callable
 from typing import Any
 
 import cv2
 import numpy as np
 from aiohttp import web
+from PIL import Image
 
 from worker.control import protocol as P
 from worker.errors import UserError
+from worker.live.slot import LatestSlot
 from worker.output.base import Output, check_rgba
 from worker.output.registry import OUTPUTS
 from worker.web.server import WebServer
@@ -36,18 +40,47 @@ RENDER_TIMEOUT = 2.0  # seconds a `render` waits for the frame that carries its 
 MAX_SAY_SECONDS = 60.0
 
 
-def encode(rgba: np.ndarray, fmt: int, webp_quality: int) -> bytes:
-    """The payload of one frame in pixel format `fmt`."""
+def encode(rgba: np.ndarray, fmt: int, webp_quality: int = 90) -> bytes:
+    """The payload of one frame in pixel format `fmt` (straight alpha kept in all three)."""
     if fmt == P.PIXEL_RGBA:
         return np.ascontiguousarray(rgba).tobytes()
-    bgra = cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA)
-    if fmt == P.PIXEL_WEBP:
-        ok, buf = cv2.imencode(".webp", bgra, [cv2.IMWRITE_WEBP_QUALITY, webp_quality])
-    else:
-        ok, buf = cv2.imencode(".png", bgra, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if fmt == P.PIXEL_WEBP:  # Pillow's libwebp at its fastest method: a few times quicker than OpenCV's
+        buf = io.BytesIO()
+        opts = {"lossless": True, "quality": 0} if webp_quality > 100 else {"quality": webp_quality}
+        Image.fromarray(rgba, "RGBA").save(buf, "WEBP", method=0, **opts)
+        return buf.getvalue()
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
-        raise RuntimeError(f"encoding a frame as pixel format {fmt} failed")
-    return buf.tobytes()
+        raise RuntimeError("encoding a frame as PNG failed")
+    return png.tobytes()
+
+
+class _Encoder:
+    """One thread per encoded pixel format (WebP, PNG): the newest frame wins, so a slow encoder
+    skips frames for its own clients (counted as their drops) and raw RGBA never waits for it."""
+
+    def __init__(self, fmt: int, quality: int, post: Callable[[Frame], None]) -> None:
+        self.fmt, self.quality, self.post = fmt, quality, post
+        self.slot: LatestSlot[tuple[np.ndarray, Frame]] = LatestSlot()
+        self.thread = threading.Thread(target=self._run, name=f"ws-encode-{fmt}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.slot.take(0.5)) is not None or not self.slot.closed:
+            if item is None:
+                continue
+            rgba, frame = item
+            try:
+                payload = encode(rgba, self.fmt, self.quality)
+            except Exception:
+                log.exception("ws: encoding pixel format %d failed", self.fmt)
+                continue
+            h, w = rgba.shape[:2]
+            header = P.pack_frame_header(w, h, frame.seq, frame.capture_ts, time.time(), self.fmt, len(payload))
+            self.post(Frame(frame.n, frame.seq, frame.capture_ts, w, h, {self.fmt: header + payload}))
+
+    def close(self) -> None:
+        self.slot.close()
 
 
 def wav_bytes(samples: np.ndarray, rate: int = 16000) -> bytes:
@@ -101,7 +134,7 @@ class WsOutput(Output):
         self._said: dict[int, bytes] = {}
         self._said_n = 0
         self._waiters: list[tuple[float, asyncio.Future]] = []
-        self._n = 0
+        self._encoders: dict[int, _Encoder] = {}
 
     @classmethod
     def from_config(cls, config: dict) -> WsOutput:
@@ -127,6 +160,8 @@ class WsOutput(Output):
 
     def close(self) -> None:
         self.server.stop()
+        for enc in self._encoders.values():
+            enc.close()
 
     def attach(self, call: Any, stages: Any = None) -> None:
         """Connect the control ops (`call(op, args)`) and the live stages (voice, controls)."""
@@ -148,15 +183,19 @@ class WsOutput(Output):
         check_rgba(rgba)
         h, w = rgba.shape[:2]
         frame = Frame(self.hub.next_n(), seq, capture_ts, w, h)
-        now = time.time()
-        for fmt in self.hub.formats_wanted():
-            payload = encode(rgba, fmt, self.webp_quality)
-            frame.messages[fmt] = P.pack_frame_header(w, h, seq, capture_ts, now, fmt, len(payload)) + payload
+        wanted = self.hub.formats_wanted()
+        if P.PIXEL_RGBA in wanted:
+            header = P.pack_frame_header(w, h, seq, capture_ts, time.time(), P.PIXEL_RGBA)
+            frame.messages[P.PIXEL_RGBA] = header + encode(rgba, P.PIXEL_RGBA)
+            self.hub.post(frame)
+        for fmt in wanted - {P.PIXEL_RGBA}:
+            enc = self._encoders.get(fmt)
+            if enc is None:
+                enc = self._encoders[fmt] = _Encoder(fmt, self.webp_quality, self.hub.post)
+            enc.slot.put((rgba, frame))
         if self._waiters:
             self.server.call_soon(self._answer_render, rgba, frame)
-        if frame.messages:
-            self.hub.post(frame)
-        else:
+        if not wanted:
             self.metrics.delivered_frame(capture_ts)  # nobody watching: handed over to no one
 
     def stats(self) -> dict:
@@ -254,6 +293,7 @@ class WsOutput(Output):
             samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
             mouth = await asyncio.get_running_loop().run_in_executor(None, mouth_of, samples, rate)
         self.speaker.hold(mouth)
+        self._lipsync_during(RENDER_TIMEOUT)  # that mouth, whatever the camera's mouth does
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._waiters.append((time.time(), fut))
         try:

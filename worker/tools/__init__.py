@@ -19,5 +19,6 @@ pictures; nothing here runs in the live worker, and no stage package imports fro
   times measured in it (`bench --obs`); the OBS tests use the same runner.
 - `liveportrait_overhead`: our own per-frame cost around LivePortrait's networks.
 - `vowel_sheet`, `matte_sheet`: the README's vowel and cut-out pictures.
-- `make_default_profile`: the built-in voice profile; `canonical_face`: the stored 3-D face.
+- `make_default_profile`: the built-in voice profile; `canonical_face`: the stored 3-D face;
+  `make_driver`, `make_mascot`: the bundled demo clip's toon character and the mascots.
 """

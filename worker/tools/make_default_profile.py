@@ -13,7 +13,7 @@ import numpy as np
 
 from worker.audio.calibration import DEFAULT_PROFILE, VoiceProfile, calibrate
 from worker.audio.held_vowels import held_vowel
-from worker.audio.mouth_signal import VOWELS
+from worker.retarget.mouth_signal import VOWELS
 
 VOICES = ("en", "en+f2", "en+m3", "en+f4")
 

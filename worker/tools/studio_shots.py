@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-    from browser import chrome
+    from browser import chrome_at
 
     from worker.control import protocol as P
     from worker.paths import default_cache_dir
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = StudioPaths(chars, root / "user" / "config.yaml", root / "Videos", default_cache_dir())
     studio = Studio(server, paths, link=WorkerLink(ready["control_port"], token))
     server.start()
-    b = chrome(1280, 1000)
+    b = chrome_at(1280, 1000)
     wait = WebDriverWait(b, 120)
     try:
         b.get(studio.url("characters"))

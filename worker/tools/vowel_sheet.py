@@ -16,9 +16,9 @@ import numpy as np
 from worker.audio.analysis import MouthAnalyzer, signal_at
 from worker.audio.features import RATE
 from worker.audio.held_vowels import SAYS, held_vowel
-from worker.audio.mouth_signal import VOWELS
 from worker.output.base import checkerboard
 from worker.paths import DEMO_CHARACTER
+from worker.retarget.mouth_signal import VOWELS
 
 
 def make_sheet(

@@ -18,6 +18,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 import secrets
 import threading
 import weakref
@@ -154,13 +155,17 @@ class WebServer:
             )
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.requested_port, reuse_address=False)
+        # POSIX: SO_REUSEADDR so a restarted worker gets its port back at once (connections of the
+        # last run in TIME_WAIT would block it); it never lets two listeners share a port there.
+        # Windows: not set, since there it would let another program take the port.
+        site = web.TCPSite(runner, self.host, self.requested_port, reuse_address=os.name != "nt")
         try:
             await site.start()
         except OSError as e:
             await runner.cleanup()
             raise UserError(
-                f"{self.name} server: cannot listen on {self.host}:{self.requested_port}: {e.strerror or e}"
+                f"{self.name} server: cannot listen on {self.host}:{self.requested_port}: "
+                f"{(e.strerror or str(e)).split(': ')[-1]}"
             ) from None
         self._runner = runner
         self.port = runner.addresses[0][1]
@@ -261,8 +266,13 @@ class WebServer:
             pass
 
     async def _close_sockets(self, app: web.Application) -> None:
-        for ws in list(app[SOCKETS]):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        sockets = [ws for ws in app[SOCKETS] if not ws.closed]
+        if sockets:  # a client that stopped reading cannot hold the shutdown up
+            tasks = [asyncio.ensure_future(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down"))
+                     for ws in sockets]
+            _, pending = await asyncio.wait(tasks, timeout=1.0)
+            for t in pending:
+                t.cancel()
 
 
 async def open_socket(
@@ -275,7 +285,9 @@ async def open_socket(
     """Accept a WebSocket; if the request carried no token, its first message must be the auth line
     (``{"op": "auth", "token": ...}``), answered like on the control channel. Returns None (after
     one error message and a close) when it was not."""
-    ws = web.WebSocketResponse(max_msg_size=max_msg_size, heartbeat=heartbeat)
+    # no permessage-deflate: frames are raw pixels or WebP/PNG already, and deflating them per client
+    # would cost the worker far more CPU than it saves on loopback
+    ws = web.WebSocketResponse(max_msg_size=max_msg_size, heartbeat=heartbeat, compress=False)
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     if request.get(AUTHED):

@@ -117,13 +117,16 @@ class StreamHub:
 
     def _post(self, frame: Frame) -> None:
         for c in self.clients:
-            if c.fmt is None or c.fmt not in frame.messages:
-                continue
-            if c.pending is not None:  # never taken: replaced by a newer one
-                c.dropped += 1
-                self.metrics.dropped_frames(1)
-            c.pending = frame
-            c.wake.set()
+            if c.fmt is not None and c.fmt in frame.messages:
+                if c.pending is not None:  # never taken: replaced (a stalled client's drops count here)
+                    self._dropped(c, c.pending.n - c.last_n if c.last_n else 1)
+                    c.last_n = c.pending.n
+                c.pending = frame
+                c.wake.set()
+
+    def _dropped(self, c: Client, n: int) -> None:
+        c.dropped += n
+        self.metrics.dropped_frames(n)
 
     def _refresh_wanted(self) -> None:
         self._wanted = frozenset(c.fmt for c in self.clients if c.fmt is not None)
@@ -155,6 +158,8 @@ class StreamHub:
                 await c.ws.send_bytes(msg)
             except (ConnectionError, RuntimeError):
                 return
+            if c.last_n and frame.n > c.last_n + 1:  # frames its encoder skipped
+                self._dropped(c, frame.n - c.last_n - 1)
             c.sent += 1
             c.last_n = frame.n
             self.metrics.delivered_frame(frame.capture_ts)
@@ -187,12 +192,25 @@ class StreamHub:
             self._broadcast({"event": "voice", "data": {"voiced": voiced}})
 
     async def close_all(self) -> None:
-        for c in list(self.clients):
+        """Tell every client the worker is stopping and close (a stalled one gets a second)."""
+
+        async def bye(c: Client) -> None:
             try:
                 await c.ws.send_str(json.dumps({"event": "stopping", "data": {}}))
                 await c.ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"worker stopping")
             except (ConnectionError, RuntimeError):
                 pass
+
+        clients = list(self.clients)
+        if clients:
+            done, pending = await asyncio.wait([asyncio.ensure_future(bye(c)) for c in clients], timeout=1.0)
+            for task in pending:
+                task.cancel()
+        for c in clients:
+            if not c.ws.closed:  # stalled: drop the connection
+                transport = c.ws._req.transport if c.ws._req is not None else None
+                if transport is not None:
+                    transport.abort()
 
     # ---- one client ----
     def _format(self, request: web.Request, value: str | None) -> int | None:
@@ -228,17 +246,18 @@ class StreamHub:
         self._refresh_wanted()
         pump = asyncio.ensure_future(self._pump(c))
         try:
-            async for msg in ws:
+            async for msg in ws:  # ends at a close; a message over MAX_MESSAGE: aiohttp closes with 1009
                 if msg.type == WSMsgType.TEXT:
                     await self._on_text(c, msg.data)
-                else:  # binary from a client: not part of the protocol
+                elif msg.type == WSMsgType.BINARY:  # not part of the protocol
                     self.errors += 1
-                    await ws.send_str(
-                        json.dumps({"id": None, "ok": False, "error": "binary messages are not accepted"})
-                    )
+                    error = {"id": None, "ok": False, "error": "binary messages are not accepted"}
+                    await ws.send_str(json.dumps(error))
                     await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary message")
-            if ws.exception() is not None:  # e.g. a message over MAX_MESSAGE: aiohttp closed it with 1009
+            if ws.exception() is not None:
                 self.errors += 1
+        except ConnectionError:
+            pass  # the client went away mid-reply
         finally:
             self.clients.discard(c)
             self._refresh_wanted()
@@ -288,4 +307,5 @@ class StreamHub:
     def set_format(self, c: Client, fmt: int | None) -> None:
         c.fmt = fmt
         c.pending = None
+        c.last_n = 0
         self._refresh_wanted()
