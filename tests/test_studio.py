@@ -412,9 +412,9 @@ def test_live_section_with_a_running_worker(tmp_path):
 def test_voice_section_saves_the_input_and_calibrates_from_recordings(studio, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
-    from worker.audio.mouth_signal import VOWELS
 
     from worker.audio.held_vowels import held_vowel
+    from worker.retarget.mouth_signal import VOWELS
     from worker.tools.audio_bench import write_wav
 
     recordings = {v: write_wav(tmp_path / f"{v}.wav", held_vowel(v, "en+m7")) for v in VOWELS}

@@ -17,7 +17,7 @@ import numpy as np
 
 from worker.audio.analysis import MouthAnalyzer, signal_at
 from worker.audio.features import RATE
-from worker.audio.mouth_signal import MouthSignal
+from worker.retarget.mouth_signal import MouthSignal
 from worker.live.ports import Voice
 
 

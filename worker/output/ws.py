@@ -27,9 +27,9 @@ from PIL import Image
 
 from worker.control import protocol as P
 from worker.errors import UserError
-from worker.live.slot import LatestSlot
 from worker.output.base import Output, check_rgba
 from worker.output.registry import OUTPUTS
+from worker.slot import LatestSlot
 from worker.web.server import WebServer
 from worker.web.stream import THEN_BINARY, Client, Frame, StreamHub
 
@@ -278,8 +278,8 @@ class WsOutput(Output):
             raise ValueError("render needs 'frame_id': an integer >= 0")
         if self.speaker is None:
             raise UserError("render needs the live worker (this output is not attached to one)")
-        from worker.audio.mouth_signal import MouthSignal
         from worker.live.say import mouth_of
+        from worker.retarget.mouth_signal import MouthSignal
 
         rate = args.get("rate", 16000)
         if not isinstance(rate, int) or not 8000 <= rate <= 48000:

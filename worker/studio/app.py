@@ -256,7 +256,7 @@ class Studio:
         return {"voices": voices, "microphones": [m.as_dict() for m in mics], "microphones_why": why}
 
     async def calibrate(self, request: web.Request) -> dict:
-        from worker.audio.mouth_signal import VOWELS
+        from worker.retarget.mouth_signal import VOWELS
 
         form = await _read_form(request, {v: MAX_RECORDING_BYTES for v in (*VOWELS, "silence")})
         missing = [v for v in VOWELS if v not in form]
@@ -322,9 +322,9 @@ def _live_keys() -> set[str]:
 
 def _calibrate(files: dict[str, Path], config: Path, job) -> dict:
     from worker.audio.calibration import calibrate
-    from worker.audio.mouth_signal import VOWELS
     from worker.audio.sources import decode_audio
-    from worker.audio.voice_config import store_calibration
+    from worker.config import store_voice_calibration
+    from worker.retarget.mouth_signal import VOWELS
 
     job.step(0, 3, "reading the recordings")
     recordings = {v: decode_audio(files[v]) for v in VOWELS}
@@ -332,7 +332,7 @@ def _calibrate(files: dict[str, Path], config: Path, job) -> dict:
     job.step(1, 3, "measuring your vowels")
     profile = calibrate(recordings, silence, source="files")
     job.step(2, 3, "storing voice.calibration")
-    store_calibration(config, profile)
+    store_voice_calibration(config, profile)
     return {"config": str(config), "floor_db": round(profile.floor_db, 1), "peak_db": round(profile.peak_db, 1)}
 
 

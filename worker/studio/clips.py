@@ -95,7 +95,7 @@ class Clips:
         from worker.audio.sources import decode_audio
         from worker.audio.talking import TalkingRenderer, lipsync_package
         from worker.audio.tts import synthesize
-        from worker.audio.voice_config import voice_from_config
+        from worker.config import voice_from_config
 
         req.check()
         path = self.characters.path(req.character)
