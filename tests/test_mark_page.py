@@ -13,7 +13,7 @@ from browser import chromium
 
 from worker.characters.face_marks import load_face_marks, sidecar_path
 from worker.paths import ASSETS_DIR
-from worker.tools.mark_page import MarkServer
+from worker.studio.mark_page import MarkServer
 
 FOX = ASSETS_DIR / "mascots" / "fox.png"
 

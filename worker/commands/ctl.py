@@ -16,6 +16,7 @@ import json
 import os
 
 from worker.control import protocol as P
+from worker.control.endpoint import saved_endpoint
 from worker.errors import UserError
 
 # Each request's arguments, as `protocol.check_args` checks them (the help lists them all).
@@ -102,13 +103,3 @@ def run(args: argparse.Namespace) -> int:
 
 def _human(data: dict) -> str:
     return "\n".join(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in data.items()) or "ok"
-
-
-def saved_endpoint() -> dict:
-    from worker.paths import default_log_dir
-
-    try:
-        data = json.loads((default_log_dir() / "control.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -282,7 +282,7 @@ class Studio:
 
     # --- the marking page ------------------------------------------------------------------------
     def _mark(self, name: str):
-        from worker.tools.mark_page import MarkSession
+        from worker.studio.mark_page import MarkSession
 
         path = self.characters.path(name)
         session = self._marks.get(name)

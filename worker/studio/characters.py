@@ -23,6 +23,7 @@ from worker.characters.image_io import decode_image, is_image_file
 from worker.characters.library import CharacterLibrary
 from worker.characters.preparer import preparer_tag
 from worker.characters.preprocess import PreprocessSettings, cache_key, content_hash
+from worker.characters.validation import check_image
 from worker.errors import UserError, os_reason
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a 4K PNG is ~10-15 MB
@@ -72,8 +73,6 @@ class Characters:
         return [self.verdict(p) for p in lib.scan()]
 
     def verdict(self, path: Path) -> dict:
-        from worker.commands.check import check_image
-
         st = path.stat()
         stamp = (st.st_mtime_ns, st.st_size, sidecar_stamp(path))
         with self._lock:

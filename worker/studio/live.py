@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from worker.commands.ctl import saved_endpoint
 from worker.control import protocol as P
+from worker.control.endpoint import saved_endpoint
 from worker.errors import UserError
 
 
