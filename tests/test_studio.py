@@ -122,6 +122,11 @@ def test_refused_uploads_write_nothing(studio, tmp_path):
         assert len(body.strip().splitlines()) == 1, (what, body)
         assert _snapshot(studio.paths.characters) == before, what
     assert not (tmp_path / "escape.png").exists()
+    from worker.paths import SAMPLE_CHARACTERS_DIR
+    from worker.studio.characters import Characters
+
+    with pytest.raises(UserError, match="bundled samples"):  # never into the program's own folder
+        Characters(SAMPLE_CHARACTERS_DIR, studio.characters.cache).add("x.png", png)
     status, body = asyncio.run(_upload(url, "file", "my toon.png", png, tok))
     assert status == 200 and '"verdict": "usable"' in body, body
     assert (studio.paths.characters / "my toon.png").read_bytes() == png

@@ -25,6 +25,7 @@ from worker.characters.preparer import preparer_tag
 from worker.characters.preprocess import PreprocessSettings, cache_key, content_hash
 from worker.characters.validation import check_image
 from worker.errors import UserError, os_reason
+from worker.paths import SAMPLE_CHARACTERS_DIR
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a 4K PNG is ~10-15 MB
 THUMB = 160
@@ -125,6 +126,11 @@ class Characters:
         if len(data) > MAX_UPLOAD_BYTES:
             raise UserError(f"{name}: refused: larger than the {MAX_UPLOAD_BYTES >> 20} MB upload limit")
         target = safe_name(self.folder, name)
+        if self.folder.resolve() == SAMPLE_CHARACTERS_DIR.resolve():
+            raise UserError(
+                f"{name}: refused: {self.folder} holds the bundled samples; set your own folder first "
+                "(Settings: characters.folder, or studio --characters)"
+            )
         if not data:
             raise UserError(f"{name}: refused: empty file")
         try:
