@@ -507,3 +507,26 @@ def test_clip_from_a_recording_with_the_bundled_driver_keeps_transparency(studio
     assert status == 200
     job = finish(reply["job"]["id"])
     assert job["state"] == "failed" and "cannot read" in job["error"] and "\n" not in job["error"], job
+
+
+def test_choosing_the_characters_folder_in_settings_moves_the_page_there(studio, tmp_path):
+    import json
+    import urllib.request
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shutil.copy(DEMO_CHARACTER, mine / "me.png")
+
+    def call(path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            studio.server.url(path, token=False),
+            data=data,
+            headers={"Content-Type": "application/json", "X-Stream-Animator-Token": studio.server.token},
+        )
+        return json.loads(urllib.request.urlopen(req, timeout=60).read())
+
+    assert call("/api/characters")["characters"] == []
+    call("/api/settings", {"changes": {"characters.folder": str(mine)}})
+    assert [c["file"] for c in call("/api/characters")["characters"]] == ["me.png"]
+    assert yaml.safe_load(studio.paths.config.read_text())["characters"]["folder"] == str(mine)

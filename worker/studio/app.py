@@ -237,6 +237,13 @@ class Studio:
         if not isinstance(changes, dict) or not changes:
             raise UserError('settings: send {"changes": {"section.key": value, ...}}')
         result = await self._off(settings_mod.save, self.paths.config, changes)
+        if "characters.folder" in result["keys"]:  # the page follows the folder chosen in Settings
+            from worker.config import load_config
+
+            folder = Path(load_config(self.paths.config)["characters"]["folder"]).expanduser()
+            if folder.is_dir():
+                self.paths.characters = self.characters.folder = folder
+                self._marks.clear()
         live = sorted(set(result["keys"]) & _live_keys())
         if live:  # a running worker takes the live settings at once
             opts = {k: settings_mod.parse_value(k, changes[k]) for k in live}
