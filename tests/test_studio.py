@@ -30,7 +30,10 @@ SIZE = 256  # the page's clips at 256 px: the same code as 512, a quarter of the
 
 
 @pytest.fixture()
-def studio(tmp_path):
+def studio(tmp_path, monkeypatch):
+    monkeypatch.setenv("STREAM_ANIMATOR_LOGS", str(tmp_path / "logs"))  # no worker of another run is found
+    monkeypatch.delenv("STREAM_ANIMATOR_CONTROL_PORT", raising=False)
+    monkeypatch.delenv("STREAM_ANIMATOR_TOKEN", raising=False)
     chars = tmp_path / "characters"
     chars.mkdir()
     paths = StudioPaths(chars, tmp_path / "config.yaml", tmp_path / "clips", Path(os.environ["STREAM_ANIMATOR_CACHE"]))

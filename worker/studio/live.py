@@ -1,8 +1,9 @@
 """The studio's Live section: a running worker's status and character, through its control channel.
 
 The worker is found the way `stream-animator ctl` finds it: an explicit port and token, the
-environment (STREAM_ANIMATOR_CONTROL_PORT / _TOKEN), or the `control.json` a worker started from
-the command line leaves in the logs folder. Every call is short (a 2 s timeout) and runs off the
+environment (STREAM_ANIMATOR_CONTROL_PORT / _TOKEN, as the OBS script's Studio… button hands
+them over), or the endpoint file a worker started from the command line leaves
+(`worker.control.endpoints`). Every call is short (a 2 s timeout) and runs off the
 web server's loop; no worker running is a normal answer, not an error.
 """
 
@@ -12,7 +13,6 @@ import os
 from dataclasses import dataclass
 
 from worker.control import protocol as P
-from worker.control.endpoint import saved_endpoint
 from worker.errors import UserError
 
 
@@ -22,12 +22,19 @@ class WorkerLink:
     token: str | None = None
 
     def endpoint(self) -> tuple[int, str] | None:
-        port, token = self.port, self.token
-        if port is None or token is None:
-            saved = saved_endpoint()
-            port = port or _int(os.environ.get(P.ENV_CONTROL_PORT)) or _int(saved.get("port"))
-            token = token or os.environ.get(P.ENV_TOKEN) or saved.get("token")
-        return (port, token) if port and token else None
+        """The given port and token, else the environment's, else the worker started by hand that
+        runs now (the newest, when several do)."""
+        from worker.control import endpoints
+
+        port = self.port or _int(os.environ.get(P.ENV_CONTROL_PORT))
+        token = self.token or os.environ.get(P.ENV_TOKEN)
+        if port and token:
+            return port, token
+        found = [e for e in endpoints.running() if not port or e.port == port]
+        if not found:
+            return None
+        newest = max(found, key=lambda e: e.started)
+        return newest.port, token or newest.token
 
     def request(self, op: str, **args) -> dict:
         where = self.endpoint()

@@ -144,13 +144,27 @@ class MarkServer:
         from worker.web import WebServer
 
         self.image = Path(image)
-        load_image(self.image)  # an unreadable picture is one line before anything starts
+        self.height, self.width = load_image(self.image).rgba.shape[:2]  # unreadable: one line, nothing started
+        if not 0 <= port <= 65535:
+            raise UserError(f"--port {port}: not a port number (0-65535; 0 = any free port)")
         paths = default_paths()
         paths = StudioPaths(self.image.parent, paths.config, paths.clips, Path(cache) if cache else default_cache_dir())
         self.web = WebServer(port=port, name="mark page")
         self.studio = Studio(self.web, paths)
-        self.web.start()
+        try:
+            self.web.start()
+        except UserError as e:
+            self.studio.close()
+            why = str(e).rsplit(": ", 1)[-1]
+            raise UserError(
+                f"--port {port}: cannot listen on 127.0.0.1:{port} ({why}); choose another port "
+                "or leave --port out (any free port)"
+            ) from None
         self.token = self.web.token
+
+    def api(self, what: str) -> str:
+        """The address of one of the page's requests (marks, save, preview), token included."""
+        return self.web.url(f"/mark/{quote(self.image.name)}/{what}")
 
     @property
     def url(self) -> str:
