@@ -577,6 +577,8 @@ def _ensure_source():
     if S.settings is None:
         return
     mode = S.settings.output_mode
+    if mode == "browser":
+        return  # a Browser Source the user adds once (`obs-setup --browser-source`; the address is kept)
     if mode == "spout":
         name, type_id = SPOUT_SOURCE_NAME, SPOUT_SOURCE_ID
         wanted = {"spoutsenders": S.settings.spout_name, "compositemode": 2}  # 2 keeps alpha
