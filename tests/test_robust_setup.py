@@ -35,7 +35,7 @@ from worker.paths import ASSETS_DIR, SAMPLE_DRIVER
 from worker.setup import checks as K
 from worker.setup import obs_config as C
 from worker.setup import obs_registration
-from worker.tools.mark_page import MarkServer
+from worker.studio.mark_page import MarkServer
 
 REPO = Path(__file__).resolve().parents[1]
 FOX = ASSETS_DIR / "mascots" / "fox.png"
@@ -179,17 +179,17 @@ def test_mark_page_save_keeps_the_mode_and_a_read_only_folder_is_one_line(tmp_pa
     server = MarkServer(pic)
     try:
         marks = default_marks(server.width, server.height).to_json()
-        assert _post(server.url + "save", marks)[0] == 200
+        assert _post(server.api("save"), marks)[0] == 200
         side = sidecar_path(pic)
         umask = os.umask(0)
         os.umask(umask)
         assert side.stat().st_mode & 0o777 == 0o666 & ~umask  # a new file: as any new file (not 0600)
         side.chmod(0o644)
-        assert _post(server.url + "save", marks)[0] == 200
+        assert _post(server.api("save"), marks)[0] == 200
         assert side.stat().st_mode & 0o777 == 0o644  # an existing one keeps its mode
         before = tree(pic.parent)
         with read_only(pic.parent):
-            code, reply = _post(server.url + "save", marks)
+            code, reply = _post(server.api("save"), marks)
         assert code == 400 and "\n" not in reply["error"], reply
         assert reply["error"].startswith(f"{pic.parent}: cannot write fox.face.json there ("), reply
         assert tree(pic.parent) == before  # nothing lost, no temporary file left
