@@ -76,7 +76,7 @@ def _render_until_writing(audio: Path, out: Path, cache: Path, sig: signal.Signa
     err = out.parent / f"{out.stem}.err"
     with open(err, "w") as errf:
         p = subprocess.Popen(
-            [sys.executable, "-m", "worker", "render", "--audio", str(audio), "--size", "64", "--fps", "5",
+            [sys.executable, "-m", "worker", "render", "--audio", str(audio), "--size", "64", "--fps", "30",
              "--out", str(out)],
             cwd=out.parent, env=env_for(out.parent, cache), stdout=subprocess.DEVNULL, stderr=errf,
         )
@@ -97,8 +97,11 @@ def test_long_voice_renders_in_flat_memory_and_any_stop_removes_the_partial_clip
     short_dir, long_dir = tmp_path / "short", tmp_path / "long"
     short_dir.mkdir()
     long_dir.mkdir()
-    rc_short, rss_short, err_short = _render_until_writing(voices["short"], short_dir / "a.mp4", cache, signal.SIGHUP)
+    rc_short, _, err_short = _render_until_writing(voices["short"], short_dir / "a.mp4", cache, signal.SIGHUP)
     rc_long, rss_long, err_long = _render_until_writing(voices["long"], long_dir / "a.mp4", cache, signal.SIGTERM)
+    # another half minute with the character cached, as it was for the long voice: both analysed, both cached
+    other = write_wav(tmp_path / "other.wav", seconds=31)
+    _, rss_short, _ = _render_until_writing(other, short_dir / "b.mp4", cache, signal.SIGTERM)
     for rc, err, d in ((rc_short, err_short, short_dir), (rc_long, err_long, long_dir)):
         assert rc == 130 and "Traceback" not in err, err
         assert sorted(p.name for p in d.iterdir() if p.suffix != ".err") == ["logs"]  # no clip, no .partial
@@ -108,7 +111,7 @@ def test_long_voice_renders_in_flat_memory_and_any_stop_removes_the_partial_clip
     assert f"analysing {voices['long']}: 4:00 min of voice" in err_long
     # the lip-sync cache keeps an audio file's mouth track only, never its decoded voice
     lip = sorted((cache / "lipsync").iterdir())
-    assert [p.name.split(".", 1)[1] for p in lip] == ["json", "mouth.npy"] * 2
+    assert [p.name.split(".", 1)[1] for p in lip] == ["json", "mouth.npy"] * 3
     assert sum(p.stat().st_size for p in lip) < 1.5e6
 
 
