@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from worker.commands.arguments import renderer_names
 from worker.errors import UserError
 from worker.paths import SAMPLE_CHARACTERS_DIR, shared_testdata
 
@@ -33,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--obs", type=int, nargs="?", const=3, metavar="ROUNDS",
                    help="instead: in a real OBS (headless), killed worker -> frames again and OBS start -> first "
                    "frame, over ROUNDS rounds (default 3); exit 1 when a target (2 s, 3 s) is not met")
-    p.add_argument("--renderer", choices=("liveportrait", "meshwarp"),
+    p.add_argument("--renderer", choices=renderer_names(with_auto=False),
                    help="instead: this renderer on the clip (liveportrait: per-network ms, our own code's ms, "
                         "render-cache hit rate), beside meshwarp on the same frames (default 120 frames)")
     p.add_argument("--standin", action="store_true",

@@ -8,19 +8,10 @@ import numpy as np
 
 from worker.track.face_state import FaceState
 
-# scalar fields that are interpolated; found/timestamp/frame_size/lost_blend are set by the caller
-SCALAR_FIELDS = (
-    "confidence",
-    "pitch",
-    "yaw",
-    "roll",
-    "face_scale",
-    "eye_open_left",
-    "eye_open_right",
-    "mouth_open",
-    "mouth_width",
-    "brow_raise_left",
-    "brow_raise_right",
+# the scalar fields that are interpolated, read from FaceState itself (a float field added there is
+# blended too); timestamp and lost_blend are the caller's, gaze and the arrays are mixed below
+SCALAR_FIELDS = tuple(
+    f.name for f in dataclasses.fields(FaceState) if f.type == "float" and f.name not in ("timestamp", "lost_blend")
 )
 
 
