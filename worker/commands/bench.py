@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--obs", type=int, nargs="?", const=3, metavar="ROUNDS",
                    help="instead: in a real OBS (headless), killed worker -> frames again and OBS start -> first "
                    "frame, over ROUNDS rounds (default 3); exit 1 when a target (2 s, 3 s) is not met")
+    p.add_argument("--ws", type=float, nargs="?", const=5.0, metavar="SECONDS",
+                   help="instead: the ws output's Browser Source page in chromium: painted FPS and capture -> "
+                   "painted latency per pixel format, worker CPU per client, restart -> painting again (2 s)")
     p.add_argument("--renderer", choices=renderer_names(with_auto=False),
                    help="instead: this renderer on the clip (liveportrait: per-network ms, our own code's ms, "
                         "render-cache hit rate), beside meshwarp on the same frames (default 120 frames)")
@@ -79,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
         res = run_bench(offline=not args.no_offline)
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))
         return 0
+    if args.ws is not None:
+        from worker.tools.ws_bench import main as ws_main
+
+        return ws_main(args.ws, args.json)
     clip = Path(args.clip) if args.clip else _default_clip()
     if not clip.is_file():
         raise UserError(f"{clip}: driving clip not found")
