@@ -53,7 +53,7 @@ def mean_state(states: list[FaceState]) -> FaceState:
     for name in SCALAR_FIELDS:
         setattr(out, name, float(np.mean([getattr(s, name) for s in states])))
     out.gaze = (float(np.mean([s.gaze[0] for s in states])), float(np.mean([s.gaze[1] for s in states])))
-    out.landmarks = np.mean([s.landmarks for s in states], axis=0).astype(np.float32)
+    out.landmarks = np.mean([s.landmarks for s in states if s.landmarks is not None], axis=0).astype(np.float32)
     raws = [s.raw_landmarks for s in states if s.raw_landmarks is not None]
     out.raw_landmarks = np.mean(raws, axis=0).astype(np.float32) if raws else None
     out.translation = np.mean([s.translation for s in states], axis=0).astype(np.float32)
