@@ -42,7 +42,7 @@ def test_bench_live_cpu_per_frame_within_budget(tmp_path):
                        env=dict(os.environ, STREAM_ANIMATOR_LOGS=str(tmp_path / "logs")))
     res = json.loads(r.stdout.strip().splitlines()[-1])
     cpu = res["cpu"]
-    assert res["performance"] == "balanced" and cpu["frames"] > 100
+    assert res["performance"] == "balanced" and cpu["frames"] > 20  # ~200 in 8 s here; fewer on a busy box
     assert "CPU budget:" in r.stderr and f"against {cpu['budget_ms_per_frame']:.1f} ms" in r.stderr
     assert cpu["budget_ms_per_frame"] == 33.3
     assert cpu["within_budget"] == (cpu["ms_per_frame"] <= 33.3), cpu

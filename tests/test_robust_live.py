@@ -338,7 +338,7 @@ def test_no_camera_keeps_the_character_idling_and_says_why(tmp_path):
     assert cam.opened == 0
     assert st.tracking == "no camera"
     assert st.camera_issue is not None and st.camera_issue.startswith("no camera: camera 0 could not be opened")
-    assert st.frames["rendered"] > 30 and st.frames["captured"] == 0
+    assert st.frames["rendered"] > 5 and st.frames["captured"] == 0  # ~90 in 3 s here; 21 at load 30
     shown = [f for _, f in view.got]
     assert len(shown) > 20
     assert shown[-1][..., 3].max() == 255  # the character is there, not an empty frame
