@@ -5,7 +5,7 @@
   as the main loop of a standalone command (`run_forever()`).
 - `auth`: where a token may come from (query, header, cookie, or a WebSocket's first message).
 - `static/`: the pages' files, shipped as package data (no CDN: the pages work offline).
-- `output.WsOutput`: the `ws` output (frames, the control API, `say`, the Browser Source page). It
+- `ws_output.WsOutput`: the `ws` output (frames, the control API, `say`, the Browser Source page). It
   sits here, above the live worker whose parts it drives, not in `worker.output`; the output
   registry names it by its module path, so nothing below imports it.
 
