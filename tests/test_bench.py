@@ -48,3 +48,13 @@ def test_bench_live_cpu_per_frame_within_budget(tmp_path):
     assert cpu["within_budget"] == (cpu["ms_per_frame"] <= 33.3), cpu
     assert r.returncode == (0 if cpu["within_budget"] else 1), r.stderr
     assert 0 < cpu["ms_per_frame"] <= 3 * 33.3 and 0 < cpu["cores"] < 3.0, cpu
+
+
+def test_bench_obs_refuses_zero_rounds_in_one_line(tmp_path, capsys):
+    """`bench --obs` judges its targets in a real OBS (minutes, not run here); a bad round count is
+    one line naming the option, before anything starts."""
+    from worker import cli
+
+    assert cli.main(["bench", "--obs", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: --obs 0: the number of rounds must be at least 1", err
