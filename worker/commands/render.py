@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from worker.audio.sources import decode_audio
     from worker.audio.talking import TalkingRenderer, VoiceClip, lipsync_package
     from worker.audio.tts import synthesize
-    from worker.audio.voice_config import voice_from_config
+    from worker.config import voice_from_config
     from worker.output.base import parse_colour
     from worker.paths import default_cache_dir
     from worker.progress import progress
@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         jobs = [(args.text, args.audio, "--text" if args.text is not None else str(args.audio))]
         outs = [Path(args.out or "out/render.mp4")]
+        if outs[0].is_dir():  # before the render, not after it
+            raise UserError(f"--out {outs[0]}: is a folder; name a file in it, e.g. {outs[0] / 'render.mp4'}")
     clips = [clip_for(text, audio, label) for text, audio, label in jobs]
     t_voice = time.perf_counter()
 

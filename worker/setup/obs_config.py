@@ -17,8 +17,9 @@ from worker.errors import UserError
 
 SCRIPT_FILE = "stream_animator.py"
 SCRIPTS_MODULE = "scripts-tool"
-SOURCE_NAMES = ("Animated Character", "Animated Character (Spout)")  # created by the script
-SOURCE_IDS = ("ffmpeg_source", "spout_capture")
+BROWSER_SOURCE_NAME = "Animated Character (Browser)"  # added by `obs-setup --browser-source`
+SOURCE_NAMES = ("Animated Character", "Animated Character (Spout)", BROWSER_SOURCE_NAME)  # ours
+SOURCE_IDS = ("ffmpeg_source", "spout_capture", "browser_source")
 WORKER_PYTHON_KEY = "worker_python"  # obs_script/stream_animator_lib/settings.py ScriptSettings field
 LEDGER_DIR = "stream-animator-setup"
 LEDGER_FORMAT = 1
@@ -116,6 +117,34 @@ def collections(config_dir: Path) -> list[Collection]:
     return out
 
 
+def damaged_collections(config_dir: Path) -> list[Path]:
+    """Scene collection files that are not a JSON object (cut short by a crash, a full disk)."""
+    out = []
+    for p in sorted((config_dir / "basic" / "scenes").glob("*.json")):
+        try:
+            ok = isinstance(json.loads(read_text(p)), dict)
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            out.append(p)
+    return out
+
+
+def repair_advice(path: Path) -> str:
+    """What brings a damaged collection back: OBS's own backup beside it, else starting it afresh."""
+    bak = path.with_name(path.name + ".bak")
+    try:
+        usable = isinstance(json.loads(read_text(bak)), dict)
+    except (OSError, ValueError):
+        usable = False
+    if usable:
+        return f"close OBS, copy OBS's backup {bak.name} over {path.name} (same folder), then run obs-setup again"
+    return (
+        f"close OBS and move {path.name} out of {path.parent} (OBS then starts that collection empty), "
+        "then run obs-setup again"
+    )
+
+
 def find_collection(config_dir: Path, name: str | None) -> Collection:
     """The collection called `name` (its shown name or file name), else OBS's current one."""
     found = collections(config_dir)
@@ -137,6 +166,12 @@ def find_collection(config_dir: Path, name: str | None) -> Collection:
                 return c
         if path.is_file():  # unreadable: the caller's parse names the file
             return Collection(current, path)
+        # OBS would start a new empty collection under that name: registering elsewhere would not load
+        names = ", ".join(repr(c.name) for c in found) or "none"
+        raise UserError(
+            f"{ini}: OBS's current scene collection {current!r} has no file ({path}); start OBS once "
+            f"and close it, or choose one with --collection (there are: {names})"
+        )
     if len(found) == 1:
         return found[0]
     if not found:
@@ -207,6 +242,46 @@ def unregister_script(data: dict) -> dict:
     return data
 
 
+def add_browser_source(data: dict, url: str, width: int, height: int, fps: int = 30) -> tuple[dict, str]:
+    """`data` with a Browser Source showing `url` (the ws output's page) in the current scene, and
+    that scene's name. Idempotent: an existing one (by name) gets the new address; its place,
+    size and filters in the scene are kept. Its audio goes to OBS's mixer (lines the character says)."""
+    sources = data.setdefault("sources", [])
+    if not isinstance(sources, list):
+        raise UserError("the scene collection's 'sources' is not a list")
+    scene_name = data.get("current_scene") or data.get("current_program_scene")
+    scenes = [s for s in sources if isinstance(s, dict) and s.get("id") == "scene"]
+    scene = next((s for s in scenes if s.get("name") == scene_name), scenes[0] if scenes else None)
+    if scene is None:
+        raise UserError("the scene collection has no scene: add one in OBS, close it, then run obs-setup again")
+    settings = {
+        "url": url,
+        "width": int(width),
+        "height": int(height),
+        "fps_custom": True,
+        "fps": int(fps),
+        "reroute_audio": True,  # the page's sound (`say`) into OBS's mixer, not the desktop
+        "shutdown": False,  # keep the page (and its socket) when the source is hidden
+        "restart_when_active": False,
+        "css": "",  # OBS's default CSS paints no background either; empty keeps it transparent for sure
+    }
+    ours = next((s for s in sources if isinstance(s, dict) and s.get("name") == BROWSER_SOURCE_NAME), None)
+    if ours is None:
+        ours = {"id": "browser_source", "versioned_id": "browser_source", "name": BROWSER_SOURCE_NAME,
+                "enabled": True, "mixers": 255, "monitoring_type": 0, "settings": {}}
+        sources.append(ours)
+    ours["settings"] = {**(ours.get("settings") if isinstance(ours.get("settings"), dict) else {}), **settings}
+    scene_settings = scene.setdefault("settings", {})
+    items = scene_settings.setdefault("items", [])
+    if not any(isinstance(i, dict) and i.get("name") == BROWSER_SOURCE_NAME for i in items):
+        n = int(scene_settings.get("id_counter") or 0) + 1
+        scene_settings["id_counter"] = n
+        items.append({"name": BROWSER_SOURCE_NAME, "id": n, "visible": True, "locked": False, "rot": 0.0,
+                      "pos": {"x": 0.0, "y": 0.0}, "scale": {"x": 1.0, "y": 1.0}, "align": 5,
+                      "bounds_type": 0, "bounds_align": 0, "bounds": {"x": 0.0, "y": 0.0}})
+    return data, str(scene.get("name"))
+
+
 def dump_collection(data: dict, like: str) -> str:
     """JSON in the style of `like` (OBS 29 writes compact JSON; later versions indent)."""
     if "\n" in like.strip():
@@ -218,9 +293,9 @@ def parse_collection(path: Path, text: str) -> dict:
     try:
         data = json.loads(text)
     except ValueError as e:
-        raise UserError(f"{path}: not valid JSON ({e}); open and save the collection in OBS, then try again") from None
+        raise UserError(f"{path}: damaged scene collection, not valid JSON ({e}): {repair_advice(path)}") from None
     if not isinstance(data, dict):
-        raise UserError(f"{path}: a scene collection must be a JSON object")
+        raise UserError(f"{path}: damaged scene collection, not a JSON object: {repair_advice(path)}")
     return data
 
 
@@ -231,14 +306,27 @@ def sha256(data: bytes | None) -> str | None:
     return None if data is None else hashlib.sha256(data).hexdigest()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write `data` to `path` through a temporary file, keeping `path`'s permissions (or `mode`).
+    An OSError names `path` itself (not the temporary file), and leaves no temporary file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if mode is None and path.exists():
+            mode = path.stat().st_mode & 0o7777
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
 
 
 class Ledger:
@@ -250,6 +338,11 @@ class Ledger:
         self.path = self.dir / "ledger.json"
         self.files: dict[str, dict] = {}
         self.notes: dict = {}
+        # this run's journal, for rollback(): each file's bytes before this run, the backups it made
+        self._before: dict[Path, bytes | None] = {}
+        self._new_backups: list[Path] = []
+        self._dir_existed = self.dir.is_dir()
+        self._ledger_before = self.path.read_bytes() if self.path.is_file() else None
         if self.path.is_file():
             try:
                 data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -274,9 +367,11 @@ class Ledger:
         if old == new:
             return False
         rel = self.rel(path)
+        self._before.setdefault(path, old)
         if rel not in self.files:
             backup = rel.replace("/", "__") + ".orig"
             if old is not None:
+                self._new_backups.append(self.dir / backup)
                 write_atomic(self.dir / backup, old)
             self.files[rel] = {"existed": old is not None, "backup": backup, "sha256_before": sha256(old)}
         write_atomic(path, new)
@@ -291,6 +386,34 @@ class Ledger:
     def original(self, rel: str) -> bytes | None:
         rec = self.files[rel]
         return (self.dir / rec["backup"]).read_bytes() if rec["existed"] else None
+
+    def rollback(self) -> list[str]:
+        """Undo this run's writes (after a step failed half-way): each file back to its bytes before
+        the run, this run's backups and a new ledger removed. Returns what could not be put back."""
+        stuck = []
+        for path, old in self._before.items():
+            try:
+                if old is None:
+                    path.unlink(missing_ok=True)
+                elif path.read_bytes() != old:
+                    write_atomic(path, old)
+            except OSError:
+                stuck.append(str(path))
+        for backup in self._new_backups:
+            try:
+                backup.unlink(missing_ok=True)
+            except OSError:
+                stuck.append(str(backup))
+        try:
+            if self._ledger_before is None:
+                self.path.unlink(missing_ok=True)
+            elif self.path.read_bytes() != self._ledger_before:
+                write_atomic(self.path, self._ledger_before)
+            if not self._dir_existed and self.dir.is_dir():
+                self.dir.rmdir()
+        except OSError:
+            stuck.append(str(self.path))
+        return stuck
 
     def remove(self) -> None:
         for rec in self.files.values():

@@ -21,7 +21,7 @@ from worker.characters.cache import CharacterCache
 from worker.characters.face_finder import StillFaceFinder
 from worker.characters.library import CharacterLibrary
 from worker.characters.preprocess import PreprocessSettings, preprocess_image
-from worker.render.base import Renderer, create_renderer
+from worker.render import FrameInput, Renderer, create_renderer
 from worker.stats import stats_ms
 from worker.tools.offline import StageTimes, animate, source_frames, track_frames
 
@@ -80,10 +80,10 @@ def bench_render(assets: CharacterAssets, frames: int = 300, renderer: Renderer 
             poses.append(rt.retarget(f, neutral))
             rwall.append((time.perf_counter() - t0) * 1000.0)
         for p in poses[:10]:
-            renderer.render(assets, p)
+            renderer.draw(assets, FrameInput.of_pose(p))
         for p in poses:
             t0, c0 = time.perf_counter(), time.thread_time()
-            renderer.render(assets, p)
+            renderer.draw(assets, FrameInput.of_pose(p))
             cpu.append((time.thread_time() - c0) * 1000.0)
             wall.append((time.perf_counter() - t0) * 1000.0)
     finally:
@@ -336,12 +336,12 @@ def bench_meshwarp_clip(clip: Path, character: Path, max_frames: int = 120, size
 
 def bench_liveportrait(clip: Path, character: Path, max_frames: int = 120, size: int = 512,
                        models_dir: Path | None = None, standin: bool = False, device: str = "auto") -> dict:
-    """liveportrait on a real clip (worker.render.liveportrait.overhead): per-network ms, our own
+    """liveportrait on a real clip (worker.tools.liveportrait_overhead): per-network ms, our own
     code's cost around the networks with every frame through W+G (render cache off), and the
     render cache's hit rate with it on. `standin`: the stand-in graphs (their network ms and hit
     rate are not LivePortrait's; our own code's cost is the same work)."""
-    from worker.render.liveportrait.overhead import measure
     from worker.render.liveportrait.weights import default_models_dir, standin_dir
+    from worker.tools.liveportrait_overhead import measure
 
     # overhead.measure builds the stand-ins itself when given no folder
     models = None if standin else Path(models_dir or default_models_dir())
