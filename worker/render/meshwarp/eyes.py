@@ -18,12 +18,12 @@ from worker.render.meshwarp.patch_box import patch_box
 from worker.track import landmark_ids as L
 
 _TABLE_U = np.linspace(-1.3, 1.3, 96)  # where the lid curves are tabulated (u across the eye)
-# Light: the picture's own lash line now closes the eye (see `remap_lids`); a darker shading smeared
-# the shadowed sockets of paintings into a bruise and drew a black line on every shut eye.
+# Light: a darker shading smeared the shadowed sockets of paintings into a bruise and drew a black
+# line on every shut eye (0.25 / 0.35 before).
 LID_SHADE = 0.12  # a shut lid darkens by this much towards the lash line (see LidPatch)
 LASH_DARK = 0.16  # the lash line of a shut eye darkens by this much
 LASH_WIDTH = 0.12  # ... over this half-width (share of the eye's open aperture)
-LASH_BAND = 0.08  # the drawn lashes: this far inside the open upper lid line (share of the aperture)
+LASH_BAND = -0.12  # the drawn lashes: this far inside the open upper lid line (share of the aperture)
 
 
 class EyeRig:
@@ -118,9 +118,8 @@ class EyeRig:
         uf, lf, uo, lo = look[..., 0], look[..., 1], look[..., 2], look[..., 3]
         ap = f(ap)
         top, bot = f(top), f(bot)
-        # shut lids meet on the upper lash line: the upper lid comes down with the picture's own
-        # lashes (the band just inside its open line) as its edge; the lower lid margin is pulled
-        # a little away from the eyeball, else its rim shows as a slit between them
+        # shut lids meet on the upper lash line; the lid margins are pulled a little away from
+        # the eyeball as they close, else its dark rim shows as a slit between them
         open_gap = lo - uo
         closed = _unit(one - (lf - uf) / np.maximum(open_gap, eps))
         closed *= _unit(open_gap / (f(0.5) * ap))  # and fades out towards the corners
