@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from worker.audio.mouth_signal import VOWELS, MouthSignal
 from worker.retarget import geometry as G
+from worker.retarget.mouth_signal import VOWELS, MouthSignal
 from worker.track import landmark_ids as L
 
 
