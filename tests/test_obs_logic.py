@@ -166,7 +166,7 @@ def test_menus_offer_only_what_can_run_here(tmp_path, monkeypatch):
     # a saved choice stays visible
     assert offer.renderer_choices("liveportrait") == ["auto", "meshwarp", "liveportrait"]
     if not sys.platform.startswith("win"):
-        assert offer.mode_choices("direct") == ["direct", "nut"]
+        assert offer.mode_choices("direct") == ["direct", "nut", "browser"]
     assert offer.range("motion.expression_strength") == (0.0, 2.0) and offer.range("characters.size") == (64, 2048)
     offer.save(str(tmp_path / "d.json"))
     assert Offer.load(str(tmp_path / "d.json")).data == offer.data
@@ -193,7 +193,7 @@ def test_worker_config_matches_the_worker_schema(tmp_path):
         camera="webcam:1",
         performance="low",
     )
-    for mode, port in (("direct", None), ("nut", 45678), ("spout", None)):
+    for mode, port in (("direct", None), ("nut", 45678), ("spout", None), ("browser", None)):
         s.output_mode = mode
         path = tmp_path / f"{mode}.yaml"
         path.write_text(json.dumps(s.worker_config(port, start_character="alice.png")))
@@ -202,7 +202,7 @@ def test_worker_config_matches_the_worker_schema(tmp_path):
         assert cfg["renderer"]["name"] == "meshwarp" and cfg["camera"]["source"] == "webcam:1"
         assert cfg["motion"]["expression_strength"] == 1.5 and cfg["motion"]["head_strength"] == 0.5
         assert cfg["motion"]["mirror"] is True and cfg["smoothing"] == 2.0 and cfg["performance"] == "low"
-        assert cfg["outputs"][0]["type"] == {"direct": "obs", "nut": "nut", "spout": "spout"}[mode]
+        assert cfg["outputs"][0]["type"] == {"direct": "obs", "nut": "nut", "spout": "spout", "browser": "ws"}[mode]
         if mode == "nut":  # its extra option is one the output accepts
             from worker.output import create_output
 

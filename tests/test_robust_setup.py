@@ -35,7 +35,7 @@ from worker.paths import ASSETS_DIR, SAMPLE_DRIVER
 from worker.setup import checks as K
 from worker.setup import obs_config as C
 from worker.setup import obs_registration
-from worker.tools.mark_page import MarkServer
+from worker.studio.mark_page import MarkServer
 
 REPO = Path(__file__).resolve().parents[1]
 FOX = ASSETS_DIR / "mascots" / "fox.png"
@@ -179,17 +179,17 @@ def test_mark_page_save_keeps_the_mode_and_a_read_only_folder_is_one_line(tmp_pa
     server = MarkServer(pic)
     try:
         marks = default_marks(server.width, server.height).to_json()
-        assert _post(server.url + "save", marks)[0] == 200
+        assert _post(server.api("save"), marks)[0] == 200
         side = sidecar_path(pic)
         umask = os.umask(0)
         os.umask(umask)
         assert side.stat().st_mode & 0o777 == 0o666 & ~umask  # a new file: as any new file (not 0600)
         side.chmod(0o644)
-        assert _post(server.url + "save", marks)[0] == 200
+        assert _post(server.api("save"), marks)[0] == 200
         assert side.stat().st_mode & 0o777 == 0o644  # an existing one keeps its mode
         before = tree(pic.parent)
         with read_only(pic.parent):
-            code, reply = _post(server.url + "save", marks)
+            code, reply = _post(server.api("save"), marks)
         assert code == 400 and "\n" not in reply["error"], reply
         assert reply["error"].startswith(f"{pic.parent}: cannot write fox.face.json there ("), reply
         assert tree(pic.parent) == before  # nothing lost, no temporary file left
@@ -345,6 +345,12 @@ def test_doctor_names_missing_portaudio_and_a_file_in_the_cache_path(tmp_path):
         assert c.status == K.FAIL and c.detail == f"{blocker} is a file, where {where} should be", c.line()
         assert "move that file away" in c.advice and "STREAM_ANIMATOR_CACHE" in c.advice
     assert blocker.read_text() == "a file where the cache folder should be\n"
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    with read_only(ro):  # the folder cannot be made: the place it goes is named, not the folder
+        c = K.check_cache(K.DoctorOptions(cache_dir=ro / "cache"))
+    assert c.status == K.FAIL and c.detail.startswith(f"the cache folder {ro / 'cache'} cannot be made in {ro} (")
+    assert c.advice.startswith(f"make {ro} writable")
 
 
 def test_installer_warns_about_portaudio_before_ready(tmp_path, monkeypatch, capsys):

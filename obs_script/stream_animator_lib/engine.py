@@ -508,6 +508,8 @@ class Engine:
                 self._pump.start()
         self._set(state="running", control_port=ready.get("control_port"), frame_port=frame_port, last_error=error)
         self.log(f"worker ready (control port {ready.get('control_port')}, frame port {frame_port})")
+        if ready.get("browser_source"):  # the "browser" mode: where the Browser Source points
+            self.log(f"Browser Source page: {ready['browser_source']}")
 
     def _refresh_characters(self) -> None:
         result = self._call("list_characters")

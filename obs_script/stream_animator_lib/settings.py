@@ -165,6 +165,8 @@ class ScriptSettings:
             outputs = [{"type": "nut", "port": int(nut_port), "max_backoff": 1.0}]
         elif self.output_mode == "spout":
             outputs = [{"type": "spout", "sender_name": self.spout_name or DEFAULT_SPOUT_NAME}]
+        elif self.output_mode == "browser":
+            outputs = [{"type": "ws"}]  # the page's address is the worker's kept one
         else:
             outputs = [{"type": "obs"}]
         characters: dict = {"size": self.size}

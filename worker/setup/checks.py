@@ -453,13 +453,14 @@ def check_cache(opts: DoctorOptions) -> Check:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        return Check(
-            "cache",
-            FAIL,
-            f"{folder} is not writable ({e.strerror or e})",
-            f"make {folder} writable, or set STREAM_ANIMATOR_CACHE to a folder you own",
-            {"folder": str(folder)},
-        )
+        existing = next((p for p in (folder, *folder.parents) if p.is_dir()), folder)
+        reason = e.strerror or str(e)
+        if existing == folder:
+            detail = f"{folder} is not writable ({reason})"
+        else:  # the folder could not be made: the place it goes is what to fix
+            detail = f"the cache folder {folder} cannot be made in {existing} ({reason})"
+        fix = f"make {existing} writable, or set STREAM_ANIMATOR_CACHE (or cache_dir in the config) to a folder you own"
+        return Check("cache", FAIL, detail, fix, {"folder": str(folder)})
     size = _folder_size(folder)
     return Check("cache", OK, f"{folder} writable, {size / 1e6:.1f} MB", data={"folder": str(folder), "bytes": size})
 
