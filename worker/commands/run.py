@@ -141,8 +141,12 @@ def watch_parent(pid: int, stop: threading.Event) -> None:
 def run(args: argparse.Namespace) -> int:
     from worker.config import load_config
     from worker.control import protocol as P
+    from worker.live.startup import STARTUP
+
+    STARTUP.mark("command line read")
     from worker.live.worker import LiveWorker
 
+    STARTUP.mark("worker imported")
     overrides = {}
     if args.source:
         overrides["camera.source"] = args.source
@@ -187,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ready_json:
         sys.stdout.write(worker.ready_line().decode())
         sys.stdout.flush()
+    STARTUP.mark("ready")
     if generated:
         where = _save_endpoint(worker.control_port, token)
         log.info("control channel on 127.0.0.1:%d (port and token in %s)", worker.control_port, where)
