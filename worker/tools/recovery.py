@@ -34,6 +34,7 @@ from worker.paths import SAMPLE_CHARACTER, SAMPLE_DRIVER, shared_testdata
 
 SOURCE = "Animated Character"  # the script's source
 FROZEN_TARGET_S = 2.0  # issue 26.18: the picture frozen under 2 s after a worker crash
+SETTLE_S = 0.3  # after the kill, before the frozen picture is taken
 MOVED_LEVEL = 1.0  # mean |difference| (0-255) between screenshots that counts as a moving picture
 
 
@@ -128,7 +129,10 @@ def _kill_and_watch(run, width: int, timeout: float, log_path: Path) -> dict[str
     old_pid = st["worker_pid"]
     t_kill = time.time()
     os.kill(old_pid, signal.SIGKILL)
-    frozen, _ = _shot(run, width)  # the last frame before the kill, as OBS keeps showing it
+    # frames already on their way are shown 1-3 frames later; after that OBS keeps the last one, frozen
+    # (no restart is back this soon: the script waits 0.2 s before it starts the worker again)
+    time.sleep(SETTLE_S)
+    frozen, _ = _shot(run, width)
     deadline, gaps, last, new_pid, spawned = time.monotonic() + timeout, [], None, None, None
     moved_at = None
     while time.monotonic() < deadline:
