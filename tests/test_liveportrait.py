@@ -311,7 +311,7 @@ def renderer(models_dir):
 
 def test_prepare_arrays(renderer):
     rgba, lm = _character()
-    a = renderer.prepare(rgba, lm)
+    a = renderer.prepare_picture(rgba, lm)
     assert a["f_s"].dtype == np.float16 and a["f_s"].shape == (1, 32, 16, 64, 64)
     M = a["crop_M"]
     inp = C.to_network(C.warp_crop(C.flatten_alpha(rgba), M, 256))
@@ -325,14 +325,14 @@ def test_prepare_arrays(renderer):
     # closed lips at rest are left alone
     closed = lm.copy()
     closed[14] = closed[13]
-    assert not renderer.prepare(rgba, closed)["lip_delta"].any()
+    assert not renderer.prepare_picture(rgba, closed)["lip_delta"].any()
     np.testing.assert_allclose(C.compose(M, a["crop_inv"]), [[1, 0, 0], [0, 1, 0]], atol=1e-5)  # float32
     assert renderer.nets["F"].runs == 2
 
 
 def test_render_end_to_end_runs_F_once_and_caches(renderer, tmp_path):
     rgba, lm = _character()
-    arrays = renderer.prepare(rgba, lm)
+    arrays = renderer.prepare_picture(rgba, lm)
     # the character cache keeps these as .npy: render from memory-mapped copies
     for k, v in arrays.items():
         np.save(tmp_path / f"{k}.npy", v)
@@ -341,7 +341,7 @@ def test_render_end_to_end_runs_F_once_and_caches(renderer, tmp_path):
     frames = [_driver_frame(s, tint=s) for s in (0, 0, 8, 16, 8, 0)]
     outs = []
     for i, (f, flm) in enumerate(frames):
-        outs.append(renderer.render(loaded, Driver(f, flm, timestamp=i / 30)))
+        outs.append(renderer.drive(loaded, Driver(f, flm, timestamp=i / 30)))
     for o in outs:
         assert o.shape == (256, 256, 4) and o.dtype == np.uint8
     assert renderer.nets["F"].runs == 1  # only prepare ran F
@@ -362,7 +362,7 @@ def test_render_end_to_end_runs_F_once_and_caches(renderer, tmp_path):
     assert set(s["own_ms"]) == set(s["own_cpu_ms"]) == {"crop", "motion", "paste"}
     ch = renderer._char
     fresh = {k: np.load(tmp_path / f"{k}.npy", mmap_mode="r") for k in arrays}
-    renderer.render(fresh, Driver(*frames[-1], timestamp=1.0))
+    renderer.drive(fresh, Driver(*frames[-1], timestamp=1.0))
     assert renderer._char is ch  # fresh copies of the same character: nothing rebuilt
 
 
@@ -374,11 +374,11 @@ def test_render_output_is_the_expected_function(models_dir):
         eye_retarget=False, lip_retarget=False, normalize_lip=False,
     )  # fmt: skip
     rgba, lm = _character()
-    arrays = r.prepare(rgba, lm)
+    arrays = r.prepare_picture(rgba, lm)
     f0, l0 = _driver_frame(0)
     f1, l1 = _driver_frame(12, tint=20)
-    r.render(arrays, Driver(f0, l0, 0.0))
-    out = r.render(arrays, Driver(f1, l1, 0.1))
+    r.drive(arrays, Driver(f0, l0, 0.0))
+    out = r.drive(arrays, Driver(f1, l1, 0.1))
 
     def motion_of(frame, landmarks):
         inp = C.to_network(C.warp_crop(frame, C.crop_matrix(landmarks, 256, C.DRIVER_SCALE, C.DRIVER_VY)))
@@ -401,34 +401,34 @@ def test_strength_zero_and_lost_face_give_the_character_at_rest(models_dir):
     r = LivePortraitRenderer(size=256, models_dir=models_dir, device="cpu", smoothing=False,
                              expression_strength=0.0, head_strength=0.0)  # fmt: skip
     rgba, lm = _character()
-    arrays = r.prepare(rgba, lm)
+    arrays = r.prepare_picture(rgba, lm)
     ch = r._character(arrays)
     rest = r.driving_keypoints(ch, None)
     f0, l0 = _driver_frame(0)
-    r.render(arrays, Driver(f0, l0, 0.0))
+    r.drive(arrays, Driver(f0, l0, 0.0))
     f1, l1 = _driver_frame(20, tint=30)
     raw = r._driver_vector(Driver(f1, l1, 0.1))
     # zero strengths: the driver's motion does not reach the keypoints (retargeting included)
     np.testing.assert_allclose(r.driving_keypoints(ch, raw), rest, atol=1e-6)  # float32 nets
     r2 = LivePortraitRenderer(size=256, models_dir=models_dir, device="cpu", smoothing=False)
-    arrays2 = r2.prepare(rgba, lm)
-    r2.render(arrays2, Driver(f0, l0, 0.0))
-    moved = r2.render(arrays2, Driver(f1, l1, 0.1))
-    lost = r2.render(arrays2, Driver(None, None, 0.2, found=False, lost_blend=1.0))
-    at_rest = r2.render(arrays2, Driver(f0, l0, 0.3))  # the neutral frame again
+    arrays2 = r2.prepare_picture(rgba, lm)
+    r2.drive(arrays2, Driver(f0, l0, 0.0))
+    moved = r2.drive(arrays2, Driver(f1, l1, 0.1))
+    lost = r2.drive(arrays2, Driver(None, None, 0.2, found=False, lost_blend=1.0))
+    at_rest = r2.drive(arrays2, Driver(f0, l0, 0.3))  # the neutral frame again
     assert not np.array_equal(moved, at_rest)
     assert np.abs(lost.astype(int) - at_rest.astype(int)).max() <= 1
 
 
 def test_calibrate_makes_the_next_frame_neutral(renderer):
     rgba, lm = _character()
-    arrays = renderer.prepare(rgba, lm)
+    arrays = renderer.prepare_picture(rgba, lm)
     ch = renderer._character(arrays)
     f0, l0 = _driver_frame(0)
     f1, l1 = _driver_frame(15, tint=25)
-    renderer.render(arrays, Driver(f0, l0, 0.0))
+    renderer.drive(arrays, Driver(f0, l0, 0.0))
     renderer.calibrate()
-    renderer.render(arrays, Driver(f1, l1, 0.1))  # now the neutral
+    renderer.drive(arrays, Driver(f1, l1, 0.1))  # now the neutral
     again = renderer.driving_keypoints(ch, renderer._last)
     np.testing.assert_allclose(again, renderer.driving_keypoints(ch, renderer._last), atol=0)
     neutral_v = np.concatenate([renderer.neutral.vector(), renderer.neutral_ratios])
@@ -471,20 +471,20 @@ def test_driver_from_face_state_and_cutout(renderer):
     from worker.track.face_state import FaceState
 
     rgba, lm = _character()
-    cut = SimpleNamespace(image=rgba, landmarks=lm)  # what the characters package hands over
+    cut = SimpleNamespace(image=rgba, landmarks=lm, kind="human")  # what the characters package hands over
     arrays = renderer.prepare(cut)
     f, flm = _driver_frame(0)
     face = FaceState(found=True, timestamp=1.5, landmarks=flm, lost_blend=0.0)
     d = Driver.from_face(f, face)
     assert d.timestamp == 1.5 and d.found and d.landmarks is flm
-    out = renderer.render(SimpleNamespace(arrays=arrays), d)
+    out = renderer.drive(SimpleNamespace(arrays=arrays), d)
     assert out.shape == (256, 256, 4)
     with pytest.raises(UserError, match="not made by"):
-        renderer.render({"image": rgba}, d)
+        renderer.drive({"image": rgba}, d)
     from worker.retarget.pose import TargetPose
 
     with pytest.raises(UserError, match="not from a TargetPose"):
-        renderer.render(arrays, TargetPose(landmarks=flm))
+        renderer.drive(arrays, TargetPose(landmarks=flm))
 
 
 def test_fp16_constant_of_shape_default_value():
@@ -523,7 +523,7 @@ def test_a_graph_that_fails_in_fp16_runs_in_fp32(models_dir, monkeypatch, caplog
 
 def test_bgr_driver_frames_give_the_same_motion(renderer):
     rgba, lm = _character()
-    renderer.prepare(rgba, lm)
+    renderer.prepare_picture(rgba, lm)
     f, flm = _driver_frame(6, tint=10)
     rgb = renderer._driver_vector(Driver(f, flm, 0.0))
     bgr = renderer._driver_vector(Driver(np.ascontiguousarray(f[..., ::-1]), flm, 0.0, bgr=True))
@@ -577,10 +577,10 @@ def test_idle_life_while_the_face_is_lost(models_dir):
     def run(idle):
         r = LivePortraitRenderer(size=256, models_dir=models_dir, device="cpu", idle=idle, cache_frames=0, hold=0.0)
         rgba, lm = _character()
-        arrays = r.prepare(rgba, lm)
+        arrays = r.prepare_picture(rgba, lm)
         f, flm = _driver_frame(0)
-        r.render(arrays, Driver(f, flm, 0.0))
-        return [r.render(arrays, Driver(None, None, t, found=False, lost_blend=1.0)) for t in (5.0, 9.0)]
+        r.drive(arrays, Driver(f, flm, 0.0))
+        return [r.drive(arrays, Driver(None, None, t, found=False, lost_blend=1.0)) for t in (5.0, 9.0)]
 
     a, b = run(True)
     assert np.abs(a.astype(int) - b.astype(int)).max() > 0
@@ -596,11 +596,11 @@ def test_paste_back_on_the_device_matches_opencv(models_dir):
         r = LivePortraitRenderer(size=256, models_dir=models_dir, device="cpu", device_paste=device_paste)
         assert ("pb_grid" in r.nets["W"].in_names) is device_paste
         rgba, lm = _character()
-        arrays = r.prepare(rgba, lm)
+        arrays = r.prepare_picture(rgba, lm)
         f0, l0 = _driver_frame(0)
         f1, l1 = _driver_frame(10, tint=15)
-        r.render(arrays, Driver(f0, l0, 0.0))
-        outs.append(r.render(arrays, Driver(f1, l1, 0.1)))
+        r.drive(arrays, Driver(f0, l0, 0.0))
+        outs.append(r.drive(arrays, Driver(f1, l1, 0.1)))
         if device_paste:
             assert r.own_ms()["paste"] < 0.5  # nothing left to do on the host but a reshape
     a, b = (o.astype(int) for o in outs)
@@ -618,8 +618,8 @@ def test_the_gpu_configuration_end_to_end_on_the_cpu(opset, tmp_path):
     def frames(**opts):
         r = LivePortraitRenderer(size=256, models_dir=models_dir, device="cpu", smoothing=False, **opts)
         rgba, lm = _character()
-        arrays = r.prepare(rgba, lm)
-        out = [r.render(arrays, Driver(*_driver_frame(s, tint=s), timestamp=s / 30)) for s in (0, 6, 12)]
+        arrays = r.prepare_picture(rgba, lm)
+        out = [r.drive(arrays, Driver(*_driver_frame(s, tint=s), timestamp=s / 30)) for s in (0, 6, 12)]
         return r, out
 
     gpu_like, a = frames(fp16=True, grid_sample="rewrite")

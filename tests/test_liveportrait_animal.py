@@ -59,12 +59,12 @@ def test_animal_character_runs_the_animal_set_and_human_the_human(both_sets, tmp
     f0, l0 = _driver_frame(0)
     f1, l1 = _driver_frame(20, tint=30)
     for t, (f, lm) in enumerate([(f0, l0), (f1, l1)]):
-        out = r.render(animal.arrays, Driver(f, lm, 0.1 * t))
+        out = r.drive(animal.arrays, Driver(f, lm, 0.1 * t))
         assert out.shape == (256, 256, 4)
     # the animal character's driver motion, stitching and W+G all ran on the animal set
     assert (_runs(r, "animal", "M"), _runs(r, "animal", "S")) == (3, 2) and _runs(r, "animal", "W") >= 1
     assert (_runs(r, "human", "M"), _runs(r, "human", "S"), _runs(r, "human", "W")) == (2, 0, 0)
-    r.render(human.arrays, Driver(f0, l0, 0.3))
+    r.drive(human.arrays, Driver(f0, l0, 0.3))
     assert (_runs(r, "human", "M"), _runs(r, "human", "W")) == (3, 1) and _runs(r, "animal", "M") == 3
     # cached: a second look-up prepares nothing again, and the disk copy serves a fresh cache
     assert cache.prepared(_assets(cache, "a", "animal"), r)[1] == "memory"
@@ -96,7 +96,7 @@ def test_without_the_animal_set_an_animal_falls_back_with_one_line(
     assert len(lines) == 1 and "human model" in lines[0] and "lacks" in lines[0], lines
     assert "animal" not in r.sets and _runs(r, "human", "F") == 2
     f0, l0 = _driver_frame(0)
-    r.render(a.arrays, Driver(f0, l0, 0.0))
+    r.drive(a.arrays, Driver(f0, l0, 0.0))
     assert _runs(r, "human", "W") == 1
     full.close()
     r.close()

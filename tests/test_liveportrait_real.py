@@ -40,13 +40,13 @@ def test_real_weights_render_shared_footage(testdata, tmp_path):
     r = LivePortraitRenderer(size=512, models_dir=models, device=os.environ.get("STREAM_ANIMATOR_DEVICE", "auto"))
     print("\n" + "\n".join(r.provider_lines()))
     rgba, lm = character_arrays(testdata / "footage" / "portraits" / "s42.jpg", 512)
-    arrays = r.prepare(rgba, lm)
+    arrays = r.prepare_picture(rgba, lm)
     src = VideoFileSource(testdata / "footage" / "driving" / "d0.mp4")
     outs = []
     with FaceTracker() as tracker:
         while (f := src.read()) is not None:
             face = tracker.process(f.image, f.timestamp)
-            outs.append(r.render(arrays, Driver.from_face(cv2.cvtColor(f.image, cv2.COLOR_BGR2RGB), face)))
+            outs.append(r.drive(arrays, Driver.from_face(cv2.cvtColor(f.image, cv2.COLOR_BGR2RGB), face)))
     src.close()
     assert r.nets["F"].runs == 1
     s = r.stats()

@@ -19,8 +19,7 @@ from worker.characters.library import CharacterLibrary
 from worker.characters.preprocess import preprocess_image
 from worker.paths import SAMPLE_CHARACTER
 from worker.render import create_renderer
-from worker.render.base import Renderer
-from worker.retarget.pose import TargetPose
+from worker.render.base import FrameInput, Renderer
 from worker.tools.sweep import pose_sweep
 
 
@@ -43,8 +42,9 @@ class FaceTint(Renderer):
         mask = cv2.GaussianBlur(mask, (0, 0), 4)
         return {"mask": mask, "centre": character.landmarks[:, :2].mean(0).astype(np.float32)}
 
-    def render(self, assets, pose: TargetPose) -> np.ndarray:
-        a = self.prepared(assets)
+    def draw(self, assets, inp: FrameInput) -> np.ndarray:
+        a, pose = self.prepared(assets), inp.pose
+        assert pose is not None
         out = assets.image.astype(np.float32)
         out[..., :3] *= 1.0 + 0.3 * (a["mask"][..., None] / 255.0)
         out = np.clip(out, 0, 255).astype(np.uint8)
@@ -109,7 +109,7 @@ def test_a_second_renderer_prepares_and_caches_its_own_arrays(tmp_path, char_dir
     # both renderers draw from the cached arrays without preparing anything themselves
     a_tint = CharacterLibrary(char_dir, CharacterCache(root), preparer=tint).load(p).assets
     pose = pose_sweep(a_tint, 2)[1]
-    assert tint.render(a_tint, pose).shape == (512, 512, 4) and tint.prepare_calls == 1
+    assert tint.draw(a_tint, FrameInput.of_pose(pose)).shape == (512, 512, 4) and tint.prepare_calls == 1
     a_mesh = CharacterLibrary(char_dir, CharacterCache(root), preparer=mesh).load(p).assets
     drawn = mesh.renderer.render(a_mesh, pose)
     assert mesh.calls == 1 and not mesh.renderer._own_prepared  # the cached arrays were used
@@ -155,8 +155,8 @@ def test_a_renderer_prepares_for_itself_when_the_assets_come_without(char_dir):
     assets = preprocess_image(char_dir / "astro.png")  # no cache, no preparer
     assert assets.arrays == {} and assets.prepared_by == ""
     pose = pose_sweep(assets, 2)[1]
-    first = tint.render(assets, pose)
-    assert np.array_equal(tint.render(assets, pose), first) and tint.prepare_calls == 1
+    first = tint.draw(assets, FrameInput.of_pose(pose))
+    assert np.array_equal(tint.draw(assets, FrameInput.of_pose(pose)), first) and tint.prepare_calls == 1
 
 
 def test_prepare_output_must_be_cacheable(tmp_path, char_dir):

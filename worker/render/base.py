@@ -5,10 +5,13 @@ the characters package caches the result per renderer name and `prepare_version`
 `worker.characters.preparer`) and `draw(assets, FrameInput)` per frame, which finds those arrays
 in `assets.arrays` (or prepares them itself, once, when the assets came without them).
 
-`draw` is the one per-frame entry every caller uses (the live Animator, the offline loop): a
-`FrameInput` carries the tracked face, its neutral, the video frame it was tracked on and, for
-renderers that draw from a retargeted pose (`uses_pose`), that pose. The mesh warp draws from the
-pose and ignores the frame; LivePortrait draws from the frame's face crop and ignores the pose.
+`draw` is the one per-frame entry every caller uses (the live Animator, the offline loop, the
+tools): a `FrameInput` carries the tracked face, its neutral, the video frame it was tracked on
+and, for renderers that draw from a retargeted pose (`uses_pose`), that pose. The mesh warp draws
+from the pose and ignores the frame; LivePortrait draws from the frame's face crop and ignores the
+pose. Both implement exactly this interface (`prepare`, `draw` and the optional hooks below);
+creating one by name is the registry's job (`worker.render.registry`, re-exported by the package),
+so this module imports no backend and no backend import leads back here through the registry.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ class FrameInput:
     frame: np.ndarray | None = None  # the BGR video frame `face` was tracked on
     pose: TargetPose | None = None  # the retargeted pose (given to renderers whose `uses_pose`)
 
+    @classmethod
+    def of_pose(cls, pose: TargetPose) -> FrameInput:
+        """A frame drawn from a retargeted pose alone (tools and tests of pose-driven renderers)."""
+        return cls(face=None, neutral=None, pose=pose)
+
 
 class Renderer(ABC):
     """Draws a character: `draw(assets, FrameInput)` -> straight RGBA uint8 (size, size, 4)."""
@@ -49,8 +57,9 @@ class Renderer(ABC):
         self.size = SIZE.check(size, "render.size")
         self._own_prepared: dict[str, dict[str, np.ndarray]] = {}
 
+    @abstractmethod
     def prepare(self, character: CutOut) -> dict[str, np.ndarray]:
-        """Arrays this renderer precomputes once per character (none by default).
+        """Arrays this renderer precomputes once per character.
 
         Runs on the character loader's thread, not the render thread: it must not touch the
         renderer's per-frame state. Plain numeric arrays only (they are cached as `.npy`).
@@ -67,13 +76,8 @@ class Renderer(ABC):
         return self._own_prepared[assets.key]
 
     @abstractmethod
-    def render(self, assets: CharacterAssets, pose: TargetPose) -> np.ndarray: ...
-
     def draw(self, assets: CharacterAssets, inp: FrameInput) -> np.ndarray:
-        """One frame of `assets` (the per-frame entry of every caller). By default: `render` the pose."""
-        if inp.pose is None:
-            raise ValueError(f"renderer {self.name} draws from a retargeted pose: FrameInput.pose is missing")
-        return self.render(assets, inp.pose)
+        """One frame of `assets`: straight RGBA uint8 (size, size, 4) (the per-frame entry of every caller)."""
 
     def calibrate(self) -> None:  # noqa: B027 - optional hook
         """The driver's next frame becomes the neutral (renderers that keep a neutral of their own)."""
@@ -88,18 +92,3 @@ class Renderer(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
-
-
-# name -> "module:Class"; imported on first use so optional backends cost nothing until chosen
-BACKENDS: dict[str, str] = {
-    "meshwarp": "worker.render.meshwarp:MeshWarpRenderer",
-    "liveportrait": "worker.render.liveportrait:LivePortraitRenderer",
-}
-DEFAULT_BACKEND = "auto"  # liveportrait where it can run live, else meshwarp (see the registry)
-
-
-def create_renderer(name: str = DEFAULT_BACKEND, **opts) -> Renderer:
-    """The renderer called `name` (see `BACKENDS`), built with `opts` (e.g. size=512)."""
-    from worker.render.registry import create_renderer as create  # the registry decides (availability too)
-
-    return create(name, **opts)

@@ -17,10 +17,13 @@ import importlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker.errors import UserError
 from worker.options import SIZE, Backend, by_name
+
+if TYPE_CHECKING:
+    from worker.render.base import Renderer
 
 AUTO = "auto"
 DEFAULT = AUTO
@@ -126,7 +129,7 @@ RENDERERS: dict[str, RendererEntry] = by_name(
 )
 
 
-def create_renderer(name: str = DEFAULT, **opts: Any) -> Any:
+def create_renderer(name: str = DEFAULT, **opts: Any) -> Renderer:
     """The renderer called `name`, built with `opts` (e.g. size=512)."""
     entry = RENDERERS.get(name)
     if entry is None:

@@ -21,7 +21,7 @@ from worker.characters.cache import CharacterCache
 from worker.characters.face_finder import StillFaceFinder
 from worker.characters.library import CharacterLibrary
 from worker.characters.preprocess import PreprocessSettings, preprocess_image
-from worker.render.base import Renderer, create_renderer
+from worker.render import FrameInput, Renderer, create_renderer
 from worker.stats import stats_ms
 from worker.tools.offline import StageTimes, animate, source_frames, track_frames
 
@@ -80,10 +80,10 @@ def bench_render(assets: CharacterAssets, frames: int = 300, renderer: Renderer 
             poses.append(rt.retarget(f, neutral))
             rwall.append((time.perf_counter() - t0) * 1000.0)
         for p in poses[:10]:
-            renderer.render(assets, p)
+            renderer.draw(assets, FrameInput.of_pose(p))
         for p in poses:
             t0, c0 = time.perf_counter(), time.thread_time()
-            renderer.render(assets, p)
+            renderer.draw(assets, FrameInput.of_pose(p))
             cpu.append((time.thread_time() - c0) * 1000.0)
             wall.append((time.perf_counter() - t0) * 1000.0)
     finally:

@@ -244,7 +244,7 @@ def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState
     `driver_texture`: the driver video's texture jitter (`driver_texture_jitter`); with it the
     output's is measured on the rendered frames too (`texture`, the ratio).
     """
-    from worker.render.base import create_renderer
+    from worker.render import create_renderer
     from worker.tools.texture_jitter import TextureJitter
     from worker.track.mediapipe_tracker import FaceTracker
 

@@ -60,7 +60,7 @@ def measure(
     opts = {} if cache else {"cache_frames": 0, "hold": 0.0}
     r = LivePortraitRenderer(size=size, models_dir=models_dir, device=device, device_paste=device_paste, **opts)
     rgba, lm = character_arrays(character, size)
-    arrays = r.prepare(rgba, lm)
+    arrays = r.prepare_picture(rgba, lm)
     src = VideoFileSource(driver)
     tracked = []
     with FaceTracker() as tracker:
@@ -73,7 +73,7 @@ def measure(
     src.close()
     t0 = time.perf_counter()
     for d in tracked:
-        r.render(arrays, d)
+        r.drive(arrays, d)
     wall = time.perf_counter() - t0
     s = r.stats()
     out = {

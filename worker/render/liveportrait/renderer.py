@@ -3,8 +3,8 @@
 Use:
 
     r = LivePortraitRenderer(size=512, device="auto")      # sessions, prepared graphs
-    arrays = r.prepare(rgba, landmarks)                       # once per character (cache it)
-    rgba_out = r.render(arrays, Driver(frame_rgb, landmarks, timestamp))   # per frame
+    arrays = r.prepare_picture(rgba, landmarks)               # once per character (cache it)
+    rgba_out = r.drive(arrays, Driver(frame_rgb, landmarks, timestamp))    # per frame
     r.calibrate()                                             # next driver frame = neutral
     rgba_out = r.draw(assets, FrameInput(face, neutral, frame_bgr))   # the pipeline's per-frame entry
 
@@ -44,6 +44,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from worker.characters.assets import CharacterAssets
+from worker.characters.preparer import CutOut
 from worker.errors import UserError
 from worker.render.base import FrameInput, Renderer
 from worker.render.liveportrait import crop as C
@@ -404,10 +406,13 @@ class LivePortraitRenderer(Renderer):
 
     # ------------------------------------------------------------------ per character
 
-    def prepare(self, rgba, landmarks: np.ndarray | None = None, kind: str = "human") -> dict[str, np.ndarray]:
-        """Per-character arrays from a straight RGBA picture and its (478, 3) landmarks in pixels
-        (or from one object with `.image`, `.landmarks` and `.kind`, e.g. the characters package's
-        CutOut); `kind` (human | animal | drawn) picks the network set (`net_set`).
+    def prepare(self, character: CutOut) -> dict[str, np.ndarray]:
+        """The `Renderer` step: `prepare_picture` of the character's cut-out picture, marks and kind."""
+        return self.prepare_picture(character.image, character.landmarks, character.kind)
+
+    def prepare_picture(self, rgba: np.ndarray, landmarks: np.ndarray, kind: str = "human") -> dict[str, np.ndarray]:
+        """Per-character arrays from a straight RGBA picture and its (478, 3) landmarks in pixels;
+        `kind` (human | animal | drawn) picks the network set (`net_set`).
         Safe on a loader thread while another thread renders (ONNX Runtime sessions allow
         concurrent runs; nothing here touches the per-frame state).
 
@@ -418,9 +423,6 @@ class LivePortraitRenderer(Renderer):
         2×3), `paste_mask` (256² feather); `net_set` (index into SET_NAMES); and `image`, the
         uint8 picture pasted into.
         """
-        if landmarks is None and hasattr(rgba, "image") and hasattr(rgba, "landmarks"):
-            kind = str(getattr(rgba, "kind", kind))
-            rgba, landmarks = rgba.image, rgba.landmarks
         rgba = np.asarray(rgba)
         if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
             raise UserError(f"liveportrait.prepare: expected (H, W, 4) uint8 RGBA, got {rgba.shape} {rgba.dtype}")
@@ -532,7 +534,7 @@ class LivePortraitRenderer(Renderer):
             x_d = K.apply_stitching(x_d, ch.nets["S"].run(K.stitching_input(ch.x_s, x_d))[0])
         return x_d
 
-    def draw(self, assets, inp: FrameInput) -> np.ndarray:
+    def draw(self, assets: CharacterAssets, inp: FrameInput) -> np.ndarray:
         """One frame of `assets` (`CharacterAssets`, prepared through the character cache or here
         once) driven by the face in `inp.frame` (BGR, as captured); `inp.pose` is not used."""
         face = inp.face
@@ -540,14 +542,15 @@ class LivePortraitRenderer(Renderer):
             driver = Driver(None, None, found=False)
         else:
             driver = Driver.from_face(inp.frame, face, bgr=True)
-        out = self.render(self.prepared(assets), driver)
+        out = self.drive(self.prepared(assets), driver)
         if self.frames == SLOW_NOTE_AFTER and not self.choice.gpu:
             log.warning("%s", self.status_line())
         return out
 
-    def render(self, arrays, driver: Driver) -> np.ndarray:  # type: ignore[override]
+    def drive(self, arrays, driver: Driver) -> np.ndarray:
         """The character (`prepare`'s arrays, or an object whose `.arrays` are they) driven by one
-        driver frame: straight RGBA uint8 (size, size, 4)."""
+        driver frame: straight RGBA uint8 (size, size, 4). `draw` comes here; tools that hold
+        the driver's RGB frame and landmarks call it directly."""
         if not isinstance(driver, Driver):
             raise UserError(
                 "renderer liveportrait draws from the driver's video frame and landmarks "

@@ -17,7 +17,7 @@ import numpy as np
 
 from worker.characters.assets import CharacterAssets
 from worker.characters.preparer import CutOut
-from worker.render.base import Renderer
+from worker.render.base import FrameInput, Renderer
 from worker.render.meshwarp.eyes import EyeRig, LidPatch, paint_lids
 from worker.render.meshwarp.grid import (
     FOLD_DET,
@@ -242,7 +242,14 @@ class MeshWarpRenderer(Renderer):
         """(size, size, 2) float32: for each output pixel, the character pixel to sample."""
         return self._warp(assets, pose).full.copy()
 
+    def draw(self, assets: CharacterAssets, inp: FrameInput) -> np.ndarray:
+        """The `Renderer` entry: the mesh warp draws from the retargeted pose alone."""
+        if inp.pose is None:
+            raise ValueError(f"renderer {self.name} draws from a retargeted pose: FrameInput.pose is missing")
+        return self.render(assets, inp.pose)
+
     def render(self, assets: CharacterAssets, pose: TargetPose) -> np.ndarray:
+        """`assets` warped to `pose`: straight RGBA uint8 (size, size, 4)."""
         warp = self._warp(assets, pose)
         out = assets.image.copy()
         for y0, y1, x0, x1 in self._resample_boxes(assets, warp):
