@@ -478,6 +478,9 @@ class Engine:
         self._set(state="starting", worker_pid=self._proc.pid, worker={})
 
     def _connect(self, ready: dict) -> None:
+        # frames first: after a crash the picture is frozen until they flow, and the control
+        # requests below (list, switch, options) wait on a worker that is still starting
+        frame_error = self._start_frames(ready)
         if not self._connect_deadline:
             self._connect_deadline = time.monotonic() + 5.0
         try:
@@ -496,18 +499,25 @@ class Engine:
         if self.settings is not None and self.settings.live_options() != self._launched_live:
             self._call("set_options", options=self.settings.live_options())  # changed while starting
         frame_port = ready.get("frame_port")
-        error = ""
-        if self.settings is not None and self.settings.output_mode == "direct":
-            if self.sink is None:
-                error = "the direct output does not work in this OBS: choose the Media Source (NUT) output"
-            elif not frame_port:
-                error = "the worker has no frame channel (obs output)"
-            else:
-                self.stats.reset()
-                self._pump = FramePump(self.proto, int(frame_port), self.token, self.sink, self.stats, self.log)
-                self._pump.start()
-        self._set(state="running", control_port=ready.get("control_port"), frame_port=frame_port, last_error=error)
+        self._set(state="running", control_port=ready.get("control_port"), frame_port=frame_port,
+                  last_error=frame_error)
         self.log(f"worker ready (control port {ready.get('control_port')}, frame port {frame_port})")
+
+    def _start_frames(self, ready: dict) -> str:
+        """Start receiving the worker's frames (direct output; once per worker run); returns why
+        there will be none, or ""."""
+        if self.settings is None or self.settings.output_mode != "direct":
+            return ""
+        frame_port = ready.get("frame_port")
+        if self.sink is None:
+            return "the direct output does not work in this OBS: choose the Media Source (NUT) output"
+        if not frame_port:
+            return "the worker has no frame channel (obs output)"
+        if self._pump is None:
+            self.stats.reset()
+            self._pump = FramePump(self.proto, int(frame_port), self.token, self.sink, self.stats, self.log)
+            self._pump.start()
+        return ""
 
     def _refresh_characters(self) -> None:
         result = self._call("list_characters")
