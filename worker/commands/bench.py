@@ -45,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ndi", type=float, metavar="SECONDS",
                    help="instead: the live worker sending over NDI (run --output ndi) from the 30 FPS clip, and "
                         "the frames per second a receiver on this machine gets, SECONDS per receiving mode")
+    p.add_argument("--synthetic", action="store_true",
+                   help="with --ndi: feed the NDI output 30 frames a second from the benchmark itself instead of "
+                        "the live worker (the output's own limit, apart from the pipeline's speed)")
     p.add_argument("--runs", type=int, default=3, help="with --recovery: OBS starts (default 3)")
     p.add_argument("--kills", type=int, default=2, help="with --recovery: worker kills per OBS start (default 2)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -92,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ndi:
         from worker.tools import ndi_rate
 
-        res = ndi_rate.bench_ndi(clip, args.ndi)
+        res = ndi_rate.bench_ndi(clip, args.ndi, synthetic=args.synthetic)
         print(json.dumps(res) if args.json else ndi_rate.format_report(res))
         return 0
     if args.live:

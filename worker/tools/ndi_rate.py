@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,13 @@ def loopback_config(folder: Path) -> Path:
     return folder
 
 
-def bench_ndi(clip: Path, seconds: float = 10.0, size: int = 512) -> dict[str, Any]:
-    """The worker sending over NDI for two measuring windows of `seconds`; what a receiver got."""
+def bench_ndi(clip: Path, seconds: float = 10.0, size: int = 512, synthetic: bool = False) -> dict[str, Any]:
+    """A sender on NDI for two measuring windows of `seconds`, and what a receiver got.
+
+    The sender is the live worker (`run --output ndi`) on `clip`, or with `synthetic` the NDI
+    output alone, fed 30 moving frames a second by this process: the output's own limit, apart
+    from the pipeline's speed.
+    """
     from worker.output.ndi import load_cyndilib
 
     load_cyndilib()  # a missing runtime is one line, before anything starts
@@ -102,53 +108,114 @@ def bench_ndi(clip: Path, seconds: float = 10.0, size: int = 512) -> dict[str, A
     name = f"bench-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, NDI_CONFIG_DIR=str(loopback_config(root / "ndi")),
                STREAM_ANIMATOR_CACHE=str(root / "cache"), STREAM_ANIMATOR_LOGS=str(root / "logs"))
-    cfg = root / "config.yaml"
-    cfg.write_text(f"characters:\n  size: {size}\n")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "worker", "run", "--config", str(cfg), "--source", str(clip),
-         "--output", f"ndi:{name}", "--duration", str(2 * seconds + 120), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root)
-    rx = subprocess.Popen([sys.executable, "-c", RECEIVER, name, str(seconds)], stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, text=True, env=env)
+    worker = feeder = None
     try:
-        out, _ = rx.communicate(timeout=2 * seconds + 180)
-        worker.terminate()
-        wout, werr = worker.communicate(timeout=60)
+        if synthetic:
+            feeder = _Feeder(name, size, env["NDI_CONFIG_DIR"])
+        else:
+            cfg = root / "config.yaml"
+            cfg.write_text(f"characters:\n  size: {size}\n")
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "worker", "run", "--config", str(cfg), "--source", str(clip),
+                 "--output", f"ndi:{name}", "--duration", str(2 * seconds + 120), "--json"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root)
+        rx = subprocess.Popen([sys.executable, "-c", RECEIVER, name, str(seconds)], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, env=env)
+        try:
+            out, _ = rx.communicate(timeout=2 * seconds + 180)
+        finally:
+            if rx.poll() is None:
+                rx.kill()
+                rx.wait(10)
+        if feeder is not None:
+            sender, werr = feeder.stop(), ""
+        else:
+            worker.terminate()
+            wout, werr = worker.communicate(timeout=60)
+            sender = _worker_sender(wout, werr)
     finally:
-        for p in (rx, worker):
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+        if feeder is not None:
+            feeder.stop()
         shutil.rmtree(root, ignore_errors=True)
     lines = [ln for ln in out.splitlines() if ln.startswith("{")]
     if not lines:
-        raise RuntimeError(f"the NDI receiver printed nothing; worker: {werr.strip()[-500:]}")
+        raise RuntimeError(f"the NDI receiver printed nothing; sender: {werr.strip()[-500:]}")
     got = json.loads(lines[-1])
     if "error" in got:
         raise RuntimeError(got["error"])
-    for m in got.values():  # libndi counts every frame that arrived (none dropped): what the worker sent meanwhile
+    for m in got.values():  # libndi counts every frame that arrived (none dropped): what was sent meanwhile
         arrived = m["libndi_frames_total"]
         m["share_of_arrived"] = round(m["frames"] / arrived, 3) if arrived else None
         m["arrived_fps"] = round(arrived / m["seconds"], 2) if m["seconds"] else None
+    return {"sender_kind": "synthetic 30 FPS feed" if synthetic else "live worker", "clip": clip.name,
+            "size": size, "seconds": seconds, "sender": sender, "receiver": got,
+            "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+
+
+def _worker_sender(wout: str, werr: str) -> dict[str, Any]:
     try:
         summary = json.loads(wout.strip().splitlines()[-1])
         ndi = summary["outputs"]["ndi"]
-        up = summary.get("duration_s") or 0
-        sender = {"delivered": ndi.get("delivered"), "dropped": ndi.get("dropped"), "uptime_s": up,
-                  "mean_fps": round(ndi.get("delivered", 0) / up, 2) if up else None,
-                  "rendered_mean_fps": round(summary.get("frames_rendered", 0) / up, 2) if up else None}
     except (ValueError, IndexError, KeyError):
-        sender = {"error": werr.strip().splitlines()[-1:] or "no summary"}
-    return {"clip": clip.name, "size": size, "seconds": seconds, "sender": sender, "receiver": got,
-            "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+        return {"error": werr.strip().splitlines()[-1:] or "no summary"}
+    up = summary.get("duration_s") or 0
+    return {"delivered": ndi.get("delivered"), "dropped": ndi.get("dropped"), "uptime_s": up,
+            "mean_fps": round(ndi.get("delivered", 0) / up, 2) if up else None,
+            "rendered_mean_fps": round(summary.get("frames_rendered", 0) / up, 2) if up else None}
+
+
+class _Feeder:
+    """The NDI output fed `fps` moving RGBA frames a second from a thread of this process."""
+
+    def __init__(self, name: str, size: int, config_dir: str, fps: float = 30.0) -> None:
+        import threading
+
+        import numpy as np
+
+        from worker.output.ndi import NdiOutput
+
+        os.environ["NDI_CONFIG_DIR"] = config_dir  # read by libndi when the sender is made
+        self.out = NdiOutput(name, int(fps))
+        self.out.start()
+        yy, xx = np.mgrid[0:size, 0:size]
+        self.base = np.zeros((size, size, 4), np.uint8)
+        self.base[..., 1], self.base[..., 2] = yy * 255 // size, 90
+        self.base[..., 3] = np.clip(xx * 300 // size, 0, 255)
+        self.xx, self.fps = xx, fps
+        self.sent, self.t0, self.t1 = 0, time.monotonic(), None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ndi-feed", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            img = self.base.copy()
+            img[..., 0] = (self.xx * 255 // len(self.xx) + self.sent * 7) % 256
+            self.out.send(img, self.sent, time.time())
+            self.sent += 1
+            self._stop.wait(max(0.0, self.t0 + self.sent / self.fps - time.monotonic()))
+
+    def stop(self) -> dict[str, Any]:
+        if self.t1 is None:
+            self._stop.set()
+            self._thread.join(5)
+            self.out.close()
+            self.t1 = time.monotonic()
+        wall = self.t1 - self.t0
+        return {"delivered": self.sent, "uptime_s": round(wall, 2), "mean_fps": round(self.sent / wall, 2),
+                "target_fps": self.fps}
 
 
 def format_report(r: dict[str, Any]) -> str:
     s, rx = r["sender"], r["receiver"]
-    lines = [f"NDI at {r['size']}x{r['size']} from {r['clip']}, {r['seconds']:g} s per receiver mode "
+    lines = [f"NDI at {r['size']}x{r['size']}, sender: {r['sender_kind']}, {r['seconds']:g} s per receiver mode "
              f"(load average {r['load_avg_1m']})",
-             f"  sender (worker): {s.get('delivered')} frames delivered in {s.get('uptime_s')} s = "
-             f"{s.get('mean_fps')} FPS (pipeline {s.get('rendered_mean_fps')} FPS), {s.get('dropped')} dropped"]
+             f"  sender: {s.get('delivered')} frames delivered in {s.get('uptime_s')} s = {s.get('mean_fps')} FPS"
+             + (f" (pipeline {s['rendered_mean_fps']} FPS, {s.get('dropped')} dropped)" if "rendered_mean_fps" in s
+                else "")]
     for mode, m in rx.items():
         lines.append(f"  receiver {mode:<9}: {m['fps']:5.1f} FPS ({m['frames']} frames in {m['seconds']} s) of "
                      f"{m['arrived_fps']} FPS arriving ({100 * (m['share_of_arrived'] or 0):.0f} %), "
