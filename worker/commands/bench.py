@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))
         cpu = res["cpu"]
         if cpu is None:
-            print("CPU budget: no frames delivered, not measured", file=sys.stderr)
+            print("CPU budget: no frames delivered with the face tracker running, not measured", file=sys.stderr)
             return 1
         print(f"CPU budget: {cpu['ms_per_frame']:.1f} ms per delivered frame ({cpu['cores']:.2f} cores) against "
               f"{cpu['budget_ms_per_frame']:.1f} ms: {'met' if cpu['within_budget'] else 'NOT met'}", file=sys.stderr)

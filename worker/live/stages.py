@@ -29,6 +29,7 @@ from worker.track.face_state import FaceState
 log = logging.getLogger(__name__)
 
 STAGES = ("capture", "track", "retarget", "render", "total")
+STARTING_FPS = 15.0  # camera frames drawn while the face tracker loads (the character idling)
 
 
 class StageTimer:
@@ -257,6 +258,7 @@ class StageThreads:
     # --- track ----------------------------------------------------------------------------------
     def _track_loop(self) -> None:
         image = None  # the frame the face handed on was tracked on (held while paused, like the face)
+        last_resting = -1.0  # when the last frame went out while the tracker was loading
         while not self.stop_event.is_set():
             item = self.to_track.take(0.5)
             if item is None:
@@ -272,6 +274,9 @@ class StageThreads:
                 face = FaceState(found=False, timestamp=item.mono, lost_blend=1.0)
                 self.tracking_state = "voice only"
             elif not getattr(self.tracker, "ready", True):  # MediaPipe still loading: the character idles
+                if item.mono - last_resting < 1.0 / STARTING_FPS:
+                    continue  # fewer frames meanwhile: the CPU goes to loading the tracker
+                last_resting = item.mono
                 face = self.tracker.lost(item.mono)
                 self.tracking_state = "starting"
             elif self.controls.paused:
