@@ -246,6 +246,7 @@ class Engine:
         self._offer_path = os.path.join(state_dir, "describe.json")
         self._launched_live: dict = {}
         self._connect_deadline = 0.0
+        self._describe_due = False  # a `describe` probe waits while a worker starts (both cost a CPU core)
         self._last_status_write = 0.0
         self._snap: dict = {
             "state": "stopped",
@@ -354,7 +355,7 @@ class Engine:
             if self._desired is None and new.character:
                 self._desired = new.character
             if old is None or new.worker_python != old.worker_python:
-                self._probe("describe", self._describe)
+                self._describe_due = True
             if self._proc is not None and old is not None and new.needs_restart(old):
                 self.log("settings changed: restarting the worker")
                 self._stop_worker(clear=False)
@@ -430,6 +431,12 @@ class Engine:
 
     def _step(self) -> None:
         now = time.monotonic()
+        if self._describe_due and (self._proc is None or self._client is not None):
+            # not while a worker starts: at OBS start both would load the same libraries on the
+            # same cores, and the first frame on screen waits for the worker (the menus use the
+            # copy an earlier session saved meanwhile)
+            self._describe_due = False
+            self._probe("describe", self._describe)
         if self._want_running and self._proc is None and now >= self._next_start:
             self._launch()
             return
