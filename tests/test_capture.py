@@ -50,12 +50,13 @@ def test_video_file_realtime_paces_to_the_clip(d0):
         for _ in range(26):  # frames 0..25: one second of media at 25 fps
             src.read()
         elapsed = time.monotonic() - t0
-    assert 0.95 <= elapsed < 1.4, elapsed
+    # never ahead of the clip (does not depend on the machine); late only by what a busy box adds
+    assert 0.95 <= elapsed < 3.0, elapsed
     with VideoFileSource(d0) as src:  # not paced: as fast as it decodes
         t0 = time.monotonic()
-        for _ in range(26):
+        for _ in range(50):  # two seconds of media
             src.read()
-        assert time.monotonic() - t0 < 0.9
+        assert time.monotonic() - t0 < 1.5  # ~0.1 s here; paced it could not take less than 1.96 s
 
 
 def test_missing_or_unreadable_video_is_a_user_error(tmp_path):

@@ -249,10 +249,10 @@ class FlakyCamera:
 @pytest.mark.parametrize("level", ["low", "quality"])
 def test_performance_setting_reaches_tracker_and_opencv(characters, tmp_path, testdata, level):
     """`performance` sets the face mesh rate (low: every 2nd frame, the filters carry the others)
-    and OpenCV's thread pool; what each level does is `worker.live.performance.PROFILES`."""
+    and OpenCV's thread pool; what each level does is `worker.performance.PROFILES`."""
     import cv2
 
-    from worker.live.performance import PROFILES
+    from worker.performance import PROFILES
 
     cv2.setNumThreads(-1)
     default_threads = cv2.getNumThreads()

@@ -33,7 +33,7 @@ def _models() -> Path:
 
 def test_real_weights_render_shared_footage(testdata, tmp_path):
     from worker.capture.video import VideoFileSource
-    from worker.render.liveportrait.overhead import character_arrays
+    from worker.tools.liveportrait_overhead import character_arrays
     from worker.track.mediapipe_tracker import FaceTracker
 
     models = _models()

@@ -4,12 +4,12 @@ the marks are placed by dragging, saved as the sidecar, and the preview shows fr
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import urllib.error
 import urllib.request
 
 import pytest
+from browser import chromium
 
 from worker.characters.face_marks import load_face_marks, sidecar_path
 from worker.paths import ASSETS_DIR
@@ -19,23 +19,7 @@ FOX = ASSETS_DIR / "mascots" / "fox.png"
 
 
 def _driver():
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("selenium is not installed (the dev extra)")
-        pytest.skip("selenium is not installed")
-    binary, drv = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (binary and drv):
-        if os.environ.get("CI"):
-            pytest.fail("chromium / chromium-driver are not installed (.ci/run's SYSTEM_PACKAGES)")
-        pytest.skip("chromium / chromium-driver are not installed")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = binary
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        opts.add_argument(a)
-    return webdriver.Chrome(service=Service(drv), options=opts)
+    return chromium()
 
 
 @pytest.fixture()

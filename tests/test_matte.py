@@ -8,7 +8,6 @@ import pytest
 from PIL import Image
 
 from worker.characters.matte import (
-    before_after,
     composite,
     halo,
     keep_connected,
@@ -16,6 +15,7 @@ from worker.characters.matte import (
     refine_cutout,
 )
 from worker.characters.preprocess import PreprocessSettings, preprocess_image
+from worker.tools.matte_sheet import before_after
 
 # Halo over green (colour levels of old background left in the edge), measured 2026-12-03:
 # today's coarse cut-out -> refined. Ceilings sit just above the refined values.

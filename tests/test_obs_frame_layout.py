@@ -13,7 +13,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from obs_harness import OBS_SCRIPTING_DIR, REPO, skip_or_fail
+from obs_harness import skip_or_fail
+
+from worker.tools.obs_run import OBS_SCRIPTING_DIR, REPO
 
 PROBE = r"""
 import ctypes, json, sys

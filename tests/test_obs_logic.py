@@ -368,7 +368,7 @@ def test_worker_process_reads_ready_line_and_stops(tmp_path):
     assert wp.poll() is None
     t0 = time.monotonic()
     rc = wp.stop(grace=0.0)
-    assert rc is not None and time.monotonic() - t0 < 3
+    assert rc is not None and time.monotonic() - t0 < 10  # the child would sleep 60 s
 
 
 def test_worker_process_kills_a_child_that_ignores_terminate(tmp_path):

@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
-from obs_harness import REPO, ObsRun, missing_requirements, skip_or_fail
+from obs_harness import skip_or_fail
 
 from worker.setup import obs_config as C
+from worker.tools.obs_run import REPO, ObsRun, missing_requirements
 
 pytestmark = [pytest.mark.obs, pytest.mark.slow]
 

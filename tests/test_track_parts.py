@@ -139,7 +139,8 @@ def test_pose_signs():
 
 
 def test_canonical_face_regenerates_from_the_bundled_portrait(tmp_path):
-    from worker.track.canonical import DATA_PATH, regenerate
+    from worker.tools.canonical_face import regenerate
+    from worker.track.canonical import DATA_PATH
 
     fresh = regenerate(tmp_path / "canonical_face.npy")
     np.testing.assert_allclose(fresh, np.load(DATA_PATH), atol=0.01)  # centimetres

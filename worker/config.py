@@ -26,19 +26,24 @@ Settings in `LIVE_KEYS` can change while running (`set_options` on the control c
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from worker.errors import UserError, os_reason
-from worker.live.performance import DEFAULT_PERFORMANCE, PERFORMANCE_LEVELS
 from worker.options import Option
 from worker.output.registry import OUTPUTS, output_entry
 from worker.paths import SAMPLE_CHARACTERS_DIR
+from worker.performance import DEFAULT_PERFORMANCE, PERFORMANCE_LEVELS
 from worker.render.registry import DEFAULT as DEFAULT_RENDERER
 from worker.render.registry import RENDERERS, SIZE
 from worker.retarget.retargeter import RetargetOptions
+
+if TYPE_CHECKING:
+    from worker.audio.analysis import VoiceSettings
+    from worker.audio.calibration import VoiceProfile
 
 
 def _size() -> Option:
@@ -229,3 +234,36 @@ def validate(cfg: dict) -> None:
 
 def _check(key: str, value: Any) -> None:
     SCHEMA[key].check(value, f"config key '{key}'")
+
+
+# ---------------------------------------------------------------- the voice section's file side
+
+
+def voice_from_config(path: str | Path | None) -> tuple[VoiceSettings, VoiceProfile]:
+    """The voice settings and profile of the config file at `path` (None: the defaults)."""
+    from worker.audio.voice_config import voice_from_section
+
+    return voice_from_section(load_config(path)["voice"], f"{path}: voice")
+
+
+def store_voice_calibration(path: str | Path, profile: VoiceProfile) -> None:
+    """Put `profile` under voice.calibration in the YAML file at `path` (created if missing), atomically.
+
+    The rest of the file is kept as data (comments are not: YAML is re-written)."""
+    p = Path(path)
+    data: dict = {}
+    if p.exists():
+        load_config(p)  # refuse to touch a file that is not a valid config
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    data.setdefault("voice", {})
+    if not isinstance(data["voice"], dict):
+        raise UserError(f"{p}: 'voice' must be a mapping")
+    data["voice"]["calibration"] = profile.to_config()
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.tmp")
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=200), encoding="utf-8")
+        os.replace(tmp, p)
+    except OSError as e:
+        raise UserError(f"{p}: cannot write config ({e.strerror})") from None
+    load_config(p)  # what was written must load

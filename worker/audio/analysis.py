@@ -16,9 +16,9 @@ import numpy as np
 
 from worker.audio.calibration import VoiceProfile, default_profile
 from worker.audio.features import HOP, RATE, WIN, features, frames_ending_at_hops, voicing
-from worker.audio.mouth_signal import VOWELS, MouthSignal
 from worker.audio.vad import VOICING_MIN, VoiceActivity
 from worker.errors import UserError
+from worker.retarget.mouth_signal import VOWELS, MouthSignal
 
 HOP_S = HOP / RATE
 TRACK_COLUMNS = ("t", "openness", *VOWELS, "voiced")

@@ -1,7 +1,7 @@
 """A voice profile: per-vowel MFCC templates and the voice's loudness range.
 
 The default profile ships in `data/default_voice.json` (measured on several espeak-ng voices by
-`python -m worker.audio.make_default_profile`); `stream-animator calibrate-voice` measures the
+`python -m worker.tools.make_default_profile`); `stream-animator calibrate-voice` measures the
 user's own voice (one recording per vowel, optionally one of silence) and stores the result in
 the config file under `voice.calibration`, as plain lists of numbers.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from worker.audio.features import HOP, N_MFCC, features, frames_ending_at_hops, voicing
-from worker.audio.mouth_signal import VOWELS
 from worker.audio.vad import VOICING_MIN, VoiceActivity
 from worker.errors import UserError
+from worker.retarget.mouth_signal import VOWELS
 
 DEFAULT_PROFILE = Path(__file__).resolve().parent / "data" / "default_voice.json"
 FORMAT = 1

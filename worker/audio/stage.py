@@ -14,8 +14,8 @@ import numpy as np
 
 from worker.audio.analysis import MouthAnalyzer, VoiceSettings
 from worker.audio.calibration import VoiceProfile
-from worker.audio.mouth_signal import MouthSignal
 from worker.audio.sources import AudioSource, open_source
+from worker.retarget.mouth_signal import MouthSignal
 
 
 class VoiceInput:

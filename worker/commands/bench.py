@@ -30,6 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="instead: the voice: analysis cost per hop, latency of a click track through the live "
                    "worker (sound -> frame), offline talking renders and batch vs separate")
     p.add_argument("--no-offline", action="store_true", help="with --audio: skip the offline render runs (minutes)")
+    p.add_argument("--obs", type=int, nargs="?", const=3, metavar="ROUNDS",
+                   help="instead: in a real OBS (headless), killed worker -> frames again and OBS start -> first "
+                   "frame, over ROUNDS rounds (default 3); exit 1 when a target (2 s, 3 s) is not met")
+    p.add_argument("--ws", type=float, nargs="?", const=5.0, metavar="SECONDS",
+                   help="instead: the ws output's Browser Source page in chromium: painted FPS and capture -> "
+                   "painted latency per pixel format, worker CPU per client, restart -> painting again (2 s)")
     p.add_argument("--renderer", choices=("liveportrait", "meshwarp"),
                    help="instead: this renderer on the clip (liveportrait: per-network ms, our own code's ms, "
                         "render-cache hit rate), beside meshwarp on the same frames (default 120 frames)")
@@ -82,16 +88,22 @@ def run(args: argparse.Namespace) -> int:
     from worker.tools import bench
 
     if args.audio:
-        from worker.audio.bench import run_bench
+        from worker.tools.audio_bench import run_bench
 
         res = run_bench(offline=not args.no_offline)
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))
         return 0
     if args.recovery:
         return _run_recovery(args)
+    if args.ws is not None:
+        from worker.tools.ws_bench import main as ws_main
+
+        return ws_main(args.ws, args.json)
     clip = Path(args.clip) if args.clip else _default_clip()
     if not clip.is_file():
         raise UserError(f"{clip}: driving clip not found")
+    if args.obs is not None:
+        return _run_obs(args, clip)
     if args.ndi:
         from worker.tools import ndi_rate
 
@@ -160,6 +172,25 @@ def _run_recovery(args: argparse.Namespace) -> int:
     res = recovery.bench_recovery(runs=args.runs, kills=args.kills, clip=clip, characters=chars, say=say)
     print(json.dumps(res) if args.json else recovery.format_report(res))
     return 0 if res["kill_to_moving_s"]["met"] else 1
+
+
+def _run_obs(args: argparse.Namespace, clip: Path) -> int:
+    """`bench --obs`: recovery and start times in a real OBS, judged against their targets."""
+    from worker.paths import DEMO_CHARACTER
+    from worker.tools.obs_bench import bench_obs
+
+    if args.obs < 1:
+        raise UserError(f"--obs {args.obs}: the number of rounds must be at least 1")
+    character = Path(args.characters[0]) if args.characters else DEMO_CHARACTER
+    if not character.is_file():
+        raise UserError(f"{character}: character image not found")
+    res = bench_obs(clip, character, args.obs, say=lambda s: print(s, file=sys.stderr, flush=True))
+    print(json.dumps(res) if args.json else json.dumps(res, indent=1))
+    t = res["targets_s"]
+    print(f"targets: killed worker -> frames {res['worker_kill_to_frames_median_s']:.2f} s (median) against "
+          f"{t['worker_kill_to_frames']:.0f} s; OBS start -> first frame {res['start_cached_median_s']:.2f} s "
+          f"against {t['start_cached']:.0f} s: {'met' if res['targets_met'] else 'NOT met'}", file=sys.stderr)
+    return 0 if res["targets_met"] else 1
 
 
 def _run_renderer(args: argparse.Namespace, clip: Path) -> int:

@@ -46,9 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from worker.audio.calibration import calibrate
-    from worker.audio.mouth_signal import VOWELS
     from worker.audio.sources import decode_audio
-    from worker.audio.voice_config import store_calibration
+    from worker.config import store_voice_calibration
+    from worker.retarget.mouth_signal import VOWELS
 
     silence = None
     if args.files:
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         recordings, silence = _record_all(args.mic, args.seconds, quiet=args.json)
         source = f"microphone {args.mic}"
     profile = calibrate(recordings, silence, source=source)
-    store_calibration(args.config, profile)
+    store_voice_calibration(args.config, profile)
     summary = {
         "config": args.config,
         "source": source,
@@ -104,8 +104,8 @@ def _record(source, seconds: float) -> np.ndarray:
 
 
 def _record_all(mic: str, seconds: float, quiet: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    from worker.audio.mouth_signal import VOWELS
     from worker.audio.sources import MicAudioSource
+    from worker.retarget.mouth_signal import VOWELS
 
     def say(msg: str) -> None:
         if not quiet:

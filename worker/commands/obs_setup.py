@@ -15,6 +15,13 @@ from worker.errors import UserError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--collection", metavar="NAME", help="scene collection to set up (default: OBS's current one)")
     p.add_argument("--undo", action="store_true", help="restore what obs-setup changed")
+    p.add_argument(
+        "--browser-source",
+        action="store_true",
+        help="instead of the script: add the worker's page (the ws output) to the current scene as a Browser "
+        "Source, for an OBS without Python",
+    )
+    p.add_argument("--size", type=int, default=512, help="the Browser Source's width and height (default 512)")
     p.add_argument("--camera", metavar="webcam:N|VIDEO", help="also choose the camera (or a video file) for the script")
     p.add_argument("--characters", metavar="FOLDER", help="also choose the characters folder for the script")
     p.add_argument("--obs-config", metavar="FOLDER", help="OBS's configuration folder (default: found per OS)")
@@ -28,6 +35,14 @@ def run(args: argparse.Namespace) -> int:
     config_dir = R.find_config_dir(args.obs_config)
     if args.undo:
         rep = R.undo(config_dir)
+    elif args.browser_source:
+        from worker.web.settings import stable_address
+
+        if not 16 <= args.size <= 4096:
+            raise UserError(f"--size must be 16..4096, got {args.size}")
+        addr = stable_address()  # the one `run --output ws` listens on
+        url = f"http://127.0.0.1:{addr.port}/source?token={addr.token}"
+        rep = R.apply_browser_source(config_dir, url, args.collection, args.size)
     else:
         repo = repo_root()
         if repo is None:

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from worker.audio.sources import decode_audio
     from worker.audio.talking import TalkingRenderer, VoiceClip, lipsync_package
     from worker.audio.tts import synthesize
-    from worker.audio.voice_config import voice_from_config
+    from worker.config import voice_from_config
     from worker.output.base import parse_colour
     from worker.paths import default_cache_dir
     from worker.progress import progress

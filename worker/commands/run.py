@@ -44,8 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--output",
         action="append",
         metavar="TYPE[:VALUE]",
-        help="output(s) instead of the config's: obs, nut:9999, file:out.mp4, window, spout:Name, "
-        "virtualcam:/dev/video10 (`describe` lists each output's short form)",
+        help="output(s) instead of the config's: obs, ws (Browser Source page + WebSocket API), nut:9999, "
+        "file:out.mp4, window, spout:Name, virtualcam:/dev/video10 (`describe` lists each output's short form)",
     )
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--control-port", type=int, help="control channel port (0 = any free port)")
@@ -188,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if worker.browser_source_url:  # the same address every start: set up once in OBS
+        print(f"Browser Source: {worker.browser_source_url}", file=sys.stderr, flush=True)
     if args.ready_json:
         sys.stdout.write(worker.ready_line().decode())
         sys.stdout.flush()

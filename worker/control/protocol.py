@@ -61,6 +61,34 @@ Frame channel (protocol 1, the "obs" output)
 * Newest frame wins: a client that reads slowly gets frames skipped (the worker counts
   them), it never blocks the worker.
 
+WebSocket channel (protocol 1, the "ws" output)
+-----------------------------------------------
+* One aiohttp server (`worker.web`) on 127.0.0.1 (the port and the token kept in the user's
+  settings, `worker.web.settings`, so the address survives restarts). Token: the query
+  ``?token=`` (pages), the header ``Authorization: Bearer <token>``, or the socket's first
+  message: the auth line above, answered the same way. A wrong one is one error, then a close.
+* ``GET /source?token=...``: the Browser Source page. ``GET /ws``: the socket. Query options:
+  ``format`` = ``rgba`` | ``webp`` | ``png`` (default: rgba from 127.0.0.1, webp from another
+  machine), ``frames=0`` for control only.
+* Server -> client binary messages are frames: the frame channel's `FRAME_HEADER` above, then
+  the payload; pixel format 1 = raw RGBA (width * height * 4 bytes), 2 = WebP with alpha,
+  3 = PNG with alpha (payload length = the file's size). The seq field is the frame id (for
+  ``render`` replies: the client's ``frame_id``). Each client gets the newest frame; frames it
+  was too slow for are counted as dropped in the status (``outputs.ws``).
+* Text messages are JSON: the control requests and replies above (same ops, same errors), the
+  events above to subscribed clients (``subscribe``) plus ``face`` (``{"found": bool}``),
+  ``voice`` (``{"voiced": bool}``), ``say`` (a line to play, see below) and ``stopping``.
+  Socket-only ops (`WS_OPS`): ``frames`` (``format``: as the query, ``on``: bool), ``say``
+  (``text``: a line for the system's offline voice, or ``audio``: a WAV file's bytes in
+  base64; result ``{"say": id, "seconds": s}``: the mouth follows that audio from the next
+  frame on and pages play it, event ``say`` ``{"id", "url", "seconds"}``), ``render``
+  (request/response: ``frame_id`` int, optional ``audio``: base64 PCM, signed 16-bit
+  little-endian mono at ``rate`` Hz (default 16000), at most `MAX_RENDER_AUDIO` bytes; the
+  reply's result ``{"frame_id", "processing_ms", "mouth", "bounds": [x, y, w, h]}`` comes
+  first, then the frame as a binary message whose seq is the frame_id).
+* A message over `MAX_LINE` bytes, a binary message from a client, or an unknown op gets one
+  error; the first two close the socket, the worker's frame rate is untouched.
+
 Worker start-up
 ---------------
 The launcher passes the secret in env `ENV_TOKEN` and may pin ports with `ENV_CONTROL_PORT`
@@ -114,6 +142,12 @@ EVENTS = ("status", "character", "characters")
 FRAME_MAGIC = b"SAMF"
 FRAME_VERSION = 1
 PIXEL_RGBA = 1
+PIXEL_WEBP = 2
+PIXEL_PNG = 3
+PIXEL_FORMATS = {"rgba": PIXEL_RGBA, "webp": PIXEL_WEBP, "png": PIXEL_PNG}
+WS_OPS = ("frames", "say", "render")
+WS_EVENTS = ("face", "voice", "say", "stopping")
+MAX_RENDER_AUDIO = 48000 * 2  # one second of 48 kHz 16-bit mono
 FRAME_HEADER = struct.Struct("<4sHHIIQddI")
 FRAME_HEADER_SIZE = FRAME_HEADER.size  # 44
 MAX_FRAME_SIDE = 8192
@@ -414,11 +448,17 @@ class LineReader:
 
 
 def pack_frame_header(
-    width: int, height: int, seq: int, capture_ts: float, send_ts: float, pixel_format: int = PIXEL_RGBA
+    width: int,
+    height: int,
+    seq: int,
+    capture_ts: float,
+    send_ts: float,
+    pixel_format: int = PIXEL_RGBA,
+    payload_len: int | None = None,
 ) -> bytes:
-    return FRAME_HEADER.pack(
-        FRAME_MAGIC, FRAME_VERSION, pixel_format, width, height, seq, capture_ts, send_ts, width * height * 4
-    )
+    """The header; `payload_len` is needed for encoded formats (WebP, PNG), RGBA's is w * h * 4."""
+    n = width * height * 4 if payload_len is None else payload_len
+    return FRAME_HEADER.pack(FRAME_MAGIC, FRAME_VERSION, pixel_format, width, height, seq, capture_ts, send_ts, n)
 
 
 @dataclass
@@ -433,15 +473,18 @@ class FrameHeader:
     payload_len: int
 
 
-def unpack_frame_header(buf: bytes | bytearray | memoryview) -> FrameHeader:
+def unpack_frame_header(buf: bytes | bytearray | memoryview, formats: tuple[int, ...] = (PIXEL_RGBA,)) -> FrameHeader:
+    """The header of a frame; `formats` are the pixel formats the reader takes (the OBS script: RGBA)."""
     magic, ver, fmt, w, h, seq, cts, sts, n = FRAME_HEADER.unpack(buf)
     if magic != FRAME_MAGIC:
         raise ProtocolError(f"bad frame magic {magic!r}")
     if ver != FRAME_VERSION:
         raise ProtocolError(f"frame version {ver} not supported (want {FRAME_VERSION})")
-    if fmt != PIXEL_RGBA:
+    if fmt not in formats:
         raise ProtocolError(f"pixel format {fmt} not supported")
-    if not (0 < w <= MAX_FRAME_SIDE and 0 < h <= MAX_FRAME_SIDE) or n != w * h * 4:
+    if not (0 < w <= MAX_FRAME_SIDE and 0 < h <= MAX_FRAME_SIDE) or not (
+        n == w * h * 4 if fmt == PIXEL_RGBA else 0 < n <= w * h * 4 + 65536
+    ):
         raise ProtocolError(f"bad frame size {w}x{h} payload {n}")
     return FrameHeader(ver, fmt, w, h, seq, cts, sts, n)
 

@@ -388,6 +388,34 @@ def _one_line(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def answer(call: Callable[[str, dict], dict], msg: dict) -> dict[str, Any]:
+    """The reply to one decoded request ``{"id", "op", ...args}``: checks the id, the op and its
+    arguments (`P.check_args`), then `call(op, args)`. Shared by every channel that takes the
+    control requests (this server, the WebSocket API), so they answer alike. ``subscribe`` is
+    each channel's own and is not handled here."""
+    rid = msg.get("id")
+    if not isinstance(rid, int) or isinstance(rid, bool):
+        return {"id": None, "ok": False, "error": "request needs an integer 'id'"}
+    op = msg.get("op")
+    if not isinstance(op, str):
+        return {"id": rid, "ok": False, "error": "request needs a string 'op'"}
+    args = {k: v for k, v in msg.items() if k not in ("id", "op")}
+    if op == "auth":
+        return {"id": rid, "ok": False, "error": "already authenticated"}
+    if (bad := P.check_args(op, args)) is not None:
+        return {"id": rid, "ok": False, "error": bad}
+    try:
+        return {"id": rid, "ok": True, "result": call(op, args)}
+    except UnknownOp:
+        return {"id": rid, "ok": False, "error": f"unknown op {_one_line(op, 60)!r}"}
+    except (UserError, ValueError, TypeError, KeyError) as e:
+        text = f"missing {e.args[0]!r}" if isinstance(e, KeyError) and e.args else str(e)
+        return {"id": rid, "ok": False, "error": _one_line(text) or type(e).__name__}
+    except Exception as e:
+        log.exception("control op %r failed", op)
+        return {"id": rid, "ok": False, "error": _one_line(f"internal error: {type(e).__name__}: {e}")}
+
+
 class ControlServer(LoopbackServer):
     """The worker's control channel.
 
@@ -443,40 +471,18 @@ class ControlServer(LoopbackServer):
             self.counters["protocol_errors"] += 1
             self.send_obj(conn, {"id": None, "ok": False, "error": str(e)})
             return
-        rid = msg.get("id")
-        if not isinstance(rid, int) or isinstance(rid, bool):
-            self.send_obj(conn, {"id": None, "ok": False, "error": "request needs an integer 'id'"})
-            return
-        op = msg.get("op")
-        if not isinstance(op, str):
-            self.send_obj(conn, {"id": rid, "ok": False, "error": "request needs a string 'op'"})
-            return
-        args = {k: v for k, v in msg.items() if k not in ("id", "op")}
-        reply: dict[str, Any]
-        if op == "subscribe" and P.check_args(op, args) is None:
-            conn.subscribed = args.get("on", True)
-            reply = {"id": rid, "ok": True, "result": {"subscribed": conn.subscribed}}
+        if msg.get("op") == "subscribe" and isinstance(msg.get("id"), int) and P.check_args("subscribe", msg) is None:
+            conn.subscribed = msg.get("on", True)
+            reply: dict[str, Any] = {"id": msg["id"], "ok": True, "result": {"subscribed": conn.subscribed}}
             if conn.subscribed:
                 self._next_status = 0.0  # first event right away
-        elif op == "auth":
-            reply = {"id": rid, "ok": False, "error": "already authenticated"}
-        elif (bad := P.check_args(op, args)) is not None:
-            reply = {"id": rid, "ok": False, "error": bad}
         else:
-            try:
-                reply = {"id": rid, "ok": True, "result": self.call(op, args)}
-            except UnknownOp:
-                reply = {"id": rid, "ok": False, "error": f"unknown op {_one_line(op, 60)!r}"}
-            except (UserError, ValueError, TypeError, KeyError) as e:
-                text = f"missing {e.args[0]!r}" if isinstance(e, KeyError) and e.args else str(e)
-                reply = {"id": rid, "ok": False, "error": _one_line(text) or type(e).__name__}
-            except Exception as e:
-                log.exception("control op %r failed", op)
-                reply = {"id": rid, "ok": False, "error": _one_line(f"internal error: {type(e).__name__}: {e}")}
+            reply = answer(self.call, msg)
         try:
             data = P.encode(reply)
         except (TypeError, ValueError) as e:
-            data = P.encode({"id": rid, "ok": False, "error": _one_line(f"internal error: result not JSON: {e}")})
+            error = _one_line(f"internal error: result not JSON: {e}")
+            data = P.encode({"id": reply.get("id"), "ok": False, "error": error})
         self.queue(conn, data)
 
     def _broadcast(self, event: dict) -> None:

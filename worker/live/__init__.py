@@ -7,10 +7,10 @@
   `Controls` flags they read.
 - `ops.py`: the control channel's op table.
 - `report.py`: the status report (a protocol `Status`).
-- `slot.py`: `LatestSlot`, the newest-wins hand-over between threads (stages and outputs).
 - `records.py`: what travels between stages (`Captured`, `RenderInput`, `Tracked`).
 - `ports.py`: the structural types of the parts the pipeline drives (real or fake).
 - `animator.py`: retarget + render for one frame (shared with the offline demo and benchmarks).
 
-This file imports nothing, so `worker.live.slot` stays cheap to import (the outputs use it).
+The newest-wins hand-over between threads (`LatestSlot`) and the performance levels sit below
+the stages (`worker.slot`, `worker.performance`): the outputs and the config use them too.
 """

@@ -14,9 +14,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from worker.audio.mouth_signal import MouthSignal
 from worker.characters.assets import CharacterAssets
 from worker.render import FrameInput, create_renderer
+from worker.retarget.mouth_signal import MouthSignal
 from worker.retarget.retargeter import Retargeter, RetargetOptions
 from worker.track.face_state import FaceState
 

@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from worker.audio.mouth_signal import MouthSignal
 from worker.capture import FrameSource
+from worker.retarget.mouth_signal import MouthSignal
 from worker.track.face_state import FaceState
 
 

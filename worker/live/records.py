@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from worker.audio.mouth_signal import MouthSignal
+from worker.retarget.mouth_signal import MouthSignal
 from worker.track.face_state import FaceState
 
 

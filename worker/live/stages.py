@@ -21,9 +21,9 @@ from worker.control import protocol as P
 from worker.errors import UserError, without_errno
 from worker.live.ports import Animator, Characters, Fanout, Tracker, Voice
 from worker.live.records import Captured, RenderInput, Tracked
-from worker.live.slot import LatestSlot
 from worker.live.startup import STARTUP
 from worker.output.metrics import RateMeter, RollingPercentiles
+from worker.slot import LatestSlot
 from worker.track.face_state import FaceState
 
 log = logging.getLogger(__name__)

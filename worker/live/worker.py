@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from worker import performance
 from worker.capture import FrameSource, open_source
 from worker.capture.none import is_none
 from worker.characters.cache import open_cache
@@ -25,7 +26,6 @@ from worker.control import protocol as P
 from worker.control.metrics import ProcessMetrics
 from worker.control.server import ControlServer
 from worker.errors import UserError
-from worker.live import performance
 from worker.live.animator import Animator
 from worker.live.pipeline import Pipeline
 from worker.live.startup import STARTUP
@@ -127,6 +127,12 @@ class LiveWorker:
         self.first = first
         self.server = ControlServer(self.pipeline.request, self.token, port=cfg["control"]["port"])
         self.pipeline.publish = self.server.publish
+        web = [o for o in self.fanout.outputs if hasattr(o, "attach")]  # the ws output: the same API
+        for o in web:
+            o.attach(self.pipeline.request, self.pipeline.stages)
+        if web:
+            listeners = [self.server.publish, *(o.publish for o in web)]
+            self.pipeline.publish = lambda event: [publish(event) for publish in listeners]
         self.roster.on_change = self.pipeline.characters_changed
 
     def _check_renderer(self) -> None:
@@ -261,8 +267,14 @@ class LiveWorker:
     def frame_port(self) -> int | None:
         return next((getattr(o, "port", None) for o in self.fanout.outputs if o.name == "obs"), None)
 
+    @property
+    def browser_source_url(self) -> str | None:
+        """The Browser Source page's address when the ws output runs."""
+        return next((o.source_url() for o in self.fanout.outputs if o.name == "ws"), None)
+
     def ready_line(self) -> bytes:
-        return P.ready_line(self.control_port, self.frame_port)
+        extra = {"browser_source": self.browser_source_url} if self.browser_source_url else {}
+        return P.ready_line(self.control_port, self.frame_port, **extra)
 
     def start(self) -> LiveWorker:
         self._start_voice()

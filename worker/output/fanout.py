@@ -9,8 +9,8 @@ import time
 import numpy as np
 
 from worker.errors import UserError, os_reason
-from worker.live.slot import LatestSlot
 from worker.output.base import Output, check_rgba
+from worker.slot import LatestSlot
 
 log = logging.getLogger(__name__)
 

@@ -43,6 +43,10 @@ def _pyav() -> str | None:
     return _module("av", "av")
 
 
+def _aiohttp() -> str | None:
+    return _module("aiohttp", "aiohttp")
+
+
 def _spout() -> str | None:
     if not sys.platform.startswith("win"):
         return "needs Windows and SpoutGL"
@@ -131,6 +135,21 @@ OUTPUTS: dict[str, OutputEntry] = by_name(
             Option("max_clients", "int", 8, 1, 64),
         ),
         _always,
+        "port",
+        False,
+    ),
+    OutputEntry(
+        "ws",
+        "worker.output.ws:WsOutput",
+        "WebSocket frames + control, and the OBS Browser Source page (no Python in OBS)",
+        (
+            Option("port", "int", None, 0, 65535, optional=True, help="default: the port kept in the user's settings"),
+            Option("token", "str", None, optional=True, help="default: the token kept in the user's settings"),
+            Option("host", "str", "127.0.0.1", help="address to listen on (another than loopback: a warning)"),
+            Option("max_clients", "int", 128, 1, 1024),
+            Option("webp_quality", "int", 90, 1, 101, help="WebP frames for other machines (101 = lossless)"),
+        ),
+        _aiohttp,
         "port",
         False,
     ),

@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from worker.audio.mouth_signal import VOWELS, MouthSignal
 from worker.retarget import geometry as G
+from worker.retarget.mouth_signal import VOWELS, MouthSignal
 from worker.track import landmark_ids as R
 
 LIPSYNC_MODES = ("off", "assist", "always")

@@ -29,7 +29,7 @@ from worker.track.face_state import N_LANDMARKS, FaceState
 from worker.track.one_euro import OneEuroFilter, OneEuroParams
 
 if TYPE_CHECKING:
-    from worker.audio.mouth_signal import MouthSignal
+    from worker.retarget.mouth_signal import MouthSignal
 
 # A driver lid gap below this fraction of its neutral gap counts as shut: MediaPipe never
 # reports a fully closed lid as zero.

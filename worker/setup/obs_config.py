@@ -17,8 +17,9 @@ from worker.errors import UserError
 
 SCRIPT_FILE = "stream_animator.py"
 SCRIPTS_MODULE = "scripts-tool"
-SOURCE_NAMES = ("Animated Character", "Animated Character (Spout)")  # created by the script
-SOURCE_IDS = ("ffmpeg_source", "spout_capture")
+BROWSER_SOURCE_NAME = "Animated Character (Browser)"  # added by `obs-setup --browser-source`
+SOURCE_NAMES = ("Animated Character", "Animated Character (Spout)", BROWSER_SOURCE_NAME)  # ours
+SOURCE_IDS = ("ffmpeg_source", "spout_capture", "browser_source")
 WORKER_PYTHON_KEY = "worker_python"  # obs_script/stream_animator_lib/settings.py ScriptSettings field
 LEDGER_DIR = "stream-animator-setup"
 LEDGER_FORMAT = 1
@@ -205,6 +206,46 @@ def unregister_script(data: dict) -> dict:
             if isinstance(items, list):
                 s["settings"]["items"] = [i for i in items if not (isinstance(i, dict) and i.get("name") in ours)]
     return data
+
+
+def add_browser_source(data: dict, url: str, width: int, height: int, fps: int = 30) -> tuple[dict, str]:
+    """`data` with a Browser Source showing `url` (the ws output's page) in the current scene, and
+    that scene's name. Idempotent: an existing one (by name) gets the new address; its place,
+    size and filters in the scene are kept. Its audio goes to OBS's mixer (lines the character says)."""
+    sources = data.setdefault("sources", [])
+    if not isinstance(sources, list):
+        raise UserError("the scene collection's 'sources' is not a list")
+    scene_name = data.get("current_scene") or data.get("current_program_scene")
+    scenes = [s for s in sources if isinstance(s, dict) and s.get("id") == "scene"]
+    scene = next((s for s in scenes if s.get("name") == scene_name), scenes[0] if scenes else None)
+    if scene is None:
+        raise UserError("the scene collection has no scene: add one in OBS, close it, then run obs-setup again")
+    settings = {
+        "url": url,
+        "width": int(width),
+        "height": int(height),
+        "fps_custom": True,
+        "fps": int(fps),
+        "reroute_audio": True,  # the page's sound (`say`) into OBS's mixer, not the desktop
+        "shutdown": False,  # keep the page (and its socket) when the source is hidden
+        "restart_when_active": False,
+        "css": "",  # OBS's default CSS paints no background either; empty keeps it transparent for sure
+    }
+    ours = next((s for s in sources if isinstance(s, dict) and s.get("name") == BROWSER_SOURCE_NAME), None)
+    if ours is None:
+        ours = {"id": "browser_source", "versioned_id": "browser_source", "name": BROWSER_SOURCE_NAME,
+                "enabled": True, "mixers": 255, "monitoring_type": 0, "settings": {}}
+        sources.append(ours)
+    ours["settings"] = {**(ours.get("settings") if isinstance(ours.get("settings"), dict) else {}), **settings}
+    scene_settings = scene.setdefault("settings", {})
+    items = scene_settings.setdefault("items", [])
+    if not any(isinstance(i, dict) and i.get("name") == BROWSER_SOURCE_NAME for i in items):
+        n = int(scene_settings.get("id_counter") or 0) + 1
+        scene_settings["id_counter"] = n
+        items.append({"name": BROWSER_SOURCE_NAME, "id": n, "visible": True, "locked": False, "rot": 0.0,
+                      "pos": {"x": 0.0, "y": 0.0}, "scale": {"x": 1.0, "y": 1.0}, "align": 5,
+                      "bounds_type": 0, "bounds_align": 0, "bounds": {"x": 0.0, "y": 0.0}})
+    return data, str(scene.get("name"))
 
 
 def dump_collection(data: dict, like: str) -> str:

@@ -153,6 +153,38 @@ def apply(
     return rep
 
 
+def apply_browser_source(
+    config_dir: Path,
+    url: str,
+    collection: str | None = None,
+    size: int = 512,
+    check_running: bool = True,
+) -> Report:
+    """Add the ws output's page to the collection's current scene as a Browser Source (for an OBS
+    without Python). Backed up like `apply`; `undo` removes it."""
+    rep = Report()
+    if check_running:
+        refuse_if_running(config_dir)
+    coll = C.find_collection(config_dir, collection)
+    ledger = C.Ledger(config_dir)
+    text = C.read_text(coll.path)
+    data, scene = C.add_browser_source(C.parse_collection(coll.path, text), url, size, size)
+    new = C.dump_collection(data, text)
+    if C.parse_collection(coll.path, new) == C.parse_collection(coll.path, text):
+        rep.say(f"Scene collection '{coll.name}': the Browser Source is already there ({coll.path})")
+    else:
+        ledger.change(coll.path, new.encode("utf-8", errors="surrogateescape"))
+        ledger.notes["collection"] = coll.name
+        ledger.save()
+        rep.changed.append(str(coll.path))
+        rep.say(f"Scene collection '{coll.name}': Browser Source '{C.BROWSER_SOURCE_NAME}' in scene '{scene}' "
+                f"({coll.path})")
+        rep.say(f"Backups of the original files: {ledger.dir} (undo with `stream-animator obs-setup --undo`)")
+    rep.say(f"It shows {url.split('?')[0]} (the address stays the same across restarts)")
+    rep.say("Start the worker with `stream-animator run --output ws` (or from your login autostart), then OBS")
+    return rep
+
+
 def undo(config_dir: Path, check_running: bool = True) -> Report:
     rep = Report()
     if check_running:

@@ -1,4 +1,5 @@
-"""Tools that measure the engine offline; nothing here runs in the live worker.
+"""Development tools: measurements, benchmarks and the generators of stored data and README
+pictures; nothing here runs in the live worker, and no stage package imports from here.
 
 - `offline`: the one offline frame loop (driver -> track -> retarget -> render) with stage
   timers, shared by `demo`, `bench` and the fidelity table.
@@ -12,4 +13,12 @@
   against driver), a column of the fidelity table.
 - `mark_page`: the local page where a character's face is marked by hand, with a preview
   rendered offline from the bundled clip (`stream-animator mark`).
+- `audio_bench`: the voice (analysis cost, sound -> frame latency, talking renders; `bench --audio`).
+- `output_bench`: the live outputs on loopback (`python -m worker.tools.output_bench`).
+- `obs_run`, `obs_bench`: a headless OBS Studio with our script, and the recovery and start
+  times measured in it (`bench --obs`); the OBS tests use the same runner.
+- `liveportrait_overhead`: our own per-frame cost around LivePortrait's networks.
+- `vowel_sheet`, `matte_sheet`: the README's vowel and cut-out pictures.
+- `make_default_profile`: the built-in voice profile; `canonical_face`: the stored 3-D face;
+  `make_driver`, `make_mascot`: the bundled demo clip's toon character and the mascots.
 """

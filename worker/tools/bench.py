@@ -346,12 +346,12 @@ def bench_meshwarp_clip(clip: Path, character: Path, max_frames: int = 120, size
 
 def bench_liveportrait(clip: Path, character: Path, max_frames: int = 120, size: int = 512,
                        models_dir: Path | None = None, standin: bool = False, device: str = "auto") -> dict:
-    """liveportrait on a real clip (worker.render.liveportrait.overhead): per-network ms, our own
+    """liveportrait on a real clip (worker.tools.liveportrait_overhead): per-network ms, our own
     code's cost around the networks with every frame through W+G (render cache off), and the
     render cache's hit rate with it on. `standin`: the stand-in graphs (their network ms and hit
     rate are not LivePortrait's; our own code's cost is the same work)."""
-    from worker.render.liveportrait.overhead import measure
     from worker.render.liveportrait.weights import default_models_dir, standin_dir
+    from worker.tools.liveportrait_overhead import measure
 
     # overhead.measure builds the stand-ins itself when given no folder
     models = None if standin else Path(models_dir or default_models_dir())

@@ -1,10 +1,10 @@
 """Run a real OBS Studio headless (Xvfb) with a throw-away config that loads our script.
 
-Used by the real-OBS tests (tests/obs_harness.py) and by `bench --recovery`. Each run gets a
-fresh HOME holding global.ini (first-run wizard off, obs-websocket on with a random port and
-password), a profile and a scene collection whose "scripts-tool" module loads
-obs_script/stream_animator.py with the given settings. Callers drive OBS over obs-websocket 5
-(obsws-python) and read the script's status file.
+Each run gets a fresh HOME holding global.ini (first-run wizard off, obs-websocket on with a
+random port and password), a profile and a scene collection whose "scripts-tool" module loads
+obs_script/stream_animator.py with the given settings. The OBS tests and `bench --obs` drive OBS
+over obs-websocket 5 (obsws-python) and read the script's status file. A development tool: it
+needs the checkout (the script beside the package) and the dev extra.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class ObsRun:
         self.state_dir = self.root / "state"
         self.scenes = scenes or ["Scene A", "Scene B"]
         self.script_settings = script_settings
-        self.script = Path(script)
+        self.script = Path(script)  # another checkout's script runs that checkout's worker (before/after)
         self.extra_env = env or {}
         self.ws_port = free_port()
         self.ws_password = secrets.token_urlsafe(16)

@@ -17,13 +17,11 @@ sample character (worker/assets/characters/astronaut.png, a frontal NASA portrai
    average), so that the model and solvePnP translations are in (approximate) centimetres.
 
 Axes follow the camera: x to the image's right, y down, z away from the camera.
-Regenerate the stored array with `python -m worker.track.canonical`.
+Regenerate the stored array with `python -m worker.tools.canonical_face`.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -91,36 +89,6 @@ def build_canonical_face(landmarks: np.ndarray, iters: int = 10) -> np.ndarray:
     return sym.astype(np.float32)
 
 
-def landmarks_of_sample_character() -> np.ndarray:
-    """MediaPipe (478, 3) landmarks of the bundled astronaut portrait, in its pixels."""
-    import cv2
-    import mediapipe as mp
-
-    from worker.paths import SAMPLE_CHARACTER
-
-    img = cv2.imread(str(SAMPLE_CHARACTER), cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError(SAMPLE_CHARACTER)
-    h, w = img.shape[:2]
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True) as fm:
-        res = fm.process(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-    if not res.multi_face_landmarks:
-        raise RuntimeError(f"no face found in {SAMPLE_CHARACTER}")
-    return np.array([[q.x * w, q.y * h, q.z * w] for q in res.multi_face_landmarks[0].landmark])
-
-
-def regenerate(path: Path = DATA_PATH) -> np.ndarray:
-    """Rebuild the canonical face from the sample character and write it (atomically) to `path`."""
-    face = build_canonical_face(landmarks_of_sample_character())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, face, allow_pickle=False)
-    os.replace(tmp, path)
-    load_canonical_face.cache_clear()
-    return face
-
-
 @lru_cache(maxsize=1)
 def load_canonical_face() -> np.ndarray:
     """The stored (478, 3) float32 canonical face in centimetres."""
@@ -128,8 +96,3 @@ def load_canonical_face() -> np.ndarray:
     if face.shape != (478, 3):
         raise ValueError(f"{DATA_PATH}: expected (478, 3), got {face.shape}")
     return face
-
-
-if __name__ == "__main__":
-    f = regenerate()
-    print(f"wrote {DATA_PATH}: {f.shape}, x {f[:, 0].min():.1f}..{f[:, 0].max():.1f} cm")

@@ -5,7 +5,7 @@ FP16, paste-back appended to W+G; cached), networks (sessions bound by shape, I/
 motion (keypoint maths), crop (face crop and paste-back), smoothing (One Euro on the driving
 motion), render_cache (LRU and hold-still), weights (manifest and verification), renderer
 (`LivePortraitRenderer`, `Driver`, `availability`), standin (small graphs with the real
-signatures, for tests and measurements), overhead (`python -m worker.render.liveportrait.overhead`:
+signatures, for tests and measurements), overhead (`python -m worker.tools.liveportrait_overhead`:
 our own per-frame cost, network ms, cache hit rate on real footage).
 """
 

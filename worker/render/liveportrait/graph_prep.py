@@ -10,7 +10,10 @@ Three transforms of an ONNX graph, each proven numerically in tests/test_livepor
   5-D GridSample (DirectML, CoreML, older CUDA builds, TensorRT < 11.2) then run the whole warp
   on the GPU instead of bouncing to the CPU.
 * `to_fp16`: everything in FP16 except ops that need FP32 (the rewrite's coordinate maths,
-  resizes, ranges); graph inputs and outputs stay FP32, casts sit at the borders.
+  resizes, ranges) and the keypoint -> sampling-coordinate path of the warp (`mark_keypoint_path`:
+  sparse motions and the deformation; measured on LivePortrait's real architecture, that path in
+  FP16 alone puts the image 16 grey levels off); graph inputs and outputs stay FP32, casts sit at
+  the borders.
 
 `prepared_graph(path, Variant(...))` applies what a provider needs, keyed by the source's SHA-256
 and `TRANSFORM_VERSION`, written atomically next to the weights (`.prepared/`).
@@ -31,13 +34,16 @@ from worker.errors import UserError
 
 log = logging.getLogger(__name__)
 
-TRANSFORM_VERSION = 1
+TRANSFORM_VERSION = 2  # 2: the keypoint path stays FP32
 CACHE_DIR = ".prepared"
 # ops kept in FP32 inside an FP16 graph: coordinate maths and ops without good FP16 kernels
 KEEP_FP32_OPS = frozenset(
     {"GridSample", "Resize", "Upsample", "Range", "CumSum", "TopK", "NonMaxSuppression", "RoiAlign"}
 )
 KEEP_FP32_PREFIX = "gs5d_c_"  # the rewrite's coordinate nodes are named with this prefix
+KP_PATH_PREFIX = "kp32_"  # nodes of the keypoint -> sampling-coordinate path (`mark_keypoint_path`)
+# graph inputs holding keypoints (the published W+G names); their path to GridSample stays FP32
+KEYPOINT_INPUTS = ("kp_driving", "kp_source")
 
 
 @dataclass(frozen=True)
@@ -257,7 +263,42 @@ def _elem_types(model) -> dict[str, int]:
 
 
 def _keep_fp32(node) -> bool:
-    return node.op_type in KEEP_FP32_OPS or node.name.startswith(KEEP_FP32_PREFIX)
+    return node.op_type in KEEP_FP32_OPS or node.name.startswith((KEEP_FP32_PREFIX, KP_PATH_PREFIX))
+
+
+def mark_keypoint_path(model) -> int:
+    """Name-mark (KP_PATH_PREFIX) the nodes on a path from a keypoint input to a GridSample's grid
+    that passes through no Conv: the dense-motion maths that turns keypoints into sampling
+    coordinates (LivePortrait's sparse motions and deformation; ~50 cheap nodes). The learned
+    parts (Conv and what follows it alone) stay FP16. Returns how many nodes were marked."""
+    g = model.graph
+    names = {i.name for i in g.input}
+    starts = {n for n in KEYPOINT_INPUTS if n in names}
+    if not starts:
+        return 0
+    conv = ("Conv", "ConvTranspose")
+    # forward from the keypoints, stopping at convolutions
+    fwd: set[int] = set()
+    live = set(starts)
+    for k, node in enumerate(g.node):  # ONNX graphs are topologically sorted
+        if node.op_type not in conv and any(i in live for i in node.input):
+            fwd.add(k)
+            live.update(node.output)
+    # backward from the GridSample grids, stopping at convolutions
+    producer = {o: k for k, node in enumerate(g.node) for o in node.output}
+    need = {node.input[1] for node in g.node if node.op_type == "GridSample" and len(node.input) > 1}
+    back: set[int] = set()
+    for k in range(len(g.node) - 1, -1, -1):
+        node = g.node[k]
+        if node.op_type in conv or not any(o in need for o in node.output):
+            continue
+        back.add(k)
+        need.update(i for i in node.input if i in producer)
+    path = fwd | back
+    for k in path:
+        node = g.node[k]
+        node.name = KP_PATH_PREFIX + (node.name or f"{node.op_type}_{k}")
+    return len(path)
 
 
 def to_fp16(model):
@@ -396,6 +437,10 @@ def transform(model, variant: Variant):
     """Apply `variant` to an in-memory model (the order matters: rewrite before FP16)."""
     if variant.opset20:
         model = upgrade_opset(model, 20)
+    if variant.fp16:  # before the rewrite: the path ends at the GridSample nodes it replaces
+        n = mark_keypoint_path(model)
+        if n:
+            log.info("keeping %d keypoint -> sampling-coordinate node(s) in FP32", n)
     if variant.rewrite:
         model, n = rewrite_gridsample_5d(model)
         left = sum(1 for nd in model.graph.node if nd.op_type == "GridSample")

@@ -1,9 +1,14 @@
-"""ONNX Runtime sessions for LivePortrait's six networks, bound by order, shape and dtype.
+"""ONNX Runtime sessions for LivePortrait's six networks, bound to their roles safely.
 
-Tensor names differ between exports, so nothing here uses them: each network's inputs and
-outputs are read from the session and matched to the roles below by element count (and rank
-where it matters), in the session's order. A file that does not match fails with one line that
-names it, what was expected and what was found. Inputs are cast to the session's dtype.
+Each role has the tensor name the published files carry (as VisoMaster binds them: F `img` ->
+`output`; M `img` -> `pitch, yaw, roll, t, exp, scale, kp`; W+G `feature_3d, kp_driving,
+kp_source` -> `out`; stitching, eye and lip `input` -> `output`). A file that carries those names
+is bound by them, whatever order it lists its tensors in (FasterLivePortrait's motion engines list
+`kp` first; LivePortrait's own `warp_decode` takes the source before the driving keypoints).
+Without the names, a role is bound by its element count (and rank) only where that is unique:
+two unnamed tensors of the same shape (exp and kp, both [1, 63]; the two keypoint inputs, both
+[1, 21, 3]; the three angle heads) cannot be told apart, and the file is refused with one line
+naming it and the ambiguity, never bound by a guess. Inputs are cast to the session's dtype.
 
 `Bound` is the per-frame path on any provider: inputs that never change (the character's
 feature volume f_s) are uploaded once as OrtValues on the provider's device; per frame only the
@@ -29,9 +34,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Tensor:
     role: str
-    count: int  # number of elements (batch 1)
+    count: int  # number of elements (batch 1); 0: any (the feature volume's width differs by build)
     rank: int | None = None  # required rank, when several layouts would have the same count
     dtype: str = "float"  # 'float' matches float and float16; else the exact element type
+    name: str = ""  # the name the published files give it ("" = the role)
+
+    @property
+    def published(self) -> str:
+        return self.name or self.role
 
 
 @dataclass(frozen=True)
@@ -42,8 +52,14 @@ class NetSpec:
     outputs: tuple[Tensor, ...]
 
 
-_IMG256 = Tensor("image", 3 * 256 * 256)
-_FEAT = Tensor("feature", 32 * 16 * 64 * 64, rank=5)
+_IMG256 = Tensor("image", 3 * 256 * 256, name="img")
+_FEAT = Tensor("feature", 0, rank=5, name="output")  # LivePortrait's: 1 x 32 x 16 x 64 x 64
+
+
+def _mlp(key: str, file: str, role_in: str, n_in: int, n_out: int) -> NetSpec:
+    return NetSpec(key, file, (Tensor(role_in, n_in, name="input"),), (Tensor("delta", n_out, name="output"),))
+
+
 SPECS = {
     "F": NetSpec("F", "liveportrait/appearance_feature_extractor.onnx", (_IMG256,), (_FEAT,)),
     "M": NetSpec(
@@ -63,12 +79,12 @@ SPECS = {
     "W": NetSpec(
         "W",
         "liveportrait/warping_spade.onnx",
-        (_FEAT, Tensor("kp_driving", 63), Tensor("kp_source", 63)),
-        (Tensor("image", 3 * 512 * 512),),
+        (Tensor("feature", 0, rank=5, name="feature_3d"), Tensor("kp_driving", 63), Tensor("kp_source", 63)),
+        (Tensor("image", 3 * 512 * 512, name="out"),),
     ),
-    "S": NetSpec("S", "liveportrait/stitching.onnx", (Tensor("x_s_x_d", 126),), (Tensor("delta", 65),)),
-    "eye": NetSpec("eye", "liveportrait/stitching_eye.onnx", (Tensor("x_s_eyes", 66),), (Tensor("delta", 63),)),
-    "lip": NetSpec("lip", "liveportrait/stitching_lip.onnx", (Tensor("x_s_lip", 65),), (Tensor("delta", 63),)),
+    "S": _mlp("S", "liveportrait/stitching.onnx", "x_s_x_d", 126, 65),
+    "eye": _mlp("eye", "liveportrait/stitching_eye.onnx", "x_s_eyes", 66, 63),
+    "lip": _mlp("lip", "liveportrait/stitching_lip.onnx", "x_s_lip", 65, 63),
 }
 NET_NAMES = {"F": "appearance", "M": "motion", "W": "warp+generator", "S": "stitching", "eye": "eye", "lip": "lip"}
 
@@ -83,7 +99,7 @@ def warp_paste_spec(size: int) -> NetSpec:
         Tensor("pb_keep", 3 * n),
         Tensor("pb_alpha", n, dtype="uint8"),
     )
-    return NetSpec("W", w.file, w.inputs + extra, (Tensor("frame", 4 * n, dtype="uint8"),))
+    return NetSpec("W", w.file, w.inputs + extra, (Tensor("frame", 4 * n, dtype="uint8", name="pb_frame"),))
 
 
 def _shape(arg) -> list[int]:
@@ -95,28 +111,51 @@ def _desc(args) -> str:
     return ", ".join(f"{a.shape}:{a.type.replace('tensor(', '').rstrip(')')}" for a in args)
 
 
+def _fits(s: Tensor, a) -> bool:
+    shape = _shape(a)
+    count_ok = s.count == 0 or math.prod(shape) == s.count
+    return s.dtype in a.type and count_ok and (s.rank is None or len(shape) == s.rank)
+
+
 def _match(specs: tuple[Tensor, ...], args, path: Path, what: str, all_args) -> list[int]:
-    """Index into `args` for each spec, first unused match in the session's order."""
-    used: list[int] = []
-    for s in specs:
-        for i, a in enumerate(args):
-            if i in used or s.dtype not in a.type:
-                continue
-            shape = _shape(a)
-            if math.prod(shape) == s.count and (s.rank is None or len(shape) == s.rank):
-                used.append(i)
-                break
-        else:
-            used = []
-            break
-    if not used or len(args) != len(specs):
-        want = ", ".join(f"{s.role}({s.count})" for s in specs)
-        ins, outs = all_args
-        raise UserError(
-            f"{path}: not the expected network ({what} should be: {want}); "
+    """Index into `args` for each spec: by the published name where the file carries it, else by
+    shape where only one role fits; a shape shared by two unnamed roles is refused, not guessed."""
+    ins, outs = all_args
+
+    def mismatch(detail: str = "") -> UserError:
+        want = ", ".join(f"{s.published}({s.count or 'any'})" for s in specs)
+        return UserError(
+            f"{path}: not the expected network ({what} should be: {want}){detail}; "
             f"found inputs [{_desc(ins)}] outputs [{_desc(outs)}]"
         )
-    return used
+
+    if len(args) != len(specs):
+        raise mismatch()
+    by_name = {a.name: i for i, a in enumerate(args)}
+    chosen: dict[int, int] = {}  # spec index -> arg index
+    for k, s in enumerate(specs):
+        i = by_name.get(s.published)
+        if i is not None:
+            if not _fits(s, args[i]):
+                raise mismatch(f" ({s.published!r} has the wrong shape or type)")
+            chosen[k] = i
+    free = [i for i in range(len(args)) if i not in chosen.values()]
+    left = [k for k in range(len(specs)) if k not in chosen]
+    for k in left:
+        cands = [i for i in free if _fits(specs[k], args[i])]
+        if not cands:
+            raise mismatch()
+        rivals = [specs[j].published for j in left if j != k and any(_fits(specs[j], args[i]) for i in cands)]
+        if rivals:
+            shape = _shape(args[cands[0]])
+            raise UserError(
+                f"{path}: ambiguous {what}: {specs[k].published} and {', '.join(rivals)} are all {shape} and the "
+                f"file does not name them as the published files do ({', '.join(s.published for s in specs)}); "
+                "binding by order could swap them silently: rename those tensors to the published names"
+            )
+        chosen[k] = cands[0]
+        free.remove(cands[0])
+    return [chosen[k] for k in range(len(specs))]
 
 
 _DTYPES = {
@@ -135,6 +174,7 @@ class Network:
 
         self.spec, self.path, self.choice = spec, Path(path), choice
         shown = source or self.path  # the user's file, even when running a prepared copy
+        self.source = shown
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3

@@ -28,7 +28,7 @@ does: crop the driver (one warpAffine), M, the keypoint maths, smoothing, stitch
 retargeting (tiny MLPs), the render cache lookup, and on a miss W+G, whose graph ends with the
 paste-back into the picture (so a GPU does it) and hands out the finished RGBA frame.
 
-Measured (python -m worker.render.liveportrait.overhead, 60 frames of the shared d0.mp4, 512²,
+Measured (python -m worker.tools.liveportrait_overhead, 60 frames of the shared d0.mp4, 512²,
 one core, stand-in networks): our own code 1.57 ms per frame (driver crop 1.25, motion maths
 and smoothing 0.27, paste 0.05); with `device_paste=False` (OpenCV pastes) 3.36 ms.
 """
@@ -82,6 +82,7 @@ SET_NAMES = tuple(NET_SETS)  # index stored in the prepared arrays' `net_set`
 IOD_IN_KP_UNITS = 0.3  # about one inter-ocular distance in LivePortrait's keypoint units
 LIP_NORMALIZE_THRESHOLD = 0.03  # LivePortrait's: source lip ratio below this counts as closed
 GRID_SAMPLE = ("auto", "native", "rewrite")
+PRECISION = ("auto", "fp16", "fp32")  # auto: FP16 on GPU providers, FP32 on the CPU
 SLOW_NOTE_AFTER = 30  # frames: on the CPU, say once how slow it is here (measured, not guessed)
 
 
@@ -141,22 +142,50 @@ def availability(models_dir: Path | None = None, net_set: str = "human") -> tupl
     return True, "ready"
 
 
+ARCH_RECORD = "BUILD.json"  # written by worker.tools.liveportrait_graphs beside real-architecture graphs
+
+
+def weights_label(models_dir: Path, unverified: bool = False) -> str:
+    """What a models folder holds, for every status line and bench: "verified published weights",
+    "STAND-IN graphs ...", "real architecture, RANDOM weights ..." or "UNVERIFIED files ...".
+    Files that are not verified run only when `unverified` is asked for (UserError otherwise)."""
+    models_dir = Path(models_dir)
+    if models_dir == standin_dir():
+        return "STAND-IN graphs (tests only; not LivePortrait)"
+    ok, why = availability(models_dir)
+    if ok:
+        return "verified published weights"
+    if not unverified:
+        raise UserError(
+            f"renderer liveportrait: {models_dir}: {why}; "
+            "to run files that are not verified anyway (labelled UNVERIFIED), pass unverified "
+            "(--unverified, renderer option `unverified: true`)"
+        )
+    for record in (models_dir / ARCH_RECORD, models_dir / "liveportrait" / ARCH_RECORD):
+        if record.is_file():
+            return "real architecture, RANDOM weights (not LivePortrait's; unverified)"
+    return f"UNVERIFIED files from {models_dir}"
+
+
 def load_networks(
     models_dir: Path,
     choice: ProviderChoice,
-    fp16: bool | None = None,
+    precision: str = "auto",
     grid_sample: str = "auto",
     paste_size: int = 0,
     prefix: str = LP_PREFIX,
 ) -> dict[str, Network]:
     """The six sessions of the set under `prefix`, each graph prepared for the chosen provider
     (see graph_prep); with `paste_size`, W+G also pastes its output into the `paste_size`² picture
-    (on the device)."""
+    (on the device). `precision` fp16 on the CPU runs the GPU graph set (FP16, GridSample
+    rewritten) there, for checks; fp32 is the switch for GPUs whose FP16 misbehaves."""
     if grid_sample not in GRID_SAMPLE:
         raise UserError(f"render.grid_sample: {grid_sample!r} is not one of {', '.join(GRID_SAMPLE)}")
+    if precision not in PRECISION:
+        raise UserError(f"renderer.precision: {precision!r} is not one of {', '.join(PRECISION)}")
     gpu = choice.gpu
-    half = gpu if fp16 is None else bool(fp16)
-    rewrite = grid_sample == "rewrite" or (grid_sample == "auto" and gpu)
+    half = gpu if precision == "auto" else precision == "fp16"
+    rewrite = grid_sample == "rewrite" or (grid_sample == "auto" and (gpu or precision == "fp16"))
     nets = {}
     for key, spec in SPECS.items():
         src = Path(models_dir) / set_file(spec.file, prefix)
@@ -180,6 +209,12 @@ def load_networks(
             log.warning("%s; running %s in FP32", e, spec.file)
             fallback = Variant(opset20=variant.opset20, rewrite=variant.rewrite, fp16=False, paste=variant.paste)
             nets[key] = Network(spec, prepared_graph(src, fallback), choice, source=src)
+    feat, want = nets["F"].out_shapes[0], nets["W"].in_shapes[0]
+    if feat != want:
+        raise UserError(
+            f"{nets['W'].source}: its feature input is {want} but {nets['F'].source} makes {feat}: "
+            "the two files come from different builds"
+        )
     return nets
 
 
@@ -281,7 +316,8 @@ class LivePortraitRenderer(Renderer):
         size: int = 512,
         models_dir: Path | str | None = None,
         device: str = "auto",
-        fp16: bool | None = None,
+        precision: str = "auto",
+        unverified: bool = False,
         grid_sample: str = "auto",
         expression_strength: float = 1.0,
         head_strength: float = 1.0,
@@ -299,8 +335,10 @@ class LivePortraitRenderer(Renderer):
         super().__init__(size)
         self.models_dir = Path(models_dir) if models_dir else default_models_dir()
         self.standin = self.models_dir == standin_dir()
+        self.weights = weights_label(self.models_dir, unverified)
         self.choice = choose(device)
-        self._load = (fp16, grid_sample, size if device_paste else 0)
+        self.precision = precision
+        self._load = (precision, grid_sample, size if device_paste else 0)
         self.nets = load_networks(self.models_dir, self.choice, *self._load)
         self.sets: dict[str, dict[str, Network]] = {"human": self.nets}  # the animal set loads on first use
         self._sets_lock = threading.Lock()
@@ -360,8 +398,7 @@ class LivePortraitRenderer(Renderer):
         ms = self.network_ms()
         per_frame = sum(ms.get(k, 0.0) for k in ("motion", "warp+generator", "stitching", "eye", "lip"))
         fps = 1000.0 / per_frame if per_frame else 0.0
-        graphs = " (STAND-IN graphs, not LivePortrait)" if self.standin else ""
-        s = f"liveportrait{graphs} on {self.choice.device}: "
+        s = f"liveportrait ({self.weights}) on {self.choice.device}: "
         s += f"~{per_frame:.0f} ms of networks per new frame (~{fps:.1f} FPS)" if self.frames else "no frame yet"
         if not self.choice.gpu:
             s += " - the CPU is fine for offline renders, too slow for live"

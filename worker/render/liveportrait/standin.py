@@ -1,8 +1,8 @@
 """Stand-in networks with LivePortrait's exact signatures, for tests and for measuring our own
 code where no weights exist.
 
-Each graph has the real network's input/output shapes, dtypes and order but other tensor names
-(so binding must go by shape), real 5-D GridSample nodes at the requested opset (16 or 20), and
+Each graph has the real network's input/output shapes, dtypes, order and published tensor names,
+real 5-D GridSample nodes at the requested opset (16 or 20), and
 outputs that are known numpy functions of the inputs (`ref_F`, `ref_M`, ...). Their numbers mean
 nothing as animation; their cost is not the real networks' cost.
 """
@@ -70,15 +70,15 @@ def identity_grid(d: int, h: int, w: int) -> np.ndarray:
 def model_F(opset=16):
     _, _, helper, _ = _onnx()
     nodes = [
-        helper.make_node("AveragePool", ["pic"], ["p"], kernel_shape=[4, 4], strides=[4, 4]),
+        helper.make_node("AveragePool", ["img"], ["p"], kernel_shape=[4, 4], strides=[4, 4]),
         helper.make_node("Transpose", ["p"], ["pt"], perm=[0, 2, 3, 1]),
         helper.make_node("MatMul", ["pt", "wf"], ["mm"]),
         helper.make_node("Add", ["mm", "bf"], ["a"]),
         helper.make_node("Reshape", ["a", "shp"], ["r"]),
-        helper.make_node("Transpose", ["r"], ["volume_out"], perm=[0, 3, 4, 1, 2]),
+        helper.make_node("Transpose", ["r"], ["output"], perm=[0, 3, 4, 1, 2]),
     ]
     inits = {"wf": W_F, "bf": B_F, "shp": np.array([1, 64, 64, 32, 16], np.int64)}
-    return make_model(nodes, [vi("pic", [1, 3, 256, 256])], [vi("volume_out", [1, 32, 16, 64, 64])], inits, opset)
+    return make_model(nodes, [vi("img", [1, 3, 256, 256])], [vi("output", [1, 32, 16, 64, 64])], inits, opset)
 
 
 def ref_F(img):
@@ -94,7 +94,7 @@ _M_OUT = (("pitch", [1, 66]), ("yaw", [1, 66]), ("roll", [1, 66]), ("t", [1, 3])
 def model_M(opset=16):
     _, _, helper, _ = _onnx()
     inits = {}
-    nodes = [mean_node("frame", "m", [2, 3], 0, opset, inits)]
+    nodes = [mean_node("img", "m", [2, 3], 0, opset, inits)]
     outs = []
     for k, shape in _M_OUT:
         inits[f"w_{k}"] = W_M[k]
@@ -103,14 +103,14 @@ def model_M(opset=16):
             inits["kp0"] = KP0
             nodes.append(helper.make_node("Add", ["mm_kp", "kp0"], ["kp_flat"]))
             inits["kp_shape"] = np.array([1, 21, 3], np.int64)
-            nodes.append(helper.make_node("Reshape", ["kp_flat", "kp_shape"], ["out_6"]))
+            nodes.append(helper.make_node("Reshape", ["kp_flat", "kp_shape"], ["kp"]))
         elif k == "scale":
             inits["one"] = np.ones(1, np.float32)
-            nodes.append(helper.make_node("Add", ["mm_scale", "one"], ["out_5"]))
+            nodes.append(helper.make_node("Add", ["mm_scale", "one"], ["scale"]))
         else:
-            nodes.append(helper.make_node("Identity", [f"mm_{k}"], [f"out_{len(outs)}"]))
-        outs.append(vi(f"out_{len(outs)}", shape))
-    return make_model(nodes, [vi("frame", [1, 3, 256, 256])], outs, inits, opset)
+            nodes.append(helper.make_node("Identity", [f"mm_{k}"], [k]))
+        outs.append(vi(k, shape))
+    return make_model(nodes, [vi("img", [1, 3, 256, 256])], outs, inits, opset)
 
 
 def ref_M(img):
@@ -129,17 +129,17 @@ def model_W(opset=16, size=512):
     mode = "linear" if opset >= 20 else "bilinear"
     inits = {}
     nodes = [
-        helper.make_node("Sub", ["kd", "ks"], ["dk"]),
+        helper.make_node("Sub", ["kp_driving", "kp_source"], ["dk"]),
         mean_node("dk", "dm", [1], 1, opset, inits),
         helper.make_node("Reshape", ["dm", "s5"], ["d5"]),
         helper.make_node("Add", ["grid0", "d5"], ["grid1"]),
-        helper.make_node("GridSample", ["vol", "grid1"], ["warped"], mode=mode, align_corners=0),
+        helper.make_node("GridSample", ["feature_3d", "grid1"], ["warped"], mode=mode, align_corners=0),
         helper.make_node("Mul", ["grid0", "zoom"], ["grid2"]),
         helper.make_node("GridSample", ["warped", "grid2"], ["warped2"], mode=mode, align_corners=0),
         mean_node("warped2", "flat", [2], 0, opset, inits),
         helper.make_node("Slice", ["flat", "c0", "c3", "ax1"], ["rgb"]),
         helper.make_node("Resize", ["rgb", "", "scales"], ["big"], mode="nearest"),
-        helper.make_node("Sigmoid", ["big"], ["pic_out"]),
+        helper.make_node("Sigmoid", ["big"], ["out"]),
     ]
     inits |= {
         "s5": np.array([1, 1, 1, 1, 3], np.int64),
@@ -150,14 +150,14 @@ def model_W(opset=16, size=512):
         "ax1": np.array([1], np.int64),
         "scales": np.array([1, 1, size / 64, size / 64], np.float32),
     }
-    ins = [vi("vol", [1, 32, 16, 64, 64]), vi("kd", [1, 21, 3]), vi("ks", [1, 21, 3])]
-    return make_model(nodes, ins, [vi("pic_out", [1, 3, size, size])], inits, opset)
+    ins = [vi("feature_3d", [1, 32, 16, 64, 64]), vi("kp_driving", [1, 21, 3]), vi("kp_source", [1, 21, 3])]
+    return make_model(nodes, ins, [vi("out", [1, 3, size, size])], inits, opset)
 
 
 def mlp(n_in, n_out, w, opset=16):
     _, _, helper, _ = _onnx()
-    nodes = [helper.make_node("MatMul", ["v_in", "w"], ["v_out"])]
-    return make_model(nodes, [vi("v_in", [1, n_in])], [vi("v_out", [1, n_out])], {"w": w}, opset)
+    nodes = [helper.make_node("MatMul", ["input", "w"], ["output"])]
+    return make_model(nodes, [vi("input", [1, n_in])], [vi("output", [1, n_out])], {"w": w}, opset)
 
 
 def build_models(root: Path, opset: int = 16, prefix: str = "liveportrait/") -> Path:

@@ -1,6 +1,6 @@
 """Voice benchmarks: analysis cost per hop, added latency live, offline render speed, batch vs separate.
 
-`python -m worker.audio.bench --json` (the `bench --audio` command calls `run_bench`).
+`python -m worker.tools.audio_bench --json` (the `bench --audio` command calls `run_bench`).
 
 Latency: a file source carrying a click track (short bursts of a held "ah" with silence between)
 is played in real time through the live stage while a 30 FPS loop reads the newest mouth signal,
@@ -307,7 +307,7 @@ def run_bench(offline: bool = True, size: int = 256, pipeline: bool = True) -> d
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m worker.audio.bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m worker.tools.audio_bench", description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-offline", action="store_true", help="skip the offline render and batch runs")
     p.add_argument("--size", type=int, default=256, help="render size for the offline runs (default 256)")

@@ -2,7 +2,7 @@
 (driver crop, motion maths and smoothing, paste-back) per frame, the networks' ms, and the render
 cache's hit rate.
 
-    python -m worker.render.liveportrait.overhead [--driver d0.mp4] [--frames 60] [--models DIR] [--json]
+    python -m worker.tools.liveportrait_overhead [--driver d0.mp4] [--frames 60] [--models DIR] [--json]
 
 Without weights it runs the stand-in networks (worker/render/liveportrait/standin.py), which
 have the real signatures: our own code does exactly the same work as with the real networks,

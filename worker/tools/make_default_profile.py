@@ -1,7 +1,7 @@
 """Rebuild `data/default_voice.json`: the vowel templates used until a user calibrates their voice.
 
 Measured on several espeak-ng voices (male and female variants) so that it is not one speaker's
-profile: `python -m worker.audio.make_default_profile` (Linux with espeak-ng).
+profile: `python -m worker.tools.make_default_profile` (Linux with espeak-ng).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from worker.audio.calibration import DEFAULT_PROFILE, VoiceProfile, calibrate
 from worker.audio.held_vowels import held_vowel
-from worker.audio.mouth_signal import VOWELS
+from worker.retarget.mouth_signal import VOWELS
 
 VOICES = ("en", "en+f2", "en+m3", "en+f4")
 

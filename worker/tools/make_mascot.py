@@ -4,7 +4,7 @@ The project's own picture (drawn here with OpenCV, nothing downloaded): a cartoo
 ears, large eyes and a muzzle on a plain background, the kind of character the human face
 tracker cannot read. It is saved as an opaque PNG (no alpha) so the figure cut-out has work to
 do, beside `fox.face.json`, the marks this drawing's own geometry gives. Regenerate with
-`python -m worker.assets.make_mascot` (deterministic: the same bytes every time).
+`python -m worker.tools.make_mascot` (deterministic: the same bytes every time).
 """
 
 from __future__ import annotations

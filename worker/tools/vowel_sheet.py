@@ -1,6 +1,6 @@
 """A contact sheet of a character saying a vowel series (rest, A, I, U, E, O) from espeak-ng speech.
 
-`python -m worker.audio.vowel_sheet [--character IMG] [--out docs/vowels.png]`: each vowel is
+`python -m worker.tools.vowel_sheet [--character IMG] [--out docs/vowels.png]`: each vowel is
 spoken, analysed exactly as `render` does, and the character drawn at the vowel's widest moment,
 captioned with what the analysis heard there (openness and the vowel weights).
 """
@@ -16,9 +16,9 @@ import numpy as np
 from worker.audio.analysis import MouthAnalyzer, signal_at
 from worker.audio.features import RATE
 from worker.audio.held_vowels import SAYS, held_vowel
-from worker.audio.mouth_signal import VOWELS
 from worker.output.base import checkerboard
 from worker.paths import DEMO_CHARACTER
+from worker.retarget.mouth_signal import VOWELS
 
 
 def make_sheet(
@@ -79,7 +79,7 @@ def _cell(rgba: np.ndarray, lm: np.ndarray, label: str, sig) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m worker.audio.vowel_sheet", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m worker.tools.vowel_sheet", description=__doc__.splitlines()[0])
     p.add_argument("--character", default=str(DEMO_CHARACTER))
     p.add_argument("--out", default="docs/vowels.png")
     p.add_argument("--voice", default="en-us", help="espeak-ng voice (default en-us)")

@@ -2,7 +2,7 @@
 
 The clip is ours: it is rendered by our own mesh-warp renderer from the public-domain sample
 character, driven not by footage but by the script below (blinks, a head turn, a nod, a tilt,
-talking, closed eyes). Run `python -m worker.assets.make_driver` to rebuild it after renderer
+talking, closed eyes). Run `python -m worker.tools.make_driver` to rebuild it after renderer
 changes; the demo and the tests then track it like any webcam footage.
 
 The demo's default character, `astronaut_toon.png`, is the same photograph turned into a

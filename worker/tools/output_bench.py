@@ -1,4 +1,4 @@
-"""Benchmark the live outputs on loopback: ``python -m worker.output.bench [--size 512] [--fps 30]``.
+"""Benchmark the live outputs on loopback: ``python -m worker.tools.output_bench [--size 512] [--fps 30]``.
 
 The receiving side runs in its own process, as OBS would: for "obs" the stdlib
 `FrameReceiver` imported from protocol.py alone; for "nut" a PyAV listener configured like
@@ -117,7 +117,9 @@ def bench(kind: str, size: int, fps: float, seconds: float) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m worker.output.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m worker.tools.output_bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--fps", type=float, default=30.0)

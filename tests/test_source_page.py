@@ -1,0 +1,99 @@
+"""The Browser Source page in a real browser (Debian's chromium through selenium), fed by the ws
+output on 127.0.0.1 at 30 FPS, 512x512: alpha read back from the canvas, frames keep coming,
+transparent while the worker is away, back by itself when it listens again."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from browser import chromium
+from test_ws_output import SIZE, Producer
+
+from worker.output.ws import WsOutput
+
+TOKEN = "page-test-token-1234567"
+
+
+def stats(browser) -> dict:
+    return browser.execute_script(
+        "const s = window.streamAnimator; return s && {connected: s.connected, connects: s.connects,"
+        " painted: s.painted, seq: s.seq, width: s.width, height: s.height, errors: s.errors,"
+        " paintTimes: s.paintTimes.slice(-400), latencies: s.latencies.slice(-400)};"
+    )
+
+
+def alpha_columns(browser) -> np.ndarray:
+    """The canvas's alpha, one row read back (the page's own pixels, not the socket's)."""
+    data = browser.execute_script(
+        "const c = document.getElementById('frame'); const d = c.getContext('2d')"
+        ".getImageData(0, c.height >> 1, c.width, 1).data; return Array.from(d);"
+    )
+    return np.asarray(data, np.uint8).reshape(-1, 4)[:, 3]
+
+
+def wait(pred, timeout: float, step: float = 0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+@pytest.fixture()
+def config_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("STREAM_ANIMATOR_CONFIG", str(tmp_path / "config"))
+
+
+def test_page_draws_with_alpha_keeps_up_and_comes_back(config_dir):
+    out = WsOutput(port=0, token=TOKEN)
+    out.start()
+    port = out.port
+    prod = Producer(out, fps=30.0)
+    browser = chromium()
+    try:
+        browser.get(out.server.url("/source", token=False))  # no token: nothing but one line
+        assert "forbidden" in browser.find_element("tag name", "body").text
+        browser.get(out.source_url())
+        assert wait(lambda: (stats(browser) or {}).get("painted", 0) > 5, 20), stats(browser)
+        s = stats(browser)
+        assert (s["width"], s["height"]) == (SIZE, SIZE) and not s["errors"]
+        alpha = alpha_columns(browser)
+        assert alpha[: SIZE // 2 - 2].max() == 0  # the transparent half stays transparent
+        assert alpha[SIZE // 2 + 2 :].min() == 255
+        # the page's body and canvas have no background: OBS composites the page as it is
+        bg = browser.execute_script(
+            "return [getComputedStyle(document.body).backgroundColor,"
+            " getComputedStyle(document.getElementById('frame')).backgroundColor];"
+        )
+        assert all(b in ("rgba(0, 0, 0, 0)", "transparent") for b in bg), bg
+
+        # frames keep coming: the rate of new frames painted over 3 s
+        time.sleep(3.0)
+        times = np.asarray(stats(browser)["paintTimes"])
+        recent = times[times > times[-1] - 3000.0]
+        fps = (len(recent) - 1) / ((recent[-1] - recent[0]) / 1000.0)
+        assert fps >= 15, f"{fps:.1f} new frames a second painted from a 30 FPS source"  # 29+: `bench ws`
+
+        # the worker goes away: the page is fully transparent meanwhile
+        prod.close()
+        out.close()
+        assert wait(lambda: stats(browser)["connected"] is False, 5)
+        assert alpha_columns(browser).max() == 0
+        painted = stats(browser)["painted"]
+        # ... and back on the same address (kept in the settings): the page reconnects by itself
+        out = WsOutput(port=port, token=TOKEN)
+        out.start()
+        t0 = time.monotonic()
+        prod = Producer(out, fps=30.0)
+        assert wait(lambda: stats(browser)["painted"] > painted, 10), "the page did not come back"
+        back = time.monotonic() - t0
+        assert back < 6.0, f"back after {back:.1f} s"  # the page retries every second at most; 2 s: the bench
+        assert alpha_columns(browser)[SIZE // 2 + 2 :].min() == 255
+    finally:
+        browser.quit()
+        prod.close()
+        out.close()

@@ -1,0 +1,212 @@
+"""`stream-animator bench --ws`: the ws output and its Browser Source page, measured in real chromium.
+
+Per pixel format (raw RGBA, WebP, PNG): new frames painted per second by the page from a 30 FPS
+512x512 source, and capture -> painted latency (the page's paint time against the frame's
+capture time; one clock, one machine). Then the worker side's CPU per connected client (clients
+in another process reading every frame), and how long the page takes to show frames again after
+the worker is stopped and started on the same address (target 2 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+from worker.errors import UserError
+from worker.paths import DEMO_CHARACTER
+
+FPS = 30.0
+SIZE = 512
+TOKEN = "bench-token-0123456789"
+
+CLIENTS = r"""
+import asyncio, sys, aiohttp
+async def one(s, url, stop):
+    async with s.ws_connect(url, max_msg_size=0) as ws:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(ws.receive(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+async def main(url, n, seconds):
+    stop = asyncio.Event()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
+        tasks = [asyncio.ensure_future(one(s, url, stop)) for _ in range(n)]
+        await asyncio.sleep(seconds)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))
+"""
+
+
+def _frames() -> list[np.ndarray]:
+    """The painted cut-out character, 512x512 RGBA, moved a little each frame (a realistic picture to encode)."""
+    import cv2
+
+    from worker.characters.image_io import load_image
+
+    rgba = cv2.resize(load_image(DEMO_CHARACTER).rgba, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    out = []
+    for i in range(16):
+        m = np.float32([[1, 0, 6 * np.sin(i / 16 * 2 * np.pi)], [0, 1, 3 * np.cos(i / 16 * 2 * np.pi)]])
+        out.append(cv2.warpAffine(rgba, m, (SIZE, SIZE), borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0)))
+    return out
+
+
+class _Producer:
+    def __init__(self, out) -> None:
+        self.out, self.stop = out, threading.Event()
+        self.frames = _frames()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        i, t_next = 0, time.monotonic()
+        while not self.stop.is_set():
+            self.out.send(self.frames[i % len(self.frames)], i, time.time())
+            i += 1
+            t_next += 1.0 / FPS
+            self.stop.wait(max(0.0, t_next - time.monotonic()))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+
+
+def _browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, drv = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (binary and drv):
+        raise UserError("bench --ws needs chromium and chromium-driver (apt) and selenium (pip)")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = binary
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=800,800"):
+        opts.add_argument(a)
+    return webdriver.Chrome(service=Service(drv), options=opts)
+
+
+def _page(browser) -> dict:
+    return browser.execute_script(
+        "const s = window.streamAnimator; return s && {painted: s.painted, connected: s.connected,"
+        " paintTimes: s.paintTimes.slice(), latencies: s.latencies.slice()};"
+    )
+
+
+def _wait(pred, timeout: float, step: float = 0.02):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def bench_ws(seconds: float = 5.0, clients: tuple[int, ...] = (1, 10, 50)) -> dict:
+    from worker.output.ws import WsOutput
+
+    cfg = tempfile.mkdtemp(prefix="sa-wsbench-")
+    os.environ["STREAM_ANIMATOR_CONFIG"] = cfg  # never the user's kept address
+    out = WsOutput(port=0, token=TOKEN)
+    out.start()
+    port = out.port
+    prod = _Producer(out)
+    browser = _browser()
+    res: dict = {"source_fps": FPS, "size": SIZE, "seconds": seconds, "formats": {}}
+    try:
+        for fmt in ("rgba", "webp", "png"):
+            browser.get(out.server.url(f"/source?format={fmt}"))
+            if not _wait(lambda: (_page(browser) or {}).get("painted", 0) > 10, 30):
+                raise UserError(f"bench --ws: the page painted no {fmt} frames")
+            time.sleep(seconds)
+            s = _page(browser)
+            t = np.asarray(s["paintTimes"])
+            t = t[t > t[-1] - seconds * 1000]
+            lat = np.asarray(s["latencies"][-len(t) :])
+            res["formats"][fmt] = {
+                "painted_fps": round((len(t) - 1) / ((t[-1] - t[0]) / 1000.0), 2),
+                "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
+                "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
+            }
+        browser.get("about:blank")
+        # the worker side's CPU per client: clients in another process, reading every frame
+        base_t0, base_c0 = time.monotonic(), _cpu()
+        time.sleep(seconds)
+        idle = (_cpu() - base_c0) / (time.monotonic() - base_t0)
+        res["cpu"] = {"no_client_cores": round(idle, 3)}
+        for fmt in ("rgba", "webp"):
+            for n in clients:
+                url = out.server.ws_url(f"/ws?format={fmt}")
+                p = subprocess.Popen([sys.executable, "-c", CLIENTS, url, str(n), str(seconds + 2)])
+                time.sleep(1.5)  # all connected and streaming
+                t0, c0 = time.monotonic(), _cpu()
+                time.sleep(seconds)
+                cores = (_cpu() - c0) / (time.monotonic() - t0)
+                p.wait(30)
+                # the first client of an encoded format also pays that format's encoder
+                res["cpu"][f"{fmt}_{n}_clients_cores"] = round(cores - idle, 3)
+                res["cpu"][f"{fmt}_{n}_clients_ms_per_client_second"] = round((cores - idle) * 1000 / n, 2)
+        # stopped and started again on the same address: how long until the page paints again
+        browser.get(out.source_url())
+        _wait(lambda: (_page(browser) or {}).get("painted", 0) > 5, 30)
+        backs = []
+        for _ in range(3):
+            prod.close()
+            out.close()
+            _wait(lambda: _page(browser)["connected"] is False, 10)
+            painted = _page(browser)["painted"]
+            out = WsOutput(port=port, token=TOKEN)
+            t0 = time.monotonic()
+            out.start()
+            prod = _Producer(out)
+            ok = _wait(lambda before=painted: _page(browser)["painted"] > before, 20)
+            backs.append(round(time.monotonic() - t0, 3) if ok else None)
+        res["restart_to_painted_s"] = backs
+        res["restart_target_s"] = 2.0
+        res["restart_met"] = all(b is not None and b <= 2.0 for b in backs)
+    finally:
+        browser.quit()
+        prod.close()
+        out.close()
+        shutil.rmtree(cfg, ignore_errors=True)
+    return res
+
+
+def format_report(res: dict) -> str:
+    lines = [f"ws output, {res['size']}x{res['size']} at {res['source_fps']:g} FPS, page in chromium:"]
+    for fmt, r in res["formats"].items():
+        lines.append(
+            f"  {fmt:5s} painted {r['painted_fps']:5.1f} FPS, capture -> painted "
+            f"p50 {r['latency_ms_p50']:.0f} ms, p95 {r['latency_ms_p95']:.0f} ms"
+        )
+    lines.append("  worker CPU per client: " + ", ".join(f"{k} {v}" for k, v in res["cpu"].items()))
+    lines.append(
+        f"  stopped + started: page painting again after {res['restart_to_painted_s']} s "
+        f"(target {res['restart_target_s']:g} s: {'met' if res['restart_met'] else 'NOT met'})"
+    )
+    return "\n".join(lines)
+
+
+def main(seconds: float, as_json: bool) -> int:
+    res = bench_ws(seconds)
+    print(json.dumps(res) if as_json else format_report(res))
+    return 0 if res["restart_met"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(float(sys.argv[1]) if len(sys.argv) > 1 else 5.0, False))
