@@ -6,7 +6,10 @@ of the "Animated Character" source taken back to back:
 
 - OBS start -> first visible frame (the source shows a picture with alpha);
 - worker killed (SIGKILL) -> the picture moves again: until then OBS keeps the last frame, frozen.
-  A screenshot counts as moved when it differs from the first one taken after the kill.
+  A screenshot counts as moved when it differs from the one taken 0.3 s after the kill.
+  Screenshots are taken once the script's status file shows the first push (each costs OBS a
+  render and a PNG, CPU that a restarting worker needs on a busy machine); the script writes
+  that file twice a second, so a time measured may be up to 0.5 s late, never early.
 
 Beside each, where the time went: the restarted worker's own start-up marks from its log
 (`worker.live.startup`: imports, outputs listening, character loaded, camera open, first frame
@@ -96,6 +99,10 @@ def _differs(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 def _wait_visible(run, t0: float, timeout: float, width: int) -> tuple[float, list[float]]:
     """Seconds from `t0` to the first screenshot showing a picture with alpha; the gaps between shots."""
     deadline, gaps, last = time.monotonic() + timeout, [], None
+    while time.monotonic() < deadline and not (run.status().get("frames") or {}).get("first_frame_wall"):
+        if run.proc.poll() is not None:
+            break
+        time.sleep(0.02)  # nothing to see before the script's first push; screenshots cost OBS CPU
     while time.monotonic() < deadline:
         img, t = _shot(run, width)
         if last is not None:
@@ -134,20 +141,26 @@ def _kill_and_watch(run, width: int, timeout: float, log_path: Path) -> dict[str
     time.sleep(SETTLE_S)
     frozen, _ = _shot(run, width)
     deadline, gaps, last, new_pid, spawned = time.monotonic() + timeout, [], None, None, None
-    moved_at = None
+    # until the script pushes the new worker's first frame, read only its status file: a
+    # screenshot costs OBS a render and a PNG, CPU the restarting worker needs on a busy machine
     while time.monotonic() < deadline:
+        st = run.status()
+        pid = st.get("worker_pid")
+        if new_pid is None and pid not in (None, old_pid):
+            new_pid = pid
+            try:
+                spawned = psutil.Process(pid).create_time() - t_kill
+            except psutil.Error:
+                spawned = None
+        if new_pid is not None and ((st.get("frames") or {}).get("first_frame_wall") or 0) > t_kill:
+            break
+        time.sleep(0.02)
+    moved_at = None
+    while time.monotonic() < deadline:  # then OBS's own screenshots: when the picture really moves
         img, t = _shot(run, width)
         if last is not None:
             gaps.append(t - last)
         last = t
-        if new_pid is None:
-            pid = run.status().get("worker_pid")
-            if pid not in (None, old_pid):
-                new_pid = pid
-                try:
-                    spawned = psutil.Process(pid).create_time() - t_kill
-                except psutil.Error:
-                    spawned = None
         if img is not None and _differs(img, frozen):
             moved_at = t - t_kill
             break
