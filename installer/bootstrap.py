@@ -35,6 +35,9 @@ REPO = Path(__file__).resolve().parent.parent
 STAMP_NAME = "stream-animator-install.json"
 STAMP_VERSION = 1  # bump when the install steps change in a way old venvs must redo
 LOG_NAME = "install.log"
+# what the first install downloads (measured: fresh venv, empty cache, `pip download` with the
+# constraints, Linux x86-64, Python 3.11; README "Install" has the command and the numbers)
+FIRST_DOWNLOAD_MB = {"user": 380, "dev": 520}
 LOG_MAX_BYTES = 10_000_000
 # pip learned editable installs from pyproject.toml alone (PEP 660) in 21.3; every supported
 # Python's bundled pip is newer, so this upgrade (which needs the network) normally never runs.
@@ -43,6 +46,10 @@ DEFAULT_INDEX = "https://pypi.org/simple"
 # Imported in the venv to prove the install works; cv2 before mediapipe so that a missing system
 # library is blamed on the module that needs it.
 VERIFY_MODULES = ("numpy", "cv2", "mediapipe", "onnxruntime", "worker")
+# Imported too, but the install works without them: what is missing is said next to "Ready".
+OPTIONAL_MODULES = ("sounddevice",)
+# Upper bounds that spare pip its backtracking through releases that need numpy 2 (see the file)
+CONSTRAINTS = "installer/constraints.txt"
 CONSOLE_SCRIPT = "stream-animator"
 
 
@@ -297,6 +304,7 @@ def _stamp(ctx: Context) -> dict:
     return {
         "stamp": STAMP_VERSION,
         "pyproject_sha256": hashlib.sha256(pyproject.read_bytes()).hexdigest(),
+        "constraints_sha256": hashlib.sha256((ctx.repo / CONSTRAINTS).read_bytes()).hexdigest(),
         "repo": str(ctx.repo),
         "dev": ctx.dev,
         "runtime": ctx.runtime,
@@ -339,9 +347,9 @@ def install_packages(ctx: Context) -> None:
     target = f"{ctx.repo}[dev]" if ctx.dev else str(ctx.repo)
     say(
         f"Installing {'the project and its dev tools' if ctx.dev else 'the project'} with pip "
-        f"(the first time downloads ~300 MB)..."
+        f"(the first time downloads about {FIRST_DOWNLOAD_MB['dev' if ctx.dev else 'user']} MB)..."
     )
-    run_pip(ctx, pip_cmd(ctx, "install", "-e", target))
+    run_pip(ctx, pip_cmd(ctx, "install", "-c", str(ctx.repo / CONSTRAINTS), "-e", target))
     # Every build provides the `onnxruntime` module; two side by side overwrite each other's files
     # and the GPU goes silently unused. The project depends on `onnxruntime`, so pip has just
     # (re)installed the CPU build: remove every other build first, then install the chosen one.
@@ -352,7 +360,9 @@ def install_packages(ctx: Context) -> None:
         say(f"Removing {', '.join(remove)} (only one ONNX Runtime build may be installed)")
         run_pip(ctx, pip_cmd(ctx, "uninstall", "-y", *remove))
     if keep != "onnxruntime":
-        run_pip(ctx, pip_cmd(ctx, "install", gpu_detect.runtime_package(ctx.runtime)))
+        run_pip(
+            ctx, pip_cmd(ctx, "install", "-c", str(ctx.repo / CONSTRAINTS), gpu_detect.runtime_package(ctx.runtime))
+        )
     if had_kept and remove:
         # uninstalling the other build deleted files the two share: put the kept build's back
         run_pip(ctx, pip_cmd(ctx, "install", "--force-reinstall", "--no-deps", keep))
@@ -382,21 +392,22 @@ if "worker" in result["ok"]:
 print("PROBE-RESULT " + json.dumps(result))
 """
 
-# Known import failures and what fixes them.
-_IMPORT_HINTS = (
-    ("libGL.so.1", "install the OpenGL library OpenCV needs: sudo apt install libgl1"),
-    ("libgthread", "install the GLib library OpenCV needs: sudo apt install libglib2.0-0"),
-    ("libEGL", "install the EGL library MediaPipe needs: sudo apt install libegl1"),
-    ("NumPy 1.x cannot be run in", "numpy 2 got installed but MediaPipe needs numpy<2; run with --force"),
-    ("DLL load failed", "install the Microsoft Visual C++ Redistributable (x64) and run again"),
-)
+
+def _import_hints(ctx: Context):
+    """The worker's table of import failures and their fixes (stdlib only), loaded by path: the
+    installer runs before the worker is importable, and one table serves both."""
+    path = ctx.repo / "worker" / "setup" / "import_hints.py"
+    spec = importlib.util.spec_from_file_location("_stream_animator_import_hints", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def verify(ctx: Context) -> dict:
     """Import the key modules in the venv's Python (a fresh process, isolated from this folder)."""
     try:
         proc = subprocess.run(
-            [str(ctx.python), "-I", "-c", _PROBE, *VERIFY_MODULES],
+            [str(ctx.python), "-I", "-c", _PROBE, *VERIFY_MODULES, *OPTIONAL_MODULES],
             capture_output=True,
             text=True,
             timeout=600,
@@ -411,9 +422,11 @@ def verify(ctx: Context) -> dict:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise InstallError(f"the venv's Python crashed while importing the packages ({last}); see {ctx.log_path}")
     result = json.loads(line[len("PROBE-RESULT ") :])
+    hints = _import_hints(ctx)
+    result["optional_failed"] = {m: result["failed"].pop(m) for m in OPTIONAL_MODULES if m in result["failed"]}
     if result["failed"]:
         name, error = next(iter(result["failed"].items()))
-        hint = next((h for key, h in _IMPORT_HINTS if key in error), f"see {ctx.log_path}")
+        hint = hints.hint(error) or f"see {ctx.log_path}"
         raise _VerifyFailed(f"installed, but the venv's Python cannot import {name} ({error}); {hint}")
     worker_file = Path(result.get("worker_file", ""))
     if ctx.repo.resolve() not in worker_file.resolve().parents:
@@ -501,8 +514,13 @@ def report(ctx: Context) -> None:
     labels = {"numpy": "numpy", "cv2": "opencv", "mediapipe": "mediapipe", "onnxruntime": "onnxruntime"}
     parts = [f"{label} {ok[name]}" for name, label in labels.items() if ok.get(name)]
     providers = [p.replace("ExecutionProvider", "") for p in v.get("providers", [])]
+    for name, error in v.get("optional_failed", {}).items():
+        line = _import_hints(ctx).explain(name, error.partition(": ")[2] or error)
+        what = "microphones (lip sync from your voice) will not work" if name == "sounddevice" else f"{name} is missing"
+        say(f"Warning: {what}: {line}")
+    missing = " (without microphone support, see the warning above)" if v.get("optional_failed") else ""
     say(
-        f"Ready: {shown(ctx.venv, ctx.windows)} (Python {v.get('python', '?')}; {', '.join(parts)}; "
+        f"Ready{missing}: {shown(ctx.venv, ctx.windows)} (Python {v.get('python', '?')}; {', '.join(parts)}; "
         f"ONNX Runtime providers: {', '.join(providers)})"
     )
     say("Next:")
@@ -545,6 +563,22 @@ def run(ctx: Context) -> None:
         step(ctx)
 
 
+def _cache_folder(ctx: Context) -> str:
+    """The folder the worker keeps prepared characters in (the user cache folder, or
+    $STREAM_ANIMATOR_CACHE), as this venv's worker computes it."""
+    code = "from worker.paths import default_cache_dir; print(default_cache_dir())"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    try:
+        proc = subprocess.run(
+            [str(ctx.python), "-c", code], capture_output=True, text=True, cwd=ctx.repo, env=env, timeout=120
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        proc = None
+    if proc is not None and proc.returncode == 0 and proc.stdout.strip():
+        return proc.stdout.strip()
+    return "your user cache folder, `stream-animator cache` shows it"
+
+
 def uninstall(ctx: Context) -> None:
     """Remove the OBS registration (obs-setup --undo) and the venv; characters, cache and config stay."""
     if not (ctx.venv / "pyvenv.cfg").is_file():
@@ -556,6 +590,7 @@ def uninstall(ctx: Context) -> None:
         )
         return
     _open_log(ctx)
+    cache = _cache_folder(ctx)  # asked before the venv (and platformdirs in it) goes
     say("Removing the script from OBS (obs-setup --undo)...")
     proc = _run_worker(ctx, "obs-setup", "--undo")
     if proc.returncode != 0:
@@ -566,7 +601,6 @@ def uninstall(ctx: Context) -> None:
     say(f"Removing {shown(ctx.venv, ctx.windows)}...")
     ctx.log_path = None  # the log lives in the venv
     shutil.rmtree(ctx.venv)
-    cache = ctx.repo / "cache"
     say(f"Removed. Kept: your characters, the settings in OBS's other collections, and the cache ({cache})")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from worker.paths import repo_root, shared_testdata
 
 # The suite never writes into the user's real cache folder: it keeps its prepared characters in
 # the checkout's (git-ignored) cache/, which subprocesses inherit through the environment.
+# ... nor into the user's settings (the ws output keeps its address there)
+os.environ.setdefault("STREAM_ANIMATOR_CONFIG", tempfile.mkdtemp(prefix="sa-test-config-"))
 os.environ.setdefault("STREAM_ANIMATOR_CACHE", str((repo_root() or Path(__file__).resolve().parents[1]) / "cache"))
 
 

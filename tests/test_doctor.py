@@ -117,7 +117,7 @@ def test_each_broken_piece_fails_exactly_its_check(machine, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     c = _only_change(base, _statuses(K.DoctorOptions(**{**good, "cache_dir": blocker / "cache"})), "cache")
-    assert "is not writable" in c.detail and "STREAM_ANIMATOR_CACHE" in c.advice
+    assert f"{blocker} is a file, where a folder of the cache path" in c.detail and "STREAM_ANIMATOR_CACHE" in c.advice
 
     # a weight file is missing
     (manifest.parent / "lp" / "b.onnx").unlink()

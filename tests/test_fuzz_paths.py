@@ -100,6 +100,8 @@ def _cases(i: Path) -> list[tuple[list[str], str]]:
         (["calibrate-voice", "--config", str(i / "folder"), "--files", *[str(i / "sound.wav")] * 5], "folder"),
         (["obs-setup", "--obs-config", str(i / "missing")], "missing"),
         (["obs-setup", "--obs-config", str(i / "a_file")], "a_file"),
+        (["mark", chr_, "--no-browser", "--port", "99999"], "--port 99999"),
+        (["render", "--text", "hi", "--out", str(i / "folder"), "--size", "128"], "folder"),
     ]
     return cases
 

@@ -177,7 +177,7 @@ def test_register_then_unregister_script():
 def test_bad_collection_is_one_line(tmp_path):
     cfg = make_obs_config(tmp_path)
     (cfg / "basic" / "scenes" / "Untitled.json").write_text("{not json")
-    with pytest.raises(UserError, match=r"Untitled.json: not valid JSON"):
+    with pytest.raises(UserError, match=r"Untitled.json: damaged scene collection, not valid JSON"):
         obs_registration.apply(cfg, REPO, "/v/bin/python", check_running=False)
 
 

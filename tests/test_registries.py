@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 # one example of each output's short form
 SHORT = {
     "obs": "obs:0",
+    "ws": "ws:0",
     "nut": "nut:9999",
     "spout": "spout:StreamMotionAnimator",
     "virtualcam": "virtualcam:/dev/video10",
@@ -94,7 +95,7 @@ def test_config_example_loads_with_every_commented_output(tmp_path, monkeypatch)
     p = tmp_path / "c.yaml"
     p.write_text(text.replace("\n  # - {", "\n  - {"))
     cfg = load_config(p)
-    assert [o["type"] for o in cfg["outputs"]] == ["obs", "nut", "virtualcam", "spout", "ndi", "window", "file"]
+    assert [o["type"] for o in cfg["outputs"]] == ["obs", "nut", "virtualcam", "spout", "ndi", "window", "file", "ws"]
     for o in cfg["outputs"]:
         create_output(o)
 

@@ -92,10 +92,15 @@ class _StderrRouter:
         log.warning("MediaPipe: %s", msg)
 
     def close(self) -> None:
-        """Put fd 2 back on the terminal and let the reader drain what is left in the pipe."""
+        """At exit: let the reader drain what is left in the pipe, and send later native writes
+        nowhere. MediaPipe threads still starting or stopping during interpreter teardown log
+        after this; on the terminal those lines would follow, and hide, the command's last line
+        (its error). Python's own stderr keeps the terminal."""
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
-        os.dup2(self.terminal_fd, 2)  # closes the pipe's last write end: the reader sees EOF
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)  # closes the pipe's last write end: the reader sees EOF
+        os.close(devnull)
         self._thread.join(timeout=1.0)
 
 

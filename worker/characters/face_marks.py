@@ -25,13 +25,13 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from worker.errors import UserError
+from worker.errors import UserError, os_reason
 from worker.track import landmark_ids as L
 from worker.track.canonical import load_canonical_face
 
@@ -198,17 +198,29 @@ def parse_face_marks(data: object, width: int, height: int, source: str = "face 
 def save_face_marks(image: str | Path, marks: FaceMarks) -> Path:
     """Write `marks` as the image's sidecar, atomically (temp file + replace)."""
     path = sidecar_path(image)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        # an existing sidecar keeps its permissions; a new one gets what any new file gets (0666
+        # less the umask, applied by the OS; mkstemp's 0600 would hide it from other accounts)
+        mode = path.stat().st_mode & 0o7777 if path.exists() else None
+        tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp"))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as e:
+        raise UserError(f"{path.parent}: cannot write {path.name} there ({os_reason(e)})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(marks.to_json(), f, indent=1)
             f.write("\n")
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise UserError(f"{path.parent}: cannot write {path.name} there ({os_reason(e)})") from None
         raise
     return path
+
 
 
 def marks_from_landmarks(lm: np.ndarray, kind: str = "human") -> FaceMarks:

@@ -5,8 +5,9 @@
     stream-animator ctl set_options 'options={"smoothing": 0.4}'
     stream-animator ctl watch          # print events (status, character, characters) until Ctrl+C
 
-Port and token come from --port/--token, env STREAM_ANIMATOR_CONTROL_PORT/_TOKEN, or the
-`control.json` a worker started from the command line leaves in the logs folder (mode 0600).
+Port and token come from --port/--token, env STREAM_ANIMATOR_CONTROL_PORT/_TOKEN, or the file
+each worker started from the command line leaves in the logs folder while it runs (mode 0600):
+with one such worker running, `ctl` finds it; with several, it lists them and asks for --port.
 """
 
 from __future__ import annotations
@@ -64,17 +65,14 @@ def parse_args_list(items: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    saved = _saved_endpoint()
-    port = args.port if args.port is not None else os.environ.get(P.ENV_CONTROL_PORT) or saved.get("port")
-    token = args.token or os.environ.get(P.ENV_TOKEN) or saved.get("token")
-    if not port:
-        raise UserError(f"no control port: pass --port or set {P.ENV_CONTROL_PORT}")
-    if not token:
-        raise UserError(f"no token: pass --token or set {P.ENV_TOKEN}")
+    port = args.port if args.port is not None else os.environ.get(P.ENV_CONTROL_PORT)
     try:
-        port = int(port)
+        port = int(port) if port is not None and port != "" else None
     except ValueError:
         raise UserError(f"{P.ENV_CONTROL_PORT} must be a port number, got {port!r}") from None
+    token = args.token or os.environ.get(P.ENV_TOKEN)
+    if port is None or not token:
+        port, token = _running_worker(port, token)
     request = parse_args_list(args.args)
     try:
         with P.ControlClient(port, token, timeout=args.timeout) as client:
@@ -104,11 +102,26 @@ def _human(data: dict) -> str:
     return "\n".join(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in data.items()) or "ok"
 
 
-def _saved_endpoint() -> dict:
-    from worker.paths import default_log_dir
+def _running_worker(port: int | None, token: str | None) -> tuple[int, str]:
+    """Port and token of the worker started by hand that is running now (each leaves its own
+    file, see `worker.control.endpoints`); with a port, the one on that port."""
+    from worker.control import endpoints
 
-    try:
-        data = json.loads((default_log_dir() / "control.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    found = endpoints.running()
+    if port is not None:
+        found = [e for e in found if e.port == port]
+        if not found:
+            raise UserError(
+                f"no token for port {port}: no worker started from the command line listens there; "
+                f"pass --token or set {P.ENV_TOKEN}"
+            )
+    if not found:
+        raise UserError(
+            "no running worker found (none started from the command line is running; a worker the OBS "
+            f"script started keeps its port to itself): pass --port and --token, or set {P.ENV_CONTROL_PORT} "
+            f"and {P.ENV_TOKEN}"
+        )
+    if len(found) > 1:
+        which = ", ".join(f"pid {e.pid} on port {e.port}" for e in found)
+        raise UserError(f"{len(found)} workers are running ({which}): choose one with --port")
+    return found[0].port, token or found[0].token

@@ -33,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from worker.setup import obs_registration as R
 
     config_dir = R.find_config_dir(args.obs_config)
+    repo = repo_root()
     if args.undo:
-        rep = R.undo(config_dir)
+        rep = R.undo(config_dir, repo=repo)
     elif args.browser_source:
         from worker.web.settings import stable_address
 
@@ -44,7 +45,6 @@ def run(args: argparse.Namespace) -> int:
         url = f"http://127.0.0.1:{addr.port}/source?token={addr.token}"
         rep = R.apply_browser_source(config_dir, url, args.collection, args.size)
     else:
-        repo = repo_root()
         if repo is None:
             raise UserError("obs-setup needs a checkout of Stream Motion Animator (the OBS script lives in it)")
         rep = R.apply(config_dir, repo, sys.executable, args.collection, args.camera, args.characters)

@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         jobs = [(args.text, args.audio, "--text" if args.text is not None else str(args.audio))]
         outs = [Path(args.out or "out/render.mp4")]
+        if outs[0].is_dir():  # before the render, not after it
+            raise UserError(f"--out {outs[0]}: is a folder; name a file in it, e.g. {outs[0] / 'render.mp4'}")
     clips = [clip_for(text, audio, label) for text, audio, label in jobs]
     t_voice = time.perf_counter()
 

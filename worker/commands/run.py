@@ -60,12 +60,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def character_overrides(character: str, folder: str | None) -> dict[str, str]:
     """`--character`: a name in the characters folder, or a path to a picture (whose folder is
-    then the characters folder, unless `--characters` names one that holds it)."""
+    then the characters folder, unless `--characters` names one that holds it). A bare name that
+    is a file in the current folder is that file (`--character blue.png` means ./blue.png)."""
     from pathlib import Path
 
     p = Path(character).expanduser()
-    if len(p.parts) == 1 and not p.is_absolute():
-        return {"characters.current": character}
+    in_folder = folder is not None and (Path(folder).expanduser() / character).is_file()
+    if len(p.parts) == 1 and not p.is_absolute() and (in_folder or not p.is_file()):
+        return {"characters.current": character}  # a name (or stem) in the characters folder
     if p.is_dir():
         raise UserError(f"--character {character}: is a folder (use --characters for a folder)")
     if not p.is_file():
@@ -100,23 +102,6 @@ def _token() -> tuple[str, bool]:
     return (tok, False) if tok else (P.make_token(), True)
 
 
-def _save_endpoint(port: int, token: str):
-    """For `stream-animator ctl` when the worker was started by hand: port + token, owner-only file."""
-    from worker.paths import default_log_dir
-
-    path = default_log_dir() / "control.json"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"port": port, "token": token, "pid": os.getpid()}, f)
-        os.replace(tmp, path)
-        return path
-    except OSError:
-        return None
-
-
 def watch_parent(pid: int, stop: threading.Event) -> None:
     """Set `stop` when process `pid` ends (OBS killed without unloading its scripts)."""
     import psutil
@@ -140,6 +125,7 @@ def watch_parent(pid: int, stop: threading.Event) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from worker.config import load_config
+    from worker.control import endpoints
     from worker.control import protocol as P
     from worker.live.startup import STARTUP
 
@@ -194,8 +180,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(worker.ready_line().decode())
         sys.stdout.flush()
     STARTUP.mark("ready")
-    if generated:
-        where = _save_endpoint(worker.control_port, token)
+    where = None
+    if generated:  # for `stream-animator ctl`: one file per worker, removed at the end
+        where = endpoints.save(worker.control_port, token)
         log.info("control channel on 127.0.0.1:%d (port and token in %s)", worker.control_port, where)
     t_end = time.monotonic() + args.duration if args.duration else None
     try:
@@ -204,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
                 break
             stop.wait(0.1)
     finally:
+        endpoints.remove(where)
         status = worker.stop()
     if args.json:
         print(json.dumps(summary(status)))

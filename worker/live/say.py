@@ -17,8 +17,8 @@ import numpy as np
 
 from worker.audio.analysis import MouthAnalyzer, signal_at
 from worker.audio.features import RATE
-from worker.audio.mouth_signal import MouthSignal
 from worker.live.ports import Voice
+from worker.retarget.mouth_signal import MouthSignal
 
 
 @dataclass(frozen=True)

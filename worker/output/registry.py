@@ -139,21 +139,6 @@ OUTPUTS: dict[str, OutputEntry] = by_name(
         False,
     ),
     OutputEntry(
-        "ws",
-        "worker.output.ws:WsOutput",
-        "WebSocket frames + control, and the OBS Browser Source page (no Python in OBS)",
-        (
-            Option("port", "int", None, 0, 65535, optional=True, help="default: the port kept in the user's settings"),
-            Option("token", "str", None, optional=True, help="default: the token kept in the user's settings"),
-            Option("host", "str", "127.0.0.1", help="address to listen on (another than loopback: a warning)"),
-            Option("max_clients", "int", 128, 1, 1024),
-            Option("webp_quality", "int", 90, 1, 101, help="WebP frames for other machines (101 = lossless)"),
-        ),
-        _aiohttp,
-        "port",
-        False,
-    ),
-    OutputEntry(
         "nut",
         "worker.output.nut:NutOutput",
         "OBS Media Source reading NUT over local TCP (no script)",
@@ -232,6 +217,24 @@ OUTPUTS: dict[str, OutputEntry] = by_name(
         _pyav,
         "path",
         True,
+    ),
+    OutputEntry(
+        "ws",
+        "worker.output.ws:WsOutput",
+        "WebSocket frames + control, and the OBS Browser Source page (no Python in OBS)",
+        (
+            Option("port", "int", None, 0, 65535, optional=True, help="default: the port kept in the user's settings"),
+            Option("token", "str", None, optional=True, help="default: the token kept in the user's settings"),
+            Option("host", "str", "127.0.0.1", help="address to listen on (another than loopback: a warning)"),
+            Option("max_clients", "int", 128, 1, 1024),
+            Option("webp_quality", "int", 90, 1, 101, help="WebP frames for other machines (101 = lossless)"),
+            Option("obs_scenes", "map", {}, help="OBS scene name -> character: followed over obs-websocket"),
+            Option("obs_websocket_port", "int", None, 1, 65535, optional=True, help="default: OBS's own setting"),
+            Option("obs_websocket_password", "str", None, optional=True, help="default: OBS's own setting"),
+        ),
+        _aiohttp,
+        "port",
+        False,
     ),
 )
 

@@ -27,9 +27,9 @@ from PIL import Image
 
 from worker.control import protocol as P
 from worker.errors import UserError
-from worker.live.slot import LatestSlot
 from worker.output.base import Output, check_rgba
 from worker.output.registry import OUTPUTS
+from worker.slot import LatestSlot
 from worker.web.server import WebServer
 from worker.web.stream import THEN_BINARY, Client, Frame, StreamHub
 
@@ -112,8 +112,17 @@ class WsOutput(Output):
         host: str = P.HOST,
         max_clients: int = 128,
         webp_quality: int = 90,
+        obs_scenes: dict[str, str] | None = None,
+        obs_websocket_port: int | None = None,
+        obs_websocket_password: str | None = None,
     ) -> None:
         super().__init__()
+        for scene, character in (obs_scenes or {}).items():
+            if not isinstance(character, str) or not character:
+                raise UserError(f"outputs.ws.obs_scenes: scene {scene!r} must name a character (a file name)")
+        self.obs_scenes = dict(obs_scenes or {})
+        self.obs_websocket = (obs_websocket_port, obs_websocket_password)
+        self.scene_follower: Any = None
         if port is None or token is None:
             from worker.web.settings import stable_address
 
@@ -139,7 +148,16 @@ class WsOutput(Output):
     @classmethod
     def from_config(cls, config: dict) -> WsOutput:
         o = OUTPUTS["ws"].check(config)
-        return cls(o["port"], o["token"], o["host"], o["max_clients"], o["webp_quality"])
+        return cls(
+            o["port"],
+            o["token"],
+            o["host"],
+            o["max_clients"],
+            o["webp_quality"],
+            o["obs_scenes"],
+            o["obs_websocket_port"],
+            o["obs_websocket_password"],
+        )
 
     # ---- lifecycle ----
     @property
@@ -159,6 +177,8 @@ class WsOutput(Output):
             self.hub.loop = self.server.loop
 
     def close(self) -> None:
+        if self.scene_follower is not None:
+            self.scene_follower.stop()
         self.server.stop()
         for enc in self._encoders.values():
             enc.close()
@@ -174,6 +194,11 @@ class WsOutput(Output):
             if not isinstance(stages.voice, Speaker):
                 stages.voice = Speaker(stages.voice)
             self.speaker = stages.voice
+        if self.obs_scenes and self.scene_follower is None:  # scene-bound characters without the script
+            from worker.web.obs_scenes import SceneFollower
+
+            port, password = self.obs_websocket
+            self.scene_follower = SceneFollower(self.obs_scenes, call, port=port, password=password).start()
 
     def publish(self, event: dict) -> None:
         self.hub.publish(event)
@@ -278,8 +303,8 @@ class WsOutput(Output):
             raise ValueError("render needs 'frame_id': an integer >= 0")
         if self.speaker is None:
             raise UserError("render needs the live worker (this output is not attached to one)")
-        from worker.audio.mouth_signal import MouthSignal
         from worker.live.say import mouth_of
+        from worker.retarget.mouth_signal import MouthSignal
 
         rate = args.get("rate", 16000)
         if not isinstance(rate, int) or not 8000 <= rate <= 48000:

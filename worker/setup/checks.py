@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from worker.errors import UserError
+from worker.setup import import_hints
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 INSTALL = "python3 installer/install.py" if os.name != "nt" else "py installer\\install.py"
@@ -106,7 +107,10 @@ def check_packages(opts: DoctorOptions) -> Check:
     data = {"versions": versions, "failed": failed, "onnxruntime_builds": builds}
     if failed:
         name, err = next(iter(failed.items()))
-        return Check("packages", FAIL, f"cannot import {name} ({err})", f"run {INSTALL} --force", data)
+        others = f" (also: {', '.join(list(failed)[1:])})" if len(failed) > 1 else ""
+        line = import_hints.explain(name, err.partition(": ")[2] or err)
+        detail, _, fix = line.partition(" -> ")
+        return Check("packages", FAIL, detail + others, fix, data)
     if len(builds) > 1:
         return Check(
             "packages",
@@ -119,36 +123,35 @@ def check_packages(opts: DoctorOptions) -> Check:
     return Check("packages", OK, f"{len(versions)} import ({shown})", data=data)
 
 
-def _microphones(platform: str) -> list[str] | None:
-    """Capture devices ALSA lists (Linux); None where this cannot be told without an audio library."""
-    if not platform.startswith("linux"):
-        return None
-    try:
-        text = Path("/proc/asound/pcm").read_text()
-    except OSError:
-        return []
-    return [
-        line.split(":")[2].strip() if line.count(":") >= 2 else line for line in text.splitlines() if "capture" in line
-    ]
-
-
 def check_devices(opts: DoctorOptions) -> Check:
+    from worker.audio.sources import microphones_and_reason
     from worker.capture import list_cameras
 
     cams = list_cameras()
-    mics = _microphones(opts.platform)
+    mics, reason = microphones_and_reason()
+    no_portaudio = "PortAudio" in reason
     cam_text = ", ".join(f"webcam:{c.index} {c.name}" for c in cams) or "no camera"
-    mic_text = "not checked on this OS" if mics is None else (f"{len(mics)} microphone(s)" if mics else "no microphone")
-    data = {"cameras": [asdict(c) for c in cams], "microphones": mics}
+    if no_portaudio:
+        mic_text = "no microphone support (the PortAudio library is missing)"
+    else:
+        mic_text = f"{len(mics)} microphone(s)" if mics else f"no microphone ({reason})"
+    data = {"cameras": [asdict(c) for c in cams], "microphones": [m.name for m in mics], "portaudio": not no_portaudio}
+    advice = []
+    if no_portaudio:
+        advice.append(PORTAUDIO_FIX.get(opts.platform[:3], PORTAUDIO_FIX["lin"]))
     if not cams:
-        return Check(
-            "devices",
-            WARN,
-            f"{cam_text}; {mic_text}",
-            "plug in a webcam and close other programs using it (a video file works as a source too)",
-            data,
-        )
+        advice.append("plug in a webcam and close other programs using it (a video file works as a source too)")
+    if advice:
+        return Check("devices", WARN, f"{cam_text}; {mic_text}", "; ".join(advice), data)
     return Check("devices", OK, f"{cam_text}; {mic_text}", data=data)
+
+
+# what makes `sounddevice` find PortAudio (its Windows and macOS wheels carry their own)
+PORTAUDIO_FIX = {
+    "lin": "for microphones install PortAudio: sudo apt install libportaudio2 (Fedora: sudo dnf install portaudio)",
+    "dar": f"for microphones reinstall the packages: {INSTALL} --force",
+    "win": f"for microphones reinstall the packages: {INSTALL} --force",
+}
 
 
 def obs_executable(platform: str) -> str | None:
@@ -242,6 +245,16 @@ def check_script(opts: DoctorOptions) -> Check:
             elif py and not Path(py).is_file():
                 problems.append(f"'{coll.name}' uses a missing worker Python {py}")
     data = {"collections": registered, "current": current.name if current else None}
+    damaged = C.damaged_collections(cfg)
+    if damaged and not registered:  # the registration may be in the damaged file: that is the cause
+        data["damaged"] = [str(p) for p in damaged]
+        return Check(
+            "obs script",
+            FAIL,
+            f"scene collection {damaged[0]} is damaged (not valid JSON, cut short?)",
+            C.repair_advice(damaged[0]),
+            data,
+        )
     if problems:
         return Check("obs script", FAIL, "; ".join(problems), "close OBS and run `stream-animator obs-setup`", data)
     if not registered:
@@ -406,6 +419,14 @@ def _folder_size(folder: Path) -> int:
     return total
 
 
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The first part of `folder` (itself or a parent) that exists as something other than a folder."""
+    for part in [*reversed(folder.parents), folder]:
+        if part.exists() and not part.is_dir():
+            return part
+    return None
+
+
 def check_cache(opts: DoctorOptions) -> Check:
     from worker.paths import default_cache_dir
 
@@ -415,6 +436,16 @@ def check_cache(opts: DoctorOptions) -> Check:
             folder = Path(_worker_config(opts)["cache_dir"] or default_cache_dir())
         except UserError:
             folder = default_cache_dir()
+    blocker = _file_in_the_way(folder)
+    if blocker is not None:
+        where = "the cache folder" if blocker == folder else f"a folder of the cache path {folder}"
+        return Check(
+            "cache",
+            FAIL,
+            f"{blocker} is a file, where {where} should be",
+            "move that file away, or set STREAM_ANIMATOR_CACHE (or cache_dir in the config) to a folder you own",
+            {"folder": str(folder), "blocker": str(blocker)},
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".doctor-", dir=folder)
@@ -422,13 +453,14 @@ def check_cache(opts: DoctorOptions) -> Check:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        return Check(
-            "cache",
-            FAIL,
-            f"{folder} is not writable ({e.strerror or e})",
-            f"make {folder} writable, or set STREAM_ANIMATOR_CACHE to a folder you own",
-            {"folder": str(folder)},
-        )
+        existing = next((p for p in (folder, *folder.parents) if p.is_dir()), folder)
+        reason = e.strerror or str(e)
+        if existing == folder:
+            detail = f"{folder} is not writable ({reason})"
+        else:  # the folder could not be made: the place it goes is what to fix
+            detail = f"the cache folder {folder} cannot be made in {existing} ({reason})"
+        fix = f"make {existing} writable, or set STREAM_ANIMATOR_CACHE (or cache_dir in the config) to a folder you own"
+        return Check("cache", FAIL, detail, fix, {"folder": str(folder)})
     size = _folder_size(folder)
     return Check("cache", OK, f"{folder} writable, {size / 1e6:.1f} MB", data={"folder": str(folder), "bytes": size})
 
@@ -605,6 +637,12 @@ def run_checks(
             continue
         try:
             r = fn(opts)
+        except (ImportError, OSError) as e:  # a broken package: name it and its fix (the packages check too)
+            from worker.paths import PACKAGE_DIR
+
+            line = import_hints.explain(import_hints.culprit(e, str(PACKAGE_DIR)) or "a package", str(e))
+            detail, _, fix = line.partition(" -> ")
+            r = Check(name, FAIL, f"cannot run: {detail}", fix)
         except Exception as e:  # noqa: BLE001 - a crashing check is a failed check, not a traceback
             r = Check(name, FAIL, f"the check itself failed: {type(e).__name__}: {e}", "report this bug")
         results.append(r)

@@ -117,6 +117,34 @@ def collections(config_dir: Path) -> list[Collection]:
     return out
 
 
+def damaged_collections(config_dir: Path) -> list[Path]:
+    """Scene collection files that are not a JSON object (cut short by a crash, a full disk)."""
+    out = []
+    for p in sorted((config_dir / "basic" / "scenes").glob("*.json")):
+        try:
+            ok = isinstance(json.loads(read_text(p)), dict)
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            out.append(p)
+    return out
+
+
+def repair_advice(path: Path) -> str:
+    """What brings a damaged collection back: OBS's own backup beside it, else starting it afresh."""
+    bak = path.with_name(path.name + ".bak")
+    try:
+        usable = isinstance(json.loads(read_text(bak)), dict)
+    except (OSError, ValueError):
+        usable = False
+    if usable:
+        return f"close OBS, copy OBS's backup {bak.name} over {path.name} (same folder), then run obs-setup again"
+    return (
+        f"close OBS and move {path.name} out of {path.parent} (OBS then starts that collection empty), "
+        "then run obs-setup again"
+    )
+
+
 def find_collection(config_dir: Path, name: str | None) -> Collection:
     """The collection called `name` (its shown name or file name), else OBS's current one."""
     found = collections(config_dir)
@@ -138,6 +166,12 @@ def find_collection(config_dir: Path, name: str | None) -> Collection:
                 return c
         if path.is_file():  # unreadable: the caller's parse names the file
             return Collection(current, path)
+        # OBS would start a new empty collection under that name: registering elsewhere would not load
+        names = ", ".join(repr(c.name) for c in found) or "none"
+        raise UserError(
+            f"{ini}: OBS's current scene collection {current!r} has no file ({path}); start OBS once "
+            f"and close it, or choose one with --collection (there are: {names})"
+        )
     if len(found) == 1:
         return found[0]
     if not found:
@@ -259,9 +293,9 @@ def parse_collection(path: Path, text: str) -> dict:
     try:
         data = json.loads(text)
     except ValueError as e:
-        raise UserError(f"{path}: not valid JSON ({e}); open and save the collection in OBS, then try again") from None
+        raise UserError(f"{path}: damaged scene collection, not valid JSON ({e}): {repair_advice(path)}") from None
     if not isinstance(data, dict):
-        raise UserError(f"{path}: a scene collection must be a JSON object")
+        raise UserError(f"{path}: damaged scene collection, not a JSON object: {repair_advice(path)}")
     return data
 
 
@@ -272,14 +306,27 @@ def sha256(data: bytes | None) -> str | None:
     return None if data is None else hashlib.sha256(data).hexdigest()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write `data` to `path` through a temporary file, keeping `path`'s permissions (or `mode`).
+    An OSError names `path` itself (not the temporary file), and leaves no temporary file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if mode is None and path.exists():
+            mode = path.stat().st_mode & 0o7777
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
 
 
 class Ledger:
@@ -291,6 +338,11 @@ class Ledger:
         self.path = self.dir / "ledger.json"
         self.files: dict[str, dict] = {}
         self.notes: dict = {}
+        # this run's journal, for rollback(): each file's bytes before this run, the backups it made
+        self._before: dict[Path, bytes | None] = {}
+        self._new_backups: list[Path] = []
+        self._dir_existed = self.dir.is_dir()
+        self._ledger_before = self.path.read_bytes() if self.path.is_file() else None
         if self.path.is_file():
             try:
                 data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -315,9 +367,11 @@ class Ledger:
         if old == new:
             return False
         rel = self.rel(path)
+        self._before.setdefault(path, old)
         if rel not in self.files:
             backup = rel.replace("/", "__") + ".orig"
             if old is not None:
+                self._new_backups.append(self.dir / backup)
                 write_atomic(self.dir / backup, old)
             self.files[rel] = {"existed": old is not None, "backup": backup, "sha256_before": sha256(old)}
         write_atomic(path, new)
@@ -332,6 +386,34 @@ class Ledger:
     def original(self, rel: str) -> bytes | None:
         rec = self.files[rel]
         return (self.dir / rec["backup"]).read_bytes() if rec["existed"] else None
+
+    def rollback(self) -> list[str]:
+        """Undo this run's writes (after a step failed half-way): each file back to its bytes before
+        the run, this run's backups and a new ledger removed. Returns what could not be put back."""
+        stuck = []
+        for path, old in self._before.items():
+            try:
+                if old is None:
+                    path.unlink(missing_ok=True)
+                elif path.read_bytes() != old:
+                    write_atomic(path, old)
+            except OSError:
+                stuck.append(str(path))
+        for backup in self._new_backups:
+            try:
+                backup.unlink(missing_ok=True)
+            except OSError:
+                stuck.append(str(backup))
+        try:
+            if self._ledger_before is None:
+                self.path.unlink(missing_ok=True)
+            elif self.path.read_bytes() != self._ledger_before:
+                write_atomic(self.path, self._ledger_before)
+            if not self._dir_existed and self.dir.is_dir():
+                self.dir.rmdir()
+        except OSError:
+            stuck.append(str(self.path))
+        return stuck
 
     def remove(self) -> None:
         for rec in self.files.values():

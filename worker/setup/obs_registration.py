@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from worker.errors import UserError
+from worker.errors import UserError, os_reason
 from worker.setup import obs_config as C
 from worker.setup import obs_paths
 from worker.setup.obs_process import running_obs
@@ -112,7 +112,42 @@ def apply(
     coll = C.find_collection(config_dir, collection)
     settings = script_settings(worker_python, camera, characters)
     ledger = C.Ledger(config_dir)
+    try:
+        return _apply(rep, ledger, config_dir, coll, repo, worker_python, settings, base_prefix, platform)
+    except OSError as e:  # a step failed half-way: put back what this run wrote, then say which file
+        raise UserError(_write_failure(e, _rolled_back(ledger), "obs-setup")) from None
 
+
+def _rolled_back(ledger: C.Ledger) -> str:
+    """Undo this run's writes; what the user is told about it."""
+    stuck = ledger.rollback()
+    if stuck:
+        return f"could not put back {', '.join(stuck)} (the originals are in {ledger.dir})"
+    return "OBS's configuration is as it was before"
+
+
+def _write_failure(e: OSError, kept: str, what: str) -> str:
+    target = Path(e.filename) if e.filename else None
+    if target is None:
+        where = "cannot write"
+    elif target.parent.is_dir():
+        where = f"{target.parent}: cannot write {target.name} there"
+    else:  # the backup folder could not be made
+        where = f"{target.parent.parent}: cannot make the folder {target.parent.name} there"
+    return f"{where} ({os_reason(e)}); {kept}; make the folder writable (and close OBS), then run {what} again"
+
+
+def _apply(
+    rep: Report,
+    ledger: C.Ledger,
+    config_dir: Path,
+    coll: C.Collection,
+    repo: Path,
+    worker_python: str,
+    settings: dict,
+    base_prefix: str,
+    platform: str,
+) -> Report:
     text = C.read_text(coll.path)
     data = C.parse_collection(coll.path, text)
     new = C.dump_collection(C.register_script(data, script_path(repo, platform), settings), text)
@@ -121,6 +156,7 @@ def apply(
     else:
         ledger.change(coll.path, new.encode("utf-8", errors="surrogateescape"))
         ledger.notes["collection"] = coll.name
+        ledger.notes["script"] = script_path(repo, platform)  # whose registration it is (see undo)
         ledger.save()
         rep.changed.append(str(coll.path))
         rep.say(
@@ -173,9 +209,12 @@ def apply_browser_source(
     if C.parse_collection(coll.path, new) == C.parse_collection(coll.path, text):
         rep.say(f"Scene collection '{coll.name}': the Browser Source is already there ({coll.path})")
     else:
-        ledger.change(coll.path, new.encode("utf-8", errors="surrogateescape"))
-        ledger.notes["collection"] = coll.name
-        ledger.save()
+        try:
+            ledger.change(coll.path, new.encode("utf-8", errors="surrogateescape"))
+            ledger.notes["collection"] = coll.name
+            ledger.save()
+        except OSError as e:  # put back what this run wrote, then say which folder
+            raise UserError(_write_failure(e, _rolled_back(ledger), "obs-setup --browser-source")) from None
         rep.changed.append(str(coll.path))
         rep.say(f"Scene collection '{coll.name}': Browser Source '{C.BROWSER_SOURCE_NAME}' in scene '{scene}' "
                 f"({coll.path})")
@@ -185,7 +224,26 @@ def apply_browser_source(
     return rep
 
 
-def undo(config_dir: Path, check_running: bool = True) -> Report:
+def registered_by(config_dir: Path, ledger: C.Ledger) -> str | None:
+    """The script path of the checkout whose registration the ledger records (None: unknown)."""
+    if ledger.notes.get("script"):
+        return str(ledger.notes["script"])
+    name = ledger.notes.get("collection")
+    for coll in C.collections(config_dir):
+        if name in (None, coll.name):
+            entries = C.script_entries(C.parse_collection(coll.path, C.read_text(coll.path)))
+            if entries:
+                return str(entries[0].get("path"))
+    return None
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def undo(config_dir: Path, check_running: bool = True, repo: Path | None = None) -> Report:
+    """Put back what obs-setup changed. With `repo` (the checkout asking), a registration that
+    another copy of the checkout made, and whose script still exists, is left alone."""
     rep = Report()
     if check_running:
         refuse_if_running(config_dir)
@@ -193,6 +251,23 @@ def undo(config_dir: Path, check_running: bool = True) -> Report:
     if not ledger.exists:
         rep.say(f"Nothing to undo: obs-setup has not changed {config_dir}")
         return rep
+    owner = registered_by(config_dir, ledger)
+    if repo is not None and owner and Path(owner).is_file():
+        mine = str(repo / "obs_script" / C.SCRIPT_FILE)
+        if not _same_file(owner, mine):
+            rep.say(
+                f"OBS's script registration belongs to another copy of Stream Motion Animator ({owner}): "
+                "left as it is (run `stream-animator obs-setup --undo` from that copy to remove it)"
+            )
+            return rep
+    try:
+        _undo(rep, ledger, config_dir)
+    except OSError as e:
+        raise UserError(_write_failure(e, f"the backups are kept in {ledger.dir}", "obs-setup --undo")) from None
+    return rep
+
+
+def _undo(rep: Report, ledger: C.Ledger, config_dir: Path) -> None:
     for rel, rec in sorted(ledger.files.items()):
         path = config_dir / rel
         now = path.read_bytes() if path.exists() else None
@@ -225,4 +300,3 @@ def undo(config_dir: Path, check_running: bool = True) -> Report:
                 rep.say(f"{path}: OBS's Python setting was changed since setup; left as it is")
         rep.changed.append(str(path))
     ledger.remove()
-    return rep

@@ -35,7 +35,7 @@ from worker.characters.face_marks import (
     sidecar_path,
 )
 from worker.characters.image_io import load_image
-from worker.errors import UserError
+from worker.errors import UserError, os_reason
 from worker.paths import SAMPLE_DRIVER
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,15 @@ class MarkServer:
         self._lock = threading.Lock()
         ok, png = cv2.imencode(".png", cv2.cvtColor(self.rgba, cv2.COLOR_RGBA2BGRA))
         self._png = png.tobytes() if ok else b""
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        if not 0 <= port <= 65535:
+            raise UserError(f"--port {port}: not a port number (0-65535; 0 = any free port)")
+        try:
+            self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        except OSError as e:
+            raise UserError(
+                f"--port {port}: cannot listen on 127.0.0.1:{port} ({os_reason(e)}); choose another port "
+                "or leave --port out (any free port)"
+            ) from None
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="mark-page", daemon=True)
         self._thread.start()
 
