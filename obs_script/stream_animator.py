@@ -141,22 +141,20 @@ def script_description():
     )
 
 
+_DEFAULT_SETTERS = {
+    bool: "obs_data_set_default_bool",
+    int: "obs_data_set_default_int",
+    float: "obs_data_set_default_double",
+    str: "obs_data_set_default_string",
+}
+
+
 def script_defaults(data):
-    d = ScriptSettings()
-    obs.obs_data_set_default_string(data, "worker_python", find_worker_python(REPO))
-    obs.obs_data_set_default_string(data, "renderer", d.renderer)
-    obs.obs_data_set_default_string(data, "camera", d.camera)
-    obs.obs_data_set_default_int(data, "size", d.size)
-    obs.obs_data_set_default_double(data, "expression_strength", d.expression_strength)
-    obs.obs_data_set_default_double(data, "head_strength", d.head_strength)
-    obs.obs_data_set_default_double(data, "smoothing", d.smoothing)
-    obs.obs_data_set_default_bool(data, "mirror", d.mirror)
-    obs.obs_data_set_default_string(data, "output_mode", d.output_mode)
-    obs.obs_data_set_default_string(data, "spout_name", d.spout_name)
-    obs.obs_data_set_default_bool(data, "autostart", d.autostart)
-    obs.obs_data_set_default_string(data, "mic", d.mic)
-    obs.obs_data_set_default_string(data, "lipsync", d.lipsync)
-    obs.obs_data_set_default_string(data, "performance", d.performance)
+    # every setting's default is ScriptSettings' own; only the worker's Python is found here
+    values = ScriptSettings.defaults()
+    values["worker_python"] = find_worker_python(REPO)
+    for name, value in values.items():
+        getattr(obs, _DEFAULT_SETTERS[type(value)])(data, name, value)
 
 
 def _scene_names():
@@ -193,6 +191,7 @@ def script_properties():
     obs.obs_properties_add_button(props, "btn_reload", "Reload characters", _on_reload)
     obs.obs_properties_add_button(props, "btn_refresh", "Refresh status and lists", _on_refresh)
     obs.obs_properties_add_button(props, "btn_mark_face", "Mark face…", _on_mark_face)
+    obs.obs_properties_add_button(props, "btn_studio", "Studio…", _on_studio)
 
     cur = S.settings.character if S.settings else ""
     _add_character_list(props, "character", "Character", snap, cur)
@@ -357,10 +356,28 @@ def _on_mark_face(props, prop):
     s = S.settings
     if s and s.worker_python and s.character:
         image = os.path.join(s.characters_dir or os.path.join(REPO, "worker", "assets", "characters"), s.character)
-        detach = {"creationflags": 0x208} if os.name == "nt" else {"start_new_session": True}  # new group, detached
-        subprocess.Popen([s.worker_python, "-m", "worker", "mark", image], cwd=REPO, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True, **detach)
+        _launch([s.worker_python, "-m", "worker", "mark", image])
     return False
+
+
+def _on_studio(props, prop):
+    # the studio page (`worker studio`) in a process of its own; it reaches the running worker
+    # through its control port and token, handed over in the environment (never on the command line)
+    s = S.settings
+    if s and s.worker_python:
+        env = dict(os.environ)
+        port = S.engine.snapshot().get("control_port") if S.engine else None
+        if port and S.engine:
+            env.update(STREAM_ANIMATOR_CONTROL_PORT=str(port), STREAM_ANIMATOR_TOKEN=S.engine.token)
+        cmd = [s.worker_python, "-m", "worker", "studio"]
+        _launch(cmd + (["--characters", s.characters_dir] if s.characters_dir else []), env)
+    return False
+
+
+def _launch(cmd, env=None):
+    detach = {"creationflags": 0x208} if os.name == "nt" else {"start_new_session": True}  # new group, detached
+    subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, close_fds=True, **detach)
 
 
 def _on_refresh(props, prop):
@@ -558,6 +575,8 @@ def _ensure_source():
     if S.settings is None:
         return
     mode = S.settings.output_mode
+    if mode == "browser":
+        return  # a Browser Source the user adds once (`obs-setup --browser-source`; the address is kept)
     if mode == "spout":
         name, type_id = SPOUT_SOURCE_NAME, SPOUT_SOURCE_ID
         wanted = {"spoutsenders": S.settings.spout_name, "compositemode": 2}  # 2 keeps alpha

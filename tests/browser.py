@@ -34,3 +34,8 @@ def chromium(*extra: str):
     ):
         opts.add_argument(a)
     return webdriver.Chrome(service=Service(drv), options=opts)
+
+
+def chrome_at(width: int, height: int):
+    """`chromium()` with this window size (screenshots), playing media without a click, muted."""
+    return chromium(f"--window-size={width},{height}", "--autoplay-policy=no-user-gesture-required", "--mute-audio")

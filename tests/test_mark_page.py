@@ -1,4 +1,4 @@
-"""The face-marking page in a real browser (Debian's chromium + chromedriver, driven by selenium):
+"""The face-marking page (part of the studio) in a real browser (Debian's chromium + chromedriver, driven by selenium):
 the marks are placed by dragging, saved as the sidecar, and the preview shows frames."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from browser import chromium
 
 from worker.characters.face_marks import load_face_marks, sidecar_path
 from worker.paths import ASSETS_DIR
-from worker.tools.mark_page import MarkServer
+from worker.studio.mark_page import MarkServer
 
 FOX = ASSETS_DIR / "mascots" / "fox.png"
 
@@ -32,10 +32,10 @@ def picture(tmp_path):
 def test_wrong_token_is_refused(picture):
     server = MarkServer(picture)
     try:
-        bad = server.url.replace(server.token, "not-the-token")
-        with pytest.raises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(bad + "marks", timeout=10)
-        assert e.value.code == 403
+        for bad in ("?token=not-the-token", ""):  # a wrong token, no token
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(server.web.url("/mark/fox.png/marks", token=False) + bad, timeout=10)
+            assert e.value.code == 403
         assert server.url.startswith("http://127.0.0.1:")
     finally:
         server.close()

@@ -166,7 +166,7 @@ def test_menus_offer_only_what_can_run_here(tmp_path, monkeypatch):
     # a saved choice stays visible
     assert offer.renderer_choices("liveportrait") == ["auto", "meshwarp", "liveportrait"]
     if not sys.platform.startswith("win"):
-        assert offer.mode_choices("direct") == ["direct", "nut"]
+        assert offer.mode_choices("direct") == ["direct", "nut", "browser"]
     assert offer.range("motion.expression_strength") == (0.0, 2.0) and offer.range("characters.size") == (64, 2048)
     offer.save(str(tmp_path / "d.json"))
     assert Offer.load(str(tmp_path / "d.json")).data == offer.data
@@ -193,7 +193,7 @@ def test_worker_config_matches_the_worker_schema(tmp_path):
         camera="webcam:1",
         performance="low",
     )
-    for mode, port in (("direct", None), ("nut", 45678), ("spout", None)):
+    for mode, port in (("direct", None), ("nut", 45678), ("spout", None), ("browser", None)):
         s.output_mode = mode
         path = tmp_path / f"{mode}.yaml"
         path.write_text(json.dumps(s.worker_config(port, start_character="alice.png")))
@@ -202,7 +202,7 @@ def test_worker_config_matches_the_worker_schema(tmp_path):
         assert cfg["renderer"]["name"] == "meshwarp" and cfg["camera"]["source"] == "webcam:1"
         assert cfg["motion"]["expression_strength"] == 1.5 and cfg["motion"]["head_strength"] == 0.5
         assert cfg["motion"]["mirror"] is True and cfg["smoothing"] == 2.0 and cfg["performance"] == "low"
-        assert cfg["outputs"][0]["type"] == {"direct": "obs", "nut": "nut", "spout": "spout"}[mode]
+        assert cfg["outputs"][0]["type"] == {"direct": "obs", "nut": "nut", "spout": "spout", "browser": "ws"}[mode]
         if mode == "nut":  # its extra option is one the output accepts
             from worker.output import create_output
 
@@ -374,10 +374,17 @@ def test_worker_process_reads_ready_line_and_stops(tmp_path):
 def test_worker_process_kills_a_child_that_ignores_terminate(tmp_path):
     if sys.platform.startswith("win"):
         pytest.skip("terminate is already a hard kill on Windows")
-    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('x', flush=True); time.sleep(60)"
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        'print(\'{"event": "ready", "protocol": 1, "control_port": 11, "frame_port": 12}\', flush=True); '
+        "time.sleep(60)"
+    )
     wp = _child(tmp_path, code)
     wp.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30  # the ready line comes once SIGTERM is ignored (a busy box starts late)
+    while wp.ready is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert wp.ready is not None
     rc = wp.stop(grace=0.0)
     assert rc == -9
 

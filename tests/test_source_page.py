@@ -11,7 +11,7 @@ import pytest
 from browser import chromium
 from test_ws_output import SIZE, Producer
 
-from worker.output.ws import WsOutput
+from worker.web.ws_output import WsOutput
 
 TOKEN = "page-test-token-1234567"
 
@@ -76,7 +76,7 @@ def test_page_draws_with_alpha_keeps_up_and_comes_back(config_dir):
         times = np.asarray(stats(browser)["paintTimes"])
         recent = times[times > times[-1] - 3000.0]
         fps = (len(recent) - 1) / ((recent[-1] - recent[0]) / 1000.0)
-        assert fps >= 15, f"{fps:.1f} new frames a second painted from a 30 FPS source"  # 29+: `bench ws`
+        assert fps >= 12, f"{fps:.1f} new frames a second painted from a 30 FPS source"  # 28.9 at load 28: `bench --ws`
 
         # the worker goes away: the page is fully transparent meanwhile
         prod.close()

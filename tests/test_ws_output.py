@@ -16,7 +16,7 @@ import pytest
 
 from worker.control import protocol as P
 from worker.output.registry import parse_output_spec
-from worker.output.ws import WsOutput
+from worker.web.ws_output import WsOutput
 
 SIZE = 512
 

@@ -19,6 +19,7 @@ COMMANDS = {
     "preprocess": "Preprocess every character in a folder into the cache.",
     "check": "Check whether images can be used as characters.",
     "mark": "Mark a character's face by hand (animals, mascots, drawings) in a local web page.",
+    "studio": "Open the local studio page: characters, face marks, talking clips, voice, settings, live.",
     "bench": "Measure per-stage costs and what the cache saves.",
     "cameras": "List the cameras this machine has.",
     "ctl": "Send a control request to a running worker (or 'watch' its status).",

@@ -509,6 +509,8 @@ class Engine:
         self._set(state="running", control_port=ready.get("control_port"), frame_port=frame_port,
                   last_error=frame_error)
         self.log(f"worker ready (control port {ready.get('control_port')}, frame port {frame_port})")
+        if ready.get("browser_source"):  # the "browser" mode: where the Browser Source points
+            self.log(f"Browser Source page: {ready['browser_source']}")
 
     def _start_frames(self, ready: dict) -> str:
         """Start receiving the worker's frames (direct output; once per worker run); returns why

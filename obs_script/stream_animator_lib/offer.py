@@ -12,11 +12,14 @@ import os
 from typing import Any
 
 # the script's output modes and the worker output each one uses
-MODE_OUTPUTS = {"direct": "obs", "nut": "nut", "spout": "spout"}
+MODE_OUTPUTS = {"direct": "obs", "nut": "nut", "spout": "spout", "browser": "ws"}
 MODE_LABELS = {
     "direct": "Direct (this script pushes frames)",
     "nut": "Media Source (NUT over local TCP)",
     "spout": "Spout2 (Windows, needs the Spout2 plugin)",
+    # the worker's page: add it once with `stream-animator obs-setup --browser-source` (its address is kept);
+    # lines said through the WebSocket API (`say`) play through it
+    "browser": "Browser Source (the worker's page)",
 }
 
 

@@ -69,6 +69,11 @@ class ScriptSettings:
     performance: str = "balanced"  # the worker's CPU use beside a game: low | balanced | quality
 
     @classmethod
+    def defaults(cls) -> dict:
+        """Each setting's default by name (what the script hands OBS as its defaults)."""
+        return {f.name: f.default for f in fields(cls)}
+
+    @classmethod
     def from_reader(cls, get) -> ScriptSettings:
         """Build from `get(name, default)` (reads obs_data in OBS, a dict in tests)."""
         values = {}
@@ -165,6 +170,8 @@ class ScriptSettings:
             outputs = [{"type": "nut", "port": int(nut_port), "max_backoff": 1.0}]
         elif self.output_mode == "spout":
             outputs = [{"type": "spout", "sender_name": self.spout_name or DEFAULT_SPOUT_NAME}]
+        elif self.output_mode == "browser":
+            outputs = [{"type": "ws"}]  # the page's address is the worker's kept one
         else:
             outputs = [{"type": "obs"}]
         characters: dict = {"size": self.size}

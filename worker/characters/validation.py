@@ -144,3 +144,20 @@ def flatten_for_detection(rgba: np.ndarray) -> np.ndarray:
     a = rgba[..., 3:4].astype(np.float32) / 255.0
     rgb = rgba[..., :3].astype(np.float32) * a + 128.0 * (1.0 - a)
     return np.ascontiguousarray(rgb.astype(np.uint8))
+
+
+def check_image(path: str | Path) -> dict:
+    """One image's report: usable or not, with the facts and warnings a streamer can act on.
+    A picture without its own transparency is also cut out, to say when that cut-out looks wrong."""
+    checked = inspect_image(path)
+    report = checked.report()
+    if report["usable"] and not report["alpha"]:
+        from worker.characters.preprocess import preprocess_image
+
+        try:
+            assets = preprocess_image(path, loaded=checked.image, marks=checked.marks)
+        except UserError as e:
+            report.update(usable=False, error=str(e))
+        else:
+            report["warnings"] += [w for w in assets.meta["warnings"] if w.startswith("matte:")]
+    return report

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from worker.commands.arguments import renderer_names
 from worker.errors import UserError
 from worker.paths import SAMPLE_CHARACTERS_DIR, shared_testdata
 
@@ -36,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ws", type=float, nargs="?", const=5.0, metavar="SECONDS",
                    help="instead: the ws output's Browser Source page in chromium: painted FPS and capture -> "
                    "painted latency per pixel format, worker CPU per client, restart -> painting again (2 s)")
-    p.add_argument("--renderer", choices=("liveportrait", "meshwarp"),
+    p.add_argument("--renderer", choices=renderer_names(with_auto=False),
                    help="instead: this renderer on the clip (liveportrait: per-network ms, our own code's ms, "
                         "render-cache hit rate), beside meshwarp on the same frames (default 120 frames)")
     p.add_argument("--standin", action="store_true",

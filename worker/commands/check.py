@@ -9,30 +9,12 @@ import argparse
 import json
 import sys
 
-from worker.characters.validation import inspect_image
-from worker.errors import UserError
+from worker.characters.validation import check_image
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", help="image files to check")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of text")
-
-
-def check_image(path: str) -> dict:
-    """One image's report: usable or not, with the facts and warnings a streamer can act on.
-    A picture without its own transparency is also cut out, to say when that cut-out looks wrong."""
-    checked = inspect_image(path)
-    report = checked.report()
-    if report["usable"] and not report["alpha"]:
-        from worker.characters.preprocess import preprocess_image
-
-        try:
-            assets = preprocess_image(path, loaded=checked.image, marks=checked.marks)
-        except UserError as e:
-            report.update(usable=False, error=str(e))
-        else:
-            report["warnings"] += [w for w in assets.meta["warnings"] if w.startswith("matte:")]
-    return report
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.tools.mark_page import MarkServer
+    from worker.studio.mark_page import MarkServer
 
     server = MarkServer(args.image, port=args.port)
     if args.json:

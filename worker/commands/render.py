@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from worker.commands.arguments import add_renderer, add_size
 from worker.errors import UserError
 from worker.paths import DEMO_CHARACTER
 
@@ -34,9 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "with --batch a folder (default out/render-batch)",
     )
     p.add_argument("--format", default="mp4", choices=("mp4", "mov", "webm"), help="--batch clip format")
-    p.add_argument("--size", type=int, default=512, help="output size in pixels (default 512)")
+    add_size(p)
     p.add_argument("--fps", type=float, default=30.0, help="frame rate without --driver (default 30)")
-    p.add_argument("--renderer", default="meshwarp", help="renderer backend (default meshwarp)")
+    add_renderer(p)
     p.add_argument("--background", default="#00b140", help="background colour for .mp4 (default green screen)")
     p.add_argument("--config", help="config YAML (its voice: settings and calibration are used)")
     p.add_argument("--cache", default=None, help="cache folder (characters and lip-sync packages)")

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 
+from worker.commands.arguments import add_renderer
 from worker.control.protocol import Status
 from worker.errors import UserError
 
@@ -34,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "voice drives the mouth, the camera the rest (overrides voice.lipsync)",
     )
     p.add_argument("--characters", help="characters folder (overrides characters.folder)")
-    p.add_argument("--renderer", help="auto, meshwarp or liveportrait (overrides renderer.name)")
+    add_renderer(p, from_config=True)
     p.add_argument(
         "--character",
         help="character to start with: a file name in the folder, or a full path (its folder "

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from worker import performance
 from worker.capture import FrameSource, open_source
@@ -127,12 +127,19 @@ class LiveWorker:
         self.first = first
         self.server = ControlServer(self.pipeline.request, self.token, port=cfg["control"]["port"])
         self.pipeline.publish = self.server.publish
-        web = [o for o in self.fanout.outputs if hasattr(o, "attach")]  # the ws output: the same API
+        # the ws output (worker.web, a layer above this one) serves the same API: hand it the ops,
+        # the stages (for `say` and `render`) and the events
+        web: list[Any] = [o for o in self.fanout.outputs if hasattr(o, "attach")]
         for o in web:
             o.attach(self.pipeline.request, self.pipeline.stages)
         if web:
             listeners = [self.server.publish, *(o.publish for o in web)]
-            self.pipeline.publish = lambda event: [publish(event) for publish in listeners]
+
+            def publish(event: dict) -> None:
+                for listener in listeners:
+                    listener(event)
+
+            self.pipeline.publish = publish
         self.roster.on_change = self.pipeline.characters_changed
 
     def _check_renderer(self) -> None:
@@ -270,7 +277,8 @@ class LiveWorker:
     @property
     def browser_source_url(self) -> str | None:
         """The Browser Source page's address when the ws output runs."""
-        return next((o.source_url() for o in self.fanout.outputs if o.name == "ws"), None)
+        ws: Any = next((o for o in self.fanout.outputs if o.name == "ws"), None)
+        return ws.source_url() if ws is not None else None
 
     def ready_line(self) -> bytes:
         extra = {"browser_source": self.browser_source_url} if self.browser_source_url else {}

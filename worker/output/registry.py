@@ -220,7 +220,7 @@ OUTPUTS: dict[str, OutputEntry] = by_name(
     ),
     OutputEntry(
         "ws",
-        "worker.output.ws:WsOutput",
+        "worker.web.ws_output:WsOutput",
         "WebSocket frames + control, and the OBS Browser Source page (no Python in OBS)",
         (
             Option("port", "int", None, 0, 65535, optional=True, help="default: the port kept in the user's settings"),

@@ -11,8 +11,8 @@ pictures; nothing here runs in the live worker, and no stage package imports fro
 - `contact_sheet`: driver | output pairs at the frames that show the most (`demo --sheet`).
 - `texture_jitter`: texture jitter as a viewer sees it (optical-flow corners in the face, output
   against driver), a column of the fidelity table.
-- `mark_page`: the local page where a character's face is marked by hand, with a preview
-  rendered offline from the bundled clip (`stream-animator mark`).
+- `studio_bench`, `studio_shots`: what the studio's caches save per clip, and the README's
+  pictures of the studio (headless chromium).
 - `audio_bench`: the voice (analysis cost, sound -> frame latency, talking renders; `bench --audio`).
 - `output_bench`: the live outputs on loopback (`python -m worker.tools.output_bench`).
 - `obs_run`, `obs_bench`: a headless OBS Studio with our script, and the recovery and start

@@ -118,7 +118,7 @@ def _cpu() -> float:
 
 
 def bench_ws(seconds: float = 5.0, clients: tuple[int, ...] = (1, 10, 50)) -> dict:
-    from worker.output.ws import WsOutput
+    from worker.web.ws_output import WsOutput
 
     cfg = tempfile.mkdtemp(prefix="sa-wsbench-")
     os.environ["STREAM_ANIMATOR_CONFIG"] = cfg  # never the user's kept address
