@@ -215,7 +215,7 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
     `obs` and `nut` outputs on and a reader on each (this process, like OBS). Samples the worker's
     memory every few seconds to show drift, and its own CPU time (user + system, all its threads):
     CPU ms per delivered frame and cores used from the first frame delivered with the face tracker
-    running on (start-up apart),
+    running on (start-up apart; the run lasts `seconds` from there),
     against `LIVE_CPU_BUDGET_MS`."""
     import json
     import os
@@ -245,7 +245,8 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
     threading.Thread(target=nut_reader, daemon=True).start()
     token = P.make_token()
     cmd = [sys.executable, "-m", "worker", "run", "--source", str(clip), "--output", "obs",
-           "--output", f"nut:{nut_port}", "--duration", str(seconds), "--json", "--ready-json"]
+           "--output", f"nut:{nut_port}", "--duration", str(seconds + 120), "--json", "--ready-json"]
+    # stopped (SIGTERM: it prints its summary) `seconds` after its face tracker runs
     if characters is not None:
         cmd += ["--characters", str(characters)]
     cfg_dir = None
@@ -268,7 +269,11 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
     next_sample = t0
     cpu_first: tuple[float, float] | None = None  # (worker CPU s, monotonic) at the first frame shown
     cpu_last: tuple[float, float, int] | None = None  # (CPU s, monotonic, frames shown) at the last sample
+    t_stop = float("inf")
     while proc.poll() is None:
+        if time.monotonic() >= t_stop:
+            proc.terminate()  # the worker stops and prints its summary
+            t_stop = float("inf")
         try:
             f = rx.poll(0.05)
         except ConnectionError:
@@ -280,6 +285,8 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
         if not tracking and now >= next_ask:
             try:
                 tracking = ctl.request("status").get("tracking") != "starting"
+                if tracking:  # the measured run: `seconds` from here (MediaPipe loads after the start)
+                    t_stop = now + seconds
             except (OSError, TimeoutError, P.ProtocolError, P.RemoteError):
                 pass
             next_ask = now + 0.25
