@@ -32,6 +32,7 @@ from worker.live.startup import STARTUP
 from worker.live.tracker_loader import TrackerLoader
 from worker.output.fanout import OutputFanout
 from worker.output.registry import create_output
+from worker.render.registry import renderer_options
 from worker.retarget.retargeter import RetargetOptions
 from worker.track.mediapipe_tracker import FaceTracker
 
@@ -86,6 +87,7 @@ class LiveWorker:
                 idle=m["idle"],
                 lipsync=cfg["voice"]["lipsync"] if self.voice is not None else "off",
             ),
+            renderer_opts=renderer_options(cfg["renderer"]),
         )
         log.info("renderer: %s", self.animator.renderer.selection)  # which one draws, and why
         STARTUP.mark("renderer ready")
@@ -150,7 +152,7 @@ class LiveWorker:
         entry = RENDERERS.get(self.cfg["renderer"]["name"])
         if entry is not None:
             ok, reason = entry.availability()
-            if not ok:
+            if not ok and not self.cfg["renderer"].get("unverified"):  # unverified: the renderer labels it
                 raise UserError(f"renderer.name: {reason}")
 
     def _outputs(self, frame_port: int | None) -> OutputFanout:
