@@ -344,6 +344,79 @@ def test_obs_studio_button_starts_the_studio_with_the_workers_address(tmp_path, 
         p.wait(10)
 
 
+def test_obs_studio_button_pressed_in_real_obs(tmp_path):
+    """The "Studio…" button in a real OBS 29 (Xvfb): a helper script presses it the way the properties
+    window does (obs_property_button_clicked on our script's own properties); the press returns at
+    once, OBS keeps answering, and a studio process answers on 127.0.0.1 with its token, on the
+    script's characters folder. The "default browser" is a recorder: the URL the studio opened."""
+    import json
+    import signal
+    import sys
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from obs_harness import skip_or_fail
+
+    from worker.tools.obs_run import ObsRun, missing_requirements
+
+    why = missing_requirements()
+    if why:
+        skip_or_fail(why)
+    chars = tmp_path / "characters"
+    chars.mkdir()
+    shutil.copy(DEMO_CHARACTER, chars / "toon.png")
+    opened, pressed = tmp_path / "opened.txt", tmp_path / "pressed.json"
+    recorder = tmp_path / "browser.sh"  # webbrowser runs $BROWSER with the URL; $PPID is the studio
+    recorder.write_text(f'#!/bin/sh\necho "$PPID $1" > "{opened}.part" && mv "{opened}.part" "{opened}"\n')
+    recorder.chmod(0o755)
+    env = {
+        "BROWSER": str(recorder),
+        "PRESS_BUTTON": "btn_studio",
+        "PRESS_RESULT": str(pressed),
+        "STREAM_ANIMATOR_LOGS": str(tmp_path / "logs"),
+        "STREAM_ANIMATOR_CONFIG": str(tmp_path / "user"),
+    }
+    settings = {"autostart": False, "worker_python": sys.executable, "characters_dir": str(chars)}
+    helper = Path(__file__).parent / "data" / "obs_press_button.py"
+    run = ObsRun(tmp_path / "obs", settings, env=env, extra_scripts=(helper,))
+    studio_pid = None
+
+    def wait_file(path: Path, what: str, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            assert run.proc.poll() is None, f"OBS exited: {run.log_text()[-2000:]}"
+            assert time.monotonic() < deadline, f"no {what} within {timeout} s; OBS log:\n{run.log_text()[-2000:]}"
+            time.sleep(0.1)
+        return path.read_text()
+
+    try:
+        run.start(ws_timeout=90)
+        press = json.loads(wait_file(pressed, "button press"))
+        assert "error" not in press and press["returned"] is False, press
+        assert press["seconds"] < 5, press  # a detached process: OBS never waits for the studio
+        assert run.ws.get_version().obs_version.startswith("29"), "OBS stopped answering after the press"
+        pid, url = wait_file(opened, "studio page opened").split()
+        studio_pid = int(pid)
+        assert url.startswith("http://127.0.0.1:") and "token=" in url, url
+        with urllib.request.urlopen(url, timeout=30) as r:
+            assert r.status == 200 and b"<html" in r.read().lower()
+        page = urllib.parse.urlsplit(url)
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://{page.netloc}{page.path}", timeout=30)  # no token
+        assert e.value.code == 403
+        token = urllib.parse.parse_qs(page.query)["token"][0]
+        api = f"http://{page.netloc}/api/characters"
+        req = urllib.request.Request(api, headers={"X-Stream-Animator-Token": token})
+        listed = json.loads(urllib.request.urlopen(req, timeout=60).read())
+        assert [c["file"] for c in listed["characters"]] == ["toon.png"], listed  # the script's folder
+    finally:
+        if studio_pid:
+            os.killpg(studio_pid, signal.SIGTERM)  # its own session (detached from OBS)
+        run.stop()
+        run.kill_leftovers()
+
+
 def test_live_section_with_a_running_worker(tmp_path):
     """A real worker (`run`, the bundled clip as the camera, a `ws` output): the Live section shows
     its status, the preview paints its frames, and choosing a character switches the worker's."""
