@@ -140,6 +140,42 @@ def test_cancelled_render_leaves_no_file(studio):
     assert not any(studio.paths.clips.iterdir()), list(studio.paths.clips.iterdir())  # not even a partial file
 
 
+def test_prepare_reports_the_preparers_own_stages_and_cancels_between_them(tmp_path):
+    """A fresh cache: the prepare job's progress walks the preparer's real stages in order (its
+    on_stage hook); cancelled at one of them, nothing is stored; prepared, a second load is cached."""
+    from worker.characters.cache import open_cache
+    from worker.characters.preprocess import STAGES
+    from worker.studio.characters import Characters
+    from worker.studio.jobs import Cancelled, Job
+
+    chars = tmp_path / "characters"
+    chars.mkdir()
+    shutil.copy(DEMO_CHARACTER, chars / "toon.png")
+    characters = Characters(chars, open_cache(tmp_path / "cache"), size=SIZE)
+
+    class Recorded(Job):
+        def step(self, done=None, total=None, message=None):
+            seen.append((done, total, message))
+            if message and message.endswith(STAGES[3]) and stop_at_cutout:
+                self.cancel()
+            super().step(done, total, message)
+
+    seen, stop_at_cutout = [], True
+    with pytest.raises(Cancelled):
+        characters.prepare("toon.png", Recorded("1", "prepare", "toon.png"))
+    assert seen[-1][2] == f"toon.png: {STAGES[3]}"
+    assert not characters.is_prepared(chars / "toon.png") and not any((tmp_path / "cache").rglob("*.npy"))
+    seen, stop_at_cutout = [], False
+    result = characters.prepare("toon.png", Recorded("2", "prepare", "toon.png"))
+    total = 2 + len(STAGES)
+    assert [m.split(": ", 1)[1] for _, _, m in seen[2:-1]] == list(STAGES), seen
+    assert [d for d, _, _ in seen] == list(range(total)) + [total] and {t for _, t, _ in seen} == {total}
+    assert result["status"] == "built" and characters.is_prepared(chars / "toon.png")
+    seen = []
+    assert characters.prepare("toon.png", Recorded("3", "prepare", "toon.png"))["status"] in ("memory", "disk")
+    assert [d for d, _, _ in seen] == [0, 1, total], seen  # cached: no preparer stage runs
+
+
 # --- uploads, over HTTP ----------------------------------------------------------------------------
 def test_refused_uploads_write_nothing(studio, tmp_path):
     url = studio.server.url("/api/characters", token=False)
