@@ -451,10 +451,11 @@ def test_obs_studio_button_starts_the_studio_with_the_workers_address(tmp_path, 
 
 
 def test_obs_studio_button_pressed_in_real_obs(tmp_path):
-    """The "Studio…" button in a real OBS 29 (Xvfb): a helper script presses it the way the properties
-    window does (obs_property_button_clicked on our script's own properties); the press returns at
-    once, OBS keeps answering, and a studio process answers on 127.0.0.1 with its token, on the
-    script's characters folder. The "default browser" is a recorder: the URL the studio opened."""
+    """The "Studio…" button in a real OBS 29 (Xvfb) running a worker: a helper script presses it the
+    way the properties window does (obs_property_button_clicked on our script's own properties);
+    the press returns at once, OBS keeps answering, and a studio process answers on 127.0.0.1 with
+    its token, on the script's characters folder, showing OBS's worker live. The "default browser"
+    is a recorder: the URL the studio opened."""
     import json
     import signal
     import sys
@@ -472,7 +473,7 @@ def test_obs_studio_button_pressed_in_real_obs(tmp_path):
     chars = tmp_path / "characters"
     chars.mkdir()
     shutil.copy(DEMO_CHARACTER, chars / "toon.png")
-    opened, pressed = tmp_path / "opened.txt", tmp_path / "pressed.json"
+    opened, pressed, press_now = tmp_path / "opened.txt", tmp_path / "pressed.json", tmp_path / "press-now"
     recorder = tmp_path / "browser.sh"  # webbrowser runs $BROWSER with the URL; $PPID is the studio
     recorder.write_text(f'#!/bin/sh\necho "$PPID $1" > "{opened}.part" && mv "{opened}.part" "{opened}"\n')
     recorder.chmod(0o755)
@@ -480,10 +481,14 @@ def test_obs_studio_button_pressed_in_real_obs(tmp_path):
         "BROWSER": str(recorder),
         "PRESS_BUTTON": "btn_studio",
         "PRESS_RESULT": str(pressed),
+        "PRESS_WHEN": str(press_now),
         "STREAM_ANIMATOR_LOGS": str(tmp_path / "logs"),
         "STREAM_ANIMATOR_CONFIG": str(tmp_path / "user"),
     }
-    settings = {"autostart": False, "worker_python": sys.executable, "characters_dir": str(chars)}
+    from worker.paths import SAMPLE_DRIVER
+
+    settings = {"worker_python": sys.executable, "characters_dir": str(chars), "autostart": True}
+    settings.update(camera="file", video_file=str(SAMPLE_DRIVER), size=SIZE, renderer="meshwarp", mic="")
     helper = Path(__file__).parent / "data" / "obs_press_button.py"
     run = ObsRun(tmp_path / "obs", settings, env=env, extra_scripts=(helper,))
     studio_pid = None
@@ -498,6 +503,8 @@ def test_obs_studio_button_pressed_in_real_obs(tmp_path):
 
     try:
         run.start(ws_timeout=90)
+        run.wait_status(lambda st: st.get("state") == "running" and st.get("control_port"), 120, "worker")
+        press_now.touch()
         press = json.loads(wait_file(pressed, "button press"))
         assert "error" not in press and press["returned"] is False, press
         assert press["seconds"] < 5, press  # a detached process: OBS never waits for the studio
@@ -516,6 +523,9 @@ def test_obs_studio_button_pressed_in_real_obs(tmp_path):
         req = urllib.request.Request(api, headers={"X-Stream-Animator-Token": token})
         listed = json.loads(urllib.request.urlopen(req, timeout=60).read())
         assert [c["file"] for c in listed["characters"]] == ["toon.png"], listed  # the script's folder
+        req = urllib.request.Request(f"http://{page.netloc}/api/live", headers={"X-Stream-Animator-Token": token})
+        live = json.loads(urllib.request.urlopen(req, timeout=60).read())
+        assert live["running"] and live["status"]["character"] == "toon.png", live  # OBS's worker
     finally:
         if studio_pid:
             os.killpg(studio_pid, signal.SIGTERM)  # its own session (detached from OBS)

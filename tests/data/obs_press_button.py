@@ -1,7 +1,8 @@
 """An OBS script for the real-OBS tests, loaded beside obs_script/stream_animator.py: once OBS runs,
 it presses one of that script's property buttons the way OBS's properties window does
 (`obs_property_button_clicked` on the script's own properties, inside OBS), and writes how long
-OBS was held by the press. Env: PRESS_BUTTON (the property's name), PRESS_RESULT (a JSON file)."""
+OBS was held by the press. Env: PRESS_BUTTON (the property's name), PRESS_RESULT (a JSON file),
+PRESS_WHEN (a file: the press waits until the test makes it)."""
 
 import json
 import os
@@ -12,6 +13,8 @@ import obspython as obs
 
 
 def _press():
+    if not os.path.exists(os.environ["PRESS_WHEN"]):
+        return  # asked again at the next tick of the timer
     obs.timer_remove(_press)
     result = {}
     script = sys.modules.get("stream_animator")  # OBS imports each script as a module by its file name
@@ -34,4 +37,4 @@ def _press():
 
 
 def script_load(settings):
-    obs.timer_add(_press, 2000)
+    obs.timer_add(_press, 250)
