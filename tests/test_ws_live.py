@@ -109,7 +109,10 @@ def test_tool_switches_character_and_page_shows_it_and_says_a_line(live):
             opened.append(w.pipeline.status().voice.get("openness", 0.0))
             time.sleep(0.05)
         assert max(opened) > 0.3  # the mouth opened with the line
-        assert wait(lambda: browser.execute_script("return window.streamAnimator.said") >= 1, 5), stats(browser)
+        assert wait(lambda: browser.execute_script("return window.streamAnimator.said") >= 1, 10), stats(browser)
+        # in sync: the sound starts when the first frame with the line's mouth is painted (give or take)
+        offsets = wait(lambda: browser.execute_script("return window.streamAnimator.sayOffsets"), 10)
+        assert offsets and abs(offsets[0]) < 1000, offsets  # ms; measured -1..+196 at load average 30
     finally:
         browser.quit()
 

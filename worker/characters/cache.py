@@ -33,7 +33,7 @@ import numpy as np
 
 from worker.characters.assets import CharacterAssets
 from worker.characters.preparer import Preparer, check_arrays, preparer_tag
-from worker.characters.preprocess import FORMAT_VERSION
+from worker.characters.preprocess import FORMAT_VERSION, STAGES, StageHook
 from worker.errors import CacheError, UserError, os_reason
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,9 @@ class DiskCache:
     def keys(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(  # `lipsync/` beside the characters is the voice's (worker.audio.lipsync_cache)
+            p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "lipsync"
+        )
 
     def _store_entry(self, final: Path, files: dict[str, np.ndarray], meta: dict, verify) -> Path:
         """Write `files` + `meta.json` into a private folder, then rename it to `final` in one step."""
@@ -305,9 +307,12 @@ class CharacterCache:
         self.put_memory(assets)
         return assets
 
-    def prepared(self, assets: CharacterAssets, preparer: Preparer) -> tuple[CharacterAssets, str]:
+    def prepared(
+        self, assets: CharacterAssets, preparer: Preparer, on_build: StageHook | None = None
+    ) -> tuple[CharacterAssets, str]:
         """`assets` with `preparer`'s arrays, and where they came from: "memory", "disk", "built"
-        or "rebuilt" (a damaged entry). `preparer.prepare` runs only when neither has them."""
+        or "rebuilt" (a damaged entry). `preparer.prepare` runs only when neither has them (then
+        `on_build` hears its stage, STAGES[5], first)."""
         tag = preparer_tag(preparer)
         hit = self.get_memory(assets.key, tag)
         if hit is not None:
@@ -323,6 +328,8 @@ class CharacterCache:
             self.disk.discard(assets.key, tag)
             arrays, where = None, "rebuilt"
         if arrays is None:
+            if on_build:
+                on_build(STAGES[5])
             arrays = check_arrays(tag, preparer.prepare(assets.cutout))
             try:
                 self.disk.store_prepared(assets.key, tag, arrays)

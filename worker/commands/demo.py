@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from worker.commands.arguments import add_renderer, add_size
 from worker.errors import UserError
 from worker.paths import DEMO_CHARACTER, SAMPLE_DRIVER
 
@@ -23,13 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="out/demo.mp4",
         help="output: .mp4 (opaque), .mov (qtrle, alpha), .webm (VP9, alpha) or a folder for PNGs",
     )
-    p.add_argument("--size", type=int, default=512, help="output size in pixels (default 512)")
-    p.add_argument(
-        "--renderer",
-        default="auto",
-        help="auto (default: liveportrait with verified weights and a GPU, else meshwarp), meshwarp "
-        "or liveportrait (on the CPU: slow, fine offline)",
-    )
+    add_size(p)
+    add_renderer(p, "liveportrait on the CPU is slow, fine offline")
     p.add_argument(
         "--background",
         default="#00b140",
@@ -44,19 +40,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many driver frames (0 = all)")
     p.add_argument("--sheet", help="also write a contact sheet .png or .jpg (driver | output at telling moments)")
     p.add_argument("--json", action="store_true", help="print one JSON object with counts and stage timings")
+    add_liveportrait_arguments(p)
 
 
-def cli_renderer(name: str, size: int):
+def add_liveportrait_arguments(p: argparse.ArgumentParser) -> None:
+    """liveportrait's renderer options as flags (declared once in the renderer registry)."""
+    from worker.render.registry import LP_OPTIONS
+
+    for o in LP_OPTIONS:
+        flag = f"--{o.name}"
+        what = f" ({o.help})" if o.help else ""
+        if o.kind == "bool":
+            p.add_argument(flag, action="store_true", default=None, help=f"liveportrait: {o.name}{what}")
+        else:
+            p.add_argument(flag, choices=o.choices or None, help=f"liveportrait: {o.name}{what}")
+
+
+def liveportrait_options(args: argparse.Namespace) -> dict:
+    from worker.render.registry import LP_OPTIONS
+
+    return {o.name: getattr(args, o.name) for o in LP_OPTIONS if getattr(args, o.name, None) is not None}
+
+
+def cli_renderer(name: str, size: int, **opts):
     """The renderer `--renderer name` asks for, or one line naming the flag when it cannot run here."""
     from worker.render import create_renderer
 
     try:
-        return create_renderer(name, size=size)
+        return create_renderer(name, size=size, **opts)
     except UserError as e:
         raise UserError(f"--renderer {name}: {str(e).removeprefix('renderer.name: ')}") from None
 
 
 def run(args: argparse.Namespace) -> int:
+    from worker.commands.render import stop_on_signals
+
+    with stop_on_signals():  # SIGTERM/SIGHUP unwind like Ctrl+C: the half-written video is removed
+        return _demo(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
     from worker.capture.video import VideoFileSource
     from worker.characters.cache import open_cache
     from worker.characters.library import CharacterLibrary
@@ -99,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         out.start()  # an unwritable path fails here, before any work
         cache = open_cache(args.cache)
-        renderer = cli_renderer(args.renderer, args.size)
+        renderer = cli_renderer(args.renderer, args.size, **liveportrait_options(args))
         loaded = CharacterLibrary(character.parent, cache, settings, preparer=renderer).load(character)
         if loaded.assets is None:
             raise UserError(loaded.error)
@@ -122,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
         ok = True
     finally:
         source.close()
+        status = ""
         if renderer is not None:
+            status = renderer.status_line()  # before close: it reads the sessions' timings
             renderer.close()
         if ok:
             out.close()
@@ -135,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{args.sheet}: not written: {e}") from None
     result = {
         "renderer": renderer.name,
-        "renderer_reason": "; ".join(p for p in (renderer.selection, renderer.status_line()) if p),
+        "renderer_reason": "; ".join(p for p in (renderer.selection, status) if p),
         "character": str(character),
         "driver": str(driver),
         "out": str(out.path),

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from worker.characters.assets import CharacterAssets
-from worker.retarget import geometry as G
+from worker.retarget import geometry
 from worker.retarget.retargeter import RetargetOptions
 from worker.tools.offline import OfflineFrame, StageTimes, animate, track_frames
 from worker.track import landmark_ids as L
@@ -92,13 +92,13 @@ class Signals:
             self.iod.append(float("nan"))
             return
         lm = np.asarray(lm, np.float64)
-        _, _, iod = G.canonical_frame(lm)
-        self.mouth.append(G.mouth_gap(lm) / iod)
-        left, right = G.eye_aperture(lm, True), G.eye_aperture(lm, False)
+        _, _, iod = geometry.canonical_frame(lm)
+        self.mouth.append(geometry.mouth_gap(lm) / iod)
+        left, right = geometry.eye_aperture(lm, True), geometry.eye_aperture(lm, False)
         self.eyes.append((left + right) * 0.5)
         self.eye_l.append(left)
         self.eye_r.append(right)
-        yaw, _, roll = G.head_angles(lm)
+        yaw, _, roll = geometry.head_angles(lm)
         self.roll.append(roll)
         self.yaw.append(yaw)
         self.stable.append(lm[L.STABLE, :2])

@@ -201,6 +201,9 @@ class StreamHub:
             except (ConnectionError, RuntimeError):
                 pass
 
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         clients = list(self.clients)
         if clients:
             done, pending = await asyncio.wait([asyncio.ensure_future(bye(c)) for c in clients], timeout=1.0)

@@ -144,6 +144,8 @@ class WsOutput(Output):
         self._said_n = 0
         self._waiters: list[tuple[float, asyncio.Future]] = []
         self._encoders: dict[int, _Encoder] = {}
+        self._lipsync_before: str | None = None  # the mode to go back to after a `say` / `render`
+        self._lipsync_restore: asyncio.TimerHandle | None = None
 
     @classmethod
     def from_config(cls, config: dict) -> WsOutput:
@@ -273,13 +275,12 @@ class WsOutput(Output):
         """The voice takes the mouth while the line plays (camera motion goes on), then back."""
         if self.controls is None or self.stages is None:
             return
-        before = getattr(self, "_lipsync_before", None) or self.stages.lipsync
+        before = self._lipsync_before or self.stages.lipsync
         self._lipsync_before = before
         self.controls.add_options({"voice.lipsync": "always"})
         loop = asyncio.get_running_loop()
-        handle = getattr(self, "_lipsync_restore", None)
-        if handle is not None:
-            handle.cancel()
+        if self._lipsync_restore is not None:
+            self._lipsync_restore.cancel()
 
         def restore() -> None:
             self.controls.add_options({"voice.lipsync": before})

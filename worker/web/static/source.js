@@ -13,7 +13,10 @@
   const stats = (window.streamAnimator = {
     connected: false, connects: 0, received: 0, painted: 0, seq: -1, width: 0, height: 0,
     latencies: [], paintTimes: [], said: 0, errors: [],
+    // per line said: sound start minus the paint of the first frame captured once the mouth follows it (ms)
+    sayOffsets: [],
   });
+  let line = null; // the line being said: {start (worker clock, ms), painted, played}
   let newest = null, drawing = false, socket = null, retry = 250, latencyMs = 0;
 
   const now = () => performance.timeOrigin + performance.now(); // ms, the worker's time.time() clock
@@ -56,6 +59,10 @@
       stats.seq = f.h.seq;
       stats.width = f.h.width;
       stats.height = f.h.height;
+      if (line && line.painted === null && f.h.capture * 1000 >= line.start) {
+        line.painted = t;
+        syncDone(line);
+      }
       const lat = t - f.h.capture * 1000;
       latencyMs = latencyMs ? 0.9 * latencyMs + 0.1 * lat : lat;
       stats.latencies.push(lat);
@@ -73,14 +80,24 @@
     requestAnimationFrame(frameLoop);
   }
 
+  function syncDone(l) {
+    if (l.painted !== null && l.played !== null) stats.sayOffsets.push(l.played - l.painted);
+  }
+
   function say(data) {
     // The mouth moves from data.start (worker clock); the sound starts then plus the paint latency.
     const audio = new Audio(data.url);
     audio.preload = "auto";
-    const wait = Math.max(0, data.start * 1000 + latencyMs - now());
-    setTimeout(() => {
-      audio.play().then(() => { stats.said++; }).catch((e) => stats.errors.push("audio: " + e));
-    }, wait);
+    const l = (line = { start: data.start * 1000, painted: null, played: null });
+    // when the sound's first sample plays (a late start skips ahead, so this stays the line's start)
+    audio.addEventListener("playing", () => { l.played = now() - audio.currentTime * 1000; syncDone(l); },
+      { once: true });
+    const play = () => audio.play().then(() => { stats.said++; }).catch((e) => stats.errors.push("audio: " + e));
+    audio.addEventListener("canplaythrough", () => {
+      const wait = data.start * 1000 + latencyMs - now();
+      if (wait > 0) setTimeout(play, wait);
+      else { audio.currentTime = -wait / 1000; play(); } // fetched late (a busy PC): keep to the mouth
+    }, { once: true });
   }
 
   function connect() {
