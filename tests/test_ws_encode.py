@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from worker.tools.ws_bench import _frames
+from worker.tools.ws_feed import character_frames
 from worker.web import ws_output as W
 from worker.web.ws_output import encode
 
 
 @pytest.fixture(scope="module")
 def rgba() -> np.ndarray:
-    return _frames()[3]  # the painted demo character with anti-aliased edges, 512x512
+    return character_frames()[3]  # the painted demo character with anti-aliased edges, 512x512
 
 
 def decoded(payload: bytes) -> np.ndarray:
