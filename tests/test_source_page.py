@@ -93,12 +93,13 @@ def test_page_draws_with_alpha_keeps_up_and_comes_back(config_dir):
         assert alpha_columns(browser)[SIZE // 2 + 2 :].min() == 255
 
         # the worker process killed (no clean shutdown) and started again: back within a few times
-        # the 2 s target (`bench --ws` measures it against 2 s: 0.9-1.3 s at load 12)
-        painted = stats(browser)["painted"]
+        # the 2 s target (`bench --ws` measures it against 2 s: 2.0-3.1 s at load ~12, nearly all
+        # of it the new worker process's start)
         t_kill = time.monotonic()
         feed.kill()
         assert wait(lambda: stats(browser)["connected"] is False, 5)
         assert alpha_columns(browser).max() == 0
+        painted = stats(browser)["painted"]  # after the close: a frame in hand may still be painted before it
         feed = FeedProcess("halves")
         assert feed.url.endswith(f":{port}/source?token={token}"), feed.url
         assert wait(lambda: stats(browser)["painted"] > painted, 20), "the page did not come back after the kill"

@@ -158,9 +158,10 @@ def bench_ws(seconds: float = 5.0, clients: tuple[int, ...] = (1, 10, 50)) -> di
             raise UserError("bench --ws: the page painted no frames from the worker process")
         backs, reconnects = [], []
         for _ in range(3):
-            painted = _page(browser)["painted"]
             t0 = time.monotonic()
             feed.kill()
+            _wait(lambda: _page(browser)["connected"] is False, 10)  # the socket dies with it: ms
+            painted = _page(browser)["painted"]  # after the close (a frame in hand may still be painted)
             feed = _start_feed()
             t_listening = time.monotonic()  # the worker's own start ends here; the rest is the page's
             ok = _wait(lambda before=painted: _page(browser)["painted"] > before, 20)
