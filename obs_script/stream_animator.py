@@ -151,22 +151,20 @@ def script_description():
     )
 
 
+_DEFAULT_SETTERS = {
+    bool: "obs_data_set_default_bool",
+    int: "obs_data_set_default_int",
+    float: "obs_data_set_default_double",
+    str: "obs_data_set_default_string",
+}
+
+
 def script_defaults(data):
-    d = ScriptSettings()
-    obs.obs_data_set_default_string(data, "worker_python", find_worker_python(REPO))
-    obs.obs_data_set_default_string(data, "renderer", d.renderer)
-    obs.obs_data_set_default_string(data, "camera", d.camera)
-    obs.obs_data_set_default_int(data, "size", d.size)
-    obs.obs_data_set_default_double(data, "expression_strength", d.expression_strength)
-    obs.obs_data_set_default_double(data, "head_strength", d.head_strength)
-    obs.obs_data_set_default_double(data, "smoothing", d.smoothing)
-    obs.obs_data_set_default_bool(data, "mirror", d.mirror)
-    obs.obs_data_set_default_string(data, "output_mode", d.output_mode)
-    obs.obs_data_set_default_string(data, "spout_name", d.spout_name)
-    obs.obs_data_set_default_bool(data, "autostart", d.autostart)
-    obs.obs_data_set_default_string(data, "mic", d.mic)
-    obs.obs_data_set_default_string(data, "lipsync", d.lipsync)
-    obs.obs_data_set_default_string(data, "performance", d.performance)
+    # every setting's default is ScriptSettings' own; only the worker's Python is found here
+    values = ScriptSettings.defaults()
+    values["worker_python"] = find_worker_python(REPO)
+    for name, value in values.items():
+        getattr(obs, _DEFAULT_SETTERS[type(value)])(data, name, value)
 
 
 def _scene_names():

@@ -42,9 +42,19 @@ def test_bench_live_cpu_per_frame_within_budget(tmp_path):
                        env=dict(os.environ, STREAM_ANIMATOR_LOGS=str(tmp_path / "logs")))
     res = json.loads(r.stdout.strip().splitlines()[-1])
     cpu = res["cpu"]
-    assert res["performance"] == "balanced" and cpu["frames"] > 100
+    assert res["performance"] == "balanced" and cpu["frames"] > 20  # ~200 in 8 s here; fewer on a busy box
     assert "CPU budget:" in r.stderr and f"against {cpu['budget_ms_per_frame']:.1f} ms" in r.stderr
     assert cpu["budget_ms_per_frame"] == 33.3
     assert cpu["within_budget"] == (cpu["ms_per_frame"] <= 33.3), cpu
     assert r.returncode == (0 if cpu["within_budget"] else 1), r.stderr
     assert 0 < cpu["ms_per_frame"] <= 3 * 33.3 and 0 < cpu["cores"] < 3.0, cpu
+
+
+def test_bench_obs_refuses_zero_rounds_in_one_line(tmp_path, capsys):
+    """`bench --obs` judges its targets in a real OBS (minutes, not run here); a bad round count is
+    one line naming the option, before anything starts."""
+    from worker import cli
+
+    assert cli.main(["bench", "--obs", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: --obs 0: the number of rounds must be at least 1", err

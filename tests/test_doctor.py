@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_obs_setup import make_obs_config
 
-from worker.setup import checks as K
+from worker.setup import checks as setup_checks
 from worker.setup import obs_registration
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,14 +78,14 @@ def test_doctor_json_on_this_machine(machine):
     assert proc.returncode == 0
 
 
-def _statuses(opts: K.DoctorOptions) -> dict[str, K.Check]:
-    return {c.name: c for c in K.run_checks(opts, only=FAST)}
+def _statuses(opts: setup_checks.DoctorOptions) -> dict[str, setup_checks.Check]:
+    return {c.name: c for c in setup_checks.run_checks(opts, only=FAST)}
 
 
-def _only_change(base: dict, broken: dict, name: str) -> K.Check:
+def _only_change(base: dict, broken: dict, name: str) -> setup_checks.Check:
     changed = [n for n in base if base[n].status != broken[n].status]
     assert changed == [name], {n: (base[n].line(), broken[n].line()) for n in changed}
-    assert broken[name].status == K.FAIL and broken[name].advice
+    assert broken[name].status == setup_checks.FAIL and broken[name].advice
     return broken[name]
 
 
@@ -109,23 +109,23 @@ def test_each_broken_piece_fails_exactly_its_check(machine, tmp_path):
     config = tmp_path / "worker.yaml"
     config.write_text("control: {port: 0}\n")
     good = dict(obs_config=str(machine["cfg"]), cache_dir=machine["cache"], manifest=manifest, config=str(config))
-    base = _statuses(K.DoctorOptions(**good))
-    assert base["models"].status == K.OK and "2 weight files present and verified" in base["models"].detail
-    assert all(c.status != K.FAIL for c in base.values()), [c.line() for c in base.values()]
+    base = _statuses(setup_checks.DoctorOptions(**good))
+    assert base["models"].status == setup_checks.OK and "2 weight files present and verified" in base["models"].detail
+    assert all(c.status != setup_checks.FAIL for c in base.values()), [c.line() for c in base.values()]
 
     # the cache folder cannot be written (a file stands where its parent folder should be)
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
-    c = _only_change(base, _statuses(K.DoctorOptions(**{**good, "cache_dir": blocker / "cache"})), "cache")
+    c = _only_change(base, _statuses(setup_checks.DoctorOptions(**{**good, "cache_dir": blocker / "cache"})), "cache")
     assert f"{blocker} is a file, where a folder of the cache path" in c.detail and "STREAM_ANIMATOR_CACHE" in c.advice
 
     # a weight file is missing
     (manifest.parent / "lp" / "b.onnx").unlink()
-    c = _only_change(base, _statuses(K.DoctorOptions(**good)), "models")
+    c = _only_change(base, _statuses(setup_checks.DoctorOptions(**good)), "models")
     assert "1 of 2 weight files missing" in c.detail and "lp/b.onnx" in c.detail and "--models" in c.advice
     # ... or damaged
     (manifest.parent / "lp" / "b.onnx").write_bytes(b"x" * 50)
-    c = _only_change(base, _statuses(K.DoctorOptions(**good)), "models")
+    c = _only_change(base, _statuses(setup_checks.DoctorOptions(**good)), "models")
     assert "lp/b.onnx (SHA-256 mismatch)" in c.detail
     (manifest.parent / "lp" / "b.onnx").write_bytes(weights["lp/b.onnx"])
 
@@ -135,13 +135,13 @@ def test_each_broken_piece_fails_exactly_its_check(machine, tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         config.write_text(f"control: {{port: {port}}}\n")
-        c = _only_change(base, _statuses(K.DoctorOptions(**good)), "ports")
+        c = _only_change(base, _statuses(setup_checks.DoctorOptions(**good)), "ports")
     assert f"control port {port} is in use" in c.detail and "another port" in c.advice
 
     # the script's registration is gone
     config.write_text("control: {port: 0}\n")
     obs_registration.undo(machine["cfg"], check_running=False)
-    c = _only_change(base, _statuses(K.DoctorOptions(**good)), "obs script")
+    c = _only_change(base, _statuses(setup_checks.DoctorOptions(**good)), "obs script")
     assert "not registered" in c.detail and "obs-setup" in c.advice
 
 

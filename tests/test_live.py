@@ -349,7 +349,7 @@ def test_run_command_with_obs_and_nut_outputs(characters, tmp_path, testdata):
     summary = json.loads(out.strip().splitlines()[-1])
     t.join(10)
     assert seen > 30
-    assert summary["frames_rendered"] > 100
+    assert summary["frames_rendered"] > 30  # a few hundred here; 69 at load average 30
     for name in ("obs", "nut"):
         o = summary["outputs"][name]
         assert o["delivered"] > 50, (name, o)

@@ -137,11 +137,11 @@ def test_real_footage_never_folds(testdata):
     """d12 talks with a wide-open mouth and moves about: on the two characters with the least
     room (s42's chin near the frame's foot, s10's face at the silhouette) the plain warp folds in
     many frames; guarded, none does, and most frames keep nearly all their motion."""
-    from worker.tools import fidelity as F
+    from worker.tools import fidelity
 
-    states, neutrals = F.track_driver(testdata / "footage" / "driving" / "d12.mp4")
+    states, neutrals = fidelity.track_driver(testdata / "footage" / "driving" / "d12.mp4")
     for name in ("s42", "s10"):
-        char = F.portrait_character(name, testdata)
+        char = fidelity.portrait_character(name, testdata)
         r, rt = MeshWarpRenderer(size=char.size), Retargeter(char, RetargetOptions(idle=False))
         folded = kept = 0
         for face, neutral in zip(states, neutrals, strict=True):

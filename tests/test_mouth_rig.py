@@ -9,8 +9,7 @@ from worker.characters.preprocess import preprocess_image
 from worker.paths import SAMPLE_CHARACTER
 from worker.render import create_renderer
 from worker.render.meshwarp.mouth_rig import MouthRig
-from worker.retarget import Retargeter, RetargetOptions
-from worker.retarget import geometry as G
+from worker.retarget import Retargeter, RetargetOptions, geometry
 from worker.tools.fidelity import flatten
 from worker.tools.sweep import driver_from_character
 from worker.track import landmark_ids as L
@@ -91,5 +90,5 @@ def test_mediapipe_sees_a_small_opening(char):
             rgb = np.ascontiguousarray(flatten(out)[..., ::-1])
             res = m.process(rgb)
             lm = np.array([(p.x * 512, p.y * 512, p.z * 512) for p in res.multi_face_landmarks[0].landmark])
-            gaps.append(G.mouth_gap(lm) / G.canonical_frame(lm)[2])
+            gaps.append(geometry.mouth_gap(lm) / geometry.canonical_frame(lm)[2])
     assert gaps[1] - gaps[0] > 0.06, gaps

@@ -9,7 +9,7 @@ import json
 from test_obs_setup import FRESH_COLLECTION, make_obs_config
 
 from worker.cli import main
-from worker.setup import obs_config as C
+from worker.setup import obs_config
 from worker.web.settings import load_address
 
 
@@ -27,12 +27,12 @@ def test_browser_source_added_once_and_undone(tmp_path, monkeypatch, capsys):
     assert json.loads(out)["changed"] == [str(coll)]
     data = json.loads(coll.read_text())
     addr = load_address()
-    src = next(s for s in data["sources"] if s["name"] == C.BROWSER_SOURCE_NAME)
+    src = next(s for s in data["sources"] if s["name"] == obs_config.BROWSER_SOURCE_NAME)
     assert src["id"] == "browser_source"
     assert src["settings"]["url"] == f"http://127.0.0.1:{addr.port}/source?token={addr.token}"
     assert src["settings"]["reroute_audio"] is True and src["settings"]["width"] == 512
     scene = next(s for s in data["sources"] if s["id"] == "scene")
-    assert [i["name"] for i in scene["settings"]["items"]] == [C.BROWSER_SOURCE_NAME]
+    assert [i["name"] for i in scene["settings"]["items"]] == [obs_config.BROWSER_SOURCE_NAME]
 
     rc, out = run(capsys, "--browser-source", "--obs-config", str(cfg), "--json")
     assert rc == 0 and json.loads(out)["changed"] == []

@@ -21,7 +21,7 @@ PROBE = r"""
 import ctypes, json, sys
 sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2])
 import obspython as obs
-from stream_animator_lib import obs_frames as F
+from stream_animator_lib import obs_frames
 
 class HeaderFrame(ctypes.Structure):  # struct obs_source_frame, libobs/obs.h of OBS 29
     _fields_ = [("data", ctypes.c_void_p * 8), ("linesize", ctypes.c_uint32 * 8), ("width", ctypes.c_uint32),
@@ -31,19 +31,19 @@ class HeaderFrame(ctypes.Structure):  # struct obs_source_frame, libobs/obs.h of
                 ("color_range_max", ctypes.c_float * 3), ("flip", ctypes.c_bool), ("flags", ctypes.c_uint8),
                 ("trc", ctypes.c_uint8), ("refs", ctypes.c_long), ("prev_frame", ctypes.c_bool)]
 
-out = {"swig_offsets": list(F.struct_offsets(obs)), "layout_ok": F.layout_ok(obs),
+out = {"swig_offsets": list(obs_frames.struct_offsets(obs)), "layout_ok": obs_frames.layout_ok(obs),
        "header_offsets": [HeaderFrame.data.offset, HeaderFrame.linesize.offset],
        "version": obs.obs_get_version_string()}
 f = obs.obs_source_frame()
 base = int(f.this)
-f.width, f.height, f.format, f.timestamp = 37, 5, F.VIDEO_FORMAT_RGBA, 0x1122334455667788
+f.width, f.height, f.format, f.timestamp = 37, 5, obs_frames.VIDEO_FORMAT_RGBA, 0x1122334455667788
 h = HeaderFrame.from_address(base)
 out["fields_via_header"] = [h.width, h.height, h.format, h.timestamp]
 out["fields_via_swig_addr"] = [int(f.width), int(f.height)]
 
 # the sink's own allocation + copy path, on a frame libobs allocates
-sink = F.ObsFrameSink.__new__(F.ObsFrameSink)
-sink.obs, sink.video_format = obs, F.VIDEO_FORMAT_RGBA
+sink = obs_frames.ObsFrameSink.__new__(obs_frames.ObsFrameSink)
+sink.obs, sink.video_format = obs, obs_frames.VIDEO_FORMAT_RGBA
 sink._frame, sink._size, sink._data, sink._linesize = None, None, 0, 0
 sink._ensure_frame(37, 5)
 pixels = bytearray((i * 7) % 251 for i in range(37 * 5 * 4))

@@ -374,10 +374,17 @@ def test_worker_process_reads_ready_line_and_stops(tmp_path):
 def test_worker_process_kills_a_child_that_ignores_terminate(tmp_path):
     if sys.platform.startswith("win"):
         pytest.skip("terminate is already a hard kill on Windows")
-    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('x', flush=True); time.sleep(60)"
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        'print(\'{"event": "ready", "protocol": 1, "control_port": 11, "frame_port": 12}\', flush=True); '
+        "time.sleep(60)"
+    )
     wp = _child(tmp_path, code)
     wp.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30  # the ready line comes once SIGTERM is ignored (a busy box starts late)
+    while wp.ready is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert wp.ready is not None
     rc = wp.stop(grace=0.0)
     assert rc == -9
 

@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 
 from worker.errors import UserError
-from worker.setup import obs_config as C
-from worker.setup import obs_paths as P
-from worker.setup import obs_process, obs_registration
+from worker.setup import obs_config, obs_paths, obs_process, obs_registration
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,24 +53,29 @@ def make_obs_config(root: Path, ini: str = FRESH_INI, name: str = "Untitled") ->
 
 
 def test_config_dirs_per_os():
-    assert P.obs_config_dirs("win32", {"APPDATA": r"C:\Users\ann\AppData\Roaming"}, r"C:\Users\ann") == [
+    assert obs_paths.obs_config_dirs("win32", {"APPDATA": r"C:\Users\ann\AppData\Roaming"}, r"C:\Users\ann") == [
         r"C:\Users\ann\AppData\Roaming\obs-studio"
     ]
-    assert P.obs_config_dirs("win32", {}, r"C:\Users\ann") == [r"C:\Users\ann\AppData\Roaming\obs-studio"]
-    assert P.obs_config_dirs("darwin", {}, "/Users/ann") == ["/Users/ann/Library/Application Support/obs-studio"]
-    assert P.obs_config_dirs("linux", {}, "/home/ann") == [
+    assert obs_paths.obs_config_dirs("win32", {}, r"C:\Users\ann") == [r"C:\Users\ann\AppData\Roaming\obs-studio"]
+    assert obs_paths.obs_config_dirs("darwin", {}, "/Users/ann") == [
+        "/Users/ann/Library/Application Support/obs-studio"
+    ]
+    assert obs_paths.obs_config_dirs("linux", {}, "/home/ann") == [
         "/home/ann/.config/obs-studio",
         "/home/ann/.var/app/com.obsproject.Studio/config/obs-studio",
     ]
-    assert P.obs_config_dirs("linux", {"XDG_CONFIG_HOME": "/cfg"}, "/home/ann")[0] == "/cfg/obs-studio"
+    assert obs_paths.obs_config_dirs("linux", {"XDG_CONFIG_HOME": "/cfg"}, "/home/ann")[0] == "/cfg/obs-studio"
 
 
 def test_config_dir_of_a_running_obs_from_its_environment():
-    assert P.config_dir_of_process("linux", {"HOME": "/home/ann"}) == "/home/ann/.config/obs-studio"
+    assert obs_paths.config_dir_of_process("linux", {"HOME": "/home/ann"}) == "/home/ann/.config/obs-studio"
     flatpak = {"HOME": "/home/ann", "FLATPAK_ID": "com.obsproject.Studio"}
-    assert P.config_dir_of_process("linux", flatpak) == "/home/ann/.var/app/com.obsproject.Studio/config/obs-studio"
-    assert P.config_dir_of_process("win32", {"APPDATA": r"D:\prof"}) == r"D:\prof\obs-studio"
-    assert P.config_dir_of_process("linux", {}) is None
+    assert (
+        obs_paths.config_dir_of_process("linux", flatpak)
+        == "/home/ann/.var/app/com.obsproject.Studio/config/obs-studio"
+    )
+    assert obs_paths.config_dir_of_process("win32", {"APPDATA": r"D:\prof"}) == r"D:\prof\obs-studio"
+    assert obs_paths.config_dir_of_process("linux", {}) is None
 
 
 def _fs(*files: str):
@@ -86,21 +89,21 @@ def test_windows_python_choice():
     own = r"C:\Users\ann\AppData\Local\Programs\Python\Python311"
     exists = _fs(own + r"\python311.dll")
     # OBS has none: the Python the worker was installed with
-    c = P.choose_obs_python("win32", "", own, env, home, exists)
+    c = obs_paths.choose_obs_python("win32", "", own, env, home, exists)
     assert (c.folder, c.version, c.ok) == (own, "3.11", True) and "installed with" in c.message
     # a working setting is kept
-    c = P.choose_obs_python("win32", own, own, env, home, exists)
+    c = obs_paths.choose_obs_python("win32", own, own, env, home, exists)
     assert c.folder == "" and c.ok and "already set" in c.message
     # a broken setting is replaced, and the old value is named
-    c = P.choose_obs_python("win32", r"C:\gone", own, env, home, exists)
+    c = obs_paths.choose_obs_python("win32", r"C:\gone", own, env, home, exists)
     assert c.folder == own and "C:\\\\gone" in c.message
     # Store Python cannot be embedded: a python.org install elsewhere is found instead
     store = r"C:\Program Files\WindowsApps\PythonSoftwareFoundation.Python.3.12_3.12.1_x64__qbz5n2kfra8p0"
     other = r"C:\Program Files\Python312"
-    c = P.choose_obs_python("win32", "", store, env, home, _fs(other + r"\python312.dll"))
+    c = obs_paths.choose_obs_python("win32", "", store, env, home, _fs(other + r"\python312.dll"))
     assert (c.folder, c.version) == (other, "3.12") and "found installed" in c.message
     # nothing at all: what to install
-    c = P.choose_obs_python("win32", "", store, env, home, _fs())
+    c = obs_paths.choose_obs_python("win32", "", store, env, home, _fs())
     assert not c.ok and c.folder == "" and "python.org/downloads/windows" in c.message and "Store" in c.message
 
 
@@ -112,32 +115,32 @@ def test_no_python_for_obs_registers_and_says_what_to_install(tmp_path, monkeypa
         cfg, REPO, "C:/v/Scripts/python.exe", base_prefix=str(tmp_path / "nopy"), platform="win32", check_running=False
     )
     assert not rep.ok and "OBS cannot run it yet" in rep.problem and "python.org/downloads/windows" in rep.problem
-    assert C.script_entries(json.loads((cfg / "basic" / "scenes" / "Untitled.json").read_text()))
-    assert C.ini_get((cfg / "global.ini").read_text(), "Python", "Path64bit") is None
+    assert obs_config.script_entries(json.loads((cfg / "basic" / "scenes" / "Untitled.json").read_text()))
+    assert obs_config.ini_get((cfg / "global.ini").read_text(), "Python", "Path64bit") is None
 
 
 def test_macos_python_choice():
     home = "/Users/ann"
     base = "/Library/Frameworks/Python.framework/Versions/3.12"
     lib = "/Library/Frameworks/Python.framework/Versions/3.12/lib/libpython3.12.dylib"
-    c = P.choose_obs_python("darwin", "", base, {}, home, _fs(lib))
+    c = obs_paths.choose_obs_python("darwin", "", base, {}, home, _fs(lib))
     assert (c.folder, c.version) == ("/Library/Frameworks", "3.12")  # OBS wants the folder holding the framework
     brew = "/opt/homebrew/opt/python@3.11/Frameworks"
     brew_lib = brew + "/Python.framework/Versions/3.11/lib/libpython3.11.dylib"
     pyenv = "/Users/ann/.pyenv/versions/3.11.7"  # not a framework build: OBS cannot load it
-    assert P.obs_folder_for_python("darwin", pyenv) is None
+    assert obs_paths.obs_folder_for_python("darwin", pyenv) is None
     cellar = "/opt/homebrew/Cellar/python@3.11/3.11.9_1/Frameworks/Python.framework/Versions/3.11"
-    assert P.obs_folder_for_python("darwin", cellar) == brew  # survives `brew upgrade`
-    c = P.choose_obs_python("darwin", "", pyenv, {}, home, _fs(brew_lib))
+    assert obs_paths.obs_folder_for_python("darwin", cellar) == brew  # survives `brew upgrade`
+    c = obs_paths.choose_obs_python("darwin", "", pyenv, {}, home, _fs(brew_lib))
     assert (c.folder, c.version) == (brew, "3.11")
-    c = P.choose_obs_python("darwin", "", pyenv, {}, home, _fs())
+    c = obs_paths.choose_obs_python("darwin", "", pyenv, {}, home, _fs())
     assert not c.ok and "python.org/downloads/macos" in c.message
     # a Python newer than OBS can embed is not chosen
-    assert P.python_obs_would_load("darwin", "/Library/Frameworks", _fs(lib.replace("3.12", "3.13"))) is None
+    assert obs_paths.python_obs_would_load("darwin", "/Library/Frameworks", _fs(lib.replace("3.12", "3.13"))) is None
 
 
 def test_linux_needs_no_python_setting():
-    c = P.choose_obs_python("linux", "", "/usr", {}, "/home/ann", _fs())
+    c = obs_paths.choose_obs_python("linux", "", "/usr", {}, "/home/ann", _fs())
     assert c.ok and c.folder == "" and "system's Python" in c.message
 
 
@@ -147,29 +150,29 @@ def test_linux_needs_no_python_setting():
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
 def test_ini_set_touches_one_line(newline):
     text = "\ufeff" + FRESH_INI.replace("\n", newline)
-    added = C.ini_set(text, "Python", "Path64bit", r"C:\Py311")
+    added = obs_config.ini_set(text, "Python", "Path64bit", r"C:\Py311")
     assert added.startswith("\ufeff" + FRESH_INI.replace("\n", newline).rstrip(newline))
-    assert C.ini_get(added, "Python", "Path64bit") == r"C:\Py311"
+    assert obs_config.ini_get(added, "Python", "Path64bit") == r"C:\Py311"
     assert added.endswith(f"[Python]{newline}Path64bit=C:\\Py311{newline}")
-    changed = C.ini_set(added, "Python", "Path64bit", r"D:\Py312")
+    changed = obs_config.ini_set(added, "Python", "Path64bit", r"D:\Py312")
     assert changed == added.replace(r"C:\Py311", r"D:\Py312")
-    in_section = C.ini_set(text, "Basic", "Extra", "1")
+    in_section = obs_config.ini_set(text, "Basic", "Extra", "1")
     assert f"SceneCollectionFile=Untitled{newline}Extra=1{newline}{newline}[BasicWindow]" in in_section
-    assert C.ini_set(in_section, "Basic", "Extra", None) == text
+    assert obs_config.ini_set(in_section, "Basic", "Extra", None) == text
 
 
 def test_register_then_unregister_script():
     data = json.loads(json.dumps(FRESH_COLLECTION))
-    C.register_script(data, "/x/obs_script/stream_animator.py", {"worker_python": "/x/.venv/bin/python"})
-    C.register_script(data, "/y/obs_script/stream_animator.py", {"worker_python": "/y/.venv/bin/python"})
-    (entry,) = C.script_entries(data)  # a moved checkout replaces the entry, never duplicates it
+    obs_config.register_script(data, "/x/obs_script/stream_animator.py", {"worker_python": "/x/.venv/bin/python"})
+    obs_config.register_script(data, "/y/obs_script/stream_animator.py", {"worker_python": "/y/.venv/bin/python"})
+    (entry,) = obs_config.script_entries(data)  # a moved checkout replaces the entry, never duplicates it
     assert entry == {"path": "/y/obs_script/stream_animator.py", "settings": {"worker_python": "/y/.venv/bin/python"}}
     # what the script adds when OBS runs: its source, in a scene
     data["sources"].append({"id": "ffmpeg_source", "name": "Animated Character", "settings": {}})
     data["sources"][0]["settings"]["items"].append({"name": "Animated Character", "id": 1})
     data["sources"].append({"id": "image_source", "name": "Animated Character copy", "settings": {}})
-    C.unregister_script(data)
-    assert C.script_entries(data) == []
+    obs_config.unregister_script(data)
+    assert obs_config.script_entries(data) == []
     assert [s["name"] for s in data["sources"]] == ["Scene", "Animated Character copy"]
     assert data["sources"][0]["settings"]["items"] == []
 
@@ -184,16 +187,16 @@ def test_bad_collection_is_one_line(tmp_path):
 def test_choosing_the_collection(tmp_path):
     cfg = make_obs_config(tmp_path)
     (cfg / "basic" / "scenes" / "Other.json").write_text(json.dumps({**FRESH_COLLECTION, "name": "My Show"}))
-    assert C.find_collection(cfg, None).name == "Untitled"  # the current one, from global.ini
-    assert C.find_collection(cfg, "My Show").path.name == "Other.json"
+    assert obs_config.find_collection(cfg, None).name == "Untitled"  # the current one, from global.ini
+    assert obs_config.find_collection(cfg, "My Show").path.name == "Other.json"
     (cfg / "user.ini").write_text("[Basic]\nSceneCollectionFile=Other\n")  # OBS 31+ keeps it there
-    assert C.find_collection(cfg, None).name == "My Show"
+    assert obs_config.find_collection(cfg, None).name == "My Show"
     with pytest.raises(UserError, match=r"--collection 'Nope': no such scene collection .*'My Show'"):
-        C.find_collection(cfg, "Nope")
+        obs_config.find_collection(cfg, "Nope")
     empty = tmp_path / "empty"
     (empty / "basic" / "scenes").mkdir(parents=True)
     with pytest.raises(UserError, match="start OBS once"):
-        C.find_collection(empty, None)
+        obs_config.find_collection(empty, None)
 
 
 # ---------------------------------------------------------------- apply / undo (Windows layout)
@@ -212,8 +215,8 @@ def test_windows_setup_sets_obs_python_and_undo_restores_bytes(tmp_path, monkeyp
     )
     assert rep.ok and any("OBS's Python set to" in line and "Python 3.11" in line for line in rep.lines)
     text = (cfg / "global.ini").read_bytes().decode("utf-8")
-    assert C.ini_get(text, "Python", "Path64bit") == own and "\r\n" in text
-    entry = C.script_entries(json.loads((cfg / "basic" / "scenes" / "Untitled.json").read_text()))[0]
+    assert obs_config.ini_get(text, "Python", "Path64bit") == own and "\r\n" in text
+    entry = obs_config.script_entries(json.loads((cfg / "basic" / "scenes" / "Untitled.json").read_text()))[0]
     assert "\\" not in entry["path"] and entry["path"].endswith("/obs_script/stream_animator.py")
     # second run: nothing to do
     again = obs_registration.apply(
@@ -243,7 +246,8 @@ def test_undo_after_obs_changed_the_ini_puts_back_only_the_python_setting(tmp_pa
     ini.write_text(ini.read_text() + "[ScriptLogWindow]\ngeometry=abc\n")  # OBS saved its window on exit
     obs_registration.undo(cfg, check_running=False)
     text = ini.read_text()
-    assert C.ini_get(text, "Python", "Path64bit") is None and C.ini_get(text, "ScriptLogWindow", "geometry") == "abc"
+    assert obs_config.ini_get(text, "Python", "Path64bit") is None
+    assert obs_config.ini_get(text, "ScriptLogWindow", "geometry") == "abc"
 
 
 def test_unsupported_camera_and_missing_config_are_one_line(tmp_path, monkeypatch):

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from obs_harness import skip_or_fail
 
-from worker.setup import obs_config as C
+from worker.setup import obs_config
 from worker.tools.obs_run import REPO, ObsRun, missing_requirements
 
 pytestmark = [pytest.mark.obs, pytest.mark.slow]
@@ -146,8 +146,8 @@ def fresh(tmp_path_factory, testdata):
         run.first_start()
         cfg = run.home / ".config" / "obs-studio"
         ini = cfg / "global.ini"
-        text = C.read_text(ini)
-        collection = cfg / "basic" / "scenes" / f"{C.ini_get(text, 'Basic', 'SceneCollectionFile')}.json"
+        text = obs_config.read_text(ini)
+        collection = cfg / "basic" / "scenes" / f"{obs_config.ini_get(text, 'Basic', 'SceneCollectionFile')}.json"
         assert collection.is_file(), sorted(p.name for p in (cfg / "basic" / "scenes").iterdir())
         # test instrumentation only: obs-websocket on, with a random port and password
         for key, value in (
@@ -156,7 +156,7 @@ def fresh(tmp_path_factory, testdata):
             ("ServerPassword", run.ws_password),
             ("AuthRequired", "true"),
         ):
-            text = C.ini_set(text, "OBSWebSocket", key, value)
+            text = obs_config.ini_set(text, "OBSWebSocket", key, value)
         ini.write_text(text)
         run.cfg, run.collection, run.ini = cfg, collection, ini
         run.video = testdata / "footage" / "driving" / "d0.mp4"
@@ -172,7 +172,7 @@ def test_setup_is_idempotent_and_undo_restores_every_byte(fresh):
     assert first.returncode == 0, first.stdout + first.stderr
     assert "registered" in first.stdout and "Linux: OBS uses the system's Python" in first.stdout
     data = json.loads(fresh.collection.read_text())
-    (entry,) = C.script_entries(data)
+    (entry,) = obs_config.script_entries(data)
     assert entry["path"] == str(REPO / "obs_script" / "stream_animator.py")
     video = str(fresh.video.resolve())
     assert entry["settings"] == {"worker_python": sys.executable, "camera": "file", "video_file": video}
@@ -186,7 +186,7 @@ def test_setup_is_idempotent_and_undo_restores_every_byte(fresh):
     undo = obs_setup(fresh.home, "--undo")
     assert undo.returncode == 0 and "restored exactly" in undo.stdout, undo.stdout + undo.stderr
     assert {p: p.read_bytes() for p in before} == before
-    assert not (fresh.cfg / C.LEDGER_DIR).exists()
+    assert not (fresh.cfg / obs_config.LEDGER_DIR).exists()
     assert "Nothing to undo" in obs_setup(fresh.home, "--undo").stdout
 
 
@@ -239,11 +239,11 @@ def test_refuses_while_obs_runs_in_one_line(fresh):
 def test_undo_after_obs_saved_keeps_the_users_changes(fresh):
     fresh.stop(sig=signal.SIGINT)  # OBS saves the collection on exit (with the script's source in it)
     saved = json.loads(fresh.collection.read_text())
-    assert C.script_entries(saved) and SOURCE in [s["name"] for s in saved["sources"]]
+    assert obs_config.script_entries(saved) and SOURCE in [s["name"] for s in saved["sources"]]
     undo = obs_setup(fresh.home, "--undo")
     assert undo.returncode == 0 and "only the script and its source were removed" in undo.stdout, undo.stdout
     left = json.loads(fresh.collection.read_text())
-    assert C.script_entries(left) == []
+    assert obs_config.script_entries(left) == []
     assert SOURCE not in [s["name"] for s in left["sources"]]
     assert all(
         SOURCE not in [i["name"] for i in s["settings"].get("items", [])]
@@ -253,4 +253,4 @@ def test_undo_after_obs_saved_keeps_the_users_changes(fresh):
     assert [s["name"] for s in left["sources"] if s.get("id") == "scene"] == [
         s["name"] for s in saved["sources"] if s.get("id") == "scene"
     ]
-    assert not (fresh.cfg / C.LEDGER_DIR).exists()
+    assert not (fresh.cfg / obs_config.LEDGER_DIR).exists()

@@ -11,8 +11,7 @@ from worker.errors import UserError
 from worker.paths import SAMPLE_CHARACTER
 from worker.render import create_renderer
 from worker.render.meshwarp import MeshWarpRenderer
-from worker.retarget import Retargeter, RetargetOptions
-from worker.retarget import geometry as G
+from worker.retarget import Retargeter, RetargetOptions, geometry
 from worker.tools.bench import bench_render
 from worker.tools.fidelity import flatten
 from worker.tools.sweep import driver_from_character
@@ -132,7 +131,7 @@ def test_border_and_background_stay_still_under_large_head_motion(char, renderer
     for kw in (dict(yaw=30.0, roll=25.0), dict(pitch=-20.0, roll=-30.0, mouth=0.4)):
         rt = Retargeter(char, RetargetOptions(idle=False, smooth_min_cutoff=0.0))
         face = driver_from_character(char, **kw)
-        _, _, iod = G.canonical_frame(face.landmarks)
+        _, _, iod = geometry.canonical_frame(face.landmarks)
         face.landmarks = face.landmarks + np.float32([0.4 * iod, 0.2 * iod, 0])  # and a shift
         out = renderer.render(char, rt.retarget(face, driver_from_character(char))).astype(int)
         ring = np.ones((512, 512), bool)
@@ -150,7 +149,7 @@ def test_closed_eyes_render_closed(char, renderer, mesh):
     shut_lm = mesh(renderer.render(char, _pose(char, eyes=0.0)))
     assert open_lm is not None and shut_lm is not None
     for left in (True, False):
-        before, after = G.eye_aperture(open_lm, left), G.eye_aperture(shut_lm, left)
+        before, after = geometry.eye_aperture(open_lm, left), geometry.eye_aperture(shut_lm, left)
         assert after < 0.4 * before, (left, before, after)
 
 
@@ -162,7 +161,7 @@ def test_wide_open_eyes_render_wider(char, renderer, mesh):
     open_lm, wide_lm = mesh(renderer.render(char, _pose(char))), mesh(renderer.render(char, pose))
     assert open_lm is not None and wide_lm is not None
     for left in (True, False):
-        before, after = G.eye_aperture(open_lm, left), G.eye_aperture(wide_lm, left)
+        before, after = geometry.eye_aperture(open_lm, left), geometry.eye_aperture(wide_lm, left)
         assert after > 1.15 * before, (left, before, after)
 
 
@@ -187,7 +186,7 @@ def test_open_mouth_shows_a_dark_interior_with_teeth(char, renderer, mesh):
     # and MediaPipe sees an open mouth in the picture
     lm = mesh(out)
     assert lm is not None
-    assert G.mouth_gap(lm) / G.canonical_frame(lm)[2] > 0.2
+    assert geometry.mouth_gap(lm) / geometry.canonical_frame(lm)[2] > 0.2
 
 
 def test_benchmark_reports_times(char):

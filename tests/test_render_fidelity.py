@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.tools import fidelity as F
+from worker.tools import fidelity
 
 PAIRS = (("d0", "s42"), ("d3", "s12"), ("d9", "s10"), ("d12", "s9"))
 # measured 2026-11-22 (second session) on these pairs: mouth r 0.97-0.995, eye r 0.83-0.98, roll r 0.91-0.98,
@@ -22,17 +22,17 @@ PAIRS = (("d0", "s42"), ("d3", "s12"), ("d9", "s10"), ("d12", "s9"))
 # earlier targets), measured on these pairs 2026-12-03: 0.52, 0.43, 0.77, 0.22; ceilings just above
 # (d9 x s10's also under the target of 0.8).
 TEXTURE_CEILINGS = {("d0", "s42"): 0.54, ("d3", "s12"): 0.45, ("d9", "s10"): 0.79, ("d12", "s9"): 0.24}
-FLOORS = {"mouth_r": 0.93, "eye_r": 0.8, "roll_r": 0.9, "yaw_r": 0.88, "gain": F.TARGETS["gain"], "jitter": 2.0}
+FLOORS = {"mouth_r": 0.93, "eye_r": 0.8, "roll_r": 0.9, "yaw_r": 0.88, "gain": fidelity.TARGETS["gain"], "jitter": 2.0}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("driver,character", PAIRS)
 def test_output_follows_the_driver(testdata, driver, character):
     path = testdata / "footage" / "driving" / f"{driver}.mp4"
-    states, neutrals = F.track_driver(path)
-    res = F.run_pair(driver, states, neutrals, F.portrait_character(character, testdata),
-                     driver_texture=F.driver_texture_jitter(path))
-    table = F.format_table([res])
+    states, neutrals = fidelity.track_driver(path)
+    res = fidelity.run_pair(driver, states, neutrals, fidelity.portrait_character(character, testdata),
+                     driver_texture=fidelity.driver_texture_jitter(path))
+    table = fidelity.format_table([res])
     print(table)
     assert res.faces_found == res.frames, table
     for key in ("mouth_r", "eye_r", "roll_r", "yaw_r"):
@@ -43,7 +43,7 @@ def test_output_follows_the_driver(testdata, driver, character):
     assert res.texture <= TEXTURE_CEILINGS[(driver, character)], table
     # what is drawn is steadier than the raw driver (the re-tracked `jitter` adds the second
     # tracker's own noise: see the `still` column and the module doc of `fidelity`)
-    assert res.pose_jitter <= F.TARGETS["jitter"], table
+    assert res.pose_jitter <= fidelity.TARGETS["jitter"], table
     # ... and follows the driver's lids and tilt closely (measured: eye 0.97-0.99, roll 1.00 on all
     # 16 pairs): where the re-tracked eye or roll r is lower, the second tracker lost it
     assert res.pose_r["eye_r"] >= 0.95, table
@@ -54,8 +54,8 @@ def test_metrics_detect_a_frozen_character(testdata):
     """The metrics can fail: a character that ignores the driver scores no gain and no r."""
     from worker.retarget.retargeter import RetargetOptions
 
-    states, neutrals = F.track_driver(testdata / "footage" / "driving" / "d12.mp4", 60)
-    res = F.run_pair("d12", states, neutrals, F.portrait_character("s42", testdata),
+    states, neutrals = fidelity.track_driver(testdata / "footage" / "driving" / "d12.mp4", 60)
+    res = fidelity.run_pair("d12", states, neutrals, fidelity.portrait_character("s42", testdata),
                      RetargetOptions(idle=False, expression_strength=0.0, head_strength=0.0))
     assert res.gain is not None and res.gain < 0.3
     assert any(f.startswith("mouth r") for f in res.failures())
@@ -64,8 +64,8 @@ def test_metrics_detect_a_frozen_character(testdata):
 def test_instrument_floor_is_measured(testdata):
     """The `still` column is real: MediaPipe's tracking mode settles on a photo but keeps
     wandering on a painting that never changes (see the module doc of `fidelity`)."""
-    photo = F.still_jitter(F.portrait_character("s12", testdata))
-    painting = F.still_jitter(F.portrait_character("s9", testdata))
+    photo = fidelity.still_jitter(fidelity.portrait_character("s12", testdata))
+    painting = fidelity.still_jitter(fidelity.portrait_character("s9", testdata))
     assert photo < 0.003, photo
     assert painting > 0.006, painting
 
@@ -74,7 +74,7 @@ def test_instrument_floor_for_a_moving_picture(testdata):
     """The `rigid` column is real: the unchanged photo moved rigidly and perfectly smoothly along
     the drawn head path re-tracks far less steadily than the path itself (`pose`): the second
     MediaPipe pass adds its own jitter to anything that moves."""
-    states, neutrals = F.track_driver(testdata / "footage" / "driving" / "d3.mp4", 120)
-    res = F.run_pair("d3", states, neutrals, F.portrait_character("s12", testdata), floor=True)
-    assert res.pose_jitter < 0.6, F.format_table([res])
-    assert res.rigid > 1.4 * res.pose_jitter, F.format_table([res])
+    states, neutrals = fidelity.track_driver(testdata / "footage" / "driving" / "d3.mp4", 120)
+    res = fidelity.run_pair("d3", states, neutrals, fidelity.portrait_character("s12", testdata), floor=True)
+    assert res.pose_jitter < 0.6, fidelity.format_table([res])
+    assert res.rigid > 1.4 * res.pose_jitter, fidelity.format_table([res])

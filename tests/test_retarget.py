@@ -10,8 +10,7 @@ import pytest
 from worker.characters.preprocess import preprocess_image
 from worker.errors import UserError
 from worker.paths import SAMPLE_CHARACTER
-from worker.retarget import Idle, Retargeter, RetargetOptions
-from worker.retarget import geometry as G
+from worker.retarget import Idle, Retargeter, RetargetOptions, geometry
 from worker.tools.sweep import driver_from_character
 from worker.track import landmark_ids as L
 from worker.track.face_state import FaceState
@@ -28,7 +27,7 @@ def _rt(char, **kw) -> Retargeter:
 
 
 def _eye_line_deg(lm: np.ndarray) -> float:
-    return math.degrees(G.canonical_frame(lm)[1])
+    return math.degrees(geometry.canonical_frame(lm)[1])
 
 
 def test_neutral_driver_gives_the_character_as_drawn(char):
@@ -57,7 +56,7 @@ def test_head_roll_and_translation_carry_over(char):
     assert pose.roll == pytest.approx(15.0, abs=0.5)
     assert _eye_line_deg(pose.landmarks) - _eye_line_deg(char.landmarks) == pytest.approx(15.0, abs=0.7)
     moved = driver_from_character(char)
-    _, _, iod = G.canonical_frame(moved.landmarks)
+    _, _, iod = geometry.canonical_frame(moved.landmarks)
     moved.landmarks = moved.landmarks + np.float32([0.3 * iod, 0, 0])
     pose = rt.retarget(moved, neutral)
     shift = (pose.landmarks - char.landmarks)[:, 0]
@@ -85,14 +84,14 @@ def test_driver_eyes_shut_close_the_characters_eyes_fully(char):
     pose = rt.retarget(driver_from_character(char, eyes=0.0), driver_from_character(char))
     assert pose.eye_close_left == 1.0 and pose.eye_close_right == 1.0
     for left in (True, False):
-        assert G.eye_aperture(pose.landmarks, left) < 0.02
-        assert G.eye_aperture(char.landmarks, left) > 0.15
+        assert geometry.eye_aperture(pose.landmarks, left) < 0.02
+        assert geometry.eye_aperture(char.landmarks, left) > 0.15
 
 
 def test_eyelids_go_by_ratio_of_the_characters_own_aperture(char):
     rt = _rt(char)
     half = rt.retarget(driver_from_character(char, eyes=0.65), driver_from_character(char))
-    ap = G.eye_aperture(half.landmarks, True) / G.eye_aperture(char.landmarks, True)
+    ap = geometry.eye_aperture(half.landmarks, True) / geometry.eye_aperture(char.landmarks, True)
     # driver at 65 % of its neutral gap: (0.65 - 0.3) / 0.7 = 0.5 of the character's
     assert ap == pytest.approx(0.5, abs=0.08)
 
@@ -196,7 +195,7 @@ def test_head_shift_is_limited_by_the_room_beside_the_face(char):
     low = replace(char, landmarks=lm, key=char.key + "-low")
     rt = _rt(low)
     neutral = driver_from_character(low)
-    _, _, iod = G.canonical_frame(neutral.landmarks)
+    _, _, iod = geometry.canonical_frame(neutral.landmarks)
 
     def shifted(dy: float) -> float:
         moved = driver_from_character(low)

@@ -32,9 +32,8 @@ from worker.commands.run import character_overrides
 from worker.control import endpoints
 from worker.errors import UserError
 from worker.paths import ASSETS_DIR, SAMPLE_DRIVER
-from worker.setup import checks as K
-from worker.setup import obs_config as C
-from worker.setup import obs_registration
+from worker.setup import checks as setup_checks
+from worker.setup import obs_config, obs_registration
 from worker.studio.mark_page import MarkServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -257,7 +256,7 @@ def test_a_current_collection_without_its_file_is_not_replaced_by_another(tmp_pa
     one_error(r, "'Gone' has no file", "Gone.json", "--collection", "'Untitled'")
     assert tree(cfg) == before
     assert obs_registration.apply(cfg, REPO, sys.executable, "Untitled", check_running=False).ok
-    assert C.script_entries(json.loads((cfg / "basic/scenes/Untitled.json").read_text()))
+    assert obs_config.script_entries(json.loads((cfg / "basic/scenes/Untitled.json").read_text()))
 
 
 def test_a_truncated_collection_is_named_and_the_advised_fix_works(tmp_path):
@@ -265,24 +264,25 @@ def test_a_truncated_collection_is_named_and_the_advised_fix_works(tmp_path):
     coll = cfg / "basic" / "scenes" / "Untitled.json"
     shutil.copy(coll, coll.with_name("Untitled.json.bak"))  # OBS keeps the previous save beside it
     coll.write_text(coll.read_text()[:60])  # cut short, as after a crash mid-save
-    script = K.check_script(K.DoctorOptions(obs_config=str(cfg)))
+    script = setup_checks.check_script(setup_checks.DoctorOptions(obs_config=str(cfg)))
     assert (
-        script.status == K.FAIL and script.detail == f"scene collection {coll} is damaged (not valid JSON, cut short?)"
+        script.status == setup_checks.FAIL
+        and script.detail == f"scene collection {coll} is damaged (not valid JSON, cut short?)"
     )
     assert script.advice.startswith("close OBS, copy OBS's backup Untitled.json.bak over Untitled.json")
     setup = cli("obs-setup", "--obs-config", str(cfg), cwd=tmp_path)
     one_error(setup, str(coll), "damaged scene collection", "Untitled.json.bak over Untitled.json")
     shutil.copy(coll.with_name("Untitled.json.bak"), coll)  # what both said to do
     assert obs_registration.apply(cfg, REPO, sys.executable, check_running=False).ok
-    script = K.check_script(K.DoctorOptions(obs_config=str(cfg)))
-    assert script.status == K.OK and script.detail == "registered in 'Untitled'", script.line()
+    script = setup_checks.check_script(setup_checks.DoctorOptions(obs_config=str(cfg)))
+    assert script.status == setup_checks.OK and script.detail == "registered in 'Untitled'", script.line()
 
 
 def _copy_of_the_checkout(root: Path) -> Path:
     """Another copy's OBS script file: all a registration points at."""
-    script = root / "obs_script" / C.SCRIPT_FILE
+    script = root / "obs_script" / obs_config.SCRIPT_FILE
     script.parent.mkdir(parents=True)
-    shutil.copy(REPO / "obs_script" / C.SCRIPT_FILE, script)
+    shutil.copy(REPO / "obs_script" / obs_config.SCRIPT_FILE, script)
     (root / "pyproject.toml").write_text("[project]\nname = 'copy'\n")
     return root
 
@@ -316,8 +316,8 @@ def test_uninstalling_a_second_copy_keeps_the_first_copys_registration(tmp_path)
     assert f"and the cache ({tmp_path / 'my cache'})" in proc.stdout  # the real cache folder, named
     # the first copy's own undo still removes it
     rep = obs_registration.undo(cfg, check_running=False, repo=first)
-    assert rep.ok and C.script_entries(json.loads((cfg / "basic/scenes/Untitled.json").read_text())) == []
-    assert not (cfg / C.LEDGER_DIR).exists()
+    assert rep.ok and obs_config.script_entries(json.loads((cfg / "basic/scenes/Untitled.json").read_text())) == []
+    assert not (cfg / obs_config.LEDGER_DIR).exists()
 
 
 def test_config_example_and_uninstaller_name_the_real_cache_folder():
@@ -341,15 +341,16 @@ def test_doctor_names_missing_portaudio_and_a_file_in_the_cache_path(tmp_path):
         (blocker, "the cache folder"),
         (blocker / "c", f"a folder of the cache path {blocker / 'c'}"),
     ):
-        c = K.check_cache(K.DoctorOptions(cache_dir=folder))
-        assert c.status == K.FAIL and c.detail == f"{blocker} is a file, where {where} should be", c.line()
+        c = setup_checks.check_cache(setup_checks.DoctorOptions(cache_dir=folder))
+        assert c.status == setup_checks.FAIL and c.detail == f"{blocker} is a file, where {where} should be", c.line()
         assert "move that file away" in c.advice and "STREAM_ANIMATOR_CACHE" in c.advice
     assert blocker.read_text() == "a file where the cache folder should be\n"
     ro = tmp_path / "ro"
     ro.mkdir()
     with read_only(ro):  # the folder cannot be made: the place it goes is named, not the folder
-        c = K.check_cache(K.DoctorOptions(cache_dir=ro / "cache"))
-    assert c.status == K.FAIL and c.detail.startswith(f"the cache folder {ro / 'cache'} cannot be made in {ro} (")
+        c = setup_checks.check_cache(setup_checks.DoctorOptions(cache_dir=ro / "cache"))
+    assert c.status == setup_checks.FAIL
+    assert c.detail.startswith(f"the cache folder {ro / 'cache'} cannot be made in {ro} (")
     assert c.advice.startswith(f"make {ro} writable")
 
 

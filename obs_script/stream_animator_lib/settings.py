@@ -69,6 +69,11 @@ class ScriptSettings:
     performance: str = "balanced"  # the worker's CPU use beside a game: low | balanced | quality
 
     @classmethod
+    def defaults(cls) -> dict:
+        """Each setting's default by name (what the script hands OBS as its defaults)."""
+        return {f.name: f.default for f in fields(cls)}
+
+    @classmethod
     def from_reader(cls, get) -> ScriptSettings:
         """Build from `get(name, default)` (reads obs_data in OBS, a dict in tests)."""
         values = {}

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from worker.commands.arguments import renderer_names
 from worker.errors import UserError
 from worker.paths import SAMPLE_CHARACTERS_DIR, shared_testdata
 
@@ -30,13 +31,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="instead: the voice: analysis cost per hop, latency of a click track through the live "
                    "worker (sound -> frame), offline talking renders and batch vs separate")
     p.add_argument("--no-offline", action="store_true", help="with --audio: skip the offline render runs (minutes)")
+    p.add_argument("--soak", type=float, metavar="MINUTES",
+                   help="instead: a long stream (the clip as the camera, a voice file, both looped; NUT output "
+                   "decoded) with the worker's memory sampled: growth in MiB a minute (60 is the benchmark)")
+    p.add_argument("--voice", help="with --soak: the voice file (default: ten seconds of espeak-ng speech)")
     p.add_argument("--obs", type=int, nargs="?", const=3, metavar="ROUNDS",
                    help="instead: in a real OBS (headless), killed worker -> frames again and OBS start -> first "
                    "frame, over ROUNDS rounds (default 3); exit 1 when a target (2 s, 3 s) is not met")
     p.add_argument("--ws", type=float, nargs="?", const=5.0, metavar="SECONDS",
                    help="instead: the ws output's Browser Source page in chromium: painted FPS and capture -> "
                    "painted latency per pixel format, worker CPU per client, restart -> painting again (2 s)")
-    p.add_argument("--renderer", choices=("liveportrait", "meshwarp"),
+    p.add_argument("--renderer", choices=renderer_names(with_auto=False),
                    help="instead: this renderer on the clip (liveportrait: per-network ms, our own code's ms, "
                         "render-cache hit rate), beside meshwarp on the same frames (default 120 frames)")
     p.add_argument("--standin", action="store_true",
@@ -88,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     clip = Path(args.clip) if args.clip else _default_clip()
     if not clip.is_file():
         raise UserError(f"{clip}: driving clip not found")
+    if args.soak:
+        from worker.tools.soak import run_soak
+
+        return run_soak(args.soak, clip, args.voice, args.characters, args.json)
     if args.obs is not None:
         return _run_obs(args, clip)
     if args.live:

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from worker.commands.arguments import add_renderer, add_size
 from worker.errors import UserError
 from worker.paths import DEMO_CHARACTER, SAMPLE_DRIVER
 
@@ -23,13 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="out/demo.mp4",
         help="output: .mp4 (opaque), .mov (qtrle, alpha), .webm (VP9, alpha) or a folder for PNGs",
     )
-    p.add_argument("--size", type=int, default=512, help="output size in pixels (default 512)")
-    p.add_argument(
-        "--renderer",
-        default="auto",
-        help="auto (default: liveportrait with verified weights and a GPU, else meshwarp), meshwarp "
-        "or liveportrait (on the CPU: slow, fine offline)",
-    )
+    add_size(p)
+    add_renderer(p, "liveportrait on the CPU is slow, fine offline")
     p.add_argument(
         "--background",
         default="#00b140",
@@ -57,6 +53,13 @@ def cli_renderer(name: str, size: int):
 
 
 def run(args: argparse.Namespace) -> int:
+    from worker.commands.render import stop_on_signals
+
+    with stop_on_signals():  # SIGTERM/SIGHUP unwind like Ctrl+C: the half-written video is removed
+        return _demo(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
     from worker.capture.video import VideoFileSource
     from worker.characters.cache import open_cache
     from worker.characters.library import CharacterLibrary

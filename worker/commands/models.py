@@ -34,15 +34,15 @@ _ABOUT = {"human": "required", "animal": "optional: for characters of kind anima
 
 def run(args: argparse.Namespace) -> int:
     from worker.errors import UserError
-    from worker.render.liveportrait import weights as W
+    from worker.render.liveportrait import weights
 
-    models_dir = args.models_dir or W.default_models_dir()
-    groups = {name: W.load_entries(args.manifest, prefix) for name, prefix in W.NET_SETS.items()}
+    models_dir = args.models_dir or weights.default_models_dir()
+    groups = {name: weights.load_entries(args.manifest, prefix) for name, prefix in weights.NET_SETS.items()}
     if args.download:
-        md = W.downloader()
+        md = weights.downloader()
         out = sys.stderr if args.json else sys.stdout
         for e in (e for entries in groups.values() for e in entries):
-            if W.check(e, models_dir).ok:
+            if weights.check(e, models_dir).ok:
                 continue
             if e.sha256 is None:
                 if e.optional:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
                 md.download(e, models_dir, out=out)
             except md.DownloadError as err:
                 raise UserError(str(err)) from None
-    states = {name: [W.check(e, models_dir) for e in entries] for name, entries in groups.items()}
+    states = {name: [weights.check(e, models_dir) for e in entries] for name, entries in groups.items()}
     ready = {name: bool(st) and all(s.ok for s in st) for name, st in states.items()}
     ok = ready["human"]  # the renderer needs the human set; the animal set is optional
     if args.json:

@@ -30,12 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from worker.paths import repo_root
-    from worker.setup import obs_registration as R
+    from worker.setup import obs_registration
 
-    config_dir = R.find_config_dir(args.obs_config)
+    config_dir = obs_registration.find_config_dir(args.obs_config)
     repo = repo_root()
     if args.undo:
-        rep = R.undo(config_dir, repo=repo)
+        rep = obs_registration.undo(config_dir, repo=repo)
     elif args.browser_source:
         from worker.web.settings import stable_address
 
@@ -43,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--size must be 16..4096, got {args.size}")
         addr = stable_address()  # the one `run --output ws` listens on
         url = f"http://127.0.0.1:{addr.port}/source?token={addr.token}"
-        rep = R.apply_browser_source(config_dir, url, args.collection, args.size)
+        rep = obs_registration.apply_browser_source(config_dir, url, args.collection, args.size)
     else:
         if repo is None:
             raise UserError("obs-setup needs a checkout of Stream Motion Animator (the OBS script lives in it)")
-        rep = R.apply(config_dir, repo, sys.executable, args.collection, args.camera, args.characters)
+        rep = obs_registration.apply(config_dir, repo, sys.executable, args.collection, args.camera, args.characters)
     if args.json:
         print(
             json.dumps(

@@ -11,10 +11,11 @@ from pathlib import Path
 from worker.characters.cache import open_cache
 from worker.characters.library import CharacterLibrary
 from worker.characters.preprocess import PreprocessSettings
+from worker.commands.arguments import add_renderer, add_size
 from worker.errors import UserError
 from worker.paths import SAMPLE_CHARACTERS_DIR, default_cache_dir
 from worker.progress import progress
-from worker.render import DEFAULT_BACKEND, create_renderer
+from worker.render import create_renderer
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,12 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="characters folder (default: the bundled sample characters)",
     )
     p.add_argument("--cache", default=None, help=f"cache folder (default: {default_cache_dir()})")
-    p.add_argument("--size", type=int, default=512, help="working size in pixels (default 512)")
-    p.add_argument(
-        "--renderer",
-        default=DEFAULT_BACKEND,
-        help=f"also prepare what this renderer needs per character (default {DEFAULT_BACKEND})",
-    )
+    add_size(p, "working size")
+    add_renderer(p, "also prepare what this renderer needs per character")
     p.add_argument("--json", action="store_true", help="print one JSON summary instead of text")
 
 

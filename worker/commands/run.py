@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 
+from worker.commands.arguments import add_renderer
 from worker.control.protocol import Status
 from worker.errors import UserError
 
@@ -34,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "voice drives the mouth, the camera the rest (overrides voice.lipsync)",
     )
     p.add_argument("--characters", help="characters folder (overrides characters.folder)")
-    p.add_argument("--renderer", help="auto, meshwarp or liveportrait (overrides renderer.name)")
+    add_renderer(p, from_config=True)
     p.add_argument(
         "--character",
         help="character to start with: a file name in the folder, or a full path (its folder "
@@ -147,6 +148,11 @@ def run(args: argparse.Namespace) -> int:
     elif os.environ.get(P.ENV_CONTROL_PORT, "").isdigit():
         overrides["control.port"] = int(os.environ[P.ENV_CONTROL_PORT])
     cfg = load_config(args.config, overrides)
+    if args.lipsync and args.lipsync != "off" and not cfg["voice"]["mic"]:
+        raise UserError(
+            f"--lipsync {args.lipsync}: there is no voice to follow; add --mic (default, a device or an audio file) "
+            "or set voice.mic in the config"
+        )
     if args.output:
         cfg["outputs"] = output_specs(args.output)
     if args.duration is not None and args.duration <= 0:
@@ -155,8 +161,9 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     if args.parent_pid:
         watch_parent(args.parent_pid, stop)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):  # every stop ends cleanly
+        if sig is not None:
+            signal.signal(sig, lambda *_: stop.set())
 
     token, generated = _token()
     fp = os.environ.get(P.ENV_FRAME_PORT, "")

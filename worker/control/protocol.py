@@ -528,6 +528,38 @@ def _read_line_blocking(sock: socket.socket, reader: LineReader, pending: deque,
     return pending.popleft()
 
 
+def _login(sock: socket.socket, token: str, timeout: float, channel: str) -> None:
+    """The handshake of both channels: send the auth line, read exactly the reply line (byte by
+    byte, so nothing after it, such as the first frame, is consumed), close the socket on refusal."""
+    try:
+        sock.sendall(auth_line(token))
+        reply = _read_auth_reply(sock, timeout)
+    except (OSError, ProtocolError) as e:
+        sock.close()
+        raise AuthError(f"{channel}auth failed: {e}") from None
+    if reply.get("ok") is not True:
+        sock.close()
+        raise AuthError(f"{channel}auth refused: {reply.get('error', 'no reason given')}")
+
+
+def _read_auth_reply(sock: socket.socket, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    line = bytearray()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ProtocolError("no auth reply")
+        sock.settimeout(left)
+        b = sock.recv(1)
+        if not b:
+            raise ProtocolError("worker closed the connection during auth")
+        if b == b"\n":
+            return decode(bytes(line))
+        line += b
+        if len(line) > MAX_LINE:
+            raise ProtocolError("auth reply too long")
+
+
 class _Client:
     """What both clients share: one socket, closed on exit from a `with` block."""
 
@@ -571,16 +603,9 @@ class ControlClient(_Client):
         self.close()
         self._reader = LineReader()
         self._lines.clear()
-        self.sock = _connect(self.host, self.port, self.timeout)
-        try:
-            self.sock.sendall(auth_line(self.token))
-            reply = decode(_read_line_blocking(self.sock, self._reader, self._lines, self.timeout))
-        except (OSError, ProtocolError) as e:
-            self.close()
-            raise AuthError(f"auth failed: {e}") from None
-        if reply.get("ok") is not True:
-            self.close()
-            raise AuthError(f"auth refused: {reply.get('error', 'no reason given')}")
+        sock = _connect(self.host, self.port, self.timeout)
+        _login(sock, self.token, self.timeout, "")
+        self.sock = sock
         return self
 
     def request(self, op: str, timeout: float | None = None, **args: Any) -> dict:
@@ -659,37 +684,11 @@ class FrameReceiver(_Client):
     def connect(self) -> FrameReceiver:
         self.close()
         sock = _connect(self.host, self.port, self.connect_timeout)
-        try:
-            sock.sendall(auth_line(self.token))
-            reply = self._read_auth_reply(sock)
-        except (OSError, ProtocolError) as e:
-            sock.close()
-            raise AuthError(f"frame channel auth failed: {e}") from None
-        if reply.get("ok") is not True:
-            sock.close()
-            raise AuthError(f"frame channel auth refused: {reply.get('error', 'no reason given')}")
+        _login(sock, self.token, self.connect_timeout, "frame channel ")
         sock.setblocking(False)
         self.sock = sock
         self._reset_state()
         return self
-
-    def _read_auth_reply(self, sock: socket.socket) -> dict:
-        # Read byte by byte so no frame bytes after the newline are consumed here.
-        deadline = time.monotonic() + self.connect_timeout
-        line = bytearray()
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise ProtocolError("no auth reply")
-            sock.settimeout(left)
-            b = sock.recv(1)
-            if not b:
-                raise ProtocolError("worker closed the connection during auth")
-            if b == b"\n":
-                return decode(bytes(line))
-            line += b
-            if len(line) > MAX_LINE:
-                raise ProtocolError("auth reply too long")
 
     def _recv_available(self) -> ReceivedFrame | None:
         """Read without blocking until the socket is empty; return the newest complete frame."""

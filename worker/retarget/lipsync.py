@@ -14,9 +14,9 @@ import math
 
 import numpy as np
 
-from worker.retarget import geometry as G
+from worker.retarget import geometry
 from worker.retarget.mouth_signal import VOWELS, MouthSignal
-from worker.track import landmark_ids as R
+from worker.track import landmark_ids
 
 LIPSYNC_MODES = ("off", "assist", "always")
 # vowel -> (inner-lip gap at full openness, inter-ocular units; width change, share of the mouth width)
@@ -40,9 +40,9 @@ class VoiceMouth:
 
     def __init__(self, char_lm: np.ndarray) -> None:
         lm = np.asarray(char_lm, np.float64)
-        centre, roll, iod = G.canonical_frame(lm)
-        canon = (lm - centre) @ G.rot_z(-roll).T / iod
-        corners = canon[list(R.MOUTH_CORNERS), :2]
+        centre, roll, iod = geometry.canonical_frame(lm)
+        canon = (lm - centre) @ geometry.rot_z(-roll).T / iod
+        corners = canon[list(landmark_ids.MOUTH_CORNERS), :2]
         self.mid = corners.mean(0)
         half = max(float(np.linalg.norm(corners[1] - corners[0])) * 0.5, 0.05)
         d = np.linalg.norm(canon[:, :2] - self.mid, axis=1) / half
@@ -50,10 +50,10 @@ class VoiceMouth:
         self.region = np.exp(-(np.maximum(d - 1.0, 0.0) ** 2) / 0.5)
         self.region[468:] = 0.0  # irises
         self.dx = (canon[:, 0] - self.mid[0]) * np.exp(-(np.maximum(d - 1.0, 0.0) ** 2) / 0.25)
-        self.jaw = np.array(R.jaw_weights(len(lm)))
+        self.jaw = np.array(landmark_ids.jaw_weights(len(lm)))
         self.upper = np.zeros(len(lm))
         upper_outer = [185, 40, 39, 37, 0, 267, 269, 270, 409]
-        self.upper[list(R.INNER_UPPER)] = 1.0
+        self.upper[list(landmark_ids.INNER_UPPER)] = 1.0
         self.upper[upper_outer] = 0.85
         self.upper[[164, 393, 167, 165, 391, 322, 92]] = 0.3  # below the nose
         self.weight = 0.0

@@ -20,7 +20,7 @@ import numpy as np
 
 from worker.characters.assets import CharacterAssets
 from worker.errors import UserError
-from worker.retarget import geometry as G
+from worker.retarget import geometry
 from worker.retarget.idle import Idle, IdleMotion
 from worker.retarget.lipsync import LIPSYNC_MODES, VoiceMouth, tracked_mouth_reliable
 from worker.retarget.pose import TargetPose
@@ -160,8 +160,8 @@ class _Neutral:
 
     def __init__(self, lm: np.ndarray) -> None:
         self.lm = lm.astype(np.float64)
-        self.centre, self.roll, self.iod = G.canonical_frame(self.lm)
-        canon = (self.lm - self.centre) @ G.rot_z(-self.roll).T / self.iod
+        self.centre, self.roll, self.iod = geometry.canonical_frame(self.lm)
+        canon = (self.lm - self.centre) @ geometry.rot_z(-self.roll).T / self.iod
         mirrored = canon * np.array([-1.0, 1.0, 1.0])
         d = ((mirrored[:, None, :] - canon[None, :, :]) ** 2).sum(-1)
         self.mirror_map = d.argmin(1)  # point i's mirror-image counterpart
@@ -176,9 +176,9 @@ class _Neutral:
     def measures(self, mirror: bool) -> tuple[np.ndarray, float, float, float, np.ndarray]:
         if mirror not in self.cache:
             n = self.mirrored if mirror else self.lm
-            _, roll, iod = G.canonical_frame(n)
-            gz = (G.gaze(n, False) + G.gaze(n, True)) * 0.5
-            self.cache[mirror] = (n, roll, G.eye_aperture(n, True), G.eye_aperture(n, False), gz, iod)
+            _, roll, iod = geometry.canonical_frame(n)
+            gz = (geometry.gaze(n, False) + geometry.gaze(n, True)) * 0.5
+            self.cache[mirror] = (n, roll, geometry.eye_aperture(n, True), geometry.eye_aperture(n, False), gz, iod)
         return self.cache[mirror]
 
 
@@ -193,9 +193,9 @@ class Retargeter:
         if lm.shape != (N_LANDMARKS, 3) or not np.isfinite(lm).all():
             raise UserError(f"character {character.name}: landmarks must be {N_LANDMARKS}x3 finite values")
         self.char = lm
-        self.centre, self.roll, self.iod = G.canonical_frame(lm)
+        self.centre, self.roll, self.iod = geometry.canonical_frame(lm)
         self.pivot = lm[L.SKULL, :].mean(0)
-        self.rest_yaw = G.head_angles(lm)[0]
+        self.rest_yaw = geometry.head_angles(lm)[0]
         # A character drawn turned (a three-quarter view) has little texture for its far side:
         # turning further away is limited by max_total_yaw, turning back towards frontal by
         # how much of the far side the picture shows.
@@ -213,7 +213,7 @@ class Retargeter:
         room = np.array([oval[:, 0].min(), oval[:, 1].min(), size - oval[:, 0].max(), size - oval[:, 1].max()])
         self._shift_lo = -np.minimum(o.max_shift, ROOM_SHARE * np.maximum(room[:2], 0.0) / self.iod)
         self._shift_hi = np.minimum(o.max_shift, ROOM_SHARE * np.maximum(room[2:], 0.0) / self.iod)
-        self.gap = G.mouth_gap(lm)
+        self.gap = geometry.mouth_gap(lm)
         self._jaw = np.array(L.jaw_weights(N_LANDMARKS))
         self._outline_mix = _outline_mix(lm, self.iod)
         self.voice = VoiceMouth(lm)
@@ -221,7 +221,7 @@ class Retargeter:
         self._neutral: _Neutral | None = None
         self._neutral_key: tuple | None = None
         self._first: FaceState | None = None
-        self._rz = G.rot_z(self.roll)
+        self._rz = geometry.rot_z(self.roll)
         o = self.options
         # head: (yaw, pitch, roll) degrees, speeds in degrees/s; (log scale, shift x, y) in IODs
         self._f_head = OneEuroFilter(OneEuroParams(o.smooth_min_cutoff, 0.15, 1.0))
@@ -264,28 +264,28 @@ class Retargeter:
             if o.mirror:
                 drv = nu.flip(drv)
             n, n_roll, ap_l0, ap_r0, gaze0, n_iod = nu.measures(o.mirror)
-            s, rot, _ = G.similarity_fit(n[L.SKULL, :], drv[L.SKULL, :])
+            s, rot, _ = geometry.similarity_fit(n[L.SKULL, :], drv[L.SKULL, :])
             shift = (drv[L.SKULL, :].mean(0) - n[L.SKULL, :].mean(0)) / n_iod
             resid = ((drv - drv[L.SKULL, :].mean(0)) @ rot) / s + n[L.SKULL, :].mean(0) - n
-            rzn = G.rot_z(n_roll)
+            rzn = geometry.rot_z(n_roll)
             expr = resid @ rzn / n_iod  # rows rotated by Rz(-roll): canonical frame
             if o.steady_min_cutoff > 0:  # the texture's tremble between the tracker's frames
                 expr = self._steady_expr(expr, t)
             # A driver whose neutral mouth is open (talking while calibrating) would otherwise
             # never open the character's mouth that far: measure the opening from shut instead.
-            open0 = G.mouth_gap(n) / n_iod - self.gap / self.iod
+            open0 = geometry.mouth_gap(n) / n_iod - self.gap / self.iod
             if open0 > 0:
                 expr[:, 1] += self._jaw * open0
-            yaw, pitch, roll = G.euler_yxz(rzn.T @ rot @ rzn)
+            yaw, pitch, roll = geometry.euler_yxz(rzn.T @ rot @ rzn)
             orient = self._orientation(nu, n, rzn, o.mirror)
             # what a viewer calls head roll is the eye line's angle in the picture
-            roll2d = _wrap(G.canonical_frame(drv)[1] - n_roll)
+            roll2d = _wrap(geometry.canonical_frame(drv)[1] - n_roll)
             # lids and gaze on the frontalised face: the character's own head rotation adds
             # the foreshortening of a pitched head once, not twice
             front = resid + n
-            open_l = _eye_openness(G.eye_aperture(front, True) / max(ap_l0, 1e-6))
-            open_r = _eye_openness(G.eye_aperture(front, False) / max(ap_r0, 1e-6))
-            gz = (G.gaze(front, False) + G.gaze(front, True)) * 0.5 - gaze0
+            open_l = _eye_openness(geometry.eye_aperture(front, True) / max(ap_l0, 1e-6))
+            open_r = _eye_openness(geometry.eye_aperture(front, False) / max(ap_r0, 1e-6))
+            gz = (geometry.gaze(front, False) + geometry.gaze(front, True)) * 0.5 - gaze0
         else:
             s, shift, expr = 1.0, np.zeros(3), np.zeros((N_LANDMARKS, 3))
             orient = self._rz
@@ -309,7 +309,7 @@ class Retargeter:
         self.eyes[False].apply(pts, pts, open_r, g)
         self._uncross_lips(pts)
         smooth = o.smooth_min_cutoff > 0 and have
-        mouth_open = max(0.0, G.mouth_gap(pts) - self.gap) / self.iod
+        mouth_open = max(0.0, geometry.mouth_gap(pts) - self.gap) / self.iod
 
         # head: driver rotation (in canonical axes) -> character's canonical axes
         yaw_d = float(np.clip(math.degrees(yaw) * hs + idle.yaw * w_idle, *self._yaw_range))
@@ -326,7 +326,8 @@ class Retargeter:
             f = self._steady_move(np.array([math.log(max(s, 1e-3)), shift[0], shift[1]]), t)
             s, shift = math.exp(f[0]), np.array([f[1], f[2], 0.0])
         # the driver's rotation, about the character's own (possibly turned) head axes
-        rh = orient @ G.from_euler_yxz(math.radians(yaw_d), math.radians(pitch_d), math.radians(roll_d)) @ orient.T
+        driver_rot = geometry.from_euler_yxz(math.radians(yaw_d), math.radians(pitch_d), math.radians(roll_d))
+        rh = orient @ driver_rot @ orient.T
         scale = float(np.clip(math.exp(hs * math.log(max(s, 1e-3))), 0.8, 1.25))
         scale *= 1.0 + (idle.scale - 1.0) * w_idle
         move = shift * hs
@@ -347,9 +348,9 @@ class Retargeter:
         # turn in the picture plane so the eye line tilts exactly as the driver's did (the 3-D
         # rotation alone tilts it a little differently once yaw and pitch combine, and the
         # driver's eye corners move with expressions too)
-        fix = math.radians(line_d) - _wrap(G.canonical_frame(out)[1] - self.roll)
+        fix = math.radians(line_d) - _wrap(geometry.canonical_frame(out)[1] - self.roll)
         if abs(fix) > 1e-6:
-            rf = G.rot_z(fix)
+            rf = geometry.rot_z(fix)
             out = (out - trans) @ rf.T + trans
             head = np.concatenate([rf @ head[:, :3], (rf @ (head[:, 3] - trans) + trans)[:, None]], axis=1)
         roll_d = line_d
@@ -376,7 +377,7 @@ class Retargeter:
         """
         key = ("orient", mirror)
         if key not in nu.cache:
-            _, r_cn, _ = G.similarity_fit(n[L.SKULL, :], self.char[L.SKULL, :])
+            _, r_cn, _ = geometry.similarity_fit(n[L.SKULL, :], self.char[L.SKULL, :])
             nu.cache[key] = r_cn @ rzn
         return nu.cache[key]
 

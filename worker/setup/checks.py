@@ -224,35 +224,35 @@ def obs_version(config_dir: Path) -> str | None:
 
 
 def check_script(opts: DoctorOptions) -> Check:
-    from worker.setup import obs_config as C
+    from worker.setup import obs_config
 
     try:
         cfg = _obs_dir(opts)
     except UserError:
         return Check("obs script", FAIL, "no OBS configuration", "install and start OBS once, then obs-setup")
     try:
-        current = C.find_collection(cfg, None)
+        current = obs_config.find_collection(cfg, None)
     except UserError:
         current = None
     registered, problems = [], []
-    for coll in C.collections(cfg):
-        data = json.loads(C.read_text(coll.path))
-        for entry in C.script_entries(data):
+    for coll in obs_config.collections(cfg):
+        data = json.loads(obs_config.read_text(coll.path))
+        for entry in obs_config.script_entries(data):
             registered.append(coll.name)
-            py = (entry.get("settings") or {}).get(C.WORKER_PYTHON_KEY, "")
+            py = (entry.get("settings") or {}).get(obs_config.WORKER_PYTHON_KEY, "")
             if not Path(entry.get("path", "")).is_file():
                 problems.append(f"'{coll.name}' points at a missing script {entry.get('path')}")
             elif py and not Path(py).is_file():
                 problems.append(f"'{coll.name}' uses a missing worker Python {py}")
     data = {"collections": registered, "current": current.name if current else None}
-    damaged = C.damaged_collections(cfg)
+    damaged = obs_config.damaged_collections(cfg)
     if damaged and not registered:  # the registration may be in the damaged file: that is the cause
         data["damaged"] = [str(p) for p in damaged]
         return Check(
             "obs script",
             FAIL,
             f"scene collection {damaged[0]} is damaged (not valid JSON, cut short?)",
-            C.repair_advice(damaged[0]),
+            obs_config.repair_advice(damaged[0]),
             data,
         )
     if problems:
@@ -277,8 +277,7 @@ def check_script(opts: DoctorOptions) -> Check:
 
 
 def check_obs_python(opts: DoctorOptions) -> Check:
-    from worker.setup import obs_config as C
-    from worker.setup import obs_paths
+    from worker.setup import obs_config, obs_paths
 
     kind = obs_paths.os_kind(opts.platform)
     if kind == "linux":
@@ -294,8 +293,8 @@ def check_obs_python(opts: DoctorOptions) -> Check:
             "use your distribution's obs-studio package or the Flatpak, both include Python scripting",
         )
     try:
-        ini = C.user_ini(_obs_dir(opts))
-        current = C.ini_get(C.read_text(ini), obs_paths.PYTHON_SECTION, obs_paths.PYTHON_KEY) or ""
+        ini = obs_config.user_ini(_obs_dir(opts))
+        current = obs_config.ini_get(obs_config.read_text(ini), obs_paths.PYTHON_SECTION, obs_paths.PYTHON_KEY) or ""
     except (UserError, OSError):
         return Check("obs python", FAIL, "no OBS configuration", "install and start OBS once, then obs-setup")
     version = obs_paths.python_obs_would_load(opts.platform, current, os.path.exists)
@@ -349,14 +348,14 @@ def check_models(opts: DoctorOptions) -> Check:
     root = repo_root() or Path.cwd()
     manifest = opts.manifest or root / "models" / "manifest.json"
     folder = opts.models_dir or manifest.parent
-    from worker.render.liveportrait import weights as W
+    from worker.render.liveportrait import weights
 
     try:  # the manifest's one parser and one file check, shared with `models` and the renderer
-        entries = [e for e in W.load_entries(manifest, prefix="") if not e.optional]  # the animal set is optional
+        entries = [e for e in weights.load_entries(manifest, prefix="") if not e.optional]  # the animal set is optional
     except UserError as e:
         return Check("models", FAIL, str(e), "restore models/manifest.json")
     missing, bad, good, unverified = [], [], [], []
-    for st in (W.check(e, folder) for e in entries):
+    for st in (weights.check(e, folder) for e in entries):
         if st.state in ("missing", "partial"):
             missing.append(st.path)
         elif st.state == "mismatch":

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from worker.errors import UserError, os_reason
-from worker.setup import obs_config as C
-from worker.setup import obs_paths
+from worker.setup import obs_config, obs_paths
 from worker.setup.obs_process import running_obs
 
 
@@ -42,7 +41,7 @@ def find_config_dir(explicit: str | None = None, platform: str = sys.platform) -
     found = [c for c in candidates if (c / "global.ini").is_file() or (c / "basic").is_dir()]
     if found:
         # both a native and a Flatpak OBS: the one used last (its INI is saved on every exit)
-        return max(found, key=lambda c: _mtime(C.user_ini(c)))
+        return max(found, key=lambda c: _mtime(obs_config.user_ini(c)))
     shown = " or ".join(str(c) for c in candidates)
     raise UserError(
         f"OBS's configuration was not found ({shown}): install OBS Studio 28 or newer, start it once "
@@ -68,7 +67,7 @@ def refuse_if_running(config_dir: Path) -> None:
 
 
 def script_path(repo: Path, platform: str = sys.platform) -> str:
-    script = repo / "obs_script" / C.SCRIPT_FILE
+    script = repo / "obs_script" / obs_config.SCRIPT_FILE
     if not script.is_file():
         raise UserError(f"{script}: the OBS script is missing (obs-setup needs a checkout of Stream Motion Animator)")
     text = str(script.resolve())
@@ -78,7 +77,7 @@ def script_path(repo: Path, platform: str = sys.platform) -> str:
 
 def script_settings(worker_python: str, camera: str | None = None, characters: str | None = None) -> dict:
     """The script's settings setup fills in (key names are ScriptSettings fields)."""
-    s = {C.WORKER_PYTHON_KEY: worker_python}
+    s = {obs_config.WORKER_PYTHON_KEY: worker_python}
     if camera:
         if camera.startswith("webcam:"):
             s["camera"] = camera
@@ -109,16 +108,16 @@ def apply(
     rep = Report()
     if check_running:
         refuse_if_running(config_dir)
-    coll = C.find_collection(config_dir, collection)
+    coll = obs_config.find_collection(config_dir, collection)
     settings = script_settings(worker_python, camera, characters)
-    ledger = C.Ledger(config_dir)
+    ledger = obs_config.Ledger(config_dir)
     try:
         return _apply(rep, ledger, config_dir, coll, repo, worker_python, settings, base_prefix, platform)
     except OSError as e:  # a step failed half-way: put back what this run wrote, then say which file
         raise UserError(_write_failure(e, _rolled_back(ledger), "obs-setup")) from None
 
 
-def _rolled_back(ledger: C.Ledger) -> str:
+def _rolled_back(ledger: obs_config.Ledger) -> str:
     """Undo this run's writes; what the user is told about it."""
     stuck = ledger.rollback()
     if stuck:
@@ -139,19 +138,19 @@ def _write_failure(e: OSError, kept: str, what: str) -> str:
 
 def _apply(
     rep: Report,
-    ledger: C.Ledger,
+    ledger: obs_config.Ledger,
     config_dir: Path,
-    coll: C.Collection,
+    coll: obs_config.Collection,
     repo: Path,
     worker_python: str,
     settings: dict,
     base_prefix: str,
     platform: str,
 ) -> Report:
-    text = C.read_text(coll.path)
-    data = C.parse_collection(coll.path, text)
-    new = C.dump_collection(C.register_script(data, script_path(repo, platform), settings), text)
-    if new == text or C.parse_collection(coll.path, new) == C.parse_collection(coll.path, text):
+    text = obs_config.read_text(coll.path)
+    data = obs_config.parse_collection(coll.path, text)
+    new = obs_config.dump_collection(obs_config.register_script(data, script_path(repo, platform), settings), text)
+    if new == text or obs_config.parse_collection(coll.path, new) == obs_config.parse_collection(coll.path, text):
         rep.say(f"Scene collection '{coll.name}': the script is already registered ({coll.path})")
     else:
         ledger.change(coll.path, new.encode("utf-8", errors="surrogateescape"))
@@ -164,12 +163,12 @@ def _apply(
             f"with worker Python {worker_python} ({coll.path})"
         )
 
-    ini = C.user_ini(config_dir)
-    ini_text = C.read_text(ini) if ini.is_file() else ""
-    current = C.ini_get(ini_text, obs_paths.PYTHON_SECTION, obs_paths.PYTHON_KEY) or ""
+    ini = obs_config.user_ini(config_dir)
+    ini_text = obs_config.read_text(ini) if ini.is_file() else ""
+    current = obs_config.ini_get(ini_text, obs_paths.PYTHON_SECTION, obs_paths.PYTHON_KEY) or ""
     choice = obs_paths.choose_obs_python(platform, current, base_prefix, os.environ, str(Path.home()), os.path.exists)
     if choice.folder:
-        new_ini = C.ini_set(ini_text, obs_paths.PYTHON_SECTION, obs_paths.PYTHON_KEY, choice.folder)
+        new_ini = obs_config.ini_set(ini_text, obs_paths.PYTHON_SECTION, obs_paths.PYTHON_KEY, choice.folder)
         ledger.change(ini, new_ini.encode("utf-8", errors="surrogateescape"))
         ledger.notes["python"] = {"set": choice.folder, "previous": current or None, "ini": ledger.rel(ini)}
         ledger.save()
@@ -201,12 +200,12 @@ def apply_browser_source(
     rep = Report()
     if check_running:
         refuse_if_running(config_dir)
-    coll = C.find_collection(config_dir, collection)
-    ledger = C.Ledger(config_dir)
-    text = C.read_text(coll.path)
-    data, scene = C.add_browser_source(C.parse_collection(coll.path, text), url, size, size)
-    new = C.dump_collection(data, text)
-    if C.parse_collection(coll.path, new) == C.parse_collection(coll.path, text):
+    coll = obs_config.find_collection(config_dir, collection)
+    ledger = obs_config.Ledger(config_dir)
+    text = obs_config.read_text(coll.path)
+    data, scene = obs_config.add_browser_source(obs_config.parse_collection(coll.path, text), url, size, size)
+    new = obs_config.dump_collection(data, text)
+    if obs_config.parse_collection(coll.path, new) == obs_config.parse_collection(coll.path, text):
         rep.say(f"Scene collection '{coll.name}': the Browser Source is already there ({coll.path})")
     else:
         try:
@@ -216,7 +215,7 @@ def apply_browser_source(
         except OSError as e:  # put back what this run wrote, then say which folder
             raise UserError(_write_failure(e, _rolled_back(ledger), "obs-setup --browser-source")) from None
         rep.changed.append(str(coll.path))
-        rep.say(f"Scene collection '{coll.name}': Browser Source '{C.BROWSER_SOURCE_NAME}' in scene '{scene}' "
+        rep.say(f"Scene collection '{coll.name}': Browser Source '{obs_config.BROWSER_SOURCE_NAME}' in scene '{scene}' "
                 f"({coll.path})")
         rep.say(f"Backups of the original files: {ledger.dir} (undo with `stream-animator obs-setup --undo`)")
     rep.say(f"It shows {url.split('?')[0]} (the address stays the same across restarts)")
@@ -224,14 +223,14 @@ def apply_browser_source(
     return rep
 
 
-def registered_by(config_dir: Path, ledger: C.Ledger) -> str | None:
+def registered_by(config_dir: Path, ledger: obs_config.Ledger) -> str | None:
     """The script path of the checkout whose registration the ledger records (None: unknown)."""
     if ledger.notes.get("script"):
         return str(ledger.notes["script"])
     name = ledger.notes.get("collection")
-    for coll in C.collections(config_dir):
+    for coll in obs_config.collections(config_dir):
         if name in (None, coll.name):
-            entries = C.script_entries(C.parse_collection(coll.path, C.read_text(coll.path)))
+            entries = obs_config.script_entries(obs_config.parse_collection(coll.path, obs_config.read_text(coll.path)))
             if entries:
                 return str(entries[0].get("path"))
     return None
@@ -247,13 +246,13 @@ def undo(config_dir: Path, check_running: bool = True, repo: Path | None = None)
     rep = Report()
     if check_running:
         refuse_if_running(config_dir)
-    ledger = C.Ledger(config_dir)
+    ledger = obs_config.Ledger(config_dir)
     if not ledger.exists:
         rep.say(f"Nothing to undo: obs-setup has not changed {config_dir}")
         return rep
     owner = registered_by(config_dir, ledger)
     if repo is not None and owner and Path(owner).is_file():
-        mine = str(repo / "obs_script" / C.SCRIPT_FILE)
+        mine = str(repo / "obs_script" / obs_config.SCRIPT_FILE)
         if not _same_file(owner, mine):
             rep.say(
                 f"OBS's script registration belongs to another copy of Stream Motion Animator ({owner}): "
@@ -267,24 +266,25 @@ def undo(config_dir: Path, check_running: bool = True, repo: Path | None = None)
     return rep
 
 
-def _undo(rep: Report, ledger: C.Ledger, config_dir: Path) -> None:
+def _undo(rep: Report, ledger: obs_config.Ledger, config_dir: Path) -> None:
     for rel, rec in sorted(ledger.files.items()):
         path = config_dir / rel
         now = path.read_bytes() if path.exists() else None
-        if C.sha256(now) == rec.get("sha256_after") or now == ledger.original(rel):
+        if obs_config.sha256(now) == rec.get("sha256_after") or now == ledger.original(rel):
             original = ledger.original(rel)
             if original is None:
                 path.unlink(missing_ok=True)
                 rep.say(f"{path}: removed (it did not exist before setup)")
             else:
-                C.write_atomic(path, original)
+                obs_config.write_atomic(path, original)
                 rep.say(f"{path}: restored exactly as it was before setup")
         elif now is None:
             rep.say(f"{path}: gone since setup, nothing to restore")
         elif rel.endswith(".json"):
             text = now.decode("utf-8", errors="surrogateescape")
-            data = C.unregister_script(C.parse_collection(path, text))
-            C.write_atomic(path, C.dump_collection(data, text).encode("utf-8", errors="surrogateescape"))
+            data = obs_config.unregister_script(obs_config.parse_collection(path, text))
+            dumped = obs_config.dump_collection(data, text)
+            obs_config.write_atomic(path, dumped.encode("utf-8", errors="surrogateescape"))
             rep.say(
                 f"{path}: OBS saved it since setup, so only the script and its source were removed "
                 "(your other changes are kept)"
@@ -292,9 +292,9 @@ def _undo(rep: Report, ledger: C.Ledger, config_dir: Path) -> None:
         else:
             py = ledger.notes.get("python") or {}
             text = now.decode("utf-8", errors="surrogateescape")
-            if C.ini_get(text, obs_paths.PYTHON_SECTION, obs_paths.PYTHON_KEY) == py.get("set"):
-                text = C.ini_set(text, obs_paths.PYTHON_SECTION, obs_paths.PYTHON_KEY, py.get("previous"))
-                C.write_atomic(path, text.encode("utf-8", errors="surrogateescape"))
+            if obs_config.ini_get(text, obs_paths.PYTHON_SECTION, obs_paths.PYTHON_KEY) == py.get("set"):
+                text = obs_config.ini_set(text, obs_paths.PYTHON_SECTION, obs_paths.PYTHON_KEY, py.get("previous"))
+                obs_config.write_atomic(path, text.encode("utf-8", errors="surrogateescape"))
                 rep.say(f"{path}: OBS's Python setting put back to {py.get('previous') or 'none'}")
             else:
                 rep.say(f"{path}: OBS's Python setting was changed since setup; left as it is")

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from worker.characters.assets import CharacterAssets
-from worker.retarget import geometry as G
+from worker.retarget import geometry
 from worker.retarget.retargeter import RetargetOptions
 from worker.tools.offline import OfflineFrame, StageTimes, animate, track_frames
 from worker.track import landmark_ids as L
@@ -86,10 +86,10 @@ class Signals:
             self.iod.append(float("nan"))
             return
         lm = np.asarray(lm, np.float64)
-        _, _, iod = G.canonical_frame(lm)
-        self.mouth.append(G.mouth_gap(lm) / iod)
-        self.eyes.append((G.eye_aperture(lm, True) + G.eye_aperture(lm, False)) * 0.5)
-        yaw, _, roll = G.head_angles(lm)
+        _, _, iod = geometry.canonical_frame(lm)
+        self.mouth.append(geometry.mouth_gap(lm) / iod)
+        self.eyes.append((geometry.eye_aperture(lm, True) + geometry.eye_aperture(lm, False)) * 0.5)
+        yaw, _, roll = geometry.head_angles(lm)
         self.roll.append(roll)
         self.yaw.append(yaw)
         self.stable.append(lm[L.STABLE, :2])

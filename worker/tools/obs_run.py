@@ -204,6 +204,7 @@ class ObsRun:
         import numpy as np
 
         kwargs = {"name": source, "img_format": "png", "width": width, "height": width, "quality": -1}
+        assert self.ws is not None, "start() first"
         try:
             r = self.ws.get_source_screenshot(**kwargs)
         except Exception as e:  # noqa: BLE001 - 702: the source has no frame yet

@@ -86,7 +86,7 @@ def _drive(fanout: OutputFanout, size: int, fps: float, seconds: float) -> int:
 def bench(kind: str, size: int, fps: float, seconds: float) -> dict:
     token = P.make_token()
     if kind == "obs":
-        out = ObsOutput(token=token)
+        out: ObsOutput | NutOutput = ObsOutput(token=token)
         out.start()
         argv = [
             sys.executable,

@@ -18,11 +18,11 @@ def driver_from_character(assets: CharacterAssets, yaw: float = 0.0, pitch: floa
 
     Good enough to exercise retarget + render deterministically; real footage is for fidelity.
     """
-    from worker.retarget import geometry as G
+    from worker.retarget import geometry
     from worker.track import landmark_ids as L
 
     lm = assets.landmarks.astype(np.float64).copy()
-    _, _, iod = G.canonical_frame(lm)
+    _, _, iod = geometry.canonical_frame(lm)
     # mouth: lower lip, chin and jaw down
     down = np.array(L.jaw_weights(len(lm)))
     lm[:, 1] += down * mouth * iod
@@ -35,7 +35,7 @@ def driver_from_character(assets: CharacterAssets, yaw: float = 0.0, pitch: floa
         lm[up, 1] = mid + (lm[up, 1] - mid) * eyes
         lm[lo, 1] = mid + (lm[lo, 1] - mid) * eyes
         del line
-    rot = G.from_euler_yxz(math.radians(yaw), math.radians(pitch), math.radians(roll))
+    rot = geometry.from_euler_yxz(math.radians(yaw), math.radians(pitch), math.radians(roll))
     piv = lm[L.SKULL, :].mean(0)
     lm = (lm - piv) @ rot.T + piv
     return FaceState(found=True, timestamp=t, landmarks=lm.astype(np.float32), frame_size=(assets.size,) * 2)

@@ -8,19 +8,10 @@ import numpy as np
 
 from worker.track.face_state import FaceState
 
-# scalar fields that are interpolated; found/timestamp/frame_size/lost_blend are set by the caller
-SCALAR_FIELDS = (
-    "confidence",
-    "pitch",
-    "yaw",
-    "roll",
-    "face_scale",
-    "eye_open_left",
-    "eye_open_right",
-    "mouth_open",
-    "mouth_width",
-    "brow_raise_left",
-    "brow_raise_right",
+# the scalar fields that are interpolated, read from FaceState itself (a float field added there is
+# blended too); timestamp and lost_blend are the caller's, gaze and the arrays are mixed below
+SCALAR_FIELDS = tuple(
+    f.name for f in dataclasses.fields(FaceState) if f.type == "float" and f.name not in ("timestamp", "lost_blend")
 )
 
 
@@ -62,7 +53,7 @@ def mean_state(states: list[FaceState]) -> FaceState:
     for name in SCALAR_FIELDS:
         setattr(out, name, float(np.mean([getattr(s, name) for s in states])))
     out.gaze = (float(np.mean([s.gaze[0] for s in states])), float(np.mean([s.gaze[1] for s in states])))
-    out.landmarks = np.mean([s.landmarks for s in states], axis=0).astype(np.float32)
+    out.landmarks = np.mean([s.landmarks for s in states if s.landmarks is not None], axis=0).astype(np.float32)
     raws = [s.raw_landmarks for s in states if s.raw_landmarks is not None]
     out.raw_landmarks = np.mean(raws, axis=0).astype(np.float32) if raws else None
     out.translation = np.mean([s.translation for s in states], axis=0).astype(np.float32)

@@ -68,7 +68,7 @@ def eye_openness(landmarks: np.ndarray) -> tuple[float, float]:
     p = np.asarray(landmarks, np.float64)
     wl = np.linalg.norm(p[L.LEFT_EYE_OUTER] - p[L.LEFT_EYE_INNER]) + _EPS
     wr = np.linalg.norm(p[L.RIGHT_EYE_OUTER] - p[L.RIGHT_EYE_INNER]) + _EPS
-    return _gap(p, L.LEFT_LID_PAIRS) / wl, _gap(p, L.RIGHT_LID_PAIRS) / wr
+    return float(_gap(p, L.LEFT_LID_PAIRS) / wl), float(_gap(p, L.RIGHT_LID_PAIRS) / wr)
 
 
 def _gaze_one(p: np.ndarray, iris: int, outer: int, inner: int, pairs, across, down) -> np.ndarray:

@@ -28,9 +28,8 @@ does: crop the driver (one warpAffine), M, the keypoint maths, smoothing, stitch
 retargeting (tiny MLPs), the render cache lookup, and on a miss W+G, whose graph ends with the
 paste-back into the picture (so a GPU does it) and hands out the finished RGBA frame.
 
-Measured (python -m worker.tools.liveportrait_overhead, 60 frames of the shared d0.mp4, 512²,
-one core, stand-in networks): our own code 1.57 ms per frame (driver crop 1.25, motion maths
-and smoothing 0.27, paste 0.05); with `device_paste=False` (OpenCV pastes) 3.36 ms.
+What our own code costs per frame (`python -m worker.tools.liveportrait_overhead`, `bench
+--renderer liveportrait`): docs/performance.md.
 """
 
 from __future__ import annotations
