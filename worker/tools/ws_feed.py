@@ -64,25 +64,41 @@ class Producer:
 
 
 class FeedProcess:
-    """This module run as a process of its own (to be killed for real); `url` is its page's address
-    ("" when it did not start). Inherits the environment, so STREAM_ANIMATOR_CONFIG picks the address."""
+    """This module run as a process of its own (to be killed for real), or `cmd` (e.g. the real
+    `run --output ws`); `url` is its page's address from its output ("" when it did not start).
+    Inherits the environment, so STREAM_ANIMATOR_CONFIG picks the address."""
 
-    def __init__(self, kind: str = "character") -> None:
+    def __init__(self, kind: str = "character", cmd: list[str] | None = None, timeout: float = 120.0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "worker.tools.ws_feed", kind],
+            cmd or [sys.executable, "-m", "worker.tools.ws_feed", kind],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if cmd else None,  # `run` says the address among its log lines
             text=True,
         )
-        self.url = (self.proc.stdout.readline() if self.proc.stdout else "").strip()
+        self.url = ""
+        found = threading.Event()
+        # read on a thread (a silent child must not hang the caller), and keep reading whatever
+        # else it prints so it never blocks on a full pipe
+        threading.Thread(target=self._read, args=(found,), daemon=True).start()
+        if not found.wait(timeout) or not self.url:
+            self.kill()
+
+    def _read(self, found: threading.Event) -> None:
+        out = self.proc.stdout
+        for line in out if out is not None else ():
+            if not found.is_set() and "/source?token=" in line:  # ws_feed prints the address; `run`:
+                self.url = line.strip().split()[-1]  # "Browser Source: <address>"
+                found.set()
+        found.set()  # ended without one
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, the sockets die with the process."""
-        self.proc.send_signal(signal.SIGKILL)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
 
 
 def main(kind: str = "character") -> None:
