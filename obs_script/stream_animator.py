@@ -562,6 +562,8 @@ def _target_scene_source():
 
 def _wanted_source(mode):
     """(name, type id, settings) of the receiving source for `mode`; None while not known yet."""
+    if S.settings is None:
+        return None
     if mode == "browser":  # the worker's page: its address comes with the worker's ready line
         url = S.engine.snapshot().get("browser_source") if S.engine is not None else None
         if not url:

@@ -104,9 +104,9 @@ def _cpu() -> float:
 
 
 def _run_cmd() -> list[str]:
-    from worker.commands.bench import _default_clip
+    from worker.paths import bench_clip
 
-    return [sys.executable, "-m", "worker", "run", "--source", str(_default_clip()), "--output", "ws"]
+    return [sys.executable, "-m", "worker", "run", "--source", str(bench_clip()), "--output", "ws"]
 
 
 def _kill_and_back(browser, cmd: list[str], rounds: int) -> list[float | None]:

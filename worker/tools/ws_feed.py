@@ -37,7 +37,7 @@ def character_frames() -> list[np.ndarray]:
     rgba = cv2.resize(load_image(DEMO_CHARACTER).rgba, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
     out = []
     for i in range(16):
-        m = np.float32([[1, 0, 6 * np.sin(i / 16 * 2 * np.pi)], [0, 1, 3 * np.cos(i / 16 * 2 * np.pi)]])
+        m = np.array([[1, 0, 6 * np.sin(i / 16 * 2 * np.pi)], [0, 1, 3 * np.cos(i / 16 * 2 * np.pi)]], np.float32)
         out.append(cv2.warpAffine(rgba, m, (SIZE, SIZE), borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0)))
     return out
 
