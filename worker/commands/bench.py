@@ -10,7 +10,7 @@ from pathlib import Path
 
 from worker.commands.arguments import renderer_names
 from worker.errors import UserError
-from worker.paths import SAMPLE_CHARACTERS_DIR, shared_testdata
+from worker.paths import SAMPLE_CHARACTERS_DIR, bench_clip, shared_testdata
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -78,15 +78,6 @@ def _pin(cores: int) -> list[int] | None:
     return sorted(chosen)
 
 
-def _default_clip() -> Path:
-    td = shared_testdata()
-    if td is not None:
-        return td / "footage" / "driving" / "d3.mp4"
-    from worker.paths import SAMPLE_DRIVER
-
-    return SAMPLE_DRIVER
-
-
 def _default_characters() -> list[Path]:
     td = shared_testdata()
     if td is not None:
@@ -109,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         from worker.tools.ws_bench import main as ws_main
 
         return ws_main(args.ws, args.json)
-    clip = Path(args.clip) if args.clip else _default_clip()
+    clip = Path(args.clip) if args.clip else bench_clip()
     if not clip.is_file():
         raise UserError(f"{clip}: driving clip not found")
     if args.soak:

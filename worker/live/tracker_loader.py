@@ -95,23 +95,27 @@ class TrackerLoader:
     def _resting(timestamp: float) -> FaceState:
         return FaceState(found=False, timestamp=timestamp, lost_blend=1.0)
 
+    def _live(self) -> Tracker | None:
+        """The built tracker, or None while it loads (`ready` raises when building failed)."""
+        return self._tracker if self.ready else None
+
     # --- the Tracker port ---------------------------------------------------------------------
     @property
     def neutral(self) -> FaceState | None:
-        return self._tracker.neutral if self.ready else None
+        return t.neutral if (t := self._live()) is not None else None
 
     @property
     def calibrating(self) -> bool:
-        return self._tracker.calibrating if self.ready else False
+        return t.calibrating if (t := self._live()) is not None else False
 
     def process(self, image: np.ndarray, timestamp: float) -> FaceState:
-        return self._tracker.process(image, timestamp) if self.ready else self._resting(timestamp)
+        return t.process(image, timestamp) if (t := self._live()) is not None else self._resting(timestamp)
 
     def hold(self, timestamp: float) -> FaceState:
-        return self._tracker.hold(timestamp) if self.ready else self._resting(timestamp)
+        return t.hold(timestamp) if (t := self._live()) is not None else self._resting(timestamp)
 
     def lost(self, timestamp: float) -> FaceState:
-        return self._tracker.lost(timestamp) if self.ready else self._resting(timestamp)
+        return t.lost(timestamp) if (t := self._live()) is not None else self._resting(timestamp)
 
     def calibrate(self) -> None:
         with self._lock:

@@ -44,6 +44,7 @@ def vowel_shapes(character: str | Path, size: int = 512) -> list[VowelShape]:
     """The re-tracked mouth of `character` at rest and on each vowel (openness 1)."""
     from worker.characters.preprocess import PreprocessSettings, preprocess_image
     from worker.render import create_renderer
+    from worker.render.meshwarp import MeshWarpRenderer
     from worker.retarget import Retargeter, RetargetOptions
     from worker.tools.fidelity import flatten
     from worker.track.face_state import FaceState
@@ -51,6 +52,7 @@ def vowel_shapes(character: str | Path, size: int = 512) -> list[VowelShape]:
 
     assets = preprocess_image(character, PreprocessSettings(size=size))
     renderer = create_renderer("meshwarp", size=size)
+    assert isinstance(renderer, MeshWarpRenderer)  # this measure draws a pose with the CPU renderer
     out = []
     try:
         for label in ("rest", *VOWELS):
