@@ -10,7 +10,7 @@ from pathlib import Path
 
 from worker.commands.arguments import renderer_names
 from worker.errors import UserError
-from worker.paths import SAMPLE_CHARACTERS_DIR, shared_testdata
+from worker.paths import SAMPLE_CHARACTERS_DIR, bench_clip, shared_testdata
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,6 +49,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "numbers labelled as such: only our own code's cost means something")
     p.add_argument("--models", help="with --renderer liveportrait: folder holding liveportrait/*.onnx")
     p.add_argument("--device", default="auto", help="with --renderer liveportrait: auto, cuda, dml, coreml or cpu")
+    p.add_argument("--recovery", action="store_true",
+                   help="instead: in a real OBS (headless, Xvfb): OBS start -> first visible frame, and the worker "
+                        "killed -> the picture moving again, at 512x512 with three cached characters and a 720p "
+                        "clip as the camera, with the restarted worker's start-up marks")
+    p.add_argument("--ndi", type=float, metavar="SECONDS",
+                   help="instead: the live worker sending over NDI (run --output ndi) from the 30 FPS clip, and "
+                        "the frames per second a receiver on this machine gets, SECONDS per receiving mode")
+    p.add_argument("--synthetic", action="store_true",
+                   help="with --ndi: feed the NDI output 30 frames a second from the benchmark itself instead of "
+                        "the live worker (the output's own limit, apart from the pipeline's speed)")
+    p.add_argument("--runs", type=int, default=3, help="with --recovery: OBS starts (default 3)")
+    p.add_argument("--kills", type=int, default=2, help="with --recovery: worker kills per OBS start (default 2)")
     p.add_argument("--precision", choices=("auto", "fp16", "fp32"),
                    help="with --renderer liveportrait: auto (FP16 on GPUs), fp16 (the GPU graph set, also on the "
                         "CPU) or fp32")
@@ -64,15 +76,6 @@ def _pin(cores: int) -> list[int] | None:
     chosen = set(allowed[:cores])
     os.sched_setaffinity(0, chosen)
     return sorted(chosen)
-
-
-def _default_clip() -> Path:
-    td = shared_testdata()
-    if td is not None:
-        return td / "footage" / "driving" / "d3.mp4"
-    from worker.paths import SAMPLE_DRIVER
-
-    return SAMPLE_DRIVER
 
 
 def _default_characters() -> list[Path]:
@@ -91,11 +94,13 @@ def run(args: argparse.Namespace) -> int:
         res = run_bench(offline=not args.no_offline)
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))
         return 0
+    if args.recovery:
+        return _run_recovery(args)
     if args.ws is not None:
         from worker.tools.ws_bench import main as ws_main
 
         return ws_main(args.ws, args.json)
-    clip = Path(args.clip) if args.clip else _default_clip()
+    clip = Path(args.clip) if args.clip else bench_clip()
     if not clip.is_file():
         raise UserError(f"{clip}: driving clip not found")
     if args.soak:
@@ -104,12 +109,18 @@ def run(args: argparse.Namespace) -> int:
         return run_soak(args.soak, clip, args.voice, args.characters, args.json)
     if args.obs is not None:
         return _run_obs(args, clip)
+    if args.ndi:
+        from worker.tools import ndi_rate
+
+        res = ndi_rate.bench_ndi(clip, args.ndi, synthetic=args.synthetic)
+        print(json.dumps(res) if args.json else ndi_rate.format_report(res))
+        return 0
     if args.live:
         res = bench.bench_live(clip, args.live, performance=args.performance)
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))
         cpu = res["cpu"]
         if cpu is None:
-            print("CPU budget: no frames delivered, not measured", file=sys.stderr)
+            print("CPU budget: no frames delivered with the face tracker running, not measured", file=sys.stderr)
             return 1
         print(f"CPU budget: {cpu['ms_per_frame']:.1f} ms per delivered frame ({cpu['cores']:.2f} cores) against "
               f"{cpu['budget_ms_per_frame']:.1f} ms: {'met' if cpu['within_budget'] else 'NOT met'}", file=sys.stderr)
@@ -125,12 +136,18 @@ def run(args: argparse.Namespace) -> int:
         if td is None:
             raise UserError("--fidelity needs ../shared/testdata (the driving clips and portraits)")
         table = fidelity.fidelity_table(root=td, floor=args.floor)
+        looks = _looks(td)
         if args.json:
             from dataclasses import asdict
 
-            print(json.dumps([asdict(r) | {"failures": r.failures()} for r in table]))
+            print(json.dumps({"pairs": [asdict(r) | {"failures": r.failures()} for r in table], **looks}))
         else:
             print(fidelity.format_table(table))
+            for name, shapes in looks["vowels"].items():
+                print(f"vowels of {name} (re-tracked, inter-ocular units): " + ", ".join(
+                    f"{v['vowel']} {v['width']:.2f} wide x {v['height']:.2f}" for v in shapes))
+            for name, f in looks["fringe"].items():
+                print(f"edge fringe of {name}: {f['distance']:.1f} levels, lightness {f['lightness']:+.1f}")
         return 0 if all(not r.failures() for r in table) else 1
     pinned = _pin(args.cores)
     chars = [Path(c) for c in args.characters] if args.characters else _default_characters()
@@ -150,6 +167,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_report(result)
     return 0
+
+
+def _run_recovery(args: argparse.Namespace) -> int:
+    """`bench --recovery`: exit 1 when the frozen picture after a worker crash is not under target."""
+    from worker.tools import recovery
+
+    if args.runs < 1 or args.kills < 1:
+        raise UserError("--runs and --kills must be at least 1")
+    clip = Path(args.clip) if args.clip else None
+    if clip is not None and not clip.is_file():
+        raise UserError(f"{clip}: driving clip not found")
+    chars = [Path(c) for c in args.characters] if args.characters else None
+    say = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    res = recovery.bench_recovery(runs=args.runs, kills=args.kills, clip=clip, characters=chars, say=say)
+    print(json.dumps(res) if args.json else recovery.format_report(res))
+    return 0 if res["kill_to_moving_s"]["met"] else 1
 
 
 def _run_obs(args: argparse.Namespace, clip: Path) -> int:
@@ -243,3 +276,20 @@ def _print_report(r: dict) -> None:
     for row in c["characters"]:
         print(f"  {row['character']:<14}{row['cold_ms']:>10.1f}{row['disk_ms']:>10.2f}{row['memory_ms']:>12.4f}"
               f"{row['cold_over_disk']:>11.1f}{row['cold_over_memory']:>13.0f}")
+
+
+def _looks(testdata: Path) -> dict:
+    """What the fidelity table does not show: each vowel's re-tracked mouth (bundled character and
+    the shared photos) and the edge fringe of every character's cut-out."""
+    from dataclasses import asdict
+
+    from worker.characters.preprocess import preprocess_image
+    from worker.paths import DEMO_CHARACTER, SAMPLE_CHARACTER
+    from worker.tools.edge_fringe import edge_fringe
+    from worker.tools.vowel_shapes import vowel_shapes
+
+    portraits = testdata / "footage" / "portraits"
+    chars = [DEMO_CHARACTER, SAMPLE_CHARACTER, *(portraits / f"{c}.jpg" for c in ("s9", "s10", "s12", "s42"))]
+    vowels = {p.name: [asdict(s) for s in vowel_shapes(p)] for p in (DEMO_CHARACTER, portraits / "s12.jpg")}
+    fringe = {p.name: asdict(edge_fringe(preprocess_image(p).image)) for p in chars}
+    return {"vowels": vowels, "fringe": fringe}
