@@ -35,9 +35,13 @@ from worker.tools.obs_run import REPO, ObsRun, missing_requirements
 pytestmark = [pytest.mark.obs, pytest.mark.slow]
 
 SOURCE = "Animated Character"
-HOTKEYS = (["stream_animator.next_character", "stream_animator.prev_character",
-            "stream_animator.calibrate", "stream_animator.pause_toggle", "stream_animator.mute_toggle"]
-           + [f"stream_animator.character_{n}" for n in range(1, 10)])
+HOTKEYS = [
+    "stream_animator.next_character",
+    "stream_animator.prev_character",
+    "stream_animator.calibrate",
+    "stream_animator.pause_toggle",
+    "stream_animator.mute_toggle",
+] + [f"stream_animator.character_{n}" for n in range(1, 10)]
 CHARACTERS = ["astronaut.png", "s6.jpg", "s7.jpg"]  # ids are file names; the worker sorts them
 BOUND_SCENE, BOUND_CHARACTER = "Scene B", "s7.jpg"
 PREV_KEY = [{"key": "OBS_KEY_F13"}]  # a saved binding for "previous character", as OBS stores it
@@ -193,8 +197,9 @@ def test_properties_build_with_the_workers_characters(obs_env):
     for name in ("status", "btn_start", "btn_stop", "btn_calibrate", "btn_reload", "btn_refresh", "characters_dir",
                  "video_file", "expression_strength", "head_strength", "smoothing", "mirror", "worker_python",
                  "autostart", "scene_characters", "camera[6]", "size[5]", "mic[3]", "mic_file", "lipsync[3]",
-                 # from the worker's `describe`: auto + meshwarp (liveportrait cannot start), Spout2 needs Windows
-                 "renderer[2]", "output_mode[2]",
+                 # from the worker's `describe`: auto + meshwarp (liveportrait cannot start); direct, nut, browser
+                 # (Spout2 needs Windows)
+                 "renderer[2]", "output_mode[3]",
                  # liveportrait's renderer options, listed from `describe` too (choices: auto|fp16|fp32, 5 devices)
                  "lp_precision[3]", "lp_device[5]", "lp_models", "lp_unverified",
                  "character[3]", "scene_character::Scene A[4]", f"scene_character::{BOUND_SCENE}[4]"):
