@@ -154,6 +154,30 @@ def test_decoding_stops_at_the_stated_limit(voices):
             pass
 
 
+def test_every_way_in_states_its_limit(voices, tmp_path):
+    """The studio's calibration and a `say` with a file hold at the limits of worker.audio.limits,
+    in one line (the decoded samples are stopped at the limit too: test_decoding_stops_at_the_stated_limit)."""
+    import base64
+
+    from worker.audio import limits
+    from worker.studio.app import _calibrate
+    from worker.web.ws_output import _decode_b64_audio
+
+    long = write_wav(tmp_path / "long.wav", seconds=limits.RECORDING_S + 5)
+
+    class Job:
+        def step(self, *a, **k) -> None:
+            pass
+
+    files = {v: voices[v] for v in "AIUE"} | {"O": long}
+    with pytest.raises(UserError, match=r"long\.wav: 1:05 min long; a calibration recording .* at most 1:00 min"):
+        _calibrate(files, tmp_path / "config.yaml", Job())
+    assert not (tmp_path / "config.yaml").exists()
+    with pytest.raises(UserError, match=r"^'audio': longer than 60 s, the limit for a line$"):
+        _decode_b64_audio(base64.b64encode(long.read_bytes()).decode())
+    assert _decode_b64_audio(base64.b64encode(voices["A"].read_bytes()).decode()).size > RATE // 2
+
+
 # --- calibrate-voice: the user's YAML, and recordings that are not what they claim ---------------
 
 USER_YAML = """\

@@ -133,7 +133,7 @@ def test_request_response_open_for_voice_shut_for_silence(live, tmp_path):
         pytest.fail("espeak-ng is needed (apt espeak-ng, in .ci/run)")
     wav = tmp_path / "a.wav"
     subprocess.run(["espeak-ng", "-w", str(wav), "[[A:A:A:A:]]"], check=True, capture_output=True)
-    vowel = decode_audio(wav)
+    vowel = decode_audio(wav, 60.0)
     loud = np.abs(vowel) > 0.05
     start = int(np.argmax(loud)) + 1600
     voiced = (vowel[start : start + 8000] * 32767).astype("<i2").tobytes()

@@ -328,14 +328,15 @@ def _live_keys() -> set[str]:
 
 
 def _calibrate(files: dict[str, Path], config: Path, job) -> dict:
-    from worker.audio.calibration import calibrate
+    from worker.audio.calibration import MAX_RECORDING_S, calibrate
     from worker.audio.sources import decode_audio
     from worker.config import store_voice_calibration
     from worker.retarget.mouth_signal import VOWELS
 
     job.step(0, 3, "reading the recordings")
-    recordings = {v: decode_audio(files[v]) for v in VOWELS}
-    silence = decode_audio(files["silence"]) if "silence" in files else None
+    what = "a calibration recording (a held vowel takes a few seconds)"
+    recordings = {v: decode_audio(files[v], MAX_RECORDING_S, what) for v in VOWELS}
+    silence = decode_audio(files["silence"], MAX_RECORDING_S, what) if "silence" in files else None
     job.step(1, 3, "measuring your vowels")
     profile = calibrate(recordings, silence, source="files")
     job.step(2, 3, "storing voice.calibration")

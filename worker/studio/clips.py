@@ -92,8 +92,8 @@ class Clips:
         return p
 
     def render(self, req: ClipRequest, job) -> dict:
-        from worker.audio.sources import decode_audio
-        from worker.audio.talking import TalkingRenderer, lipsync_package
+        from worker.audio.sources import check_length
+        from worker.audio.talking import MAX_AUDIO_S, TalkingRenderer, lipsync_package
         from worker.audio.tts import synthesize
         from worker.config import voice_from_config
 
@@ -107,7 +107,9 @@ class Clips:
         if req.recording is not None:
             rec = req.recording
             key = {"audio": hashlib.sha256(rec.read_bytes()).hexdigest()}
-            clips.append(lipsync_package(self.cache_dir, rec.name, key, lambda: decode_audio(rec), settings, profile))
+            check_length(rec, MAX_AUDIO_S, "a voice to render")  # a header that says too long: refused before any work
+            # analysed as it is decoded, only its mouth track cached (as `render --audio`)
+            clips.append(lipsync_package(self.cache_dir, rec.name, key, None, settings, profile, audio_file=rec))
             job.step(1)
         else:
             for i, line in enumerate(req.lines):
