@@ -90,7 +90,12 @@ class NutOutput(Output):
             return False
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # flush_packets: each frame leaves at once instead of waiting in PyAV's IO buffer.
-        container = av.open(_SocketWriter(sock), mode="w", format="nut", container_options={"flush_packets": "1"})
+        # write_index=0: the muxer otherwise keeps every syncpoint (one per rawvideo frame, 262 bytes)
+        # for a seek index written at the end, which a live stream never reaches: 0.45 MiB a minute
+        # at 30 FPS, for as long as the stream runs. OBS does not seek a live input; the syncpoints
+        # themselves are still written, so a receiver can still join and resynchronise.
+        options = {"flush_packets": "1", "write_index": "0"}
+        container = av.open(_SocketWriter(sock), mode="w", format="nut", container_options=options)
         stream = container.add_stream("rawvideo", rate=round(self.fps))
         stream.width, stream.height, stream.pix_fmt = w, h, "rgba"
         stream.codec_context.time_base = TIME_BASE
