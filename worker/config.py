@@ -39,7 +39,7 @@ from worker.output.registry import OUTPUTS, output_entry
 from worker.paths import SAMPLE_CHARACTERS_DIR
 from worker.performance import DEFAULT_PERFORMANCE, PERFORMANCE_LEVELS
 from worker.render.registry import DEFAULT as DEFAULT_RENDERER
-from worker.render.registry import RENDERERS, SIZE
+from worker.render.registry import LP_OPTIONS, RENDERERS, SIZE
 from worker.retarget.retargeter import RetargetOptions
 
 if TYPE_CHECKING:
@@ -91,7 +91,8 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
                help="CPU use beside a game: low = face tracking every 2nd frame, one OpenCV thread; balanced = "
                "every frame, one OpenCV thread; quality = every frame, OpenCV on all cores"),
     ),
-    "renderer": (Option("name", "choice", DEFAULT_RENDERER, choices=tuple(RENDERERS)),),
+    # name, and liveportrait's options (used by liveportrait and by auto when it picks liveportrait)
+    "renderer": (Option("name", "choice", DEFAULT_RENDERER, choices=tuple(RENDERERS)), *LP_OPTIONS),
     "motion": (
         _strength("expression_strength", "0 = face frozen, 1 = as you, 2 = exaggerated"),
         _strength("head_strength", "0 = head still, 1 = as you"),

@@ -49,6 +49,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "numbers labelled as such: only our own code's cost means something")
     p.add_argument("--models", help="with --renderer liveportrait: folder holding liveportrait/*.onnx")
     p.add_argument("--device", default="auto", help="with --renderer liveportrait: auto, cuda, dml, coreml or cpu")
+    p.add_argument("--recovery", action="store_true",
+                   help="instead: in a real OBS (headless, Xvfb): OBS start -> first visible frame, and the worker "
+                        "killed -> the picture moving again, at 512x512 with three cached characters and a 720p "
+                        "clip as the camera, with the restarted worker's start-up marks")
+    p.add_argument("--ndi", type=float, metavar="SECONDS",
+                   help="instead: the live worker sending over NDI (run --output ndi) from the 30 FPS clip, and "
+                        "the frames per second a receiver on this machine gets, SECONDS per receiving mode")
+    p.add_argument("--synthetic", action="store_true",
+                   help="with --ndi: feed the NDI output 30 frames a second from the benchmark itself instead of "
+                        "the live worker (the output's own limit, apart from the pipeline's speed)")
+    p.add_argument("--runs", type=int, default=3, help="with --recovery: OBS starts (default 3)")
+    p.add_argument("--kills", type=int, default=2, help="with --recovery: worker kills per OBS start (default 2)")
+    p.add_argument("--precision", choices=("auto", "fp16", "fp32"),
+                   help="with --renderer liveportrait: auto (FP16 on GPUs), fp16 (the GPU graph set, also on the "
+                        "CPU) or fp32")
+    p.add_argument("--unverified", action="store_true", default=None,
+                   help="with --renderer liveportrait: run files that are not verified (labelled as such)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -86,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         res = run_bench(offline=not args.no_offline)
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))
         return 0
+    if args.recovery:
+        return _run_recovery(args)
     if args.ws is not None:
         from worker.tools.ws_bench import main as ws_main
 
@@ -99,12 +118,18 @@ def run(args: argparse.Namespace) -> int:
         return run_soak(args.soak, clip, args.voice, args.characters, args.json)
     if args.obs is not None:
         return _run_obs(args, clip)
+    if args.ndi:
+        from worker.tools import ndi_rate
+
+        res = ndi_rate.bench_ndi(clip, args.ndi, synthetic=args.synthetic)
+        print(json.dumps(res) if args.json else ndi_rate.format_report(res))
+        return 0
     if args.live:
         res = bench.bench_live(clip, args.live, performance=args.performance)
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))
         cpu = res["cpu"]
         if cpu is None:
-            print("CPU budget: no frames delivered, not measured", file=sys.stderr)
+            print("CPU budget: no frames delivered with the face tracker running, not measured", file=sys.stderr)
             return 1
         print(f"CPU budget: {cpu['ms_per_frame']:.1f} ms per delivered frame ({cpu['cores']:.2f} cores) against "
               f"{cpu['budget_ms_per_frame']:.1f} ms: {'met' if cpu['within_budget'] else 'NOT met'}", file=sys.stderr)
@@ -147,6 +172,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_recovery(args: argparse.Namespace) -> int:
+    """`bench --recovery`: exit 1 when the frozen picture after a worker crash is not under target."""
+    from worker.tools import recovery
+
+    if args.runs < 1 or args.kills < 1:
+        raise UserError("--runs and --kills must be at least 1")
+    clip = Path(args.clip) if args.clip else None
+    if clip is not None and not clip.is_file():
+        raise UserError(f"{clip}: driving clip not found")
+    chars = [Path(c) for c in args.characters] if args.characters else None
+    say = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    res = recovery.bench_recovery(runs=args.runs, kills=args.kills, clip=clip, characters=chars, say=say)
+    print(json.dumps(res) if args.json else recovery.format_report(res))
+    return 0 if res["kill_to_moving_s"]["met"] else 1
+
+
 def _run_obs(args: argparse.Namespace, clip: Path) -> int:
     """`bench --obs`: recovery and start times in a real OBS, judged against their targets."""
     from worker.paths import DEMO_CHARACTER
@@ -176,7 +217,7 @@ def _run_renderer(args: argparse.Namespace, clip: Path) -> int:
     if not character.is_file():
         raise UserError(f"{character}: character image not found")
     models = Path(args.models) if args.models else None
-    if args.renderer == "liveportrait" and not args.standin:
+    if args.renderer == "liveportrait" and not args.standin and not args.unverified:
         from worker.render.liveportrait import availability
 
         ok, reason = availability(models)
@@ -187,10 +228,13 @@ def _run_renderer(args: argparse.Namespace, clip: Path) -> int:
     result: dict = {"cpu_cores": pinned or "all", "clip": clip.name, "character": character.name}
     if args.renderer == "liveportrait":
         if not args.json:
-            print(f"liveportrait on {clip.name} ({'stand-in graphs' if args.standin else 'weights'}) ...",
+            print(f"liveportrait on {clip.name} ({models or 'stand-in graphs' if args.standin else 'weights'}) ...",
                   file=sys.stderr)
+        opts = {k: v for k, v in (("precision", args.precision), ("unverified", args.unverified)) if v is not None}
+        if args.cores > 0:
+            opts["threads"] = args.cores  # ONNX Runtime's pool too, not only the process's affinity
         result["liveportrait"] = bench.bench_liveportrait(clip, character, frames, models_dir=models,
-                                                          standin=args.standin, device=args.device)
+                                                          standin=args.standin, device=args.device, **opts)
     result["meshwarp"] = bench.bench_meshwarp_clip(clip, character, frames)
     if args.json:
         print(json.dumps(result))

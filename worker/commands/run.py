@@ -128,8 +128,12 @@ def run(args: argparse.Namespace) -> int:
     from worker.config import load_config
     from worker.control import endpoints
     from worker.control import protocol as P
+    from worker.live.startup import STARTUP
+
+    STARTUP.mark("command line read")
     from worker.live.worker import LiveWorker
 
+    STARTUP.mark("worker imported")
     overrides = {}
     if args.source:
         overrides["camera.source"] = args.source
@@ -182,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ready_json:
         sys.stdout.write(worker.ready_line().decode())
         sys.stdout.flush()
+    STARTUP.mark("ready")
     where = None
     if generated:  # for `stream-animator ctl`: one file per worker, removed at the end
         where = endpoints.save(worker.control_port, token)

@@ -10,12 +10,12 @@ voice alone.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker import performance
-from worker.audio.stage import VoiceInput
 from worker.capture import FrameSource, open_source
 from worker.capture.none import is_none
 from worker.characters.cache import open_cache
@@ -28,10 +28,16 @@ from worker.control.server import ControlServer
 from worker.errors import UserError
 from worker.live.animator import Animator
 from worker.live.pipeline import Pipeline
+from worker.live.startup import STARTUP
+from worker.live.tracker_loader import TrackerLoader
 from worker.output.fanout import OutputFanout
 from worker.output.registry import create_output
+from worker.render.registry import renderer_options
 from worker.retarget.retargeter import RetargetOptions
 from worker.track.mediapipe_tracker import FaceTracker
+
+if TYPE_CHECKING:
+    from worker.audio.stage import VoiceInput
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,7 @@ class LiveWorker:
         self._check_renderer()
         camera = source_factory or self._camera_factory()
         self.fanout = self._outputs(frame_port)
+        STARTUP.mark("outputs listening")
         try:
             self._assemble(camera)
         except BaseException:
@@ -80,8 +87,10 @@ class LiveWorker:
                 idle=m["idle"],
                 lipsync=cfg["voice"]["lipsync"] if self.voice is not None else "off",
             ),
+            renderer_opts=renderer_options(cfg["renderer"]),
         )
         log.info("renderer: %s", self.animator.renderer.selection)  # which one draws, and why
+        STARTUP.mark("renderer ready")
         try:
             self.roster = self._characters()
             first = self._first_character()
@@ -91,9 +100,14 @@ class LiveWorker:
         assets = self.roster.get(first)
         assert assets is not None  # `_first_character` returns a loaded one
         self.animator.set_character(assets)
+        STARTUP.mark("first character loaded")
         perf = performance.profile(cfg["performance"])
         performance.apply_threads(perf)
-        self.tracker = FaceTracker(track_every=perf.track_every)
+        # MediaPipe loads beside the running pipeline: the character idles on stream meanwhile
+        self.tracker = TrackerLoader(
+            lambda: FaceTracker(track_every=perf.track_every), on_ready=lambda: STARTUP.mark("tracker ready"),
+            start=False,
+        )
         self.tracker.set_smoothing(float(cfg["smoothing"]))
         self.pipeline = Pipeline(
             cfg,
@@ -110,6 +124,8 @@ class LiveWorker:
             self.pipeline.stages.warn(f"output {w}", quiet=True)  # `run` prints them, once
         if self.voice_warning:
             self.pipeline.warn(self.voice_warning)
+        # the tracker starts loading once the first (idle) frame is out, or after a second at the latest
+        self.pipeline.stages.on_first_frame = self.tracker.start
         self.first = first
         self.server = ControlServer(self.pipeline.request, self.token, port=cfg["control"]["port"])
         self.pipeline.publish = self.server.publish
@@ -136,7 +152,7 @@ class LiveWorker:
         entry = RENDERERS.get(self.cfg["renderer"]["name"])
         if entry is not None:
             ok, reason = entry.availability()
-            if not ok:
+            if not ok and not self.cfg["renderer"].get("unverified"):  # unverified: the renderer labels it
                 raise UserError(f"renderer.name: {reason}")
 
     def _outputs(self, frame_port: int | None) -> OutputFanout:
@@ -193,7 +209,9 @@ class LiveWorker:
     def _voice(self) -> VoiceInput | None:
         """The voice input of `voice.mic` (started by `start`); a microphone that cannot be found
         is one line: an error when it is the only input, else a warning and the camera alone."""
+        # imported only with a voice: PyAV and the voice analysis cost a worker without one start-up time
         from worker.audio.sources import open_source as open_audio
+        from worker.audio.stage import VoiceInput
         from worker.audio.voice_config import voice_from_section
 
         v = self.cfg["voice"]
@@ -273,11 +291,17 @@ class LiveWorker:
         self.server.start()
         self.roster.start()
         self.pipeline.start(self.first)
+        self._tracker_timer = threading.Timer(1.0, self.tracker.start)
+        self._tracker_timer.daemon = True
+        self._tracker_timer.start()
         return self
 
     def stop(self) -> P.Status:
         """Stop everything; returns the final status."""
         self.roster.on_change = None
+        timer = getattr(self, "_tracker_timer", None)
+        if timer is not None:
+            timer.cancel()
         self.pipeline.stop()
         if self.voice is not None:
             self.voice.stop()
