@@ -136,7 +136,7 @@ def pipeline_latency(
     `hop_to_capture_ms` (its capture after `heard`: at most one frame period) and `hop_to_sent_ms`
     (until it was handed to the outputs: that plus the render).
     """
-    from worker.config import load_config
+    from worker.config import load_settings
     from worker.control import protocol as P
     from worker.live.worker import LiveWorker
     from worker.track import landmark_ids as L
@@ -159,7 +159,7 @@ def pipeline_latency(
         if cache_dir is not None:
             overrides["cache_dir"] = str(cache_dir)
         token = P.make_token()
-        w = LiveWorker(load_config(None, overrides), token)
+        w = LiveWorker(load_settings(None, overrides), token)
         assert w.voice is not None
         hops: list[tuple[float, float, float]] = []  # (heard, openness, ready): perf_counter clock
         w.voice.on_signal = lambda s: hops.append((s.timestamp, s.openness, time.perf_counter()))
