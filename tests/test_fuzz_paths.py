@@ -43,16 +43,43 @@ def _inputs(d: Path) -> None:
         w.setsampwidth(2)
         w.setframerate(16000)
         w.writeframes((np.sin(np.arange(16000) * 0.2) * 8000).astype(np.int16).tobytes())
+    _voice_inputs(d)
     (d / "folder").mkdir()
     (d / "a_file").write_text("a file where a folder belongs\n")
     (d / "nochars").mkdir()
     (d / "nochars" / "notes.txt").write_text("no pictures here\n")
 
 
+def _wav(path: Path, x: np.ndarray, rate: int = 16000) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def _voice_inputs(d: Path) -> None:
+    """Held vowels and speech (espeak-ng), over-long recordings, batch files with bad lines, a read-only config."""
+    from worker.audio.held_vowels import held_vowel
+    from worker.audio.tts import synthesize
+
+    for v in "AIUEO":
+        _wav(d / f"vowel_{v}.wav", held_vowel(v, "en+f3"))
+    _wav(d / "speech.wav", synthesize("Hello everyone, welcome back to the stream."))
+    _wav(d / "long61.wav", np.zeros(61 * 16000))  # a calibration recording is at most 60 s
+    _wav(d / "five_hours.wav", np.zeros(40000), rate=2)  # 80 kB that play for 5.6 hours (render: at most 4)
+    (d / "lines.txt").write_text("Hello.\n")
+    (d / "lines_empty_audio.txt").write_text("# a clip\naudio:\n")
+    (d / "lines_missing_audio.txt").write_text("Hello.\naudio: nope.wav\n")
+    (d / "readonly.yaml").write_text("# mine\nvoice:\n  gain_db: 3\n")
+    os.chmod(d / "readonly.yaml", 0o444)
+
+
 def _cases(i: Path) -> list[tuple[list[str], str]]:
     """(command line, the path its one line must name)."""
     missing, gone = str(i / "missing.png"), "/proc/nope/x.mp4"
     drv, chr_ = str(SAMPLE_DRIVER), str(SAMPLE_CHARACTER)
+    vowels = [str(i / f"vowel_{v}.wav") for v in "AIUEO"]
     cases: list[tuple[list[str], str]] = []
     for bad in ("missing.png", "text.png", "empty.png", "trunc.png", "clear.png", "anim.gif", "folder"):
         cases.append((["demo", "--character", str(i / bad), "--out", "o.mp4", *FAST], bad))
@@ -98,6 +125,19 @@ def _cases(i: Path) -> list[tuple[list[str], str]]:
         (["render", "--text", "hi", "--cache", str(i / "a_file"), "--size", "128"], "a_file"),
         (["calibrate-voice", "--config", str(i / "c.yaml"), "--files", *[missing] * 5], missing),
         (["calibrate-voice", "--config", str(i / "folder"), "--files", *[str(i / "sound.wav")] * 5], "folder"),
+        (["render", "--batch", str(i / "lines_empty_audio.txt"), "--size", "128"], "lines_empty_audio.txt:2"),
+        (["render", "--batch", str(i / "lines_missing_audio.txt"), "--size", "128"], "lines_missing_audio.txt:2"),
+        (["render", "--batch", str(i / "lines.txt"), "--out", "o.mp4", "--size", "128"], "o.mp4"),
+        (["render", "--text", "hi", "--format", "webm", "--size", "128"], "--format"),
+        (["render", "--audio", str(i / "five_hours.wav"), "--size", "128"], "five_hours.wav"),
+        (["run", "--lipsync", "always", "--output", "file:o.mp4", "--duration", "1"], "--lipsync"),
+        (["calibrate-voice", "--config", "c.yaml", "--files", str(i / "long61.wav"), *vowels[1:]], "long61.wav"),
+        (["calibrate-voice", "--config", "c.yaml", "--files", vowels[0], *vowels[:4]], "vowel_A.wav (vowel I)"),
+        (["calibrate-voice", "--config", "c.yaml", "--files", *vowels[:2], str(i / "sound.wav"), *vowels[3:]],
+         "sound.wav"),
+        (["calibrate-voice", "--config", "c.yaml", "--files", *vowels, "--silence", str(i / "speech.wav")],
+         "speech.wav"),
+        (["calibrate-voice", "--config", str(i / "readonly.yaml"), "--files", *vowels], "readonly.yaml"),
         (["obs-setup", "--obs-config", str(i / "missing")], "missing"),
         (["obs-setup", "--obs-config", str(i / "a_file")], "a_file"),
         (["mark", chr_, "--no-browser", "--port", "99999"], "--port 99999"),

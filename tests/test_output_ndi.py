@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -206,3 +207,37 @@ def test_run_sends_the_character_over_ndi(ndi, testdata, tmp_path):
     a = f[..., 3]
     assert (a <= 8).mean() > 0.15 and (a >= 247).mean() > 0.2  # a cut-out: clear background, opaque figure
     assert f[..., :3][a >= 247].std() > 10  # a picture, not a flat fill
+
+
+def test_a_frame_sync_receiver_gets_every_frame_that_arrives(ndi, tmp_path):
+    """`bench --ndi`'s receiver: through cyndilib's frame-sync it sees every frame libndi received
+    (`receive()` competes with that frame-sync and gets about a third: cyndilib 0.1.3, reported
+    beside it by the bench). A ratio, so it holds on a busy machine."""
+    from worker.tools.ndi_rate import RECEIVER
+
+    name = f"sa-rate-{uuid.uuid4().hex[:8]}"
+    out = create_output({"type": "ndi", "name": name, "fps": 30})
+    out.start()
+    stop = threading.Event()
+
+    def send() -> None:
+        i, t0 = 0, time.monotonic()
+        while not stop.is_set():
+            out.send(ramp_frame(128, 128, i), i, time.time())
+            i += 1
+            stop.wait(max(0.0, t0 + i / 30 - time.monotonic()))
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        r = subprocess.run([sys.executable, "-c", RECEIVER, name, "3"], capture_output=True, text=True,
+                           timeout=150, env=dict(os.environ))
+    finally:
+        stop.set()
+        sender.join(5)
+        out.close()
+    got = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("{")][-1])
+    fs = got["framesync"]
+    assert fs["frames"] >= 10, got
+    assert fs["frames"] >= 0.9 * fs["libndi_frames_total"], got  # every decoded frame, bar a few at the edges
+    assert fs["size"] == [128, 128]

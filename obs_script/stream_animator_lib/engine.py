@@ -246,6 +246,7 @@ class Engine:
         self._offer_path = os.path.join(state_dir, "describe.json")
         self._launched_live: dict = {}
         self._connect_deadline = 0.0
+        self._describe_due = False  # a `describe` probe waits while a worker starts (both cost a CPU core)
         self._last_status_write = 0.0
         self._snap: dict = {
             "state": "stopped",
@@ -354,7 +355,7 @@ class Engine:
             if self._desired is None and new.character:
                 self._desired = new.character
             if old is None or new.worker_python != old.worker_python:
-                self._probe("describe", self._describe)
+                self._describe_due = True
             if self._proc is not None and old is not None and new.needs_restart(old):
                 self.log("settings changed: restarting the worker")
                 self._stop_worker(clear=False)
@@ -430,6 +431,12 @@ class Engine:
 
     def _step(self) -> None:
         now = time.monotonic()
+        if self._describe_due and (self._proc is None or self._client is not None):
+            # not while a worker starts: at OBS start both would load the same libraries on the
+            # same cores, and the first frame on screen waits for the worker (the menus use the
+            # copy an earlier session saved meanwhile)
+            self._describe_due = False
+            self._probe("describe", self._describe)
         if self._want_running and self._proc is None and now >= self._next_start:
             self._launch()
             return
@@ -478,6 +485,9 @@ class Engine:
         self._set(state="starting", worker_pid=self._proc.pid, worker={})
 
     def _connect(self, ready: dict) -> None:
+        # frames first: after a crash the picture is frozen until they flow, and the control
+        # requests below (list, switch, options) wait on a worker that is still starting
+        frame_error = self._start_frames(ready)
         if not self._connect_deadline:
             self._connect_deadline = time.monotonic() + 5.0
         try:
@@ -496,20 +506,27 @@ class Engine:
         if self.settings is not None and self.settings.live_options() != self._launched_live:
             self._call("set_options", options=self.settings.live_options())  # changed while starting
         frame_port = ready.get("frame_port")
-        error = ""
-        if self.settings is not None and self.settings.output_mode == "direct":
-            if self.sink is None:
-                error = "the direct output does not work in this OBS: choose the Media Source (NUT) output"
-            elif not frame_port:
-                error = "the worker has no frame channel (obs output)"
-            else:
-                self.stats.reset()
-                self._pump = FramePump(self.proto, int(frame_port), self.token, self.sink, self.stats, self.log)
-                self._pump.start()
-        self._set(state="running", control_port=ready.get("control_port"), frame_port=frame_port, last_error=error)
+        self._set(state="running", control_port=ready.get("control_port"), frame_port=frame_port,
+                  last_error=frame_error)
         self.log(f"worker ready (control port {ready.get('control_port')}, frame port {frame_port})")
         if ready.get("browser_source"):  # the "browser" mode: where the Browser Source points
             self.log(f"Browser Source page: {ready['browser_source']}")
+
+    def _start_frames(self, ready: dict) -> str:
+        """Start receiving the worker's frames (direct output; once per worker run); returns why
+        there will be none, or ""."""
+        if self.settings is None or self.settings.output_mode != "direct":
+            return ""
+        frame_port = ready.get("frame_port")
+        if self.sink is None:
+            return "the direct output does not work in this OBS: choose the Media Source (NUT) output"
+        if not frame_port:
+            return "the worker has no frame channel (obs output)"
+        if self._pump is None:
+            self.stats.reset()
+            self._pump = FramePump(self.proto, int(frame_port), self.token, self.sink, self.stats, self.log)
+            self._pump.start()
+        return ""
 
     def _refresh_characters(self) -> None:
         result = self._call("list_characters")

@@ -1,6 +1,6 @@
 """Voice -> `MouthSignal`: level, noise gate, voice activity, vowel matching, attack/release.
 
-One hop at a time (`MouthAnalyzer.push`, live) or a whole clip at once (`analyze`, offline: the
+One hop at a time (`MouthAnalyzer.push`, live) or a whole clip (`analyze`, `analyze_stream`, offline: the
 same chain fed `lookahead_ms` early, so the mouth starts opening as the sound starts instead of
 one analysis window later, as a speaker's lips do). Both produce a `MouthTrack`, a (n, 8) float32
 array (time, openness, A, I, U, E, O, voiced) that is saved as `.npy` and memory-mapped.
@@ -9,21 +9,22 @@ array (time, openness, A, I, U, E, O, voiced) that is saved as `.npy` and memory
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from worker.audio.calibration import VoiceProfile, default_profile
-from worker.audio.features import HOP, RATE, WIN, features, frames_ending_at_hops, voicing
+from worker.audio.features import HOP, RATE, WIN, features, voicing
 from worker.audio.vad import VOICING_MIN, VoiceActivity
 from worker.errors import UserError
 from worker.retarget.mouth_signal import VOWELS, MouthSignal
 
 HOP_S = HOP / RATE
 TRACK_COLUMNS = ("t", "openness", *VOWELS, "voiced")
-CHUNK_HOPS = 3000  # offline analysis works through this many hops (30 s) at a time
-LEAD = -(-WIN // HOP) * HOP  # samples before a chunk its first window reaches back to
+CHUNK_HOPS = 1000  # offline analysis works through this many hops (10 s) at a time: ~50 MB of work arrays
 
 
 @dataclass
@@ -127,29 +128,57 @@ class MouthAnalyzer:
     # -- offline -----------------------------------------------------------------------------------
     def analyze(self, samples: np.ndarray, lookahead_ms: float = 20.0) -> np.ndarray:
         """The mouth track (n_hops, 8) of a whole clip; row i is the mouth at time (i+1)*HOP_S."""
+        return self.analyze_stream([np.asarray(samples, np.float32)], lookahead_ms)
+
+    def analyze_stream(
+        self, chunks: Iterable[np.ndarray], lookahead_ms: float = 20.0, on_samples: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """`analyze` over a clip that arrives in pieces (e.g. decoded as it is read): only the
+        newest window and look-ahead are kept, so memory is the track's (32 bytes a hop) whatever
+        the length. `on_samples(n)` is told how many samples each piece had (for progress)."""
         self.reset()
-        x = np.asarray(samples, np.float32)
         ahead = int(round(lookahead_ms * RATE / 1000.0))
-        level, mfcc, periodic = [], [], []
-        for start in range(0, len(x), CHUNK_HOPS * HOP):  # in chunks: an hour of audio in bounded memory
-            p0 = max(start - LEAD, 0)  # a whole number of hops before, for the first windows' history
-            part = x[p0 : start + CHUNK_HOPS * HOP + ahead]
-            windows = frames_ending_at_hops(part, offset=ahead)[(start - p0) // HOP :][:CHUNK_HOPS]
-            lv, mf = features(windows)
-            level.append(lv)
-            mfcc.append(mf)
-            periodic.append(voicing(windows) >= VOICING_MIN)
-        level, mfcc, periodic = (np.concatenate(a) if a else np.zeros(0) for a in (level, mfcc, periodic))
-        level, periodic = level[: len(x) // HOP], periodic[: len(x) // HOP]
-        weights = self.vowel_weights(mfcc[: len(x) // HOP]) if len(level) else np.zeros((0, len(VOWELS)))
-        shifted = np.concatenate([x[ahead:], np.zeros(ahead + HOP, np.float32)])
-        out = np.zeros((len(level), len(TRACK_COLUMNS)), np.float32)
-        for i in range(len(level)):
-            voiced = self._vad.is_voice(shifted[i * HOP : (i + 1) * HOP], bool(periodic[i]))
-            sig = self._step(float(level[i]), weights[i], voiced, (i + 1) * HOP_S)
-            out[i, 0], out[i, 1] = sig.timestamp, sig.openness
-            out[i, 2:7], out[i, 7] = sig.weights, sig.voiced
-        return out
+        buf = np.zeros(WIN, np.float32)  # samples from global index `base` on (zeros before the clip)
+        base, total, done = -WIN, 0, 0  # done = hops analysed so far
+        rows: list[np.ndarray] = []
+        pending: list[np.ndarray] = []
+        pending_n = 0
+
+        def run(hops_upto: int) -> None:
+            nonlocal buf, base, done
+            while done < hops_upto:
+                k = min(hops_upto - done, CHUNK_HOPS)
+                ends = (np.arange(done + 1, done + k + 1) * HOP + ahead - base).astype(np.int64)
+                windows = sliding_window_view(buf, WIN)[ends - WIN]
+                level, mfcc = features(windows)
+                periodic = voicing(windows) >= VOICING_MIN
+                weights = self.vowel_weights(mfcc)
+                out = np.zeros((k, len(TRACK_COLUMNS)), np.float32)
+                for j in range(k):
+                    i = done + j
+                    lo = i * HOP + ahead - base
+                    voiced = self._vad.is_voice(buf[lo : lo + HOP], bool(periodic[j]))
+                    sig = self._step(float(level[j]), weights[j], voiced, (i + 1) * HOP_S)
+                    out[j, 0], out[j, 1] = sig.timestamp, sig.openness
+                    out[j, 2:7], out[j, 7] = sig.weights, sig.voiced
+                rows.append(out)
+                done += k
+            keep = (done + 1) * HOP + ahead - WIN - base  # the next window's first sample
+            buf, base = buf[keep:], base + keep
+
+        for chunk in chunks:
+            c = np.asarray(chunk, np.float32).reshape(-1)
+            pending.append(c)
+            pending_n += len(c)
+            total += len(c)
+            if on_samples is not None:
+                on_samples(len(c))
+            if pending_n >= CHUNK_HOPS * HOP:
+                buf, pending, pending_n = np.concatenate([buf, *pending]), [], 0
+                run(max(min((total - ahead) // HOP, total // HOP), done))
+        buf = np.concatenate([buf, *pending, np.zeros(ahead + WIN, np.float32)])  # zeros after the end
+        run(total // HOP)
+        return np.concatenate(rows) if rows else np.zeros((0, len(TRACK_COLUMNS)), np.float32)
 
 
 def signal_at(track: np.ndarray, t: float) -> MouthSignal:

@@ -2,7 +2,7 @@
 
 Every source delivers 16 kHz mono float32 hops of `HOP` samples to a callback on its own thread,
 with the time (`time.perf_counter()`) at which the hop's last sample was heard. A file source
-decodes the whole file once with PyAV and loops it (for tests, and for people without a mic).
+decodes the file with PyAV as it plays and loops it (for tests, and for people without a mic).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,30 +26,76 @@ log = logging.getLogger(__name__)
 HopCallback = Callable[[np.ndarray, float], None]
 
 
-def decode_audio(path: str | Path) -> np.ndarray:
-    """The first audio stream of a file (WAV, MP3, MP4, ...) as 16 kHz mono float32."""
-    p = Path(path)
+def _open_audio(p: Path):
+    """An open container and its first audio stream, or a UserError naming the file."""
     if not p.is_file():
         raise UserError(f"{p}: audio file not found")
     try:
         container = av.open(str(p))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
         raise UserError(f"{p}: cannot read as audio or video ({e})") from None
+    if not container.streams.audio:
+        container.close()
+        raise UserError(f"{p}: has no audio stream")
+    return container, container.streams.audio[0]
+
+
+def probe_seconds(path: str | Path) -> float | None:
+    """The length of a file's first audio stream as its header states it (None when it does not)."""
+    container, stream = _open_audio(Path(path))
     with container:
-        if not container.streams.audio:
-            raise UserError(f"{p}: has no audio stream")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-        chunks: list[np.ndarray] = []
+        if stream.duration is not None and stream.time_base is not None:
+            return float(stream.duration * stream.time_base)
+        if container.duration is not None:
+            return container.duration / 1e6
+    return None
+
+
+def iter_audio(
+    path: str | Path, rate: int = RATE, max_seconds: float | None = None, what: str = "audio"
+) -> Iterator[np.ndarray]:
+    """The first audio stream of a file (WAV, MP3, MP4, ...) as mono float32 chunks at `rate`, decoded
+    as it is read: memory stays flat whatever the file's length. Past `max_seconds` (whatever the
+    header claims) it stops with a UserError stating the limit."""
+    p = Path(path)
+    container, stream = _open_audio(p)
+    limit = None if max_seconds is None else int(max_seconds * rate)
+    sent = 0
+    with container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         try:
-            for frame in container.decode(container.streams.audio[0]):
+            for frame in container.decode(stream):
                 frame.pts = None  # let the resampler count samples itself (gaps in pts are not silence)
-                chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
-            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+                for f in resampler.resample(frame):
+                    chunk = f.to_ndarray().reshape(-1)
+                    sent += len(chunk)
+                    if limit is not None and sent > limit:
+                        raise UserError(f"{p}: longer than {hms(max_seconds)}, the limit for {what}")
+                    yield chunk
+            for f in resampler.resample(None):
+                yield f.to_ndarray().reshape(-1)
         except av.error.FFmpegError as e:
             raise UserError(f"{p}: audio stream cannot be decoded ({e})") from None
-    if not chunks:
-        raise UserError(f"{p}: the audio stream is empty")
+
+
+def decode_audio(path: str | Path, max_seconds: float | None = None, what: str = "audio") -> np.ndarray:
+    """The first audio stream of a file as 16 kHz mono float32 (for short files: the whole of it is kept)."""
+    if max_seconds is not None:
+        stated = probe_seconds(path)
+        if stated is not None and stated > max_seconds + 1.0:
+            raise UserError(f"{path}: {hms(stated)} long; {what} may be at most {hms(max_seconds)}")
+    chunks = list(iter_audio(path, RATE, max_seconds, what))
+    if not chunks or not sum(len(c) for c in chunks):
+        raise UserError(f"{path}: the audio stream is empty")
     return np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
+
+
+def hms(seconds: float | None) -> str:
+    """3725 -> '1:02:05', 75 -> '1:15 min', 45 -> '45 s'."""
+    s = int(round(seconds or 0))
+    if s >= 3600:
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d} min" if s >= 60 else f"{s} s"
 
 
 class AudioSource:
@@ -78,35 +124,56 @@ class AudioSource:
 
 
 class FileAudioSource(AudioSource):
-    """A file's audio, paced in real time, looped (or once with `loop=False`)."""
+    """A file's audio, paced in real time, looped (or once with `loop=False`).
+
+    The file is decoded as it plays (a few hops ahead), so an hours-long file costs no more memory
+    than a short one; `samples` (16 kHz mono float32) plays an array instead of a file.
+    """
 
     name = "file"
 
     def __init__(self, path: str | Path, loop: bool = True, samples: np.ndarray | None = None) -> None:
         super().__init__()
         self.path = Path(path)
-        self.samples = decode_audio(path) if samples is None else np.asarray(samples, np.float32)
+        self.samples = None if samples is None else np.asarray(samples, np.float32)
+        if self.samples is None and next(iter_audio(self.path), None) is None:  # fails here, as one line
+            raise UserError(f"{self.path}: the audio stream is empty")
         self.loop = loop
         self.started_at = 0.0  # perf_counter when sample 0 was "heard"
 
-    def _run(self, callback: HopCallback) -> None:
-        x = self.samples
-        n = len(x) // HOP
-        if n == 0:
+    def _hops(self) -> Iterator[np.ndarray]:
+        """The hops of one pass through the file (or the array); a partial last hop is dropped."""
+        if self.samples is not None:
+            x = self.samples
+            for k in range(len(x) // HOP):
+                yield x[k * HOP : (k + 1) * HOP]
             return
+        carry = np.zeros(0, np.float32)
+        for chunk in iter_audio(self.path):
+            carry = np.concatenate([carry, chunk])
+            n = len(carry) // HOP
+            for k in range(n):
+                yield carry[k * HOP : (k + 1) * HOP]
+            carry = carry[n * HOP :]
+
+    def _run(self, callback: HopCallback) -> None:
         self.started_at = t0 = time.perf_counter()
         i = 0
         while not self._stop.is_set():
-            k = i % n
-            if k == 0 and i and not self.loop:
+            played = 0
+            for hop in self._hops():
+                if self._stop.is_set():
+                    return
+                due = t0 + (i + 1) * HOP / RATE
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                callback(hop, due)
+                self.hops += 1
+                played += 1
+                i += 1
+            if not self.loop or played == 0:
                 return
-            due = t0 + (i + 1) * HOP / RATE
-            wait = due - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            callback(x[k * HOP : (k + 1) * HOP], due)
-            self.hops += 1
-            i += 1
 
 
 def _sounddevice():

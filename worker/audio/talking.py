@@ -2,8 +2,9 @@
 
 `TalkingRenderer` prepares the character once (cached assets, renderer, retargeter; a driver
 video tracked once) and renders any number of clips from `VoiceClip`s: the voice's samples and
-its mouth track, both `.npy` files memory-mapped from the lip-sync cache (`lipsync_package`),
-so a batch pays for text to speech, decoding and analysis once per line and never again.
+its mouth track, `.npy` files memory-mapped from the lip-sync cache (`lipsync_package`), so a
+batch pays for text to speech and analysis once per line and never again. An audio file is never
+held whole: it is analysed as it is decoded, and decoded again, a piece at a time, into the clip.
 """
 
 from __future__ import annotations
@@ -13,51 +14,84 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from worker.audio import lipsync_cache
 from worker.audio.analysis import MouthAnalyzer, VoiceSettings, load_track, save_track, signal_at
 from worker.audio.calibration import VoiceProfile
-from worker.audio.clip import TalkingClipWriter, audio_offset_ms
+from worker.audio.clip import SYNC_S, TalkingClipWriter, audio_offset_ms
 from worker.audio.features import RATE
+from worker.audio.sources import iter_audio
 from worker.characters.assets import CharacterAssets
 from worker.errors import UserError
 from worker.retarget.retargeter import Retargeter, RetargetOptions
 from worker.track.face_state import FaceState
 
-PACKAGE_FORMAT = 1
+PACKAGE_FORMAT = 2
+MAX_AUDIO_S = 4 * 3600.0  # the longest voice `render` takes: longer is a mistake or a job for an editor
 LOOKAHEAD_MS = 20.0
 
 
 @dataclass
 class VoiceClip:
-    """One line to say: 16 kHz samples and the mouth track (both possibly memory-mapped)."""
+    """One line to say: the voice (16 kHz samples, or the audio file it is decoded from as it is
+    used) and the mouth track (possibly memory-mapped)."""
 
-    samples: np.ndarray
+    samples: np.ndarray | None
     track: np.ndarray
     label: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # how long making it took, per stage
+    audio_file: Path | None = None
+    n_samples: int = 0
+
+    def __post_init__(self) -> None:
+        if self.samples is not None:
+            self.n_samples = len(self.samples)
 
     @property
     def duration(self) -> float:
-        return len(self.samples) / RATE
+        return self.n_samples / RATE
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        """The voice in pieces (a file is decoded as it is read, never held whole)."""
+        if self.samples is not None:
+            yield np.asarray(self.samples, np.float32)
+        elif self.audio_file is not None:
+            yield from iter_audio(self.audio_file, RATE, MAX_AUDIO_S, "a voice to render")
+
+    def head(self, seconds: float) -> np.ndarray:
+        """The first `seconds` of the voice."""
+        if self.samples is not None:
+            return np.asarray(self.samples[: int(seconds * RATE)], np.float32)
+        out, n = [], 0
+        for c in self.chunks():
+            out.append(c)
+            n += len(c)
+            if n >= seconds * RATE:
+                break
+        return np.concatenate(out)[: int(seconds * RATE)] if out else np.zeros(0, np.float32)
 
 
 def lipsync_package(
     cache_dir: Path,
     label: str,
     key_parts: dict,
-    make_samples: Callable[[], np.ndarray],
+    make_samples: Callable[[], np.ndarray] | None,
     settings: VoiceSettings,
     profile: VoiceProfile,
+    audio_file: Path | None = None,
+    on_samples: Callable[[int], None] | None = None,
 ) -> VoiceClip:
     """The voice and mouth track for one line, from the cache or made now and cached.
 
     The key covers what the line is (text + voice, or the audio file's content), the analysis
-    settings, the voice profile and the format version, so any change makes a new entry.
+    settings, the voice profile and the format version, so any change makes a new entry. An
+    `audio_file` is analysed as it is decoded (flat memory, `on_samples` told the progress) and
+    only its mouth track is cached; `make_samples` (text to speech) is kept with its track.
     """
     key_src = json.dumps(
         {
@@ -70,34 +104,60 @@ def lipsync_package(
         sort_keys=True,
     )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
-    folder = Path(cache_dir) / "lipsync"
-    wav_p, track_p = folder / f"{key}.voice.npy", folder / f"{key}.mouth.npy"
+    folder = lipsync_cache.folder(cache_dir)
+    wav_p, track_p, meta_p = folder / f"{key}.voice.npy", folder / f"{key}.mouth.npy", folder / f"{key}.json"
     seconds: dict[str, float] = {}
-    if wav_p.is_file() and track_p.is_file():
+    if track_p.is_file() and meta_p.is_file() and (audio_file is not None or wav_p.is_file()):
         t0 = time.perf_counter()
         try:
-            samples = np.load(wav_p, mmap_mode="r", allow_pickle=False)
+            n = int(json.loads(meta_p.read_text(encoding="utf-8"))["samples"])
             track = load_track(track_p)
+            samples = None if audio_file is not None else np.load(wav_p, mmap_mode="r", allow_pickle=False)
             seconds["load"] = time.perf_counter() - t0
-            return VoiceClip(samples, track, label, seconds)
-        except (OSError, ValueError, UserError):
+            lipsync_cache.touch(track_p, meta_p, wav_p)
+            return VoiceClip(samples, track, label, seconds, audio_file, n)
+        except (OSError, ValueError, KeyError, TypeError, UserError):
             pass  # a damaged entry is rebuilt below
     t0 = time.perf_counter()
-    samples = np.asarray(make_samples(), np.float32)
-    t1 = time.perf_counter()
-    track = MouthAnalyzer(settings, profile).analyze(samples, LOOKAHEAD_MS)
+    if audio_file is not None:
+        counted = [0]
+
+        def count(k: int) -> None:
+            counted[0] += k
+            if on_samples is not None:
+                on_samples(k)
+
+        samples = None
+        chunks = iter_audio(audio_file, RATE, MAX_AUDIO_S, "a voice to render")
+        track = MouthAnalyzer(settings, profile).analyze_stream(chunks, LOOKAHEAD_MS, count)
+        n = counted[0]
+        if n == 0:
+            raise UserError(f"{audio_file}: the audio stream is empty")
+        t1 = t0
+    else:
+        samples = np.asarray(make_samples(), np.float32)
+        n = len(samples)
+        t1 = time.perf_counter()
+        track = MouthAnalyzer(settings, profile).analyze(samples, LOOKAHEAD_MS)
     t2 = time.perf_counter()
     seconds.update(voice=t1 - t0, analysis=t2 - t1)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = wav_p.with_name(wav_p.name + ".tmp.npy")
-        np.save(tmp, samples)
-        os.replace(tmp, wav_p)
+        if samples is not None:
+            tmp = wav_p.with_name(wav_p.name + ".tmp.npy")
+            np.save(tmp, samples)
+            os.replace(tmp, wav_p)
         save_track(track, track_p)
-        samples, track = np.load(wav_p, mmap_mode="r"), load_track(track_p)
+        tmp = meta_p.with_name(meta_p.name + ".tmp")
+        tmp.write_text(json.dumps({"format": PACKAGE_FORMAT, "samples": n}), encoding="utf-8")
+        os.replace(tmp, meta_p)
+        lipsync_cache.prune(cache_dir, keep=key)
+        track = load_track(track_p)
+        if samples is not None:
+            samples = np.load(wav_p, mmap_mode="r")
     except OSError:
         pass  # an unwritable cache only costs the reuse
-    return VoiceClip(samples, track, label, seconds)
+    return VoiceClip(samples, track, label, seconds, audio_file, n)
 
 
 class TalkingRenderer:
@@ -157,7 +217,7 @@ class TalkingRenderer:
         ok = False
         t_start = time.perf_counter()
         try:
-            writer.set_audio(np.asarray(clip.samples), RATE)
+            writer.set_audio(clip.chunks(), RATE)
             for k in range(n):
                 t = k / self.fps
                 face, neutral = self._driver_face(k, t)
@@ -191,7 +251,7 @@ class TalkingRenderer:
             "video_s_per_s": round(n / self.fps / wall, 3),
         }
         if measure_sync:
-            off = audio_offset_ms(path, np.asarray(clip.samples))
+            off = audio_offset_ms(path, clip.head(SYNC_S))
             result["audio_offset_ms"] = None if off is None else round(off, 2)
         return result
 

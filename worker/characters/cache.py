@@ -202,7 +202,9 @@ class DiskCache:
     def keys(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(  # `lipsync/` beside the characters is the voice's (worker.audio.lipsync_cache)
+            p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "lipsync"
+        )
 
     def _store_entry(self, final: Path, files: dict[str, np.ndarray], meta: dict, verify) -> Path:
         """Write `files` + `meta.json` into a private folder, then rename it to `final` in one step."""

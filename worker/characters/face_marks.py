@@ -128,7 +128,7 @@ def load_face_marks(image: str | Path, width: int, height: int) -> FaceMarks | N
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8-sig"))  # Windows Notepad writes a BOM
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as e:

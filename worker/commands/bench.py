@@ -31,6 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="instead: the voice: analysis cost per hop, latency of a click track through the live "
                    "worker (sound -> frame), offline talking renders and batch vs separate")
     p.add_argument("--no-offline", action="store_true", help="with --audio: skip the offline render runs (minutes)")
+    p.add_argument("--soak", type=float, metavar="MINUTES",
+                   help="instead: a long stream (the clip as the camera, a voice file, both looped; NUT output "
+                   "decoded) with the worker's memory sampled: growth in MiB a minute (60 is the benchmark)")
+    p.add_argument("--voice", help="with --soak: the voice file (default: ten seconds of espeak-ng speech)")
     p.add_argument("--obs", type=int, nargs="?", const=3, metavar="ROUNDS",
                    help="instead: in a real OBS (headless), killed worker -> frames again and OBS start -> first "
                    "frame, over ROUNDS rounds (default 3); exit 1 when a target (2 s, 3 s) is not met")
@@ -45,6 +49,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "numbers labelled as such: only our own code's cost means something")
     p.add_argument("--models", help="with --renderer liveportrait: folder holding liveportrait/*.onnx")
     p.add_argument("--device", default="auto", help="with --renderer liveportrait: auto, cuda, dml, coreml or cpu")
+    p.add_argument("--recovery", action="store_true",
+                   help="instead: in a real OBS (headless, Xvfb): OBS start -> first visible frame, and the worker "
+                        "killed -> the picture moving again, at 512x512 with three cached characters and a 720p "
+                        "clip as the camera, with the restarted worker's start-up marks")
+    p.add_argument("--ndi", type=float, metavar="SECONDS",
+                   help="instead: the live worker sending over NDI (run --output ndi) from the 30 FPS clip, and "
+                        "the frames per second a receiver on this machine gets, SECONDS per receiving mode")
+    p.add_argument("--synthetic", action="store_true",
+                   help="with --ndi: feed the NDI output 30 frames a second from the benchmark itself instead of "
+                        "the live worker (the output's own limit, apart from the pipeline's speed)")
+    p.add_argument("--runs", type=int, default=3, help="with --recovery: OBS starts (default 3)")
+    p.add_argument("--kills", type=int, default=2, help="with --recovery: worker kills per OBS start (default 2)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -82,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         res = run_bench(offline=not args.no_offline)
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))
         return 0
+    if args.recovery:
+        return _run_recovery(args)
     if args.ws is not None:
         from worker.tools.ws_bench import main as ws_main
 
@@ -89,14 +107,24 @@ def run(args: argparse.Namespace) -> int:
     clip = Path(args.clip) if args.clip else _default_clip()
     if not clip.is_file():
         raise UserError(f"{clip}: driving clip not found")
+    if args.soak:
+        from worker.tools.soak import run_soak
+
+        return run_soak(args.soak, clip, args.voice, args.characters, args.json)
     if args.obs is not None:
         return _run_obs(args, clip)
+    if args.ndi:
+        from worker.tools import ndi_rate
+
+        res = ndi_rate.bench_ndi(clip, args.ndi, synthetic=args.synthetic)
+        print(json.dumps(res) if args.json else ndi_rate.format_report(res))
+        return 0
     if args.live:
         res = bench.bench_live(clip, args.live, performance=args.performance)
         print(json.dumps(res) if args.json else json.dumps(res, indent=1))
         cpu = res["cpu"]
         if cpu is None:
-            print("CPU budget: no frames delivered, not measured", file=sys.stderr)
+            print("CPU budget: no frames delivered with the face tracker running, not measured", file=sys.stderr)
             return 1
         print(f"CPU budget: {cpu['ms_per_frame']:.1f} ms per delivered frame ({cpu['cores']:.2f} cores) against "
               f"{cpu['budget_ms_per_frame']:.1f} ms: {'met' if cpu['within_budget'] else 'NOT met'}", file=sys.stderr)
@@ -137,6 +165,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_report(result)
     return 0
+
+
+def _run_recovery(args: argparse.Namespace) -> int:
+    """`bench --recovery`: exit 1 when the frozen picture after a worker crash is not under target."""
+    from worker.tools import recovery
+
+    if args.runs < 1 or args.kills < 1:
+        raise UserError("--runs and --kills must be at least 1")
+    clip = Path(args.clip) if args.clip else None
+    if clip is not None and not clip.is_file():
+        raise UserError(f"{clip}: driving clip not found")
+    chars = [Path(c) for c in args.characters] if args.characters else None
+    say = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    res = recovery.bench_recovery(runs=args.runs, kills=args.kills, clip=clip, characters=chars, say=say)
+    print(json.dumps(res) if args.json else recovery.format_report(res))
+    return 0 if res["kill_to_moving_s"]["met"] else 1
 
 
 def _run_obs(args: argparse.Namespace, clip: Path) -> int:

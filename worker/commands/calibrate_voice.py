@@ -37,38 +37,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--files",
         nargs=5,
         metavar=("A", "I", "U", "E", "O"),
-        help="one recording per vowel, in the order A I U E O (any audio or video file)",
+        help="one recording per vowel, in the order A I U E O (any audio or video file, at most 60 s each)",
     )
     p.add_argument("--silence", help="with --files: a recording of the quiet room (sets the noise floor)")
+    # recordings: at most 60 s each (worker.audio.calibration.MAX_RECORDING_S)
     p.add_argument("--seconds", type=float, default=2.0, help="seconds to record each vowel (default 2)")
     p.add_argument("--json", action="store_true", help="print the stored calibration summary as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.audio.calibration import calibrate
+    from worker.audio.calibration import MAX_RECORDING_S, calibrate
     from worker.audio.sources import decode_audio
-    from worker.config import store_voice_calibration
+    from worker.config import check_calibration_target, store_voice_calibration
     from worker.retarget.mouth_signal import VOWELS
 
+    check_calibration_target(args.config)  # a config that cannot take the result fails before any recording
+    if args.silence and not args.files:
+        raise UserError("--silence: only with --files (with a microphone the quiet room is recorded first)")
     silence = None
+    names = {}
     if args.files:
-        recordings = {v: decode_audio(f) for v, f in zip(VOWELS, args.files, strict=True)}
+        what = "a calibration recording (a held vowel takes a few seconds)"
+        recordings = {v: decode_audio(f, MAX_RECORDING_S, what) for v, f in zip(VOWELS, args.files, strict=True)}
+        names = {v: f"{f} (vowel {v})" for v, f in zip(VOWELS, args.files, strict=True)}
         if args.silence:
-            silence = decode_audio(args.silence)
+            silence = decode_audio(args.silence, MAX_RECORDING_S, what)
+            names["silence"] = f"--silence {args.silence}"
         source = "files"
     else:
         if not 0.5 <= args.seconds <= 10:
             raise UserError(f"--seconds: {args.seconds} is out of range (0.5..10)")
         recordings, silence = _record_all(args.mic, args.seconds, quiet=args.json)
         source = f"microphone {args.mic}"
-    profile = calibrate(recordings, silence, source=source)
+    warnings: list[str] = []
+    profile = calibrate(recordings, silence, source=source, names=names, warnings=warnings)
     store_voice_calibration(args.config, profile)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
     summary = {
         "config": args.config,
         "source": source,
         "floor_db": round(profile.floor_db, 1),
         "peak_db": round(profile.peak_db, 1),
         "templates": {v: len(profile.templates[v]) for v in VOWELS},
+        "warnings": warnings,
     }
     if args.json:
         print(json.dumps(summary))

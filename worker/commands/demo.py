@@ -53,6 +53,13 @@ def cli_renderer(name: str, size: int):
 
 
 def run(args: argparse.Namespace) -> int:
+    from worker.commands.render import stop_on_signals
+
+    with stop_on_signals():  # SIGTERM/SIGHUP unwind like Ctrl+C: the half-written video is removed
+        return _demo(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
     from worker.capture.video import VideoFileSource
     from worker.characters.cache import open_cache
     from worker.characters.library import CharacterLibrary

@@ -8,10 +8,14 @@ Opus in .webm). `--batch LINES.txt` renders one clip per line with the character
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from worker.commands.arguments import add_renderer, add_size
@@ -45,8 +49,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.audio.sources import decode_audio
-    from worker.audio.talking import TalkingRenderer, VoiceClip, lipsync_package
+    with stop_on_signals():  # a render stopped by SIGTERM/SIGHUP cleans up as Ctrl+C does
+        return _render(args)
+
+
+def _render(args: argparse.Namespace) -> int:
+    from worker.audio.features import RATE
+    from worker.audio.sources import hms, probe_seconds
+    from worker.audio.talking import MAX_AUDIO_S, TalkingRenderer, VoiceClip, lipsync_package
     from worker.audio.tts import synthesize
     from worker.config import voice_from_config
     from worker.output.base import parse_colour
@@ -64,14 +74,23 @@ def run(args: argparse.Namespace) -> int:
     def clip_for(text: str | None, audio: str | None, label: str) -> VoiceClip:
         if audio is not None:
             p = Path(audio)
+            stated = probe_seconds(p)  # UserError naming the file when it is missing or not audio
+            if stated is not None and stated > MAX_AUDIO_S:
+                raise UserError(f"{p}: {hms(stated)} long; render takes at most {hms(MAX_AUDIO_S)} of voice")
             try:
-                data = p.read_bytes()
-            except FileNotFoundError:
-                raise UserError(f"{p}: audio file not found") from None
+                with p.open("rb") as f:
+                    key = {"audio": hashlib.file_digest(f, "sha256").hexdigest()}
             except OSError as e:
                 raise UserError(f"{p}: cannot read ({e.strerror})") from None
-            key = {"audio": hashlib.sha256(data).hexdigest()}
-            return lipsync_package(cache, label, key, lambda: decode_audio(p), settings, profile)
+            long = stated is not None and stated > 60
+            if long and not args.json:
+                print(f"analysing {p}: {hms(stated)} of voice", file=sys.stderr)
+            with progress(int(stated or 0) or None, "analysing voice", "s", disable=args.json or not long) as bar:
+                counter = Estimate(stated or 0.0, bar, args.json or not long, "analysing the voice", "s of voice")
+                return lipsync_package(
+                    cache, label, key, None, settings, profile, audio_file=p,
+                    on_samples=lambda k: counter.update(k / RATE),
+                )
         if not text or not text.strip():
             raise UserError(f"{label}: the text is empty")
         key = {"text": text, "voice": args.voice or ""}
@@ -79,15 +98,27 @@ def run(args: argparse.Namespace) -> int:
 
     # the lines first: bad input fails before any rendering
     if args.batch:
+        if args.out and Path(args.out).suffix.lower() in (".mp4", ".mov", ".webm"):
+            raise UserError(
+                f"--out {args.out}: with --batch, --out is a folder for the clips (clip_001.{args.format}, ...); "
+                "--format picks their type"
+            )
         jobs = _batch_lines(Path(args.batch))
         folder = Path(args.out or "out/render-batch")
         outs = [folder / f"clip_{i + 1:03d}.{args.format}" for i in range(len(jobs))]
     else:
+        if args.format != "mp4":
+            raise UserError(f"--format {args.format}: only with --batch; one clip takes its type from --out")
         jobs = [(args.text, args.audio, "--text" if args.text is not None else str(args.audio))]
         outs = [Path(args.out or "out/render.mp4")]
         if outs[0].is_dir():  # before the render, not after it
             raise UserError(f"--out {outs[0]}: is a folder; name a file in it, e.g. {outs[0] / 'render.mp4'}")
-    clips = [clip_for(text, audio, label) for text, audio, label in jobs]
+    clips = []
+    for text, audio, label in jobs:
+        try:
+            clips.append(clip_for(text, audio, label))
+        except UserError as e:
+            raise UserError(f"{label}: {e}" if args.batch else str(e)) from None
     t_voice = time.perf_counter()
 
     assets, renderer = _prepare(args, cache)
@@ -97,8 +128,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         total = sum(int(c.duration * talker.fps) + 1 for c in clips)
         with progress(total, "rendering", "frame", disable=args.json) as bar:
+            counter = Estimate(total, bar, quiet=args.json)
             for clip, out in zip(clips, outs, strict=True):
-                results.append(talker.render(clip, out, background, bar))
+                results.append(talker.render(clip, out, background, counter))
     finally:
         talker.close()
         renderer.close()
@@ -133,12 +165,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _batch_lines(path: Path) -> list[tuple[str | None, str | None, str]]:
+    """(text, audio, label) per line; the label `FILE:LINE` names the line in every error about it."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # Windows Notepad starts with a BOM
     except FileNotFoundError:
         raise UserError(f"{path}: batch file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read ({e})") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, not a batch file") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
     jobs = []
     for no, line in enumerate(lines, 1):
         s = line.strip()
@@ -147,13 +184,70 @@ def _batch_lines(path: Path) -> list[tuple[str | None, str | None, str]]:
         label = f"{path}:{no}"
         if s.lower().startswith("audio:"):
             audio = s[6:].strip()
-            p = Path(audio)
-            jobs.append((None, str(p if p.is_absolute() else path.parent / p), label))
+            if not audio:
+                raise UserError(f"{label}: 'audio:' names no file (the form is 'audio: PATH')")
+            p = Path(audio).expanduser()
+            p = p if p.is_absolute() else path.parent / p
+            if p.is_dir():
+                raise UserError(f"{label}: {p} is a folder, not an audio file")
+            jobs.append((None, str(p), label))
         else:
             jobs.append((s, None, label))
     if not jobs:
         raise UserError(f"{path}: no lines to render")
     return jobs
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during a render: unwinds like Ctrl+C, so the half-written clip is removed."""
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    def stop(signum, frame):
+        raise Stopped(signal.Signals(signum).name)
+
+    wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, stop) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
+class Estimate:
+    """Counts work done into the progress bar and, for long work, says how long it will take
+    (measured on what is done so far) every `every_s`, so a log without a terminal bar shows it too."""
+
+    def __init__(
+        self, total: float, bar, quiet: bool = False, what: str = "rendering", unit: str = "frames",
+        every_s: float = 60.0,
+    ) -> None:
+        self.total, self.bar, self.quiet, self.what, self.unit = total, bar, quiet, what, unit
+        self.done = 0.0
+        self.t0 = time.perf_counter()
+        self.next_s = 5.0 if not quiet else float("inf")  # the first estimate after 5 s, then every minute
+        self.every_s = every_s
+
+    def update(self, n: float = 1) -> None:
+        self.done += n
+        self.bar.update(n)
+        spent = time.perf_counter() - self.t0
+        if spent < self.next_s or self.done <= 0 or self.total <= self.done:
+            return
+        from worker.audio.sources import hms
+
+        left = spent / self.done * (self.total - self.done)
+        if left > 30:
+            print(
+                f"{self.what}: {self.done:.0f} of {self.total:.0f} {self.unit}, about {hms(left)} left",
+                file=sys.stderr, flush=True,
+            )
+        self.next_s = spent + self.every_s
 
 
 def _prepare(args: argparse.Namespace, cache: Path):

@@ -128,8 +128,12 @@ def run(args: argparse.Namespace) -> int:
     from worker.config import Settings, load_config
     from worker.control import endpoints
     from worker.control import protocol as P
+    from worker.live.startup import STARTUP
+
+    STARTUP.mark("command line read")
     from worker.live.worker import LiveWorker
 
+    STARTUP.mark("worker imported")
     overrides = {}
     if args.source:
         overrides["camera.source"] = args.source
@@ -148,6 +152,11 @@ def run(args: argparse.Namespace) -> int:
     elif os.environ.get(P.ENV_CONTROL_PORT, "").isdigit():
         overrides["control.port"] = int(os.environ[P.ENV_CONTROL_PORT])
     cfg = load_config(args.config, overrides)
+    if args.lipsync and args.lipsync != "off" and not cfg["voice"]["mic"]:
+        raise UserError(
+            f"--lipsync {args.lipsync}: there is no voice to follow; add --mic (default, a device or an audio file) "
+            "or set voice.mic in the config"
+        )
     if args.output:
         cfg["outputs"] = output_specs(args.output)
     if args.duration is not None and args.duration <= 0:
@@ -156,8 +165,9 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     if args.parent_pid:
         watch_parent(args.parent_pid, stop)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):  # every stop ends cleanly
+        if sig is not None:
+            signal.signal(sig, lambda *_: stop.set())
 
     token, generated = _token()
     fp = os.environ.get(P.ENV_FRAME_PORT, "")
@@ -176,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ready_json:
         sys.stdout.write(worker.ready_line().decode())
         sys.stdout.flush()
+    STARTUP.mark("ready")
     where = None
     if generated:  # for `stream-animator ctl`: one file per worker, removed at the end
         where = endpoints.save(worker.control_port, token)

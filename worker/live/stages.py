@@ -21,6 +21,7 @@ from worker.control import protocol as P
 from worker.errors import UserError, without_errno
 from worker.live.ports import Animator, Characters, Fanout, Tracker, Voice
 from worker.live.records import Captured, RenderInput, Tracked
+from worker.live.startup import STARTUP
 from worker.output.metrics import RateMeter, RollingPercentiles
 from worker.slot import LatestSlot
 from worker.track.face_state import FaceState
@@ -28,6 +29,7 @@ from worker.track.face_state import FaceState
 log = logging.getLogger(__name__)
 
 STAGES = ("capture", "track", "retarget", "render", "total")
+STARTING_FPS = 15.0  # camera frames drawn while the face tracker loads (the character idling)
 
 
 class StageTimer:
@@ -122,6 +124,7 @@ class StageThreads:
         self.character: str | None = None
         self.last_switch: P.CharacterSwitch | None = None
         self.warnings: deque[str] = deque(maxlen=20)
+        self.on_first_frame: Callable[[], None] | None = None  # called once, when the first frame is out
         self._threads: list[threading.Thread] = []
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -167,7 +170,7 @@ class StageThreads:
             while not self.stop_event.is_set():
                 if source is None:
                     try:
-                        source = self._open_source()
+                        source, seq = self._open_while_idling(seq)
                     except (CaptureError, UserError) as e:
                         why = " ".join(str(e).split())
                         self.camera_issue = (
@@ -177,6 +180,8 @@ class StageThreads:
                         seq = self._idle_frames(seq, backoff)
                         backoff = min(backoff * 2, 5.0)
                         continue
+                    if source is None:  # stopped while the camera was opening
+                        break
                     backoff = 0.5
                     self.camera_issue, lost = None, ""
                     self.camera = {
@@ -186,6 +191,7 @@ class StageThreads:
                         "fps": round(float(source.fps), 2),
                     }
                     log.info("capture: %s %dx%d at %.1f fps", source.name, *source.size, source.fps)
+                    STARTUP.mark("camera open")
                 t0 = time.perf_counter()
                 try:
                     frame = source.read()
@@ -201,12 +207,42 @@ class StageThreads:
                     self.stop_event.set()
                     break
                 self.timers["capture"].add(time.perf_counter() - t0)
+                if not self.captured:
+                    STARTUP.mark("first frame captured")
                 seq += 1
                 self.captured += 1
                 self.to_track.put(Captured(seq, frame.image, time.monotonic(), time.time()))
         finally:
             if source is not None:
                 source.close()
+
+    def _open_while_idling(self, seq: int) -> tuple[FrameSource | None, int]:
+        """Open the camera on a helper thread while idle frames go out: a webcam or a 720p file
+        takes a moment to open, and the picture (a restarted worker's first) must not wait for it.
+        Returns (the source, or None when stopped meanwhile; the last sequence number)."""
+        got: dict[str, Any] = {}
+
+        def opener() -> None:
+            try:
+                got["source"] = self._open_source()
+            except BaseException as e:  # noqa: BLE001 - raised again on the capture thread
+                got["error"] = e
+
+        t = threading.Thread(target=opener, name="camera-open", daemon=True)
+        t.start()
+        period = 1.0 / self.idle_fps
+        while t.is_alive() and not self.stop_event.is_set():
+            seq += 1
+            self.to_track.put(Captured(seq, None, time.monotonic(), time.time()))
+            t.join(period)
+        if self.stop_event.is_set():
+            t.join(5.0)
+            if got.get("source") is not None:
+                got["source"].close()
+            return None, seq
+        if "error" in got:
+            raise got["error"]
+        return got["source"], seq
 
     def _idle_frames(self, seq: int, seconds: float) -> int:
         """While the camera is missing: image-less frames at the idle rate for `seconds`, so the
@@ -222,6 +258,7 @@ class StageThreads:
     # --- track ----------------------------------------------------------------------------------
     def _track_loop(self) -> None:
         image = None  # the frame the face handed on was tracked on (held while paused, like the face)
+        last_resting = -1.0  # when the last frame went out while the tracker was loading
         while not self.stop_event.is_set():
             item = self.to_track.take(0.5)
             if item is None:
@@ -230,17 +267,25 @@ class StageThreads:
                 self.controls.calibrate = False
                 self.tracker.calibrate()
             t0 = time.perf_counter()
-            if item.image is None:  # the camera is missing or reconnecting (`_idle_frames`): the face eases to rest
+            if item.image is None:  # the camera is opening, missing or reconnecting: the face eases to rest
                 face = self.tracker.lost(item.mono)
-                self.tracking_state = "no camera"
+                self.tracking_state = "no camera" if self.camera_issue or self.captured else "starting"
             elif not item.image.size:  # no camera by choice (`--source none`): idle and the voice
                 face = FaceState(found=False, timestamp=item.mono, lost_blend=1.0)
                 self.tracking_state = "voice only"
+            elif not getattr(self.tracker, "ready", True):  # MediaPipe still loading: the character idles
+                if item.mono - last_resting < 1.0 / STARTING_FPS:
+                    continue  # fewer frames meanwhile: the CPU goes to loading the tracker
+                last_resting = item.mono
+                face = self.tracker.lost(item.mono)
+                self.tracking_state = "starting"
             elif self.controls.paused:
                 face = self.tracker.hold(item.mono)
                 self.tracking_state = "paused"
             else:
                 face = self.tracker.process(item.image, item.mono)
+                if image is None:
+                    STARTUP.mark("first frame tracked")
                 image = item.image
                 self.faces += face.found
                 self.tracking_state = (
@@ -270,6 +315,10 @@ class StageThreads:
             self.timers["retarget"].add(self.animator.last_ms["retarget"] / 1000.0)
             self.timers["render"].add(self.animator.last_ms["render"] / 1000.0)
             self.fanout.send(rgba, item.seq, item.wall)
+            if not self.rendered:
+                STARTUP.mark("first frame sent")
+                if self.on_first_frame is not None:
+                    self.on_first_frame()
             self.timers["total"].add(time.time() - item.wall)
             self.rendered += 1
             self.render_rate.tick()

@@ -11,12 +11,12 @@ voice alone.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker import performance
-from worker.audio.stage import VoiceInput
 from worker.capture import FrameSource, open_source
 from worker.capture.none import is_none
 from worker.characters.cache import open_cache
@@ -30,9 +30,14 @@ from worker.control.server import ControlServer
 from worker.errors import UserError
 from worker.live.animator import Animator
 from worker.live.pipeline import Pipeline
+from worker.live.startup import STARTUP
+from worker.live.tracker_loader import TrackerLoader
 from worker.output.fanout import OutputFanout
 from worker.output.registry import create_output
 from worker.track.mediapipe_tracker import FaceTracker
+
+if TYPE_CHECKING:
+    from worker.audio.stage import VoiceInput
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,7 @@ class LiveWorker:
         self._check_renderer()
         camera = source_factory or self._camera_factory()
         self.fanout = self._outputs(frame_port)
+        STARTUP.mark("outputs listening")
         try:
             self._assemble(camera)
         except BaseException:
@@ -76,6 +82,7 @@ class LiveWorker:
             options=s.motion.retarget_options(s.voice.lipsync if self.voice is not None else "off"),
         )
         log.info("renderer: %s", self.animator.renderer.selection)  # which one draws, and why
+        STARTUP.mark("renderer ready")
         try:
             self.roster = self._characters()
             first = self._first_character()
@@ -85,9 +92,14 @@ class LiveWorker:
         assets = self.roster.get(first)
         assert assets is not None  # `_first_character` returns a loaded one
         self.animator.set_character(assets)
+        STARTUP.mark("first character loaded")
         perf = performance.profile(s.performance)
         performance.apply_threads(perf)
-        self.tracker = FaceTracker(track_every=perf.track_every)
+        # MediaPipe loads beside the running pipeline: the character idles on stream meanwhile
+        self.tracker = TrackerLoader(
+            lambda: FaceTracker(track_every=perf.track_every), on_ready=lambda: STARTUP.mark("tracker ready"),
+            start=False,
+        )
         self.tracker.set_smoothing(s.smoothing)
         self.pipeline = Pipeline(
             camera,
@@ -104,6 +116,8 @@ class LiveWorker:
             self.pipeline.stages.warn(f"output {w}", quiet=True)  # `run` prints them, once
         if self.voice_warning:
             self.pipeline.warn(self.voice_warning)
+        # the tracker starts loading once the first (idle) frame is out, or after a second at the latest
+        self.pipeline.stages.on_first_frame = self.tracker.start
         self.first = first
         self.server = ControlServer(self.pipeline.request, self.token, port=s.control.port)
         self.pipeline.publish = self.server.publish
@@ -187,7 +201,10 @@ class LiveWorker:
     def _voice(self) -> VoiceInput | None:
         """The voice input of `voice.mic` (started by `start`); a microphone that cannot be found
         is one line: an error when it is the only input, else a warning and the camera alone."""
+        # imported only with a voice: PyAV and the voice analysis cost a worker without one start-up time
         from worker.audio.sources import open_source as open_audio
+        from worker.audio.stage import VoiceInput
+
         v = self.settings.voice
         settings, profile = v.analysis()
         try:
@@ -265,11 +282,17 @@ class LiveWorker:
         self.server.start()
         self.roster.start()
         self.pipeline.start(self.first)
+        self._tracker_timer = threading.Timer(1.0, self.tracker.start)
+        self._tracker_timer.daemon = True
+        self._tracker_timer.start()
         return self
 
     def stop(self) -> P.Status:
         """Stop everything; returns the final status."""
         self.roster.on_change = None
+        timer = getattr(self, "_tracker_timer", None)
+        if timer is not None:
+            timer.cancel()
         self.pipeline.stop()
         if self.voice is not None:
             self.voice.stop()

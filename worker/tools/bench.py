@@ -214,7 +214,8 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
     """The live worker as OBS would run it: a separate process reading a clip in real time, with the
     `obs` and `nut` outputs on and a reader on each (this process, like OBS). Samples the worker's
     memory every few seconds to show drift, and its own CPU time (user + system, all its threads):
-    CPU ms per delivered frame and cores used from the first delivered frame on (start-up apart),
+    CPU ms per delivered frame and cores used from the first frame delivered with the face tracker
+    running on (start-up apart; the run lasts `seconds` from there),
     against `LIVE_CPU_BUDGET_MS`."""
     import json
     import os
@@ -244,7 +245,8 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
     threading.Thread(target=nut_reader, daemon=True).start()
     token = P.make_token()
     cmd = [sys.executable, "-m", "worker", "run", "--source", str(clip), "--output", "obs",
-           "--output", f"nut:{nut_port}", "--duration", str(seconds), "--json", "--ready-json"]
+           "--output", f"nut:{nut_port}", "--duration", str(seconds + 120), "--json", "--ready-json"]
+    # stopped (SIGTERM: it prints its summary) `seconds` after its face tracker runs
     if characters is not None:
         cmd += ["--characters", str(characters)]
     cfg_dir = None
@@ -257,6 +259,8 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
                             env=dict(os.environ, **{P.ENV_TOKEN: token}))
     ready = json.loads(proc.stdout.readline())
     rx = P.FrameReceiver(ready["frame_port"], token).connect()
+    ctl = P.ControlClient(ready["control_port"], token, timeout=5.0).connect()
+    tracking, next_ask = False, 0.0  # the CPU window opens once MediaPipe has loaded (the character idles before)
     ps = psutil.Process(proc.pid)
     rss: list[tuple[float, float]] = []
     shown = 0
@@ -265,7 +269,11 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
     next_sample = t0
     cpu_first: tuple[float, float] | None = None  # (worker CPU s, monotonic) at the first frame shown
     cpu_last: tuple[float, float, int] | None = None  # (CPU s, monotonic, frames shown) at the last sample
+    t_stop = float("inf")
     while proc.poll() is None:
+        if time.monotonic() >= t_stop:
+            proc.terminate()  # the worker stops and prints its summary
+            t_stop = float("inf")
         try:
             f = rx.poll(0.05)
         except ConnectionError:
@@ -274,8 +282,16 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
             shown += 1
             lat.append(f.latency)
         now = time.monotonic()
+        if not tracking and now >= next_ask:
+            try:
+                tracking = ctl.request("status").get("tracking") != "starting"
+                if tracking:  # the measured run: `seconds` from here (MediaPipe loads after the start)
+                    t_stop = now + seconds
+            except (OSError, TimeoutError, P.ProtocolError, P.RemoteError):
+                pass
+            next_ask = now + 0.25
         c = _cpu_s(ps)
-        if c is not None and shown:
+        if c is not None and shown and tracking:
             if cpu_first is None:
                 cpu_first, shown_first = (c, now), shown
             cpu_last = (c, now, shown)
@@ -285,6 +301,7 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
             except psutil.Error:
                 pass
             next_sample = now + max(1.0, seconds / 60)
+    ctl.close()
     out, _ = proc.communicate(timeout=120)
     if cfg_dir is not None:
         shutil.rmtree(cfg_dir, ignore_errors=True)

@@ -109,12 +109,13 @@ class ObsRun:
     """One headless OBS: `start()`, drive it with `ws` (obsws-python ReqClient), `stop()`."""
 
     def __init__(self, root: Path, script_settings: dict, scenes: list[str] | None = None,
-                 env: dict | None = None):
+                 env: dict | None = None, script: Path = SCRIPT):
         self.root = Path(root)
         self.home = self.root / "home"
         self.state_dir = self.root / "state"
         self.scenes = scenes or ["Scene A", "Scene B"]
         self.script_settings = script_settings
+        self.script = Path(script)  # another checkout's script runs that checkout's worker (before/after)
         self.extra_env = env or {}
         self.ws_port = free_port()
         self.ws_password = secrets.token_urlsafe(16)
@@ -136,7 +137,7 @@ class ObsRun:
         logging.getLogger("obsws_python").setLevel(logging.CRITICAL)  # "refused" until OBS listens
         self.home.mkdir(parents=True, exist_ok=True)
         if fresh_config:
-            write_config(self.home, self.ws_port, self.ws_password, self.scenes, self.script_settings)
+            write_config(self.home, self.ws_port, self.ws_password, self.scenes, self.script_settings, self.script)
         display = self.xvfb.start()
         env = dict(os.environ)
         # opencv-python (imported by these tests) points QT_* at its own Qt plugins: OBS must not see them
