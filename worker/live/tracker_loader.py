@@ -98,20 +98,25 @@ class TrackerLoader:
     # --- the Tracker port ---------------------------------------------------------------------
     @property
     def neutral(self) -> FaceState | None:
-        return self._tracker.neutral if self.ready else None
+        t = self._tracker if self.ready else None  # `ready` raises when loading failed
+        return t.neutral if t is not None else None
 
     @property
     def calibrating(self) -> bool:
-        return self._tracker.calibrating if self.ready else False
+        t = self._tracker if self.ready else None  # `ready` raises when loading failed
+        return t.calibrating if t is not None else False
 
     def process(self, image: np.ndarray, timestamp: float) -> FaceState:
-        return self._tracker.process(image, timestamp) if self.ready else self._resting(timestamp)
+        t = self._tracker if self.ready else None  # `ready` raises when loading failed
+        return t.process(image, timestamp) if t is not None else self._resting(timestamp)
 
     def hold(self, timestamp: float) -> FaceState:
-        return self._tracker.hold(timestamp) if self.ready else self._resting(timestamp)
+        t = self._tracker if self.ready else None  # `ready` raises when loading failed
+        return t.hold(timestamp) if t is not None else self._resting(timestamp)
 
     def lost(self, timestamp: float) -> FaceState:
-        return self._tracker.lost(timestamp) if self.ready else self._resting(timestamp)
+        t = self._tracker if self.ready else None  # `ready` raises when loading failed
+        return t.lost(timestamp) if t is not None else self._resting(timestamp)
 
     def calibrate(self) -> None:
         with self._lock:

@@ -131,6 +131,7 @@ def bench_ndi(clip: Path, seconds: float = 10.0, size: int = 512, synthetic: boo
         if feeder is not None:
             sender, werr = feeder.stop(), ""
         else:
+            assert worker is not None  # started above when there is no feeder
             worker.terminate()
             wout, werr = worker.communicate(timeout=60)
             sender = _worker_sender(wout, werr)
@@ -186,7 +187,8 @@ class _Feeder:
         self.base[..., 1], self.base[..., 2] = yy * 255 // size, 90
         self.base[..., 3] = np.clip(xx * 300 // size, 0, 255)
         self.xx, self.fps = xx, fps
-        self.sent, self.t0, self.t1 = 0, time.monotonic(), None
+        self.sent, self.t0 = 0, time.monotonic()
+        self.t1: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ndi-feed", daemon=True)
         self._thread.start()
@@ -205,7 +207,7 @@ class _Feeder:
             self._thread.join(5)
             self.out.close()
             self.t1 = time.monotonic()
-        wall = self.t1 - self.t0
+        wall = (self.t1 or time.monotonic()) - self.t0
         return {"delivered": self.sent, "uptime_s": round(wall, 2), "mean_fps": round(self.sent / wall, 2),
                 "target_fps": self.fps}
 
