@@ -22,9 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from worker.errors import UserError
 from worker.setup import import_hints
+
+if TYPE_CHECKING:
+    from worker.config import Settings
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 INSTALL = "python3 installer/install.py" if os.name != "nt" else "py installer\\install.py"
@@ -57,10 +61,10 @@ class DoctorOptions:
     platform: str = sys.platform
 
 
-def _worker_config(opts: DoctorOptions) -> dict:
-    from worker.config import load_config
+def _worker_config(opts: DoctorOptions) -> Settings:
+    from worker.config import load_settings
 
-    return load_config(opts.config)
+    return load_settings(opts.config)
 
 
 # ---------------------------------------------------------------- the checks
@@ -365,7 +369,7 @@ def check_models(opts: DoctorOptions) -> Check:
         else:
             good.append(st.path)
     try:
-        renderer = _worker_config(opts)["renderer"]["name"]
+        renderer = _worker_config(opts).renderer.name
     except UserError:
         renderer = "meshwarp"
     data = {
@@ -432,7 +436,7 @@ def check_cache(opts: DoctorOptions) -> Check:
     folder = opts.cache_dir
     if folder is None:
         try:
-            folder = Path(_worker_config(opts)["cache_dir"] or default_cache_dir())
+            folder = Path(_worker_config(opts).cache_dir or default_cache_dir())
         except UserError:
             folder = default_cache_dir()
     blocker = _file_in_the_way(folder)
@@ -469,9 +473,9 @@ def _configured_ports(opts: DoctorOptions) -> dict[str, int]:
 
     cfg = _worker_config(opts)
     ports = {}
-    if cfg["control"]["port"]:
-        ports["control"] = int(cfg["control"]["port"])
-    for i, out in enumerate(cfg["outputs"]):
+    if cfg.control.port:
+        ports["control"] = cfg.control.port
+    for i, out in enumerate(cfg.outputs):
         if out.get("port"):
             ports[f"outputs[{i}] {out.get('type')}"] = int(out["port"])
     for label, env in (("control (env)", P.ENV_CONTROL_PORT), ("frames (env)", P.ENV_FRAME_PORT)):
