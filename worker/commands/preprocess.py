@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                             "status": r.status,
                             "seconds": round(r.seconds, 3),
                             "warnings": _warnings(r),
-                            **({"error": r.error} if r.error else {"key": r.assets.key}),
+                            **({"key": r.assets.key} if r.assets is not None else {"error": r.error}),
                         }
                         for r in results
                     ],
