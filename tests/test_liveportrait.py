@@ -643,3 +643,23 @@ def test_the_gpu_configuration_end_to_end_on_the_cpu(opset, tmp_path):
     _, b = frames(precision="fp32", grid_sample="native", device_paste=False)
     for x, y in zip(a, b, strict=True):
         assert np.abs(x.astype(int) - y.astype(int)).max() <= 3
+
+
+def test_gpu_check_runs_both_graph_sets_with_io_binding_and_says_no_gpu(models_dir):
+    """`stream-animator gpu-check`'s code on the CPU provider (no GPU here), on the stand-ins:
+    both sets time every network through the renderer's own path and the FP16 set's error is
+    measured against FP32 on the image."""
+    from worker.render.liveportrait.gpu_check import run_check
+
+    lines: list[str] = []
+    rep = run_check(models_dir, device="cpu", runs=1, threads=1, unverified=True, log=lines.append)
+    assert rep["device"] == "cpu" and not rep["gpu"] and "NO GPU" in rep["note"] and "NO GPU" in lines[0]
+    assert rep["weights"].startswith("UNVERIFIED files from")
+    assert set(rep["sets"]) == {"fp32", "fp16"}
+    for s in rep["sets"].values():
+        assert set(s["ms"]) == {"appearance", "motion", "warp+generator", "stitching", "eye", "lip"}
+        assert all(v > 0 for v in s["ms"].values()) and s["fps"] > 0
+        assert all("CPUExecutionProvider" in w for w in s["where"])
+    e = rep["sets"]["fp16"]["error_vs_fp32"]
+    assert 0 <= e["max"] < 6e-3 and e["grey_levels_max"] == round(e["max"] * 255, 2)  # stand-ins, F in FP16 too: 3.1e-3
+    assert any(ln.startswith("fp16 vs fp32 on the image: max") for ln in lines)

@@ -66,3 +66,26 @@ def test_base_imports_neither_the_registry_nor_a_backend():
     # and the registry reaches the backends only lazily (inside functions), so base -> registry ->
     # backend -> base cannot form even if base ever needed the registry
     assert not {m for m in _imports(RENDER / "registry.py") if m.startswith("worker.render.")}
+
+
+def test_liveportrait_options_are_declared_once_and_reach_config_describe_and_create(tmp_path):
+    import pytest
+
+    from worker.config import load_config
+    from worker.errors import UserError
+    from worker.render.liveportrait import providers, renderer
+
+    assert providers.DEVICES == registry.LP_DEVICE.choices and renderer.PRECISION == registry.LP_PRECISION.choices
+    lp = next(d for d in registry.describe_renderers() if d["name"] == "liveportrait")
+    assert {"models", "precision", "device", "unverified"} <= {o["name"] for o in lp["options"]}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("renderer:\n  name: liveportrait\n  precision: fp32\n  unverified: true\n")
+    section = load_config(cfg)["renderer"]
+    assert registry.renderer_options(section) == {"models": None, "precision": "fp32", "device": "auto",
+                                                  "unverified": True}  # fmt: skip
+    cfg.write_text("renderer:\n  precision: fp8\n")
+    with pytest.raises(UserError, match="renderer.precision"):
+        load_config(cfg)
+    with pytest.raises(UserError, match="meshwarp takes no option precision"):
+        registry.create_renderer("meshwarp", size=256, precision="fp16")
+    assert registry.renderer_options({"name": "meshwarp", "precision": "fp16"}) == {}

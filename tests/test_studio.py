@@ -29,20 +29,55 @@ from worker.web import WebServer
 SIZE = 256  # the page's clips at 256 px: the same code as 512, a quarter of the pixels
 
 
+@pytest.fixture(scope="module")
+def shared_studio(tmp_path_factory):
+    """One studio server for the module: its renderer, voices and prepared characters stay warm."""
+    root = tmp_path_factory.mktemp("studio")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STREAM_ANIMATOR_LOGS", str(root / "logs"))  # no worker of another run is found
+        mp.delenv("STREAM_ANIMATOR_CONTROL_PORT", raising=False)
+        mp.delenv("STREAM_ANIMATOR_TOKEN", raising=False)
+        (root / "characters").mkdir()
+        paths = StudioPaths(
+            root / "characters", root / "config.yaml", root / "clips", Path(os.environ["STREAM_ANIMATOR_CACHE"])
+        )
+        server = WebServer(name="studio-test")
+        st = Studio(server, paths, size=SIZE)
+        server.start()
+        try:
+            yield st
+        finally:
+            server.stop()
+            st.close()
+
+
 @pytest.fixture()
-def studio(tmp_path, monkeypatch):
-    monkeypatch.setenv("STREAM_ANIMATOR_LOGS", str(tmp_path / "logs"))  # no worker of another run is found
-    monkeypatch.delenv("STREAM_ANIMATOR_CONTROL_PORT", raising=False)
-    monkeypatch.delenv("STREAM_ANIMATOR_TOKEN", raising=False)
-    chars = tmp_path / "characters"
-    chars.mkdir()
-    paths = StudioPaths(chars, tmp_path / "config.yaml", tmp_path / "clips", Path(os.environ["STREAM_ANIMATOR_CACHE"]))
-    server = WebServer(name="studio-test")
-    st = Studio(server, paths, size=SIZE)
-    server.start()
-    yield st
-    server.stop()
-    st.close()
+def studio(shared_studio, tmp_path):
+    """The module's studio on this test's own (empty) characters folder, clips folder and config."""
+    st = shared_studio
+    (tmp_path / "characters").mkdir()
+    st.paths.characters = st.characters.folder = tmp_path / "characters"
+    st.paths.clips = st.clips.out_dir = tmp_path / "clips"
+    st.paths.config = st.clips.config = tmp_path / "config.yaml"
+    st._marks.clear()
+    return st
+
+
+@pytest.fixture(scope="module")
+def chromium_for_module():
+    b = chrome_at(1280, 900)
+    try:
+        yield b
+    finally:
+        b.quit()
+
+
+@pytest.fixture()
+def browser(chromium_for_module):
+    """The module's one chromium, on a blank page: each test loads its pages afresh."""
+    chromium_for_module.get("about:blank")
+    chromium_for_module.delete_all_cookies()
+    return chromium_for_module
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -103,6 +138,42 @@ def test_cancelled_render_leaves_no_file(studio):
         time.sleep(0.02)
     assert job.state == "cancelled", job.error
     assert not any(studio.paths.clips.iterdir()), list(studio.paths.clips.iterdir())  # not even a partial file
+
+
+def test_prepare_reports_the_preparers_own_stages_and_cancels_between_them(tmp_path):
+    """A fresh cache: the prepare job's progress walks the preparer's real stages in order (its
+    on_stage hook); cancelled at one of them, nothing is stored; prepared, a second load is cached."""
+    from worker.characters.cache import open_cache
+    from worker.characters.preprocess import STAGES
+    from worker.studio.characters import Characters
+    from worker.studio.jobs import Cancelled, Job
+
+    chars = tmp_path / "characters"
+    chars.mkdir()
+    shutil.copy(DEMO_CHARACTER, chars / "toon.png")
+    characters = Characters(chars, open_cache(tmp_path / "cache"), size=SIZE)
+
+    class Recorded(Job):
+        def step(self, done=None, total=None, message=None):
+            seen.append((done, total, message))
+            if message and message.endswith(STAGES[3]) and stop_at_cutout:
+                self.cancel()
+            super().step(done, total, message)
+
+    seen, stop_at_cutout = [], True
+    with pytest.raises(Cancelled):
+        characters.prepare("toon.png", Recorded("1", "prepare", "toon.png"))
+    assert seen[-1][2] == f"toon.png: {STAGES[3]}"
+    assert not characters.is_prepared(chars / "toon.png") and not any((tmp_path / "cache").rglob("*.npy"))
+    seen, stop_at_cutout = [], False
+    result = characters.prepare("toon.png", Recorded("2", "prepare", "toon.png"))
+    total = 2 + len(STAGES)
+    assert [m.split(": ", 1)[1] for _, _, m in seen[2:-1]] == list(STAGES), seen
+    assert [d for d, _, _ in seen] == list(range(total)) + [total] and {t for _, t, _ in seen} == {total}
+    assert result["status"] == "built" and characters.is_prepared(chars / "toon.png")
+    seen = []
+    assert characters.prepare("toon.png", Recorded("3", "prepare", "toon.png"))["status"] in ("memory", "disk")
+    assert [d for d, _, _ in seen] == [0, 1, total], seen  # cached: no preparer stage runs
 
 
 # --- uploads, over HTTP ----------------------------------------------------------------------------
@@ -168,7 +239,11 @@ def test_settings_saved_atomically_or_not_at_all(tmp_path):
 
 
 # --- the page in a real browser --------------------------------------------------------------------
-def test_studio_page_in_a_real_browser(studio, tmp_path):
+def test_studio_page_in_a_real_browser(studio, browser, tmp_path):
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -177,124 +252,155 @@ def test_studio_page_in_a_real_browser(studio, tmp_path):
     upload.mkdir()
     shutil.copy(DEMO_CHARACTER, upload / "toon.png")
     (upload / "notes.png").write_text("not a picture")
-    browser = chrome_at(1280, 900)
-    try:
-        browser.get(studio.url())
-        wait = WebDriverWait(browser, 60)
-        body = browser.find_element(By.TAG_NAME, "body")
-        wait.until(lambda b: body.get_attribute("data-ready") == "1")
-        assert body.get_attribute("data-characters") == "0"
-        add = browser.find_element(By.ID, "addFile")
-        browser.execute_script("arguments[0].hidden = false", add)
-        # a non-picture is refused with one line and nothing written
-        add.send_keys(str(upload / "notes.png"))
-        wait.until(lambda b: "not a PNG, JPEG or WebP" in b.find_element(By.ID, "uploadMsg").text)
-        assert list(studio.paths.characters.iterdir()) == []
-        # a picture: added, its verdict shown
-        add.send_keys(str(upload / "toon.png"))
-        wait.until(lambda b: body.get_attribute("data-characters") == "1")
-        card = browser.find_element(By.CSS_SELECTOR, '.char[data-file="toon.png"]')
-        assert card.get_attribute("data-verdict") == "usable"
-        assert "usable" in card.find_element(By.CLASS_NAME, "badge").text
-        assert "added toon.png: usable" in browser.find_element(By.ID, "uploadMsg").text
-        browser.execute_script("arguments[0].hidden = true", add)
-        # prepare it with a progress bar
-        card.find_element(By.CLASS_NAME, "prepare").click()
-        wait.until(lambda b: card.get_attribute("data-prepared") in ("done", "failed"))
-        assert card.get_attribute("data-prepared") == "done"
-        assert card.find_element(By.CSS_SELECTOR, ".progress").get_attribute("data-state") == "done"
-        assert "prepared (" in card.find_element(By.CSS_SELECTOR, ".progress span").text
-        # dropping a picture on the page adds it too (a real drop event carrying a file)
-        browser.execute_async_script(
-            """const done = arguments[arguments.length - 1];
-            fetch('/api/characters/toon.png/thumb').then(r => r.blob()).then(b => {
-              const dt = new DataTransfer();
-              dt.items.add(new File([b], 'dropped.png', {type: 'image/png'}));
-              document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
-              done();
-            });"""
-        )
-        wait.until(lambda b: body.get_attribute("data-characters") == "2")
-        assert (studio.paths.characters / "dropped.png").is_file()
-        browser.save_screenshot(str(shots / "studio_characters.png"))
-        # a talking clip from typed text, twice: the second reuses the character and renders only
-        browser.get(studio.url("clips"))
-        wait.until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
-        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#clipVoice option")) > 1)
-        h264 = browser.execute_script(
-            "return document.createElement('video').canPlayType('video/mp4; codecs=\"avc1.42E01E, mp4a.40.2\"')"
-        )
-        Select(browser.find_element(By.ID, "clipFormat")).select_by_value("mp4" if h264 else "webm")
-        Select(browser.find_element(By.ID, "clipChar")).select_by_value("toon.png")
-        text = browser.find_element(By.ID, "clipText")
-        for n, line in enumerate(("Hello there, welcome in!", "Thanks for the follow!"), 1):
-            text.clear()
-            text.send_keys(line)
-            browser.find_element(By.ID, "generate").click()
-            WebDriverWait(browser, 240).until(
-                lambda b, n=n: (
-                    b.find_element(By.TAG_NAME, "body").get_attribute("data-clips") == str(n)
-                    or "err" in b.find_element(By.ID, "clipMsg").get_attribute("class")
-                )
-            )
-            assert "wrote" in browser.find_element(By.ID, "clipMsg").text, browser.find_element(By.ID, "clipMsg").text
-        # a list of lines renders as a batch: one clip per line, the character prepared once
+    browser.get(studio.url())
+    wait = WebDriverWait(browser, 60)
+    body = browser.find_element(By.TAG_NAME, "body")
+    wait.until(lambda b: body.get_attribute("data-ready") == "1")
+    assert body.get_attribute("data-characters") == "0"
+    add = browser.find_element(By.ID, "addFile")
+    browser.execute_script("arguments[0].hidden = false", add)
+    # a non-picture is refused with one line and nothing written
+    add.send_keys(str(upload / "notes.png"))
+    wait.until(lambda b: "not a PNG, JPEG or WebP" in b.find_element(By.ID, "uploadMsg").text)
+    assert list(studio.paths.characters.iterdir()) == []
+    # a picture: added, its verdict shown
+    add.send_keys(str(upload / "toon.png"))
+    wait.until(lambda b: body.get_attribute("data-characters") == "1")
+    card = browser.find_element(By.CSS_SELECTOR, '.char[data-file="toon.png"]')
+    assert card.get_attribute("data-verdict") == "usable"
+    assert "usable" in card.find_element(By.CLASS_NAME, "badge").text
+    assert "added toon.png: usable" in browser.find_element(By.ID, "uploadMsg").text
+    browser.execute_script("arguments[0].hidden = true", add)
+    # prepare it with a progress bar
+    card.find_element(By.CLASS_NAME, "prepare").click()
+    wait.until(lambda b: card.get_attribute("data-prepared") in ("done", "failed"))
+    assert card.get_attribute("data-prepared") == "done"
+    assert card.find_element(By.CSS_SELECTOR, ".progress").get_attribute("data-state") == "done"
+    assert "prepared (" in card.find_element(By.CSS_SELECTOR, ".progress span").text
+    # dropping a picture on the page adds it too (a real drop event carrying a file)
+    browser.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        fetch('/api/characters/toon.png/thumb').then(r => r.blob()).then(b => {
+          const dt = new DataTransfer();
+          dt.items.add(new File([b], 'dropped.png', {type: 'image/png'}));
+          document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
+          done();
+        });"""
+    )
+    wait.until(lambda b: body.get_attribute("data-characters") == "2")
+    assert (studio.paths.characters / "dropped.png").is_file()
+    browser.save_screenshot(str(shots / "studio_characters.png"))
+    # a talking clip from typed text, twice: the second reuses the character and renders only
+    browser.get(studio.url("clips"))
+    wait.until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+    wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#clipVoice option")) > 1)
+    h264 = browser.execute_script(
+        "return document.createElement('video').canPlayType('video/mp4; codecs=\"avc1.42E01E, mp4a.40.2\"')"
+    )
+    Select(browser.find_element(By.ID, "clipFormat")).select_by_value("mp4" if h264 else "webm")
+    Select(browser.find_element(By.ID, "clipChar")).select_by_value("toon.png")
+    text = browser.find_element(By.ID, "clipText")
+    for n, line in enumerate(("Hello there, welcome in!", "Thanks for the follow!"), 1):
         text.clear()
-        text.send_keys("Hi!\nBye!")
-        browser.find_element(By.ID, "clipBatch").click()
+        text.send_keys(line)
         browser.find_element(By.ID, "generate").click()
         WebDriverWait(browser, 240).until(
-            lambda b: (
-                b.find_element(By.TAG_NAME, "body").get_attribute("data-clips") == "3"
+            lambda b, n=n: (
+                b.find_element(By.TAG_NAME, "body").get_attribute("data-clips") == str(n)
                 or "err" in b.find_element(By.ID, "clipMsg").get_attribute("class")
             )
         )
-        assert len(browser.find_elements(By.CSS_SELECTOR, "#clipLinks a")) == 2
-        assert len(list(studio.paths.clips.glob("toon-*"))) == 4
-        browser.find_element(By.ID, "clipBatch").click()
-        video = browser.find_element(By.ID, "clipVideo")
-        wait.until(lambda b: b.execute_script("return arguments[0].readyState", video) >= 2)
-        duration = browser.execute_script("return arguments[0].duration", video)
-        assert 0.4 < duration < 2.0, duration  # "Bye!", the batch's last clip
-        browser.execute_script("arguments[0].muted = true; arguments[0].play()", video)
-        wait.until(lambda b: b.execute_script("return arguments[0].ended || arguments[0].currentTime > 0.35", video))
-        decoded = browser.execute_script("return arguments[0].getVideoPlaybackQuality().totalVideoFrames", video)
-        assert decoded >= 5, decoded  # frames really decoded, not just a file with a header
-        browser.execute_script("arguments[0].pause(); arguments[0].currentTime = 0.3", video)
-        rows = browser.find_elements(By.CSS_SELECTOR, "#clipTimes tbody tr")
-        assert len(rows) == 3 and "studio memory" in rows[1].text, [r.text for r in rows]
-        renders = [j for j in studio.jobs.list() if j.kind == "render"]
-        first, second = renders[2].result["seconds"], renders[1].result["seconds"]
-        assert second["character"] <= first["character"] + 0.01, (first, second)
-        links = browser.find_elements(By.CSS_SELECTOR, "#clipLinks a")
-        assert links and "?download=1" in links[0].get_attribute("href")
-        time.sleep(0.5)
-        browser.save_screenshot(str(shots / "studio_clips.png"))
-        # settings: a change lands in the YAML; a bad value is refused beside its field
-        browser.get(studio.url("settings"))
-        wait.until(lambda b: b.find_elements(By.ID, "set-motion.head_strength"))
-        field = browser.find_element(By.ID, "set-motion.head_strength")
-        field.clear()
-        field.send_keys("0.5")
-        browser.find_element(By.ID, "saveSettings").click()
-        wait.until(lambda b: "saved" in b.find_element(By.ID, "setMsg").text)
-        assert yaml.safe_load(studio.paths.config.read_text())["motion"]["head_strength"] == 0.5
-        before = studio.paths.config.read_bytes()
-        field.clear()
-        field.send_keys("7")
-        browser.find_element(By.ID, "saveSettings").click()
-        box = browser.find_element(By.CSS_SELECTOR, '.field[data-key="motion.head_strength"]')
-        wait.until(lambda b: "bad" in box.get_attribute("class"))
-        assert "motion.head_strength" in box.find_element(By.CLASS_NAME, "ferr").text
-        assert studio.paths.config.read_bytes() == before
-        browser.execute_script("window.scrollTo(0, 0)")
-        browser.save_screenshot(str(shots / "studio_settings.png"))
-        # live: no worker here, and the page says so
-        browser.get(studio.url("live"))
-        wait.until(lambda b: b.find_element(By.ID, "liveStatus").get_attribute("data-running") == "false")
-        assert "No worker running" in browser.find_element(By.ID, "liveStatus").text
-    finally:
-        browser.quit()
+        assert "wrote" in browser.find_element(By.ID, "clipMsg").text, browser.find_element(By.ID, "clipMsg").text
+    # a list of lines renders as a batch: one clip per line, the character prepared once; as WebM
+    # with transparency, which the page plays too (MOV is download only, and the page says so)
+    fmt = Select(browser.find_element(By.ID, "clipFormat"))
+    fmt.select_by_value("mov")
+    assert "download only" in browser.find_element(By.ID, "clipFormatNote").text
+    fmt.select_by_value("webm")
+    assert "plays here" in browser.find_element(By.ID, "clipFormatNote").text
+    text.clear()
+    text.send_keys("Hi!\nBye!")
+    browser.find_element(By.ID, "clipBatch").click()
+    browser.find_element(By.ID, "generate").click()
+    WebDriverWait(browser, 240).until(
+        lambda b: (
+            b.find_element(By.TAG_NAME, "body").get_attribute("data-clips") == "3"
+            or "err" in b.find_element(By.ID, "clipMsg").get_attribute("class")
+        )
+    )
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#clipLinks a")) == 2
+    assert len(list(studio.paths.clips.glob("toon-*"))) == 4
+    browser.find_element(By.ID, "clipBatch").click()
+    video = browser.find_element(By.ID, "clipVideo")
+    wait.until(lambda b: b.execute_script("return arguments[0].readyState", video) >= 2)
+    duration = browser.execute_script("return arguments[0].duration", video)
+    assert 0.4 < duration < 2.0, duration  # "Bye!", the batch's last clip
+    browser.execute_script("arguments[0].muted = true; arguments[0].play()", video)
+    wait.until(lambda b: b.execute_script("return arguments[0].ended || arguments[0].currentTime > 0.35", video))
+    decoded = browser.execute_script("return arguments[0].getVideoPlaybackQuality().totalVideoFrames", video)
+    assert decoded >= 5, decoded  # frames really decoded, not just a file with a header
+    assert browser.execute_script("return arguments[0].currentSrc", video).endswith(".webm")
+    browser.execute_async_script(
+        """const [v, done] = arguments; v.pause();
+        v.addEventListener('seeked', () => done(), {once: true}); v.currentTime = 0.3;""",
+        video,
+    )
+    alpha = browser.execute_script(  # the decoded frame keeps its transparency: clear around the figure
+        """const v = arguments[0], c = document.createElement('canvas');
+        c.width = v.videoWidth; c.height = v.videoHeight;
+        const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+        const d = g.getImageData(0, 0, c.width, c.height).data; let clear = 0, solid = 0;
+        for (let i = 3; i < d.length; i += 4) { if (d[i] < 10) clear++; else if (d[i] > 245) solid++; }
+        return [clear / (d.length / 4), solid / (d.length / 4)];""",
+        video,
+    )
+    assert alpha[0] > 0.1 and alpha[1] > 0.2, alpha
+    # the download link serves the file as an attachment, to the page (its token) and no one else
+    href = browser.find_elements(By.CSS_SELECTOR, "#clipLinks a")[-1].get_attribute("href")
+    got = browser.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        fetch(arguments[0]).then(async r => done([r.status, r.headers.get('content-disposition'),
+          (await r.arrayBuffer()).byteLength]));""",
+        href,
+    )
+    clip = studio.paths.clips / urllib.parse.unquote(href.split("/api/clips/")[1].split("?")[0])
+    assert got == [200, f'attachment; filename="{clip.name}"', clip.stat().st_size], got
+    for headers in ({}, {"X-Stream-Animator-Token": "not-the-token"}):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(urllib.request.Request(href, headers=headers), timeout=30)
+        assert e.value.code == 403 and len(e.value.read()) < 200, headers
+    rows = browser.find_elements(By.CSS_SELECTOR, "#clipTimes tbody tr")
+    assert len(rows) == 3 and "studio memory" in rows[1].text, [r.text for r in rows]
+    renders = [j for j in studio.jobs.list() if j.kind == "render"]
+    first, second = renders[2].result["seconds"], renders[1].result["seconds"]
+    assert second["character"] <= first["character"] + 0.01, (first, second)
+    links = browser.find_elements(By.CSS_SELECTOR, "#clipLinks a")
+    assert links and "?download=1" in links[0].get_attribute("href")
+    time.sleep(0.5)
+    browser.save_screenshot(str(shots / "studio_clips.png"))
+    # settings: a change lands in the YAML; a bad value is refused beside its field
+    browser.get(studio.url("settings"))
+    wait.until(lambda b: b.find_elements(By.ID, "set-motion.head_strength"))
+    field = browser.find_element(By.ID, "set-motion.head_strength")
+    field.clear()
+    field.send_keys("0.5")
+    browser.find_element(By.ID, "saveSettings").click()
+    wait.until(lambda b: "saved" in b.find_element(By.ID, "setMsg").text)
+    assert yaml.safe_load(studio.paths.config.read_text())["motion"]["head_strength"] == 0.5
+    before = studio.paths.config.read_bytes()
+    field.clear()
+    field.send_keys("7")
+    browser.find_element(By.ID, "saveSettings").click()
+    box = browser.find_element(By.CSS_SELECTOR, '.field[data-key="motion.head_strength"]')
+    wait.until(lambda b: "bad" in box.get_attribute("class"))
+    assert "motion.head_strength" in box.find_element(By.CLASS_NAME, "ferr").text
+    assert studio.paths.config.read_bytes() == before
+    browser.execute_script("window.scrollTo(0, 0)")
+    browser.save_screenshot(str(shots / "studio_settings.png"))
+    # live: no worker here, and the page says so
+    browser.get(studio.url("live"))
+    wait.until(lambda b: b.find_element(By.ID, "liveStatus").get_attribute("data-running") == "false")
+    assert "No worker running" in browser.find_element(By.ID, "liveStatus").text
 
 
 def test_obs_studio_button_starts_the_studio_with_the_workers_address(tmp_path, monkeypatch):
@@ -344,7 +450,90 @@ def test_obs_studio_button_starts_the_studio_with_the_workers_address(tmp_path, 
         p.wait(10)
 
 
-def test_live_section_with_a_running_worker(tmp_path):
+def test_obs_studio_button_pressed_in_real_obs(tmp_path):
+    """The "Studio…" button in a real OBS 29 (Xvfb) running a worker: a helper script presses it the
+    way the properties window does (obs_property_button_clicked on our script's own properties);
+    the press returns at once, OBS keeps answering, and a studio process answers on 127.0.0.1 with
+    its token, on the script's characters folder, showing OBS's worker live. The "default browser"
+    is a recorder: the URL the studio opened."""
+    import json
+    import signal
+    import sys
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from obs_harness import skip_or_fail
+
+    from worker.tools.obs_run import ObsRun, missing_requirements
+
+    why = missing_requirements()
+    if why:
+        skip_or_fail(why)
+    chars = tmp_path / "characters"
+    chars.mkdir()
+    shutil.copy(DEMO_CHARACTER, chars / "toon.png")
+    opened, pressed, press_now = tmp_path / "opened.txt", tmp_path / "pressed.json", tmp_path / "press-now"
+    recorder = tmp_path / "browser.sh"  # webbrowser runs $BROWSER with the URL; $PPID is the studio
+    recorder.write_text(f'#!/bin/sh\necho "$PPID $1" > "{opened}.part" && mv "{opened}.part" "{opened}"\n')
+    recorder.chmod(0o755)
+    env = {
+        "BROWSER": str(recorder),
+        "PRESS_BUTTON": "btn_studio",
+        "PRESS_RESULT": str(pressed),
+        "PRESS_WHEN": str(press_now),
+        "STREAM_ANIMATOR_LOGS": str(tmp_path / "logs"),
+        "STREAM_ANIMATOR_CONFIG": str(tmp_path / "user"),
+    }
+    from worker.paths import SAMPLE_DRIVER
+
+    settings = {"worker_python": sys.executable, "characters_dir": str(chars), "autostart": True}
+    settings.update(camera="file", video_file=str(SAMPLE_DRIVER), size=SIZE, renderer="meshwarp", mic="")
+    helper = Path(__file__).parent / "data" / "obs_press_button.py"
+    run = ObsRun(tmp_path / "obs", settings, env=env, extra_scripts=(helper,))
+    studio_pid = None
+
+    def wait_file(path: Path, what: str, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            assert run.proc.poll() is None, f"OBS exited: {run.log_text()[-2000:]}"
+            assert time.monotonic() < deadline, f"no {what} within {timeout} s; OBS log:\n{run.log_text()[-2000:]}"
+            time.sleep(0.1)
+        return path.read_text()
+
+    try:
+        run.start(ws_timeout=90)
+        run.wait_status(lambda st: st.get("state") == "running" and st.get("control_port"), 120, "worker")
+        press_now.touch()
+        press = json.loads(wait_file(pressed, "button press"))
+        assert "error" not in press and press["returned"] is False, press
+        assert press["seconds"] < 5, press  # a detached process: OBS never waits for the studio
+        assert run.ws.get_version().obs_version.startswith("29"), "OBS stopped answering after the press"
+        pid, url = wait_file(opened, "studio page opened").split()
+        studio_pid = int(pid)
+        assert url.startswith("http://127.0.0.1:") and "token=" in url, url
+        with urllib.request.urlopen(url, timeout=30) as r:
+            assert r.status == 200 and b"<html" in r.read().lower()
+        page = urllib.parse.urlsplit(url)
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://{page.netloc}{page.path}", timeout=30)  # no token
+        assert e.value.code == 403
+        token = urllib.parse.parse_qs(page.query)["token"][0]
+        api = f"http://{page.netloc}/api/characters"
+        req = urllib.request.Request(api, headers={"X-Stream-Animator-Token": token})
+        listed = json.loads(urllib.request.urlopen(req, timeout=60).read())
+        assert [c["file"] for c in listed["characters"]] == ["toon.png"], listed  # the script's folder
+        req = urllib.request.Request(f"http://{page.netloc}/api/live", headers={"X-Stream-Animator-Token": token})
+        live = json.loads(urllib.request.urlopen(req, timeout=60).read())
+        assert live["running"] and live["status"]["character"] == "toon.png", live  # OBS's worker
+    finally:
+        if studio_pid:
+            os.killpg(studio_pid, signal.SIGTERM)  # its own session (detached from OBS)
+        run.stop()
+        run.kill_leftovers()
+
+
+def test_live_section_with_a_running_worker(browser, tmp_path):
     """A real worker (`run`, the bundled clip as the camera, a `ws` output): the Live section shows
     its status, the preview paints its frames, and choosing a character switches the worker's."""
     import json
@@ -375,7 +564,6 @@ def test_live_section_with_a_running_worker(tmp_path):
     worker = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     server = WebServer(name="studio-test")
     paths = StudioPaths(chars, tmp_path / "config.yaml", tmp_path / "clips", Path(os.environ["STREAM_ANIMATOR_CACHE"]))
-    browser = None
     try:
         line = worker.stdout.readline()
         assert line, worker.stderr.read()
@@ -383,7 +571,6 @@ def test_live_section_with_a_running_worker(tmp_path):
         os.environ["STREAM_ANIMATOR_CONFIG"] = str(tmp_path / "user")  # the ws output's address (web.json)
         studio = Studio(server, paths, size=SIZE, link=WorkerLink(ready["control_port"], token))
         server.start()
-        browser = chrome_at(1280, 800)
         browser.get(studio.url("live"))
         wait = WebDriverWait(browser, 60)
         status = browser.find_element(By.ID, "liveStatus")
@@ -410,14 +597,12 @@ def test_live_section_with_a_running_worker(tmp_path):
         assert saved["applied_live"] == ["voice.lipsync"], saved  # the worker's own answer
     finally:
         os.environ.pop("STREAM_ANIMATOR_CONFIG", None)
-        if browser is not None:
-            browser.quit()
         server.stop()
         worker.terminate()
         worker.communicate(timeout=30)
 
 
-def test_voice_section_saves_the_input_and_calibrates_from_recordings(studio, tmp_path):
+def test_voice_section_saves_the_input_and_calibrates_from_recordings(studio, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -427,30 +612,26 @@ def test_voice_section_saves_the_input_and_calibrates_from_recordings(studio, tm
 
     recordings = {v: write_wav(tmp_path / f"{v}.wav", held_vowel(v, "en+m7")) for v in VOWELS}
     voice_file = recordings["A"]
-    browser = chrome_at(1280, 900)
-    try:
-        browser.get(studio.url("voice"))
-        wait = WebDriverWait(browser, 60)
-        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#voiceMic option")) >= 3)
-        Select(browser.find_element(By.ID, "voiceMic")).select_by_value("@file")
-        browser.find_element(By.ID, "voiceFile").send_keys(str(voice_file))
-        Select(browser.find_element(By.ID, "voiceLipsync")).select_by_value("always")
-        browser.find_element(By.CSS_SELECTOR, "#voiceForm button[type=submit]").click()
-        wait.until(lambda b: "saved" in b.find_element(By.ID, "voiceMsg").text)
-        voice = yaml.safe_load(studio.paths.config.read_text())["voice"]
-        assert voice == {"mic": str(voice_file), "lipsync": "always"}
-        for v, path in recordings.items():
-            browser.find_element(By.CSS_SELECTOR, f'#calForm input[name="{v}"]').send_keys(str(path))
-        browser.find_element(By.CSS_SELECTOR, "#calForm button[type=submit]").click()
-        WebDriverWait(browser, 120).until(lambda b: b.find_element(By.ID, "calMsg").text)
-        assert "stored your voice" in browser.find_element(By.ID, "calMsg").text, browser.find_element(
-            By.ID, "calMsg"
-        ).text
-        data = yaml.safe_load(studio.paths.config.read_text())
-        assert data["voice"]["lipsync"] == "always" and data["voice"]["calibration"]["source"] == "files"
-        browser.save_screenshot(str(Path(os.environ.get("STUDIO_SCREENSHOTS") or tmp_path) / "studio_voice.png"))
-    finally:
-        browser.quit()
+    browser.get(studio.url("voice"))
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#voiceMic option")) >= 3)
+    Select(browser.find_element(By.ID, "voiceMic")).select_by_value("@file")
+    browser.find_element(By.ID, "voiceFile").send_keys(str(voice_file))
+    Select(browser.find_element(By.ID, "voiceLipsync")).select_by_value("always")
+    browser.find_element(By.CSS_SELECTOR, "#voiceForm button[type=submit]").click()
+    wait.until(lambda b: "saved" in b.find_element(By.ID, "voiceMsg").text)
+    voice = yaml.safe_load(studio.paths.config.read_text())["voice"]
+    assert voice == {"mic": str(voice_file), "lipsync": "always"}
+    for v, path in recordings.items():
+        browser.find_element(By.CSS_SELECTOR, f'#calForm input[name="{v}"]').send_keys(str(path))
+    browser.find_element(By.CSS_SELECTOR, "#calForm button[type=submit]").click()
+    WebDriverWait(browser, 120).until(lambda b: b.find_element(By.ID, "calMsg").text)
+    assert "stored your voice" in browser.find_element(By.ID, "calMsg").text, browser.find_element(
+        By.ID, "calMsg"
+    ).text
+    data = yaml.safe_load(studio.paths.config.read_text())
+    assert data["voice"]["lipsync"] == "always" and data["voice"]["calibration"]["source"] == "files"
+    browser.save_screenshot(str(Path(os.environ.get("STUDIO_SCREENSHOTS") or tmp_path) / "studio_voice.png"))
 
 
 def test_clip_from_a_recording_with_the_bundled_driver_keeps_transparency(studio, tmp_path):

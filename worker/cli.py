@@ -31,6 +31,7 @@ COMMANDS = {
     "cache": "Show where prepared characters are kept and how much room they take; --clear empties it.",
     "doctor": "Check every piece of the setup, one line each, with what to do when one fails.",
     "models": "Show, check or download the neural renderer's weights.",
+    "gpu-check": "Time LivePortrait's full-size networks on this machine's GPU (FP16 vs FP32, FPS).",
 }
 
 

@@ -30,6 +30,7 @@ never the whole mapping. The sections' fields are the `SECTIONS` names (a test k
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from worker.output.registry import OUTPUTS, output_entry
 from worker.paths import SAMPLE_CHARACTERS_DIR
 from worker.performance import DEFAULT_PERFORMANCE, PERFORMANCE_LEVELS
 from worker.render.registry import DEFAULT as DEFAULT_RENDERER
-from worker.render.registry import RENDERERS, SIZE
+from worker.render.registry import LP_OPTIONS, RENDERERS, SIZE, renderer_options
 from worker.retarget.retargeter import RetargetOptions
 
 if TYPE_CHECKING:
@@ -96,7 +97,8 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
                help="CPU use beside a game: low = face tracking every 2nd frame, one OpenCV thread; balanced = "
                "every frame, one OpenCV thread; quality = every frame, OpenCV on all cores"),
     ),
-    "renderer": (Option("name", "choice", DEFAULT_RENDERER, choices=tuple(RENDERERS)),),
+    # name, and liveportrait's options (used by liveportrait and by auto when it picks liveportrait)
+    "renderer": (Option("name", "choice", DEFAULT_RENDERER, choices=tuple(RENDERERS)), *LP_OPTIONS),
     "motion": (
         _strength("expression_strength", "0 = face frozen, 1 = as you, 2 = exaggerated"),
         _strength("head_strength", "0 = head still, 1 = as you"),
@@ -171,6 +173,14 @@ class CharactersSection:
 @dataclass(frozen=True)
 class RendererSection:
     name: str
+    models: str | None  # liveportrait's options (LP_OPTIONS)
+    precision: str
+    device: str
+    unverified: bool
+
+    def options(self) -> dict[str, Any]:
+        """The options its chosen renderer takes (the others belong to another renderer)."""
+        return renderer_options(dataclasses.asdict(self))
 
 
 @dataclass(frozen=True)

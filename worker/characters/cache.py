@@ -33,7 +33,7 @@ import numpy as np
 
 from worker.characters.assets import CharacterAssets
 from worker.characters.preparer import Preparer, check_arrays, preparer_tag
-from worker.characters.preprocess import FORMAT_VERSION
+from worker.characters.preprocess import FORMAT_VERSION, STAGES, StageHook
 from worker.errors import CacheError, UserError, os_reason
 
 log = logging.getLogger(__name__)
@@ -307,9 +307,12 @@ class CharacterCache:
         self.put_memory(assets)
         return assets
 
-    def prepared(self, assets: CharacterAssets, preparer: Preparer) -> tuple[CharacterAssets, str]:
+    def prepared(
+        self, assets: CharacterAssets, preparer: Preparer, on_build: StageHook | None = None
+    ) -> tuple[CharacterAssets, str]:
         """`assets` with `preparer`'s arrays, and where they came from: "memory", "disk", "built"
-        or "rebuilt" (a damaged entry). `preparer.prepare` runs only when neither has them."""
+        or "rebuilt" (a damaged entry). `preparer.prepare` runs only when neither has them (then
+        `on_build` hears its stage, STAGES[5], first)."""
         tag = preparer_tag(preparer)
         hit = self.get_memory(assets.key, tag)
         if hit is not None:
@@ -325,6 +328,8 @@ class CharacterCache:
             self.disk.discard(assets.key, tag)
             arrays, where = None, "rebuilt"
         if arrays is None:
+            if on_build:
+                on_build(STAGES[5])
             arrays = check_arrays(tag, preparer.prepare(assets.cutout))
             try:
                 self.disk.store_prepared(assets.key, tag, arrays)

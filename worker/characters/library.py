@@ -18,7 +18,14 @@ from worker.characters.face_finder import StillFaceFinder
 from worker.characters.face_marks import sidecar_digest, sidecar_stamp
 from worker.characters.image_io import decode_image, is_image_file
 from worker.characters.preparer import Preparer, preparer_tag
-from worker.characters.preprocess import PreprocessSettings, cache_key, content_hash, preprocess_image
+from worker.characters.preprocess import (
+    STAGES,
+    PreprocessSettings,
+    StageHook,
+    cache_key,
+    content_hash,
+    preprocess_image,
+)
 from worker.errors import UserError, os_reason
 
 log = logging.getLogger(__name__)
@@ -64,8 +71,9 @@ class CharacterLibrary:
             (p for p in self.folder.iterdir() if p.is_file() and is_image_file(p)), key=lambda p: p.name.lower()
         )
 
-    def load(self, path: str | Path) -> LoadResult:
-        """Assets of one image: from memory, disk, or preprocessed now. Never raises for bad input."""
+    def load(self, path: str | Path, on_stage: StageHook | None = None) -> LoadResult:
+        """Assets of one image: from memory, disk, or preprocessed now. Never raises for bad input.
+        `on_stage(name)` reports each of preprocess.STAGES the load really runs (none when cached)."""
         path = Path(path)
         t0 = time.perf_counter()
         try:
@@ -86,12 +94,14 @@ class CharacterLibrary:
             key = cache_key(content_hash(data), self.settings, sidecar_digest(path))
             assets, where = self.cache.get(key)
             if assets is None:
-                assets = self.cache.put(
-                    preprocess_image(path, self.settings, self.finder, loaded=decode_image(data, str(path)))
-                )
+                loaded = decode_image(data, str(path))
+                built = preprocess_image(path, self.settings, self.finder, loaded=loaded, on_stage=on_stage)
+                if on_stage:
+                    on_stage(STAGES[4])
+                assets = self.cache.put(built)
                 where = "rebuilt" if where.startswith("invalid") else "built"
             if self.preparer is not None:
-                assets, prepared = self.cache.prepared(assets, self.preparer)
+                assets, prepared = self.cache.prepared(assets, self.preparer, on_build=on_stage)
                 where = max(where, prepared, key=_COST.index)
             with self._lock:
                 self._index[(path, self.settings)] = (st.st_mtime_ns, st.st_size, stamp, key)

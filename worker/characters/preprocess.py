@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,6 +39,18 @@ log = logging.getLogger(__name__)
 # 3: the validation warnings (small face, two faces) are kept with the character; other faces cut
 #    away; refined cut-out edges (worker.characters.matte).
 FORMAT_VERSION = 3
+
+# What preparing a character does, in order, as `on_stage` hooks report it (a progress bar's steps):
+# preprocess_image's four, then the library's cache store and the renderer's arrays.
+STAGES = (
+    "finding the face",
+    "cropping",
+    "fitting the face mesh",
+    "cutting out",
+    "storing in the cache",
+    "preparing the renderer's arrays",
+)
+StageHook = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -73,14 +86,18 @@ def preprocess_image(
     finder: StillFaceFinder | None = None,
     loaded: LoadedImage | None = None,
     marks: FaceMarks | None = None,
+    on_stage: StageHook | None = None,
 ) -> CharacterAssets:
     """Validate (`validation.validate_image`: the face found, or fitted to `marks`, by default the
-    image's sidecar if it has one), crop and matte. Raises `UserError`/`NoFaceError` (one line)."""
+    image's sidecar if it has one), crop and matte. Raises `UserError`/`NoFaceError` (one line).
+    `on_stage(name)` is called as each of the first `STAGES` begins (whatever it raises stops the work)."""
     settings = settings or PreprocessSettings()
     settings.validate()
     finder = finder or shared_finder()
+    stage = on_stage or (lambda name: None)
     path = Path(path)
     t0 = time.perf_counter()
+    stage(STAGES[0])
     # the same check as `stream-animator check`: the user's marks win over the tracker
     checked = validate_image(path, finder, loaded, marks)
     img, found, marks = checked.image, checked.face, checked.marks
@@ -91,6 +108,7 @@ def preprocess_image(
     framed = found.landmarks  # what the crop frames: the face, and marked ear tips (kept whole)
     if ears:
         framed = np.concatenate([framed, np.array([[x, y, 0.0] for x, y in ears], np.float32)])
+    stage(STAGES[1])
     m = crop_matrix(framed, rgba.shape[1], rgba.shape[0], settings)
     n = settings.size
     scale = m[0, 0]
@@ -101,6 +119,7 @@ def preprocess_image(
         inside = cv2.warpAffine(np.full(rgba.shape[:2], 255, np.uint8), m, (n, n), flags=cv2.INTER_LINEAR)
     crop_rgb = _flatten_for_detection(crop) if img.has_alpha else np.ascontiguousarray(crop[..., :3])
 
+    stage(STAGES[2])
     landmarks = None if marks else finder.mesh(crop_rgb)
     if landmarks is None:  # the crop is smaller/larger than the mesh likes: map the first pass
         landmarks = found.landmarks.copy()
@@ -109,6 +128,7 @@ def preprocess_image(
     landmarks = landmarks.astype(np.float32)
 
     kind = marks.kind if marks else "human"
+    stage(STAGES[3])
     if img.has_alpha:
         pass  # a picture's own alpha is kept as it is
     elif kind != "human":  # the person segmenter knows people only: cut out the whole figure

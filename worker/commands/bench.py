@@ -61,6 +61,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the live worker (the output's own limit, apart from the pipeline's speed)")
     p.add_argument("--runs", type=int, default=3, help="with --recovery: OBS starts (default 3)")
     p.add_argument("--kills", type=int, default=2, help="with --recovery: worker kills per OBS start (default 2)")
+    p.add_argument("--precision", choices=("auto", "fp16", "fp32"),
+                   help="with --renderer liveportrait: auto (FP16 on GPUs), fp16 (the GPU graph set, also on the "
+                        "CPU) or fp32")
+    p.add_argument("--unverified", action="store_true", default=None,
+                   help="with --renderer liveportrait: run files that are not verified (labelled as such)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -212,7 +217,7 @@ def _run_renderer(args: argparse.Namespace, clip: Path) -> int:
     if not character.is_file():
         raise UserError(f"{character}: character image not found")
     models = Path(args.models) if args.models else None
-    if args.renderer == "liveportrait" and not args.standin:
+    if args.renderer == "liveportrait" and not args.standin and not args.unverified:
         from worker.render.liveportrait import availability
 
         ok, reason = availability(models)
@@ -223,10 +228,13 @@ def _run_renderer(args: argparse.Namespace, clip: Path) -> int:
     result: dict = {"cpu_cores": pinned or "all", "clip": clip.name, "character": character.name}
     if args.renderer == "liveportrait":
         if not args.json:
-            print(f"liveportrait on {clip.name} ({'stand-in graphs' if args.standin else 'weights'}) ...",
+            print(f"liveportrait on {clip.name} ({models or 'stand-in graphs' if args.standin else 'weights'}) ...",
                   file=sys.stderr)
+        opts = {k: v for k, v in (("precision", args.precision), ("unverified", args.unverified)) if v is not None}
+        if args.cores > 0:
+            opts["threads"] = args.cores  # ONNX Runtime's pool too, not only the process's affinity
         result["liveportrait"] = bench.bench_liveportrait(clip, character, frames, models_dir=models,
-                                                          standin=args.standin, device=args.device)
+                                                          standin=args.standin, device=args.device, **opts)
     result["meshwarp"] = bench.bench_meshwarp_clip(clip, character, frames)
     if args.json:
         print(json.dumps(result))

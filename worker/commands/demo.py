@@ -40,14 +40,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many driver frames (0 = all)")
     p.add_argument("--sheet", help="also write a contact sheet .png or .jpg (driver | output at telling moments)")
     p.add_argument("--json", action="store_true", help="print one JSON object with counts and stage timings")
+    add_liveportrait_arguments(p)
 
 
-def cli_renderer(name: str, size: int):
+def add_liveportrait_arguments(p: argparse.ArgumentParser) -> None:
+    """liveportrait's renderer options as flags (declared once in the renderer registry)."""
+    from worker.render.registry import LP_OPTIONS
+
+    for o in LP_OPTIONS:
+        flag = f"--{o.name}"
+        what = f" ({o.help})" if o.help else ""
+        if o.kind == "bool":
+            p.add_argument(flag, action="store_true", default=None, help=f"liveportrait: {o.name}{what}")
+        else:
+            p.add_argument(flag, choices=o.choices or None, help=f"liveportrait: {o.name}{what}")
+
+
+def liveportrait_options(args: argparse.Namespace) -> dict:
+    from worker.render.registry import LP_OPTIONS
+
+    return {o.name: getattr(args, o.name) for o in LP_OPTIONS if getattr(args, o.name, None) is not None}
+
+
+def cli_renderer(name: str, size: int, **opts):
     """The renderer `--renderer name` asks for, or one line naming the flag when it cannot run here."""
     from worker.render import create_renderer
 
     try:
-        return create_renderer(name, size=size)
+        return create_renderer(name, size=size, **opts)
     except UserError as e:
         raise UserError(f"--renderer {name}: {str(e).removeprefix('renderer.name: ')}") from None
 
@@ -102,7 +122,7 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         out.start()  # an unwritable path fails here, before any work
         cache = open_cache(args.cache)
-        renderer = cli_renderer(args.renderer, args.size)
+        renderer = cli_renderer(args.renderer, args.size, **liveportrait_options(args))
         loaded = CharacterLibrary(character.parent, cache, settings, preparer=renderer).load(character)
         if loaded.assets is None:
             raise UserError(loaded.error)
@@ -125,7 +145,9 @@ def _demo(args: argparse.Namespace) -> int:
         ok = True
     finally:
         source.close()
+        status = ""
         if renderer is not None:
+            status = renderer.status_line()  # before close: it reads the sessions' timings
             renderer.close()
         if ok:
             out.close()
@@ -138,7 +160,7 @@ def _demo(args: argparse.Namespace) -> int:
             raise UserError(f"{args.sheet}: not written: {e}") from None
     result = {
         "renderer": renderer.name,
-        "renderer_reason": "; ".join(p for p in (renderer.selection, renderer.status_line()) if p),
+        "renderer_reason": "; ".join(p for p in (renderer.selection, status) if p),
         "character": str(character),
         "driver": str(driver),
         "out": str(out.path),

@@ -56,8 +56,12 @@ def run(args: argparse.Namespace) -> int:
     results = []
     with progress(total=len(paths), desc="preprocessing", unit="image", disable=args.json) as bar:
         for path in paths:
-            bar.set_postfix_str(path.name[-30:], refresh=False)
-            results.append(lib.load(path))
+            name = path.name[-30:]
+            bar.set_postfix_str(name, refresh=False)
+            def on_stage(stage: str, n: str = name) -> None:
+                bar.set_postfix_str(f"{n}: {stage}")
+
+            results.append(lib.load(path, on_stage=on_stage))
             bar.update(1)
     renderer.close()
     counts = Counter("cached" if r.status in ("memory", "disk") else r.status for r in results)

@@ -24,8 +24,14 @@ from worker.track.face_state import FaceState
 class Animator:
     """Retargeter per character (kept) + one renderer; `animate` draws one frame."""
 
-    def __init__(self, renderer: str = "meshwarp", size: int = 512, options: RetargetOptions | None = None) -> None:
-        self.renderer = create_renderer(renderer, size=size)
+    def __init__(
+        self,
+        renderer: str = "meshwarp",
+        size: int = 512,
+        options: RetargetOptions | None = None,
+        renderer_opts: dict | None = None,
+    ) -> None:
+        self.renderer = create_renderer(renderer, size=size, **(renderer_opts or {}))
         self.size = size
         self.options = options or RetargetOptions()
         self.options.validate()

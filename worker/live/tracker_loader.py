@@ -95,28 +95,27 @@ class TrackerLoader:
     def _resting(timestamp: float) -> FaceState:
         return FaceState(found=False, timestamp=timestamp, lost_blend=1.0)
 
+    def _live(self) -> Tracker | None:
+        """The built tracker, or None while it loads (`ready` raises when building failed)."""
+        return self._tracker if self.ready else None
+
     # --- the Tracker port ---------------------------------------------------------------------
     @property
     def neutral(self) -> FaceState | None:
-        t = self._tracker if self.ready else None  # `ready` raises when loading failed
-        return t.neutral if t is not None else None
+        return t.neutral if (t := self._live()) is not None else None
 
     @property
     def calibrating(self) -> bool:
-        t = self._tracker if self.ready else None  # `ready` raises when loading failed
-        return t.calibrating if t is not None else False
+        return t.calibrating if (t := self._live()) is not None else False
 
     def process(self, image: np.ndarray, timestamp: float) -> FaceState:
-        t = self._tracker if self.ready else None  # `ready` raises when loading failed
-        return t.process(image, timestamp) if t is not None else self._resting(timestamp)
+        return t.process(image, timestamp) if (t := self._live()) is not None else self._resting(timestamp)
 
     def hold(self, timestamp: float) -> FaceState:
-        t = self._tracker if self.ready else None  # `ready` raises when loading failed
-        return t.hold(timestamp) if t is not None else self._resting(timestamp)
+        return t.hold(timestamp) if (t := self._live()) is not None else self._resting(timestamp)
 
     def lost(self, timestamp: float) -> FaceState:
-        t = self._tracker if self.ready else None  # `ready` raises when loading failed
-        return t.lost(timestamp) if t is not None else self._resting(timestamp)
+        return t.lost(timestamp) if (t := self._live()) is not None else self._resting(timestamp)
 
     def calibrate(self) -> None:
         with self._lock:

@@ -80,6 +80,7 @@ class LiveWorker:
             s.renderer.name,
             size=s.characters.size,
             options=s.motion.retarget_options(s.voice.lipsync if self.voice is not None else "off"),
+            renderer_opts=s.renderer.options(),
         )
         log.info("renderer: %s", self.animator.renderer.selection)  # which one draws, and why
         STARTUP.mark("renderer ready")
@@ -144,7 +145,7 @@ class LiveWorker:
         entry = RENDERERS.get(self.settings.renderer.name)
         if entry is not None:
             ok, reason = entry.availability()
-            if not ok:
+            if not ok and not self.settings.renderer.unverified:  # unverified: the renderer labels it
                 raise UserError(f"renderer.name: {reason}")
 
     def _outputs(self, frame_port: int | None) -> OutputFanout:

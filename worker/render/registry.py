@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from worker.errors import UserError
-from worker.options import SIZE, Backend, by_name
+from worker.options import SIZE, Backend, Option, by_name
 
 if TYPE_CHECKING:
     from worker.render.base import Renderer
@@ -74,14 +74,38 @@ def pick_auto() -> tuple[str, str]:
     return "liveportrait", f"auto chose liveportrait: {weights}, GPU provider {choice.device} works"
 
 
+# liveportrait's options, declared once here (the renderer, the config, `describe` and the OBS
+# script read them from this table; providers.DEVICES and renderer.PRECISION are these choices)
+LP_MODELS = Option("models", "str", None, optional=True, help="folder holding liveportrait/*.onnx (default: installed)")
+LP_PRECISION = Option(
+    "precision", "choice", "auto", choices=("auto", "fp16", "fp32"),
+    help="auto: FP16 on GPUs, FP32 on the CPU; fp32 for GPUs whose FP16 misbehaves (black frames); "
+    "fp16 on the CPU runs the GPU graph set for checks",
+)  # fmt: skip
+LP_DEVICE = Option("device", "choice", "auto", choices=("auto", "cuda", "dml", "coreml", "cpu"))
+LP_UNVERIFIED = Option(
+    "unverified", "bool", False, help="run weight files that are not verified (labelled UNVERIFIED everywhere)"
+)
+LP_OPTIONS = (LP_MODELS, LP_PRECISION, LP_DEVICE, LP_UNVERIFIED)
+
+
 @dataclass(frozen=True)
 class RendererEntry(Backend):
     def explain(self, reason: str) -> str:
         return f"renderer {self.name} is {reason}"
 
     def create(self, **opts: Any) -> Any:
+        known = {o.name for o in self.options}
+        unknown = sorted(k for k, v in opts.items() if k not in known and v is not None)
+        if unknown:
+            took = ", ".join(sorted(known))
+            raise UserError(f"renderer {self.name} takes no option {', '.join(unknown)} (its options: {took})")
+        opts = {k: v for k, v in opts.items() if v is not None}
+        for o in self.options:
+            if o.name in opts:
+                o.check(opts[o.name], f"renderer.{o.name}")
         ok, reason = self.availability()
-        if not ok:
+        if not ok and not opts.get("unverified") and not opts.get("models"):  # the renderer checks those itself
             raise UserError(f"renderer.name: {reason}")
         r = self.load()(**opts)
         r.selection = f"{self.name}: chosen by name"
@@ -94,7 +118,8 @@ class AutoEntry(RendererEntry):
 
     def create(self, **opts: Any) -> Any:
         name, why = pick_auto()
-        r = RENDERERS[name].create(**opts)
+        takes = {o.name for o in RENDERERS[name].options}
+        r = RENDERERS[name].create(**{k: v for k, v in opts.items() if k in takes})  # meshwarp: no LP options
         r.selection = why
         return r
 
@@ -109,7 +134,7 @@ RENDERERS: dict[str, RendererEntry] = by_name(
         name=AUTO,
         target="",
         summary="liveportrait where its weights are verified and a GPU works, else meshwarp",
-        options=(SIZE,),
+        options=(SIZE, *LP_OPTIONS),
         why_unavailable=lambda: None,
     ),
     RendererEntry(
@@ -123,7 +148,7 @@ RENDERERS: dict[str, RendererEntry] = by_name(
         name="liveportrait",
         target="worker.render.liveportrait:LivePortraitRenderer",
         summary="LivePortrait neural renderer (ONNX Runtime; NVIDIA GPU recommended)",
-        options=(SIZE,),
+        options=(SIZE, *LP_OPTIONS),
         why_unavailable=_liveportrait_unavailable,
     ),
 )
@@ -135,6 +160,13 @@ def create_renderer(name: str = DEFAULT, **opts: Any) -> Renderer:
     if entry is None:
         raise UserError(f"renderer.name: unknown renderer {name!r} (choose from {', '.join(RENDERERS)})")
     return entry.create(**opts)
+
+
+def renderer_options(section: dict[str, Any]) -> dict[str, Any]:
+    """The options of the config's `renderer` section that its chosen renderer takes (size apart)."""
+    entry = RENDERERS.get(section.get("name", DEFAULT))
+    takes = {o.name for o in entry.options} - {"size"} if entry else set()
+    return {k: v for k, v in section.items() if k in takes}
 
 
 def describe_renderers() -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from worker.characters.face_marks import sidecar_digest, sidecar_stamp
 from worker.characters.image_io import decode_image, is_image_file
 from worker.characters.library import CharacterLibrary
 from worker.characters.preparer import preparer_tag
-from worker.characters.preprocess import PreprocessSettings, cache_key, content_hash
+from worker.characters.preprocess import STAGES, PreprocessSettings, cache_key, content_hash
 from worker.characters.validation import check_image
 from worker.errors import UserError, os_reason
 from worker.paths import SAMPLE_CHARACTERS_DIR
@@ -171,16 +171,19 @@ class Characters:
         from worker.render import create_renderer
 
         path = self.path(name)
-        job.step(0, 3, f"{name}: loading the renderer")
+        total = 2 + len(STAGES)  # the renderer, the cache, then the preparer's own stages as they begin
+        job.step(0, total, f"{name}: loading the renderer")
         renderer = create_renderer(self.renderer_name, size=self.settings.size)
         try:
-            job.step(1, 3, f"{name}: finding the face, cutting out, preparing")
-            loaded = self.library(renderer).load(path)
+            job.step(1, total, f"{name}: reading the cache")
+            loaded = self.library(renderer).load(
+                path, on_stage=lambda stage: job.step(2 + STAGES.index(stage), total, f"{name}: {stage}")
+            )
         finally:
             renderer.close()
         if loaded.assets is None:
             raise UserError(loaded.error)
-        job.step(3, 3, f"{name}: {loaded.status} in {loaded.seconds:.2f} s")
+        job.step(total, total, f"{name}: {loaded.status} in {loaded.seconds:.2f} s")
         return {
             "file": name,
             "status": loaded.status,

@@ -352,22 +352,26 @@ def bench_meshwarp_clip(clip: Path, character: Path, max_frames: int = 120, size
 
 
 def bench_liveportrait(clip: Path, character: Path, max_frames: int = 120, size: int = 512,
-                       models_dir: Path | None = None, standin: bool = False, device: str = "auto") -> dict:
+                       models_dir: Path | None = None, standin: bool = False, device: str = "auto",
+                       **renderer_opts) -> dict:
     """liveportrait on a real clip (worker.tools.liveportrait_overhead): per-network ms, our own
     code's cost around the networks with every frame through W+G (render cache off), and the
-    render cache's hit rate with it on. `standin`: the stand-in graphs (their network ms and hit
-    rate are not LivePortrait's; our own code's cost is the same work)."""
+    render cache's hit rate with it on. The graphs: `models_dir`, else the tests' stand-in
+    variable, else the installed weights; `standin` with none of these builds the stand-ins.
+    `weights` says what ran (verified / real architecture with random weights / stand-ins)."""
     from worker.render.liveportrait.weights import default_models_dir, standin_dir
     from worker.tools.liveportrait_overhead import measure
 
-    # overhead.measure builds the stand-ins itself when given no folder
-    models = None if standin else Path(models_dir or default_models_dir())
-    if standin or (models is not None and models == standin_dir()):  # the tests' env var points at stand-ins too
-        label = "STAND-IN graphs (tests' standin.py): network ms and hit rate are NOT LivePortrait's"
-    else:
-        label = f"LivePortrait weights in {models}"
-    own = measure(clip, character, max_frames, models, size=size, cache=False, device=device)
-    cached = measure(clip, character, max_frames, models, size=size, cache=True, device=device)
+    models = Path(models_dir) if models_dir else standin_dir()
+    if models is None and not standin:
+        models = default_models_dir()
+    if models is not None and standin:
+        renderer_opts.setdefault("unverified", True)  # --standin: whatever graphs were given, labelled
+    own = measure(clip, character, max_frames, models, size=size, cache=False, device=device, **renderer_opts)
+    cached = measure(clip, character, max_frames, models, size=size, cache=True, device=device, **renderer_opts)
+    label = own["weights"]
+    if "verified" not in label or "unverified" in label:
+        label += ": network ms and hit rate are NOT LivePortrait's published networks'"
     return {
         "renderer": "liveportrait",
         "weights": label,

@@ -41,7 +41,14 @@ from pathlib import Path
 import numpy as np
 
 # what built the committed small set; the cached environment installs exactly these
-PINS = {"torch": "2.13.0", "onnx": "1.19.1", "mimic-head": "0.1.5", "onnxscript": None, "numpy": "<2"}
+PINS = {
+    "torch": "2.13.0",  # the CPU build pip finds on our machines' disk; elsewhere PyPI's (with CUDA libraries)
+    "onnx": "1.19.1",
+    "onnxscript": "0.7.2",  # torch.onnx needs it at import
+    "numpy": "1.26.4",
+    "pyyaml": "6.0.4",
+    "mimic-head": "0.1.5",  # installed without its dependencies (a UI stack the modules do not use)
+}
 SEED = 20261207
 NAMES = {
     "F": "appearance_feature_extractor",
@@ -109,8 +116,8 @@ def ensure_env(log=print) -> Path:
         return py
     log(f"making the builder's environment in {d} (torch {PINS['torch']} CPU; once)")
     subprocess.run([sys.executable, "-m", "venv", str(d)], check=True)
-    spec = [f"{k}=={v}" if v and v[0].isdigit() else f"{k}{v or ''}" for k, v in PINS.items() if k != "mimic-head"]
-    subprocess.run([str(py), "-m", "pip", "install", "-q", *spec, "pyyaml", "platformdirs"], check=True)
+    spec = [f"{k}=={v}" for k, v in PINS.items() if k != "mimic-head"]
+    subprocess.run([str(py), "-m", "pip", "install", "-q", *spec], check=True)
     subprocess.run(
         [str(py), "-m", "pip", "install", "-q", "--no-deps", f"mimic-head=={PINS['mimic-head']}"], check=True
     )

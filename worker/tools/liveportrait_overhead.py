@@ -47,6 +47,7 @@ def measure(
     cache: bool = False,
     device: str = "cpu",
     device_paste: bool = True,
+    **renderer_opts,
 ) -> dict:
     from worker.capture.video import VideoFileSource
     from worker.render.liveportrait import Driver, LivePortraitRenderer
@@ -57,7 +58,9 @@ def measure(
     if models_dir is None:
         tmp = tempfile.TemporaryDirectory()
         models_dir = build_models(Path(tmp.name))
-    opts = {} if cache else {"cache_frames": 0, "hold": 0.0}
+    opts = dict(renderer_opts) if cache else {"cache_frames": 0, "hold": 0.0, **renderer_opts}
+    if tmp:
+        opts["unverified"] = True  # the stand-ins just built (labelled below)
     r = LivePortraitRenderer(size=size, models_dir=models_dir, device=device, device_paste=device_paste, **opts)
     rgba, lm = character_arrays(character, size)
     arrays = r.prepare_picture(rgba, lm)
@@ -81,7 +84,7 @@ def measure(
         "frames": len(tracked),
         "frame_size": list(tracked[0].frame.shape[1::-1]) if tracked else None,
         "output_size": size,
-        "weights": "stand-in" if tmp else str(models_dir),
+        "weights": "STAND-IN graphs (tests only; not LivePortrait)" if tmp else r.weights,
         "paste": "in W+G (device)" if device_paste else "OpenCV (host)",
         "own_ms": s["own_ms"],
         "own_ms_total": s["own_ms_total"],

@@ -80,7 +80,7 @@ def scene_json(name: str) -> dict:
 
 
 def write_config(home: Path, ws_port: int, ws_password: str, scenes: list[str], script_settings: dict,
-                 script_path: Path = SCRIPT) -> None:
+                 script_path: Path = SCRIPT, extra_scripts: tuple[Path, ...] = ()) -> None:
     cfg = home / ".config" / "obs-studio"
     (cfg / "basic" / "profiles" / PROFILE).mkdir(parents=True, exist_ok=True)
     (cfg / "basic" / "scenes").mkdir(parents=True, exist_ok=True)
@@ -100,7 +100,8 @@ def write_config(home: Path, ws_port: int, ws_password: str, scenes: list[str], 
         "current_program_scene": scenes[0],
         "scene_order": [{"name": s} for s in scenes],
         "sources": [scene_json(s) for s in scenes],
-        "modules": {"scripts-tool": [{"path": str(script_path), "settings": script_settings}]},
+        "modules": {"scripts-tool": [{"path": str(script_path), "settings": script_settings},
+                                     *({"path": str(p), "settings": {}} for p in extra_scripts)]},
     }
     (cfg / "basic" / "scenes" / f"{COLLECTION}.json").write_text(json.dumps(collection, indent=1))
 
@@ -109,7 +110,7 @@ class ObsRun:
     """One headless OBS: `start()`, drive it with `ws` (obsws-python ReqClient), `stop()`."""
 
     def __init__(self, root: Path, script_settings: dict, scenes: list[str] | None = None,
-                 env: dict | None = None, script: Path = SCRIPT):
+                 env: dict | None = None, script: Path = SCRIPT, extra_scripts: tuple[Path, ...] = ()):
         self.root = Path(root)
         self.home = self.root / "home"
         self.state_dir = self.root / "state"
@@ -117,6 +118,7 @@ class ObsRun:
         self.script_settings = script_settings
         self.script = Path(script)  # another checkout's script runs that checkout's worker (before/after)
         self.extra_env = env or {}
+        self.extra_scripts = tuple(extra_scripts)  # test helpers loaded beside ours (tests/data/obs_*.py)
         self.ws_port = free_port()
         self.ws_password = secrets.token_urlsafe(16)
         self.xvfb = Xvfb()
@@ -137,7 +139,8 @@ class ObsRun:
         logging.getLogger("obsws_python").setLevel(logging.CRITICAL)  # "refused" until OBS listens
         self.home.mkdir(parents=True, exist_ok=True)
         if fresh_config:
-            write_config(self.home, self.ws_port, self.ws_password, self.scenes, self.script_settings, self.script)
+            write_config(self.home, self.ws_port, self.ws_password, self.scenes, self.script_settings, self.script,
+                         self.extra_scripts)
         display = self.xvfb.start()
         env = dict(os.environ)
         # opencv-python (imported by these tests) points QT_* at its own Qt plugins: OBS must not see them

@@ -98,8 +98,8 @@ def _differs(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 
 def _wait_visible(run, t0: float, timeout: float, width: int) -> tuple[float, list[float]]:
     """Seconds from `t0` to the first screenshot showing a picture with alpha; the gaps between shots."""
-    gaps: list[float] = []
     deadline, last = time.monotonic() + timeout, None
+    gaps: list[float] = []
     while time.monotonic() < deadline and not (run.status().get("frames") or {}).get("first_frame_wall"):
         if run.proc.poll() is not None:
             break
@@ -276,8 +276,8 @@ def bench_recovery(runs: int = 3, kills: int = 2, size: int = 512, clip: Path | 
                                                  if k["first_frame_pushed_s"] is not None])},
         "kill_to_worker_spawned_s": {"median": _med([k["worker_spawned_s"] for s in samples for k in s["kills"]
                                                      if k["worker_spawned_s"] is not None])},
-        "restarted_worker_marks_s": {name: _med(v)
-                                     for name, v in sorted(marks.items(), key=lambda kv: float(np.median(kv[1])))},
+        "restarted_worker_marks_s": {name: _med(v) for name, v in
+                                     sorted(marks.items(), key=lambda kv: float(np.median(kv[1])))},
         "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "runs": samples,
     }

@@ -169,7 +169,9 @@ _DTYPES = {
 class Network:
     """One session; `run(*arrays)` in the spec's input order -> outputs in the spec's order."""
 
-    def __init__(self, spec: NetSpec, path: Path, choice: ProviderChoice, source: Path | None = None):
+    def __init__(
+        self, spec: NetSpec, path: Path, choice: ProviderChoice, source: Path | None = None, threads: int = 0
+    ):
         import onnxruntime as ort
 
         self.spec, self.path, self.choice = spec, Path(path), choice
@@ -178,6 +180,9 @@ class Network:
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
+        if threads > 0:  # `bench --cores N`, the GPU check: ONNX Runtime's own pool, not only the process
+            so.intra_op_num_threads = threads
+            so.inter_op_num_threads = 1
         # idle worker threads must not spin: the tracker and our own per-frame code share the cores
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.add_session_config_entry("session.inter_op.allow_spinning", "0")

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from worker.errors import UserError
+from worker.render.registry import LP_DEVICE
 
 log = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cuda", "dml", "coreml", "cpu")
+DEVICES = LP_DEVICE.choices  # declared once, in the renderer registry
 PROVIDER = {
     "cuda": "CUDAExecutionProvider",
     "dml": "DmlExecutionProvider",

@@ -70,6 +70,7 @@ from worker.render.liveportrait.weights import (
     set_file,
     standin_dir,
 )
+from worker.render.registry import LP_PRECISION
 from worker.retarget.idle import Idle
 from worker.track import landmark_ids as L
 from worker.track.features import eye_openness
@@ -81,7 +82,7 @@ SET_NAMES = tuple(NET_SETS)  # index stored in the prepared arrays' `net_set`
 IOD_IN_KP_UNITS = 0.3  # about one inter-ocular distance in LivePortrait's keypoint units
 LIP_NORMALIZE_THRESHOLD = 0.03  # LivePortrait's: source lip ratio below this counts as closed
 GRID_SAMPLE = ("auto", "native", "rewrite")
-PRECISION = ("auto", "fp16", "fp32")  # auto: FP16 on GPU providers, FP32 on the CPU
+PRECISION = LP_PRECISION.choices  # auto: FP16 on GPU providers, FP32 on the CPU
 SLOW_NOTE_AFTER = 30  # frames: on the CPU, say once how slow it is here (measured, not guessed)
 
 
@@ -142,6 +143,7 @@ def availability(models_dir: Path | None = None, net_set: str = "human") -> tupl
 
 
 ARCH_RECORD = "BUILD.json"  # written by worker.tools.liveportrait_graphs beside real-architecture graphs
+RANDOM_ARCH = "real architecture, RANDOM weights (not LivePortrait's; unverified)"
 
 
 def weights_label(models_dir: Path, unverified: bool = False) -> str:
@@ -149,8 +151,9 @@ def weights_label(models_dir: Path, unverified: bool = False) -> str:
     "STAND-IN graphs ...", "real architecture, RANDOM weights ..." or "UNVERIFIED files ...".
     Files that are not verified run only when `unverified` is asked for (UserError otherwise)."""
     models_dir = Path(models_dir)
-    if models_dir == standin_dir():
-        return "STAND-IN graphs (tests only; not LivePortrait)"
+    built = any((d / ARCH_RECORD).is_file() for d in (models_dir, models_dir / "liveportrait"))
+    if models_dir == standin_dir():  # the tests' variable; it may point at a real-architecture build
+        return RANDOM_ARCH if built else "STAND-IN graphs (tests only; not LivePortrait)"
     ok, why = availability(models_dir)
     if ok:
         return "verified published weights"
@@ -160,10 +163,7 @@ def weights_label(models_dir: Path, unverified: bool = False) -> str:
             "to run files that are not verified anyway (labelled UNVERIFIED), pass unverified "
             "(--unverified, renderer option `unverified: true`)"
         )
-    for record in (models_dir / ARCH_RECORD, models_dir / "liveportrait" / ARCH_RECORD):
-        if record.is_file():
-            return "real architecture, RANDOM weights (not LivePortrait's; unverified)"
-    return f"UNVERIFIED files from {models_dir}"
+    return RANDOM_ARCH if built else f"UNVERIFIED files from {models_dir}"
 
 
 def load_networks(
@@ -173,6 +173,7 @@ def load_networks(
     grid_sample: str = "auto",
     paste_size: int = 0,
     prefix: str = LP_PREFIX,
+    threads: int = 0,
 ) -> dict[str, Network]:
     """The six sessions of the set under `prefix`, each graph prepared for the chosen provider
     (see graph_prep); with `paste_size`, W+G also pastes its output into the `paste_size`² picture
@@ -200,14 +201,14 @@ def load_networks(
         else:
             variant = Variant(fp16=half)
         try:
-            nets[key] = Network(spec, prepared_graph(src, variant), choice, source=src)
+            nets[key] = Network(spec, prepared_graph(src, variant), choice, source=src, threads=threads)
         except UserError as e:
             if not variant.fp16:
                 raise
             # a graph our FP16 pass cannot make loadable still runs in FP32 (slower, same output)
             log.warning("%s; running %s in FP32", e, spec.file)
             fallback = Variant(opset20=variant.opset20, rewrite=variant.rewrite, fp16=False, paste=variant.paste)
-            nets[key] = Network(spec, prepared_graph(src, fallback), choice, source=src)
+            nets[key] = Network(spec, prepared_graph(src, fallback), choice, source=src, threads=threads)
     feat, want = nets["F"].out_shapes[0], nets["W"].in_shapes[0]
     if feat != want:
         raise UserError(
@@ -314,6 +315,7 @@ class LivePortraitRenderer(Renderer):
         self,
         size: int = 512,
         models_dir: Path | str | None = None,
+        models: Path | str | None = None,
         device: str = "auto",
         precision: str = "auto",
         unverified: bool = False,
@@ -330,15 +332,18 @@ class LivePortraitRenderer(Renderer):
         hold: float = 0.002,
         idle: bool = True,
         device_paste: bool = True,
+        threads: int = 0,
     ) -> None:
         super().__init__(size)
+        models_dir = models or models_dir  # `models`: the registry's option name
         self.models_dir = Path(models_dir) if models_dir else default_models_dir()
         self.standin = self.models_dir == standin_dir()
         self.weights = weights_label(self.models_dir, unverified)
         self.choice = choose(device)
         self.precision = precision
         self._load = (precision, grid_sample, size if device_paste else 0)
-        self.nets = load_networks(self.models_dir, self.choice, *self._load)
+        self._threads = threads  # ONNX Runtime's threads per session (0: its default, all cores)
+        self.nets = load_networks(self.models_dir, self.choice, *self._load, threads=threads)
         self.sets: dict[str, dict[str, Network]] = {"human": self.nets}  # the animal set loads on first use
         self._sets_lock = threading.Lock()
         animal_ok, why = availability(self.models_dir, "animal")
@@ -364,6 +369,7 @@ class LivePortraitRenderer(Renderer):
         self._last: np.ndarray | None = None  # last driving vector (for face loss)
         self.meter = _Meter(self.nets)
         self.frames = 0
+        self._final_status = ""
         for net in self.nets.values():
             log.info("%s", net.line)
         log.info("%s", self.choice.line())
@@ -394,6 +400,8 @@ class LivePortraitRenderer(Renderer):
         return {k: round(1000.0 * v / n, 3) for k, v in src.items()}
 
     def status_line(self) -> str:
+        if not self.nets and self._final_status:
+            return self._final_status  # closed: what it measured while it ran
         ms = self.network_ms()
         per_frame = sum(ms.get(k, 0.0) for k in ("motion", "warp+generator", "stitching", "eye", "lip"))
         fps = 1000.0 / per_frame if per_frame else 0.0
@@ -433,7 +441,9 @@ class LivePortraitRenderer(Renderer):
         """The sessions of set `name`, loaded on first use (the loader thread may ask first)."""
         with self._sets_lock:
             if name not in self.sets:
-                nets = load_networks(self.models_dir, self.choice, *self._load, prefix=NET_SETS[name])
+                nets = load_networks(
+                    self.models_dir, self.choice, *self._load, prefix=NET_SETS[name], threads=self._threads
+                )
                 for net in nets.values():
                     log.info("%s (%s set)", net.line, name)
                 self.meter.nets.extend(nets.values())
@@ -653,6 +663,8 @@ class LivePortraitRenderer(Renderer):
 
     def close(self) -> None:
         """Drop the sessions and everything bound on the device (frees GPU memory at once)."""
+        if self.nets:
+            self._final_status = self.status_line()
         self._char = None
         self._char_id = None
         self.cache.clear()

@@ -171,6 +171,14 @@ $('#clipForm').onsubmit = async ev => {
   } catch (e) { say(msg, e.message, 'err'); }
   clipJob = null; $('#generate').disabled = false; $('#clipCancel').hidden = true;
 };
+const FORMAT_NOTES = {
+  mp4: 'MP4 plays everywhere; green where the picture is transparent.',
+  webm: 'WebM keeps the transparency and plays here (Chrome, Firefox, OBS).',
+  mov: 'MOV (ProRes 4444) keeps the transparency for video editors; browsers do not play it: download only.',
+};
+const formatNote = () => say($('#clipFormatNote'), FORMAT_NOTES[$('#clipFormat').value] || '');
+$('#clipFormat').onchange = formatNote;
+formatNote();
 $('#clipCancel').onclick = () => { if (clipJob) postJSON('/api/jobs/' + clipJob.id + '/cancel', {}); };
 
 let clipCount = 0;
