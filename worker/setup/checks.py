@@ -549,7 +549,9 @@ def check_selftest(opts: DoctorOptions) -> Check:
     )
     rx = None
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()
+    stdout = proc.stdout
+    assert stdout is not None  # stdout=PIPE
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
     try:
         try:
             line = lines.get(timeout=STARTUP_TIMEOUT)
@@ -571,7 +573,9 @@ def check_selftest(opts: DoctorOptions) -> Check:
         ready = json.loads(line)
         startup = time.monotonic() - t0
         rx = P.FrameReceiver(int(ready["frame_port"]), token).connect()
-        frames, alpha_ok, first, last = 0, True, None, None
+        frames, alpha_ok = 0, True
+        first: float | None = None
+        last: float | None = None
         deadline = time.monotonic() + secs + 15  # the first frame may wait for the character to prepare
         while time.monotonic() < deadline and (first is None or time.monotonic() - first < secs):
             f = rx.poll(0.2)
@@ -587,7 +591,8 @@ def check_selftest(opts: DoctorOptions) -> Check:
 
                 a = np.frombuffer(bytes(f.data), np.uint8)[3::4]
                 alpha_ok = alpha_ok and int(a.max()) == 255 and int(a.min()) < 128
-        fps = (frames - 1) / (last - first) if frames > 1 and last > first else 0.0
+        span = (last - first) if first is not None and last is not None else 0.0
+        fps = (frames - 1) / span if frames > 1 and span > 0 else 0.0
         data = {"frames": frames, "fps": round(fps, 1), "startup_s": round(startup, 2), "alpha": alpha_ok}
         if frames == 0:
             return Check(
