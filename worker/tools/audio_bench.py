@@ -170,6 +170,7 @@ def pipeline_latency(
         frames: list[tuple[float, float, np.ndarray]] = []  # (capture, sent: wall clock; mouth pixels)
         w.start()
         clock = time.time() - time.perf_counter()  # perf_counter -> wall clock
+        assert w.frame_port is not None  # the obs output runs
         rx = P.FrameReceiver(w.frame_port, token).connect()
         try:
             end = time.monotonic() + len(x) / RATE + 1.0
@@ -257,8 +258,8 @@ def _cli(*args: str, cache: Path) -> tuple[float, dict]:
 def offline_and_batch(lines: list[str], size: int = 256) -> dict:
     """Seconds of video per second of render, and a batch run against one run per line (all fresh
     processes on the same warm character cache, voices made once per line in both)."""
-    with tempfile.TemporaryDirectory(prefix="sa-voice-bench-") as d:
-        d = Path(d)
+    with tempfile.TemporaryDirectory(prefix="sa-voice-bench-") as tmp:
+        d = Path(tmp)
         cache = d / "cache"
         batch = d / "lines.txt"
         batch.write_text("\n".join(lines) + "\n", encoding="utf-8")
