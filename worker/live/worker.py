@@ -117,6 +117,7 @@ class LiveWorker:
             self.pipeline.stages.warn(f"output {w}", quiet=True)  # `run` prints them, once
         if self.voice_warning:
             self.pipeline.warn(self.voice_warning)
+        self.pipeline.stages.note_character(first, assets)
         # the tracker starts loading once the first (idle) frame is out, or after a second at the latest
         self.pipeline.stages.on_first_frame = self.tracker.start
         self.first = first
