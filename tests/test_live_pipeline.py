@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from worker.capture import Frame, FrameSource, NoCamera
-from worker.config import load_config
 from worker.control import protocol as P
 from worker.control.server import UnknownOp
 from worker.errors import UserError
@@ -208,7 +207,6 @@ class Rig:
         voice: FakeVoice | None = None,
         source=None,
     ) -> None:
-        self.cfg = load_config(None, {})
         self.tracker = FakeTracker(track_delay)
         self.animator = FakeAnimator(render_delay)
         self.roster = FakeRoster()
@@ -216,7 +214,6 @@ class Rig:
         self.fanout = OutputFanout(self.outputs).start()
         self.events: list[dict] = []
         self.pipeline = Pipeline(
-            self.cfg,
             source or (lambda: FakeSource(n, fps)),
             self.roster,
             self.animator,
