@@ -43,6 +43,14 @@ from stream_animator_lib.settings import (  # noqa: E402
     ScriptSettings,
     find_worker_python,
 )
+from stream_animator_lib.sources import (  # noqa: E402
+    BROWSER_MISSING,
+    BROWSER_SOURCE_ID,
+    BROWSER_SOURCE_NAME,
+    browser_source_settings,
+    ensure_source,
+    has_source_type,
+)
 
 SOURCE_NAME = "Animated Character"
 SPOUT_SOURCE_NAME = "Animated Character (Spout)"
@@ -83,6 +91,8 @@ class _State:
     last_logged: "tuple[Any, Any, Any] | None" = None
     loaded_wall = 0.0
     pending_log: "deque[str]" = deque(maxlen=200)  # lines from the engine thread, printed by the timer
+    browser_url: "str | None" = None  # the page address the Browser Source was last made for
+    browser_missing_said = False
 
 
 S = _State()
@@ -494,11 +504,20 @@ def _on_frontend_event(event):
 
 
 def _on_timer():
-    # video thread: read the snapshot, log a state change, nothing else
+    # timer (video) thread: read the snapshot, log a state change; make the Browser Source once the
+    # worker tells its page address (as OBS scripts commonly create sources from timers)
     _flush_log()
     if S.engine is None:
         return
     snap = S.engine.snapshot()
+    url = snap.get("browser_source")
+    if url and S.settings is not None and S.settings.output_mode == "browser":
+        # the worker told its page's address: make (or point) the Browser Source; without the plugin,
+        # say so again when a worker start has cleared the status
+        if url != S.browser_url or (S.browser_missing_said and not snap.get("last_error")):
+            S.browser_url = url
+            _ensure_source()
+            snap = S.engine.snapshot()
     key = (snap.get("state"), snap.get("last_error"), snap.get("character"))
     if key != S.last_logged:
         S.last_logged = key
@@ -533,35 +552,6 @@ def _media_source_settings(mode):
     }
 
 
-def _apply_source_settings(src, wanted):
-    cur = obs.obs_source_get_settings(src)
-    differs = False
-    for k, v in wanted.items():
-        if isinstance(v, bool):
-            differs |= obs.obs_data_get_bool(cur, k) != v
-        elif isinstance(v, int):
-            differs |= obs.obs_data_get_int(cur, k) != v
-        else:
-            differs |= obs.obs_data_get_string(cur, k) != v
-    obs.obs_data_release(cur)
-    if differs:  # updating a Media Source reopens its input: only when something changed
-        data = _obs_data(wanted)
-        obs.obs_source_update(src, data)
-        obs.obs_data_release(data)
-
-
-def _obs_data(values):
-    data = obs.obs_data_create()
-    for k, v in values.items():
-        if isinstance(v, bool):
-            obs.obs_data_set_bool(data, k, v)
-        elif isinstance(v, int):
-            obs.obs_data_set_int(data, k, v)
-        else:
-            obs.obs_data_set_string(data, k, str(v))
-    return data
-
-
 def _target_scene_source():
     if obs.obs_frontend_preview_program_mode_active():
         src = obs.obs_frontend_get_current_preview_scene()
@@ -570,42 +560,54 @@ def _target_scene_source():
     return obs.obs_frontend_get_current_scene()
 
 
+def _wanted_source(mode):
+    """(name, type id, settings) of the receiving source for `mode`; None while not known yet."""
+    if S.settings is None:
+        return None
+    if mode == "browser":  # the worker's page: its address comes with the worker's ready line
+        url = S.engine.snapshot().get("browser_source") if S.engine is not None else None
+        if not url:
+            return None  # the timer calls again once the worker is ready
+        return BROWSER_SOURCE_NAME, BROWSER_SOURCE_ID, browser_source_settings(url, S.settings.size)
+    if mode == "spout":
+        return SPOUT_SOURCE_NAME, SPOUT_SOURCE_ID, {"spoutsenders": S.settings.spout_name, "compositemode": 2}
+    return SOURCE_NAME, SOURCE_ID, _media_source_settings(mode)  # compositemode 2 above keeps alpha
+
+
 def _ensure_source():
     """Find the receiving source by name, else create it in the current scene (idempotent)."""
     if S.settings is None:
         return
     mode = S.settings.output_mode
-    if mode == "browser":
-        return  # a Browser Source the user adds once (`obs-setup --browser-source`; the address is kept)
-    if mode == "spout":
-        name, type_id = SPOUT_SOURCE_NAME, SPOUT_SOURCE_ID
-        wanted = {"spoutsenders": S.settings.spout_name, "compositemode": 2}  # 2 keeps alpha
-    else:
-        name, type_id = SOURCE_NAME, SOURCE_ID
-        wanted = _media_source_settings(mode)
-    src = obs.obs_get_source_by_name(name)
-    if src is not None:
-        if obs.obs_source_get_unversioned_id(src) == type_id:
-            _apply_source_settings(src, wanted)
-        else:
-            _log(f"a source named '{name}' of another type exists; rename it so the animator can add its own")
-        obs.obs_source_release(src)
+    if mode == "browser" and not has_source_type(obs, BROWSER_SOURCE_ID):
+        if not S.browser_missing_said:  # the log once; the status again after each worker start
+            S.browser_missing_said = True
+            _log(BROWSER_MISSING)
+        if S.engine is not None:
+            S.engine.report_problem(BROWSER_MISSING)
         return
-    scene_src = _target_scene_source()
-    if scene_src is None:
-        return  # no scene yet (still loading): FINISHED_LOADING calls again
-    data = _obs_data(wanted)
-    src = obs.obs_source_create(type_id, name, data, None)
-    obs.obs_data_release(data)
-    if src is None:
+    wanted = _wanted_source(mode)
+    if wanted is None:
+        return
+    name, type_id, settings = wanted
+    scene_src = _target_scene_source()  # None while still loading: FINISHED_LOADING calls again
+    scene = obs.obs_source_get_name(scene_src) if scene_src is not None else ""
+    try:
+        done = ensure_source(obs, name, type_id, settings, scene_src)
+    finally:
+        if scene_src is not None:
+            obs.obs_source_release(scene_src)
+    if done == "other type":
+        _log(f"a source named '{name}' of another type exists; rename it so the animator can add its own")
+    elif done == "cannot create":
         _log(f"cannot create a '{type_id}' source" + (" (is the Spout2 plugin installed?)" if mode == "spout" else ""))
-    else:
-        obs.obs_scene_add(obs.obs_scene_from_source(scene_src), src)
-        _log(f"created source '{name}' in scene '{obs.obs_source_get_name(scene_src)}'")
-        obs.obs_source_release(src)
+    elif done == "created":
+        shows = f" showing {settings['url']}" if mode == "browser" else ""
+        _log(f"created source '{name}' in scene '{scene}'{shows}")
         if S.sink is not None:
             S.sink.refresh()
-    obs.obs_source_release(scene_src)
+    elif done == "updated" and mode == "browser":
+        _log(f"source '{name}' now shows {settings['url']}")
 
 
 # ---- load / unload -------------------------------------------------------------------------------

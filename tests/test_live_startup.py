@@ -9,7 +9,6 @@ import threading
 import numpy as np
 from test_live_pipeline import FakeAnimator, FakeRoster, FakeSource, FakeTracker, Recorder, wait_for
 
-from worker.config import load_config
 from worker.live.pipeline import Pipeline
 from worker.live.startup import LINE_PREFIX, Startup, parse_log
 from worker.live.tracker_loader import TrackerLoader
@@ -35,7 +34,7 @@ class Gate:
 def _pipeline(camera, tracker, out):
     animator = FakeAnimator()
     fanout = OutputFanout([out]).start()
-    p = Pipeline(load_config(None, {}), camera, FakeRoster(), animator, tracker, fanout)
+    p = Pipeline(camera, FakeRoster(), animator, tracker, fanout)
     animator.set_character(1)
     return p, animator, fanout
 

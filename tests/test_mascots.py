@@ -229,7 +229,9 @@ def test_fox_through_check_preprocess_demo_and_run(fox, tmp_path):
     cap = cv2.VideoCapture(str(video))
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
-    assert n >= 20, n
+    # how many frames 3 s give depends on the machine's load (15 idle FPS while MediaPipe loads, then the
+    # camera's 30): that the live path writes a video of the fox is the point; rates are bench --live's
+    assert n >= 5, n
 
 
 def test_fox_mouth_and_eyes_follow_the_driver(tmp_path):

@@ -405,6 +405,37 @@ def test_obs_restart_reuses_the_source_and_keeps_hotkeys(obs_env, record_propert
     assert "stream_animator.prev_character" in run.ws.get_hotkey_list().hotkeys
 
 
+def test_browser_mode_makes_the_browser_source_or_says_it_cannot(tmp_path, files):
+    """The "browser" output mode: once the worker tells its page's address, the script makes the
+    Browser Source showing it where OBS has the obs-browser plugin (Windows, macOS, Flatpak); where
+    it is missing (Debian's OBS) it says so once in the log and in the status, and adds nothing."""
+    import sys
+
+    if str(REPO / "obs_script") not in sys.path:
+        sys.path.insert(0, str(REPO / "obs_script"))
+    from stream_animator_lib.sources import BROWSER_MISSING, BROWSER_SOURCE_NAME
+
+    run = ObsRun(tmp_path, _settings(files, output_mode="browser"), scenes=["Scene A"],
+                 env={"STREAM_ANIMATOR_CACHE": str(files["cache"])})
+    try:
+        run.start()
+        kinds = run.ws.get_input_kind_list(False).input_kinds
+        names = lambda: [i["inputName"] for i in run.ws.get_input_list().inputs]  # noqa: E731
+        if "browser_source" in kinds:
+            st = run.wait_status(lambda s: BROWSER_SOURCE_NAME in names(), 90, "the Browser Source")
+            url = run.ws.get_input_settings(BROWSER_SOURCE_NAME).input_settings["url"]
+            assert "/source?token=" in url and st.get("last_error", "") == ""
+        else:
+            run.wait_status(lambda s: s.get("state") == "running" and BROWSER_MISSING in (s.get("last_error") or ""),
+                            90, "the missing Browser Source said in the status")
+            assert BROWSER_SOURCE_NAME not in names() and SOURCE not in names()
+            time.sleep(1.0)  # a few more timer ticks: still said once
+            assert run.log_text().count(BROWSER_MISSING) == 1, run.log_text()[-2000:]
+    finally:
+        run.stop()
+        run.kill_leftovers()
+
+
 def test_nut_media_source_mode(tmp_path, files, record_property):
     """The no-code path: OBS's Media Source listens, the worker sends NUT-wrapped RGBA."""
     run = ObsRun(tmp_path, _settings(files, output_mode="nut"), scenes=["Scene A"],

@@ -432,7 +432,8 @@ def test_script_sources_are_stdlib_only():
     """OBS embeds its own Python: the script must import nothing outside the standard library."""
     code = (
         "import sys, importlib; sys.path.insert(0, sys.argv[1]);"
-        "import stream_animator_lib.engine, stream_animator_lib.obs_frames, stream_animator_lib.bindings;"
+        "import stream_animator_lib.engine, stream_animator_lib.obs_frames, stream_animator_lib.bindings,"
+        " stream_animator_lib.sources;"
         "from stream_animator_lib.protocol_loader import load_protocol; load_protocol(sys.argv[2]);"
         "bad = [m for m in ('numpy', 'yaml', 'worker', 'cv2', 'av') if m in sys.modules]; print(bad)"
     )
@@ -569,3 +570,124 @@ def test_liveportrait_offered_exactly_where_describe_says_it_can_run(tmp_path, m
     auto = offer.renderers["auto"]
     assert auto["picks"] == "meshwarp" and "no GPU provider" in auto["picks_reason"]
     assert offer.problems("liveportrait", "direct", {}) == []
+
+
+# ---- the receiving source, made idempotently by name ----------------------------------------------
+
+
+class FakeObs:
+    """The few obspython calls `sources` makes, over a dict of named sources with refcounts: enough
+    to check what is created, updated, kept and released (tests/test_obs_browser_source.py: real OBS)."""
+
+    def __init__(self, types=("ffmpeg_source", "browser_source")):
+        self.types, self.sources, self.refs, self.updates, self.scene_items = set(types), {}, {}, [], []
+
+    def obs_source_get_display_name(self, type_id):
+        return type_id.title() if type_id in self.types else None
+
+    def obs_data_create(self):
+        return {}
+
+    def obs_data_release(self, data):
+        pass
+
+    def obs_data_set_bool(self, d, k, v):
+        d[k] = bool(v)
+
+    def obs_data_set_int(self, d, k, v):
+        d[k] = int(v)
+
+    def obs_data_set_string(self, d, k, v):
+        d[k] = str(v)
+
+    def obs_data_get_bool(self, d, k):
+        return d.get(k, False)
+
+    def obs_data_get_int(self, d, k):
+        return d.get(k, 0)
+
+    def obs_data_get_string(self, d, k):
+        return d.get(k, "")
+
+    def obs_get_source_by_name(self, name):
+        if name not in self.sources:
+            return None
+        self.refs[name] += 1
+        return name
+
+    def obs_source_release(self, name):
+        self.refs[name] -= 1
+
+    def obs_source_get_unversioned_id(self, name):
+        return self.sources[name][0]
+
+    def obs_source_get_settings(self, name):
+        return dict(self.sources[name][1])
+
+    def obs_source_update(self, name, data):
+        self.sources[name][1].update(data)
+        self.updates.append(name)
+
+    def obs_source_create(self, type_id, name, data, hotkeys):
+        if type_id not in self.types:
+            return None
+        self.sources[name], self.refs[name] = (type_id, dict(data)), 1
+        return name
+
+    def obs_scene_from_source(self, scene_src):
+        return scene_src
+
+    def obs_scene_add(self, scene, name):
+        self.scene_items.append((scene, name))
+        self.refs[name] += 1  # the scene item holds its own reference
+
+
+def test_browser_source_is_created_once_then_kept_or_pointed_at_the_new_address():
+    from stream_animator_lib.sources import (
+        BROWSER_SOURCE_ID,
+        BROWSER_SOURCE_NAME,
+        browser_source_settings,
+        ensure_source,
+        has_source_type,
+    )
+
+    obs = FakeObs()
+    assert has_source_type(obs, BROWSER_SOURCE_ID)
+    url = "http://127.0.0.1:17865/source?token=abcdefghijklmnop"
+    wanted = browser_source_settings(url, 512)
+    assert wanted == {"url": url, "width": 512, "height": 512, "reroute_audio": True}
+    assert ensure_source(obs, BROWSER_SOURCE_NAME, BROWSER_SOURCE_ID, wanted, "Scene") == "created"
+    assert obs.sources[BROWSER_SOURCE_NAME] == (BROWSER_SOURCE_ID, wanted)
+    assert obs.scene_items == [("Scene", BROWSER_SOURCE_NAME)]
+    # again (script reloaded, Start pressed, the worker restarted on the kept address): nothing changes
+    for _ in range(3):
+        assert ensure_source(obs, BROWSER_SOURCE_NAME, BROWSER_SOURCE_ID, wanted, "Scene") == "kept"
+    assert obs.updates == [] and len(obs.scene_items) == 1
+    # a new address (settings reset) or size: the same source, updated in place
+    moved = browser_source_settings(url.replace("17865", "17866"), 768)
+    assert ensure_source(obs, BROWSER_SOURCE_NAME, BROWSER_SOURCE_ID, moved, "Other") == "updated"
+    assert obs.sources[BROWSER_SOURCE_NAME][1] == moved and len(obs.scene_items) == 1
+    assert obs.refs[BROWSER_SOURCE_NAME] == 1  # every lookup released again (only the scene's own ref)
+
+
+def test_browser_source_missing_plugin_or_a_name_taken_by_another_type():
+    from stream_animator_lib.sources import BROWSER_SOURCE_ID, BROWSER_SOURCE_NAME, ensure_source, has_source_type
+
+    debian = FakeObs(types=("ffmpeg_source",))  # Debian's OBS: no obs-browser
+    assert not has_source_type(debian, BROWSER_SOURCE_ID)
+    assert ensure_source(debian, BROWSER_SOURCE_NAME, BROWSER_SOURCE_ID, {"url": "x"}, "Scene") == "cannot create"
+    assert debian.sources == {}
+    taken = FakeObs()
+    taken.obs_source_create("ffmpeg_source", BROWSER_SOURCE_NAME, {}, None)
+    assert ensure_source(taken, BROWSER_SOURCE_NAME, BROWSER_SOURCE_ID, {"url": "x"}, "Scene") == "other type"
+    assert taken.sources[BROWSER_SOURCE_NAME] == ("ffmpeg_source", {}) and taken.scene_items == []
+    assert ensure_source(FakeObs(), BROWSER_SOURCE_NAME, BROWSER_SOURCE_ID, {"url": "x"}, None) == "no scene"
+
+
+def test_the_script_and_obs_setup_name_the_browser_source_alike():
+    """`obs-setup --browser-source` adds it, the script's "browser" mode finds it by the same name."""
+    from stream_animator_lib.sources import BROWSER_SOURCE_NAME
+
+    from worker.setup.obs_config import BROWSER_SOURCE_NAME as SETUP_NAME
+
+    assert BROWSER_SOURCE_NAME == SETUP_NAME

@@ -67,7 +67,7 @@ def test_backends_are_chosen_in_one_place(char):
     assert isinstance(create_renderer("meshwarp"), MeshWarpRenderer)
     with pytest.raises(UserError, match="unknown renderer 'nope'"):
         create_renderer("nope")
-    with pytest.raises(UserError, match="render.size"):
+    with pytest.raises(UserError, match=r"renderer\.size"):
         create_renderer("meshwarp", size=10)
 
 

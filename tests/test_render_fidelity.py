@@ -22,6 +22,13 @@ PAIRS = (("d0", "s42"), ("d3", "s12"), ("d9", "s10"), ("d12", "s9"))
 # earlier targets), measured on these pairs 2026-12-03: 0.52, 0.43, 0.77, 0.22; ceilings just above
 # (d9 x s10's also under the target of 0.8).
 TEXTURE_CEILINGS = {("d0", "s42"): 0.54, ("d3", "s12"): 0.45, ("d9", "s10"): 0.79, ("d12", "s9"): 0.24}
+# Each eye on its own (closure r, gain against the driver's same eye; `fidelity.eye_each`), measured
+# 2026-12-07 on these pairs as (left r/gain, right r/gain): d0xs42 0.96/0.91, 0.96/1.08; d3xs12 0.89/0.67,
+# 0.70/0.51; d9xs10 0.95/0.80, 0.79/0.46; d12xs9 0.86/1.09, 0.78/1.32. Floors just under (r - 0.04, gain - 0.1): the
+# targets (r >= 0.9, gain 0.8-1.25 on portraits within 15 degrees of frontal) are not met on d3xs12; the
+# second eye lags on all but d0xs42 (gain 0.46-0.51 on d3xs12 and d9xs10).
+EYE_FLOORS = {("d0", "s42"): ((0.92, 0.81), (0.92, 0.98)), ("d3", "s12"): ((0.85, 0.57), (0.66, 0.41)),
+              ("d9", "s10"): ((0.91, 0.70), (0.75, 0.36)), ("d12", "s9"): ((0.82, 0.99), (0.74, 1.22))}
 FLOORS = {"mouth_r": 0.93, "eye_r": 0.8, "roll_r": 0.9, "yaw_r": 0.88, "gain": fidelity.TARGETS["gain"], "jitter": 2.0}
 
 
@@ -41,6 +48,9 @@ def test_output_follows_the_driver(testdata, driver, character):
     assert res.gain is None or FLOORS["gain"][0] <= res.gain <= FLOORS["gain"][1], table
     assert res.jitter <= FLOORS["jitter"], table
     assert res.texture <= TEXTURE_CEILINGS[(driver, character)], table
+    for side, (r_floor, g_floor) in zip(("left", "right"), EYE_FLOORS[(driver, character)], strict=True):
+        r, g = res.eye_each[side]
+        assert r is not None and r >= r_floor and g >= g_floor, (side, r, g, table)
     # what is drawn is steadier than the raw driver (the re-tracked `jitter` adds the second
     # tracker's own noise: see the `still` column and the module doc of `fidelity`)
     assert res.pose_jitter <= fidelity.TARGETS["jitter"], table

@@ -1,6 +1,7 @@
 """The Browser Source page in a real browser (Debian's chromium through selenium), fed by the ws
 output on 127.0.0.1 at 30 FPS, 512x512: alpha read back from the canvas, frames keep coming,
-transparent while the worker is away, back by itself when it listens again."""
+transparent while the worker is away, back by itself when it listens again on the kept address,
+also after the worker process is killed (SIGKILL) and started again."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ import pytest
 from browser import chromium
 from test_ws_output import SIZE, Producer
 
+from worker.tools.ws_feed import FeedProcess
 from worker.web.ws_output import WsOutput
-
-TOKEN = "page-test-token-1234567"
 
 
 def stats(browser) -> dict:
@@ -49,11 +49,12 @@ def config_dir(tmp_path, monkeypatch):
 
 
 def test_page_draws_with_alpha_keeps_up_and_comes_back(config_dir):
-    out = WsOutput(port=0, token=TOKEN)
+    out = WsOutput()  # the address kept in the (test's) settings, as `run` does
     out.start()
-    port = out.port
+    port, token = out.port, out.token
     prod = Producer(out, fps=30.0)
     browser = chromium()
+    feed: FeedProcess | None = None
     try:
         browser.get(out.server.url("/source", token=False))  # no token: nothing but one line
         assert "forbidden" in browser.find_element("tag name", "body").text
@@ -84,16 +85,30 @@ def test_page_draws_with_alpha_keeps_up_and_comes_back(config_dir):
         assert wait(lambda: stats(browser)["connected"] is False, 5)
         assert alpha_columns(browser).max() == 0
         painted = stats(browser)["painted"]
-        # ... and back on the same address (kept in the settings): the page reconnects by itself
-        out = WsOutput(port=port, token=TOKEN)
-        out.start()
-        t0 = time.monotonic()
-        prod = Producer(out, fps=30.0)
-        assert wait(lambda: stats(browser)["painted"] > painted, 10), "the page did not come back"
-        back = time.monotonic() - t0
-        assert back < 6.0, f"back after {back:.1f} s"  # the page retries every second at most; 2 s: the bench
+        # ... and back on the same address (kept in the settings): the page reconnects by itself,
+        # here to a worker process of its own (the same halves picture)
+        feed = FeedProcess("halves")
+        assert feed.url == out.source_url(), feed.url
+        assert wait(lambda: stats(browser)["painted"] > painted, 20), "the page did not come back"
+        assert alpha_columns(browser)[SIZE // 2 + 2 :].min() == 255
+
+        # the worker process killed (no clean shutdown) and started again: back within a few times
+        # the 2 s target (`bench --ws` measures it against 2 s: 1.6-4.3 s at load 12-18, nearly all
+        # of it the new worker process's start)
+        t_kill = time.monotonic()
+        feed.kill()
+        assert wait(lambda: stats(browser)["connected"] is False, 5)
+        assert alpha_columns(browser).max() == 0
+        painted = stats(browser)["painted"]  # after the close: a frame in hand may still be painted before it
+        feed = FeedProcess("halves")
+        assert feed.url.endswith(f":{port}/source?token={token}"), feed.url
+        assert wait(lambda: stats(browser)["painted"] > painted, 20), "the page did not come back after the kill"
+        back = time.monotonic() - t_kill
+        assert back < 6.0, f"back {back:.1f} s after the kill"
         assert alpha_columns(browser)[SIZE // 2 + 2 :].min() == 255
     finally:
         browser.quit()
         prod.close()
         out.close()
+        if feed is not None:
+            feed.kill()

@@ -20,7 +20,7 @@ from test_source_page import stats, wait
 
 from worker.audio.sources import decode_audio
 from worker.characters.face_finder import shared_finder
-from worker.config import load_config
+from worker.config import load_settings
 from worker.control import protocol as P
 from worker.live.worker import LiveWorker
 from worker.track.features import face_features
@@ -35,7 +35,7 @@ def live(tmp_path_factory, testdata):
         shutil.copy(testdata / "footage" / "portraits" / name, chars / name)
     mp = pytest.MonkeyPatch()
     mp.setenv("STREAM_ANIMATOR_CONFIG", str(tmp / "config"))
-    cfg = load_config(
+    cfg = load_settings(
         None,
         {
             "characters.folder": str(chars),

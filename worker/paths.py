@@ -53,6 +53,12 @@ def shared_testdata() -> Path | None:
     return None
 
 
+def bench_clip() -> Path:
+    """The benches' driving clip: a real talking person from the shared test data, else the bundled clip."""
+    td = shared_testdata()
+    return td / "footage" / "driving" / "d3.mp4" if td is not None else SAMPLE_DRIVER
+
+
 def default_log_dir() -> Path:
     """`$STREAM_ANIMATOR_LOGS`, else `logs/` of the checkout, else a per-user state folder."""
     return _place("STREAM_ANIMATOR_LOGS", "logs", "XDG_STATE_HOME", (".local", "state"))

@@ -309,6 +309,10 @@ class Engine:
         snap["offer"] = snap["offer"].data if snap.get("offer") is not None else None
         return snap
 
+    def report_problem(self, text: str) -> None:
+        """A problem the script found (not the worker): shown in the status until the next one."""
+        self._set(last_error=text)
+
     def current_character(self) -> str | None:
         with self._lock:
             return self._snap.get("character")
@@ -510,6 +514,7 @@ class Engine:
                   last_error=frame_error)
         self.log(f"worker ready (control port {ready.get('control_port')}, frame port {frame_port})")
         if ready.get("browser_source"):  # the "browser" mode: where the Browser Source points
+            self._set(browser_source=ready["browser_source"])  # the script makes the source show it
             self.log(f"Browser Source page: {ready['browser_source']}")
 
     def _start_frames(self, ready: dict) -> str:

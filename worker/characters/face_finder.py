@@ -68,8 +68,9 @@ class StillFaceFinder:
                 out.landmarks = self._mesh_around(rgb, big)
             if out.landmarks is None:
                 out.landmarks = self._mesh_full(rgb)
-        if out.landmarks is not None and not out.boxes:
-            out.boxes.append(out.main_box)
+        main = out.main_box
+        if main is not None and not out.boxes:
+            out.boxes.append(main)
             out.scores.append(0.5)
         return out
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ import numpy as np
 from worker.characters.assets import CharacterAssets
 from worker.characters.cutout import erase_other_faces
 from worker.characters.face_finder import StillFaceFinder, shared_finder
+from worker.characters.face_kind import person_mask
 from worker.characters.face_marks import FaceMarks
 from worker.characters.figure_cutout import figure_alpha
 from worker.characters.image_io import LoadedImage
@@ -28,7 +28,6 @@ from worker.characters.matte import matte_doubt, refine_cutout
 from worker.characters.validation import flatten_for_detection as _flatten_for_detection
 from worker.characters.validation import validate_image
 from worker.errors import UserError
-from worker.mp_runtime import mediapipe, quiet_native_stderr
 from worker.options import SIZE
 from worker.track import landmark_ids as L
 
@@ -38,7 +37,8 @@ log = logging.getLogger(__name__)
 # 2: a renderer's prepared arrays live in their own sub-entry, keyed by its name and version.
 # 3: the validation warnings (small face, two faces) are kept with the character; other faces cut
 #    away; refined cut-out edges (worker.characters.matte).
-FORMAT_VERSION = 3
+# 4: a face that does not look human is warned about (worker.characters.face_kind).
+FORMAT_VERSION = 4
 
 # What preparing a character does, in order, as `on_stage` hooks report it (a progress bar's steps):
 # preprocess_image's four, then the library's cache store and the renderer's arrays.
@@ -195,24 +195,13 @@ def crop_matrix(landmarks: np.ndarray, width: int, height: int, settings: Prepro
     return np.array([[s, 0, -left * s], [0, s, -top * s]], dtype=np.float64)
 
 
-_seg = None
-_seg_lock = threading.Lock()
-
-
 def matte(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Alpha for a picture without its own: MediaPipe selfie segmentation, face always kept.
 
     Segmentation can miss parts of paintings and statues; the face oval (slightly grown) is
     forced opaque so the animated face itself never turns see-through.
     """
-    global _seg
-    with _seg_lock:
-        if _seg is None:
-            mp = mediapipe()
-            with quiet_native_stderr():
-                _seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
-        with quiet_native_stderr():
-            mask = _seg.process(np.ascontiguousarray(rgb)).segmentation_mask
+    mask = person_mask(rgb)
     mask = cv2.resize(mask, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
     # sharpen the soft probability into a matte with a thin soft edge
     a = np.clip((mask - 0.35) / 0.3, 0.0, 1.0)

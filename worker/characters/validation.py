@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from worker.characters.face_finder import StillFace, StillFaceFinder, shared_finder
+from worker.characters.face_kind import NOT_HUMAN, human_doubt
 from worker.characters.face_marks import FaceMarks, fit_face_template, load_face_marks, mark_hint
 from worker.characters.image_io import IMAGE_EXTENSIONS, LoadedImage, load_image
 from worker.errors import NoFaceError, UserError
@@ -34,6 +35,9 @@ class ImageCheck:
     error: str = ""
     no_face: bool = False  # the error is "no face found" (NoFaceError)
     warnings: list[str] = field(default_factory=list)
+    not_human: bool = False  # the fit looks like an animal's or a drawing's face: ask for marks
+    person_score: float | None = None  # person mask over the fitted face (None: marked, not judged)
+    detect_score: float | None = None
 
     @property
     def usable(self) -> bool:
@@ -63,6 +67,12 @@ class ImageCheck:
             if box is not None:
                 rep["face_box"] = [round(v, 1) for v in box]
                 rep["face_fraction"] = round((box[3] - box[1]) / rep["height"], 3)
+        if self.person_score is not None:
+            rep.update(
+                not_human=self.not_human,
+                person_score=round(self.person_score, 3),
+                detect_score=round(self.detect_score or 0.0, 3),
+            )
         if self.error:
             rep["error"] = self.error
         return rep
@@ -102,6 +112,7 @@ def inspect_image(
             out.error = str(e)
             return out
     out.marks = marks
+    rgb = None
     if marks is not None:  # marked by hand: the face is where the marks say
         found = StillFace([(0.0, 0.0, 0.0, 0.0)], [1.0], fit_face_template(marks))
     else:
@@ -111,6 +122,13 @@ def inspect_image(
     if not found.found:
         out.error, out.no_face = f"{name}: no face found in the picture; {mark_hint(path)}", True
         return out
+    if rgb is not None:  # the tracker's fit, not marks: is it a person's face at all?
+        out.person_score, out.detect_score, out.not_human = human_doubt(rgb, found)
+        if out.not_human:
+            out.warnings.append(
+                f"{NOT_HUMAN} (an animal's or a drawing's?): the tracker fits a person's face "
+                f"to it (no ears, a human mouth); {mark_hint(path)} (kind: animal)"
+            )
     x0, y0, x1, y1 = found.main_box or (0.0, 0.0, 0.0, 0.0)
     face_h = y1 - y0
     if max(w, h) < MIN_SIDE_PX:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from worker.commands.arguments import renderer_names
 from worker.errors import UserError
-from worker.paths import SAMPLE_CHARACTERS_DIR, shared_testdata
+from worker.paths import SAMPLE_CHARACTERS_DIR, bench_clip, shared_testdata
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -78,15 +78,6 @@ def _pin(cores: int) -> list[int] | None:
     return sorted(chosen)
 
 
-def _default_clip() -> Path:
-    td = shared_testdata()
-    if td is not None:
-        return td / "footage" / "driving" / "d3.mp4"
-    from worker.paths import SAMPLE_DRIVER
-
-    return SAMPLE_DRIVER
-
-
 def _default_characters() -> list[Path]:
     td = shared_testdata()
     if td is not None:
@@ -109,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         from worker.tools.ws_bench import main as ws_main
 
         return ws_main(args.ws, args.json)
-    clip = Path(args.clip) if args.clip else _default_clip()
+    clip = Path(args.clip) if args.clip else bench_clip()
     if not clip.is_file():
         raise UserError(f"{clip}: driving clip not found")
     if args.soak:
@@ -145,12 +136,18 @@ def run(args: argparse.Namespace) -> int:
         if td is None:
             raise UserError("--fidelity needs ../shared/testdata (the driving clips and portraits)")
         table = fidelity.fidelity_table(root=td, floor=args.floor)
+        looks = _looks(td)
         if args.json:
             from dataclasses import asdict
 
-            print(json.dumps([asdict(r) | {"failures": r.failures()} for r in table]))
+            print(json.dumps({"pairs": [asdict(r) | {"failures": r.failures()} for r in table], **looks}))
         else:
             print(fidelity.format_table(table))
+            for name, shapes in looks["vowels"].items():
+                print(f"vowels of {name} (re-tracked, inter-ocular units): " + ", ".join(
+                    f"{v['vowel']} {v['width']:.2f} wide x {v['height']:.2f}" for v in shapes))
+            for name, f in looks["fringe"].items():
+                print(f"edge fringe of {name}: {f['distance']:.1f} levels, lightness {f['lightness']:+.1f}")
         return 0 if all(not r.failures() for r in table) else 1
     pinned = _pin(args.cores)
     chars = [Path(c) for c in args.characters] if args.characters else _default_characters()
@@ -279,3 +276,20 @@ def _print_report(r: dict) -> None:
     for row in c["characters"]:
         print(f"  {row['character']:<14}{row['cold_ms']:>10.1f}{row['disk_ms']:>10.2f}{row['memory_ms']:>12.4f}"
               f"{row['cold_over_disk']:>11.1f}{row['cold_over_memory']:>13.0f}")
+
+
+def _looks(testdata: Path) -> dict:
+    """What the fidelity table does not show: each vowel's re-tracked mouth (bundled character and
+    the shared photos) and the edge fringe of every character's cut-out."""
+    from dataclasses import asdict
+
+    from worker.characters.preprocess import preprocess_image
+    from worker.paths import DEMO_CHARACTER, SAMPLE_CHARACTER
+    from worker.tools.edge_fringe import edge_fringe
+    from worker.tools.vowel_shapes import vowel_shapes
+
+    portraits = testdata / "footage" / "portraits"
+    chars = [DEMO_CHARACTER, SAMPLE_CHARACTER, *(portraits / f"{c}.jpg" for c in ("s9", "s10", "s12", "s42"))]
+    vowels = {p.name: [asdict(s) for s in vowel_shapes(p)] for p in (DEMO_CHARACTER, portraits / "s12.jpg")}
+    fringe = {p.name: asdict(edge_fringe(preprocess_image(p).image)) for p in chars}
+    return {"vowels": vowels, "fringe": fringe}

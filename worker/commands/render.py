@@ -78,8 +78,11 @@ def _render(args: argparse.Namespace) -> int:
             if stated is not None and stated > MAX_AUDIO_S:
                 raise UserError(f"{p}: {hms(stated)} long; render takes at most {hms(MAX_AUDIO_S)} of voice")
             try:
-                with p.open("rb") as f:
-                    key = {"audio": hashlib.file_digest(f, "sha256").hexdigest()}
+                digest = hashlib.sha256()
+                with p.open("rb") as f:  # hashlib.file_digest is Python 3.11+; 3.10 is supported
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(chunk)
+                key = {"audio": digest.hexdigest()}
             except OSError as e:
                 raise UserError(f"{p}: cannot read ({e.strerror})") from None
             long = stated is not None and stated > 60
@@ -176,7 +179,7 @@ def _batch_lines(path: Path) -> list[tuple[str | None, str | None, str]]:
         raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") from None
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror})") from None
-    jobs = []
+    jobs: list[tuple[str | None, str | None, str]] = []
     for no, line in enumerate(lines, 1):
         s = line.strip()
         if not s or s.startswith("#"):

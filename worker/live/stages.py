@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from worker.capture import CaptureError, FrameSource
+from worker.characters.face_kind import not_human_status
 from worker.control import protocol as P
 from worker.errors import UserError, without_errno
 from worker.live.ports import Animator, Characters, Fanout, Tracker, Voice
@@ -148,6 +149,12 @@ class StageThreads:
         if not self.warnings or self.warnings[-1] != message:
             self.warnings.append(message)
         (log.info if quiet else log.warning)("%s", message)
+
+    def note_character(self, cid: str, assets: Any) -> None:
+        """Warn (status, so the OBS script shows it) when the character on stream needs marks."""
+        line = not_human_status(cid, list(assets.meta.get("warnings", [])))
+        if line:
+            self.warn(line)
 
     def _guard(self, fn: Callable[[], None], name: str) -> Callable[[], None]:
         def run() -> None:
@@ -333,6 +340,7 @@ class StageThreads:
                 self.character = cid
                 self.last_switch = P.CharacterSwitch(cid, self.rendered - requested_at, seq)
                 log.info("character: %s (from frame %d)", cid, seq)
+                self.note_character(cid, assets)
                 if self.on_switch is not None:
                     self.on_switch(self.last_switch)
         elif self.animator.assets is None and self.character:

@@ -13,6 +13,7 @@ import logging
 import socket
 import time
 from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
@@ -59,8 +60,8 @@ class NutOutput(Output):
         self.max_backoff = max_backoff
         self.connects = 0
         self._sock: socket.socket | None = None
-        self._container = None
-        self._stream = None
+        self._container: Any = None  # PyAV's output container and stream, open while connected
+        self._stream: Any = None
         self._size: tuple[int, int] | None = None
         self._backoff = 0.0
         self._next_try = 0.0

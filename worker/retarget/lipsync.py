@@ -20,7 +20,9 @@ from worker.track import landmark_ids
 
 LIPSYNC_MODES = ("off", "assist", "always")
 # vowel -> (inner-lip gap at full openness, inter-ocular units; width change, share of the mouth width)
-VOWEL_SHAPES = {"A": (0.34, 0.04), "I": (0.16, 0.2), "U": (0.04, -0.25), "E": (0.22, 0.14), "O": (0.2, -0.2)}
+# Rounded O and U pull the corners in hard: measured on the re-tracked output (worker.tools.vowel_shapes)
+# a width change shows at about half its size, and -0.2 / -0.25 left O and U reading as a smaller A.
+VOWEL_SHAPES = {"A": (0.38, 0.0), "I": (0.16, 0.25), "U": (0.12, -0.6), "E": (0.22, 0.18), "O": (0.28, -0.45)}
 UNCLEAR_SHAPE = (0.18, 0.0)  # voice heard but no clear vowel
 UPPER_SHARE = 0.2  # of the opening taken by the upper lip rising (the jaw takes the rest)
 MIN_CONFIDENCE = 0.5  # tracked mouths below this face confidence count as unreliable

@@ -173,7 +173,7 @@ class _Neutral:
         out[:, 0] = -out[:, 0]
         return out
 
-    def measures(self, mirror: bool) -> tuple[np.ndarray, float, float, float, np.ndarray]:
+    def measures(self, mirror: bool) -> tuple[np.ndarray, float, float, float, np.ndarray, float]:
         if mirror not in self.cache:
             n = self.mirrored if mirror else self.lm
             _, roll, iod = geometry.canonical_frame(n)
@@ -246,21 +246,22 @@ class Retargeter:
         """
         o = self.options
         t = float(face.timestamp) if face is not None else 0.0
-        have = face is not None and face.landmarks is not None
+        drv_lm = face.landmarks if face is not None else None
+        have = drv_lm is not None
         if neutral is None or neutral.landmarks is None:
             # no calibrated neutral yet: the first face seen stands in for it
             if self._first is None and have:
-                self._first = FaceState(found=True, timestamp=t, landmarks=np.array(face.landmarks))
+                self._first = FaceState(found=True, timestamp=t, landmarks=np.array(drv_lm))
             neutral = self._first
         w_idle = 0.0
         if o.idle:
-            w_idle = 1.0 if not have else float(np.clip(face.lost_blend, 0.0, 1.0))
+            w_idle = 1.0 if face is None or not have else float(np.clip(face.lost_blend, 0.0, 1.0))
         idle = self.idle.sample(t) if (w_idle > 0 or o.auto_blink) else IdleMotion()
         blink = idle.blink * max(w_idle, 1.0 if o.auto_blink else 0.0)
 
-        if have and neutral is not None:
+        if drv_lm is not None and neutral is not None:
             nu = self._neutral_for(neutral)
-            drv = np.asarray(face.landmarks, np.float64)
+            drv = np.asarray(drv_lm, np.float64)
             if o.mirror:
                 drv = nu.flip(drv)
             n, n_roll, ap_l0, ap_r0, gaze0, n_iod = nu.measures(o.mirror)
@@ -363,6 +364,7 @@ class Retargeter:
 
     # -- helpers --------------------------------------------------------------------------------
     def _neutral_for(self, neutral: FaceState) -> _Neutral:
+        assert neutral.landmarks is not None  # the caller's check
         key = (id(neutral.landmarks), float(neutral.timestamp), float(neutral.landmarks[1, 0]))
         if self._neutral is None or key != self._neutral_key:
             self._neutral = _Neutral(np.asarray(neutral.landmarks, np.float64))

@@ -214,7 +214,8 @@ def register_script(data: dict, script_path: str, settings: dict) -> dict:
         entry = {}
         entries.append(entry)
     entry["path"] = script_path
-    merged = entry.get("settings") if isinstance(entry.get("settings"), dict) else {}
+    old = entry.get("settings")
+    merged: dict = old if isinstance(old, dict) else {}
     merged.update(settings)
     entry["settings"] = merged
     return data
@@ -270,7 +271,8 @@ def add_browser_source(data: dict, url: str, width: int, height: int, fps: int =
         ours = {"id": "browser_source", "versioned_id": "browser_source", "name": BROWSER_SOURCE_NAME,
                 "enabled": True, "mixers": 255, "monitoring_type": 0, "settings": {}}
         sources.append(ours)
-    ours["settings"] = {**(ours.get("settings") if isinstance(ours.get("settings"), dict) else {}), **settings}
+    old = ours.get("settings")
+    ours["settings"] = {**(old if isinstance(old, dict) else {}), **settings}
     scene_settings = scene.setdefault("settings", {})
     items = scene_settings.setdefault("items", [])
     if not any(isinstance(i, dict) and i.get("name") == BROWSER_SOURCE_NAME for i in items):

@@ -55,14 +55,14 @@ def default_paths(config: str | Path | None = None) -> StudioPaths:
     """Folders from the config file (characters.folder, cache_dir) or the defaults."""
     import platformdirs
 
-    from worker.config import load_config
+    from worker.config import load_settings
     from worker.paths import default_cache_dir
 
     cfg_path = Path(config).expanduser() if config else default_config_path()
-    cfg = load_config(cfg_path if cfg_path.exists() else None)
+    cfg = load_settings(cfg_path if cfg_path.exists() else None)
     clips = Path(platformdirs.user_videos_dir()) / "stream-animator"
-    cache = Path(cfg["cache_dir"]) if cfg.get("cache_dir") else default_cache_dir()
-    return StudioPaths(Path(cfg["characters"]["folder"]).expanduser(), cfg_path, clips, cache)
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    return StudioPaths(Path(cfg.characters.folder).expanduser(), cfg_path, clips, cache)
 
 
 class Studio:
@@ -238,9 +238,9 @@ class Studio:
             raise UserError('settings: send {"changes": {"section.key": value, ...}}')
         result = await self._off(settings_mod.save, self.paths.config, changes)
         if "characters.folder" in result["keys"]:  # the page follows the folder chosen in Settings
-            from worker.config import load_config
+            from worker.config import load_settings
 
-            folder = Path(load_config(self.paths.config)["characters"]["folder"]).expanduser()
+            folder = Path(load_settings(self.paths.config).characters.folder).expanduser()
             if folder.is_dir():
                 self.paths.characters = self.characters.folder = folder
                 self._marks.clear()

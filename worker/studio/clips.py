@@ -9,6 +9,7 @@ the second clip of a character costs only the frames. Each result says where its
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -116,7 +117,8 @@ class Clips:
                 key = {"text": line, "voice": req.voice or ""}
                 clips.append(
                     lipsync_package(
-                        self.cache_dir, f"line {i + 1}", key, lambda s=line: synthesize(s, req.voice), settings, profile
+                        self.cache_dir, f"line {i + 1}", key, functools.partial(synthesize, line, req.voice),
+                        settings, profile,
                     )
                 )
                 job.step(i + 1, message=f"voice: line {i + 1} of {len(req.lines)}")

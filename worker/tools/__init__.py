@@ -8,7 +8,9 @@ pictures; nothing here runs in the live worker, and no stage package imports fro
 - `fidelity`: expression-transfer fidelity on real footage, by re-tracking the output
   (`python -m worker.tools.fidelity`, `bench --fidelity`).
 - `sweep`: synthetic driver faces and pose sweeps of a character (no camera, no tracker).
-- `contact_sheet`: driver | output pairs at the frames that show the most (`demo --sheet`).
+- `contact_sheet`: driver | output pairs at the frames that show the most (`demo --sheet`), and
+  driver | before | after sheets over a green screen or a dark scene (`python -m worker.tools.contact_sheet`).
+- `vowel_shapes`: each vowel's mouth width and height, re-tracked from the rendered voice mouth.
 - `texture_jitter`: texture jitter as a viewer sees it (optical-flow corners in the face, output
   against driver), a column of the fidelity table.
 - `studio_bench`, `studio_shots`: what the studio's caches save per clip, and the README's

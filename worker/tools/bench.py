@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -39,7 +40,7 @@ def bench_tracking(path: str | Path, max_frames: int = 600) -> dict:
     times, found = StageTimes(), 0
     with VideoFileSource(path) as src, FaceTracker() as tracker:
         for f in track_frames(source_frames(src, max_frames), tracker, times, detail=True):
-            found += f.face.found
+            found += f.face is not None and f.face.found
         size = src.size
     n = len(times.seconds.get("track", []))
     w = WARMUP_FRAMES if n > 2 * WARMUP_FRAMES else 0
@@ -122,6 +123,7 @@ def bench_characters(images: list[Path], settings: PreprocessSettings | None = N
                 fresh = CharacterLibrary(img.parent, CharacterCache(root), settings, finder, preparer)
                 t = time.perf_counter()
                 r = fresh.load(img)
+                assert r.assets is not None, r.error
                 np.asarray(r.assets.image).sum()  # touch the pixels: a mapped file costs at first use
                 disk.append(time.perf_counter() - t)
                 t = time.perf_counter()
@@ -164,6 +166,7 @@ def bench_stages(clip: Path, character: Path, max_frames: int = 600, size: int =
         stream.pix_fmt = "yuv420p"
         stream.options = {"preset": "veryfast"}
         for f in animate(track_frames(source_frames(src, max_frames), tracker, times), assets, renderer, times):
+            assert f.rgba is not None  # animate renders every frame
             with times.stage("encode"):
                 vf = av.VideoFrame.from_ndarray(composite(f.rgba, (0, 177, 64)), format="rgb24")
                 for pkt in stream.encode(vf):
@@ -232,7 +235,7 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         nut_port = s.getsockname()[1]
-    nut = {"frames": 0}
+    nut: dict[str, Any] = {"frames": 0}
 
     def nut_reader() -> None:  # OBS's Media Source: listen, decode, show
         try:
@@ -257,6 +260,7 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
         cmd += ["--config", str(cfg_path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env=dict(os.environ, **{P.ENV_TOKEN: token}))
+    assert proc.stdout is not None  # stdout=PIPE
     ready = json.loads(proc.stdout.readline())
     rx = P.FrameReceiver(ready["frame_port"], token).connect()
     ctl = P.ControlClient(ready["control_port"], token, timeout=5.0).connect()

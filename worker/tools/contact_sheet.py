@@ -100,3 +100,90 @@ class ContactSheet:
         tmp.write_bytes(data.tobytes())
         os.replace(tmp, path)
         return path
+
+
+# Scenes a character is shown over in the before / after sheets: a green screen (a light fringe
+# shows on it) and a dark stream scene (a dark or light fringe and leftover background show there)
+SCENES = {"green": (0, 177, 64), "dark": (28, 30, 38)}
+
+
+def _scene(name: str, side: int) -> np.ndarray:
+    """(side, side, 3) RGB float: flat green, or a dark scene with a soft vertical gradient."""
+    base = np.array(SCENES[name], np.float32)
+    img = np.broadcast_to(base, (side, side, 3)).copy()
+    if name == "dark":
+        img *= np.linspace(1.3, 0.7, side, dtype=np.float32)[:, None, None]
+    return img
+
+
+def before_after(driver: Path, before: Path, after: Path, out: Path, scene: str = "green",
+                 cell: int = 256) -> Path:
+    """Rows [driver | before | after] at the driver's telling moments (MOMENTS) over `scene`.
+
+    `before` / `after`: folders of RGBA PNG frames (`demo --out DIR/`), one per driver frame,
+    e.g. rendered by two versions of the renderer; the moments come from tracking the driver.
+    """
+    from worker.tools.fidelity import read_video, track_driver
+
+    frames = {k: sorted(Path(d).glob("*.png")) for k, d in (("before", before), ("after", after))}
+    if not frames["before"] or not frames["after"]:
+        raise UserError(f"{before} / {after}: no PNG frames (render them with `demo --out DIR/`)")
+    states, _ = track_driver(driver)
+    n = min(len(states), len(frames["before"]), len(frames["after"]))
+    best: dict[str, tuple[float, int]] = {}
+    for i, face in enumerate(states[:n]):
+        if face.found:
+            for label, score in MOMENTS.items():
+                s = float(score(face))
+                if label not in best or s > best[label][0]:
+                    best[label] = (s, i)
+    driver_frames = {i: bgr for i, (bgr, _) in enumerate(read_video(driver, n))}
+    bg = _scene(scene, cell)
+    sheet = ContactSheet(cell)
+    rows = []
+    for label, (_, i) in best.items():
+        cells = [sheet._fit(driver_frames[i])]
+        for k in ("before", "after"):
+            rgba = cv2.cvtColor(cv2.imread(str(frames[k][i]), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
+            small = cv2.resize(rgba, (cell, cell), interpolation=cv2.INTER_AREA).astype(np.float32)
+            a = small[..., 3:4] / 255.0
+            cells.append(cv2.cvtColor((small[..., :3] * a + bg * (1 - a)).astype(np.uint8), cv2.COLOR_RGB2BGR))
+        gap = np.full((cell, 6, 3), 255, np.uint8)
+        row = np.hstack([cells[0], gap, cells[1], gap, cells[2]])
+        cap = np.full((26, row.shape[1], 3), 255, np.uint8)
+        cv2.putText(cap, f"{label} (frame {i}): driver | before | after", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (40, 40, 40), 1, cv2.LINE_AA)
+        rows.append(np.vstack([cap, row]))
+    out = Path(out)
+    check_sheet_path(out)
+    ok, data = cv2.imencode(out.suffix.lower(), np.vstack(rows))
+    if not ok:
+        raise UserError(f"{out}: could not encode the sheet")
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_bytes(data.tobytes())
+    os.replace(tmp, out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m worker.tools.contact_sheet",
+                                 description="Before / after sheet: [driver | before | after] at the "
+                                             "driver's telling moments, over a green screen or a dark scene.")
+    ap.add_argument("--driver", required=True, type=Path)
+    ap.add_argument("--before", required=True, type=Path, help="folder of RGBA PNG frames (demo --out DIR/)")
+    ap.add_argument("--after", required=True, type=Path, help="folder of RGBA PNG frames (demo --out DIR/)")
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--scene", choices=sorted(SCENES), default="green")
+    a = ap.parse_args(argv)
+    try:
+        print(before_after(a.driver, a.before, a.after, a.out, a.scene))
+    except UserError as e:
+        print(f"error: {e}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -56,7 +56,11 @@ from worker.track.face_state import FaceState
 
 DRIVERS = ("d0", "d3", "d9", "d12")
 CHARACTERS = ("s9", "s10", "s12", "s42")
-TARGETS = {"mouth_r": 0.95, "eye_r": 0.9, "roll_r": 0.93, "yaw_r": 0.9, "gain": (0.7, 1.4), "jitter": 0.8}
+TARGETS = {"mouth_r": 0.95, "eye_r": 0.9, "roll_r": 0.93, "yaw_r": 0.9, "gain": (0.7, 1.4), "jitter": 0.8,
+           "eye_each_r": 0.9, "eye_each_gain": (0.8, 1.25)}
+# an eye's closure is judged only where the driver's same eye closes by this much (share of its open
+# aperture, 5-95 % range): a clip with no blink has nothing to correlate but noise
+EYE_MIN_RANGE = 0.3
 # degrees (5-95 % range of the driver's). Roll is judged only where the driver tilts by 2 degrees or
 # more: at 1-1.5 degrees MediaPipe's re-tracked tilt of a painted face is not reliable (decided on
 # the earlier renderer targets).
@@ -73,6 +77,8 @@ class Signals:
 
     mouth: list[float] = field(default_factory=list)
     eyes: list[float] = field(default_factory=list)
+    eye_l: list[float] = field(default_factory=list)  # each eye's own aperture (lid gap / eye width)
+    eye_r: list[float] = field(default_factory=list)
     roll: list[float] = field(default_factory=list)
     yaw: list[float] = field(default_factory=list)
     stable: list[np.ndarray] = field(default_factory=list)  # (5, 2) pixels
@@ -80,7 +86,7 @@ class Signals:
 
     def add(self, lm: np.ndarray | None) -> None:
         if lm is None:
-            for s in (self.mouth, self.eyes, self.roll, self.yaw):
+            for s in (self.mouth, self.eyes, self.eye_l, self.eye_r, self.roll, self.yaw):
                 s.append(float("nan"))
             self.stable.append(np.full((len(L.STABLE), 2), np.nan))
             self.iod.append(float("nan"))
@@ -88,7 +94,10 @@ class Signals:
         lm = np.asarray(lm, np.float64)
         _, _, iod = geometry.canonical_frame(lm)
         self.mouth.append(geometry.mouth_gap(lm) / iod)
-        self.eyes.append((geometry.eye_aperture(lm, True) + geometry.eye_aperture(lm, False)) * 0.5)
+        left, right = geometry.eye_aperture(lm, True), geometry.eye_aperture(lm, False)
+        self.eyes.append((left + right) * 0.5)
+        self.eye_l.append(left)
+        self.eye_r.append(right)
         yaw, _, roll = geometry.head_angles(lm)
         self.roll.append(roll)
         self.yaw.append(yaw)
@@ -131,6 +140,9 @@ class PairResult:
     texture: float = float("nan")  # optical-flow texture jitter, output / driver (worker.tools.texture_jitter)
     character_yaw: float = 0.0  # the portrait's own head turn, degrees
     raw: dict = field(default_factory=dict)  # the same r's against the unsmoothed driver
+    # each eye on its own ("left" / "right": the picture's left and right as MediaPipe names them):
+    # (r, gain) of its closure against the driver's same eye (see `eye_closure`)
+    eye_each: dict = field(default_factory=dict)
 
     def failures(self) -> list[str]:
         t = TARGETS
@@ -141,6 +153,12 @@ class PairResult:
             bad.append(f"mouth r {self.mouth_r:.3f} < {t['mouth_r']}")
         if abs(self.character_yaw) <= FRONTAL_YAW and not self.eye_r >= t["eye_r"]:
             bad.append(f"eye r {self.eye_r:.3f} < {t['eye_r']}")
+        if abs(self.character_yaw) <= FRONTAL_YAW:
+            for side, (r, g) in self.eye_each.items():
+                if r is not None and not r >= t["eye_each_r"]:
+                    bad.append(f"{side} eye r {r:.2f} < {t['eye_each_r']}")
+                if g is not None and not t["eye_each_gain"][0] <= g <= t["eye_each_gain"][1]:
+                    bad.append(f"{side} eye gain {g:.2f} outside {t['eye_each_gain']}")
         if self.roll_r is not None and not self.roll_r >= t["roll_r"]:
             bad.append(f"roll r {self.roll_r:.3f} < {t['roll_r']}")
         if self.yaw_r is not None and not self.yaw_r >= t["yaw_r"]:
@@ -179,6 +197,30 @@ def _pearson(a: list[float], b: list[float]) -> float:
     if len(x) < 3 or x.std() < 1e-9 or y.std() < 1e-9:
         return float("nan")
     return float(np.corrcoef(x, y)[0, 1])
+
+
+def eye_closure(aperture: list[float]) -> np.ndarray:
+    """1 - aperture / the eye's open aperture (its 90th percentile): 0 open, 1 shut, in each
+    face's own units, so a driver's and a character's eyes of different shapes compare."""
+    x = np.asarray(aperture, np.float64)
+    ok = np.isfinite(x)
+    if not ok.any():
+        return x
+    return 1.0 - x / max(float(np.percentile(x[ok], 90)), 1e-6)
+
+
+def eye_each(drv: Signals, out: Signals) -> dict:
+    """{"left"/"right": (r, gain)} of each eye's closure, output against the driver's same eye;
+    (None, None) where the driver's eye closes by less than EYE_MIN_RANGE."""
+    res = {}
+    for side, d, o in (("left", drv.eye_l, out.eye_l), ("right", drv.eye_r, out.eye_r)):
+        dc, oc = eye_closure(d), eye_closure(o)
+        rng = _range(list(dc))
+        if rng < EYE_MIN_RANGE:
+            res[side] = (None, None)
+            continue
+        res[side] = (_pearson(list(dc), list(oc)), _range(list(oc)) / rng)
+    return res
 
 
 def _range(a: list[float]) -> float:
@@ -294,7 +336,7 @@ def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState
         pose_r={k: drawn_r[k] for k in ("eye_r", "roll_r")},
         rigid=rigid.jitter() / max(raw.jitter(), 1e-9) if floor else float("nan"),
         texture=tex.result().median / driver_texture if tex is not None and driver_texture else float("nan"),
-        character_yaw=portrait_yaw(assets),
+        character_yaw=portrait_yaw(assets), eye_each=eye_each(drv, out),
     )
 
 
@@ -355,7 +397,7 @@ def format_table(results: list[PairResult]) -> str:
     head = (f"{'pair':10} {'frames':>6} {'faces':>6} {'mouth_r':>7} {'eye_r':>6} {'roll_r':>6} {'yaw_r':>6} "
             f"{'gain':>5} {'tex':>5} {'jitter':>6} {'pose':>5} {'p_eye':>5} {'p_rol':>5} {'rigid':>5} {'still':>5} "
             f"{'ms':>5} "
-            f"{'d_rol':>5} {'d_mou':>5}  result")
+            f"{'d_rol':>5} {'d_mou':>5} {'eye_l r/g':>9} {'eye_r r/g':>9}  result")
     lines = [head, "-" * len(head)]
     for r in results:
         bad = r.failures()
@@ -366,7 +408,8 @@ def format_table(results: list[PairResult]) -> str:
             f"{f(r.pose_jitter, '{:.2f}'):>5} {f(r.pose_r.get('eye_r'), '{:.2f}'):>5} "
             f"{f(r.pose_r.get('roll_r'), '{:.2f}'):>5} {f(r.rigid if np.isfinite(r.rigid) else None, '{:.2f}'):>5} "
             f"{f(r.still, '{:.2f}'):>5} "
-            f"{r.render_ms:5.1f} {r.driver_roll_range:5.1f} {r.driver_mouth_range:5.2f}  "
+            f"{r.render_ms:5.1f} {r.driver_roll_range:5.1f} {r.driver_mouth_range:5.2f} "
+            f"{_each(r.eye_each.get('left')):>9} {_each(r.eye_each.get('right')):>9}  "
             f"{'ok' if not bad else '; '.join(bad)}")
     lines.append(f"targets: {TARGETS} (roll/yaw only where the driver's varies >= "
                  f"{ROLL_MIN_RANGE}/{YAW_MIN_RANGE} deg, mouth r and gain where it opens >= "
@@ -376,9 +419,18 @@ def format_table(results: list[PairResult]) -> str:
                  "'pose' = the jitter ratio of the retargeted pose, what is drawn; "
                  "'p_eye', 'p_rol' = its eye and roll r against the driver; "
                  "'rigid' (--floor) = that of the picture moved rigidly along the head path; "
+                 "'eye_l/eye_r r/g' = each eye's closure r and gain against the driver's same eye "
+                 f"(where it closes by >= {EYE_MIN_RANGE:g} of its open aperture); "
                  "'still' = the jitter ratio of the unchanged picture, "
                  "the instrument's own floor)")
     return "\n".join(lines)
+
+
+def _each(rg: tuple | None) -> str:
+    """'r/gain' of one eye's closure, '-' where its driver's eye does not close enough."""
+    if not rg or rg[0] is None:
+        return "-"
+    return f"{rg[0]:.2f}/{rg[1]:.2f}"
 
 
 def print_table(**kwargs) -> list[PairResult]:

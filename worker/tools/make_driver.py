@@ -22,6 +22,7 @@ from worker.characters.preprocess import preprocess_image
 from worker.output.file import FileOutput
 from worker.paths import DEMO_CHARACTER, SAMPLE_CHARACTER, SAMPLE_DRIVER
 from worker.render import create_renderer
+from worker.render.base import FrameInput
 from worker.retarget.pose import TargetPose
 from worker.track import landmark_ids as L
 from worker.track.features import inter_ocular
@@ -79,9 +80,9 @@ def pose_at(lm0: np.ndarray, t: float) -> TargetPose:
     lm[upper_inner, 1] -= 0.08 * s["mouth"] * iod * w[lower[: len(upper_inner)]]
     # eyelids: the upper lid comes down to where the lower lid is
     for up, lo in ((L.RIGHT_EYE_UPPER, L.RIGHT_EYE_LOWER), (L.LEFT_EYE_UPPER, L.LEFT_EYE_LOWER)):
-        up, lo = list(up[1:-1]), list(lo[1:-1])
-        target = lm[up, 1] * 0.2 + lm[lo, 1] * 0.8
-        lm[up, 1] += s["eyes"] * (target - lm[up, 1])
+        upper_lid, lower_lid = list(up[1:-1]), list(lo[1:-1])
+        target = lm[upper_lid, 1] * 0.2 + lm[lower_lid, 1] * 0.8
+        lm[upper_lid, 1] += s["eyes"] * (target - lm[upper_lid, 1])
     # head: rotate the 3-D points about a pivot inside the head
     centre = lm0.mean(axis=0).astype(np.float64) + np.array([0.0, 0.3 * iod, 0.9 * iod])
     r = rotation(s["pitch"], s["yaw"], s["roll"])
@@ -103,7 +104,7 @@ def make(out: Path = SAMPLE_DRIVER, size: int = 384, background=(196, 204, 214))
     writer.start()
     for i in range(int(SECONDS * FPS)):
         t = i / FPS
-        rgba = renderer.render(assets, pose_at(assets.landmarks, t))
+        rgba = renderer.draw(assets, FrameInput.of_pose(pose_at(assets.landmarks, t)))
         if size != assets.size:
             rgba = cv2.resize(rgba, (size, size), interpolation=cv2.INTER_AREA)
         writer.send(np.ascontiguousarray(rgba), i, t)

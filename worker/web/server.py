@@ -292,6 +292,7 @@ async def open_socket(
     request.app[SOCKETS].add(ws)
     if request.get(AUTHED):
         return ws
+    reason: str | None
     try:
         msg = await asyncio.wait_for(ws.receive(), auth_timeout)
     except asyncio.TimeoutError:

@@ -18,9 +18,12 @@ from worker.render.meshwarp.patch_box import patch_box
 from worker.track import landmark_ids as L
 
 _TABLE_U = np.linspace(-1.3, 1.3, 96)  # where the lid curves are tabulated (u across the eye)
-LID_SHADE = 0.25  # a shut lid darkens by this much towards the lash line (see LidPatch)
-LASH_DARK = 0.35  # the lash line of a shut eye darkens by this much
+# Light: a darker shading smeared the shadowed sockets of paintings into a bruise and drew a black
+# line on every shut eye (0.25 / 0.35 before).
+LID_SHADE = 0.12  # a shut lid darkens by this much towards the lash line (see LidPatch)
+LASH_DARK = 0.16  # the lash line of a shut eye darkens by this much
 LASH_WIDTH = 0.12  # ... over this half-width (share of the eye's open aperture)
+LASH_BAND = -0.12  # the drawn lashes: this far inside the open upper lid line (share of the aperture)
 
 
 class EyeRig:
@@ -120,7 +123,7 @@ class EyeRig:
         open_gap = lo - uo
         closed = _unit(one - (lf - uf) / np.maximum(open_gap, eps))
         closed *= _unit(open_gap / (f(0.5) * ap))  # and fades out towards the corners
-        uo_s = uo - closed * (f(0.12) * ap)
+        uo_s = uo + closed * (f(LASH_BAND) * ap)
         lo_s = lo + closed * (f(0.3) * ap)
         above = top + (v - top) * (uo_s - top) / np.maximum(uf - top, eps)
         inside = uo_s + (v - uf) * (lo_s - uo_s) / np.maximum(lf - uf, eps)

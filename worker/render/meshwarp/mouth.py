@@ -21,7 +21,7 @@ _UPPER = [L.MOUTH_CORNERS[0], *L.INNER_UPPER, L.MOUTH_CORNERS[1]]
 _LOWER = [L.MOUTH_CORNERS[0], *L.INNER_LOWER, L.MOUTH_CORNERS[1]]
 _LIPS = np.array(_UPPER + _LOWER)
 _CONTOUR = L.inner_lip_contour()
-_TEETH_SEPARATIONS = np.array([0.0, 0.19, 0.4, 0.62], np.float32)  # |u| of the gaps between teeth
+TEETH_OPEN = (0.10, 0.20)  # opening (inter-ocular units) over which the upper teeth fade in
 
 
 def _smooth(x: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
@@ -43,11 +43,14 @@ def _smooth(x: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarra
 
 
 def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, iod: float,
-                        strength: float, teeth: bool = True) -> None:
+                        strength: float, teeth: bool = True, drawn: np.ndarray | None = None) -> None:
     """Composite the interior into `out` (RGBA uint8, in place) inside the inner lips of `lm`.
 
     `teeth` False (animal and drawn characters: no human teeth unless the picture shows them)
-    leaves the teeth out: a dark mouth with a tongue."""
+    leaves the teeth out: a dark mouth with a tongue. `drawn`: the character's own landmarks;
+    where its picture shows the mouth open (teeth, a parted smile), that part of the interior,
+    which the lip patch carries along under the upper lip (`mouth_rig`), is left showing and the
+    painted cavity begins below it, with no synthetic teeth."""
     if strength <= 0.01:
         return
     h_img, w_img = out.shape[:2]
@@ -64,9 +67,11 @@ def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, io
     cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_AA, shift=2)
     if not mask.any():
         return
-    col = _interior_colour(lm, palette, iod, x0, y0, x1, y1, teeth)
+    col, keep = _interior_colour(lm, palette, iod, x0, y0, x1, y1, teeth, drawn)
     a = mask.astype(np.float32)
     a *= np.float32(strength / 255.0)
+    if keep is not None:
+        a *= keep
     a3 = cv2.merge([a, a, a])  # same-shape operands: numpy is slow at broadcasting a last axis of 3
     region = out[y0:y1, x0:x1]
     rgb = cv2.cvtColor(region, cv2.COLOR_RGBA2RGB).astype(np.float32)  # contiguous, unlike region[..., :3]
@@ -82,8 +87,10 @@ def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, io
 
 
 def _interior_colour(lm: np.ndarray, palette: np.ndarray, iod: float, x0: int, y0: int, x1: int,
-                     y1: int, with_teeth: bool = True) -> np.ndarray:
-    """(h, w, 3) float32 colour of the mouth interior over the box [y0:y1, x0:x1].
+                     y1: int, with_teeth: bool = True,
+                     drawn: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(h, w, 3) float32 colour of the mouth interior over the box [y0:y1, x0:x1], and where
+    the picture's own open mouth shows instead (0 there, 1 painted; None: painted everywhere).
 
     Each layer (cavity, tongue, upper teeth) is a per-pixel weight times its colour, so the
     pixel work is on single-channel float32 arrays and one `cv2.transform` mixes the colours.
@@ -112,6 +119,13 @@ def _interior_colour(lm: np.ndarray, palette: np.ndarray, iod: float, x0: int, y
     np.maximum(gap, f(0.5), out=gap)
     v = depth / gap  # 0 at the upper inner lip, 1 at the lower
     max_gap = float(gap.max())
+    keep = None
+    own = _drawn_gap(drawn, u, half) if drawn is not None else None
+    if own is not None:  # the picture's own interior, carried under the upper lip
+        keep = _smooth(depth - own, 1 / 1.5)
+        depth = depth - own
+        np.maximum(depth, f(0.0), out=depth)
+        with_teeth = False
 
     lip, skin = palette[0].astype(np.float64), palette[1].astype(np.float64)
     sat, bright = float(palette[2][0]), float(palette[2][1])
@@ -142,17 +156,18 @@ def _interior_colour(lm: np.ndarray, palette: np.ndarray, iod: float, x0: int, y
         tongue *= lip_shadow
         cavity *= f(1.0) - t_mask
 
-    # upper teeth: a band under the upper lip, shaded round towards the corners
-    teeth_px = min(0.085 * iod, 0.45 * max_gap)
-    if teeth_px > 0.8 and with_teeth:
-        edge = _smooth(depth, -1 / 1.5, teeth_px / 1.5)
-        au = np.abs(u)
-        edge *= _smooth(au, -1 / 0.12, 0.86 / 0.12)
-        lines = np.abs(au - _TEETH_SEPARATIONS[0])
-        for sep in _TEETH_SEPARATIONS[1:]:
-            np.minimum(lines, np.abs(au - sep), out=lines)
-        teeth = (f(1.0) - f(0.55) * u2) * (f(0.9) + f(0.1) * _smooth(lines, half))
-        teeth *= f(1.0) - f(0.25) * _smooth(depth, 1 / max(teeth_px, 1.0))  # lower edge a bit darker
+    # Upper teeth only once the mouth is wide open, and only as wide as the opening there (a
+    # band across the whole width read as braces): a soft row under the upper lip, brightest in
+    # the middle, falling into the shadow towards the corners and at its lower edge.
+    open_amt = min(max((max_gap / iod - TEETH_OPEN[0]) / (TEETH_OPEN[1] - TEETH_OPEN[0]), 0.0), 1.0)
+    teeth_px = min(0.07 * iod, 0.35 * max_gap)
+    if with_teeth and open_amt > 0.01 and teeth_px > 0.8:
+        soft = max(0.3 * teeth_px, 1.0)
+        edge = _smooth(depth, -1 / soft, teeth_px / soft)  # 1 down to the teeth's lower edge
+        edge *= _smooth(gap, 1 / (0.35 * max_gap), -0.45 / 0.35)  # where the opening is wide
+        edge *= f(open_amt * open_amt * (3.0 - 2.0 * open_amt))
+        teeth = f(1.0) - f(0.85) * u2  # round: turning away from the light towards the corners
+        teeth *= f(1.0) - f(0.35) * _smooth(depth, 1 / max(teeth_px, 1.0))  # lower edge in shade
         teeth *= edge
         teeth *= lip_shadow
         keep = f(1.0) - edge
@@ -169,12 +184,38 @@ def _interior_colour(lm: np.ndarray, palette: np.ndarray, iod: float, x0: int, y
             colours.append(np.array([196.0, 92.0, 104.0]) * (0.55 + 0.4 * bright))
         layers.append(tongue)
     if teeth is not None:
-        white = np.array([214.0, 208.0, 194.0]) * (0.5 + 0.45 * bright)
+        # ivory in the picture's own light: as bright as its skin allows, tinted by it
+        white = np.array([206.0, 198.0, 182.0]) * (0.45 + 0.4 * bright)
         grey = float(sum(white)) / 3.0
         white = grey + (white - grey) * min(1.0, 0.4 + sat)
-        colours.append(0.85 * white + 0.15 * skin)
+        colours.append(0.7 * white + 0.3 * skin * (0.55 + 0.3 * bright))
         layers.append(teeth)
     mix = np.array(colours, np.float32).T  # (rgb, layer)
     if len(layers) == 1:
-        return cv2.merge([layers[0] * f(c) for c in mix[:, 0]])
-    return cv2.transform(cv2.merge(layers), mix)
+        return cv2.merge([layers[0] * f(c) for c in mix[:, 0]]), keep
+    return cv2.transform(cv2.merge(layers), mix), keep
+
+
+OWN_MIN_GAP = 0.03  # inter-ocular units: a drawn mouth open this far shows its own interior
+
+
+def _drawn_gap(drawn: np.ndarray, u: np.ndarray, half_now: float) -> np.ndarray | None:
+    """The picture's own inner-lip gap at each pixel's u, in pixels of the posed mouth (scaled by
+    its width), or None where the drawn mouth is (nearly) shut."""
+    from worker.retarget import geometry as G
+
+    _, _, iod = G.canonical_frame(drawn)
+    if G.mouth_gap(drawn) < OWN_MIN_GAP * iod:
+        return None
+    (lx, ly), (rx, ry) = drawn[L.MOUTH_CORNERS[0], :2].tolist(), drawn[L.MOUTH_CORNERS[1], :2].tolist()
+    half = max(math.hypot(rx - lx, ry - ly) * 0.5, 1.0)
+    ax = ((rx - lx) / (2 * half), (ry - ly) / (2 * half))
+    d = drawn[_LIPS, :2].astype(np.float64) - ((lx + rx) * 0.5, (ly + ry) * 0.5)
+    cu = (d[:, 0] * ax[0] + d[:, 1] * ax[1]) / half
+    cw = d[:, 1] * ax[0] - d[:, 0] * ax[1]
+    n = len(_UPPER)
+    o_up, o_lo = np.argsort(cu[:n]), n + np.argsort(cu[n:])
+    ts = np.linspace(-1.0, 1.0, 41)
+    g = np.maximum(np.interp(ts, cu[o_lo], cw[o_lo]) - np.interp(ts, cu[o_up], cw[o_up]), 0.0)
+    g *= half_now / half
+    return np.interp(u.ravel(), ts, g).reshape(u.shape).astype(np.float32)

@@ -87,7 +87,11 @@ class MouthRig:
         c = cv2.remap(table, idx, np.zeros_like(idx), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         ut_p, lt_p = c[..., 0], c[..., 1]
         above = np.maximum(v - f(top), f(0.0)) * c[..., 3]
-        between = (v - ut_p) * c[..., 4] + c[..., 2]
+        # between the lips the drawn interior (teeth, where the picture shows them) rides on the
+        # upper lip unstretched, down to the drawn lower lip's edge (what lies below is the
+        # cavity `mouth` paints); a mouth closing past its drawing squeezes it as before
+        d2_p = (lt_p - ut_p) * c[..., 4] + c[..., 2]
+        between = np.minimum(c[..., 2], (lt_p - v) + d2_p)
         below = np.maximum(f(bot) - v, f(0.0)) * c[..., 5]
         d = np.where(v < ut_p, above, np.where(v < lt_p, between, below))
         d *= f(half)

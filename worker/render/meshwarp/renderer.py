@@ -268,7 +268,8 @@ class MeshWarpRenderer(Renderer):
             a = self.prepared(assets)
             iod = float(a["meshwarp_iod"][0])
             strength = min(1.0, pose.mouth_open / MOUTH_FADE)
-            draw_mouth_interior(out, pose.landmarks, a["meshwarp_palette"], iod, strength, teeth=ch.human)
+            draw_mouth_interior(out, pose.landmarks, a["meshwarp_palette"], iod, strength, teeth=ch.human,
+                                drawn=np.asarray(assets.landmarks) if ch.human else None)
         if out.shape[0] != self.size:
             interp = cv2.INTER_AREA if out.shape[0] > self.size else cv2.INTER_LINEAR
             out = cv2.resize(out, (self.size, self.size), interpolation=interp)

@@ -127,13 +127,15 @@
       }
     };
     ws.onclose = () => {
-      // Fully transparent while the worker is away; back as soon as it listens again.
+      // Fully transparent while the worker is away; back as soon as it listens again (tries every
+      // 0.5 s at most: a refused connection on loopback costs nothing, and the 2 s budget after a
+      // worker restart is mostly the worker's own start).
       stats.connected = false;
       document.body.dataset.connected = "0";
       newest = null;
       clear();
       setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 1000);
+      retry = Math.min(retry * 2, 500);
     };
   }
 
