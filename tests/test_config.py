@@ -31,18 +31,21 @@ def test_file_overrides_and_keeps_the_rest(tmp_path):
     assert load_config(p)["performance"] == "low"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("camera:\n  fps: fast\n", "config key 'camera.fps': expected a number"),
-    ("camra: {}\n", "unknown key 'camra'"),
-    ("motion:\n  strength: 2\n", "unknown key 'motion.strength'"),
-    ("renderer:\n  name: magic\n", "'renderer.name': expected one of auto, meshwarp, liveportrait"),
-    ("performance: turbo\n", "'performance': expected one of low, balanced, quality"),
-    ("control:\n  port: 70000\n", "'control.port': expected an integer in 0..65535"),
-    ("outputs:\n  - nut\n", "outputs[0]: must be a mapping with a 'type'"),
-    ("motion: [1, 2]\n", "'motion' must be a mapping"),
-    ("- just\n- a list\n", "must be a mapping of keys"),
-    ("motion: {mirror: true\n", "invalid YAML at line"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("camera:\n  fps: fast\n", "config key 'camera.fps': expected a number"),
+        ("camra: {}\n", "unknown key 'camra'"),
+        ("motion:\n  strength: 2\n", "unknown key 'motion.strength'"),
+        ("renderer:\n  name: magic\n", "'renderer.name': expected one of auto, meshwarp, liveportrait"),
+        ("performance: turbo\n", "'performance': expected one of low, balanced, quality"),
+        ("control:\n  port: 70000\n", "'control.port': expected an integer in 0..65535"),
+        ("outputs:\n  - nut\n", "outputs[0]: must be a mapping with a 'type'"),
+        ("motion: [1, 2]\n", "'motion' must be a mapping"),
+        ("- just\n- a list\n", "must be a mapping of keys"),
+        ("motion: {mirror: true\n", "invalid YAML at line"),
+    ],
+)
 def test_errors_name_the_key(tmp_path, text, message):
     p = tmp_path / "c.yaml"
     p.write_text(text)
@@ -69,14 +72,14 @@ def test_set_key_validates():
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_every_command_has_help(command):
-    r = subprocess.run([sys.executable, "-m", "worker", command, "--help"], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run([sys.executable, "-m", "worker", command, "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "usage: stream-animator" in r.stdout
 
 
 def test_cameras_json_on_a_machine_without_cameras():
-    r = subprocess.run([sys.executable, "-m", "worker", "cameras", "--json"], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "worker", "cameras", "--json"], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0
     import json
 

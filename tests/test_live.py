@@ -41,8 +41,13 @@ def characters(tmp_path_factory, testdata) -> Path:
 def make_config(characters: Path, cache: Path, source: str, outputs: list[dict], **more) -> Settings:
     return load_settings(
         None,
-        {"characters.folder": str(characters), "cache_dir": str(cache), "camera.source": source, "outputs": outputs,
-         **more},
+        {
+            "characters.folder": str(characters),
+            "cache_dir": str(cache),
+            "camera.source": source,
+            "outputs": outputs,
+            **more,
+        },
     )
 
 
@@ -257,8 +262,13 @@ def test_performance_setting_reaches_tracker_and_opencv(characters, tmp_path, te
 
     cv2.setNumThreads(-1)
     default_threads = cv2.getNumThreads()
-    cfg = make_config(characters, tmp_path / "cache", str(testdata / "footage" / "driving" / "d3.mp4"),
-                      [{"type": "obs"}], performance=level)
+    cfg = make_config(
+        characters,
+        tmp_path / "cache",
+        str(testdata / "footage" / "driving" / "d3.mp4"),
+        [{"type": "obs"}],
+        performance=level,
+    )
     w = LiveWorker(cfg, P.make_token()).start()
     try:
         assert w.tracker.wait(60), "the face tracker did not load"  # it loads beside the running pipeline

@@ -51,7 +51,11 @@ def env_for(tmp: Path, cache: Path) -> dict[str, str]:
 
 def cli(*args: str, tmp: Path, cache: Path, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "worker", *args], capture_output=True, text=True, cwd=tmp, env=env_for(tmp, cache),
+        [sys.executable, "-m", "worker", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        env=env_for(tmp, cache),
         timeout=timeout,
     )
 
@@ -76,9 +80,24 @@ def _render_until_writing(audio: Path, out: Path, cache: Path, sig: signal.Signa
     err = out.parent / f"{out.stem}.err"
     with open(err, "w") as errf:
         p = subprocess.Popen(
-            [sys.executable, "-m", "worker", "render", "--audio", str(audio), "--size", "64", "--fps", "30",
-             "--out", str(out)],
-            cwd=out.parent, env=env_for(out.parent, cache), stdout=subprocess.DEVNULL, stderr=errf,
+            [
+                sys.executable,
+                "-m",
+                "worker",
+                "render",
+                "--audio",
+                str(audio),
+                "--size",
+                "64",
+                "--fps",
+                "30",
+                "--out",
+                str(out),
+            ],
+            cwd=out.parent,
+            env=env_for(out.parent, cache),
+            stdout=subprocess.DEVNULL,
+            stderr=errf,
         )
         partial = out.with_name(f".{out.stem}.partial{out.suffix}")
         deadline = time.monotonic() + 240

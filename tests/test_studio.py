@@ -626,9 +626,7 @@ def test_voice_section_saves_the_input_and_calibrates_from_recordings(studio, br
         browser.find_element(By.CSS_SELECTOR, f'#calForm input[name="{v}"]').send_keys(str(path))
     browser.find_element(By.CSS_SELECTOR, "#calForm button[type=submit]").click()
     WebDriverWait(browser, 120).until(lambda b: b.find_element(By.ID, "calMsg").text)
-    assert "stored your voice" in browser.find_element(By.ID, "calMsg").text, browser.find_element(
-        By.ID, "calMsg"
-    ).text
+    assert "stored your voice" in browser.find_element(By.ID, "calMsg").text, browser.find_element(By.ID, "calMsg").text
     data = yaml.safe_load(studio.paths.config.read_text())
     assert data["voice"]["lipsync"] == "always" and data["voice"]["calibration"]["source"] == "files"
     browser.save_screenshot(str(Path(os.environ.get("STUDIO_SCREENSHOTS") or tmp_path) / "studio_voice.png"))

@@ -93,9 +93,14 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
         ),
         Option("smoothing", "number", 1.0, 0.0, 3.0, help="0 = raw tracking, 1 = tuned default, 2 = extra steady"),
         Option("outputs", "list", [{"type": "obs"}], help="see `describe`'s outputs"),
-        Option("performance", "choice", DEFAULT_PERFORMANCE, choices=PERFORMANCE_LEVELS,
-               help="CPU use beside a game: low = face tracking every 2nd frame, one OpenCV thread; balanced = "
-               "every frame, one OpenCV thread; quality = every frame, OpenCV on all cores"),
+        Option(
+            "performance",
+            "choice",
+            DEFAULT_PERFORMANCE,
+            choices=PERFORMANCE_LEVELS,
+            help="CPU use beside a game: low = face tracking every 2nd frame, one OpenCV thread; balanced = "
+            "every frame, one OpenCV thread; quality = every frame, OpenCV on all cores",
+        ),
     ),
     # name, and liveportrait's options (used by liveportrait and by auto when it picks liveportrait)
     "renderer": (Option("name", "choice", DEFAULT_RENDERER, choices=tuple(RENDERERS)), *LP_OPTIONS),
@@ -222,8 +227,11 @@ class VoiceSection:
         from worker.audio.calibration import VoiceProfile, default_profile
 
         settings = VoiceSettings(
-            gain_db=self.gain_db, gate_db=self.gate_db, attack_ms=self.attack_ms,
-            release_ms=self.release_ms, vad=self.vad,
+            gain_db=self.gain_db,
+            gate_db=self.gate_db,
+            attack_ms=self.attack_ms,
+            release_ms=self.release_ms,
+            vad=self.vad,
         )
         settings.validate(where)
         cal = self.calibration

@@ -135,9 +135,7 @@ def _check_recordings(recordings: dict[str, np.ndarray], silence: np.ndarray | N
     for v in VOWELS:
         digest = hashlib.sha256(np.ascontiguousarray(recordings[v], np.float32).tobytes()).digest()
         if digest in seen:
-            raise UserError(
-                f"{names[v]}: the same recording as for vowel {seen[digest]}; record each vowel on its own"
-            )
+            raise UserError(f"{names[v]}: the same recording as for vowel {seen[digest]}; record each vowel on its own")
         seen[digest] = v
     for v in VOWELS:
         if tone_share(recordings[v]) > PURE_TONE:

@@ -39,9 +39,7 @@ class StillFaceFinder:
         mp = mediapipe()
         with quiet_native_stderr():
             # model 1 = full range: also finds small faces in large pictures
-            self._detector = mp.solutions.face_detection.FaceDetection(
-                model_selection=1, min_detection_confidence=0.5
-            )
+            self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
             self._mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=True, refine_landmarks=True, max_num_faces=1, min_detection_confidence=0.3
             )

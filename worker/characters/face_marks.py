@@ -222,7 +222,6 @@ def save_face_marks(image: str | Path, marks: FaceMarks) -> Path:
     return path
 
 
-
 def marks_from_landmarks(lm: np.ndarray, kind: str = "human") -> FaceMarks:
     """The marks a tracked face would have (what the marking page places first)."""
     lm = np.asarray(lm, np.float64)

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         for path in paths:
             name = path.name[-30:]
             bar.set_postfix_str(name, refresh=False)
+
             def on_stage(stage: str, n: str = name) -> None:
                 bar.set_postfix_str(f"{n}: {stage}")
 

@@ -91,7 +91,13 @@ def _render(args: argparse.Namespace) -> int:
             with progress(int(stated or 0) or None, "analysing voice", "s", disable=args.json or not long) as bar:
                 counter = Estimate(stated or 0.0, bar, args.json or not long, "analysing the voice", "s of voice")
                 return lipsync_package(
-                    cache, label, key, None, settings, profile, audio_file=p,
+                    cache,
+                    label,
+                    key,
+                    None,
+                    settings,
+                    profile,
+                    audio_file=p,
                     on_samples=lambda k: counter.update(k / RATE),
                 )
         if not text or not text.strip():
@@ -227,7 +233,12 @@ class Estimate:
     (measured on what is done so far) every `every_s`, so a log without a terminal bar shows it too."""
 
     def __init__(
-        self, total: float, bar, quiet: bool = False, what: str = "rendering", unit: str = "frames",
+        self,
+        total: float,
+        bar,
+        quiet: bool = False,
+        what: str = "rendering",
+        unit: str = "frames",
         every_s: float = 60.0,
     ) -> None:
         self.total, self.bar, self.quiet, self.what, self.unit = total, bar, quiet, what, unit
@@ -248,7 +259,8 @@ class Estimate:
         if left > 30:
             print(
                 f"{self.what}: {self.done:.0f} of {self.total:.0f} {self.unit}, about {hms(left)} left",
-                file=sys.stderr, flush=True,
+                file=sys.stderr,
+                flush=True,
             )
         self.next_s = spent + self.every_s
 

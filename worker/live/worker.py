@@ -98,7 +98,8 @@ class LiveWorker:
         performance.apply_threads(perf)
         # MediaPipe loads beside the running pipeline: the character idles on stream meanwhile
         self.tracker = TrackerLoader(
-            lambda: FaceTracker(track_every=perf.track_every), on_ready=lambda: STARTUP.mark("tracker ready"),
+            lambda: FaceTracker(track_every=perf.track_every),
+            on_ready=lambda: STARTUP.mark("tracker ready"),
             start=False,
         )
         self.tracker.set_smoothing(s.smoothing)

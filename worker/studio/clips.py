@@ -117,8 +117,12 @@ class Clips:
                 key = {"text": line, "voice": req.voice or ""}
                 clips.append(
                     lipsync_package(
-                        self.cache_dir, f"line {i + 1}", key, functools.partial(synthesize, line, req.voice),
-                        settings, profile,
+                        self.cache_dir,
+                        f"line {i + 1}",
+                        key,
+                        functools.partial(synthesize, line, req.voice),
+                        settings,
+                        profile,
                     )
                 )
                 job.step(i + 1, message=f"voice: line {i + 1} of {len(req.lines)}")

@@ -135,9 +135,9 @@ def _params(size: str) -> dict:
     import mimic_head
     import yaml
 
-    cfg: dict[str, Any] = yaml.safe_load(
-        (Path(mimic_head.__file__).parent / "config" / "models.yaml").read_text()
-    )["model_params"]
+    cfg: dict[str, Any] = yaml.safe_load((Path(mimic_head.__file__).parent / "config" / "models.yaml").read_text())[
+        "model_params"
+    ]
     if size == "small":
         for k, over in SMALL.items():
             for kk, v in over.items():

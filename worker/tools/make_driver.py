@@ -43,8 +43,9 @@ def script(t: float) -> dict[str, float]:
     pitch = 12 * math.sin(2 * math.pi * (t - 4.0) / 1.2) if 4.0 <= t <= 5.2 else 0.0
     roll = 14 * math.sin(math.pi * (t - 5.2) / 1.2) if 5.2 <= t <= 6.4 else 0.0
     blink = max(_bump(t, 1.0, 0.28), _bump(t, 3.4, 0.28), _bump(t, 6.6, 0.28))
-    closed = 1.0 if 8.0 <= t <= 8.5 else max(_bump(t, 7.7, 0.6) if t < 8.0 else 0.0, _bump(t, 8.2, 0.6)
-                                             if t > 8.5 else 0.0)
+    closed = (
+        1.0 if 8.0 <= t <= 8.5 else max(_bump(t, 7.7, 0.6) if t < 8.0 else 0.0, _bump(t, 8.2, 0.6) if t > 8.5 else 0.0)
+    )
     talk = 0.0
     if 6.4 <= t <= 7.8:  # syllables at ~4 Hz with varying depth
         talk = 0.32 * abs(math.sin(2 * math.pi * 2.1 * (t - 6.4))) * (0.6 + 0.4 * math.sin(5.0 * t))
@@ -89,9 +90,15 @@ def pose_at(lm0: np.ndarray, t: float) -> TargetPose:
     lm = (lm - centre) @ r.T + centre
     head = np.hstack([r, (centre - r @ centre)[:, None]]).astype(np.float32)
     return TargetPose(
-        landmarks=lm.astype(np.float32), head_matrix=head, mouth_open=s["mouth"],
-        eye_close_left=s["eyes"], eye_close_right=s["eyes"], yaw=s["yaw"], pitch=s["pitch"],
-        roll=s["roll"], timestamp=t,
+        landmarks=lm.astype(np.float32),
+        head_matrix=head,
+        mouth_open=s["mouth"],
+        eye_close_left=s["eyes"],
+        eye_close_right=s["eyes"],
+        yaw=s["yaw"],
+        pitch=s["pitch"],
+        roll=s["roll"],
+        timestamp=t,
     )
 
 

@@ -95,7 +95,11 @@ class TextureJitter:
                 mask, self.iod = face
                 self.seeds += 1
                 found = cv2.goodFeaturesToTrack(
-                    gray, MAX_CORNERS, qualityLevel=0.005, minDistance=max(3.0, self.iod / 16), mask=mask,
+                    gray,
+                    MAX_CORNERS,
+                    qualityLevel=0.005,
+                    minDistance=max(3.0, self.iod / 16),
+                    mask=mask,
                     blockSize=7,
                 )
                 if found is not None:

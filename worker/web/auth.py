@@ -62,9 +62,7 @@ def authed(request: web.Request) -> bool:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def token_middleware(
-    token: str, port_of: Callable[[], int]
-) -> Middleware:
+def token_middleware(token: str, port_of: Callable[[], int]) -> Middleware:
     """The middleware: 403 for a missing or wrong token, except in-band-auth sockets (see module doc)."""
 
     @web.middleware
