@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def run_check(
         kd = kp + motion
         ms, out = _per_network(nets, img, feat, kd, kp, runs)
         frame_ms = sum(ms[k] for k in PER_FRAME)
-        r = {
+        r: dict[str, Any] = {
             "ms": {NET_NAMES[k]: round(v, 3) for k, v in ms.items()},
             "ms_per_new_frame": round(frame_ms, 2),
             "fps": round(1000.0 / frame_ms, 2),
