@@ -418,8 +418,16 @@ def _on_studio(props, prop):
 
 def _launch(cmd, env=None):
     detach = {"creationflags": 0x208} if os.name == "nt" else {"start_new_session": True}  # new group, detached
-    subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, close_fds=True, **detach)
+    subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        close_fds=True,
+        **detach,
+    )
 
 
 def _on_refresh(props, prop):

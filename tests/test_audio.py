@@ -174,13 +174,13 @@ def test_decode_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not a sound file at all")
     with pytest.raises(UserError, match="bad.wav: cannot read"):
-        decode_audio(bad)
+        decode_audio(bad, 60.0)
     with pytest.raises(UserError, match="has no audio stream"):
         from worker.paths import SAMPLE_DRIVER
 
-        decode_audio(SAMPLE_DRIVER)
+        decode_audio(SAMPLE_DRIVER, 60.0)
     with pytest.raises(UserError, match="not found"):
-        decode_audio(tmp_path / "nothing.wav")
+        decode_audio(tmp_path / "nothing.wav", 60.0)
 
 
 def test_unknown_voice_and_empty_text():

@@ -48,6 +48,11 @@ def test_a_screenshot_counts_as_moved_only_past_the_noise_level():
 
 
 def test_bad_rounds_are_one_line(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "worker", "bench", "--recovery", "--runs", "0"],
-                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "worker", "bench", "--recovery", "--runs", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert r.returncode == 2 and r.stderr.strip() == "error: --runs and --kills must be at least 1"

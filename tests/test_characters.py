@@ -226,9 +226,13 @@ def test_concurrent_preprocessing_does_not_corrupt(tmp_path, testdata):
         (folder / name).write_bytes((testdata / "footage" / "portraits" / name).read_bytes())
     cache = tmp_path / "cache"
     procs = [
-        subprocess.Popen([*CLI, "preprocess", str(folder), "--cache", str(cache), "--json"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=dict(os.environ, STREAM_ANIMATOR_LOGS=str(tmp_path / "logs")))
+        subprocess.Popen(
+            [*CLI, "preprocess", str(folder), "--cache", str(cache), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, STREAM_ANIMATOR_LOGS=str(tmp_path / "logs")),
+        )
         for _ in range(3)
     ]
     outs = [p.communicate(timeout=300) for p in procs]

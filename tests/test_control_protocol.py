@@ -30,11 +30,18 @@ def test_protocol_imports_only_the_standard_library():
 
 def test_protocol_loads_standalone_like_the_obs_script_does():
     # The OBS script puts the folder on sys.path and imports the file by itself (-I: no site).
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import protocol; "
-            "assert 'worker' not in sys.modules and 'numpy' not in sys.modules; "
-            "print(protocol.PROTOCOL_VERSION, protocol.FRAME_HEADER_SIZE)")
-    out = subprocess.run([sys.executable, "-I", "-c", code, str(PROTOCOL_FILE.parent)],
-                         capture_output=True, text=True, timeout=30, check=True)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import protocol; "
+        "assert 'worker' not in sys.modules and 'numpy' not in sys.modules; "
+        "print(protocol.PROTOCOL_VERSION, protocol.FRAME_HEADER_SIZE)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(PROTOCOL_FILE.parent)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert out.stdout.split() == ["1", "44"]
 
 
@@ -42,7 +49,7 @@ def test_line_reader_splits_across_chunks_and_limits_length():
     r = P.LineReader(max_line=16)
     assert r.feed(b'{"a":1}\n{"b"') == [b'{"a":1}']
     assert r.pending == 4
-    assert r.feed(b':2}\n\n') == [b'{"b":2}', b""]
+    assert r.feed(b":2}\n\n") == [b'{"b":2}', b""]
     assert r.feed(b"x" * 15) == []  # 15 + newline = 16: allowed
     assert r.feed(b"\n") == [b"x" * 15]
     with pytest.raises(P.LineTooLong):
@@ -63,7 +70,10 @@ def test_encode_decode_round_trip_and_nan():
     assert json.loads(line) == {"id": 3, "op": "status", "x": "ünï", "f": None, "l": [None, 1.5]}
     assert P.decode(line) == json.loads(line)
     assert json.loads(P.encode({"a": np.float32(1.5), "b": np.arange(3), "c": np.float64("nan")})) == {
-        "a": 1.5, "b": [0, 1, 2], "c": None}
+        "a": 1.5,
+        "b": [0, 1, 2],
+        "c": None,
+    }
     with pytest.raises(TypeError):
         P.encode({"x": object()})
     for bad in (b"[1, 2]", b'"str"', b"nul", b"\xff\xfe", b"{", b"3"):
@@ -102,8 +112,12 @@ def test_frame_header_layout_is_fixed():
 
 
 def test_ready_line():
-    assert json.loads(P.ready_line(1234, None)) == {"event": "ready", "protocol": 1, "control_port": 1234,
-                                                    "frame_port": None}
+    assert json.loads(P.ready_line(1234, None)) == {
+        "event": "ready",
+        "protocol": 1,
+        "control_port": 1234,
+        "frame_port": None,
+    }
 
 
 def test_status_voice_is_optional_on_the_wire_and_mute_ops_exist():

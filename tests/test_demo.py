@@ -19,8 +19,14 @@ from worker.paths import SAMPLE_DRIVER
 
 def demo(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = dict(os.environ, STREAM_ANIMATOR_LOGS=str(tmp_path / "logs"), STREAM_ANIMATOR_CACHE=str(tmp_path / "cache"))
-    return subprocess.run([sys.executable, "-m", "worker", "demo", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, "-m", "worker", "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=tmp_path,
+    )
 
 
 def driver_frames() -> int:

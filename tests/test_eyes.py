@@ -25,7 +25,7 @@ def _lids(char, eyes: float, left: bool):
     rt = Retargeter(char, RetargetOptions(idle=False))
     pose = rt.retarget(driver_from_character(char, eyes=eyes), driver_from_character(char))
     rig = EyeRig(np.asarray(char.landmarks, np.float64), left=left)
-    ys, xs = np.mgrid[0:char.size, 0:char.size].astype(np.float32)
+    ys, xs = np.mgrid[0 : char.size, 0 : char.size].astype(np.float32)
     identity = np.dstack([xs, ys])
     return rig, pose.landmarks, rig.remap_lids(identity, pose.landmarks)
 

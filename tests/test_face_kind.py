@@ -119,8 +119,12 @@ def test_live_status_and_obs_line_ask_for_marks(pictures, tmp_path, testdata):
     source = str(testdata / "footage" / "driving" / "d3.mp4")
     cfg = load_config(
         None,
-        {"characters.folder": str(folder), "cache_dir": str(tmp_path / "c"), "camera.source": source,
-         "outputs": [{"type": "obs"}]},
+        {
+            "characters.folder": str(folder),
+            "cache_dir": str(tmp_path / "c"),
+            "camera.source": source,
+            "outputs": [{"type": "obs"}],
+        },
     )
     w = LiveWorker(cfg, P.make_token()).start()
     try:

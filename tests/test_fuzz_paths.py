@@ -133,10 +133,14 @@ def _cases(i: Path) -> list[tuple[list[str], str]]:
         (["run", "--lipsync", "always", "--output", "file:o.mp4", "--duration", "1"], "--lipsync"),
         (["calibrate-voice", "--config", "c.yaml", "--files", str(i / "long61.wav"), *vowels[1:]], "long61.wav"),
         (["calibrate-voice", "--config", "c.yaml", "--files", vowels[0], *vowels[:4]], "vowel_A.wav (vowel I)"),
-        (["calibrate-voice", "--config", "c.yaml", "--files", *vowels[:2], str(i / "sound.wav"), *vowels[3:]],
-         "sound.wav"),
-        (["calibrate-voice", "--config", "c.yaml", "--files", *vowels, "--silence", str(i / "speech.wav")],
-         "speech.wav"),
+        (
+            ["calibrate-voice", "--config", "c.yaml", "--files", *vowels[:2], str(i / "sound.wav"), *vowels[3:]],
+            "sound.wav",
+        ),
+        (
+            ["calibrate-voice", "--config", "c.yaml", "--files", *vowels, "--silence", str(i / "speech.wav")],
+            "speech.wav",
+        ),
         (["calibrate-voice", "--config", str(i / "readonly.yaml"), "--files", *vowels], "readonly.yaml"),
         (["obs-setup", "--obs-config", str(i / "missing")], "missing"),
         (["obs-setup", "--obs-config", str(i / "a_file")], "a_file"),

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from worker.capture import CaptureError, VideoFileSource
-from worker.config import load_config
+from worker.config import Settings, load_settings
 from worker.control import protocol as P
 from worker.live.worker import LiveWorker
 from worker.paths import SAMPLE_CHARACTER
@@ -38,10 +38,16 @@ def characters(tmp_path_factory, testdata) -> Path:
     return d
 
 
-def make_config(characters: Path, cache: Path, source: str, outputs: list[dict]) -> dict:
-    return load_config(
+def make_config(characters: Path, cache: Path, source: str, outputs: list[dict], **more) -> Settings:
+    return load_settings(
         None,
-        {"characters.folder": str(characters), "cache_dir": str(cache), "camera.source": source, "outputs": outputs},
+        {
+            "characters.folder": str(characters),
+            "cache_dir": str(cache),
+            "camera.source": source,
+            "outputs": outputs,
+            **more,
+        },
     )
 
 
@@ -256,9 +262,13 @@ def test_performance_setting_reaches_tracker_and_opencv(characters, tmp_path, te
 
     cv2.setNumThreads(-1)
     default_threads = cv2.getNumThreads()
-    cfg = make_config(characters, tmp_path / "cache", str(testdata / "footage" / "driving" / "d3.mp4"),
-                      [{"type": "obs"}])
-    cfg["performance"] = level
+    cfg = make_config(
+        characters,
+        tmp_path / "cache",
+        str(testdata / "footage" / "driving" / "d3.mp4"),
+        [{"type": "obs"}],
+        performance=level,
+    )
     w = LiveWorker(cfg, P.make_token()).start()
     try:
         assert w.tracker.wait(60), "the face tracker did not load"  # it loads beside the running pipeline

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from worker.capture import Frame, FrameSource, NoCamera
-from worker.config import load_config
 from worker.control import protocol as P
 from worker.control.server import UnknownOp
 from worker.errors import UserError
@@ -119,11 +118,17 @@ class FakeAnimator:
         return rgba
 
 
+class FakeAssets(int):
+    """A character's assets reduced to a number the fake animator paints, with the (empty) meta a real one has."""
+
+    meta: dict = {}
+
+
 class FakeRoster:
     """Characters a.png, b.png, c.png (assets 1, 2, 3); `loading` ones are not ready yet."""
 
     def __init__(self) -> None:
-        self.assets = {"a.png": 1, "b.png": 2, "c.png": 3}
+        self.assets = {"a.png": FakeAssets(1), "b.png": FakeAssets(2), "c.png": FakeAssets(3)}
         self.loading: set[str] = set()
         self.reloads = 0
 
@@ -208,7 +213,6 @@ class Rig:
         voice: FakeVoice | None = None,
         source=None,
     ) -> None:
-        self.cfg = load_config(None, {})
         self.tracker = FakeTracker(track_delay)
         self.animator = FakeAnimator(render_delay)
         self.roster = FakeRoster()
@@ -216,7 +220,6 @@ class Rig:
         self.fanout = OutputFanout(self.outputs).start()
         self.events: list[dict] = []
         self.pipeline = Pipeline(
-            self.cfg,
             source or (lambda: FakeSource(n, fps)),
             self.roster,
             self.animator,
@@ -227,7 +230,7 @@ class Rig:
             voice=voice,
             lipsync="assist" if voice is not None else "off",
         )
-        self.animator.set_character(1)
+        self.animator.set_character(FakeAssets(1))
 
     def __enter__(self) -> Rig:
         self.pipeline.start("a.png")

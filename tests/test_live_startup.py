@@ -9,7 +9,6 @@ import threading
 import numpy as np
 from test_live_pipeline import FakeAnimator, FakeRoster, FakeSource, FakeTracker, Recorder, wait_for
 
-from worker.config import load_config
 from worker.live.pipeline import Pipeline
 from worker.live.startup import LINE_PREFIX, Startup, parse_log
 from worker.live.tracker_loader import TrackerLoader
@@ -35,7 +34,7 @@ class Gate:
 def _pipeline(camera, tracker, out):
     animator = FakeAnimator()
     fanout = OutputFanout([out]).start()
-    p = Pipeline(load_config(None, {}), camera, FakeRoster(), animator, tracker, fanout)
+    p = Pipeline(camera, FakeRoster(), animator, tracker, fanout)
     animator.set_character(1)
     return p, animator, fanout
 
@@ -116,8 +115,10 @@ def test_startup_marks_are_logged_once_and_read_back(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2 and all(m.startswith(LINE_PREFIX) for m in lines)
     assert list(s.marks) == ["ready", "first frame sent"] and s.marks["first frame sent"] >= s.marks["ready"] >= 0
-    text = "\n".join(f"2026-12-07 02:00:00,000 {pid} MainThread INFO worker.startup: {m}"
-                     for pid, m in [(11, lines[0]), (12, "start-up: ready at 9.000 s"), (11, lines[1])])
+    text = "\n".join(
+        f"2026-12-07 02:00:00,000 {pid} MainThread INFO worker.startup: {m}"
+        for pid, m in [(11, lines[0]), (12, "start-up: ready at 9.000 s"), (11, lines[1])]
+    )
     assert parse_log(text, pid=11) == s.marks
     assert parse_log(text, pid=12) == {"ready": 9.0}
     again = text + "\n2026-12-07 02:01:00,000 11 MainThread INFO worker.startup: start-up: ready at 0.500 s"
@@ -140,15 +141,40 @@ def test_a_starting_worker_sends_its_first_frame_before_mediapipe_loads(tmp_path
     from worker.paths import SAMPLE_CHARACTERS_DIR, SAMPLE_DRIVER
 
     env = dict(os.environ, STREAM_ANIMATOR_CACHE=str(tmp_path / "cache"), STREAM_ANIMATOR_LOGS=str(tmp_path / "logs"))
-    subprocess.run([sys.executable, "-m", "worker", "preprocess", str(SAMPLE_CHARACTERS_DIR), "--renderer",
-                    "meshwarp"], check=True, capture_output=True, timeout=300, env=env)
+    subprocess.run(
+        [sys.executable, "-m", "worker", "preprocess", str(SAMPLE_CHARACTERS_DIR), "--renderer", "meshwarp"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env=env,
+    )
     token = P.make_token()
     log = tmp_path / "worker.log"
-    p = subprocess.Popen([sys.executable, "-m", "worker", "--log-file", str(log), "run", "--source",
-                          str(SAMPLE_DRIVER), "--characters", str(SAMPLE_CHARACTERS_DIR), "--renderer", "meshwarp",
-                          "--output", "obs", "--ready-json", "--duration", "60"],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                         env=dict(env, **{P.ENV_TOKEN: token}))
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "worker",
+            "--log-file",
+            str(log),
+            "run",
+            "--source",
+            str(SAMPLE_DRIVER),
+            "--characters",
+            str(SAMPLE_CHARACTERS_DIR),
+            "--renderer",
+            "meshwarp",
+            "--output",
+            "obs",
+            "--ready-json",
+            "--duration",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(env, **{P.ENV_TOKEN: token}),
+    )
     try:
         ready = json.loads(p.stdout.readline())
         rx = P.FrameReceiver(ready["frame_port"], token).connect()
@@ -158,6 +184,7 @@ def test_a_starting_worker_sends_its_first_frame_before_mediapipe_loads(tmp_path
         t = psutil.Process(p.pid).cpu_times()
         cpu = t.user + t.system
         rx.close()
+
         def first_sent() -> dict | None:  # the mark is logged just after the frame left
             m = parse_log(log.read_text(), pid=p.pid)
             return m if "first frame sent" in m else None

@@ -21,7 +21,7 @@ import av
 import numpy as np
 import pytest
 
-from worker.config import load_config
+from worker.config import load_settings
 from worker.control import protocol as P
 from worker.live.worker import LiveWorker
 from worker.paths import SAMPLE_CHARACTER
@@ -60,7 +60,7 @@ def test_live_worker_draws_with_liveportrait_and_runs_F_once_per_character(
     standin, characters, tmp_path, testdata, monkeypatch
 ):
     monkeypatch.setenv(STANDIN_ENV, str(standin))
-    cfg = load_config(None, {
+    cfg = load_settings(None, {
         "characters.folder": str(characters), "characters.size": 256, "cache_dir": str(tmp_path / "cache"),
         "camera.source": str(testdata / "footage" / "driving" / "d3.mp4"), "outputs": [{"type": "obs"}],
         "renderer.name": "liveportrait",

@@ -69,7 +69,7 @@ def test_skipped_resampling_changes_nothing_visible(char, poses):
         visible = b[..., 3] > 0
         assert np.array_equal(a[visible], b[visible])
         boxes = fast._resample_boxes(char, fast._warp(char, pose))
-        skipped.append(1.0 - sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in boxes) / char.size ** 2)
+        skipped.append(1.0 - sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in boxes) / char.size**2)
     assert np.median(skipped) > 0.1  # and there was something to skip (transparent background)
 
 
@@ -120,6 +120,7 @@ def test_a_pose_that_would_fold_is_scaled_back_to_the_limit(char):
     import cv2
 
     from worker.track import landmark_ids as L
+
     cv2.fillConvexPoly(lips, cv2.convexHull(np.round(drawn.landmarks[L.inner_lip_contour(), :2]).astype(np.int32)), 1)
     keep = visible & ~cv2.dilate(lips, np.ones((9, 9), np.uint8)).astype(bool)
     assert det[keep].min() > 0.0

@@ -35,8 +35,9 @@ def _sample(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return cv2.remap(m, p[None, :, 0], p[None, :, 1], cv2.INTER_LINEAR)[0]
 
 
-@pytest.mark.parametrize("kw", [dict(mouth=0.06), dict(mouth=0.15), dict(mouth=0.35, roll=15.0),
-                                dict(mouth=0.2, yaw=20.0, pitch=-8.0)])
+@pytest.mark.parametrize(
+    "kw", [dict(mouth=0.06), dict(mouth=0.15), dict(mouth=0.35, roll=15.0), dict(mouth=0.2, yaw=20.0, pitch=-8.0)]
+)
 def test_lips_land_where_the_pose_puts_them(char, kw):
     """The picture's inner lips are drawn at the pose's inner lips, to a pixel, even for a small
     opening the coarse grid alone cannot make (a few pixels between two lip lines)."""
@@ -71,7 +72,7 @@ def test_patch_meets_the_rest_of_the_map_without_a_seam(char):
     assert np.abs(patched[y0:y1, x0:x1] - base[y0:y1, x0:x1]).max() > 3.0  # it did part the lips
     ring = np.zeros((512, 512), bool)
     ring[y0:y1, x0:x1] = True
-    ring[y0 + 1:y1 - 1, x0 + 1:x1 - 1] = False
+    ring[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1] = False
     assert np.abs(patched[ring] - base[ring]).max() < 0.3
     outside = np.ones((512, 512), bool)
     outside[y0:y1, x0:x1] = False

@@ -75,8 +75,9 @@ def test_obs_source_frame_layout_matches_libobs():
     py = _embedded_python()
     if py is None:
         skip_or_fail(f"OBS Python scripting not found in {OBS_SCRIPTING_DIR} (apt-get install obs-studio)")
-    r = subprocess.run([py, "-c", PROBE, str(OBS_SCRIPTING_DIR), str(REPO / "obs_script")],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [py, "-c", PROBE, str(OBS_SCRIPTING_DIR), str(REPO / "obs_script")], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     # data[0] at 0, linesize[0] at 64: from SWIG (compiled against the headers) and the header mirror
@@ -84,6 +85,5 @@ def test_obs_source_frame_layout_matches_libobs():
     assert out["header_offsets"] == [0, 64]
     assert out["layout_ok"] is True
     assert out["fields_via_header"] == [37, 5, 6, 0x1122334455667788]
-    assert out["alloc"] == {"linesize0": 148, "data0_is_sink_data": True, "data1": None, "format": 6,
-                            "w": 37, "h": 5}
+    assert out["alloc"] == {"linesize0": 148, "data0_is_sink_data": True, "data1": None, "format": 6, "w": 37, "h": 5}
     assert out["copied_ok"] is True

@@ -70,15 +70,29 @@ def files(tmp_path_factory, testdata) -> dict:
         shutil.copy(testdata / "footage" / "portraits" / name, chars / name)
     voice = tmp / "voice.wav"  # the worker's voice: a speech file as the microphone (made here by espeak-ng)
     subprocess.run(["espeak-ng", "-w", str(voice), "hello there, how are you"], check=True, timeout=30)
-    return {"characters": chars, "video": testdata / "footage" / "driving" / "d0.mp4", "cache": tmp / "cache",
-            "voice": voice}
+    return {
+        "characters": chars,
+        "video": testdata / "footage" / "driving" / "d0.mp4",
+        "cache": tmp / "cache",
+        "voice": voice,
+    }
 
 
 def _settings(files: dict, **extra) -> dict:
-    s = {"worker_python": str(_venv_python()), "characters_dir": str(files["characters"]),
-         "camera": "file", "video_file": str(files["video"]), "size": SIZE, "renderer": "meshwarp",
-         "output_mode": "direct", "autostart": True, f"scene_character::{BOUND_SCENE}": BOUND_CHARACTER,
-         "stream_animator.prev_character": PREV_KEY, "mic": "file", "mic_file": str(files["voice"])}
+    s = {
+        "worker_python": str(_venv_python()),
+        "characters_dir": str(files["characters"]),
+        "camera": "file",
+        "video_file": str(files["video"]),
+        "size": SIZE,
+        "renderer": "meshwarp",
+        "output_mode": "direct",
+        "autostart": True,
+        f"scene_character::{BOUND_SCENE}": BOUND_CHARACTER,
+        "stream_animator.prev_character": PREV_KEY,
+        "mic": "file",
+        "mic_file": str(files["voice"]),
+    }
     s.update(extra)
     return s
 
@@ -94,9 +108,12 @@ def _report(key: str, value, record=None) -> None:
 def obs_env(tmp_path_factory, files):
     tmp = tmp_path_factory.mktemp("obs")
     token = P.make_token()  # OBS's env carries it, so this test can watch the worker's frames too
-    run = ObsRun(tmp, _settings(files), scenes=["Scene A", BOUND_SCENE],
-                 env={P.ENV_TOKEN: token, "STREAM_ANIMATOR_CACHE": str(files["cache"]),
-                      "STREAM_ANIMATOR_OBS_SELFTEST": "1"})
+    run = ObsRun(
+        tmp,
+        _settings(files),
+        scenes=["Scene A", BOUND_SCENE],
+        env={P.ENV_TOKEN: token, "STREAM_ANIMATOR_CACHE": str(files["cache"]), "STREAM_ANIMATOR_OBS_SELFTEST": "1"},
+    )
     run.token = token
     try:
         run.start()
@@ -130,22 +147,26 @@ def test_worker_starts_and_source_shows_animated_frames_with_alpha(obs_env, reco
     run = obs_env
     st = run.wait_status(_running, 90, "the worker's first frame in OBS")
     assert st["worker_pid"] and psutil.pid_exists(st["worker_pid"])
-    _report("obs_start_to_first_frame_pushed_s", round(st["frames"]["first_frame_wall"] - run.started_at, 2),
-            record_property)
+    _report(
+        "obs_start_to_first_frame_pushed_s",
+        round(st["frames"]["first_frame_wall"] - run.started_at, 2),
+        record_property,
+    )
     shots, deadline = [], time.monotonic() + 30
     while len(shots) < 6 and time.monotonic() < deadline:
         img = run.screenshot(SOURCE)
         if img is not None and img[..., 3].max() > 0:
             if not shots:
-                _report("obs_start_to_first_frame_on_screen_s", round(time.time() - run.started_at, 2),
-                        record_property)
+                _report("obs_start_to_first_frame_on_screen_s", round(time.time() - run.started_at, 2), record_property)
             shots.append(img)
         time.sleep(0.25)
     assert len(shots) >= 6, "the source never showed a frame"
     assert shots[0].shape == (SIZE, SIZE, 4)
     assert all(_alpha_ok(s) for s in shots), "transparency lost: alpha is not both transparent and opaque"
-    diffs = [float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
-             for a, b in zip(shots[:-1], shots[1:], strict=True)]
+    diffs = [
+        float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+        for a, b in zip(shots[:-1], shots[1:], strict=True)
+    ]
     assert max(diffs) > 0.2, f"frames do not change over time: {diffs}"
     # the source is the script's own, in the scene it created it in
     items = [i["sourceName"] for i in run.ws.get_scene_item_list("Scene A").scene_items]
@@ -157,8 +178,11 @@ def test_next_character_hotkey_switches(obs_env):
     before = run.wait_status(lambda s: s.get("character") in CHARACTERS, 30, "a current character")["character"]
     run.ws.trigger_hotkey_by_name("stream_animator.next_character")
     want = CHARACTERS[(CHARACTERS.index(before) + 1) % len(CHARACTERS)]
-    run.wait_status(lambda s: s.get("character") == want and s["worker"].get("character") == want, 20,
-                    f"character {want} after the next-character hotkey")
+    run.wait_status(
+        lambda s: s.get("character") == want and s["worker"].get("character") == want,
+        20,
+        f"character {want} after the next-character hotkey",
+    )
     run.ws.trigger_hotkey_by_name("stream_animator.character_1")
     run.wait_status(lambda s: s["worker"].get("character") == CHARACTERS[0], 20, "character 1 hotkey")
 
@@ -168,8 +192,9 @@ def test_saved_hotkey_binding_is_loaded(obs_env):
     run = obs_env
     run.wait_status(lambda s: s["worker"].get("character") == CHARACTERS[0], 20, "character 1")
     run.ws.trigger_hotkey_by_key_sequence("OBS_KEY_F13", False, False, False, False)
-    run.wait_status(lambda s: s["worker"].get("character") == CHARACTERS[-1], 20,
-                    "previous character via the bound key F13")
+    run.wait_status(
+        lambda s: s["worker"].get("character") == CHARACTERS[-1], 20, "previous character via the bound key F13"
+    )
 
 
 def test_bound_scene_switches_character_and_unbound_keeps_it(obs_env):
@@ -177,8 +202,9 @@ def test_bound_scene_switches_character_and_unbound_keeps_it(obs_env):
     run.ws.trigger_hotkey_by_name("stream_animator.character_2")
     run.wait_status(lambda s: s["worker"].get("character") == CHARACTERS[1], 20, "character 2")
     run.ws.set_current_program_scene(BOUND_SCENE)
-    run.wait_status(lambda s: s["worker"].get("character") == BOUND_CHARACTER, 20,
-                    f"{BOUND_SCENE} bound to {BOUND_CHARACTER}")
+    run.wait_status(
+        lambda s: s["worker"].get("character") == BOUND_CHARACTER, 20, f"{BOUND_SCENE} bound to {BOUND_CHARACTER}"
+    )
     run.ws.trigger_hotkey_by_name("stream_animator.character_1")
     run.wait_status(lambda s: s["worker"].get("character") == CHARACTERS[0], 20, "character 1")
     run.ws.set_current_program_scene("Scene A")  # unbound: keeps the current character
@@ -194,15 +220,40 @@ def test_properties_build_with_the_workers_characters(obs_env):
     lines = [ln for ln in run.log_text().splitlines() if "selftest properties:" in ln]
     assert lines, "the properties self-test did not run"
     props = lines[-1].split("selftest properties: ", 1)[1].split(",")
-    for name in ("status", "btn_start", "btn_stop", "btn_calibrate", "btn_reload", "btn_refresh", "characters_dir",
-                 "video_file", "expression_strength", "head_strength", "smoothing", "mirror", "worker_python",
-                 "autostart", "scene_characters", "camera[6]", "size[5]", "mic[3]", "mic_file", "lipsync[3]",
-                 # from the worker's `describe`: auto + meshwarp (liveportrait cannot start); direct, nut, browser
-                 # (Spout2 needs Windows)
-                 "renderer[2]", "output_mode[3]",
-                 # liveportrait's renderer options, listed from `describe` too (choices: auto|fp16|fp32, 5 devices)
-                 "lp_precision[3]", "lp_device[5]", "lp_models", "lp_unverified",
-                 "character[3]", "scene_character::Scene A[4]", f"scene_character::{BOUND_SCENE}[4]"):
+    for name in (
+        "status",
+        "btn_start",
+        "btn_stop",
+        "btn_calibrate",
+        "btn_reload",
+        "btn_refresh",
+        "characters_dir",
+        "video_file",
+        "expression_strength",
+        "head_strength",
+        "smoothing",
+        "mirror",
+        "worker_python",
+        "autostart",
+        "scene_characters",
+        "camera[6]",
+        "size[5]",
+        "mic[3]",
+        "mic_file",
+        "lipsync[3]",
+        # from the worker's `describe`: auto + meshwarp (liveportrait cannot start); direct, nut,
+        # browser (Spout2 needs Windows)
+        "renderer[2]",
+        "output_mode[3]",
+        # liveportrait's renderer options, listed from `describe` too (auto|fp16|fp32, 5 devices)
+        "lp_precision[3]",
+        "lp_device[5]",
+        "lp_models",
+        "lp_unverified",
+        "character[3]",
+        "scene_character::Scene A[4]",
+        f"scene_character::{BOUND_SCENE}[4]",
+    ):
         assert name in props, (name, props)
 
 
@@ -214,8 +265,9 @@ def test_pause_and_calibrate_hotkeys(obs_env):
     run.wait_status(lambda s: s["worker"].get("paused") is False, 20, "resumed by hotkey")
     run.ws.trigger_hotkey_by_name("stream_animator.calibrate")
     # the neutral is re-taken over ~15 frames, too quick for 1 Hz status: check the worker took it
-    st = run.wait_status(lambda s: (s.get("last_request") or {}).get("op") == "calibrate", 20,
-                         "calibrate request by hotkey")
+    st = run.wait_status(
+        lambda s: (s.get("last_request") or {}).get("op") == "calibrate", 20, "calibrate request by hotkey"
+    )
     assert st["last_request"]["ok"] is True and st["last_request"]["result"] == {"calibrating": True}
 
 
@@ -226,8 +278,9 @@ def test_the_voice_runs_and_the_mute_hotkey_toggles_it(obs_env, files):
     voice = st["worker"]["voice"]
     assert voice["mic"] == str(files["voice"]) and voice["lipsync"] == "assist" and voice["muted"] is False
     run.ws.trigger_hotkey_by_name("stream_animator.mute_toggle")
-    run.wait_status(lambda s: s["worker"]["voice"].get("muted") is True and "voice muted" in s["line"], 20,
-                    "muted by hotkey")
+    run.wait_status(
+        lambda s: s["worker"]["voice"].get("muted") is True and "voice muted" in s["line"], 20, "muted by hotkey"
+    )
     run.ws.trigger_hotkey_by_name("stream_animator.mute_toggle")
     run.wait_status(lambda s: s["worker"]["voice"].get("muted") is False, 20, "unmuted by hotkey")
 
@@ -243,8 +296,9 @@ def test_studio_mode_program_scene_decides(obs_env):
         time.sleep(2.5)
         assert run.status()["worker"].get("character") == CHARACTERS[0]
         run.ws.set_current_program_scene(BOUND_SCENE)  # live now
-        run.wait_status(lambda s: s["worker"].get("character") == BOUND_CHARACTER, 20,
-                        "program scene bound in studio mode")
+        run.wait_status(
+            lambda s: s["worker"].get("character") == BOUND_CHARACTER, 20, "program scene bound in studio mode"
+        )
     finally:
         run.ws.set_studio_mode_enabled(False)
         run.ws.set_current_program_scene("Scene A")
@@ -252,6 +306,7 @@ def test_studio_mode_program_scene_decides(obs_env):
 
 def _match(shot: np.ndarray, frames: list) -> tuple[int, float, float]:
     """(seq of the received frame closest to the screenshot, its error, the runner-up's error)."""
+
     def key(img):
         a = img[..., 3:4].astype(np.float32) / 255.0
         return img[..., :3].astype(np.float32) * a  # compare premultiplied: OBS blends on alpha
@@ -307,8 +362,11 @@ def test_obs_path_latency(obs_env, record_property):
     _report("screenshot_round_trip_ms_median", round(statistics.median(round_trips)), record_property)
     fr = run.status()["frames"]
     _report("script_recv_ms_p50", round(fr["net_ms_p50"], 2), record_property)
-    _report("script_send_to_obs_push_ms_p50_p95", [round(fr["push_ms_p50"], 2), round(fr["push_ms_p95"], 2)],
-            record_property)
+    _report(
+        "script_send_to_obs_push_ms_p50_p95",
+        [round(fr["push_ms_p50"], 2), round(fr["push_ms_p95"], 2)],
+        record_property,
+    )
     _report("capture_to_obs_push_ms_p50", round(fr["capture_to_obs_ms_p50"], 1), record_property)
     assert statistics.median(behind) <= 2, f"OBS shows frames {behind} behind the newest sent"
     assert fr["push_ms_p50"] < 150  # a few ms on a quiet machine; the bound holds on a busy one
@@ -320,11 +378,20 @@ def test_killed_worker_restarts_and_frames_resume(obs_env, record_property):
     old_pid = st["worker_pid"]
     t_kill = time.time()
     os.kill(old_pid, signal.SIGKILL)
-    seen_restarting = run.wait_status(lambda s: s.get("worker_pid") != old_pid or s.get("state") == "restarting",
-                                      20, "the script noticing the dead worker")
-    st = run.wait_status(lambda s: s.get("worker_pid") not in (None, old_pid) and _running(s)
-                         and (s["frames"].get("last_push_wall") or 0) > t_kill + 0.2, 60,
-                         "frames from a restarted worker")
+    seen_restarting = run.wait_status(
+        lambda s: s.get("worker_pid") != old_pid or s.get("state") == "restarting",
+        20,
+        "the script noticing the dead worker",
+    )
+    st = run.wait_status(
+        lambda s: (
+            s.get("worker_pid") not in (None, old_pid)
+            and _running(s)
+            and (s["frames"].get("last_push_wall") or 0) > t_kill + 0.2
+        ),
+        60,
+        "frames from a restarted worker",
+    )
     back = st["frames"]["first_frame_wall"] - t_kill
     spawned = psutil.Process(st["worker_pid"]).create_time()
     _report("worker_kill_to_frames_again_s", round(back, 2), record_property)
@@ -355,9 +422,11 @@ def _assert_worker_gone(pid: int, obs_pid: int, timeout: float) -> float:
     while _alive(pid) and time.monotonic() - t0 < timeout:
         time.sleep(0.05)
     assert not _alive(pid), "the worker outlived OBS"
-    leftovers = [p.pid for p in psutil.process_iter(["cmdline"])
-                 if "--parent-pid" in (p.info["cmdline"] or []) and str(obs_pid) in (p.info["cmdline"] or [])
-                 and _alive(p.pid)]
+    leftovers = [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if "--parent-pid" in (p.info["cmdline"] or []) and str(obs_pid) in (p.info["cmdline"] or []) and _alive(p.pid)
+    ]
     assert leftovers == [], "a worker of this OBS is still running"
     return time.monotonic() - t0
 
@@ -378,8 +447,9 @@ def test_obs_exit_stops_the_worker(obs_env, record_property):
         # in obs_display_destroy before any script is unloaded (seen in about 1 run of 6). Only that
         # exact stack is retried, and even then the worker must leave by itself with the killed OBS.
         trace = (run.root / "obs-hang-backtrace.txt").read_text(errors="replace")
-        assert "<signal handler called>" in trace and "obs_display_destroy" in trace, \
+        assert "<signal handler called>" in trace and "obs_display_destroy" in trace, (
             f"OBS did not shut down (rc {rc}); see {run.root}/obs-hang-backtrace.txt"
+        )
         _assert_worker_gone(pid, run.pid, 10)
         run.start(fresh_config=False)
     else:
@@ -422,8 +492,12 @@ def test_browser_mode_makes_the_browser_source_or_says_it_cannot(tmp_path, files
         sys.path.insert(0, str(REPO / "obs_script"))
     from stream_animator_lib.sources import BROWSER_MISSING, BROWSER_SOURCE_NAME
 
-    run = ObsRun(tmp_path, _settings(files, output_mode="browser"), scenes=["Scene A"],
-                 env={"STREAM_ANIMATOR_CACHE": str(files["cache"])})
+    run = ObsRun(
+        tmp_path,
+        _settings(files, output_mode="browser"),
+        scenes=["Scene A"],
+        env={"STREAM_ANIMATOR_CACHE": str(files["cache"])},
+    )
     try:
         run.start()
         kinds = run.ws.get_input_kind_list(False).input_kinds
@@ -433,8 +507,11 @@ def test_browser_mode_makes_the_browser_source_or_says_it_cannot(tmp_path, files
             url = run.ws.get_input_settings(BROWSER_SOURCE_NAME).input_settings["url"]
             assert "/source?token=" in url and st.get("last_error", "") == ""
         else:
-            run.wait_status(lambda s: s.get("state") == "running" and BROWSER_MISSING in (s.get("last_error") or ""),
-                            90, "the missing Browser Source said in the status")
+            run.wait_status(
+                lambda s: s.get("state") == "running" and BROWSER_MISSING in (s.get("last_error") or ""),
+                90,
+                "the missing Browser Source said in the status",
+            )
             assert BROWSER_SOURCE_NAME not in names() and SOURCE not in names()
             time.sleep(1.0)  # a few more timer ticks: still said once
             assert run.log_text().count(BROWSER_MISSING) == 1, run.log_text()[-2000:]
@@ -445,8 +522,12 @@ def test_browser_mode_makes_the_browser_source_or_says_it_cannot(tmp_path, files
 
 def test_nut_media_source_mode(tmp_path, files, record_property):
     """The no-code path: OBS's Media Source listens, the worker sends NUT-wrapped RGBA."""
-    run = ObsRun(tmp_path, _settings(files, output_mode="nut"), scenes=["Scene A"],
-                 env={"STREAM_ANIMATOR_CACHE": str(files["cache"])})
+    run = ObsRun(
+        tmp_path,
+        _settings(files, output_mode="nut"),
+        scenes=["Scene A"],
+        env={"STREAM_ANIMATOR_CACHE": str(files["cache"])},
+    )
     try:
         run.start()
         run.wait_status(lambda s: s.get("state") == "running", 90, "worker running (nut)")
@@ -458,8 +539,11 @@ def test_nut_media_source_mode(tmp_path, files, record_property):
             img = run.screenshot(SOURCE)
             if img is not None and img[..., 3].max() > 0:
                 if not shots:
-                    _report("nut_obs_start_to_first_frame_on_screen_s", round(time.time() - run.started_at, 2),
-                            record_property)
+                    _report(
+                        "nut_obs_start_to_first_frame_on_screen_s",
+                        round(time.time() - run.started_at, 2),
+                        record_property,
+                    )
                 shots.append(img)
             time.sleep(0.3)
         assert len(shots) == 3, "the Media Source never showed the worker's NUT stream"

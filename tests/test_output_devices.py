@@ -20,7 +20,7 @@ FRAME = np.zeros((48, 64, 4), np.uint8)
 
 
 def test_factory_knows_every_backend_and_rejects_unknown_types():
-    assert set(OUTPUTS) == {"obs", "nut", "spout", "virtualcam", "ndi", "window", "file"}
+    assert set(OUTPUTS) == {"obs", "nut", "spout", "virtualcam", "ndi", "window", "file", "ws"}
     for bad in ({"type": "rtmp"}, {}, {"type": None}):
         with pytest.raises(UserError, match="outputs\\[\\].type must be one of obs, nut"):
             create_output(bad)

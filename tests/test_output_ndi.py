@@ -230,8 +230,13 @@ def test_a_frame_sync_receiver_gets_every_frame_that_arrives(ndi, tmp_path):
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
     try:
-        r = subprocess.run([sys.executable, "-c", RECEIVER, name, "3"], capture_output=True, text=True,
-                           timeout=150, env=dict(os.environ))
+        r = subprocess.run(
+            [sys.executable, "-c", RECEIVER, name, "3"],
+            capture_output=True,
+            text=True,
+            timeout=150,
+            env=dict(os.environ),
+        )
     finally:
         stop.set()
         sender.join(5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -112,3 +113,40 @@ def test_config_errors():
         NutOutput(port=9999, host="10.0.0.1")
     with pytest.raises(UserError, match="unknown key"):
         create_output({"type": "nut", "port": 1, "colour": 3})
+
+
+def test_a_long_stream_holds_no_per_frame_memory():
+    """NUT's muxer kept every syncpoint (one per rawvideo frame) for a seek index written at the
+    end: 262 bytes a frame, 0.45 MiB a minute at 30 FPS for as long as the stream ran. The live
+    output writes no index, so its memory stays flat whatever the stream's length."""
+    from worker.tools.soak import rss_mib
+
+    port = free_port()
+    srv = socket.create_server(("127.0.0.1", port))
+    got = [0]
+
+    def drain() -> None:  # a receiver that reads as fast as it can and keeps nothing
+        conn, _ = srv.accept()
+        with conn:
+            while data := conn.recv(1 << 20):
+                got[0] += len(data)
+
+    t = threading.Thread(target=drain, daemon=True)
+    t.start()
+    out = create_output({"type": "nut", "port": port})
+    out.start()
+    img = rgba_pattern(0, 96, 96)  # 36 KB: over NUT's max_distance (32 KB), a syncpoint each frame as at 512 px
+    n = 10_000
+    for i in range(2_000):  # allocator pools and buffers fill up first
+        out.send(img, i, i / 30)
+    before = rss_mib(os.getpid())
+    for i in range(2_000, 2_000 + n):
+        out.send(img, i, i / 30)
+    grown = rss_mib(os.getpid()) - before
+    assert out.stats()["delivered"] == 2_000 + n and out.connects == 1
+    out.close()
+    t.join(5)
+    srv.close()
+    assert got[0] > n * img.nbytes
+    # with the index: 10,000 x 262 bytes = 2.5 MiB
+    assert grown < 1.0, f"{grown:.2f} MiB over {n} frames"

@@ -96,8 +96,11 @@ def test_output_size_and_alpha(char):
 
 
 def test_no_nans_at_extreme_poses(char, renderer):
-    for kw in (dict(yaw=60.0, pitch=40.0, roll=60.0, mouth=1.0, eyes=0.0), dict(yaw=-60.0, mouth=0.8),
-               dict(pitch=-40.0, eyes=2.0)):
+    for kw in (
+        dict(yaw=60.0, pitch=40.0, roll=60.0, mouth=1.0, eyes=0.0),
+        dict(yaw=-60.0, mouth=0.8),
+        dict(pitch=-40.0, eyes=2.0),
+    ):
         pose = _pose(char, **kw)
         assert np.isfinite(renderer.backward_map(char, pose)).all()
         out = renderer.render(char, pose)
@@ -109,15 +112,24 @@ def test_no_tears_or_folds_at_large_poses(char, renderer):
 
     Shut lids hide the eyeball, and the mouth interior is painted: those two may jump.
     """
-    for kw in (dict(yaw=25.0, pitch=10.0, roll=20.0, mouth=0.3), dict(yaw=-25.0, pitch=-10.0, roll=-20.0, mouth=0.3),
-               dict(yaw=-30.0, mouth=0.3), dict(pitch=-15.0, roll=-20.0), dict(mouth=0.5), dict(yaw=30.0, eyes=0.0)):
+    for kw in (
+        dict(yaw=25.0, pitch=10.0, roll=20.0, mouth=0.3),
+        dict(yaw=-25.0, pitch=-10.0, roll=-20.0, mouth=0.3),
+        dict(yaw=-30.0, mouth=0.3),
+        dict(pitch=-15.0, roll=-20.0),
+        dict(mouth=0.5),
+        dict(yaw=30.0, eyes=0.0),
+    ):
         pose = _pose(char, **kw)
         m = renderer.backward_map(char, pose)
         ax, ay = np.diff(m, axis=1)[:-1], np.diff(m, axis=0)[:, :-1]
         step = np.maximum(np.abs(ax).max(-1), np.abs(ay).max(-1))
         hidden = np.zeros((511, 511), np.uint8)
-        for ids in (L.R_EYE_UPPER + L.R_EYE_LOWER + L.R_EYE_CORNERS,
-                    L.L_EYE_UPPER + L.L_EYE_LOWER + L.L_EYE_CORNERS, L.inner_lip_contour()):
+        for ids in (
+            L.R_EYE_UPPER + L.R_EYE_LOWER + L.R_EYE_CORNERS,
+            L.L_EYE_UPPER + L.L_EYE_LOWER + L.L_EYE_CORNERS,
+            L.inner_lip_contour(),
+        ):
             cv2.fillConvexPoly(hidden, cv2.convexHull(np.round(pose.landmarks[ids, :2]).astype(np.int32)), 1)
         hidden = cv2.dilate(hidden, np.ones((9, 9), np.uint8)).astype(bool)
         assert step[~hidden].max() < 10.0, kw  # stretches (the chin pulling on the neck), no tears
@@ -137,8 +149,12 @@ def test_border_and_background_stay_still_under_large_head_motion(char, renderer
         ring = np.ones((512, 512), bool)
         ring[3:-3, 3:-3] = False
         assert np.array_equal(out[ring], still[ring])
-        for ys, xs in ((slice(0, 48), slice(0, 48)), (slice(0, 48), slice(-48, None)),
-                       (slice(-48, None), slice(0, 48)), (slice(-48, None), slice(-48, None))):
+        for ys, xs in (
+            (slice(0, 48), slice(0, 48)),
+            (slice(0, 48), slice(-48, None)),
+            (slice(-48, None), slice(0, 48)),
+            (slice(-48, None), slice(-48, None)),
+        ):
             assert np.abs(out[ys, xs] - still[ys, xs]).mean() < 2.0
         # while the face itself did move
         assert np.abs(out - still).mean() > 3.0
@@ -173,7 +189,8 @@ def test_open_mouth_shows_a_dark_interior_with_teeth(char, renderer, mesh):
     inner = cv2.erode(inner, np.ones((3, 3), np.uint8)).astype(bool)
     lum = cv2.cvtColor(out[..., :3], cv2.COLOR_RGB2GRAY).astype(float)
     face_lum = cv2.cvtColor(char.image[..., :3], cv2.COLOR_RGB2GRAY)[
-        np.round(char.landmarks[L.CHEEKS, 1]).astype(int), np.round(char.landmarks[L.CHEEKS, 0]).astype(int)].mean()
+        np.round(char.landmarks[L.CHEEKS, 1]).astype(int), np.round(char.landmarks[L.CHEEKS, 0]).astype(int)
+    ].mean()
     assert inner.sum() > 200
     assert np.median(lum[inner]) < 0.5 * face_lum  # a dark cavity, not stretched lip
     # teeth: bright just under the upper lip, darker below them

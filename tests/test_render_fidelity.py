@@ -27,8 +27,12 @@ TEXTURE_CEILINGS = {("d0", "s42"): 0.54, ("d3", "s12"): 0.45, ("d9", "s10"): 0.7
 # 0.70/0.51; d9xs10 0.95/0.80, 0.79/0.46; d12xs9 0.86/1.09, 0.78/1.32. Floors just under (r - 0.04, gain - 0.1): the
 # targets (r >= 0.9, gain 0.8-1.25 on portraits within 15 degrees of frontal) are not met on d3xs12; the
 # second eye lags on all but d0xs42 (gain 0.46-0.51 on d3xs12 and d9xs10).
-EYE_FLOORS = {("d0", "s42"): ((0.92, 0.81), (0.92, 0.98)), ("d3", "s12"): ((0.85, 0.57), (0.66, 0.41)),
-              ("d9", "s10"): ((0.91, 0.70), (0.75, 0.36)), ("d12", "s9"): ((0.82, 0.99), (0.74, 1.22))}
+EYE_FLOORS = {
+    ("d0", "s42"): ((0.92, 0.81), (0.92, 0.98)),
+    ("d3", "s12"): ((0.85, 0.57), (0.66, 0.41)),
+    ("d9", "s10"): ((0.91, 0.70), (0.75, 0.36)),
+    ("d12", "s9"): ((0.82, 0.99), (0.74, 1.22)),
+}
 FLOORS = {"mouth_r": 0.93, "eye_r": 0.8, "roll_r": 0.9, "yaw_r": 0.88, "gain": fidelity.TARGETS["gain"], "jitter": 2.0}
 
 
@@ -37,8 +41,13 @@ FLOORS = {"mouth_r": 0.93, "eye_r": 0.8, "roll_r": 0.9, "yaw_r": 0.88, "gain": f
 def test_output_follows_the_driver(testdata, driver, character):
     path = testdata / "footage" / "driving" / f"{driver}.mp4"
     states, neutrals = fidelity.track_driver(path)
-    res = fidelity.run_pair(driver, states, neutrals, fidelity.portrait_character(character, testdata),
-                     driver_texture=fidelity.driver_texture_jitter(path))
+    res = fidelity.run_pair(
+        driver,
+        states,
+        neutrals,
+        fidelity.portrait_character(character, testdata),
+        driver_texture=fidelity.driver_texture_jitter(path),
+    )
     table = fidelity.format_table([res])
     print(table)
     assert res.faces_found == res.frames, table
@@ -65,8 +74,13 @@ def test_metrics_detect_a_frozen_character(testdata):
     from worker.retarget.retargeter import RetargetOptions
 
     states, neutrals = fidelity.track_driver(testdata / "footage" / "driving" / "d12.mp4", 60)
-    res = fidelity.run_pair("d12", states, neutrals, fidelity.portrait_character("s42", testdata),
-                     RetargetOptions(idle=False, expression_strength=0.0, head_strength=0.0))
+    res = fidelity.run_pair(
+        "d12",
+        states,
+        neutrals,
+        fidelity.portrait_character("s42", testdata),
+        RetargetOptions(idle=False, expression_strength=0.0, head_strength=0.0),
+    )
     assert res.gain is not None and res.gain < 0.3
     assert any(f.startswith("mouth r") for f in res.failures())
 

@@ -73,9 +73,11 @@ def test_yaw_uses_depth_not_a_squash(char):
     cheeks = d[[234, 454], 0].mean()
     assert abs(nose - cheeks) > 0.15 * rt.iod
     # and the two eyes are foreshortened unequally (a squash would scale both alike)
-    w = [np.linalg.norm(pose.landmarks[a, :2] - pose.landmarks[b, :2]) /
-         np.linalg.norm(char.landmarks[a, :2] - char.landmarks[b, :2])
-         for a, b in (L.R_EYE_CORNERS, L.L_EYE_CORNERS)]
+    w = [
+        np.linalg.norm(pose.landmarks[a, :2] - pose.landmarks[b, :2])
+        / np.linalg.norm(char.landmarks[a, :2] - char.landmarks[b, :2])
+        for a, b in (L.R_EYE_CORNERS, L.L_EYE_CORNERS)
+    ]
     assert abs(w[0] - w[1]) > 0.03
 
 
@@ -118,7 +120,7 @@ def test_gaze_moves_the_iris_inside_the_eye(char):
     face = driver_from_character(char, t=1.0)
     for iris, corners in ((L.R_IRIS, L.R_EYE_CORNERS), (L.L_IRIS, L.L_EYE_CORNERS)):
         w = np.linalg.norm(face.landmarks[corners[0], :2] - face.landmarks[corners[1], :2])
-        face.landmarks[iris:iris + 5, 0] += 0.15 * w  # look to the image's right
+        face.landmarks[iris : iris + 5, 0] += 0.15 * w  # look to the image's right
     pose = rt.retarget(face, neutral)
     assert pose.gaze[0] == pytest.approx(0.3, abs=0.05)
     for iris, corners in ((L.R_IRIS, L.R_EYE_CORNERS), (L.L_IRIS, L.L_EYE_CORNERS)):

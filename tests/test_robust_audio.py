@@ -51,7 +51,11 @@ def env_for(tmp: Path, cache: Path) -> dict[str, str]:
 
 def cli(*args: str, tmp: Path, cache: Path, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "worker", *args], capture_output=True, text=True, cwd=tmp, env=env_for(tmp, cache),
+        [sys.executable, "-m", "worker", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        env=env_for(tmp, cache),
         timeout=timeout,
     )
 
@@ -76,9 +80,24 @@ def _render_until_writing(audio: Path, out: Path, cache: Path, sig: signal.Signa
     err = out.parent / f"{out.stem}.err"
     with open(err, "w") as errf:
         p = subprocess.Popen(
-            [sys.executable, "-m", "worker", "render", "--audio", str(audio), "--size", "64", "--fps", "30",
-             "--out", str(out)],
-            cwd=out.parent, env=env_for(out.parent, cache), stdout=subprocess.DEVNULL, stderr=errf,
+            [
+                sys.executable,
+                "-m",
+                "worker",
+                "render",
+                "--audio",
+                str(audio),
+                "--size",
+                "64",
+                "--fps",
+                "30",
+                "--out",
+                str(out),
+            ],
+            cwd=out.parent,
+            env=env_for(out.parent, cache),
+            stdout=subprocess.DEVNULL,
+            stderr=errf,
         )
         partial = out.with_name(f".{out.stem}.partial{out.suffix}")
         deadline = time.monotonic() + 240
@@ -152,6 +171,30 @@ def test_decoding_stops_at_the_stated_limit(voices):
     with pytest.raises(UserError, match=r"short\.wav: longer than 2 s, the limit for a test"):
         for _ in iter_audio(voices["short"], max_seconds=2.0, what="a test"):  # the decoded samples tell
             pass
+
+
+def test_every_way_in_states_its_limit(voices, tmp_path):
+    """The studio's calibration and a `say` with a file hold at the limits of worker.audio.limits,
+    in one line (the decoded samples are stopped at the limit too: test_decoding_stops_at_the_stated_limit)."""
+    import base64
+
+    from worker.audio import limits
+    from worker.studio.app import _calibrate
+    from worker.web.ws_output import _decode_b64_audio
+
+    long = write_wav(tmp_path / "long.wav", seconds=limits.RECORDING_S + 5)
+
+    class Job:
+        def step(self, *a, **k) -> None:
+            pass
+
+    files = {v: voices[v] for v in "AIUE"} | {"O": long}
+    with pytest.raises(UserError, match=r"long\.wav: 1:05 min long; a calibration recording .* at most 1:00 min"):
+        _calibrate(files, tmp_path / "config.yaml", Job())
+    assert not (tmp_path / "config.yaml").exists()
+    with pytest.raises(UserError, match=r"^'audio': longer than 60 s, the limit for a line$"):
+        _decode_b64_audio(base64.b64encode(long.read_bytes()).decode())
+    assert _decode_b64_audio(base64.b64encode(voices["A"].read_bytes()).decode()).size > RATE // 2
 
 
 # --- calibrate-voice: the user's YAML, and recordings that are not what they claim ---------------

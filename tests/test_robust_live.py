@@ -24,7 +24,7 @@ import pytest
 
 from worker.capture import CaptureError, VideoFileSource
 from worker.commands.run import character_overrides
-from worker.config import load_config
+from worker.config import load_settings
 from worker.control import protocol as P
 from worker.live.worker import LiveWorker
 from worker.paths import DEMO_CHARACTER, SAMPLE_CHARACTERS_DIR, SAMPLE_DRIVER
@@ -314,7 +314,7 @@ class Viewer:
 
 
 def _worker(camera: Camera) -> tuple[LiveWorker, Viewer]:
-    cfg = load_config(
+    cfg = load_settings(
         None,
         {
             "characters.folder": str(SAMPLE_CHARACTERS_DIR),

@@ -626,28 +626,31 @@ def test_voice_section_saves_the_input_and_calibrates_from_recordings(studio, br
         browser.find_element(By.CSS_SELECTOR, f'#calForm input[name="{v}"]').send_keys(str(path))
     browser.find_element(By.CSS_SELECTOR, "#calForm button[type=submit]").click()
     WebDriverWait(browser, 120).until(lambda b: b.find_element(By.ID, "calMsg").text)
-    assert "stored your voice" in browser.find_element(By.ID, "calMsg").text, browser.find_element(
-        By.ID, "calMsg"
-    ).text
+    assert "stored your voice" in browser.find_element(By.ID, "calMsg").text, browser.find_element(By.ID, "calMsg").text
     data = yaml.safe_load(studio.paths.config.read_text())
     assert data["voice"]["lipsync"] == "always" and data["voice"]["calibration"]["source"] == "files"
     browser.save_screenshot(str(Path(os.environ.get("STUDIO_SCREENSHOTS") or tmp_path) / "studio_voice.png"))
 
 
-def test_clip_from_a_recording_with_the_bundled_driver_keeps_transparency(studio, tmp_path):
+def test_clip_from_a_recording_with_the_bundled_driver_keeps_transparency(studio, tmp_path, monkeypatch):
     """The other ways to make a clip, through the page's API: a recording instead of text, the
     bundled driving clip for head and eyes, WebM with transparency; a bad recording is one line."""
     import json
     import urllib.request
 
     import av
+    import numpy as np
     from media import decode_rgba
 
     from worker.audio.tts import synthesize
     from worker.tools.audio_bench import write_wav
 
     shutil.copy(DEMO_CHARACTER, studio.paths.characters / "toon.png")
-    wav = write_wav(tmp_path / "line.wav", synthesize("Hi there!"))
+    voice = synthesize("Hi there!")
+    voice[-1] = np.random.default_rng().uniform(-0.5, 0.5)  # new content: analysed now, not found in the cache
+    wav = write_wav(tmp_path / "line.wav", voice)
+    lipsync = studio.paths.cache / "lipsync"
+    before = {p.name for p in lipsync.glob("*")} if lipsync.is_dir() else set()
 
     async def post(files: dict, fields: dict) -> tuple[int, dict]:
         import aiohttp
@@ -687,10 +690,20 @@ def test_clip_from_a_recording_with_the_bundled_driver_keeps_transparency(studio
     assert len(frames) == job["result"]["clips"][0]["frames"]
     alpha = frames[len(frames) // 2][..., 3]
     assert (alpha < 10).mean() > 0.1 and (alpha > 245).mean() > 0.2  # transparent around an opaque figure
+    # the recording was analysed as it was decoded: its mouth track is cached, its decoded voice is not
+    new = sorted(p.name.split(".", 1)[1] for p in lipsync.glob("*") if p.name not in before)
+    assert new == ["json", "mouth.npy"], new
     status, reply = asyncio.run(post({"recording": ("noise.wav", b"RIFF not really a wave file")}, fields))
     assert status == 200
     job = finish(reply["job"]["id"])
     assert job["state"] == "failed" and "cannot read" in job["error"] and "\n" not in job["error"], job
+    # past the stated limit for a voice (worker.audio.limits; 4 h, made 1 s here): one line, before any work
+    monkeypatch.setattr("worker.audio.talking.MAX_AUDIO_S", 1.0)
+    five = write_wav(tmp_path / "five.wav", np.zeros(5 * 16000, np.float32))
+    status, reply = asyncio.run(post({"recording": ("five.wav", five.read_bytes())}, fields))
+    job = finish(reply["job"]["id"])
+    assert job["state"] == "failed" and "\n" not in job["error"], job
+    assert "5 s long; a voice to render may be at most 1 s" in job["error"], job
 
 
 def test_choosing_the_characters_folder_in_settings_moves_the_page_there(studio, tmp_path):

@@ -20,7 +20,7 @@ from test_source_page import stats, wait
 
 from worker.audio.sources import decode_audio
 from worker.characters.face_finder import shared_finder
-from worker.config import load_config
+from worker.config import load_settings
 from worker.control import protocol as P
 from worker.live.worker import LiveWorker
 from worker.track.features import face_features
@@ -35,7 +35,7 @@ def live(tmp_path_factory, testdata):
         shutil.copy(testdata / "footage" / "portraits" / name, chars / name)
     mp = pytest.MonkeyPatch()
     mp.setenv("STREAM_ANIMATOR_CONFIG", str(tmp / "config"))
-    cfg = load_config(
+    cfg = load_settings(
         None,
         {
             "characters.folder": str(chars),
@@ -133,7 +133,7 @@ def test_request_response_open_for_voice_shut_for_silence(live, tmp_path):
         pytest.fail("espeak-ng is needed (apt espeak-ng, in .ci/run)")
     wav = tmp_path / "a.wav"
     subprocess.run(["espeak-ng", "-w", str(wav), "[[A:A:A:A:]]"], check=True, capture_output=True)
-    vowel = decode_audio(wav)
+    vowel = decode_audio(wav, 60.0)
     loud = np.abs(vowel) > 0.05
     start = int(np.argmax(loud)) + 1600
     voiced = (vowel[start : start + 8000] * 32767).astype("<i2").tobytes()

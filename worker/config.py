@@ -21,15 +21,21 @@ ranges that belong to another part are read from it (the working size from the r
 registry, the motion strengths from `RetargetOptions`), and each output's options are checked
 by its own entry in the output registry. `stream-animator describe --json` prints them all.
 Settings in `LIVE_KEYS` can change while running (`set_options` on the control channel).
+
+`load_settings` gives the same config typed, once at load: a frozen `Settings` of one section
+per stage (`CameraSection`, `MotionSection`, ...), so each stage is handed its own section and
+never the whole mapping. The sections' fields are the `SECTIONS` names (a test keeps them equal).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -39,7 +45,7 @@ from worker.output.registry import OUTPUTS, output_entry
 from worker.paths import SAMPLE_CHARACTERS_DIR
 from worker.performance import DEFAULT_PERFORMANCE, PERFORMANCE_LEVELS
 from worker.render.registry import DEFAULT as DEFAULT_RENDERER
-from worker.render.registry import LP_OPTIONS, RENDERERS, SIZE
+from worker.render.registry import LP_OPTIONS, RENDERERS, SIZE, renderer_options
 from worker.retarget.retargeter import RetargetOptions
 
 if TYPE_CHECKING:
@@ -87,9 +93,14 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
         ),
         Option("smoothing", "number", 1.0, 0.0, 3.0, help="0 = raw tracking, 1 = tuned default, 2 = extra steady"),
         Option("outputs", "list", [{"type": "obs"}], help="see `describe`'s outputs"),
-        Option("performance", "choice", DEFAULT_PERFORMANCE, choices=PERFORMANCE_LEVELS,
-               help="CPU use beside a game: low = face tracking every 2nd frame, one OpenCV thread; balanced = "
-               "every frame, one OpenCV thread; quality = every frame, OpenCV on all cores"),
+        Option(
+            "performance",
+            "choice",
+            DEFAULT_PERFORMANCE,
+            choices=PERFORMANCE_LEVELS,
+            help="CPU use beside a game: low = face tracking every 2nd frame, one OpenCV thread; balanced = "
+            "every frame, one OpenCV thread; quality = every frame, OpenCV on all cores",
+        ),
     ),
     # name, and liveportrait's options (used by liveportrait and by auto when it picks liveportrait)
     "renderer": (Option("name", "choice", DEFAULT_RENDERER, choices=tuple(RENDERERS)), *LP_OPTIONS),
@@ -142,6 +153,150 @@ LIVE_KEYS = {
     "smoothing",
     "voice.lipsync",
 }
+
+
+# ---------------------------------------------------------------- the typed sections
+# Built from a validated config by `Settings.from_dict`; each field is the Option of the same name.
+
+
+@dataclass(frozen=True)
+class CameraSection:
+    source: str
+    width: int
+    height: int
+    fps: float
+    mjpeg: bool
+
+
+@dataclass(frozen=True)
+class CharactersSection:
+    folder: str
+    current: str | None
+    size: int
+
+
+@dataclass(frozen=True)
+class RendererSection:
+    name: str
+    models: str | None  # liveportrait's options (LP_OPTIONS)
+    precision: str
+    device: str
+    unverified: bool
+
+    def options(self) -> dict[str, Any]:
+        """The options its chosen renderer takes (the others belong to another renderer)."""
+        return renderer_options(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
+class MotionSection:
+    expression_strength: float
+    head_strength: float
+    mirror: bool
+    idle: bool
+
+    def retarget_options(self, lipsync: str) -> RetargetOptions:
+        return RetargetOptions(
+            expression_strength=self.expression_strength,
+            head_strength=self.head_strength,
+            mirror=self.mirror,
+            idle=self.idle,
+            lipsync=lipsync,
+        )
+
+
+@dataclass(frozen=True)
+class ControlSection:
+    port: int
+
+
+@dataclass(frozen=True)
+class VoiceSection:
+    mic: str | None
+    lipsync: str
+    gain_db: float
+    gate_db: float
+    attack_ms: float
+    release_ms: float
+    vad: int
+    calibration: dict[str, Any] | None
+
+    def analysis(self, where: str = "voice") -> tuple[VoiceSettings, VoiceProfile]:
+        """The analyser's settings and the voice profile (the calibration, else the default)."""
+        from worker.audio.analysis import VoiceSettings
+        from worker.audio.calibration import VoiceProfile, default_profile
+
+        settings = VoiceSettings(
+            gain_db=self.gain_db,
+            gate_db=self.gate_db,
+            attack_ms=self.attack_ms,
+            release_ms=self.release_ms,
+            vad=self.vad,
+        )
+        settings.validate(where)
+        cal = self.calibration
+        profile = VoiceProfile.from_config(cal, f"{where}.calibration") if cal is not None else default_profile()
+        return settings, profile
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole config, typed: one section per stage plus the top-level ("" section) keys."""
+
+    camera: CameraSection
+    characters: CharactersSection
+    renderer: RendererSection
+    motion: MotionSection
+    control: ControlSection
+    voice: VoiceSection
+    cache_dir: str | None
+    smoothing: float
+    outputs: tuple[dict[str, Any], ...]  # each output's own options, checked by its registry entry
+    performance: str
+
+    @classmethod
+    def from_dict(cls, cfg: dict[str, Any]) -> Settings:
+        """`cfg`: a validated config (`load_config`)."""
+        top = {o.name: _typed(o, cfg[o.name]) for o in SECTIONS[""]}
+        top["outputs"] = tuple(dict(out) for out in cfg["outputs"])
+        return cls(
+            camera=_section(CameraSection, cfg, "camera"),
+            characters=_section(CharactersSection, cfg, "characters"),
+            renderer=_section(RendererSection, cfg, "renderer"),
+            motion=_section(MotionSection, cfg, "motion"),
+            control=_section(ControlSection, cfg, "control"),
+            voice=_section(VoiceSection, cfg, "voice"),
+            **top,
+        )
+
+
+_S = TypeVar("_S")
+
+
+def _typed(o: Option, value: Any) -> Any:
+    if value is None:
+        return None
+    if o.kind == "number":
+        return float(value)
+    if o.kind == "int":
+        return int(value)
+    return copy.deepcopy(value)
+
+
+def _section(cls: type[_S], cfg: dict[str, Any], name: str) -> _S:
+    return cls(**{o.name: _typed(o, cfg[name][o.name]) for o in SECTIONS[name]})
+
+
+def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """`load_config`, typed: what the live worker and its stages are given."""
+    return Settings.from_dict(load_config(path, overrides))
+
+
+def check_key(key: str, value: Any) -> None:
+    """A one-line `UserError` naming `key` when `value` is not allowed for it."""
+    if key not in SCHEMA:
+        raise UserError(f"unknown setting '{key}' (allowed: {', '.join(sorted(SCHEMA))})")
+    _check(key, value)
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -243,9 +398,7 @@ def _check(key: str, value: Any) -> None:
 
 def voice_from_config(path: str | Path | None) -> tuple[VoiceSettings, VoiceProfile]:
     """The voice settings and profile of the config file at `path` (None: the defaults)."""
-    from worker.audio.voice_config import voice_from_section
-
-    return voice_from_section(load_config(path)["voice"], f"{path}: voice")
+    return load_settings(path).voice.analysis(f"{path}: voice")
 
 
 def check_calibration_target(path: str | Path) -> None:

@@ -116,12 +116,12 @@ def route_native_stderr() -> bool:
     if sys.stderr is not sys.__stderr__ or os.environ.get("STREAM_ANIMATOR_NATIVE_STDERR") == "show":
         return False
     try:
-        if sys.stderr.fileno() != 2:
+        if sys.stderr is None or sys.stderr.fileno() != 2:
             return False
     except (AttributeError, OSError, ValueError):
         return False
     _router = _StderrRouter()
-    sys.stderr = sys.__stderr__ = _router.terminal
+    sys.stderr = sys.__stderr__ = _router.terminal  # type: ignore[misc]  # native code writes to fd 2's Python side too
     atexit.register(_router.close)
     return True
 

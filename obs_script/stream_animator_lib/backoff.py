@@ -13,8 +13,14 @@ class Backoff:
     streaming machine (one quick retry, then 1, 2, 4 ... s).
     """
 
-    def __init__(self, initial: float = 1.0, factor: float = 2.0, maximum: float = 30.0,
-                 healthy_after: float = 20.0, first: float = 0.2):
+    def __init__(
+        self,
+        initial: float = 1.0,
+        factor: float = 2.0,
+        maximum: float = 30.0,
+        healthy_after: float = 20.0,
+        first: float = 0.2,
+    ):
         if initial <= 0 or factor < 1 or maximum < initial or not 0 < first <= initial:
             raise ValueError("backoff needs 0 < first <= initial <= maximum and factor >= 1")
         self.first, self.initial, self.factor, self.maximum = first, initial, factor, maximum

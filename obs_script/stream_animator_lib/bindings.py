@@ -29,8 +29,9 @@ def bindings_from_settings(scene_names: list[str], get_string) -> dict[str, str]
     return out
 
 
-def resolve_character(program_scene: str | None, bindings: dict[str, str], current: str | None,
-                      preview_scene: str | None = None) -> str | None:
+def resolve_character(
+    program_scene: str | None, bindings: dict[str, str], current: str | None, preview_scene: str | None = None
+) -> str | None:
     """The character that should be live after a scene event.
 
     The program scene's binding wins; an unbound (or unknown) program scene keeps `current`.
@@ -42,8 +43,9 @@ def resolve_character(program_scene: str | None, bindings: dict[str, str], curre
     return current
 
 
-def character_change(program_scene: str | None, bindings: dict[str, str], current: str | None,
-                     preview_scene: str | None = None) -> str | None:
+def character_change(
+    program_scene: str | None, bindings: dict[str, str], current: str | None, preview_scene: str | None = None
+) -> str | None:
     """The character to switch to, or None when the scene event changes nothing."""
     want = resolve_character(program_scene, bindings, current, preview_scene)
     return want if want is not None and want != current else None

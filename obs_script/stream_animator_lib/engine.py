@@ -511,8 +511,9 @@ class Engine:
         if self.settings is not None and self.settings.live_options() != self._launched_live:
             self._call("set_options", options=self.settings.live_options())  # changed while starting
         frame_port = ready.get("frame_port")
-        self._set(state="running", control_port=ready.get("control_port"), frame_port=frame_port,
-                  last_error=frame_error)
+        self._set(
+            state="running", control_port=ready.get("control_port"), frame_port=frame_port, last_error=frame_error
+        )
         self.log(f"worker ready (control port {ready.get('control_port')}, frame port {frame_port})")
         if ready.get("browser_source"):  # the "browser" mode: where the Browser Source points
             self._set(browser_source=ready["browser_source"])  # the script makes the source show it

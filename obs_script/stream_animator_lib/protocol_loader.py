@@ -24,8 +24,10 @@ def load_protocol(repo_dir: str):
     if mod is not None and getattr(mod, "__file__", None) == path:
         return mod
     if not os.path.isfile(path):
-        raise ImportError(f"{path} not found: the OBS script must stay inside its Stream Motion "
-                          "Animator folder (obs_script/ next to worker/)")
+        raise ImportError(
+            f"{path} not found: the OBS script must stay inside its Stream Motion "
+            "Animator folder (obs_script/ next to worker/)"
+        )
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from worker.audio import limits
 from worker.audio.features import HOP, N_MFCC, features, frames_ending_at_hops, voicing
 from worker.audio.vad import VOICING_MIN, VoiceActivity
 from worker.errors import UserError
@@ -24,7 +25,7 @@ DEFAULT_PROFILE = Path(__file__).resolve().parent / "data" / "default_voice.json
 FORMAT = 1
 TEMPLATES_PER_VOWEL = 4
 LOUD_SHARE_DB = 12.0  # hops within this of a recording's loudest count as the held vowel
-MAX_RECORDING_S = 60.0  # a vowel or silence recording longer than this is a mistake (a few seconds is right)
+MAX_RECORDING_S = limits.RECORDING_S
 PURE_TONE = 0.85  # tone_share above this: a sine, not a voice (held vowels: 0.22-0.53 on espeak-ng voices)
 SILENCE_VOICED_MAX = 0.2  # a silence recording with more voice than this is speech (a quiet room: 0)
 ALIKE = 7.0  # MFCC distance under which two vowels count as the same sound (espeak-ng: 11.7 and more apart;
@@ -134,9 +135,7 @@ def _check_recordings(recordings: dict[str, np.ndarray], silence: np.ndarray | N
     for v in VOWELS:
         digest = hashlib.sha256(np.ascontiguousarray(recordings[v], np.float32).tobytes()).digest()
         if digest in seen:
-            raise UserError(
-                f"{names[v]}: the same recording as for vowel {seen[digest]}; record each vowel on its own"
-            )
+            raise UserError(f"{names[v]}: the same recording as for vowel {seen[digest]}; record each vowel on its own")
         seen[digest] = v
     for v in VOWELS:
         if tone_share(recordings[v]) > PURE_TONE:

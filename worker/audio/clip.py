@@ -141,8 +141,9 @@ def _resampled(chunks: Iterable[np.ndarray], rate: int) -> Iterator[np.ndarray]:
         return
     rs = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
     for c in chunks:
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(c, np.float32).reshape(1, -1), format="flt",
-                                           layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(c, np.float32).reshape(1, -1), format="flt", layout="mono"
+        )
         frame.sample_rate = rate
         yield from (f.to_ndarray().reshape(-1) for f in rs.resample(frame))
     yield from (f.to_ndarray().reshape(-1) for f in rs.resample(None))

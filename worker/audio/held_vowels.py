@@ -19,6 +19,7 @@ def held_vowel(vowel: str, voice: str = "en", repeats: int = 3) -> np.ndarray:
     """
     base, _, variant = voice.partition("+")
     if vowel == "O" and base.startswith("en-us"):
-        return synthesize("[[" + "o:" * repeats + "]]", voice="es" + ("+" + variant if variant else ""),
-                          words_per_minute=80)
+        return synthesize(
+            "[[" + "o:" * repeats + "]]", voice="es" + ("+" + variant if variant else ""), words_per_minute=80
+        )
     return synthesize("[[" + PHONEMES[vowel] * repeats + "]]", voice=voice, words_per_minute=80)

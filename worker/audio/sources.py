@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 HopCallback = Callable[[np.ndarray, float], None]
 
 
+class TooLong(UserError):
+    """Audio past the limit stated for its use (worker.audio.limits)."""
+
+
 def _open_audio(p: Path):
     """An open container and its first audio stream, or a UserError naming the file."""
     if not p.is_file():
@@ -70,7 +74,7 @@ def iter_audio(
                     chunk = f.to_ndarray().reshape(-1)
                     sent += len(chunk)
                     if limit is not None and sent > limit:
-                        raise UserError(f"{p}: longer than {hms(max_seconds)}, the limit for {what}")
+                        raise TooLong(f"{p}: longer than {hms(max_seconds)}, the limit for {what}")
                     yield chunk
             for f in resampler.resample(None):
                 yield f.to_ndarray().reshape(-1)
@@ -78,12 +82,19 @@ def iter_audio(
             raise UserError(f"{p}: audio stream cannot be decoded ({e})") from None
 
 
-def decode_audio(path: str | Path, max_seconds: float | None = None, what: str = "audio") -> np.ndarray:
-    """The first audio stream of a file as 16 kHz mono float32 (for short files: the whole of it is kept)."""
-    if max_seconds is not None:
-        stated = probe_seconds(path)
-        if stated is not None and stated > max_seconds + 1.0:
-            raise UserError(f"{path}: {hms(stated)} long; {what} may be at most {hms(max_seconds)}")
+def check_length(path: str | Path, max_seconds: float, what: str = "audio") -> float | None:
+    """The length a file's header states (None when it does not), or a UserError when that is past
+    `max_seconds` (worker.audio.limits); `iter_audio` still stops at the limit when a header lies."""
+    stated = probe_seconds(path)
+    if stated is not None and stated > max_seconds + 1.0:
+        raise TooLong(f"{path}: {hms(stated)} long; {what} may be at most {hms(max_seconds)}")
+    return stated
+
+
+def decode_audio(path: str | Path, max_seconds: float, what: str = "audio") -> np.ndarray:
+    """The first audio stream of a file as 16 kHz mono float32, the whole of it kept: only for
+    short files, so the caller states how long one may be (worker.audio.limits)."""
+    check_length(path, max_seconds, what)
     chunks = list(iter_audio(path, RATE, max_seconds, what))
     if not chunks or not sum(len(c) for c in chunks):
         raise UserError(f"{path}: the audio stream is empty")

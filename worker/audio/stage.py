@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -28,7 +29,7 @@ class VoiceInput:
         self._latest = MouthSignal()
         self._cost: list[float] = []
         self.hops = 0
-        self.on_signal = None  # optional callback(MouthSignal), e.g. for measurements
+        self.on_signal: Callable[[MouthSignal], None] | None = None  # e.g. for measurements
 
     @property
     def muted(self) -> bool:

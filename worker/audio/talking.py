@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worker.audio import lipsync_cache
+from worker.audio import limits, lipsync_cache
 from worker.audio.analysis import MouthAnalyzer, VoiceSettings, load_track, save_track, signal_at
 from worker.audio.calibration import VoiceProfile
 from worker.audio.clip import SYNC_S, TalkingClipWriter, audio_offset_ms
@@ -32,7 +32,7 @@ from worker.retarget.retargeter import Retargeter, RetargetOptions
 from worker.track.face_state import FaceState
 
 PACKAGE_FORMAT = 2
-MAX_AUDIO_S = 4 * 3600.0  # the longest voice `render` takes: longer is a mistake or a job for an editor
+MAX_AUDIO_S = limits.RENDER_VOICE_S
 LOOKAHEAD_MS = 20.0
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from worker.audio import limits
 from worker.audio.sources import decode_audio
 from worker.errors import UserError
 
@@ -102,7 +103,7 @@ def synthesize(text: str, voice: str | None = None, words_per_minute: int | None
             )
         if not wav.is_file() or wav.stat().st_size <= 44:
             raise UserError("text to speech produced no audio")
-        samples = decode_audio(wav)
+        samples = decode_audio(wav, limits.RENDER_VOICE_S, "a line of text to speech")
     if float(np.abs(samples).max(initial=0.0)) < 1e-4:
         raise UserError("text to speech produced only silence")
     return samples

@@ -128,7 +128,7 @@ class WebcamSource(FrameSource):
         if not self._cap.isOpened():
             raise CaptureError(f"camera {index_or_name!r} could not be opened (in use, or not connected?)")
         if mjpeg:  # uncompressed YUYV cannot carry 720p30 over USB 2 on most webcams
-            self._cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+            self._cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
         self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
         self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
         self._cap.set(cv2.CAP_PROP_FPS, fps)

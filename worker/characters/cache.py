@@ -109,7 +109,7 @@ class DiskCache:
                 size=size,
                 image=image,
                 landmarks=landmarks,
-                crop_box=tuple(float(v) for v in meta["crop_box"]),
+                crop_box=_box(meta["crop_box"]),
                 had_alpha=bool(meta["had_alpha"]),
                 meta=dict(meta.get("info", {})),
             )
@@ -453,3 +453,8 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _box(values: list) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (float(v) for v in values)
+    return x0, y0, x1, y1

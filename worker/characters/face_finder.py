@@ -39,9 +39,7 @@ class StillFaceFinder:
         mp = mediapipe()
         with quiet_native_stderr():
             # model 1 = full range: also finds small faces in large pictures
-            self._detector = mp.solutions.face_detection.FaceDetection(
-                model_selection=1, min_detection_confidence=0.5
-            )
+            self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
             self._mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=True, refine_landmarks=True, max_num_faces=1, min_detection_confidence=0.3
             )
@@ -68,8 +66,9 @@ class StillFaceFinder:
                 out.landmarks = self._mesh_around(rgb, big)
             if out.landmarks is None:
                 out.landmarks = self._mesh_full(rgb)
-        if out.landmarks is not None and not out.boxes:
-            out.boxes.append(out.main_box)
+        main = out.main_box
+        if main is not None and not out.boxes:
+            out.boxes.append(main)
             out.scores.append(0.5)
         return out
 

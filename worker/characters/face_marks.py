@@ -222,7 +222,6 @@ def save_face_marks(image: str | Path, marks: FaceMarks) -> Path:
     return path
 
 
-
 def marks_from_landmarks(lm: np.ndarray, kind: str = "human") -> FaceMarks:
     """The marks a tracked face would have (what the marking page places first)."""
     lm = np.asarray(lm, np.float64)
@@ -299,6 +298,7 @@ def _ellipse_eye(c: np.ndarray, side: str, marked: dict[str, np.ndarray]) -> Non
     b_bot = marked[f"{side}_eye_bottom"][1] - centre[1] if f"{side}_eye_bottom" in marked else None
     b_top = b_top if b_top is not None else b_bot
     b_bot = b_bot if b_bot is not None else b_top
+    assert b_top is not None and b_bot is not None  # the caller has at least one of the two marks
     a = max(half_w, 0.85 * max(b_top, b_bot))  # round eyes: about as wide as tall
     out_sign = -1.0 if right_subject else 1.0  # the outer corner's side in x (the picture's)
     c[outer] = centre + (out_sign * a, 0.0)

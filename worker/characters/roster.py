@@ -54,8 +54,9 @@ class Roster:
                 out.append(row)
             return out
 
-    def resolve(self, current: str | None, character: str | None = None, index: int | None = None,
-                step: int | None = None) -> str:
+    def resolve(
+        self, current: str | None, character: str | None = None, index: int | None = None, step: int | None = None
+    ) -> str:
         """The id named by a request: an id (or file stem), a 1-based index, or a step from `current`."""
         ids = self.ids()
         if not ids:
@@ -151,8 +152,11 @@ class Roster:
             seen[p.name] = (st.st_mtime_ns, st.st_size)
         with self._lock:
             removed = [c for c in self._files if c not in seen]
-            todo = [c for c, sig in seen.items() if self._files.get(c) != sig or
-                    (c not in self._ready and c not in self._failed)]
+            todo = [
+                c
+                for c, sig in seen.items()
+                if self._files.get(c) != sig or (c not in self._ready and c not in self._failed)
+            ]
             self._files = seen
             for c in removed:
                 self._ready.pop(c, None)

@@ -14,8 +14,12 @@ from worker.render.registry import AUTO, DEFAULT, RENDERERS
 
 
 def add_size(p: argparse.ArgumentParser, what: str = "output size") -> None:
-    p.add_argument("--size", type=int, default=SIZE.default,
-                   help=f"{what} in pixels, {SIZE.lo:g}..{SIZE.hi:g} (default {SIZE.default})")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=SIZE.default,
+        help=f"{what} in pixels, {SIZE.lo:g}..{SIZE.hi:g} (default {SIZE.default})",
+    )
 
 
 def add_renderer(p: argparse.ArgumentParser, purpose: str = "", from_config: bool = False) -> None:
@@ -23,9 +27,12 @@ def add_renderer(p: argparse.ArgumentParser, purpose: str = "", from_config: boo
     default = None if from_config else DEFAULT
     where = "overrides renderer.name; " if from_config else ""
     # no argparse choices: an unknown name gets the registry's one-line error naming the choices
-    p.add_argument("--renderer", default=default,
-                   help=f"{purpose + ': ' if purpose else ''}{', '.join(RENDERERS)} ({where}default {DEFAULT}: "
-                   f"{RENDERERS[DEFAULT].summary})")
+    p.add_argument(
+        "--renderer",
+        default=default,
+        help=f"{purpose + ': ' if purpose else ''}{', '.join(RENDERERS)} ({where}default {DEFAULT}: "
+        f"{RENDERERS[DEFAULT].summary})",
+    )
 
 
 def renderer_names(with_auto: bool = True) -> list[str]:

@@ -131,6 +131,8 @@ def _demo(args: argparse.Namespace) -> int:
         with FaceTracker() as tracker, progress(total, "rendering", "frame", disable=args.json) as bar:
             tracked = track_frames(source_frames(source, args.max_frames), tracker, times)
             for f in animate(tracked, loaded.assets, renderer, times):
+                # tracked here, then animated: each frame has its picture, face and render
+                assert f.image is not None and f.face is not None and f.rgba is not None
                 with times.stage("encode"):
                     out.send(f.rgba, f.index, f.timestamp)
                 if sheet is not None:

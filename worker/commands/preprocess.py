@@ -58,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
         for path in paths:
             name = path.name[-30:]
             bar.set_postfix_str(name, refresh=False)
-            results.append(lib.load(path, on_stage=lambda stage, n=name: bar.set_postfix_str(f"{n}: {stage}")))
+
+            def on_stage(stage: str, n: str = name) -> None:
+                bar.set_postfix_str(f"{n}: {stage}")
+
+            results.append(lib.load(path, on_stage=on_stage))
             bar.update(1)
     renderer.close()
     counts = Counter("cached" if r.status in ("memory", "disk") else r.status for r in results)
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                             "status": r.status,
                             "seconds": round(r.seconds, 3),
                             "warnings": _warnings(r),
-                            **({"error": r.error} if r.error else {"key": r.assets.key}),
+                            **({"key": r.assets.key} if r.assets is not None else {"error": r.error}),
                         }
                         for r in results
                     ],

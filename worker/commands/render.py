@@ -78,8 +78,11 @@ def _render(args: argparse.Namespace) -> int:
             if stated is not None and stated > MAX_AUDIO_S:
                 raise UserError(f"{p}: {hms(stated)} long; render takes at most {hms(MAX_AUDIO_S)} of voice")
             try:
-                with p.open("rb") as f:
-                    key = {"audio": hashlib.file_digest(f, "sha256").hexdigest()}
+                digest = hashlib.sha256()
+                with p.open("rb") as f:  # hashlib.file_digest is Python 3.11+; 3.10 is supported
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(chunk)
+                key = {"audio": digest.hexdigest()}
             except OSError as e:
                 raise UserError(f"{p}: cannot read ({e.strerror})") from None
             long = stated is not None and stated > 60
@@ -88,7 +91,13 @@ def _render(args: argparse.Namespace) -> int:
             with progress(int(stated or 0) or None, "analysing voice", "s", disable=args.json or not long) as bar:
                 counter = Estimate(stated or 0.0, bar, args.json or not long, "analysing the voice", "s of voice")
                 return lipsync_package(
-                    cache, label, key, None, settings, profile, audio_file=p,
+                    cache,
+                    label,
+                    key,
+                    None,
+                    settings,
+                    profile,
+                    audio_file=p,
                     on_samples=lambda k: counter.update(k / RATE),
                 )
         if not text or not text.strip():
@@ -176,7 +185,7 @@ def _batch_lines(path: Path) -> list[tuple[str | None, str | None, str]]:
         raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") from None
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror})") from None
-    jobs = []
+    jobs: list[tuple[str | None, str | None, str]] = []
     for no, line in enumerate(lines, 1):
         s = line.strip()
         if not s or s.startswith("#"):
@@ -224,7 +233,12 @@ class Estimate:
     (measured on what is done so far) every `every_s`, so a log without a terminal bar shows it too."""
 
     def __init__(
-        self, total: float, bar, quiet: bool = False, what: str = "rendering", unit: str = "frames",
+        self,
+        total: float,
+        bar,
+        quiet: bool = False,
+        what: str = "rendering",
+        unit: str = "frames",
         every_s: float = 60.0,
     ) -> None:
         self.total, self.bar, self.quiet, self.what, self.unit = total, bar, quiet, what, unit
@@ -245,7 +259,8 @@ class Estimate:
         if left > 30:
             print(
                 f"{self.what}: {self.done:.0f} of {self.total:.0f} {self.unit}, about {hms(left)} left",
-                file=sys.stderr, flush=True,
+                file=sys.stderr,
+                flush=True,
             )
         self.next_s = spent + self.every_s
 

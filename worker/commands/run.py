@@ -125,7 +125,7 @@ def watch_parent(pid: int, stop: threading.Event) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.config import load_config
+    from worker.config import Settings, load_config
     from worker.control import endpoints
     from worker.control import protocol as P
     from worker.live.startup import STARTUP
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
 
     token, generated = _token()
     fp = os.environ.get(P.ENV_FRAME_PORT, "")
-    worker = LiveWorker(cfg, token, frame_port=int(fp) if fp.isdigit() else None).start()
+    worker = LiveWorker(Settings.from_dict(cfg), token, frame_port=int(fp) if fp.isdigit() else None).start()
     for w in worker.fanout.warnings:
         print(f"not running: output {w}", file=sys.stderr)
     names = [o.name for o in worker.fanout.outputs]

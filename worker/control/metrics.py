@@ -42,8 +42,11 @@ class ProcessMetrics:
                 try:
                     util = self._nvml.nvmlDeviceGetUtilizationRates(self._gpu)
                     gmem = self._nvml.nvmlDeviceGetMemoryInfo(self._gpu)
-                    out.update(gpu_percent=util.gpu, gpu_memory_used_mb=round(gmem.used / 2**20, 1),
-                               gpu_memory_total_mb=round(gmem.total / 2**20, 1))
+                    out.update(
+                        gpu_percent=util.gpu,
+                        gpu_memory_used_mb=round(gmem.used / 2**20, 1),
+                        gpu_memory_total_mb=round(gmem.total / 2**20, 1),
+                    )
                 except Exception as e:
                     log.debug("NVML query failed: %s", e)
             return out

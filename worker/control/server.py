@@ -68,10 +68,17 @@ class LoopbackServer:
     tick = 0.1  # seconds between timeout checks
     read_after_auth = True  # the frame server ignores everything after auth
 
-    def __init__(self, token: str, host: str = P.HOST, port: int = 0, *,
-                 max_connections: int = P.MAX_CONNECTIONS, auth_timeout: float = P.AUTH_TIMEOUT,
-                 partial_line_timeout: float = P.PARTIAL_LINE_TIMEOUT,
-                 max_pending_out: int = P.MAX_PENDING_OUT):
+    def __init__(
+        self,
+        token: str,
+        host: str = P.HOST,
+        port: int = 0,
+        *,
+        max_connections: int = P.MAX_CONNECTIONS,
+        auth_timeout: float = P.AUTH_TIMEOUT,
+        partial_line_timeout: float = P.PARTIAL_LINE_TIMEOUT,
+        max_pending_out: int = P.MAX_PENDING_OUT,
+    ):
         if not isinstance(token, str) or len(token) < 8:
             raise UserError("control token must be a string of at least 8 characters")
         self.host = check_loopback(host)
@@ -84,8 +91,14 @@ class LoopbackServer:
         self.partial_line_timeout = partial_line_timeout
         self.max_pending_out = max_pending_out
         self.conns: set[Conn] = set()
-        self.counters = {"accepted": 0, "refused_full": 0, "auth_failed": 0, "protocol_errors": 0,
-                         "timeouts": 0, "slow_readers": 0}
+        self.counters = {
+            "accepted": 0,
+            "refused_full": 0,
+            "auth_failed": 0,
+            "protocol_errors": 0,
+            "timeouts": 0,
+            "slow_readers": 0,
+        }
         self._sel: selectors.BaseSelector | None = None
         self._listener: socket.socket | None = None
         self._wake_r: socket.socket | None = None
@@ -104,8 +117,9 @@ class LoopbackServer:
             lst.bind((self.host, self.requested_port))
         except OSError as e:
             lst.close()
-            raise UserError(f"{self.name}: cannot listen on {self.host}:{self.requested_port}: "
-                            f"{e.strerror or e}") from None
+            raise UserError(
+                f"{self.name}: cannot listen on {self.host}:{self.requested_port}: {e.strerror or e}"
+            ) from None
         lst.listen(128)
         lst.setblocking(False)
         self._listener = lst
@@ -431,8 +445,16 @@ class ControlServer(LoopbackServer):
 
     name = "control"
 
-    def __init__(self, handler: Handler, token: str, host: str = P.HOST, port: int = 0, *,
-                 status_interval: float = P.STATUS_INTERVAL, **kw: Any):
+    def __init__(
+        self,
+        handler: Handler,
+        token: str,
+        host: str = P.HOST,
+        port: int = 0,
+        *,
+        status_interval: float = P.STATUS_INTERVAL,
+        **kw: Any,
+    ):
         super().__init__(token, host, port, **kw)
         if not (isinstance(handler, Mapping) or callable(handler)):
             raise TypeError("handler must be a mapping op -> function or a callable (op, args)")

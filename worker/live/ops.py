@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from worker.config import LIVE_KEYS, set_key
+from worker.config import LIVE_KEYS, check_key
 from worker.control import protocol as P
 from worker.errors import UserError
 from worker.live.ports import Characters, Fanout
@@ -22,8 +22,7 @@ Op = Callable[[dict], dict]
 class ControlOps:
     """`table` maps each op to its function; the parts it acts on are the stages'."""
 
-    def __init__(self, config: dict, stages: StageThreads, status: Callable[[], P.Status]) -> None:
-        self.config = config
+    def __init__(self, stages: StageThreads, status: Callable[[], P.Status]) -> None:
         self.stages = stages
         self.controls: Controls = stages.controls
         self.roster: Characters = stages.roster
@@ -92,7 +91,7 @@ class ControlOps:
                 raise UserError(
                     f"option {key!r} cannot change live (live: {', '.join(sorted(LIVE_KEYS))}, outputs.<name>)"
                 )
-            set_key(self.config, key, value)  # validates, names the key on error
+            check_key(key, value)  # names the key on error; the stages take the value
             changes[key] = value
         # outputs.* took effect above; the rest at the next frame
         self.controls.add_options({k: v for k, v in changes.items() if not k.startswith("outputs.")})

@@ -21,7 +21,6 @@ from worker.live.stages import Controls, StageThreads
 class Pipeline:
     def __init__(
         self,
-        config: dict,
         open_source: Callable[[], FrameSource],
         roster: Characters,
         animator: Animator,
@@ -31,6 +30,7 @@ class Pipeline:
         process: Callable[[], dict[str, Any]] | None = None,
         voice: Voice | None = None,
         lipsync: str = "off",
+        idle_fps: float = 30.0,
     ) -> None:
         self.publish = publish
         self.roster = roster
@@ -43,12 +43,12 @@ class Pipeline:
             roster,
             self.controls,
             on_switch=lambda sw: self._publish("character", sw),
-            idle_fps=float(config.get("camera", {}).get("fps", 30.0)),
+            idle_fps=idle_fps,
             voice=voice,
             lipsync=lipsync,
         )
         self.report = StatusReport(self.stages, process)
-        self.ops = ControlOps(config, self.stages, self.status)
+        self.ops = ControlOps(self.stages, self.status)
         self.stop_event = self.stages.stop_event
 
     def start(self, character: str | None) -> None:

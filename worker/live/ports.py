@@ -15,7 +15,8 @@ from worker.track.face_state import FaceState
 
 
 class Tracker(Protocol):
-    neutral: FaceState | None
+    @property
+    def neutral(self) -> FaceState | None: ...
 
     @property
     def calibrating(self) -> bool: ...

@@ -55,7 +55,7 @@ def parse_log(text: str, pid: int | None = None) -> dict[str, float]:
         i = line.find(LINE_PREFIX)
         if i < 0 or (pid is not None and f" {pid} " not in line[:i]):
             continue
-        name, _, rest = line[i + len(LINE_PREFIX):].rpartition(" at ")
+        name, _, rest = line[i + len(LINE_PREFIX) :].rpartition(" at ")
         try:
             at = float(rest.split()[0])
         except (ValueError, IndexError):

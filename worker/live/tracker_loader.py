@@ -31,8 +31,9 @@ class TrackerLoader:
     which stops the pipeline with that one line.
     """
 
-    def __init__(self, make: Callable[[], Tracker], on_ready: Callable[[], None] | None = None,
-                 start: bool = True) -> None:
+    def __init__(
+        self, make: Callable[[], Tracker], on_ready: Callable[[], None] | None = None, start: bool = True
+    ) -> None:
         self._make = make
         self._on_ready = on_ready
         self._tracker: Tracker | None = None

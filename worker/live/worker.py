@@ -1,6 +1,7 @@
 """Assemble the live worker from a config: characters, tracker, animator, outputs, pipeline, control.
 
-`LiveWorker` is what `stream-animator run` runs: it builds every part from the validated config,
+`LiveWorker` is what `stream-animator run` runs: it builds every part from the typed config
+(`worker.config.Settings`), handing each part only its own section,
 wires the roster's change callback and the pipeline's events to the control server, and stops
 everything in order. With `voice.mic` set, a `VoiceInput` (microphone or file) runs beside the
 camera and its mouth goes into every frame (`voice.lipsync`); `camera.source: none` runs with the
@@ -22,6 +23,7 @@ from worker.characters.cache import open_cache
 from worker.characters.library import CharacterLibrary
 from worker.characters.preprocess import PreprocessSettings
 from worker.characters.roster import Roster
+from worker.config import Settings
 from worker.control import protocol as P
 from worker.control.metrics import ProcessMetrics
 from worker.control.server import ControlServer
@@ -32,8 +34,6 @@ from worker.live.startup import STARTUP
 from worker.live.tracker_loader import TrackerLoader
 from worker.output.fanout import OutputFanout
 from worker.output.registry import create_output
-from worker.render.registry import renderer_options
-from worker.retarget.retargeter import RetargetOptions
 from worker.track.mediapipe_tracker import FaceTracker
 
 if TYPE_CHECKING:
@@ -47,18 +47,18 @@ class LiveWorker:
 
     def __init__(
         self,
-        cfg: dict,
+        settings: Settings,
         token: str,
         source_factory: Callable[[], FrameSource] | None = None,
         frame_port: int | None = None,
     ) -> None:
-        self.cfg = cfg
+        self.settings = settings
         self.token = token
         self.metrics = ProcessMetrics()
-        self.no_camera = source_factory is None and is_none(cfg["camera"]["source"])
+        self.no_camera = source_factory is None and is_none(settings.camera.source)
         self.voice: VoiceInput | None = None
         self.voice_warning: str | None = None
-        if cfg["voice"]["mic"] is not None:
+        if settings.voice.mic is not None:
             self.voice = self._voice()  # before anything heavy: a missing mic with no camera stops here
         elif self.no_camera:
             raise UserError("camera.source none needs a voice: give --mic (a microphone or an audio/video file)")
@@ -75,19 +75,12 @@ class LiveWorker:
             raise
 
     def _assemble(self, camera: Callable[[], FrameSource]) -> None:
-        cfg = self.cfg
-        m = cfg["motion"]
+        s = self.settings
         self.animator = Animator(
-            cfg["renderer"]["name"],
-            size=cfg["characters"]["size"],
-            options=RetargetOptions(
-                expression_strength=m["expression_strength"],
-                head_strength=m["head_strength"],
-                mirror=m["mirror"],
-                idle=m["idle"],
-                lipsync=cfg["voice"]["lipsync"] if self.voice is not None else "off",
-            ),
-            renderer_opts=renderer_options(cfg["renderer"]),
+            s.renderer.name,
+            size=s.characters.size,
+            options=s.motion.retarget_options(s.voice.lipsync if self.voice is not None else "off"),
+            renderer_opts=s.renderer.options(),
         )
         log.info("renderer: %s", self.animator.renderer.selection)  # which one draws, and why
         STARTUP.mark("renderer ready")
@@ -101,16 +94,16 @@ class LiveWorker:
         assert assets is not None  # `_first_character` returns a loaded one
         self.animator.set_character(assets)
         STARTUP.mark("first character loaded")
-        perf = performance.profile(cfg["performance"])
+        perf = performance.profile(s.performance)
         performance.apply_threads(perf)
         # MediaPipe loads beside the running pipeline: the character idles on stream meanwhile
         self.tracker = TrackerLoader(
-            lambda: FaceTracker(track_every=perf.track_every), on_ready=lambda: STARTUP.mark("tracker ready"),
+            lambda: FaceTracker(track_every=perf.track_every),
+            on_ready=lambda: STARTUP.mark("tracker ready"),
             start=False,
         )
-        self.tracker.set_smoothing(float(cfg["smoothing"]))
+        self.tracker.set_smoothing(s.smoothing)
         self.pipeline = Pipeline(
-            cfg,
             camera,
             self.roster,
             self.animator,
@@ -119,6 +112,7 @@ class LiveWorker:
             process=self.metrics.snapshot,
             voice=self.voice,
             lipsync=self.animator.options.lipsync,
+            idle_fps=s.camera.fps,
         )
         for w in self.fanout.warnings:
             self.pipeline.stages.warn(f"output {w}", quiet=True)  # `run` prints them, once
@@ -128,7 +122,7 @@ class LiveWorker:
         # the tracker starts loading once the first (idle) frame is out, or after a second at the latest
         self.pipeline.stages.on_first_frame = self.tracker.start
         self.first = first
-        self.server = ControlServer(self.pipeline.request, self.token, port=cfg["control"]["port"])
+        self.server = ControlServer(self.pipeline.request, self.token, port=s.control.port)
         self.pipeline.publish = self.server.publish
         # the ws output (worker.web, a layer above this one) serves the same API: hand it the ops,
         # the stages (for `say` and `render`) and the events
@@ -150,16 +144,16 @@ class LiveWorker:
         renderer itself would say it: cheaper than anything else to find out."""
         from worker.render.registry import RENDERERS
 
-        entry = RENDERERS.get(self.cfg["renderer"]["name"])
+        entry = RENDERERS.get(self.settings.renderer.name)
         if entry is not None:
             ok, reason = entry.availability()
-            if not ok and not self.cfg["renderer"].get("unverified"):  # unverified: the renderer labels it
+            if not ok and not self.settings.renderer.unverified:  # unverified: the renderer labels it
                 raise UserError(f"renderer.name: {reason}")
 
     def _outputs(self, frame_port: int | None) -> OutputFanout:
         """Create and start the configured outputs; `UserError` (one line per output) when none works."""
         outputs = []
-        for oc in self.cfg["outputs"]:
+        for oc in self.settings.outputs:
             oc = dict(oc)
             if oc.get("type") == "obs":
                 oc.setdefault("token", self.token)
@@ -176,13 +170,13 @@ class LiveWorker:
 
     # --- assembly ---------------------------------------------------------------------------------
     def _characters(self) -> Roster:
-        c = self.cfg["characters"]
-        cache = open_cache(self.cfg["cache_dir"])  # checked writable before any character loads
+        c = self.settings.characters
+        cache = open_cache(self.settings.cache_dir)  # checked writable before any character loads
         return Roster(
             CharacterLibrary(
-                Path(c["folder"]).expanduser(),
+                Path(c.folder).expanduser(),
                 cache,
-                PreprocessSettings(size=c["size"]),
+                PreprocessSettings(size=c.size),
                 preparer=self.animator.renderer,
             )
         )  # its arrays cached per character
@@ -193,7 +187,7 @@ class LiveWorker:
         ids = self.roster.scan_now()
         if not ids:
             raise UserError(f"{folder}: no character images (PNG, JPEG, WebP)")
-        wanted = self.cfg["characters"]["current"]
+        wanted = self.settings.characters.current
         order = ids
         if wanted is not None:
             try:
@@ -213,12 +207,11 @@ class LiveWorker:
         # imported only with a voice: PyAV and the voice analysis cost a worker without one start-up time
         from worker.audio.sources import open_source as open_audio
         from worker.audio.stage import VoiceInput
-        from worker.audio.voice_config import voice_from_section
 
-        v = self.cfg["voice"]
-        settings, profile = voice_from_section(v)
+        v = self.settings.voice
+        settings, profile = v.analysis()
         try:
-            return VoiceInput(open_audio(str(v["mic"])), settings, profile)
+            return VoiceInput(open_audio(str(v.mic)), settings, profile)
         except UserError as e:
             self._voice_failed(e)
             return None
@@ -243,13 +236,13 @@ class LiveWorker:
                 raise
             self.pipeline.warn(f"voice off: {e}")
             return
-        log.info("voice: %s (lipsync %s)", self.voice.status()["mic"], self.cfg["voice"]["lipsync"])
+        log.info("voice: %s (lipsync %s)", self.voice.status()["mic"], self.settings.voice.lipsync)
 
     def _camera_factory(self) -> Callable[[], FrameSource]:
-        cam = self.cfg["camera"]
-        spec = cam["source"]
+        cam = self.settings.camera
+        spec = cam.source
         if is_none(spec):
-            return lambda: open_source("none", fps=cam["fps"])
+            return lambda: open_source("none", fps=cam.fps)
         if not spec.lower().startswith("webcam"):
             # A file is checked now: something that is not a video is an error at start, never
             # a camera to retry forever. (A webcam that is missing is retried while the character idles.)
@@ -258,10 +251,10 @@ class LiveWorker:
         def make() -> FrameSource:
             return open_source(
                 spec,
-                width=cam["width"],
-                height=cam["height"],
-                fps=cam["fps"],
-                mjpeg=cam["mjpeg"],
+                width=cam.width,
+                height=cam.height,
+                fps=cam.fps,
+                mjpeg=cam.mjpeg,
                 loop=True,
                 realtime=True,
             )

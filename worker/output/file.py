@@ -15,6 +15,7 @@ import re
 import tempfile
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -102,8 +103,8 @@ class FileOutput(Output):
         self.realtime = realtime
         self.frames = 0
         self._tmp: Path | None = None
-        self._container = None
-        self._stream = None
+        self._container: Any = None  # PyAV's output container and stream, open while writing
+        self._stream: Any = None
         self._size: tuple[int, int] | None = None
         self._t0: float | None = None
         self._last_pts = -1

@@ -9,6 +9,7 @@ elsewhere the NDI runtime must be installed, and a missing one is a one-line err
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -39,8 +40,8 @@ class NdiOutput(Output):
             raise UserError("outputs.ndi.name must be a non-empty string")
         self.sender_name = sender_name.strip()
         self.fps = fps
-        self._ndi = None
-        self._sender = None
+        self._ndi: Any = None  # cyndilib (untyped), loaded by start
+        self._sender: Any = None
         self._size: tuple[int, int] | None = None  # (w, h) the open sender was made for
 
     @classmethod

@@ -8,6 +8,7 @@ output starts.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -26,8 +27,8 @@ class SpoutOutput(Output):
         if not isinstance(sender_name, str) or not sender_name.strip():
             raise UserError("outputs.spout.sender_name must be a non-empty string")
         self.sender_name = sender_name
-        self._spoutgl = None
-        self._sender = None
+        self._spoutgl: Any = None  # SpoutGL (untyped), loaded by start
+        self._sender: Any = None
 
     @classmethod
     def from_config(cls, config: dict) -> SpoutOutput:

@@ -7,6 +7,8 @@ at another size.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -40,10 +42,10 @@ class VirtualCamOutput(Output):
         super().__init__()
         if (width is None) != (height is None):
             raise UserError("outputs.virtualcam: give both width and height, or neither")
-        self.size = None if width is None else (width, height)
+        self.size = None if width is None or height is None else (width, height)
         self.fps, self.device, self.backend, self.background = fps, device, backend, background
-        self._cam = None
-        self._pvc = None
+        self._cam: Any = None  # pyvirtualcam (untyped), loaded by start
+        self._pvc: Any = None
 
     @classmethod
     def from_config(cls, config: dict) -> VirtualCamOutput:

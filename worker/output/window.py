@@ -32,14 +32,15 @@ class WindowOutput(Output):
 
     def _bgr(self, rgba: np.ndarray) -> np.ndarray:
         h, w = rgba.shape[:2]
-        if self.background == "checker":
+        background = self.background
+        if isinstance(background, str):  # "checker", the only name
             if self._checker is None or self._checker.shape[:2] != (h, w):
                 self._checker = checkerboard(h, w)
             a = rgba[..., 3:4].astype(np.uint16)
             rgb = (rgba[..., :3].astype(np.uint16) * a + self._checker.astype(np.uint16) * (255 - a) + 127) // 255
             rgb = rgb.astype(np.uint8)
         else:
-            rgb = composite(rgba, self.background)
+            rgb = composite(rgba, background)
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
     def send(self, rgba: np.ndarray, seq: int, capture_ts: float) -> None:

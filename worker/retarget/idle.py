@@ -27,8 +27,9 @@ class Idle:
 
     BLINK_S = 0.16  # a blink: close and reopen
 
-    def __init__(self, seed: int = 7, sway_deg: float = 2.0, breath: float = 0.012,
-                 blink_every: tuple[float, float] = (2.5, 6.0)) -> None:
+    def __init__(
+        self, seed: int = 7, sway_deg: float = 2.0, breath: float = 0.012, blink_every: tuple[float, float] = (2.5, 6.0)
+    ) -> None:
         rng = np.random.default_rng(seed)
         self.sway_deg = sway_deg
         self.breath = breath
@@ -55,5 +56,11 @@ class Idle:
         pitch = a * 0.5 * math.sin(2 * math.pi * 0.05 * t + p[2])
         roll = a * 0.6 * math.sin(2 * math.pi * 0.09 * t + p[3])
         breath = math.sin(2 * math.pi * 0.22 * t + p[4])  # ~13 breaths a minute
-        return IdleMotion(yaw=yaw, pitch=pitch, roll=roll, dy=-self.breath * 0.5 * breath,
-                          scale=1.0 + self.breath * 0.25 * breath, blink=self.blink(t))
+        return IdleMotion(
+            yaw=yaw,
+            pitch=pitch,
+            roll=roll,
+            dy=-self.breath * 0.5 * breath,
+            scale=1.0 + self.breath * 0.25 * breath,
+            blink=self.blink(t),
+        )

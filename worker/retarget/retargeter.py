@@ -66,7 +66,10 @@ class RetargetOptions:
 
     # the one statement of these ranges: the config's `motion` section reads them from here
     RANGES: ClassVar[dict[str, tuple[float, float]]] = {
-        "expression_strength": (0.0, 2.0), "head_strength": (0.0, 2.0), "gaze_gain": (0.0, 3.0)}
+        "expression_strength": (0.0, 2.0),
+        "head_strength": (0.0, 2.0),
+        "gaze_gain": (0.0, 3.0),
+    }
     # Steadying (0 = off), measured with the optical-flow texture jitter (worker.tools.texture_jitter):
     # One Euro at 1 Hz at rest on pitch (from the 3-D fit's noisy depth), shift/scale and the
     # expression (speed-adaptive: lips still open at full speed) took d9 x s10 from 1.24 to ~0.89 of
@@ -128,7 +131,7 @@ class _EyeFrame:
         shift = (base[self.corners[0], :2] + base[self.corners[1], :2]) * 0.5 - self._neutral_mid
         r = openness
         self._v[: self._n_up] = self._closed_up * (1 - r) + self.v_up * r
-        self._v[self._n_up:] = self._closed_lo * (1 - r) + self.v_lo * r
+        self._v[self._n_up :] = self._closed_lo * (1 - r) + self.v_lo * r
         out[self._lids, :2] = self._lid_xy(self._v) + shift
         d0, d1 = gaze[0] * self.half, gaze[1] * self.half * min(r, 1.0)
         iris = np.array([self.iris_uv[0] + d0, self._closed_iris + r * (self.iris_uv[1] - self._closed_iris) + d1])
@@ -173,7 +176,7 @@ class _Neutral:
         out[:, 0] = -out[:, 0]
         return out
 
-    def measures(self, mirror: bool) -> tuple[np.ndarray, float, float, float, np.ndarray]:
+    def measures(self, mirror: bool) -> tuple[np.ndarray, float, float, float, np.ndarray, float]:
         if mirror not in self.cache:
             n = self.mirrored if mirror else self.lm
             _, roll, iod = geometry.canonical_frame(n)
@@ -185,8 +188,9 @@ class _Neutral:
 class Retargeter:
     """Maps a driver `FaceState` (and its neutral) onto one character's landmarks."""
 
-    def __init__(self, character: CharacterAssets, options: RetargetOptions | None = None,
-                 idle: Idle | None = None) -> None:
+    def __init__(
+        self, character: CharacterAssets, options: RetargetOptions | None = None, idle: Idle | None = None
+    ) -> None:
         self.options = options or RetargetOptions()
         self.options.validate()
         lm = np.asarray(character.landmarks, np.float64)
@@ -236,8 +240,9 @@ class Retargeter:
         """The character exactly as drawn (the identity pose)."""
         return TargetPose(landmarks=self.char.astype(np.float32), timestamp=timestamp)
 
-    def retarget(self, face: FaceState | None, neutral: FaceState | None,
-                 mouth: MouthSignal | None = None) -> TargetPose:
+    def retarget(
+        self, face: FaceState | None, neutral: FaceState | None, mouth: MouthSignal | None = None
+    ) -> TargetPose:
         """The character pose for `face`, measured against the driver's `neutral`.
 
         With no neutral yet, the first face seen is the neutral. With no landmarks at all (face
@@ -246,21 +251,22 @@ class Retargeter:
         """
         o = self.options
         t = float(face.timestamp) if face is not None else 0.0
-        have = face is not None and face.landmarks is not None
+        drv_lm = face.landmarks if face is not None else None
+        have = drv_lm is not None
         if neutral is None or neutral.landmarks is None:
             # no calibrated neutral yet: the first face seen stands in for it
             if self._first is None and have:
-                self._first = FaceState(found=True, timestamp=t, landmarks=np.array(face.landmarks))
+                self._first = FaceState(found=True, timestamp=t, landmarks=np.array(drv_lm))
             neutral = self._first
         w_idle = 0.0
         if o.idle:
-            w_idle = 1.0 if not have else float(np.clip(face.lost_blend, 0.0, 1.0))
+            w_idle = 1.0 if face is None or not have else float(np.clip(face.lost_blend, 0.0, 1.0))
         idle = self.idle.sample(t) if (w_idle > 0 or o.auto_blink) else IdleMotion()
         blink = idle.blink * max(w_idle, 1.0 if o.auto_blink else 0.0)
 
-        if have and neutral is not None:
+        if drv_lm is not None and neutral is not None:
             nu = self._neutral_for(neutral)
-            drv = np.asarray(face.landmarks, np.float64)
+            drv = np.asarray(drv_lm, np.float64)
             if o.mirror:
                 drv = nu.flip(drv)
             n, n_roll, ap_l0, ap_r0, gaze0, n_iod = nu.measures(o.mirror)
@@ -318,7 +324,8 @@ class Retargeter:
         line_d = float(np.clip(math.degrees(roll2d) * hs + idle.roll * w_idle, -o.max_roll, o.max_roll))
         if smooth:
             yaw_d, pitch_d, roll_d, line_d = (
-                float(v) for v in self._f_head(np.array([yaw_d, pitch_d, roll_d, line_d]), t))
+                float(v) for v in self._f_head(np.array([yaw_d, pitch_d, roll_d, line_d]), t)
+            )
             f = self._f_move(np.array([math.log(max(s, 1e-3)), shift[0], shift[1]]), t)
             s, shift = math.exp(f[0]), np.array([f[1], f[2], 0.0])
         if o.steady_min_cutoff > 0 and have:
@@ -355,14 +362,23 @@ class Retargeter:
             head = np.concatenate([rf @ head[:, :3], (rf @ (head[:, 3] - trans) + trans)[:, None]], axis=1)
         roll_d = line_d
         return TargetPose(
-            landmarks=out.astype(np.float32), head_matrix=head.astype(np.float32),
-            mouth_open=float(mouth_open), eye_close_left=1.0 - open_l,
-            eye_close_right=1.0 - open_r, gaze=(float(g[0]), float(g[1])),
-            yaw=yaw_d, pitch=pitch_d, roll=roll_d, scale=scale, timestamp=t, idle=w_idle,
+            landmarks=out.astype(np.float32),
+            head_matrix=head.astype(np.float32),
+            mouth_open=float(mouth_open),
+            eye_close_left=1.0 - open_l,
+            eye_close_right=1.0 - open_r,
+            gaze=(float(g[0]), float(g[1])),
+            yaw=yaw_d,
+            pitch=pitch_d,
+            roll=roll_d,
+            scale=scale,
+            timestamp=t,
+            idle=w_idle,
         )
 
     # -- helpers --------------------------------------------------------------------------------
     def _neutral_for(self, neutral: FaceState) -> _Neutral:
+        assert neutral.landmarks is not None  # the caller's check
         key = (id(neutral.landmarks), float(neutral.timestamp), float(neutral.landmarks[1, 0]))
         if self._neutral is None or key != self._neutral_key:
             self._neutral = _Neutral(np.asarray(neutral.landmarks, np.float64))

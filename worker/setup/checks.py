@@ -22,9 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from worker.errors import UserError
 from worker.setup import import_hints
+
+if TYPE_CHECKING:
+    from worker.config import Settings
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 INSTALL = "python3 installer/install.py" if os.name != "nt" else "py installer\\install.py"
@@ -57,10 +61,10 @@ class DoctorOptions:
     platform: str = sys.platform
 
 
-def _worker_config(opts: DoctorOptions) -> dict:
-    from worker.config import load_config
+def _worker_config(opts: DoctorOptions) -> Settings:
+    from worker.config import load_settings
 
-    return load_config(opts.config)
+    return load_settings(opts.config)
 
 
 # ---------------------------------------------------------------- the checks
@@ -365,7 +369,7 @@ def check_models(opts: DoctorOptions) -> Check:
         else:
             good.append(st.path)
     try:
-        renderer = _worker_config(opts)["renderer"]["name"]
+        renderer = _worker_config(opts).renderer.name
     except UserError:
         renderer = "meshwarp"
     data = {
@@ -432,7 +436,7 @@ def check_cache(opts: DoctorOptions) -> Check:
     folder = opts.cache_dir
     if folder is None:
         try:
-            folder = Path(_worker_config(opts)["cache_dir"] or default_cache_dir())
+            folder = Path(_worker_config(opts).cache_dir or default_cache_dir())
         except UserError:
             folder = default_cache_dir()
     blocker = _file_in_the_way(folder)
@@ -469,9 +473,9 @@ def _configured_ports(opts: DoctorOptions) -> dict[str, int]:
 
     cfg = _worker_config(opts)
     ports = {}
-    if cfg["control"]["port"]:
-        ports["control"] = int(cfg["control"]["port"])
-    for i, out in enumerate(cfg["outputs"]):
+    if cfg.control.port:
+        ports["control"] = cfg.control.port
+    for i, out in enumerate(cfg.outputs):
         if out.get("port"):
             ports[f"outputs[{i}] {out.get('type')}"] = int(out["port"])
     for label, env in (("control (env)", P.ENV_CONTROL_PORT), ("frames (env)", P.ENV_FRAME_PORT)):
@@ -545,7 +549,9 @@ def check_selftest(opts: DoctorOptions) -> Check:
     )
     rx = None
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()
+    stdout = proc.stdout
+    assert stdout is not None  # stdout=PIPE
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
     try:
         try:
             line = lines.get(timeout=STARTUP_TIMEOUT)
@@ -567,7 +573,9 @@ def check_selftest(opts: DoctorOptions) -> Check:
         ready = json.loads(line)
         startup = time.monotonic() - t0
         rx = P.FrameReceiver(int(ready["frame_port"]), token).connect()
-        frames, alpha_ok, first, last = 0, True, None, None
+        frames, alpha_ok = 0, True
+        first: float | None = None
+        last: float | None = None
         deadline = time.monotonic() + secs + 15  # the first frame may wait for the character to prepare
         while time.monotonic() < deadline and (first is None or time.monotonic() - first < secs):
             f = rx.poll(0.2)
@@ -583,7 +591,8 @@ def check_selftest(opts: DoctorOptions) -> Check:
 
                 a = np.frombuffer(bytes(f.data), np.uint8)[3::4]
                 alpha_ok = alpha_ok and int(a.max()) == 255 and int(a.min()) < 128
-        fps = (frames - 1) / (last - first) if frames > 1 and last > first else 0.0
+        span = (last - first) if first is not None and last is not None else 0.0
+        fps = (frames - 1) / span if frames > 1 and span > 0 else 0.0
         data = {"frames": frames, "fps": round(fps, 1), "startup_s": round(startup, 2), "alpha": alpha_ok}
         if frames == 0:
             return Check(

@@ -214,7 +214,8 @@ def register_script(data: dict, script_path: str, settings: dict) -> dict:
         entry = {}
         entries.append(entry)
     entry["path"] = script_path
-    merged = entry.get("settings") if isinstance(entry.get("settings"), dict) else {}
+    old = entry.get("settings")
+    merged: dict = old if isinstance(old, dict) else {}
     merged.update(settings)
     entry["settings"] = merged
     return data
@@ -267,18 +268,38 @@ def add_browser_source(data: dict, url: str, width: int, height: int, fps: int =
     }
     ours = next((s for s in sources if isinstance(s, dict) and s.get("name") == BROWSER_SOURCE_NAME), None)
     if ours is None:
-        ours = {"id": "browser_source", "versioned_id": "browser_source", "name": BROWSER_SOURCE_NAME,
-                "enabled": True, "mixers": 255, "monitoring_type": 0, "settings": {}}
+        ours = {
+            "id": "browser_source",
+            "versioned_id": "browser_source",
+            "name": BROWSER_SOURCE_NAME,
+            "enabled": True,
+            "mixers": 255,
+            "monitoring_type": 0,
+            "settings": {},
+        }
         sources.append(ours)
-    ours["settings"] = {**(ours.get("settings") if isinstance(ours.get("settings"), dict) else {}), **settings}
+    old = ours.get("settings")
+    ours["settings"] = {**(old if isinstance(old, dict) else {}), **settings}
     scene_settings = scene.setdefault("settings", {})
     items = scene_settings.setdefault("items", [])
     if not any(isinstance(i, dict) and i.get("name") == BROWSER_SOURCE_NAME for i in items):
         n = int(scene_settings.get("id_counter") or 0) + 1
         scene_settings["id_counter"] = n
-        items.append({"name": BROWSER_SOURCE_NAME, "id": n, "visible": True, "locked": False, "rot": 0.0,
-                      "pos": {"x": 0.0, "y": 0.0}, "scale": {"x": 1.0, "y": 1.0}, "align": 5,
-                      "bounds_type": 0, "bounds_align": 0, "bounds": {"x": 0.0, "y": 0.0}})
+        items.append(
+            {
+                "name": BROWSER_SOURCE_NAME,
+                "id": n,
+                "visible": True,
+                "locked": False,
+                "rot": 0.0,
+                "pos": {"x": 0.0, "y": 0.0},
+                "scale": {"x": 1.0, "y": 1.0},
+                "align": 5,
+                "bounds_type": 0,
+                "bounds_align": 0,
+                "bounds": {"x": 0.0, "y": 0.0},
+            }
+        )
     return data, str(scene.get("name"))
 
 

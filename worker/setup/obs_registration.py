@@ -215,8 +215,10 @@ def apply_browser_source(
         except OSError as e:  # put back what this run wrote, then say which folder
             raise UserError(_write_failure(e, _rolled_back(ledger), "obs-setup --browser-source")) from None
         rep.changed.append(str(coll.path))
-        rep.say(f"Scene collection '{coll.name}': Browser Source '{obs_config.BROWSER_SOURCE_NAME}' in scene '{scene}' "
-                f"({coll.path})")
+        rep.say(
+            f"Scene collection '{coll.name}': Browser Source '{obs_config.BROWSER_SOURCE_NAME}' in scene '{scene}' "
+            f"({coll.path})"
+        )
         rep.say(f"Backups of the original files: {ledger.dir} (undo with `stream-animator obs-setup --undo`)")
     rep.say(f"It shows {url.split('?')[0]} (the address stays the same across restarts)")
     rep.say("Start the worker with `stream-animator run --output ws` (or from your login autostart), then OBS")

@@ -55,14 +55,14 @@ def default_paths(config: str | Path | None = None) -> StudioPaths:
     """Folders from the config file (characters.folder, cache_dir) or the defaults."""
     import platformdirs
 
-    from worker.config import load_config
+    from worker.config import load_settings
     from worker.paths import default_cache_dir
 
     cfg_path = Path(config).expanduser() if config else default_config_path()
-    cfg = load_config(cfg_path if cfg_path.exists() else None)
+    cfg = load_settings(cfg_path if cfg_path.exists() else None)
     clips = Path(platformdirs.user_videos_dir()) / "stream-animator"
-    cache = Path(cfg["cache_dir"]) if cfg.get("cache_dir") else default_cache_dir()
-    return StudioPaths(Path(cfg["characters"]["folder"]).expanduser(), cfg_path, clips, cache)
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    return StudioPaths(Path(cfg.characters.folder).expanduser(), cfg_path, clips, cache)
 
 
 class Studio:
@@ -238,9 +238,9 @@ class Studio:
             raise UserError('settings: send {"changes": {"section.key": value, ...}}')
         result = await self._off(settings_mod.save, self.paths.config, changes)
         if "characters.folder" in result["keys"]:  # the page follows the folder chosen in Settings
-            from worker.config import load_config
+            from worker.config import load_settings
 
-            folder = Path(load_config(self.paths.config)["characters"]["folder"]).expanduser()
+            folder = Path(load_settings(self.paths.config).characters.folder).expanduser()
             if folder.is_dir():
                 self.paths.characters = self.characters.folder = folder
                 self._marks.clear()
@@ -328,14 +328,15 @@ def _live_keys() -> set[str]:
 
 
 def _calibrate(files: dict[str, Path], config: Path, job) -> dict:
-    from worker.audio.calibration import calibrate
+    from worker.audio.calibration import MAX_RECORDING_S, calibrate
     from worker.audio.sources import decode_audio
     from worker.config import store_voice_calibration
     from worker.retarget.mouth_signal import VOWELS
 
     job.step(0, 3, "reading the recordings")
-    recordings = {v: decode_audio(files[v]) for v in VOWELS}
-    silence = decode_audio(files["silence"]) if "silence" in files else None
+    what = "a calibration recording (a held vowel takes a few seconds)"
+    recordings = {v: decode_audio(files[v], MAX_RECORDING_S, what) for v in VOWELS}
+    silence = decode_audio(files["silence"], MAX_RECORDING_S, what) if "silence" in files else None
     job.step(1, 3, "measuring your vowels")
     profile = calibrate(recordings, silence, source="files")
     job.step(2, 3, "storing voice.calibration")

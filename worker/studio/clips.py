@@ -9,6 +9,7 @@ the second clip of a character costs only the frames. Each result says where its
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -92,8 +93,8 @@ class Clips:
         return p
 
     def render(self, req: ClipRequest, job) -> dict:
-        from worker.audio.sources import decode_audio
-        from worker.audio.talking import TalkingRenderer, lipsync_package
+        from worker.audio.sources import check_length
+        from worker.audio.talking import MAX_AUDIO_S, TalkingRenderer, lipsync_package
         from worker.audio.tts import synthesize
         from worker.config import voice_from_config
 
@@ -107,14 +108,21 @@ class Clips:
         if req.recording is not None:
             rec = req.recording
             key = {"audio": hashlib.sha256(rec.read_bytes()).hexdigest()}
-            clips.append(lipsync_package(self.cache_dir, rec.name, key, lambda: decode_audio(rec), settings, profile))
+            check_length(rec, MAX_AUDIO_S, "a voice to render")  # a header that says too long: refused before any work
+            # analysed as it is decoded, only its mouth track cached (as `render --audio`)
+            clips.append(lipsync_package(self.cache_dir, rec.name, key, None, settings, profile, audio_file=rec))
             job.step(1)
         else:
             for i, line in enumerate(req.lines):
                 key = {"text": line, "voice": req.voice or ""}
                 clips.append(
                     lipsync_package(
-                        self.cache_dir, f"line {i + 1}", key, lambda s=line: synthesize(s, req.voice), settings, profile
+                        self.cache_dir,
+                        f"line {i + 1}",
+                        key,
+                        functools.partial(synthesize, line, req.voice),
+                        settings,
+                        profile,
                     )
                 )
                 job.step(i + 1, message=f"voice: line {i + 1} of {len(req.lines)}")

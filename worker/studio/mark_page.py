@@ -68,7 +68,7 @@ class MarkSession:
             from worker.characters.face_finder import shared_finder
 
             found = shared_finder().find(np.ascontiguousarray(self.rgba[..., :3]))
-            if found.found:
+            if found.found and found.landmarks is not None:
                 marks, origin = marks_from_landmarks(found.landmarks), "tracker"
             else:
                 marks, origin = default_marks(self.width, self.height), "template"

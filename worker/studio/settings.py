@@ -109,7 +109,7 @@ def save(path: Path, changes: dict[str, Any]) -> dict:
     except UserError as e:
         os.unlink(tmp)
         msg = str(e).replace(tmp, str(path))
-        key = next((k for k in values if f"'{k}'" in msg or k in msg), None)
-        raise FieldErrors({key or "": msg}) from None
+        named = next((k for k in values if f"'{k}'" in msg or k in msg), "")
+        raise FieldErrors({named: msg}) from None
     os.replace(tmp, path)
     return {"saved": str(path), "keys": sorted(values)}

@@ -136,7 +136,7 @@ def pipeline_latency(
     `hop_to_capture_ms` (its capture after `heard`: at most one frame period) and `hop_to_sent_ms`
     (until it was handed to the outputs: that plus the render).
     """
-    from worker.config import load_config
+    from worker.config import load_settings
     from worker.control import protocol as P
     from worker.live.worker import LiveWorker
     from worker.track import landmark_ids as L
@@ -159,7 +159,7 @@ def pipeline_latency(
         if cache_dir is not None:
             overrides["cache_dir"] = str(cache_dir)
         token = P.make_token()
-        w = LiveWorker(load_config(None, overrides), token)
+        w = LiveWorker(load_settings(None, overrides), token)
         assert w.voice is not None
         hops: list[tuple[float, float, float]] = []  # (heard, openness, ready): perf_counter clock
         w.voice.on_signal = lambda s: hops.append((s.timestamp, s.openness, time.perf_counter()))
@@ -170,6 +170,7 @@ def pipeline_latency(
         frames: list[tuple[float, float, np.ndarray]] = []  # (capture, sent: wall clock; mouth pixels)
         w.start()
         clock = time.time() - time.perf_counter()  # perf_counter -> wall clock
+        assert w.frame_port is not None  # the obs output runs
         rx = P.FrameReceiver(w.frame_port, token).connect()
         try:
             end = time.monotonic() + len(x) / RATE + 1.0
@@ -257,8 +258,8 @@ def _cli(*args: str, cache: Path) -> tuple[float, dict]:
 def offline_and_batch(lines: list[str], size: int = 256) -> dict:
     """Seconds of video per second of render, and a batch run against one run per line (all fresh
     processes on the same warm character cache, voices made once per line in both)."""
-    with tempfile.TemporaryDirectory(prefix="sa-voice-bench-") as d:
-        d = Path(d)
+    with tempfile.TemporaryDirectory(prefix="sa-voice-bench-") as tmp:
+        d = Path(tmp)
         cache = d / "cache"
         batch = d / "lines.txt"
         batch.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -39,7 +40,7 @@ def bench_tracking(path: str | Path, max_frames: int = 600) -> dict:
     times, found = StageTimes(), 0
     with VideoFileSource(path) as src, FaceTracker() as tracker:
         for f in track_frames(source_frames(src, max_frames), tracker, times, detail=True):
-            found += f.face.found
+            found += f.face is not None and f.face.found
         size = src.size
     n = len(times.seconds.get("track", []))
     w = WARMUP_FRAMES if n > 2 * WARMUP_FRAMES else 0
@@ -55,8 +56,9 @@ def bench_tracking(path: str | Path, max_frames: int = 600) -> dict:
     }
 
 
-def bench_render(assets: CharacterAssets, frames: int = 300, renderer: Renderer | None = None,
-                 threads: int = 1) -> dict:
+def bench_render(
+    assets: CharacterAssets, frames: int = 300, renderer: Renderer | None = None, threads: int = 1
+) -> dict:
     """Render (and retarget) times in ms over a sweep of poses: head turns, mouth, blinks.
 
     Pins OpenCV to `threads` threads while timing (start Python with OMP_NUM_THREADS=1 and
@@ -89,15 +91,23 @@ def bench_render(assets: CharacterAssets, frames: int = 300, renderer: Renderer 
     finally:
         cv2.setNumThreads(prev)
     w, c, r = np.array(wall), np.array(cpu), np.array(rwall)
-    return {"renderer": renderer.name, "frames": len(w), "size": renderer.size, "threads": threads,
-            "median_ms": round(float(np.median(w)), 3), "p95_ms": round(float(np.percentile(w, 95)), 3),
-            "max_ms": round(float(w.max()), 3),
-            "cpu_median_ms": round(float(np.median(c)), 3), "cpu_p95_ms": round(float(np.percentile(c, 95)), 3),
-            "retarget_median_ms": round(float(np.median(r)), 3)}
+    return {
+        "renderer": renderer.name,
+        "frames": len(w),
+        "size": renderer.size,
+        "threads": threads,
+        "median_ms": round(float(np.median(w)), 3),
+        "p95_ms": round(float(np.percentile(w, 95)), 3),
+        "max_ms": round(float(w.max()), 3),
+        "cpu_median_ms": round(float(np.median(c)), 3),
+        "cpu_p95_ms": round(float(np.percentile(c, 95)), 3),
+        "retarget_median_ms": round(float(np.median(r)), 3),
+    }
 
 
-def bench_characters(images: list[Path], settings: PreprocessSettings | None = None, repeats: int = 5,
-                     renderer: str = "meshwarp") -> dict:
+def bench_characters(
+    images: list[Path], settings: PreprocessSettings | None = None, repeats: int = 5, renderer: str = "meshwarp"
+) -> dict:
     """Per character: cold preprocessing (+ the renderer's `prepare`) vs loading both from the
     cache on disk and from memory."""
     settings = settings or PreprocessSettings()
@@ -122,6 +132,7 @@ def bench_characters(images: list[Path], settings: PreprocessSettings | None = N
                 fresh = CharacterLibrary(img.parent, CharacterCache(root), settings, finder, preparer)
                 t = time.perf_counter()
                 r = fresh.load(img)
+                assert r.assets is not None, r.error
                 np.asarray(r.assets.image).sum()  # touch the pixels: a mapped file costs at first use
                 disk.append(time.perf_counter() - t)
                 t = time.perf_counter()
@@ -129,14 +140,16 @@ def bench_characters(images: list[Path], settings: PreprocessSettings | None = N
                 mem.append(time.perf_counter() - t)
                 assert r.status == "memory"
             c, d, m = (float(np.median(x)) for x in (cold, disk, mem))
-            rows.append({
-                "character": img.name,
-                "cold_ms": round(c * 1000, 2),
-                "disk_ms": round(d * 1000, 2),
-                "memory_ms": round(m * 1000, 4),
-                "cold_over_disk": round(c / d, 1),
-                "cold_over_memory": round(c / m, 0),
-            })
+            rows.append(
+                {
+                    "character": img.name,
+                    "cold_ms": round(c * 1000, 2),
+                    "disk_ms": round(d * 1000, 2),
+                    "memory_ms": round(m * 1000, 4),
+                    "cold_over_disk": round(c / d, 1),
+                    "cold_over_memory": round(c / m, 0),
+                }
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
         finder.close()
@@ -164,6 +177,7 @@ def bench_stages(clip: Path, character: Path, max_frames: int = 600, size: int =
         stream.pix_fmt = "yuv420p"
         stream.options = {"preset": "veryfast"}
         for f in animate(track_frames(source_frames(src, max_frames), tracker, times), assets, renderer, times):
+            assert f.rgba is not None  # animate renders every frame
             with times.stage("encode"):
                 vf = av.VideoFrame.from_ndarray(composite(f.rgba, (0, 177, 64)), format="rgb24")
                 for pkt in stream.encode(vf):
@@ -232,7 +246,7 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         nut_port = s.getsockname()[1]
-    nut = {"frames": 0}
+    nut: dict[str, Any] = {"frames": 0}
 
     def nut_reader() -> None:  # OBS's Media Source: listen, decode, show
         try:
@@ -244,8 +258,22 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
 
     threading.Thread(target=nut_reader, daemon=True).start()
     token = P.make_token()
-    cmd = [sys.executable, "-m", "worker", "run", "--source", str(clip), "--output", "obs",
-           "--output", f"nut:{nut_port}", "--duration", str(seconds + 120), "--json", "--ready-json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "worker",
+        "run",
+        "--source",
+        str(clip),
+        "--output",
+        "obs",
+        "--output",
+        f"nut:{nut_port}",
+        "--duration",
+        str(seconds + 120),
+        "--json",
+        "--ready-json",
+    ]
     # stopped (SIGTERM: it prints its summary) `seconds` after its face tracker runs
     if characters is not None:
         cmd += ["--characters", str(characters)]
@@ -255,8 +283,10 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
         cfg_path = Path(cfg_dir) / "config.yaml"
         cfg_path.write_text(f"performance: {performance}\n")
         cmd += ["--config", str(cfg_path)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=dict(os.environ, **{P.ENV_TOKEN: token}))
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dict(os.environ, **{P.ENV_TOKEN: token})
+    )
+    assert proc.stdout is not None  # stdout=PIPE
     ready = json.loads(proc.stdout.readline())
     rx = P.FrameReceiver(ready["frame_port"], token).connect()
     ctl = P.ControlClient(ready["control_port"], token, timeout=5.0).connect()
@@ -310,10 +340,16 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
     if cpu_first is not None and cpu_last is not None and cpu_last[2] > shown_first:
         used, wall, frames = cpu_last[0] - cpu_first[0], cpu_last[1] - cpu_first[1], cpu_last[2] - shown_first
         per_frame = 1000 * used / frames
-        cpu = {"cpu_s": round(used, 2), "wall_s": round(wall, 2), "frames": frames,
-               "ms_per_frame": round(per_frame, 2), "cores": round(used / max(wall, 1e-6), 3),
-               "budget_ms_per_frame": LIVE_CPU_BUDGET_MS, "within_budget": per_frame <= LIVE_CPU_BUDGET_MS,
-               "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+        cpu = {
+            "cpu_s": round(used, 2),
+            "wall_s": round(wall, 2),
+            "frames": frames,
+            "ms_per_frame": round(per_frame, 2),
+            "cores": round(used / max(wall, 1e-6), 3),
+            "budget_ms_per_frame": LIVE_CPU_BUDGET_MS,
+            "within_budget": per_frame <= LIVE_CPU_BUDGET_MS,
+            "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        }
     warm = [r for r in rss if r[0] > min(30.0, seconds / 3)]  # after start-up allocations settle
     slope = float(np.polyfit([r[0] for r in warm], [r[1] for r in warm], 1)[0]) * 60 if len(warm) > 3 else None
     return {
@@ -322,11 +358,13 @@ def bench_live(clip: Path, seconds: float, characters: Path | None = None, perfo
         "performance": performance or "config default",
         "worker": summary,
         "cpu": cpu,
-        "obs_client": {"frames": shown, "fps": round(shown / seconds, 2),
-                       "latency_ms": stats_ms(lat[30:])},
+        "obs_client": {"frames": shown, "fps": round(shown / seconds, 2), "latency_ms": stats_ms(lat[30:])},
         "nut_client_frames": nut["frames"],
-        "rss_mb": {"start": round(warm[0][1], 1) if warm else None, "end": round(rss[-1][1], 1) if rss else None,
-                   "slope_mb_per_min": None if slope is None else round(slope, 3)},
+        "rss_mb": {
+            "start": round(warm[0][1], 1) if warm else None,
+            "end": round(rss[-1][1], 1) if rss else None,
+            "slope_mb_per_min": None if slope is None else round(slope, 3),
+        },
     }
 
 
@@ -346,14 +384,28 @@ def bench_meshwarp_clip(clip: Path, character: Path, max_frames: int = 120, size
         renderer.close()
     s = times.stats_ms(skip=WARMUP_FRAMES)
     frames = len(times.seconds.get("render", []))
-    return {"renderer": "meshwarp", "clip": clip.name, "character": character.name, "frames": frames, "size": size,
-            "render_ms": s["render"], "retarget_ms": s["retarget"],
-            "fps_render_only": round(1000.0 / s["render"]["median"], 1) if s["render"]["median"] else None}
+    return {
+        "renderer": "meshwarp",
+        "clip": clip.name,
+        "character": character.name,
+        "frames": frames,
+        "size": size,
+        "render_ms": s["render"],
+        "retarget_ms": s["retarget"],
+        "fps_render_only": round(1000.0 / s["render"]["median"], 1) if s["render"]["median"] else None,
+    }
 
 
-def bench_liveportrait(clip: Path, character: Path, max_frames: int = 120, size: int = 512,
-                       models_dir: Path | None = None, standin: bool = False, device: str = "auto",
-                       **renderer_opts) -> dict:
+def bench_liveportrait(
+    clip: Path,
+    character: Path,
+    max_frames: int = 120,
+    size: int = 512,
+    models_dir: Path | None = None,
+    standin: bool = False,
+    device: str = "auto",
+    **renderer_opts,
+) -> dict:
     """liveportrait on a real clip (worker.tools.liveportrait_overhead): per-network ms, our own
     code's cost around the networks with every frame through W+G (render cache off), and the
     render cache's hit rate with it on. The graphs: `models_dir`, else the tests' stand-in
@@ -381,9 +433,13 @@ def bench_liveportrait(clip: Path, character: Path, max_frames: int = 120, size:
         "size": size,
         "providers": own["providers"],
         "network_ms": own["network_ms"],
-        "own_code_ms": {"wall": own["own_ms"], "wall_total": own["own_ms_total"],
-                        "cpu": own["own_cpu_ms"], "cpu_total": own["own_cpu_ms_total"],
-                        "note": "driver crop, motion maths + smoothing, paste-back; every frame through W+G"},
+        "own_code_ms": {
+            "wall": own["own_ms"],
+            "wall_total": own["own_ms_total"],
+            "cpu": own["own_cpu_ms"],
+            "cpu_total": own["own_cpu_ms_total"],
+            "note": "driver crop, motion maths + smoothing, paste-back; every frame through W+G",
+        },
         "wall_ms_per_frame_no_cache": own["wall_ms_per_frame"],
         "render_cache": cached["cache"],
         "wall_ms_per_frame_with_cache": cached["wall_ms_per_frame"],

@@ -116,8 +116,7 @@ def _scene(name: str, side: int) -> np.ndarray:
     return img
 
 
-def before_after(driver: Path, before: Path, after: Path, out: Path, scene: str = "green",
-                 cell: int = 256) -> Path:
+def before_after(driver: Path, before: Path, after: Path, out: Path, scene: str = "green", cell: int = 256) -> Path:
     """Rows [driver | before | after] at the driver's telling moments (MOMENTS) over `scene`.
 
     `before` / `after`: folders of RGBA PNG frames (`demo --out DIR/`), one per driver frame,
@@ -151,8 +150,16 @@ def before_after(driver: Path, before: Path, after: Path, out: Path, scene: str 
         gap = np.full((cell, 6, 3), 255, np.uint8)
         row = np.hstack([cells[0], gap, cells[1], gap, cells[2]])
         cap = np.full((26, row.shape[1], 3), 255, np.uint8)
-        cv2.putText(cap, f"{label} (frame {i}): driver | before | after", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    (40, 40, 40), 1, cv2.LINE_AA)
+        cv2.putText(
+            cap,
+            f"{label} (frame {i}): driver | before | after",
+            (6, 18),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (40, 40, 40),
+            1,
+            cv2.LINE_AA,
+        )
         rows.append(np.vstack([cap, row]))
     out = Path(out)
     check_sheet_path(out)
@@ -168,9 +175,11 @@ def before_after(driver: Path, before: Path, after: Path, out: Path, scene: str 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m worker.tools.contact_sheet",
-                                 description="Before / after sheet: [driver | before | after] at the "
-                                             "driver's telling moments, over a green screen or a dark scene.")
+    ap = argparse.ArgumentParser(
+        prog="python -m worker.tools.contact_sheet",
+        description="Before / after sheet: [driver | before | after] at the "
+        "driver's telling moments, over a green screen or a dark scene.",
+    )
     ap.add_argument("--driver", required=True, type=Path)
     ap.add_argument("--before", required=True, type=Path, help="folder of RGBA PNG frames (demo --out DIR/)")
     ap.add_argument("--after", required=True, type=Path, help="folder of RGBA PNG frames (demo --out DIR/)")

@@ -34,9 +34,17 @@ def edge_fringe(rgba: np.ndarray) -> Fringe:
     """The fringe of a straight RGBA uint8 picture (see the module doc)."""
     a = rgba[..., 3] >= 128
     solid = a.astype(np.uint8)
+
     def eroded(r: int) -> np.ndarray:
-        return cv2.erode(solid, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)),
-                         borderType=cv2.BORDER_CONSTANT, borderValue=1) > 0
+        return (
+            cv2.erode(
+                solid,
+                cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)),
+                borderType=cv2.BORDER_CONSTANT,
+                borderValue=1,
+            )
+            > 0
+        )
 
     ring = a & ~eroded(RING)
     ref = eroded(INSIDE[0]) & ~eroded(INSIDE[1])

@@ -56,8 +56,16 @@ from worker.track.face_state import FaceState
 
 DRIVERS = ("d0", "d3", "d9", "d12")
 CHARACTERS = ("s9", "s10", "s12", "s42")
-TARGETS = {"mouth_r": 0.95, "eye_r": 0.9, "roll_r": 0.93, "yaw_r": 0.9, "gain": (0.7, 1.4), "jitter": 0.8,
-           "eye_each_r": 0.9, "eye_each_gain": (0.8, 1.25)}
+TARGETS = {
+    "mouth_r": 0.95,
+    "eye_r": 0.9,
+    "roll_r": 0.93,
+    "yaw_r": 0.9,
+    "gain": (0.7, 1.4),
+    "jitter": 0.8,
+    "eye_each_r": 0.9,
+    "eye_each_gain": (0.8, 1.25),
+}
 # an eye's closure is judged only where the driver's same eye closes by this much (share of its open
 # aperture, 5-95 % range): a clip with no blink has nothing to correlate but noise
 EYE_MIN_RANGE = 0.3
@@ -277,9 +285,16 @@ class _RigidMover:
         return cv2.warpAffine(self.image, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
-def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState | None],
-             assets: CharacterAssets, options: RetargetOptions | None = None, renderer=None,
-             floor: bool = False, driver_texture: float | None = None) -> PairResult:
+def run_pair(
+    driver_name: str,
+    states: list[FaceState],
+    neutrals: list[FaceState | None],
+    assets: CharacterAssets,
+    options: RetargetOptions | None = None,
+    renderer=None,
+    floor: bool = False,
+    driver_texture: float | None = None,
+) -> PairResult:
     """Retarget + render every tracked frame onto `assets`, re-track the output, compare.
 
     `floor`: also re-track the picture moved rigidly along the same head path (`rigid`).
@@ -296,8 +311,10 @@ def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState
     tex = TextureJitter() if driver_texture else None
     found = 0
     times = StageTimes()
-    tracked = (OfflineFrame(i, None, face.timestamp, face, neutral)
-               for i, (face, neutral) in enumerate(zip(states, neutrals, strict=True)))
+    tracked = (
+        OfflineFrame(i, None, face.timestamp, face, neutral)
+        for i, (face, neutral) in enumerate(zip(states, neutrals, strict=True))
+    )
     floor_ctx = FaceTracker(smoothing=False) if floor else contextlib.nullcontext()
     with FaceTracker(smoothing=False) as retrack, floor_ctx as floor_track:
         for f in animate(tracked, assets, renderer, times, options or RetargetOptions(idle=False)):
@@ -319,24 +336,35 @@ def run_pair(driver_name: str, states: list[FaceState], neutrals: list[FaceState
     use_mouth = d_mouth >= MOUTH_MIN_RANGE
 
     def rs(d: Signals, o: Signals = out) -> dict:
-        return {"mouth_r": _pearson(d.mouth, o.mouth) if use_mouth else None,
-                "eye_r": _pearson(d.eyes, o.eyes),
-                "roll_r": _pearson(d.roll, o.roll) if d_roll >= ROLL_MIN_RANGE else None,
-                "yaw_r": _pearson(d.yaw, o.yaw) if d_yaw >= YAW_MIN_RANGE else None}
+        return {
+            "mouth_r": _pearson(d.mouth, o.mouth) if use_mouth else None,
+            "eye_r": _pearson(d.eyes, o.eyes),
+            "roll_r": _pearson(d.roll, o.roll) if d_roll >= ROLL_MIN_RANGE else None,
+            "yaw_r": _pearson(d.yaw, o.yaw) if d_yaw >= YAW_MIN_RANGE else None,
+        }
 
     drawn_r = rs(drv, drawn)
 
     return PairResult(
-        driver=driver_name, character=assets.name, frames=len(states), faces_found=found, **rs(drv),
+        driver=driver_name,
+        character=assets.name,
+        frames=len(states),
+        faces_found=found,
+        **rs(drv),
         gain=_range(out.mouth) / max(d_mouth, 1e-9) if use_mouth else None,
         jitter=out.jitter() / max(raw.jitter(), 1e-9),
-        driver_roll_range=d_roll, driver_yaw_range=d_yaw, driver_mouth_range=d_mouth,
-        render_ms=times.median_ms("render"), still=still_jitter(assets) / max(raw.jitter(), 1e-9), raw=rs(raw),
+        driver_roll_range=d_roll,
+        driver_yaw_range=d_yaw,
+        driver_mouth_range=d_mouth,
+        render_ms=times.median_ms("render"),
+        still=still_jitter(assets) / max(raw.jitter(), 1e-9),
+        raw=rs(raw),
         pose_jitter=drawn.jitter() / max(raw.jitter(), 1e-9),
         pose_r={k: drawn_r[k] for k in ("eye_r", "roll_r")},
         rigid=rigid.jitter() / max(raw.jitter(), 1e-9) if floor else float("nan"),
         texture=tex.result().median / driver_texture if tex is not None and driver_texture else float("nan"),
-        character_yaw=portrait_yaw(assets), eye_each=eye_each(drv, out),
+        character_yaw=portrait_yaw(assets),
+        eye_each=eye_each(drv, out),
     )
 
 
@@ -370,9 +398,14 @@ def portrait_character(name: str, root: Path | None = None) -> CharacterAssets:
     return _ASSETS[name]
 
 
-def fidelity_table(drivers=DRIVERS, characters=CHARACTERS, max_frames: int | None = None,
-                   options: RetargetOptions | None = None, root: Path | None = None,
-                   floor: bool = False) -> list[PairResult]:
+def fidelity_table(
+    drivers=DRIVERS,
+    characters=CHARACTERS,
+    max_frames: int | None = None,
+    options: RetargetOptions | None = None,
+    root: Path | None = None,
+    floor: bool = False,
+) -> list[PairResult]:
     """Every driver x character pair (drivers are tracked once and reused)."""
     from worker.paths import shared_testdata
 
@@ -385,8 +418,9 @@ def fidelity_table(drivers=DRIVERS, characters=CHARACTERS, max_frames: int | Non
         states, neutrals = track_driver(path, max_frames)
         tex = driver_texture_jitter(path, max_frames)
         for c in characters:
-            results.append(run_pair(d, states, neutrals, portrait_character(c, root), options, floor=floor,
-                                    driver_texture=tex))
+            results.append(
+                run_pair(d, states, neutrals, portrait_character(c, root), options, floor=floor, driver_texture=tex)
+            )
     return results
 
 
@@ -394,10 +428,12 @@ def format_table(results: list[PairResult]) -> str:
     def f(v, fmt="{:.3f}"):
         return "  -  " if v is None else fmt.format(v)
 
-    head = (f"{'pair':10} {'frames':>6} {'faces':>6} {'mouth_r':>7} {'eye_r':>6} {'roll_r':>6} {'yaw_r':>6} "
-            f"{'gain':>5} {'tex':>5} {'jitter':>6} {'pose':>5} {'p_eye':>5} {'p_rol':>5} {'rigid':>5} {'still':>5} "
-            f"{'ms':>5} "
-            f"{'d_rol':>5} {'d_mou':>5} {'eye_l r/g':>9} {'eye_r r/g':>9}  result")
+    head = (
+        f"{'pair':10} {'frames':>6} {'faces':>6} {'mouth_r':>7} {'eye_r':>6} {'roll_r':>6} {'yaw_r':>6} "
+        f"{'gain':>5} {'tex':>5} {'jitter':>6} {'pose':>5} {'p_eye':>5} {'p_rol':>5} {'rigid':>5} {'still':>5} "
+        f"{'ms':>5} "
+        f"{'d_rol':>5} {'d_mou':>5} {'eye_l r/g':>9} {'eye_r r/g':>9}  result"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
         bad = r.failures()
@@ -410,19 +446,22 @@ def format_table(results: list[PairResult]) -> str:
             f"{f(r.still, '{:.2f}'):>5} "
             f"{r.render_ms:5.1f} {r.driver_roll_range:5.1f} {r.driver_mouth_range:5.2f} "
             f"{_each(r.eye_each.get('left')):>9} {_each(r.eye_each.get('right')):>9}  "
-            f"{'ok' if not bad else '; '.join(bad)}")
-    lines.append(f"targets: {TARGETS} (roll/yaw only where the driver's varies >= "
-                 f"{ROLL_MIN_RANGE}/{YAW_MIN_RANGE} deg, mouth r and gain where it opens >= "
-                 f"{MOUTH_MIN_RANGE} IOD, eye r on portraits drawn within {FRONTAL_YAW:g} deg of frontal; "
-                 "'tex' = texture jitter (optical flow in the face), output / driver, the judged jitter; "
-                 "'jitter' = MediaPipe's re-tracked one, shown only; '-' = not applicable; "
-                 "'pose' = the jitter ratio of the retargeted pose, what is drawn; "
-                 "'p_eye', 'p_rol' = its eye and roll r against the driver; "
-                 "'rigid' (--floor) = that of the picture moved rigidly along the head path; "
-                 "'eye_l/eye_r r/g' = each eye's closure r and gain against the driver's same eye "
-                 f"(where it closes by >= {EYE_MIN_RANGE:g} of its open aperture); "
-                 "'still' = the jitter ratio of the unchanged picture, "
-                 "the instrument's own floor)")
+            f"{'ok' if not bad else '; '.join(bad)}"
+        )
+    lines.append(
+        f"targets: {TARGETS} (roll/yaw only where the driver's varies >= "
+        f"{ROLL_MIN_RANGE}/{YAW_MIN_RANGE} deg, mouth r and gain where it opens >= "
+        f"{MOUTH_MIN_RANGE} IOD, eye r on portraits drawn within {FRONTAL_YAW:g} deg of frontal; "
+        "'tex' = texture jitter (optical flow in the face), output / driver, the judged jitter; "
+        "'jitter' = MediaPipe's re-tracked one, shown only; '-' = not applicable; "
+        "'pose' = the jitter ratio of the retargeted pose, what is drawn; "
+        "'p_eye', 'p_rol' = its eye and roll r against the driver; "
+        "'rigid' (--floor) = that of the picture moved rigidly along the head path; "
+        "'eye_l/eye_r r/g' = each eye's closure r and gain against the driver's same eye "
+        f"(where it closes by >= {EYE_MIN_RANGE:g} of its open aperture); "
+        "'still' = the jitter ratio of the unchanged picture, "
+        "the instrument's own floor)"
+    )
     return "\n".join(lines)
 
 

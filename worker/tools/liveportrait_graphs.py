@@ -37,6 +37,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,7 +71,7 @@ CONVENTIONS = {
 }
 # reduced widths: every module, operator and the tensor interface of the published graphs, except
 # the channel counts inside (the feature volume keeps its 16 x 64 x 64 grid with 4 channels)
-SMALL = {
+SMALL: dict[str, dict[str, Any]] = {
     "appearance_feature_extractor_params": {"block_expansion": 8, "max_features": 64, "reshape_channel": 4},
     "motion_extractor_params": {"dims": [8, 16, 24, 32]},
     "warping_module_params": {
@@ -134,7 +135,9 @@ def _params(size: str) -> dict:
     import mimic_head
     import yaml
 
-    cfg = yaml.safe_load((Path(mimic_head.__file__).parent / "config" / "models.yaml").read_text())["model_params"]
+    cfg: dict[str, Any] = yaml.safe_load((Path(mimic_head.__file__).parent / "config" / "models.yaml").read_text())[
+        "model_params"
+    ]
     if size == "small":
         for k, over in SMALL.items():
             for kk, v in over.items():

@@ -65,7 +65,7 @@ def measure(
     rgba, lm = character_arrays(character, size)
     arrays = r.prepare_picture(rgba, lm)
     src = VideoFileSource(driver)
-    tracked = []
+    tracked: list[Driver] = []
     with FaceTracker() as tracker:
         while len(tracked) < frames:
             f = src.read()
@@ -82,7 +82,7 @@ def measure(
     out = {
         "driver": str(driver),
         "frames": len(tracked),
-        "frame_size": list(tracked[0].frame.shape[1::-1]) if tracked else None,
+        "frame_size": list(first.shape[1::-1]) if tracked and (first := tracked[0].frame) is not None else None,
         "output_size": size,
         "weights": "STAND-IN graphs (tests only; not LivePortrait)" if tmp else r.weights,
         "paste": "in W+G (device)" if device_paste else "OpenCV (host)",

@@ -22,6 +22,7 @@ from worker.characters.preprocess import preprocess_image
 from worker.output.file import FileOutput
 from worker.paths import DEMO_CHARACTER, SAMPLE_CHARACTER, SAMPLE_DRIVER
 from worker.render import create_renderer
+from worker.render.base import FrameInput
 from worker.retarget.pose import TargetPose
 from worker.track import landmark_ids as L
 from worker.track.features import inter_ocular
@@ -42,8 +43,9 @@ def script(t: float) -> dict[str, float]:
     pitch = 12 * math.sin(2 * math.pi * (t - 4.0) / 1.2) if 4.0 <= t <= 5.2 else 0.0
     roll = 14 * math.sin(math.pi * (t - 5.2) / 1.2) if 5.2 <= t <= 6.4 else 0.0
     blink = max(_bump(t, 1.0, 0.28), _bump(t, 3.4, 0.28), _bump(t, 6.6, 0.28))
-    closed = 1.0 if 8.0 <= t <= 8.5 else max(_bump(t, 7.7, 0.6) if t < 8.0 else 0.0, _bump(t, 8.2, 0.6)
-                                             if t > 8.5 else 0.0)
+    closed = (
+        1.0 if 8.0 <= t <= 8.5 else max(_bump(t, 7.7, 0.6) if t < 8.0 else 0.0, _bump(t, 8.2, 0.6) if t > 8.5 else 0.0)
+    )
     talk = 0.0
     if 6.4 <= t <= 7.8:  # syllables at ~4 Hz with varying depth
         talk = 0.32 * abs(math.sin(2 * math.pi * 2.1 * (t - 6.4))) * (0.6 + 0.4 * math.sin(5.0 * t))
@@ -79,18 +81,24 @@ def pose_at(lm0: np.ndarray, t: float) -> TargetPose:
     lm[upper_inner, 1] -= 0.08 * s["mouth"] * iod * w[lower[: len(upper_inner)]]
     # eyelids: the upper lid comes down to where the lower lid is
     for up, lo in ((L.RIGHT_EYE_UPPER, L.RIGHT_EYE_LOWER), (L.LEFT_EYE_UPPER, L.LEFT_EYE_LOWER)):
-        up, lo = list(up[1:-1]), list(lo[1:-1])
-        target = lm[up, 1] * 0.2 + lm[lo, 1] * 0.8
-        lm[up, 1] += s["eyes"] * (target - lm[up, 1])
+        upper_lid, lower_lid = list(up[1:-1]), list(lo[1:-1])
+        target = lm[upper_lid, 1] * 0.2 + lm[lower_lid, 1] * 0.8
+        lm[upper_lid, 1] += s["eyes"] * (target - lm[upper_lid, 1])
     # head: rotate the 3-D points about a pivot inside the head
     centre = lm0.mean(axis=0).astype(np.float64) + np.array([0.0, 0.3 * iod, 0.9 * iod])
     r = rotation(s["pitch"], s["yaw"], s["roll"])
     lm = (lm - centre) @ r.T + centre
     head = np.hstack([r, (centre - r @ centre)[:, None]]).astype(np.float32)
     return TargetPose(
-        landmarks=lm.astype(np.float32), head_matrix=head, mouth_open=s["mouth"],
-        eye_close_left=s["eyes"], eye_close_right=s["eyes"], yaw=s["yaw"], pitch=s["pitch"],
-        roll=s["roll"], timestamp=t,
+        landmarks=lm.astype(np.float32),
+        head_matrix=head,
+        mouth_open=s["mouth"],
+        eye_close_left=s["eyes"],
+        eye_close_right=s["eyes"],
+        yaw=s["yaw"],
+        pitch=s["pitch"],
+        roll=s["roll"],
+        timestamp=t,
     )
 
 
@@ -103,7 +111,7 @@ def make(out: Path = SAMPLE_DRIVER, size: int = 384, background=(196, 204, 214))
     writer.start()
     for i in range(int(SECONDS * FPS)):
         t = i / FPS
-        rgba = renderer.render(assets, pose_at(assets.landmarks, t))
+        rgba = renderer.draw(assets, FrameInput.of_pose(pose_at(assets.landmarks, t)))
         if size != assets.size:
             rgba = cv2.resize(rgba, (size, size), interpolation=cv2.INTER_AREA)
         writer.send(np.ascontiguousarray(rgba), i, t)

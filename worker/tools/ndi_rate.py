@@ -107,8 +107,12 @@ def bench_ndi(clip: Path, seconds: float = 10.0, size: int = 512, synthetic: boo
     load_cyndilib()  # a missing runtime is one line, before anything starts
     root = Path(tempfile.mkdtemp(prefix="bench-ndi-"))
     name = f"bench-{uuid.uuid4().hex[:8]}"
-    env = dict(os.environ, NDI_CONFIG_DIR=str(loopback_config(root / "ndi")),
-               STREAM_ANIMATOR_CACHE=str(root / "cache"), STREAM_ANIMATOR_LOGS=str(root / "logs"))
+    env = dict(
+        os.environ,
+        NDI_CONFIG_DIR=str(loopback_config(root / "ndi")),
+        STREAM_ANIMATOR_CACHE=str(root / "cache"),
+        STREAM_ANIMATOR_LOGS=str(root / "logs"),
+    )
     worker = feeder = None
     try:
         if synthetic:
@@ -117,11 +121,34 @@ def bench_ndi(clip: Path, seconds: float = 10.0, size: int = 512, synthetic: boo
             cfg = root / "config.yaml"
             cfg.write_text(f"characters:\n  size: {size}\n")
             worker = subprocess.Popen(
-                [sys.executable, "-m", "worker", "run", "--config", str(cfg), "--source", str(clip),
-                 "--output", f"ndi:{name}", "--duration", str(2 * seconds + 120), "--json"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root)
-        rx = subprocess.Popen([sys.executable, "-c", RECEIVER, name, str(seconds)], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True, env=env)
+                [
+                    sys.executable,
+                    "-m",
+                    "worker",
+                    "run",
+                    "--config",
+                    str(cfg),
+                    "--source",
+                    str(clip),
+                    "--output",
+                    f"ndi:{name}",
+                    "--duration",
+                    str(2 * seconds + 120),
+                    "--json",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                cwd=root,
+            )
+        rx = subprocess.Popen(
+            [sys.executable, "-c", RECEIVER, name, str(seconds)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
         try:
             out, _ = rx.communicate(timeout=2 * seconds + 180)
         finally:
@@ -152,9 +179,15 @@ def bench_ndi(clip: Path, seconds: float = 10.0, size: int = 512, synthetic: boo
         arrived = m["libndi_frames_total"]
         m["share_of_arrived"] = round(m["frames"] / arrived, 3) if arrived else None
         m["arrived_fps"] = round(arrived / m["seconds"], 2) if m["seconds"] else None
-    return {"sender_kind": "synthetic 30 FPS feed" if synthetic else "live worker", "clip": clip.name,
-            "size": size, "seconds": seconds, "sender": sender, "receiver": got,
-            "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+    return {
+        "sender_kind": "synthetic 30 FPS feed" if synthetic else "live worker",
+        "clip": clip.name,
+        "size": size,
+        "seconds": seconds,
+        "sender": sender,
+        "receiver": got,
+        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
 
 
 def _worker_sender(wout: str, werr: str) -> dict[str, Any]:
@@ -164,9 +197,13 @@ def _worker_sender(wout: str, werr: str) -> dict[str, Any]:
     except (ValueError, IndexError, KeyError):
         return {"error": werr.strip().splitlines()[-1:] or "no summary"}
     up = summary.get("duration_s") or 0
-    return {"delivered": ndi.get("delivered"), "dropped": ndi.get("dropped"), "uptime_s": up,
-            "mean_fps": round(ndi.get("delivered", 0) / up, 2) if up else None,
-            "rendered_mean_fps": round(summary.get("frames_rendered", 0) / up, 2) if up else None}
+    return {
+        "delivered": ndi.get("delivered"),
+        "dropped": ndi.get("dropped"),
+        "uptime_s": up,
+        "mean_fps": round(ndi.get("delivered", 0) / up, 2) if up else None,
+        "rendered_mean_fps": round(summary.get("frames_rendered", 0) / up, 2) if up else None,
+    }
 
 
 class _Feeder:
@@ -208,19 +245,26 @@ class _Feeder:
             self.out.close()
             self.t1 = time.monotonic()
         wall = (self.t1 or time.monotonic()) - self.t0
-        return {"delivered": self.sent, "uptime_s": round(wall, 2), "mean_fps": round(self.sent / wall, 2),
-                "target_fps": self.fps}
+        return {
+            "delivered": self.sent,
+            "uptime_s": round(wall, 2),
+            "mean_fps": round(self.sent / wall, 2),
+            "target_fps": self.fps,
+        }
 
 
 def format_report(r: dict[str, Any]) -> str:
     s, rx = r["sender"], r["receiver"]
-    lines = [f"NDI at {r['size']}x{r['size']}, sender: {r['sender_kind']}, {r['seconds']:g} s per receiver mode "
-             f"(load average {r['load_avg_1m']})",
-             f"  sender: {s.get('delivered')} frames delivered in {s.get('uptime_s')} s = {s.get('mean_fps')} FPS"
-             + (f" (pipeline {s['rendered_mean_fps']} FPS, {s.get('dropped')} dropped)" if "rendered_mean_fps" in s
-                else "")]
+    lines = [
+        f"NDI at {r['size']}x{r['size']}, sender: {r['sender_kind']}, {r['seconds']:g} s per receiver mode "
+        f"(load average {r['load_avg_1m']})",
+        f"  sender: {s.get('delivered')} frames delivered in {s.get('uptime_s')} s = {s.get('mean_fps')} FPS"
+        + (f" (pipeline {s['rendered_mean_fps']} FPS, {s.get('dropped')} dropped)" if "rendered_mean_fps" in s else ""),
+    ]
     for mode, m in rx.items():
-        lines.append(f"  receiver {mode:<9}: {m['fps']:5.1f} FPS ({m['frames']} frames in {m['seconds']} s) of "
-                     f"{m['arrived_fps']} FPS arriving ({100 * (m['share_of_arrived'] or 0):.0f} %), "
-                     f"latency p50 {m['latency_ms_p50']} ms, CPU {m['cpu_percent']} %")
+        lines.append(
+            f"  receiver {mode:<9}: {m['fps']:5.1f} FPS ({m['frames']} frames in {m['seconds']} s) of "
+            f"{m['arrived_fps']} FPS arriving ({100 * (m['share_of_arrived'] or 0):.0f} %), "
+            f"latency p50 {m['latency_ms_p50']} ms, CPU {m['cpu_percent']} %"
+        )
     return "\n".join(lines)

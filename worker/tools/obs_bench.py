@@ -32,9 +32,16 @@ def _running(st: dict) -> bool:
 
 
 def _settings(characters: Path, clip: Path) -> dict:
-    return {"worker_python": sys.executable, "characters_dir": str(characters), "camera": "file",
-            "video_file": str(clip), "size": 256, "renderer": "meshwarp", "output_mode": "direct",
-            "autostart": True}
+    return {
+        "worker_python": sys.executable,
+        "characters_dir": str(characters),
+        "camera": "file",
+        "video_file": str(clip),
+        "size": 256,
+        "renderer": "meshwarp",
+        "output_mode": "direct",
+        "autostart": True,
+    }
 
 
 def bench_obs(clip: Path, character: Path, rounds: int = 3, say: Callable[[str], None] = lambda s: None) -> dict:
@@ -60,17 +67,25 @@ def bench_obs(clip: Path, character: Path, rounds: int = 3, say: Callable[[str],
             old = st["worker_pid"]
             t_kill = time.time()
             os.kill(old, signal.SIGKILL)
-            st = run.wait_status(lambda s, old=old, t=t_kill: s.get("worker_pid") not in (None, old) and _running(s)
-                                 and (s["frames"].get("last_push_wall") or 0) > t + 0.2, 60,
-                                 "frames from a restarted worker")
+            st = run.wait_status(
+                lambda s, old=old, t=t_kill: (
+                    s.get("worker_pid") not in (None, old)
+                    and _running(s)
+                    and (s["frames"].get("last_push_wall") or 0) > t + 0.2
+                ),
+                60,
+                "frames from a restarted worker",
+            )
             kills.append(st["frames"]["first_frame_wall"] - t_kill)
             run.stop()
             run.kill_leftovers()
             run.start(fresh_config=False)
             st = run.wait_status(_running, 120, "the first frame after an OBS restart")
             starts.append(st["frames"]["first_frame_wall"] - run.started_at)
-            say(f"round {i + 1}/{rounds}: killed worker -> frames {kills[-1]:.2f} s; "
-                f"OBS restart -> first frame (cached) {starts[-1]:.2f} s")
+            say(
+                f"round {i + 1}/{rounds}: killed worker -> frames {kills[-1]:.2f} s; "
+                f"OBS restart -> first frame (cached) {starts[-1]:.2f} s"
+            )
     finally:
         run.stop()
         run.kill_leftovers()

@@ -56,8 +56,11 @@ class Xvfb:
             if not os.path.exists(f"/tmp/.X{n}-lock") and not os.path.exists(f"/tmp/.X11-unix/X{n}"):
                 break
         self.display = f":{n}"
-        self.proc = subprocess.Popen(["Xvfb", self.display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            ["Xvfb", self.display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -75,12 +78,25 @@ class Xvfb:
 
 
 def scene_json(name: str) -> dict:
-    return {"id": "scene", "versioned_id": "scene", "name": name, "enabled": True, "mixers": 0,
-            "settings": {"custom_size": False, "id_counter": 0, "items": []}}
+    return {
+        "id": "scene",
+        "versioned_id": "scene",
+        "name": name,
+        "enabled": True,
+        "mixers": 0,
+        "settings": {"custom_size": False, "id_counter": 0, "items": []},
+    }
 
 
-def write_config(home: Path, ws_port: int, ws_password: str, scenes: list[str], script_settings: dict,
-                 script_path: Path = SCRIPT, extra_scripts: tuple[Path, ...] = ()) -> None:
+def write_config(
+    home: Path,
+    ws_port: int,
+    ws_password: str,
+    scenes: list[str],
+    script_settings: dict,
+    script_path: Path = SCRIPT,
+    extra_scripts: tuple[Path, ...] = (),
+) -> None:
     cfg = home / ".config" / "obs-studio"
     (cfg / "basic" / "profiles" / PROFILE).mkdir(parents=True, exist_ok=True)
     (cfg / "basic" / "scenes").mkdir(parents=True, exist_ok=True)
@@ -90,18 +106,24 @@ def write_config(home: Path, ws_port: int, ws_password: str, scenes: list[str], 
         f"SceneCollectionFile={COLLECTION}\nConfigOnNewProfile=false\n"
         "[BasicWindow]\nSysTrayEnabled=false\nShowTransitions=false\n"
         "[OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\n"
-        f"ServerPort={ws_port}\nAuthRequired=true\nServerPassword={ws_password}\nAlertsEnabled=false\n")
+        f"ServerPort={ws_port}\nAuthRequired=true\nServerPassword={ws_password}\nAlertsEnabled=false\n"
+    )
     (cfg / "basic" / "profiles" / PROFILE / "basic.ini").write_text(
         f"[General]\nName={PROFILE}\n[Video]\nBaseCX=1280\nBaseCY=720\nOutputCX=1280\nOutputCY=720\n"
-        "FPSType=0\nFPSCommon=30\n[Audio]\nSampleRate=48000\nChannelSetup=Stereo\n")
+        "FPSType=0\nFPSCommon=30\n[Audio]\nSampleRate=48000\nChannelSetup=Stereo\n"
+    )
     collection = {
         "name": COLLECTION,
         "current_scene": scenes[0],
         "current_program_scene": scenes[0],
         "scene_order": [{"name": s} for s in scenes],
         "sources": [scene_json(s) for s in scenes],
-        "modules": {"scripts-tool": [{"path": str(script_path), "settings": script_settings},
-                                     *({"path": str(p), "settings": {}} for p in extra_scripts)]},
+        "modules": {
+            "scripts-tool": [
+                {"path": str(script_path), "settings": script_settings},
+                *({"path": str(p), "settings": {}} for p in extra_scripts),
+            ]
+        },
     }
     (cfg / "basic" / "scenes" / f"{COLLECTION}.json").write_text(json.dumps(collection, indent=1))
 
@@ -109,8 +131,15 @@ def write_config(home: Path, ws_port: int, ws_password: str, scenes: list[str], 
 class ObsRun:
     """One headless OBS: `start()`, drive it with `ws` (obsws-python ReqClient), `stop()`."""
 
-    def __init__(self, root: Path, script_settings: dict, scenes: list[str] | None = None,
-                 env: dict | None = None, script: Path = SCRIPT, extra_scripts: tuple[Path, ...] = ()):
+    def __init__(
+        self,
+        root: Path,
+        script_settings: dict,
+        scenes: list[str] | None = None,
+        env: dict | None = None,
+        script: Path = SCRIPT,
+        extra_scripts: tuple[Path, ...] = (),
+    ):
         self.root = Path(root)
         self.home = self.root / "home"
         self.state_dir = self.root / "state"
@@ -139,32 +168,60 @@ class ObsRun:
         logging.getLogger("obsws_python").setLevel(logging.CRITICAL)  # "refused" until OBS listens
         self.home.mkdir(parents=True, exist_ok=True)
         if fresh_config:
-            write_config(self.home, self.ws_port, self.ws_password, self.scenes, self.script_settings, self.script,
-                         self.extra_scripts)
+            write_config(
+                self.home,
+                self.ws_port,
+                self.ws_password,
+                self.scenes,
+                self.script_settings,
+                self.script,
+                self.extra_scripts,
+            )
         display = self.xvfb.start()
         env = dict(os.environ)
         # opencv-python (imported by these tests) points QT_* at its own Qt plugins: OBS must not see them
         for k in [k for k in env if k.startswith("QT_") or k in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV")]:
             env.pop(k, None)
-        env.update({"HOME": str(self.home), "DISPLAY": display, "LIBGL_ALWAYS_SOFTWARE": "1",
-                    "XDG_CONFIG_HOME": str(self.home / ".config"), "STREAM_ANIMATOR_STATE_DIR": str(self.state_dir),
-                    "QT_QPA_PLATFORM": "xcb"})
+        env.update(
+            {
+                "HOME": str(self.home),
+                "DISPLAY": display,
+                "LIBGL_ALWAYS_SOFTWARE": "1",
+                "XDG_CONFIG_HOME": str(self.home / ".config"),
+                "STREAM_ANIMATOR_STATE_DIR": str(self.state_dir),
+                "QT_QPA_PLATFORM": "xcb",
+            }
+        )
         env.update(self.extra_env)
         self.started_at = time.time()
         self._out = open(self.root / "obs-stdout.log", "wb")
         self.proc = subprocess.Popen(
-            ["obs", "--multi", "--collection", COLLECTION, "--profile", PROFILE, "--disable-missing-files-check",
-             "--disable-shutdown-check"],
-            env=env, cwd=self.root, stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+            [
+                "obs",
+                "--multi",
+                "--collection",
+                COLLECTION,
+                "--profile",
+                PROFILE,
+                "--disable-missing-files-check",
+                "--disable-shutdown-check",
+            ],
+            env=env,
+            cwd=self.root,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + ws_timeout
         last = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"OBS exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
             try:
-                self.ws = obsws_python.ReqClient(host="127.0.0.1", port=self.ws_port, password=self.ws_password,
-                                                 timeout=5)
+                self.ws = obsws_python.ReqClient(
+                    host="127.0.0.1", port=self.ws_port, password=self.ws_password, timeout=5
+                )
                 return self
             except Exception as e:  # noqa: BLE001 - not listening yet
                 last = e
@@ -195,8 +252,10 @@ class ObsRun:
             if self.proc is not None and self.proc.poll() is not None:
                 break
             time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}; last status: {json.dumps(st)[:1500]}\n"
-                             f"OBS log tail:\n{self.log_text()[-2500:]}")
+        raise AssertionError(
+            f"timed out waiting for {what}; last status: {json.dumps(st)[:1500]}\n"
+            f"OBS log tail:\n{self.log_text()[-2500:]}"
+        )
 
     def log_text(self) -> str:
         logs = sorted((self.home / ".config" / "obs-studio" / "logs").glob("*.txt"))
@@ -226,8 +285,12 @@ class ObsRun:
         if self.proc is None or shutil.which("gdb") is None:
             return None
         out = self.root / "obs-hang-backtrace.txt"
-        r = subprocess.run(["gdb", "-p", str(self.proc.pid), "-batch", "-ex", "thread apply all bt 25"],
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            ["gdb", "-p", str(self.proc.pid), "-batch", "-ex", "thread apply all bt 25"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         out.write_text(r.stdout + r.stderr)
         return out
 

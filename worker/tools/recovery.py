@@ -194,15 +194,22 @@ def _status_after(run, t_kill: float, timeout: float) -> dict:
     return st
 
 
-def _one_obs(root: Path, clip: Path, folder: Path, cache: Path, size: int, kills: int, width: int,
-             script: Path | None) -> dict[str, Any]:
+def _one_obs(
+    root: Path, clip: Path, folder: Path, cache: Path, size: int, kills: int, width: int, script: Path | None
+) -> dict[str, Any]:
     from worker.tools.obs_run import SCRIPT, ObsRun
 
-    settings = {"worker_python": sys.executable, "characters_dir": str(folder), "camera": "file",
-                "video_file": str(clip), "size": size, "renderer": "meshwarp", "output_mode": "direct",
-                "autostart": True}
-    run = ObsRun(root, settings, scenes=["Scene A"], env={"STREAM_ANIMATOR_CACHE": str(cache)},
-                 script=script or SCRIPT)
+    settings = {
+        "worker_python": sys.executable,
+        "characters_dir": str(folder),
+        "camera": "file",
+        "video_file": str(clip),
+        "size": size,
+        "renderer": "meshwarp",
+        "output_mode": "direct",
+        "autostart": True,
+    }
+    run = ObsRun(root, settings, scenes=["Scene A"], env={"STREAM_ANIMATOR_CACHE": str(cache)}, script=script or SCRIPT)
     try:
         run.start()
         visible, gaps = _wait_visible(run, run.started_at, 90.0, width)
@@ -226,9 +233,16 @@ def _one_obs(root: Path, clip: Path, folder: Path, cache: Path, size: int, kills
         run.kill_leftovers()
 
 
-def bench_recovery(runs: int = 3, kills: int = 2, size: int = 512, clip: Path | None = None,
-                   characters: list[Path] | None = None, shot_width: int = 160, script: Path | None = None,
-                   say=lambda msg: None) -> dict[str, Any]:
+def bench_recovery(
+    runs: int = 3,
+    kills: int = 2,
+    size: int = 512,
+    clip: Path | None = None,
+    characters: list[Path] | None = None,
+    shot_width: int = 160,
+    script: Path | None = None,
+    say=lambda msg: None,
+) -> dict[str, Any]:
     """`runs` OBS starts, each followed by `kills` worker kills; medians and every sample.
 
     `script`: another checkout's obs_script/stream_animator.py (its worker runs from that checkout),
@@ -244,9 +258,24 @@ def bench_recovery(runs: int = 3, kills: int = 2, size: int = 512, clip: Path | 
         say("making the 720p camera clip and caching the characters ...")
         cam, folder = _inputs(root, clip, characters)
         cache = root / "cache"
-        r = subprocess.run([sys.executable, "-m", "worker", "preprocess", str(folder), "--cache", str(cache),
-                            "--size", str(size), "--renderer", "meshwarp"],
-                           capture_output=True, text=True, timeout=600)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "worker",
+                "preprocess",
+                str(folder),
+                "--cache",
+                str(cache),
+                "--size",
+                str(size),
+                "--renderer",
+                "meshwarp",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if r.returncode != 0:
             raise UserError(f"caching the characters failed: {r.stderr.strip().splitlines()[-1:]}")
         samples = []
@@ -254,8 +283,10 @@ def bench_recovery(runs: int = 3, kills: int = 2, size: int = 512, clip: Path | 
             say(f"OBS run {i + 1}/{runs}: start, then {kills} worker kill(s) ...")
             samples.append(_one_obs(root / f"obs{i}", cam, folder, cache, size, kills, shot_width, script))
             k = samples[-1]["kills"]
-            say(f"  start -> visible {samples[-1]['obs_start_to_visible_s']:.2f} s; frozen after kill: "
-                + ", ".join(f"{x['frozen_s']:.2f} s" for x in k))
+            say(
+                f"  start -> visible {samples[-1]['obs_start_to_visible_s']:.2f} s; frozen after kill: "
+                + ", ".join(f"{x['frozen_s']:.2f} s" for x in k)
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     frozen = [k["frozen_s"] for s in samples for k in s["kills"]]
@@ -266,18 +297,39 @@ def bench_recovery(runs: int = 3, kills: int = 2, size: int = 512, clip: Path | 
             for name, at in k["worker_marks_s"].items():
                 marks.setdefault(name, []).append(at)
     return {
-        "setting": {"size": size, "characters": 3 if characters is None else len(characters),
-                    "camera": "720p clip (file)", "renderer": "meshwarp", "cached": True},
+        "setting": {
+            "size": size,
+            "characters": 3 if characters is None else len(characters),
+            "camera": "720p clip (file)",
+            "renderer": "meshwarp",
+            "cached": True,
+        },
         "obs_start_to_visible_s": {"median": _med(starts), "samples": starts},
-        "kill_to_moving_s": {"median": _med(frozen), "max": max(frozen) if frozen else None, "samples": frozen,
-                             "target": FROZEN_TARGET_S,
-                             "met": bool(frozen) and float(np.median(frozen)) < FROZEN_TARGET_S},
-        "kill_to_first_push_s": {"median": _med([k["first_frame_pushed_s"] for s in samples for k in s["kills"]
-                                                 if k["first_frame_pushed_s"] is not None])},
-        "kill_to_worker_spawned_s": {"median": _med([k["worker_spawned_s"] for s in samples for k in s["kills"]
-                                                     if k["worker_spawned_s"] is not None])},
-        "restarted_worker_marks_s": {name: _med(v) for name, v in
-                                     sorted(marks.items(), key=lambda kv: float(np.median(kv[1])))},
+        "kill_to_moving_s": {
+            "median": _med(frozen),
+            "max": max(frozen) if frozen else None,
+            "samples": frozen,
+            "target": FROZEN_TARGET_S,
+            "met": bool(frozen) and float(np.median(frozen)) < FROZEN_TARGET_S,
+        },
+        "kill_to_first_push_s": {
+            "median": _med(
+                [
+                    k["first_frame_pushed_s"]
+                    for s in samples
+                    for k in s["kills"]
+                    if k["first_frame_pushed_s"] is not None
+                ]
+            )
+        },
+        "kill_to_worker_spawned_s": {
+            "median": _med(
+                [k["worker_spawned_s"] for s in samples for k in s["kills"] if k["worker_spawned_s"] is not None]
+            )
+        },
+        "restarted_worker_marks_s": {
+            name: _med(v) for name, v in sorted(marks.items(), key=lambda kv: float(np.median(kv[1])))
+        },
         "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "runs": samples,
     }

@@ -172,8 +172,11 @@ def run_soak(minutes: float, clip: Path, voice: str | None, characters: list[str
     print(json.dumps(res) if as_json else json.dumps(res, indent=1))
     m = res["memory"]
     if m["slope_mib_per_min"] is not None:
-        print(f"memory: {m['slope_mib_per_min']:+.3f} MiB a minute ({m['mib_per_hour']:+.1f} MiB an hour) over "
-              f"{res['minutes']:.1f} min, {res['frames_decoded']} frames decoded", file=sys.stderr)
+        print(
+            f"memory: {m['slope_mib_per_min']:+.3f} MiB a minute ({m['mib_per_hour']:+.1f} MiB an hour) over "
+            f"{res['minutes']:.1f} min, {res['frames_decoded']} frames decoded",
+            file=sys.stderr,
+        )
     return 0 if res["exit_code"] == 0 and not res["listener_error"] else 1
 
 
@@ -197,8 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--character")
     ap.add_argument("--log")
     a = ap.parse_args(argv)
-    res = soak(a.minutes, Path(a.clip), Path(a.voice), Path(a.character) if a.character else None,
-               log_to=Path(a.log) if a.log else None)
+    res = soak(
+        a.minutes,
+        Path(a.clip),
+        Path(a.voice),
+        Path(a.character) if a.character else None,
+        log_to=Path(a.log) if a.log else None,
+    )
     print(json.dumps(res))
     return 0
 

@@ -8,6 +8,7 @@ line) finds the character in memory, the third (the first line again) finds its 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -35,7 +36,7 @@ def run(size: int = 512) -> list[dict]:
         rows = []
         for text in LINES:
             req = ClipRequest("toon.png", [text])
-            job = runner.submit("render", "toon.png", lambda j, req=req: clips.render(req, j))
+            job = runner.submit("render", "toon.png", functools.partial(clips.render, req))
             while job.state == "running":
                 time.sleep(0.02)
             if job.state != "done":

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-    from browser import chrome_at
+    from browser import chrome_at  # type: ignore[import-not-found]  # tests/browser.py, on the path above
 
     from worker.control import protocol as P
     from worker.paths import default_cache_dir
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         text=True,
         env=env,
     )
+    assert worker.stdout is not None  # stdout=PIPE
     ready = json.loads(worker.stdout.readline())
     server = WebServer(name="studio")
     paths = StudioPaths(chars, root / "user" / "config.yaml", root / "Videos", default_cache_dir())
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             text.clear()
             text.send_keys(line)
             b.find_element(By.ID, "generate").click()
-            wait.until(lambda d, n=n: d.find_element(By.TAG_NAME, "body").get_attribute("data-clips") == str(n))
+            wait.until(functools.partial(_clips_shown, count=n))
         video = b.find_element(By.ID, "clipVideo")
         wait.until(lambda d: d.execute_script("return arguments[0].readyState", video) >= 2)
         b.execute_script("arguments[0].currentTime = 0.5", video)
@@ -141,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
     print(f"wrote {', '.join(str(out / f'studio_{n}.png') for n in ('characters', 'clips', 'settings', 'live'))}")
     return 0
+
+
+def _clips_shown(driver: Any, count: int) -> bool:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.TAG_NAME, "body").get_attribute("data-clips") == str(count)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,15 @@ from worker.retarget.retargeter import Retargeter, RetargetOptions
 from worker.track.face_state import FaceState
 
 
-def driver_from_character(assets: CharacterAssets, yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0,
-                          mouth: float = 0.0, eyes: float = 1.0, t: float = 0.0) -> FaceState:
+def driver_from_character(
+    assets: CharacterAssets,
+    yaw: float = 0.0,
+    pitch: float = 0.0,
+    roll: float = 0.0,
+    mouth: float = 0.0,
+    eyes: float = 1.0,
+    t: float = 0.0,
+) -> FaceState:
     """A fake driver: the character's own landmarks, rotated and with mouth/eyes moved.
 
     Good enough to exercise retarget + render deterministically; real footage is for fidelity.
@@ -46,9 +53,17 @@ def sweep_faces(assets: CharacterAssets, frames: int = 300) -> list[FaceState]:
     faces = []
     for i in range(frames):
         t = i / 30.0
-        faces.append(driver_from_character(
-            assets, yaw=20 * math.sin(t * 1.3), pitch=10 * math.sin(t * 0.9), roll=12 * math.sin(t * 0.7),
-            mouth=0.25 * max(0.0, math.sin(t * 3.1)), eyes=1.0 if (i % 90) > 6 else 0.0, t=t))
+        faces.append(
+            driver_from_character(
+                assets,
+                yaw=20 * math.sin(t * 1.3),
+                pitch=10 * math.sin(t * 0.9),
+                roll=12 * math.sin(t * 0.7),
+                mouth=0.25 * max(0.0, math.sin(t * 3.1)),
+                eyes=1.0 if (i % 90) > 6 else 0.0,
+                t=t,
+            )
+        )
     return faces
 
 

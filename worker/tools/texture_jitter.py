@@ -25,6 +25,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -32,7 +33,7 @@ import numpy as np
 RESEED = 15  # frames between re-seeds
 FB_MAX_PX = 0.5  # forward-backward error above which a track is dropped
 MAX_CORNERS = 200
-LK = {
+LK: dict[str, Any] = {
     "winSize": (21, 21),
     "maxLevel": 3,
     "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
@@ -56,7 +57,7 @@ def face_region(rgb: np.ndarray) -> tuple[np.ndarray, float] | None:
     from worker.characters.face_finder import shared_finder
 
     found = shared_finder().find(np.ascontiguousarray(rgb))
-    if not found.found:
+    if not found.found or found.landmarks is None:
         return None
     lm = found.landmarks[:, :2].astype(np.float32)
     eyes = [(lm[a] + lm[b]) / 2 for a, b in EYE_CORNERS]
@@ -94,7 +95,11 @@ class TextureJitter:
                 mask, self.iod = face
                 self.seeds += 1
                 found = cv2.goodFeaturesToTrack(
-                    gray, MAX_CORNERS, qualityLevel=0.005, minDistance=max(3.0, self.iod / 16), mask=mask,
+                    gray,
+                    MAX_CORNERS,
+                    qualityLevel=0.005,
+                    minDistance=max(3.0, self.iod / 16),
+                    mask=mask,
                     blockSize=7,
                 )
                 if found is not None:

@@ -18,6 +18,7 @@ from worker.audio.features import RATE
 from worker.audio.held_vowels import SAYS, held_vowel
 from worker.output.base import checkerboard
 from worker.paths import DEMO_CHARACTER
+from worker.render.base import FrameInput
 from worker.retarget.mouth_signal import VOWELS
 
 
@@ -46,7 +47,7 @@ def make_sheet(
         # idle off: every cell in the same head pose, so only the mouth differs
         r = Retargeter(assets, RetargetOptions(lipsync="always", idle=False))
         sig = signal_at(track, tm)
-        rgba = renderer.render(assets, r.retarget(FaceState(found=False, timestamp=tm), None, sig))
+        rgba = renderer.draw(assets, FrameInput.of_pose(r.retarget(FaceState(found=False, timestamp=tm), None, sig)))
         cells.append(_cell(rgba, assets.landmarks, label, sig))
     renderer.close()
     sheet = np.hstack([np.hstack([c, np.full((c.shape[0], 4, 3), 255, np.uint8)]) for c in cells])[:, :-4]

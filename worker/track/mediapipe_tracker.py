@@ -244,6 +244,7 @@ class FaceTracker:
     def _smooth(self, raw: FaceState) -> FaceState:
         """Smoothed landmarks, and pose and features measured on them (then lightly filtered)."""
         t = raw.timestamp
+        assert raw.raw_landmarks is not None  # only found faces are smoothed
         lm = self._f_lm(raw.raw_landmarks, t).astype(np.float32)
         out = self._state_from_landmarks(lm, t, raw.frame_size, self._pose_smooth)
         out.raw_landmarks = raw.raw_landmarks
@@ -295,6 +296,7 @@ class FaceTracker:
         elapsed = t - self._lost_since
         u = (elapsed - self.hold_s) / self.ease_out_s if self.ease_out_s > 0 else float(elapsed >= self.hold_s)
         w = smoothstep(u)
+        assert target is not None  # src is not None, and target falls back to it
         out = blend_states(src, target, w)
         out.found = False
         out.confidence = 0.0

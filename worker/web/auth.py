@@ -20,6 +20,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 TOKEN_QUERY = "token"
 TOKEN_HEADER = "X-Stream-Animator-Token"
@@ -61,9 +62,7 @@ def authed(request: web.Request) -> bool:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def token_middleware(
-    token: str, port_of: Callable[[], int]
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def token_middleware(token: str, port_of: Callable[[], int]) -> Middleware:
     """The middleware: 403 for a missing or wrong token, except in-band-auth sockets (see module doc)."""
 
     @web.middleware

@@ -46,8 +46,15 @@ def obs_websocket_settings(config_dir: Path) -> tuple[int | None, str | None]:
 class SceneFollower:
     """Calls `call("set_character", {"character": ...})` when OBS's program scene changes to a bound one."""
 
-    def __init__(self, bindings: dict[str, str], call: Callable[[str, dict], dict], host: str = "127.0.0.1",
-                 port: int | None = None, password: str | None = None, config_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        bindings: dict[str, str],
+        call: Callable[[str, dict], dict],
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        password: str | None = None,
+        config_dir: Path | None = None,
+    ) -> None:
         self.bindings = dict(bindings)
         self.call = call
         self.host, self.port, self.password, self.config_dir = host, port, password, config_dir
@@ -92,8 +99,12 @@ class SceneFollower:
                 client = obsws_python.ReqClient(host=self.host, port=port, password=password or "", timeout=3)
             except Exception as e:  # noqa: BLE001 - refused, auth failed, OBS not started yet
                 if not said:
-                    log.info("OBS scenes: no obs-websocket on %s:%d yet (%s); retrying", self.host, port,
-                             " ".join(str(e).split())[:120])
+                    log.info(
+                        "OBS scenes: no obs-websocket on %s:%d yet (%s); retrying",
+                        self.host,
+                        port,
+                        " ".join(str(e).split())[:120],
+                    )
                     said = True
                 self._stop.wait(RETRY)
                 continue

@@ -268,8 +268,10 @@ class WebServer:
     async def _close_sockets(self, app: web.Application) -> None:
         sockets = [ws for ws in app[SOCKETS] if not ws.closed]
         if sockets:  # a client that stopped reading cannot hold the shutdown up
-            tasks = [asyncio.ensure_future(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down"))
-                     for ws in sockets]
+            tasks = [
+                asyncio.ensure_future(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down"))
+                for ws in sockets
+            ]
             _, pending = await asyncio.wait(tasks, timeout=1.0)
             for t in pending:
                 t.cancel()
@@ -292,6 +294,7 @@ async def open_socket(
     request.app[SOCKETS].add(ws)
     if request.get(AUTHED):
         return ws
+    reason: str | None
     try:
         msg = await asyncio.wait_for(ws.receive(), auth_timeout)
     except asyncio.TimeoutError:

@@ -240,10 +240,11 @@ class StreamHub:
             fmt = None if request.query.get("frames") == "0" else self._format(request, request.query.get("format"))
         except ValueError as e:
             return web.json_response({"ok": False, "error": str(e)}, status=400)
-        ws = await open_socket(request, max_msg_size=MAX_MESSAGE)
-        if ws is None:
+        socket = await open_socket(request, max_msg_size=MAX_MESSAGE)
+        if socket is None:
             self.errors += 1
             return web.Response()
+        ws = socket
         c = Client(ws, fmt, request.remote or "?")
         self.clients.add(c)
         self._refresh_wanted()

@@ -25,6 +25,7 @@ import numpy as np
 from aiohttp import web
 from PIL import Image
 
+from worker.audio import limits
 from worker.control import protocol as P
 from worker.errors import UserError
 from worker.output.base import Output, check_rgba
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 SAY_LEAD = 0.25  # seconds between a `say` and its first sound: the pages fetch the audio meanwhile
 RENDER_TIMEOUT = 2.0  # seconds a `render` waits for the frame that carries its mouth
-MAX_SAY_SECONDS = 60.0
+MAX_SAY_SECONDS = limits.SAY_S
 WEBP_ALPHA_QUALITY = 50  # lossy WebP's alpha plane (100 = lossless alpha)
 
 
@@ -380,13 +381,15 @@ def _decode_b64_audio(value: Any) -> np.ndarray:
     import tempfile
     from pathlib import Path
 
-    from worker.audio.sources import decode_audio
+    from worker.audio.sources import TooLong, decode_audio
 
     data = _b64(value, "audio", 3 << 20)
     with tempfile.TemporaryDirectory(prefix="sa-say-") as d:
         path = Path(d) / "line.wav"
         path.write_bytes(data)
         try:
-            return decode_audio(path)
+            return decode_audio(path, limits.SAY_S, "a line")
+        except TooLong:
+            raise UserError(f"'audio': longer than {limits.SAY_S:.0f} s, the limit for a line") from None
         except UserError:
             raise UserError("'audio' is not a readable audio file (WAV, MP3, OGG, ...)") from None

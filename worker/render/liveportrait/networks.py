@@ -169,9 +169,7 @@ _DTYPES = {
 class Network:
     """One session; `run(*arrays)` in the spec's input order -> outputs in the spec's order."""
 
-    def __init__(
-        self, spec: NetSpec, path: Path, choice: ProviderChoice, source: Path | None = None, threads: int = 0
-    ):
+    def __init__(self, spec: NetSpec, path: Path, choice: ProviderChoice, source: Path | None = None, threads: int = 0):
         import onnxruntime as ort
 
         self.spec, self.path, self.choice = spec, Path(path), choice

@@ -41,8 +41,9 @@ class EyeRig:
         self.up_uv = self._sorted(uv[self.upper])
         self.lo_uv = self._sorted(uv[self.lower])
         self.iris_uv = uv[self.iris]
-        self.aperture = float(np.mean(np.interp(self.up_uv[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1])
-                                      - self.up_uv[:, 1]))
+        self.aperture = float(
+            np.mean(np.interp(self.up_uv[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1]) - self.up_uv[:, 1])
+        )
         # the look-up table of lid curves over u: final upper, final lower, open upper, open lower
         # (the open ones never change: filled in once; a frame writes only the first two columns)
         self._table = np.zeros((1, len(_TABLE_U), 4), np.float32)
@@ -90,8 +91,10 @@ class EyeRig:
         uv = self._uv(lm[self._lids, :2], origin, half, ax, n)
         n_up = len(self.upper)
         up_f, lo_f = self._sorted(uv[:n_up]), self._sorted(uv[n_up:])
-        dev = max(np.abs(np.interp(up_f[:, 0], self.up_uv[:, 0], self.up_uv[:, 1]) - up_f[:, 1]).max(),
-                  np.abs(np.interp(lo_f[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1]) - lo_f[:, 1]).max())
+        dev = max(
+            np.abs(np.interp(up_f[:, 0], self.up_uv[:, 0], self.up_uv[:, 1]) - up_f[:, 1]).max(),
+            np.abs(np.interp(lo_f[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1]) - lo_f[:, 1]).max(),
+        )
         if dev * half < 0.15:
             return None
         ap = max(self.aperture, 0.2)
@@ -137,8 +140,16 @@ class EyeRig:
         # it would read as a pale eyeball: darken it towards the lash line (where it curves away
         # from the light) and deepen the lash line itself. Fades in as the eye shuts.
         # (only over the lid's own box: from the open lid down to the lash line, corner to corner)
-        lid = patch_box(origin, half, ax, n, 1.0, float(self.up_uv[:, 1].min()),
-                        float(up_f[:, 1].max()) + LASH_WIDTH * float(ap), full_map.shape)
+        lid = patch_box(
+            origin,
+            half,
+            ax,
+            n,
+            1.0,
+            float(self.up_uv[:, 1].min()),
+            float(up_f[:, 1].max()) + LASH_WIDTH * float(ap),
+            full_map.shape,
+        )
         if lid is None:
             return LidPatch(box, None)
         ly0, ly1 = max(lid[0], y0), min(lid[1], y1)

@@ -196,8 +196,9 @@ def _residual(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return r, np.maximum(a[0], a[1], out=a[0])
 
 
-def invert(fwd: np.ndarray, nodes: np.ndarray, start: np.ndarray | None = None, steps: int = NEWTON_STEPS,
-            margin: int = 0) -> np.ndarray:
+def invert(
+    fwd: np.ndarray, nodes: np.ndarray, start: np.ndarray | None = None, steps: int = NEWTON_STEPS, margin: int = 0
+) -> np.ndarray:
     """Backward displacement at the grid nodes: solve x + fwd(x) = p for each node p.
 
     `fwd`, `nodes` and the result are (2, g * g): x and y rows, nodes row by row. Damped Newton
@@ -263,8 +264,9 @@ def invert(fwd: np.ndarray, nodes: np.ndarray, start: np.ndarray | None = None, 
     return back.reshape(2, -1)
 
 
-def _cold_where_better(fmap: ForwardMap, far: np.ndarray, cold: np.ndarray, p: np.ndarray,
-                       *state: np.ndarray) -> tuple[np.ndarray, ...]:
+def _cold_where_better(
+    fmap: ForwardMap, far: np.ndarray, cold: np.ndarray, p: np.ndarray, *state: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """Where the warm start is far off (the pose jumped), restart from scratch if that is closer."""
     x, y, jx, jy, r, rn = (a.copy() for a in state)
     sel = np.flatnonzero(far)

@@ -42,8 +42,15 @@ def _smooth(x: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarra
     return s
 
 
-def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, iod: float,
-                        strength: float, teeth: bool = True, drawn: np.ndarray | None = None) -> None:
+def draw_mouth_interior(
+    out: np.ndarray,
+    lm: np.ndarray,
+    palette: np.ndarray,
+    iod: float,
+    strength: float,
+    teeth: bool = True,
+    drawn: np.ndarray | None = None,
+) -> None:
     """Composite the interior into `out` (RGBA uint8, in place) inside the inner lips of `lm`.
 
     `teeth` False (animal and drawn characters: no human teeth unless the picture shows them)
@@ -86,9 +93,17 @@ def draw_mouth_interior(out: np.ndarray, lm: np.ndarray, palette: np.ndarray, io
     region[...] = mixed
 
 
-def _interior_colour(lm: np.ndarray, palette: np.ndarray, iod: float, x0: int, y0: int, x1: int,
-                     y1: int, with_teeth: bool = True,
-                     drawn: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def _interior_colour(
+    lm: np.ndarray,
+    palette: np.ndarray,
+    iod: float,
+    x0: int,
+    y0: int,
+    x1: int,
+    y1: int,
+    with_teeth: bool = True,
+    drawn: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """(h, w, 3) float32 colour of the mouth interior over the box [y0:y1, x0:x1], and where
     the picture's own open mouth shows instead (0 there, 1 painted; None: painted everywhere).
 

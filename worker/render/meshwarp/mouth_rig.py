@@ -108,8 +108,9 @@ class MouthRig:
         x = start.astype(np.float32)
         for _ in range(steps):
             pts = (x[None] + _PROBE).reshape(1, -1, 2)  # x, then a half pixel right, left, down, up
-            at = cv2.remap(full_map, pts[..., 0], pts[..., 1], cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)[0].reshape(5, -1, 2)
+            at = cv2.remap(full_map, pts[..., 0], pts[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[
+                0
+            ].reshape(5, -1, 2)
             jx, jy = (at[1] - at[2]) / (2 * _H), (at[3] - at[4]) / (2 * _H)  # d map / dx, d map / dy
             r = at[0] - self.src
             det = jx[:, 0] * jy[:, 1] - jy[:, 0] * jx[:, 1]

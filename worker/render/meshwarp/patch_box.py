@@ -7,8 +7,16 @@ import math
 import numpy as np
 
 
-def patch_box(origin: np.ndarray, half: float, ax: np.ndarray, n: np.ndarray, u_reach: float, top: float,
-              bot: float, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+def patch_box(
+    origin: np.ndarray,
+    half: float,
+    ax: np.ndarray,
+    n: np.ndarray,
+    u_reach: float,
+    top: float,
+    bot: float,
+    shape: tuple[int, ...],
+) -> tuple[int, int, int, int] | None:
     """Pixels (y0, y1, x0, x1) covering |u| <= u_reach, top <= v <= bot of the frame (origin,
     half width, axis, normal), clipped to an image of `shape`; None when too small to patch."""
     # plain floats: four points, every frame, where numpy's per-call cost would dominate

@@ -25,12 +25,29 @@ HALO_SECTOR_DEG = 12.0  # "in its direction": within this angle of it, seen from
 OUTLINE_DEPTH = 0.5  # see flat_oval_depth
 SMOOTHING = 1e-4  # TPS regularisation (in unit-square coordinates): noise never makes swirls
 
-CONTROL_LANDMARKS = sorted(set(
-    L.FACE_OVAL + L.R_EYE_UPPER + L.R_EYE_LOWER + L.R_EYE_CORNERS + L.R_EYE_RING + (L.R_IRIS,)
-    + L.L_EYE_UPPER + L.L_EYE_LOWER + L.L_EYE_CORNERS + L.L_EYE_RING + (L.L_IRIS,)
-    + L.R_BROW + L.L_BROW + L.LIPS_OUTER + L.MOUTH_CORNERS + L.INNER_UPPER + L.INNER_LOWER
-    + L.NOSE + L.CHEEKS
-))
+CONTROL_LANDMARKS = sorted(
+    set(
+        L.FACE_OVAL
+        + L.R_EYE_UPPER
+        + L.R_EYE_LOWER
+        + L.R_EYE_CORNERS
+        + L.R_EYE_RING
+        + (L.R_IRIS,)
+        + L.L_EYE_UPPER
+        + L.L_EYE_LOWER
+        + L.L_EYE_CORNERS
+        + L.L_EYE_RING
+        + (L.L_IRIS,)
+        + L.R_BROW
+        + L.L_BROW
+        + L.LIPS_OUTER
+        + L.MOUTH_CORNERS
+        + L.INNER_UPPER
+        + L.INNER_LOWER
+        + L.NOSE
+        + L.CHEEKS
+    )
+)
 
 
 def _tps_kernel(d2: np.ndarray) -> np.ndarray:
@@ -55,7 +72,7 @@ def halo_points(lm: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     ring, keep = _halo_ring(lm, size)
     top, bottom = oval[:, 1].min(), oval[:, 1].max()
     share = np.clip(1.0 - (oval[:, 1] - top) / max(bottom - top, 1e-6), 0.0, 1.0)
-    share = 0.4 + 0.6 * share ** 0.7
+    share = 0.4 + 0.6 * share**0.7
     pts = np.concatenate([ring, flat_oval_depth(lm)[L.FACE_OVAL, 2:3]], axis=1)
     return pts[keep], share[keep]
 
@@ -106,8 +123,7 @@ def border_pins(size: int) -> np.ndarray:
     m = s[1:-1]
     z, e = np.zeros_like(s), np.full_like(s, size - 1)
     zm, em = np.zeros_like(m), np.full_like(m, size - 1)
-    return np.concatenate([np.stack([s, z], 1), np.stack([s, e], 1), np.stack([zm, m], 1),
-                           np.stack([em, m], 1)])
+    return np.concatenate([np.stack([s, z], 1), np.stack([s, e], 1), np.stack([zm, m], 1), np.stack([em, m], 1)])
 
 
 def control_sources(lm: np.ndarray, iod: float) -> np.ndarray:
@@ -157,9 +173,9 @@ def prepare_meshwarp(image: np.ndarray, landmarks: np.ndarray, kind: str = "huma
     g = grid_coords(size) / size
     gx, gy = np.meshgrid(g, g)
     nodes = np.stack([gx.ravel(), gy.ravel()], 1)
-    basis = np.concatenate([
-        _tps_kernel(((nodes[:, None, :] - ctrl[None, :, :]) ** 2).sum(-1)),
-        np.ones((len(nodes), 1)), nodes], axis=1)
+    basis = np.concatenate(
+        [_tps_kernel(((nodes[:, None, :] - ctrl[None, :, :]) ** 2).sum(-1)), np.ones((len(nodes), 1)), nodes], axis=1
+    )
     grid_matrix = (basis @ inv).astype(np.float32)  # (GRID^2, n): displacements -> grid field
 
     palette = mouth_palette(image, lm)

@@ -98,7 +98,7 @@ class MeshWarpRenderer(Renderer):
             n_lm, halo = len(idx), np.asarray(a["meshwarp_halo"], np.float64)
             grid_matrix = np.asarray(a["meshwarp_grid_matrix"], np.float64)
             # halo displacement = share * ([xyz 1] @ (head - [I 0]).T): linear in the head matrix
-            to_halo = grid_matrix[:, n_lm:n_lm + len(halo)]
+            to_halo = grid_matrix[:, n_lm : n_lm + len(halo)]
             head = (to_halo * a["meshwarp_halo_share"]) @ np.concatenate([halo, np.ones((len(halo), 1))], 1)
             linear = np.concatenate([grid_matrix[:, :n_lm], head], 1)
             pos = {int(j): i for i, j in enumerate(idx)}
@@ -116,14 +116,20 @@ class MeshWarpRenderer(Renderer):
             eyes = []
             for left in (True, False):
                 rig = EyeRig(np.asarray(assets.landmarks, np.float64), left)
-                eyes.append((rig, np.array([pos[int(j)] for j in rig.upper]),
-                             np.array([pos[int(j)] for j in rig.lower]), pos[rig.iris]))
+                eyes.append(
+                    (
+                        rig,
+                        np.array([pos[int(j)] for j in rig.upper]),
+                        np.array([pos[int(j)] for j in rig.lower]),
+                        pos[rig.iris],
+                    )
+                )
             mouth = MouthRig(lm[L.INNER_UPPER, :2], lm[L.INNER_LOWER, :2])
             rest = np.ascontiguousarray(assets.landmarks[idx, :2], np.float32)
             # anything visible per block of SEEN_BLOCK pixels, as an integral image
             n = -(-assets.size // SEEN_BLOCK) * SEEN_BLOCK
             seen = np.zeros((n, n), np.uint8)
-            seen[:assets.size, :assets.size] = assets.image[..., 3] > 0
+            seen[: assets.size, : assets.size] = assets.image[..., 3] > 0
             seen = seen.reshape(n // SEEN_BLOCK, SEEN_BLOCK, -1, SEEN_BLOCK).max((1, 3))
             seen_sum = cv2.integral(seen)
             e = self._grid(assets.size).edges
@@ -131,9 +137,19 @@ class MeshWarpRenderer(Renderer):
             seen_cells = _box_sums(seen_sum, b0[:-1, None], b1[1:, None], b0[None, :-1], b1[None, 1:]) > 0
             fold_cells = cv2.dilate(seen_cells.astype(np.uint8), _RING).astype(bool)
             self._chars[assets.key] = _Character(
-                idx, rest, linear, eyes, mouth, seen_sum, seen_cells, fold_cells,
-                np.ascontiguousarray(lm[:, :2], np.float32), np.float32(lm[L.SKULL, 2].mean()),
-                int(a["meshwarp_kind"][0]) == 0, a.get("meshwarp_lid_colours"))
+                idx,
+                rest,
+                linear,
+                eyes,
+                mouth,
+                seen_sum,
+                seen_cells,
+                fold_cells,
+                np.ascontiguousarray(lm[:, :2], np.float32),
+                np.float32(lm[L.SKULL, 2].mean()),
+                int(a["meshwarp_kind"][0]) == 0,
+                a.get("meshwarp_lid_colours"),
+            )
         return self._chars[assets.key]
 
     def _grid(self, size: int) -> Grid:
@@ -255,8 +271,7 @@ class MeshWarpRenderer(Renderer):
         for y0, y1, x0, x1 in self._resample_boxes(assets, warp):
             # fixed-point maps (1/32 px): converting and remapping beats a float remap by ~30 %
             m1, m2 = cv2.convertMaps(warp.full[y0:y1, x0:x1], None, cv2.CV_16SC2)
-            cv2.remap(assets.image, m1, m2, cv2.INTER_LINEAR, dst=out[y0:y1, x0:x1],
-                      borderMode=cv2.BORDER_REPLICATE)
+            cv2.remap(assets.image, m1, m2, cv2.INTER_LINEAR, dst=out[y0:y1, x0:x1], borderMode=cv2.BORDER_REPLICATE)
         pose = warp.pose
         for lid in warp.lids:
             lid.apply(out)
@@ -268,8 +283,15 @@ class MeshWarpRenderer(Renderer):
             a = self.prepared(assets)
             iod = float(a["meshwarp_iod"][0])
             strength = min(1.0, pose.mouth_open / MOUTH_FADE)
-            draw_mouth_interior(out, pose.landmarks, a["meshwarp_palette"], iod, strength, teeth=ch.human,
-                                drawn=np.asarray(assets.landmarks) if ch.human else None)
+            draw_mouth_interior(
+                out,
+                pose.landmarks,
+                a["meshwarp_palette"],
+                iod,
+                strength,
+                teeth=ch.human,
+                drawn=np.asarray(assets.landmarks) if ch.human else None,
+            )
         if out.shape[0] != self.size:
             interp = cv2.INTER_AREA if out.shape[0] > self.size else cv2.INTER_LINEAR
             out = cv2.resize(out, (self.size, self.size), interpolation=interp)
@@ -295,7 +317,7 @@ class MeshWarpRenderer(Renderer):
         need = seen & _corners(warp.moving, np.logical_or)
         for b0, b1, c0, c1 in warp.patches:  # the lids and lips moved by their own maps
             r = np.searchsorted(e, [b0, b1, c0, c1], "right") - 1
-            need[r[0]:r[1] + 1, r[2]:r[3] + 1] = True
+            need[r[0] : r[1] + 1, r[2] : r[3] + 1] = True
         # per band of cell rows: the first and last cell column that needs resampling
         cells = need.shape[0]
         bands = np.zeros((-(-cells // BAND_CELLS) * BAND_CELLS, cells), bool)
@@ -331,8 +353,7 @@ def _corners(a: np.ndarray, op: np.ufunc) -> np.ndarray:
     return op(op(a[..., :-1, :-1], a[..., :-1, 1:]), op(a[..., 1:, :-1], a[..., 1:, 1:]))
 
 
-def _box_sums(integral: np.ndarray, y0: np.ndarray, y1: np.ndarray, x0: np.ndarray,
-              x1: np.ndarray) -> np.ndarray:
+def _box_sums(integral: np.ndarray, y0: np.ndarray, y1: np.ndarray, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
     """Sums over the boxes [y0, y1) x [x0, x1) from an integral image (flat gathers: cheap)."""
     flat, w = integral.ravel(), integral.shape[1]
     y0, y1 = y0 * w, y1 * w
