@@ -330,7 +330,9 @@ def _site_packages_snapshot(venv: Path) -> dict[str, int]:
 def test_real_install_works(installed):
     venv, proc, _ = installed
     assert "Installing the project with pip" in proc.stdout
-    assert "Ready:" in proc.stdout and "mediapipe 0.10.21" in proc.stdout
+    # "Ready (without microphone support ...):" where PortAudio is missing (this CI machine has none)
+    assert re.search(r"^Ready( \(without microphone support[^)]*\))?: ", proc.stdout, re.M), proc.stdout
+    assert "mediapipe 0.10.21" in proc.stdout
     assert f"{venv}/bin/stream-animator demo" in proc.stdout  # the next step is printed
     stamp = json.loads((venv / bootstrap.STAMP_NAME).read_text())
     assert stamp["runtime"] == "cpu" and stamp["dev"] is False and stamp["repo"] == str(REPO)
