@@ -39,6 +39,7 @@ from stream_animator_lib.settings import (  # noqa: E402
     LIPSYNC_MODES,
     MIC_FILE,
     MIC_OFF,
+    RENDERER_OPTIONS,
     SIZES,
     ScriptSettings,
     find_worker_python,
@@ -289,6 +290,10 @@ def script_properties():
         for level in levels:
             obs.obs_property_list_add_string(perf, labels.get(level, level), level)
 
+    # liveportrait's options, listed only where the worker says a renderer takes them (`describe`)
+    if offer is not None:
+        _add_renderer_options(props, offer)
+
     out = obs.obs_properties_add_list(
         props, "output_mode", "Frames into OBS via", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING
     )
@@ -307,6 +312,33 @@ def script_properties():
         _add_character_list(group, key, scene, snap, cur, keep_label="(keep current character)")
     obs.obs_properties_add_group(props, "scene_characters", "Character per scene", obs.OBS_GROUP_NORMAL, group)
     return props
+
+
+# labels of liveportrait's renderer options; their choices and help come from `describe`
+LP_LABELS = {
+    "lp_precision": "LivePortrait precision",
+    "lp_device": "LivePortrait device",
+}
+
+
+def _add_renderer_options(props, offer):
+    for setting, label in LP_LABELS.items():
+        o = offer.renderer_option("liveportrait", RENDERER_OPTIONS[setting])
+        if o is None or "choices" not in o:
+            continue
+        p = obs.obs_properties_add_list(props, setting, label, obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
+        for choice in o["choices"]:
+            obs.obs_property_list_add_string(p, choice, choice)
+        if o.get("help"):
+            obs.obs_property_set_long_description(p, o["help"])
+    if offer.renderer_option("liveportrait", "models") is not None:
+        obs.obs_properties_add_path(
+            props, "lp_models", "LivePortrait models folder (empty: installed)", obs.OBS_PATH_DIRECTORY, "", None
+        )
+    if offer.renderer_option("liveportrait", "unverified") is not None:
+        obs.obs_properties_add_bool(
+            props, "lp_unverified", "LivePortrait: run UNVERIFIED weight files (labelled UNVERIFIED everywhere)"
+        )
 
 
 def script_update(data):
@@ -481,6 +513,10 @@ def _selftest_properties():
         "smoothing",
         "mirror",
         "performance",
+        "lp_precision",
+        "lp_device",
+        "lp_models",
+        "lp_unverified",
         "output_mode",
         "spout_name",
         "worker_python",

@@ -108,7 +108,7 @@ def test_preprocess_says_it_too(pictures, tmp_path):
 def test_live_status_and_obs_line_ask_for_marks(pictures, tmp_path, testdata):
     """The worker puts it in its status when the flagged character goes on stream; the OBS
     script's status line (its last warning) shows it."""
-    from worker.config import load_config
+    from worker.config import load_settings
     from worker.control import protocol as P
     from worker.live.worker import LiveWorker
 
@@ -117,7 +117,7 @@ def test_live_status_and_obs_line_ask_for_marks(pictures, tmp_path, testdata):
 
     folder = pictures["fox unmarked"].parent
     source = str(testdata / "footage" / "driving" / "d3.mp4")
-    cfg = load_config(
+    cfg = load_settings(
         None,
         {
             "characters.folder": str(folder),

@@ -30,10 +30,16 @@ from worker.tools.liveportrait_graphs import NAMES, derive, sha256
 ARCH = Path(__file__).parent / "data" / "liveportrait_arch"
 M_ROLES = ("pitch", "yaw", "roll", "t", "exp", "scale", "kp")
 RNG = np.random.default_rng(3)
-# the GPU graph set against FP32 on this SMALL random build, measured 0.091 max / 0.0040 mean:
-# nearly all of it is the narrow random-weight generator's FP16 convolutions (the whole generator
-# in FP32: 0.011), so this floor guards the transform, not the full-size 3-grey-level budget
-FP16_MAX, FP16_MEAN = 0.1, 0.0045
+# the GPU graph set against FP32 on this SMALL random build: 0.040 max / 0.00058 mean (keypoint path
+# and the rewritten GridSample kept FP32; before the latter: 0.084 / 0.0040). That is NOT the
+# 3-grey-level budget (0.012): the rest is spread over the whole random-weight generator (no
+# one block or op kept FP32 brings it under 0.033; all of it in FP32 gives 0.0084), so this floor
+# guards the transform on the small build, not the budget
+FP16_MAX, FP16_MEAN = 0.045, 0.0007
+# the rewrite against the native op: on the warped volumes it writes, float order alone (1.2e-7 and
+# 3.9e-6 measured: ~1 ulp of the sampling position, up to 64, times neighbouring differences); the
+# random-weight generator amplifies that ~50x to 1.9e-4 on the image (opset-16 export: 2.4e-4)
+REWRITE_VOLUME_MAX, REWRITE_IMAGE_MAX = 1e-5, 3e-4
 
 
 def _models(root: Path, convention: str) -> Path:
@@ -113,28 +119,47 @@ def test_every_convention_binds_the_right_roles_or_is_refused(sets, inputs):
             assert all(p in msg for p in pair), msg
 
 
-def _run(path: Path, feeds: dict) -> np.ndarray:
+def _run(path, feeds: dict, outputs: list[str] | None = None) -> list[np.ndarray]:
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    model = str(path) if isinstance(path, Path) else path.SerializeToString()
+    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"]).run(outputs, feeds)
+
+
+def _with_gridsample_outputs(path: Path):
+    """The model with each GridSample's output (the warped volume) also a graph output."""
+    model = onnx.load(str(path))
+    names = [n.output[0] for n in model.graph.node if n.op_type == "GridSample"]
+    model.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names)
+    return model, names
 
 
 def test_rewrite_and_the_gpu_graph_set_hold_their_budgets(sets, inputs, tmp_path):
-    """The rewrite (8 gathers per 5-D GridSample) against the native op; the GPU graph set (FP16
-    with the keypoint path in FP32, rewrite) against FP32, on the image in [0, 1].
-    Measured on this small build: rewrite 2.1e-4 max (opset-16 export vs the native opset-20 op).
-    FP16 set: see FP16_MAX."""
+    """The rewrite (8 gathers per 5-D GridSample) against the native op, on the warped volumes it
+    writes and on the image; the GPU graph set (FP16 with the keypoint path and the rewritten
+    GridSample in FP32) against FP32, on the image in [0, 1]. Bounds: see REWRITE_* and FP16_*."""
     _, feat, kd, ks = inputs
     feeds = {"feature_3d": feat, "kp_driving": kd, "kp_source": ks}
     w = sets["published"] / SPECS["W"].file
-    ref = _run(w, feeds)
+    native, vols = _with_gridsample_outputs(w)
+    ref, *ref_vols = _run(native, feeds)
+    assert len(vols) == 2
+    rewritten = GP.transform(native, GP.Variant(rewrite=True))
+    assert not any(n.op_type == "GridSample" for n in rewritten.graph.node)
+    img, *got_vols = _run(rewritten, feeds, ["out", *vols])
+    for name, a, b in zip(vols, got_vols, ref_vols, strict=True):
+        assert np.abs(a - b).max() < REWRITE_VOLUME_MAX, name
+    assert np.abs(img - ref).max() < REWRITE_IMAGE_MAX
     # the opset-16 export (the one GPUs need rewritten most) against the native opset-20 op
-    rw = _run(GP.prepared_graph(sets["opset16"] / SPECS["W"].file, GP.Variant(rewrite=True), tmp_path), feeds)
-    assert np.abs(rw - ref).max() < 3e-4
+    rw = _run(GP.prepared_graph(sets["opset16"] / SPECS["W"].file, GP.Variant(rewrite=True), tmp_path), feeds)[0]
+    assert np.abs(rw - ref).max() < REWRITE_IMAGE_MAX
     gpu_set = GP.prepared_graph(w, GP.Variant(rewrite=True, fp16=True), tmp_path / "gpu")
-    marked = [n for n in onnx.load(str(gpu_set)).graph.node if n.name.startswith(GP.KP_PATH_PREFIX)]
+    nodes = onnx.load(str(gpu_set)).graph.node
+    marked = [n for n in nodes if n.name.startswith(GP.KP_PATH_PREFIX)]
     assert len(marked) >= 50  # sparse motions, deformation, identity grids
-    err = np.abs(_run(gpu_set, feeds) - ref)
+    blend = [n for n in nodes if n.name.startswith(GP.GS_DATA_PREFIX)]
+    assert len(blend) == 2 * 26  # per GridSample: 2 transposes, reshape, 8 gathers, 8 muls, 7 adds (FP32)
+    err = np.abs(_run(gpu_set, feeds)[0] - ref)
     assert err.max() < FP16_MAX and err.mean() < FP16_MEAN, (err.max(), err.mean())
 
 

@@ -241,9 +241,15 @@ def test_properties_build_with_the_workers_characters(obs_env):
         "mic[3]",
         "mic_file",
         "lipsync[3]",
-        # from the worker's `describe`: auto + meshwarp (liveportrait cannot start), Spout2 needs Windows
+        # from the worker's `describe`: auto + meshwarp (liveportrait cannot start); direct, nut,
+        # browser (Spout2 needs Windows)
         "renderer[2]",
-        "output_mode[2]",
+        "output_mode[3]",
+        # liveportrait's renderer options, listed from `describe` too (auto|fp16|fp32, 5 devices)
+        "lp_precision[3]",
+        "lp_device[5]",
+        "lp_models",
+        "lp_unverified",
         "character[3]",
         "scene_character::Scene A[4]",
         f"scene_character::{BOUND_SCENE}[4]",

@@ -572,6 +572,47 @@ def test_liveportrait_offered_exactly_where_describe_says_it_can_run(tmp_path, m
     assert offer.problems("liveportrait", "direct", {}) == []
 
 
+def test_liveportrait_options_come_from_describe_and_reach_the_worker_config(tmp_path, monkeypatch):
+    """models / precision / device / unverified: checked against the renderer's own option list
+    (`describe`), passed only to renderers that take them, and accepted by the worker's config."""
+    from worker.config import load_config
+
+    monkeypatch.setenv("STREAM_ANIMATOR_MODELS", str(tmp_path / "no-weights"))
+    offer = worker_offer()
+    assert offer.renderer_option("liveportrait", "precision")["choices"] == ["auto", "fp16", "fp32"]
+    assert offer.renderer_option("liveportrait", "device")["choices"] == ["auto", "cuda", "dml", "coreml", "cpu"]
+    assert offer.renderer_option("meshwarp", "precision") is None
+    py = tmp_path / "python"
+    py.write_text("")
+    models = tmp_path / "models"
+    models.mkdir()
+    s = ScriptSettings(
+        worker_python=str(py), renderer="liveportrait", lp_models=str(models), lp_precision="fp32",
+        lp_device="cpu", lp_unverified=True,
+    )  # fmt: skip
+    # a models folder / unverified: the renderer checks the files itself, the menu does not refuse it
+    assert s.problems(offer) == []
+    want = {"name": "liveportrait", "models": str(models), "precision": "fp32", "device": "cpu", "unverified": True}
+    for off in (offer, None):
+        cfg_file = tmp_path / "lp.yaml"
+        cfg_file.write_text(json.dumps(s.worker_config(offer=off)))
+        assert load_config(cfg_file)["renderer"] == want
+    # meshwarp takes none of them: not written (the worker would refuse the config)
+    s.renderer = "meshwarp"
+    assert s.worker_config(offer=offer)["renderer"] == {"name": "meshwarp"}
+    assert s.worker_config()["renderer"] == {"name": "meshwarp"}
+    s.renderer = "auto"  # auto passes them on to liveportrait when it picks it
+    assert s.worker_config(offer=offer)["renderer"]["precision"] == "fp32"
+    # defaults are not written; bad values are named
+    assert ScriptSettings(renderer="liveportrait").worker_config()["renderer"] == {"name": "liveportrait"}
+    bad = ScriptSettings(
+        worker_python=str(py), renderer="liveportrait", lp_precision="fp8", lp_models=str(tmp_path / "nope")
+    ).problems(offer)
+    assert f"LivePortrait models folder: {tmp_path / 'nope'} is not a folder" in bad
+    assert "Renderer precision: 'fp8' is not one of auto, fp16, fp32" in bad
+    assert ScriptSettings(lp_precision="fp32").needs_restart(ScriptSettings())
+
+
 # ---- the receiving source, made idempotently by name ----------------------------------------------
 
 

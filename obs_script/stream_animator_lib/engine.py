@@ -460,7 +460,8 @@ class Engine:
         s = self.settings
         if s is None:
             return
-        problems = s.problems(self.offer())
+        offer = self.offer()
+        problems = s.problems(offer)
         if s.output_mode == "nut" and not self.nut_port:
             problems.append("Output: nut needs the Media Source's port")
         if problems:
@@ -469,7 +470,7 @@ class Engine:
             return
         os.makedirs(self.state_dir, exist_ok=True)
         known = {c["id"] for c in self._snap.get("characters") or []}
-        cfg = s.worker_config(self.nut_port, self._desired if self._desired in known else None)
+        cfg = s.worker_config(self.nut_port, self._desired if self._desired in known else None, offer)
         tmp = self.config_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(cfg, f, indent=1)  # JSON is valid YAML

@@ -90,14 +90,30 @@ class Offer:
         modes = [m for m, out in MODE_OUTPUTS.items() if self.outputs.get(out, {}).get("available")]
         return modes + ([current] if current in MODE_OUTPUTS and current not in modes else [])
 
-    def problems(self, renderer: str, mode: str, values: dict[str, tuple[str, Any]]) -> list[str]:
-        """What the worker would refuse, one line each; `values`: setting key -> (label, value)."""
+    def renderer_option(self, renderer: str, name: str) -> dict | None:
+        """One of a renderer's options as `describe` lists it (type, default, choices), or None
+        when that renderer does not take it (meshwarp takes none of liveportrait's)."""
+        for o in self.renderers.get(renderer, {}).get("options", ()):
+            if isinstance(o, dict) and o.get("name") == name:
+                return o
+        return None
+
+    def problems(
+        self, renderer: str, mode: str, values: dict[str, tuple[str, Any]], renderer_opts: dict | None = None
+    ) -> list[str]:
+        """What the worker would refuse, one line each; `values`: setting key -> (label, value);
+        `renderer_opts`: the renderer options the script would pass (name -> value)."""
         out = []
+        opts = renderer_opts or {}
         r = self.renderers.get(renderer)
         if r is None:
             out.append(f"Renderer: {renderer!r} is not one of {', '.join(self.renderers)}")
-        elif not r.get("available"):
-            out.append(f"Renderer: {r.get('reason')}")
+        elif not r.get("available") and not opts.get("models") and not opts.get("unverified"):
+            out.append(f"Renderer: {r.get('reason')}")  # a models folder / unverified: the renderer checks
+        for name, value in opts.items():
+            o = self.renderer_option(renderer, name)
+            if o is not None and "choices" in o and value not in o["choices"]:
+                out.append(f"Renderer {name}: {value!r} is not one of {', '.join(o['choices'])}")
         o = self.outputs.get(MODE_OUTPUTS.get(mode, ""))
         if o is not None and not o.get("available"):
             out.append(f"Output: {o.get('reason')}")

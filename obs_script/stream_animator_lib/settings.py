@@ -43,7 +43,20 @@ RESTART_FIELDS = (
     "mic",
     "mic_file",
     "performance",
+    "lp_models",
+    "lp_precision",
+    "lp_device",
+    "lp_unverified",
 )
+# script setting -> the renderer option it sets (liveportrait's, as `describe` lists them); passed
+# only to renderers that take it and only when it differs from the default
+RENDERER_OPTIONS = {
+    "lp_models": "models",
+    "lp_precision": "precision",
+    "lp_device": "device",
+    "lp_unverified": "unverified",
+}
+RENDERER_OPTION_DEFAULTS = {"lp_models": "", "lp_precision": "auto", "lp_device": "auto", "lp_unverified": False}
 DEFAULT_SPOUT_NAME = "Stream Animator"
 
 
@@ -67,6 +80,11 @@ class ScriptSettings:
     mic_file: str = ""
     lipsync: str = "assist"  # assist: the voice takes the mouth while the face is lost; always; off
     performance: str = "balanced"  # the worker's CPU use beside a game: low | balanced | quality
+    # liveportrait's renderer options (see RENDERER_OPTIONS); unverified files run only when asked
+    lp_models: str = ""  # empty: the installed weights
+    lp_precision: str = "auto"  # auto | fp16 | fp32 (fp32: for GPUs whose FP16 misbehaves)
+    lp_device: str = "auto"  # auto | cuda | dml | coreml | cpu
+    lp_unverified: bool = False
 
     @classmethod
     def defaults(cls) -> dict:
@@ -121,6 +139,8 @@ class ScriptSettings:
                 out.append("Voice file: choose a file (the microphone is set to 'audio or video file')")
             elif not os.path.isfile(self.mic_file):
                 out.append(f"Voice file: {self.mic_file} does not exist")
+        if self.lp_models and not os.path.isdir(self.lp_models):
+            out.append(f"LivePortrait models folder: {self.lp_models} is not a folder")
         if self.lipsync not in LIPSYNC_MODES:
             out.append(f"Lip sync: {self.lipsync!r} is not one of {', '.join(LIPSYNC_MODES)}")
         if offer is not None:
@@ -132,7 +152,7 @@ class ScriptSettings:
                     if name not in ("mirror", "lipsync")
                 },
             }
-            out += offer.problems(self.renderer, self.output_mode, values)
+            out += offer.problems(self.renderer, self.output_mode, values, self.renderer_options())
             levels = offer.choices("performance")
             if levels and self.performance not in levels:
                 out.append(f"Performance: {self.performance!r} is not one of {', '.join(levels)}")
@@ -148,6 +168,19 @@ class ScriptSettings:
             return self.mic_file or None
         return self.mic.strip() or None
 
+    def renderer_options(self, offer: Offer | None = None) -> dict:
+        """The renderer options that differ from their defaults ({option: value}); with `offer`,
+        only those the chosen renderer takes (the worker refuses options a renderer does not take)."""
+        out = {}
+        for name, option in RENDERER_OPTIONS.items():
+            value = getattr(self, name)
+            if value == RENDERER_OPTION_DEFAULTS[name]:
+                continue
+            if offer is not None and offer.renderer_option(self.renderer, option) is None:
+                continue
+            out[option] = value
+        return out
+
     def live_options(self) -> dict:
         """The `set_options` payload: {worker config key: value}."""
         d = asdict(self)
@@ -157,8 +190,17 @@ class ScriptSettings:
         """True when going from `other` to self changes the worker's start-up config."""
         return any(getattr(self, k) != getattr(other, k) for k in RESTART_FIELDS)
 
-    def worker_config(self, nut_port: int | None = None, start_character: str | None = None) -> dict:
+    def _renderer_section(self, offer: Offer | None) -> dict:
+        if offer is None and self.renderer == "meshwarp":
+            return {}
+        return self.renderer_options(offer)
+
+    def worker_config(
+        self, nut_port: int | None = None, start_character: str | None = None, offer: Offer | None = None
+    ) -> dict:
         """The worker's config file (worker/config.py schema), written as JSON, which YAML reads.
+        Renderer options go in only for renderers that take them (`offer`: the worker's own list;
+        without it, none for meshwarp, which takes none of liveportrait's).
 
         `start_character` goes in only when the caller knows the folder has it: a stale name
         would make the worker refuse to start.
@@ -182,7 +224,7 @@ class ScriptSettings:
         return {
             "camera": {"source": self.source_arg()},
             "characters": characters,
-            "renderer": {"name": self.renderer},
+            "renderer": {"name": self.renderer, **self._renderer_section(offer)},
             "motion": {
                 "expression_strength": self.expression_strength,
                 "head_strength": self.head_strength,

@@ -9,11 +9,12 @@ Three transforms of an ONNX graph, each proven numerically in tests/test_livepor
   Add, Transpose): 8 corner gathers from the volume and trilinear weights. Providers without a
   5-D GridSample (DirectML, CoreML, older CUDA builds, TensorRT < 11.2) then run the whole warp
   on the GPU instead of bouncing to the CPU.
-* `to_fp16`: everything in FP16 except ops that need FP32 (the rewrite's coordinate maths,
-  resizes, ranges) and the keypoint -> sampling-coordinate path of the warp (`mark_keypoint_path`:
-  sparse motions and the deformation; measured on LivePortrait's real architecture, that path in
-  FP16 alone puts the image 16 grey levels off); graph inputs and outputs stay FP32, casts sit at
-  the borders.
+* `to_fp16`: everything in FP16 except ops that need FP32 (GridSample and its rewrite whole:
+  coordinates AND the trilinear blend of the gathered corners; resizes, ranges) and the keypoint ->
+  sampling-coordinate path of the warp (`mark_keypoint_path`: sparse motions and the deformation;
+  measured on LivePortrait's real architecture, that path in FP16 alone puts the image 16 grey
+  levels off; the rewritten blend in FP16 costs 0.044 of the 0.084 left on the small build, at no
+  Conv cost); graph inputs and outputs stay FP32, casts sit at the borders.
 
 `prepared_graph(path, Variant(...))` applies what a provider needs, keyed by the source's SHA-256
 and `TRANSFORM_VERSION`, written atomically next to the weights (`.prepared/`).
@@ -34,13 +35,16 @@ from worker.errors import UserError
 
 log = logging.getLogger(__name__)
 
-TRANSFORM_VERSION = 2  # 2: the keypoint path stays FP32
+TRANSFORM_VERSION = 3  # 2: the keypoint path stays FP32; 3: the rewritten GridSample's blend too
 CACHE_DIR = ".prepared"
 # ops kept in FP32 inside an FP16 graph: coordinate maths and ops without good FP16 kernels
 KEEP_FP32_OPS = frozenset(
     {"GridSample", "Resize", "Upsample", "Range", "CumSum", "TopK", "NonMaxSuppression", "RoiAlign"}
 )
 KEEP_FP32_PREFIX = "gs5d_c_"  # the rewrite's coordinate nodes are named with this prefix
+# ... and its data nodes (gathers of the volume, trilinear blend) with this one; both stay FP32 like
+# the native GridSample: memory-bound, no Conv, and the blend in FP16 doubles the image's error
+GS_DATA_PREFIX = "gs5d_d_"
 KP_PATH_PREFIX = "kp32_"  # nodes of the keypoint -> sampling-coordinate path (`mark_keypoint_path`)
 # graph inputs holding keypoints (the published W+G names); their path to GridSample stays FP32
 KEYPOINT_INPUTS = ("kp_driving", "kp_source")
@@ -144,7 +148,7 @@ class _Builder:
 
     def op(self, op_type: str, inputs: list[str], coord: bool = True, out: str | None = None, **attrs) -> str:
         out = out or self.name(op_type.lower())
-        node_name = (KEEP_FP32_PREFIX if coord else "gs5d_d_") + self.name(op_type)
+        node_name = (KEEP_FP32_PREFIX if coord else GS_DATA_PREFIX) + self.name(op_type)
         self.nodes.append(self.h.make_node(op_type, inputs, [out], name=node_name, **attrs))
         return out
 
@@ -263,7 +267,7 @@ def _elem_types(model) -> dict[str, int]:
 
 
 def _keep_fp32(node) -> bool:
-    return node.op_type in KEEP_FP32_OPS or node.name.startswith((KEEP_FP32_PREFIX, KP_PATH_PREFIX))
+    return node.op_type in KEEP_FP32_OPS or node.name.startswith((KEEP_FP32_PREFIX, GS_DATA_PREFIX, KP_PATH_PREFIX))
 
 
 def mark_keypoint_path(model) -> int:
