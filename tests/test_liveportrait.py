@@ -15,11 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from worker.errors import UserError
-from worker.render.liveportrait import Driver, LivePortraitRenderer
-from worker.render.liveportrait import crop as C
-from worker.render.liveportrait import graph_prep as GP
-from worker.render.liveportrait import motion as K
-from worker.render.liveportrait import providers as P
+from worker.render.liveportrait import Driver, LivePortraitRenderer, crop, graph_prep, motion, providers
 from worker.render.liveportrait.networks import SPECS, Network
 from worker.render.liveportrait.standin import (
     FLOAT,
@@ -84,7 +80,7 @@ def test_gridsample_rewrite_matches_the_original(opset, align, padding):
     x = RNG.standard_normal((2, 3, 6, 7, 8)).astype(np.float32)
     g = RNG.uniform(-1.3, 1.3, (2, 5, 4, 3, 3)).astype(np.float32)
     want = _session(m).run(None, {"x": x, "g": g})[0]
-    rewritten, n = GP.rewrite_gridsample_5d(onnx.ModelProto.FromString(m.SerializeToString()))
+    rewritten, n = graph_prep.rewrite_gridsample_5d(onnx.ModelProto.FromString(m.SerializeToString()))
     assert n == 1 and not [nd for nd in rewritten.graph.node if nd.op_type == "GridSample"]
     got = _session(rewritten).run(None, {"x": x, "g": g})[0]
     np.testing.assert_allclose(got, want, atol=2e-6)
@@ -93,7 +89,7 @@ def test_gridsample_rewrite_matches_the_original(opset, align, padding):
 def test_gridsample_rewrite_leaves_4d_alone():
     node = helper.make_node("GridSample", ["x", "g"], ["y"], align_corners=0)
     m = make_model([node], [vi("x", [1, 2, 5, 5]), vi("g", [1, 3, 3, 2])], [vi("y", [1, 2, 3, 3])], {}, 16)
-    _, n = GP.rewrite_gridsample_5d(m)
+    _, n = graph_prep.rewrite_gridsample_5d(m)
     assert n == 0
 
 
@@ -111,23 +107,23 @@ def test_warp_graph_transforms_match(tmp_path):
     def copy():
         return onnx.ModelProto.FromString(m16.SerializeToString())
 
-    up = GP.upgrade_opset(copy(), 20)
-    assert GP.opset_of(up) == 20
+    up = graph_prep.upgrade_opset(copy(), 20)
+    assert graph_prep.opset_of(up) == 20
     modes = {a.s for nd in up.graph.node if nd.op_type == "GridSample" for a in nd.attribute if a.name == "mode"}
     assert modes == {b"linear"}
     np.testing.assert_allclose(_session(up).run(None, feeds)[0], want, atol=1e-7)
-    rw = GP.transform(copy(), GP.Variant(rewrite=True))
+    rw = graph_prep.transform(copy(), graph_prep.Variant(rewrite=True))
     np.testing.assert_allclose(_session(rw).run(None, feeds)[0], want, atol=1e-6)
-    half = GP.transform(copy(), GP.Variant(rewrite=True, fp16=True))
+    half = graph_prep.transform(copy(), graph_prep.Variant(rewrite=True, fp16=True))
     # the keypoint -> sampling-coordinate path (here: the identity grid plus the keypoint shift)
     # stays FP32; the gathers from the volume run in FP16
     assert {i.data_type for i in half.graph.initializer if i.name.startswith("grid0")} == {TensorProto.FLOAT}
-    assert any(nd.name.startswith(GP.KP_PATH_PREFIX) for nd in half.graph.node)
+    assert any(nd.name.startswith(graph_prep.KP_PATH_PREFIX) for nd in half.graph.node)
     assert any(nd.op_type == "Cast" and nd.input[0] == "feature_3d" for nd in half.graph.node)
     assert half.graph.input[0].type.tensor_type.elem_type == FLOAT  # I/O stays FP32
     err = np.abs(_session(half).run(None, feeds)[0] - want).max()
     assert err < 2e-3, err
-    native_half = GP.transform(copy(), GP.Variant(opset20=True, fp16=True))
+    native_half = graph_prep.transform(copy(), graph_prep.Variant(opset20=True, fp16=True))
     assert np.abs(_session(native_half).run(None, feeds)[0] - want).max() < 2e-3
 
 
@@ -135,7 +131,7 @@ def test_fp16_feature_extractor_within_tolerance():
     """F in FP16 vs FP32: within 1e-2 absolute on features of magnitude ~1 (measured ~2e-3)."""
     img = RNG.random((1, 3, 256, 256), dtype=np.float32)
     want = _session(model_F()).run(None, {"img": img})[0]
-    half = GP.to_fp16(model_F())
+    half = graph_prep.to_fp16(model_F())
     got = _session(half).run(None, {"img": img})[0]
     assert got.dtype == np.float32
     assert np.abs(got - want).max() < 1e-2
@@ -144,14 +140,14 @@ def test_fp16_feature_extractor_within_tolerance():
 def test_prepared_graph_is_cached_and_keyed(tmp_path):
     build_models(tmp_path)
     src = tmp_path / "liveportrait" / "warping_spade.onnx"
-    v = GP.Variant(rewrite=True, fp16=True)
-    p1 = GP.prepared_graph(src, v)
-    assert p1.parent == src.parent / ".prepared" and f"t{GP.TRANSFORM_VERSION}" in p1.name
+    v = graph_prep.Variant(rewrite=True, fp16=True)
+    p1 = graph_prep.prepared_graph(src, v)
+    assert p1.parent == src.parent / ".prepared" and f"t{graph_prep.TRANSFORM_VERSION}" in p1.name
     mtime = p1.stat().st_mtime_ns
-    assert GP.prepared_graph(src, v) == p1 and p1.stat().st_mtime_ns == mtime  # not rebuilt
-    assert GP.prepared_graph(src, GP.Variant()) == src  # nothing to do: the source itself
+    assert graph_prep.prepared_graph(src, v) == p1 and p1.stat().st_mtime_ns == mtime  # not rebuilt
+    assert graph_prep.prepared_graph(src, graph_prep.Variant()) == src  # nothing to do: the source itself
     onnx.save(model_W(20), str(src))  # a different source -> a different key
-    p2 = GP.prepared_graph(src, v)
+    p2 = graph_prep.prepared_graph(src, v)
     assert p2 != p1 and p2.is_file()
     assert not list(p1.parent.glob("*.tmp"))
 
@@ -173,22 +169,24 @@ class _FakeOrt:
 
 def test_provider_choice_and_its_reasons():
     cpu = ["CPUExecutionProvider"]
-    c = P.choose("cuda", available=cpu, wheels=["onnxruntime", "onnxruntime-gpu"])
+    c = providers.choose("cuda", available=cpu, wheels=["onnxruntime", "onnxruntime-gpu"])
     assert c.device == "cpu" and "CPU-only 'onnxruntime' is installed beside 'onnxruntime-gpu'" in c.reason
     assert "requested cuda" in c.line() and "\n" not in c.line()
-    c = P.choose("cuda", available=cpu, wheels=["onnxruntime"])
+    c = providers.choose("cuda", available=cpu, wheels=["onnxruntime"])
     assert c.device == "cpu" and "install 'onnxruntime-gpu'" in c.reason
     fake = _FakeOrt(["CUDAExecutionProvider", "CPUExecutionProvider"], "libcudnn.so.9: cannot open shared object")
-    c = P.choose("cuda", ort=fake, wheels=["onnxruntime-gpu"])
+    c = providers.choose("cuda", ort=fake, wheels=["onnxruntime-gpu"])
     assert c.device == "cpu" and "CUDA/cuDNN" in c.reason and "libcudnn" in c.reason
-    c = P.choose("auto", ort=_FakeOrt(["CUDAExecutionProvider", "CPUExecutionProvider"]), wheels=["onnxruntime-gpu"])
+    c = providers.choose(
+        "auto", ort=_FakeOrt(["CUDAExecutionProvider", "CPUExecutionProvider"]), wheels=["onnxruntime-gpu"]
+    )
     assert c.device == "cuda" and c.providers == ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    c = P.choose("auto", ort=_FakeOrt(["DmlExecutionProvider", "CPUExecutionProvider"]), wheels=[])
+    c = providers.choose("auto", ort=_FakeOrt(["DmlExecutionProvider", "CPUExecutionProvider"]), wheels=[])
     assert c.device == "dml" and c.providers[0][0] == "DmlExecutionProvider"
-    if not P.sys.platform.startswith("win"):
-        assert "Windows only" in P.choose("dml", available=cpu, wheels=[]).reason
+    if not providers.sys.platform.startswith("win"):
+        assert "Windows only" in providers.choose("dml", available=cpu, wheels=[]).reason
     with pytest.raises(UserError, match="render.device"):
-        P.choose("tpu")
+        providers.choose("tpu")
 
 
 def test_session_that_fell_back_is_named(models_dir, monkeypatch):
@@ -196,23 +194,23 @@ def test_session_that_fell_back_is_named(models_dir, monkeypatch):
     why: no NVIDIA GPU, or (with one) a CUDA/cuDNN mismatch."""
     from types import SimpleNamespace
 
-    cuda = P.ProviderChoice("cuda", ["CPUExecutionProvider"], "cuda")
+    cuda = providers.ProviderChoice("cuda", ["CPUExecutionProvider"], "cuda")
     no_gpu = SimpleNamespace(found=False, names=(), reason="nvidia-smi not found (no NVIDIA driver)")
-    monkeypatch.setattr(P, "_NVIDIA", [no_gpu])
+    monkeypatch.setattr(providers, "_NVIDIA", [no_gpu])
     net = Network(SPECS["S"], models_dir / SPECS["S"].file, cuda)
     assert net.line.startswith("stitching: CPUExecutionProvider, not CUDAExecutionProvider")
     assert "no NVIDIA GPU found (nvidia-smi not found" in net.line and "\n" not in net.line
     gpu = SimpleNamespace(found=True, names=("NVIDIA GeForce RTX 3060",), reason="nvidia-smi")
-    monkeypatch.setattr(P, "_NVIDIA", [gpu])
+    monkeypatch.setattr(providers, "_NVIDIA", [gpu])
     line = Network(SPECS["S"], models_dir / SPECS["S"].file, cuda).line
     assert "CUDA/cuDNN version mismatch" in line and "RTX 3060" in line
-    c = P.choose("cuda", available=["CPUExecutionProvider"], wheels=["onnxruntime"])
+    c = providers.choose("cuda", available=["CPUExecutionProvider"], wheels=["onnxruntime"])
     assert "install 'onnxruntime-gpu'" in c.reason and "NVIDIA GPU present: NVIDIA GeForce RTX 3060" in c.reason
 
 
 def test_gpu_hint_on_this_machine():
     """The real nvidia-smi probe answers in one clause (here: no driver)."""
-    hint = P.nvidia_hint()
+    hint = providers.nvidia_hint()
     assert hint.startswith(("no NVIDIA GPU found", "NVIDIA GPU present")) and "\n" not in hint
 
 
@@ -228,7 +226,7 @@ def test_cuda_requested_on_this_cpu_only_build_falls_back(models_dir):
 
 
 def test_binding_by_published_names_and_io_binding_on_cpu_ortvalues(models_dir):
-    cpu = P.choose("cpu")
+    cpu = providers.choose("cpu")
     w = Network(SPECS["W"], models_dir / SPECS["W"].file, cpu)
     assert w.in_names == ["feature_3d", "kp_driving", "kp_source"] and w.out_names == ["out"]
     m = Network(SPECS["M"], models_dir / SPECS["M"].file, cpu)
@@ -246,7 +244,7 @@ def test_binding_by_published_names_and_io_binding_on_cpu_ortvalues(models_dir):
 
 
 def test_bad_weights_give_one_line(tmp_path, models_dir):
-    cpu = P.choose("cpu")
+    cpu = providers.choose("cpu")
     src = models_dir / SPECS["W"].file
     data = src.read_bytes()
     bad = tmp_path / "warping_spade.onnx"
@@ -261,7 +259,7 @@ def test_bad_weights_give_one_line(tmp_path, models_dir):
             Network(SPECS["W"], bad, cpu)
         assert str(bad) in str(e.value) and "\n" not in str(e.value), what
         with pytest.raises(UserError) as e:  # the prepared path reads it with onnx first
-            GP.prepared_graph(bad, GP.Variant(fp16=True), tmp_path / "c")
+            graph_prep.prepared_graph(bad, graph_prep.Variant(fp16=True), tmp_path / "c")
         assert str(bad) in str(e.value) and "\n" not in str(e.value), what
     # a valid graph that is not this network: expected and found, in one line
     with pytest.raises(UserError) as e:
@@ -321,19 +319,19 @@ def test_prepare_arrays(renderer):
     a = renderer.prepare_picture(rgba, lm)
     assert a["f_s"].dtype == np.float16 and a["f_s"].shape == (1, 32, 16, 64, 64)
     M = a["crop_M"]
-    inp = C.to_network(C.warp_crop(C.flatten_alpha(rgba), M, 256))
+    inp = crop.to_network(crop.warp_crop(crop.flatten_alpha(rgba), M, 256))
     np.testing.assert_allclose(a["f_s"].astype(np.float32), ref_F(inp), atol=2e-3)  # FP16 storage
-    src = K.Motion.from_outputs(*ref_M(inp))
+    src = motion.Motion.from_outputs(*ref_M(inp))
     np.testing.assert_allclose(a["x_s"], src.keypoints(), atol=1e-3)  # float32 session vs float64 here
     np.testing.assert_allclose(a["x_c"], src.kp, atol=1e-5)
     np.testing.assert_allclose(a["angles"], [src.pitch, src.yaw, src.roll], atol=1e-2)
-    lip_in = K.lip_input(src.keypoints(), float(a["lip_ratio"][0]), 0.0)
+    lip_in = motion.lip_input(src.keypoints(), float(a["lip_ratio"][0]), 0.0)
     np.testing.assert_allclose(a["lip_delta"].ravel(), (lip_in @ W_LIP).ravel(), atol=1e-5)
     # closed lips at rest are left alone
     closed = lm.copy()
     closed[14] = closed[13]
     assert not renderer.prepare_picture(rgba, closed)["lip_delta"].any()
-    np.testing.assert_allclose(C.compose(M, a["crop_inv"]), [[1, 0, 0], [0, 1, 0]], atol=1e-5)  # float32
+    np.testing.assert_allclose(crop.compose(M, a["crop_inv"]), [[1, 0, 0], [0, 1, 0]], atol=1e-5)  # float32
     assert renderer.nets["F"].runs == 2
 
 
@@ -359,8 +357,8 @@ def test_render_end_to_end_runs_F_once_and_caches(renderer, tmp_path):
     assert np.array_equal(outs[0], outs[1])
     assert not np.array_equal(outs[0], outs[3])  # the driver moved: the face moved
     # outside the pasted box the picture is the character's own
-    M_out = C.compose(C.scale_matrix(2.0), arrays["crop_M"].astype(np.float64))
-    outside = C.paste_inputs(rgba, M_out, 512)["pb_mask"][0, 0] == 0
+    M_out = crop.compose(crop.scale_matrix(2.0), arrays["crop_M"].astype(np.float64))
+    outside = crop.paste_inputs(rgba, M_out, 512)["pb_mask"][0, 0] == 0
     assert outside.any() and np.array_equal(outs[3][outside], rgba[outside])
     assert np.array_equal(outs[3][..., 3], rgba[..., 3])  # alpha is the character's
     s = renderer.stats()
@@ -390,19 +388,23 @@ def test_render_output_is_the_expected_function(models_dir):
     out = r.drive(arrays, Driver(f1, l1, 0.1))
 
     def motion_of(frame, landmarks):
-        inp = C.to_network(C.warp_crop(frame, C.crop_matrix(landmarks, 256, C.DRIVER_SCALE, C.DRIVER_VY)))
-        return K.Motion.from_outputs(*ref_M(inp))
+        inp = crop.to_network(
+            crop.warp_crop(frame, crop.crop_matrix(landmarks, 256, crop.DRIVER_SCALE, crop.DRIVER_VY))
+        )
+        return motion.Motion.from_outputs(*ref_M(inp))
 
-    src = K.Motion.from_outputs(*ref_M(C.to_network(C.warp_crop(C.flatten_alpha(rgba), arrays["crop_M"]))))
+    src = motion.Motion.from_outputs(
+        *ref_M(crop.to_network(crop.warp_crop(crop.flatten_alpha(rgba), arrays["crop_M"])))
+    )
     x_s = src.keypoints()
-    x_d = K.relative_keypoints(src, motion_of(f1, l1), motion_of(f0, l0))
-    x_d = K.apply_stitching(x_d, K.stitching_input(x_s, x_d) @ W_S)
+    x_d = motion.relative_keypoints(src, motion_of(f1, l1), motion_of(f0, l0))
+    x_d = motion.apply_stitching(x_d, motion.stitching_input(x_s, x_d) @ W_S)
     sess = _session(model_W())
     img = sess.run(None, {"feature_3d": arrays["f_s"].astype(np.float32), "kp_driving": x_d[None].astype(np.float32),
                           "kp_source": x_s[None].astype(np.float32)})[0]  # fmt: skip
     gen = np.clip(img[0].transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
-    M_out = C.compose(C.scale_matrix(2.0), arrays["crop_M"])
-    want = C.PasteBack(rgba, M_out, 512)(gen)
+    M_out = crop.compose(crop.scale_matrix(2.0), arrays["crop_M"])
+    want = crop.PasteBack(rgba, M_out, 512)(gen)
     assert np.abs(out.astype(int) - want.astype(int)).max() <= 2
 
 
@@ -446,9 +448,9 @@ def test_calibrate_makes_the_next_frame_neutral(renderer):
 
 def test_mirror_flips_the_driver_crop():
     f, lm = _driver_frame(10)
-    M = C.crop_matrix(lm, 256, C.DRIVER_SCALE, C.DRIVER_VY)
-    a = C.warp_crop(f, C.compose(C.mirror_matrix(256), M))
-    b = C.warp_crop(f, M)[:, ::-1]
+    M = crop.crop_matrix(lm, 256, crop.DRIVER_SCALE, crop.DRIVER_VY)
+    a = crop.warp_crop(f, crop.compose(crop.mirror_matrix(256), M))
+    b = crop.warp_crop(f, M)[:, ::-1]
     assert np.abs(a.astype(int) - b.astype(int)).mean() < 1.0
 
 
@@ -507,13 +509,13 @@ def test_fp16_constant_of_shape_default_value():
     ]
     m = make_model(nodes, [vi("x", [2, 3])], [vi("y", [2, 3])], {"k": np.full((2, 3), 2.0, np.float32)}, 17)
     x = RNG.random((2, 3), dtype=np.float32)
-    got = _session(GP.to_fp16(m)).run(None, {"x": x})[0]
+    got = _session(graph_prep.to_fp16(m)).run(None, {"x": x})[0]
     np.testing.assert_allclose(got, 2 * x, atol=2e-3)
 
 
 def test_a_graph_that_fails_in_fp16_runs_in_fp32(models_dir, monkeypatch, caplog):
     """If our FP16 pass ever makes a graph ONNX Runtime refuses, that network runs in FP32."""
-    from worker.render.liveportrait import renderer as R
+    from worker.render.liveportrait.renderer import load_networks
 
     def broken_fp16(model):  # FP16 weights without the casts: a type mismatch on load
         for init in model.graph.initializer:
@@ -521,9 +523,9 @@ def test_a_graph_that_fails_in_fp16_runs_in_fp32(models_dir, monkeypatch, caplog
                 init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
         return model
 
-    monkeypatch.setattr(GP, "to_fp16", broken_fp16)
-    cpu = P.choose("cpu")
-    nets = R.load_networks(models_dir, cpu, precision="fp16")
+    monkeypatch.setattr(graph_prep, "to_fp16", broken_fp16)
+    cpu = providers.choose("cpu")
+    nets = load_networks(models_dir, cpu, precision="fp16")
     assert nets["S"].path == models_dir / SPECS["S"].file  # the FP32 source, not the broken copy
     assert "running liveportrait/stitching.onnx in FP32" in caplog.text
     out = nets["S"].run(np.ones((1, 126), np.float32))[0]
@@ -558,7 +560,7 @@ def test_motion_smoother_cuts_jitter_and_follows_moves():
 
     ratio = jitter(out[20:]) / jitter(noise[20:])
     fast = np.zeros(63, bool)
-    fast[np.repeat(np.isin(np.arange(21), K.EYE_KP + K.LIP_KP), 3)] = True
+    fast[np.repeat(np.isin(np.arange(21), motion.EYE_KP + motion.LIP_KP), 3)] = True
     assert ratio[:3].mean() < 0.21, ratio[:3]
     assert ratio[7:70][~fast].mean() < 0.21 and ratio[7:70][fast].mean() < 0.42, ratio[7:70]
     # a turn: yaw 0 -> 30 degrees over 0.5 s
@@ -572,7 +574,7 @@ def test_motion_smoother_cuts_jitter_and_follows_moves():
     assert lag <= 1, ys
     # a blink on a lid keypoint's exp: 0.05 deep for 3 frames
     sm.reset()
-    k = 7 + 3 * K.EYE_KP[0] + 1
+    k = 7 + 3 * motion.EYE_KP[0] + 1
     v = np.zeros((30, 73))
     v[10:13, k] = -0.05
     ks = np.array([sm(v[i], i / fps)[k] for i in range(30)])

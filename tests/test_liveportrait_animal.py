@@ -11,8 +11,7 @@ from test_liveportrait import _character, _driver_frame
 from worker.characters.assets import CharacterAssets
 from worker.characters.cache import CharacterCache
 from worker.characters.preparer import preparer_tag
-from worker.render.liveportrait import Driver, LivePortraitRenderer
-from worker.render.liveportrait import weights as W
+from worker.render.liveportrait import Driver, LivePortraitRenderer, weights
 from worker.render.liveportrait.renderer import availability
 from worker.render.liveportrait.standin import build_models
 
@@ -21,7 +20,7 @@ from worker.render.liveportrait.standin import build_models
 def both_sets(tmp_path_factory):
     d = tmp_path_factory.mktemp("lp_both")
     build_models(d)
-    build_models(d, prefix=W.ANIMAL_PREFIX)
+    build_models(d, prefix=weights.ANIMAL_PREFIX)
     return d
 
 
@@ -38,7 +37,7 @@ def _assets(cache: CharacterCache, key: str, kind: str) -> CharacterAssets:
 
 
 def _renderer(models_dir, monkeypatch) -> LivePortraitRenderer:
-    monkeypatch.setenv(W.STANDIN_ENV, str(models_dir))
+    monkeypatch.setenv(weights.STANDIN_ENV, str(models_dir))
     return LivePortraitRenderer(size=256, models_dir=models_dir, device="cpu")
 
 
@@ -103,29 +102,29 @@ def test_without_the_animal_set_an_animal_falls_back_with_one_line(
 
 
 def test_manifest_lists_the_animal_set_as_optional():
-    entries = W.load_entries(prefix=W.ANIMAL_PREFIX)
-    names = sorted(e.path.removeprefix(W.ANIMAL_PREFIX) for e in entries)
+    entries = weights.load_entries(prefix=weights.ANIMAL_PREFIX)
+    names = sorted(e.path.removeprefix(weights.ANIMAL_PREFIX) for e in entries)
     assert names == sorted(_spec_files())  # the same six networks as the human set
     base = "https://huggingface.co/warmshao/FasterLivePortrait/resolve/main/liveportrait_animal_onnx/"
-    assert all(e.optional and e.url == base + e.path.removeprefix(W.ANIMAL_PREFIX) for e in entries)
-    human = W.load_entries()
+    assert all(e.optional and e.url == base + e.path.removeprefix(weights.ANIMAL_PREFIX) for e in entries)
+    human = weights.load_entries()
     assert len(human) == 6 and not any(e.optional for e in human) and all(e.sha256 for e in human)
-    md = W.downloader()
+    md = weights.downloader()
     # no published hash for the animal files: the installer fetches only the verifiable ones
     assert md.downloadable(human + entries) == human + [e for e in entries if e.sha256]
-    md.require_verifiable(human + entries, W.default_manifest())  # optional entries never refuse the manifest
+    md.require_verifiable(human + entries, weights.default_manifest())  # optional entries never refuse the manifest
 
 
 def test_availability_is_about_the_human_set(human_only, both_sets, monkeypatch):
-    monkeypatch.setenv(W.STANDIN_ENV, str(human_only))
+    monkeypatch.setenv(weights.STANDIN_ENV, str(human_only))
     assert availability(human_only)[0]
     ok, why = availability(human_only, "animal")
     assert not ok and "liveportrait_animal/" in why
-    monkeypatch.setenv(W.STANDIN_ENV, str(both_sets))
+    monkeypatch.setenv(weights.STANDIN_ENV, str(both_sets))
     assert availability(both_sets, "animal")[0]
 
 
 def _spec_files() -> list[str]:
     from worker.render.liveportrait.networks import SPECS
 
-    return [s.file.removeprefix(W.LP_PREFIX) for s in SPECS.values()]
+    return [s.file.removeprefix(weights.LP_PREFIX) for s in SPECS.values()]

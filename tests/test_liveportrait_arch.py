@@ -21,8 +21,7 @@ import pytest
 from test_liveportrait import _character, _driver_frame
 
 from worker.errors import UserError
-from worker.render.liveportrait import Driver, LivePortraitRenderer
-from worker.render.liveportrait import graph_prep as GP
+from worker.render.liveportrait import Driver, LivePortraitRenderer, graph_prep
 from worker.render.liveportrait.networks import SPECS, Network
 from worker.render.liveportrait.providers import choose
 from worker.tools.liveportrait_graphs import NAMES, derive, sha256
@@ -87,7 +86,7 @@ def test_the_committed_build_is_what_its_record_says():
     ops = {n.op_type for n in onnx.load(str(ARCH / "warping_spade.onnx"), load_external_data=False).graph.node}
     assert {"GridSample", "Conv", "InstanceNormalization", "DepthToSpace", "Softmax"} <= ops
     m16 = onnx.load(str(ARCH / "warping_spade.opset16.onnx"), load_external_data=False)
-    assert GP.opset_of(m16) == 16 and sum(n.op_type == "GridSample" for n in m16.graph.node) == 2
+    assert graph_prep.opset_of(m16) == 16 and sum(n.op_type == "GridSample" for n in m16.graph.node) == 2
 
 
 def test_every_convention_binds_the_right_roles_or_is_refused(sets, inputs):
@@ -144,20 +143,22 @@ def test_rewrite_and_the_gpu_graph_set_hold_their_budgets(sets, inputs, tmp_path
     native, vols = _with_gridsample_outputs(w)
     ref, *ref_vols = _run(native, feeds)
     assert len(vols) == 2
-    rewritten = GP.transform(native, GP.Variant(rewrite=True))
+    rewritten = graph_prep.transform(native, graph_prep.Variant(rewrite=True))
     assert not any(n.op_type == "GridSample" for n in rewritten.graph.node)
     img, *got_vols = _run(rewritten, feeds, ["out", *vols])
     for name, a, b in zip(vols, got_vols, ref_vols, strict=True):
         assert np.abs(a - b).max() < REWRITE_VOLUME_MAX, name
     assert np.abs(img - ref).max() < REWRITE_IMAGE_MAX
     # the opset-16 export (the one GPUs need rewritten most) against the native opset-20 op
-    rw = _run(GP.prepared_graph(sets["opset16"] / SPECS["W"].file, GP.Variant(rewrite=True), tmp_path), feeds)[0]
+    rw = _run(
+        graph_prep.prepared_graph(sets["opset16"] / SPECS["W"].file, graph_prep.Variant(rewrite=True), tmp_path), feeds
+    )[0]
     assert np.abs(rw - ref).max() < REWRITE_IMAGE_MAX
-    gpu_set = GP.prepared_graph(w, GP.Variant(rewrite=True, fp16=True), tmp_path / "gpu")
+    gpu_set = graph_prep.prepared_graph(w, graph_prep.Variant(rewrite=True, fp16=True), tmp_path / "gpu")
     nodes = onnx.load(str(gpu_set)).graph.node
-    marked = [n for n in nodes if n.name.startswith(GP.KP_PATH_PREFIX)]
+    marked = [n for n in nodes if n.name.startswith(graph_prep.KP_PATH_PREFIX)]
     assert len(marked) >= 50  # sparse motions, deformation, identity grids
-    blend = [n for n in nodes if n.name.startswith(GP.GS_DATA_PREFIX)]
+    blend = [n for n in nodes if n.name.startswith(graph_prep.GS_DATA_PREFIX)]
     assert len(blend) == 2 * 26  # per GridSample: 2 transposes, reshape, 8 gathers, 8 muls, 7 adds (FP32)
     err = np.abs(_run(gpu_set, feeds)[0] - ref)
     assert err.max() < FP16_MAX and err.mean() < FP16_MEAN, (err.max(), err.mean())

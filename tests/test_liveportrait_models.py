@@ -11,8 +11,7 @@ import threading
 import pytest
 
 from worker.cli import main
-from worker.render.liveportrait import availability
-from worker.render.liveportrait import weights as W
+from worker.render.liveportrait import availability, weights
 
 NAMES = ("appearance_feature_extractor", "motion_extractor", "warping_spade", "stitching", "stitching_eye",
          "stitching_lip")  # fmt: skip
@@ -58,7 +57,7 @@ def _manifest(tmp_path, server):
 
 
 def test_repository_manifest_has_verified_hashes_for_all_six():
-    entries = W.load_entries()
+    entries = weights.load_entries()
     assert sorted(e.path.split("/")[1][:-5] for e in entries) == sorted(NAMES)
     assert all(e.sha256 and len(e.sha256) == 64 for e in entries)
     assert all(

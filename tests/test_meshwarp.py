@@ -9,8 +9,7 @@ import pytest
 from worker.characters.preprocess import preprocess_image
 from worker.paths import SAMPLE_CHARACTER
 from worker.render.meshwarp import MeshWarpRenderer
-from worker.render.meshwarp import grid as MW
-from worker.render.meshwarp.grid import ForwardMap, invert
+from worker.render.meshwarp.grid import FOLD_DET, GRID, ForwardMap, invert
 from worker.retarget import Retargeter, RetargetOptions
 from worker.tools.sweep import driver_from_character, pose_sweep
 
@@ -76,7 +75,7 @@ def test_skipped_resampling_changes_nothing_visible(char, poses):
 def _min_area_ratio(renderer: MeshWarpRenderer, char, fwd: np.ndarray) -> float:
     """Smallest Jacobian determinant of the forward field over the cells that must not fold,
     by finite differences at every corner of every cell (independent of the guard's algebra)."""
-    g = MW.GRID
+    g = GRID
     grid = renderer._grid(char.size)
     cell = float(grid.nodes[0, 1] - grid.nodes[0, 0])
     p = (fwd + grid.nodes).reshape(2, g, g).astype(np.float64) / cell
@@ -107,7 +106,7 @@ def test_a_pose_that_would_fold_is_scaled_back_to_the_limit(char):
     raw, fwd, drawn = _guarded(r, char, pose)
     assert _min_area_ratio(r, char, raw) < 0.0  # it would fold
     worst = _min_area_ratio(r, char, fwd)
-    assert MW.FOLD_DET - 1e-3 <= worst < MW.FOLD_DET + 0.02, worst  # scaled back just to the limit
+    assert FOLD_DET - 1e-3 <= worst < FOLD_DET + 0.02, worst  # scaled back just to the limit
     moved = np.abs(drawn.landmarks[:, :2] - char.landmarks[:, :2]).max()
     assert moved > 10.0  # ... not frozen
     assert not np.allclose(drawn.landmarks, pose.landmarks)
@@ -130,7 +129,7 @@ def test_poses_that_do_not_fold_are_drawn_as_given(char, poses):
     r = MeshWarpRenderer()
     for pose in poses[::4]:
         raw, fwd, drawn = _guarded(r, char, pose)
-        if _min_area_ratio(r, char, raw) >= MW.FOLD_DET:
+        if _min_area_ratio(r, char, raw) >= FOLD_DET:
             assert drawn is pose and fwd is raw
 
 
@@ -149,7 +148,7 @@ def test_real_footage_never_folds(testdata):
             pose = rt.retarget(face, neutral)
             raw, fwd, drawn = _guarded(r, char, pose)
             folded += _min_area_ratio(r, char, raw) < 0.0
-            assert _min_area_ratio(r, char, fwd) >= MW.FOLD_DET - 1e-3, name
+            assert _min_area_ratio(r, char, fwd) >= FOLD_DET - 1e-3, name
             d_raw = np.abs(pose.landmarks[:, :2] - char.landmarks[:, :2]).max()
             d_drawn = np.abs(drawn.landmarks[:, :2] - char.landmarks[:, :2]).max()
             kept += d_drawn >= 0.8 * d_raw

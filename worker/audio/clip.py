@@ -13,9 +13,12 @@ import os
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
+from av.audio.stream import AudioStream
+from av.video.stream import VideoStream
 
 from worker.audio.features import RATE
 from worker.errors import UserError
@@ -44,11 +47,13 @@ class TalkingClipWriter:
         self.background = background
         self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         self.container = av.open(str(self.tmp), mode="w", format=fmt)
-        self.video = self.container.add_stream(codec, rate=self.fps, options=dict(options))
+        # the codecs are FORMATS' video and AUDIO_CODECS' audio encoders; PyAV's stubs type a stream
+        # by its codec only when the name is a literal
+        self.video = cast(VideoStream, self.container.add_stream(codec, rate=self.fps, options=dict(options)))
         self.video.width = self.video.height = size + size % 2
         self.video.pix_fmt = pix_fmt
         self.video.codec_context.time_base = 1 / self.fps
-        self.audio = self.container.add_stream(AUDIO_CODECS[suffix], rate=AUDIO_RATE, layout="mono")
+        self.audio = cast(AudioStream, self.container.add_stream(AUDIO_CODECS[suffix], rate=AUDIO_RATE, layout="mono"))
         self.audio.codec_context.time_base = Fraction(1, AUDIO_RATE)
         self._chunks: Iterator[np.ndarray] = iter(())
         self._pcm = np.zeros(0, np.float32)  # the voice not yet encoded, from sample self._pcm_at on

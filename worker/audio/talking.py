@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from worker.characters.assets import CharacterAssets
 from worker.errors import UserError
 from worker.retarget.retargeter import Retargeter, RetargetOptions
 from worker.track.face_state import FaceState
+
+if TYPE_CHECKING:
+    from worker.track.mediapipe_tracker import FaceTracker  # imported when a driver video is tracked
 
 PACKAGE_FORMAT = 2
 MAX_AUDIO_S = limits.RENDER_VOICE_S
@@ -135,6 +139,7 @@ def lipsync_package(
             raise UserError(f"{audio_file}: the audio stream is empty")
         t1 = t0
     else:
+        assert make_samples is not None, "a voice clip needs an audio file or make_samples"
         samples = np.asarray(make_samples(), np.float32)
         n = len(samples)
         t1 = time.perf_counter()
@@ -179,7 +184,7 @@ class TalkingRenderer:
         self._faces: list[FaceState] = []
         self._neutral: FaceState | None = None
         self._source = None
-        self._tracker = None
+        self._tracker: FaceTracker | None = None
         if self.driver is not None:
             from worker.capture.video import VideoFileSource
 

@@ -27,12 +27,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _built_set() -> Path:
     """The full-size random-weight build in the user cache (made once by the builder tool)."""
-    from worker.tools import liveportrait_graphs as B
+    from worker.tools import liveportrait_graphs
 
-    root = B.env_dir().parent / "liveportrait-arch-full"
+    root = liveportrait_graphs.env_dir().parent / "liveportrait-arch-full"
     models = root / "published"
     if not (models / "warping_spade.onnx").is_file() or not (root / "BUILD.json").is_file():
-        rc = B.main(["--size", "full", "--out", str(root), "--conventions", "published"])
+        rc = liveportrait_graphs.main(["--size", "full", "--out", str(root), "--conventions", "published"])
         if rc != 0:
             from worker.errors import UserError
 

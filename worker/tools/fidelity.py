@@ -44,6 +44,7 @@ import contextlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -56,7 +57,22 @@ from worker.track.face_state import FaceState
 
 DRIVERS = ("d0", "d3", "d9", "d12")
 CHARACTERS = ("s9", "s10", "s12", "s42")
-TARGETS = {
+
+
+class Targets(TypedDict):
+    """The pass marks of one pair: least r's, most jitter, (low, high) gains."""
+
+    mouth_r: float
+    eye_r: float
+    roll_r: float
+    yaw_r: float
+    gain: tuple[float, float]
+    jitter: float
+    eye_each_r: float
+    eye_each_gain: tuple[float, float]
+
+
+TARGETS: Targets = {
     "mouth_r": 0.95,
     "eye_r": 0.9,
     "roll_r": 0.93,
@@ -217,10 +233,10 @@ def eye_closure(aperture: list[float]) -> np.ndarray:
     return 1.0 - x / max(float(np.percentile(x[ok], 90)), 1e-6)
 
 
-def eye_each(drv: Signals, out: Signals) -> dict:
+def eye_each(drv: Signals, out: Signals) -> dict[str, tuple[float | None, float | None]]:
     """{"left"/"right": (r, gain)} of each eye's closure, output against the driver's same eye;
     (None, None) where the driver's eye closes by less than EYE_MIN_RANGE."""
-    res = {}
+    res: dict[str, tuple[float | None, float | None]] = {}
     for side, d, o in (("left", drv.eye_l, out.eye_l), ("right", drv.eye_r, out.eye_r)):
         dc, oc = eye_closure(d), eye_closure(o)
         rng = _range(list(dc))
@@ -254,9 +270,11 @@ def track_driver(path: Path, max_frames: int | None = None) -> tuple[list[FaceSt
     """Every frame's tracked state (smoothed, as the live pipeline has it) and the neutral then."""
     from worker.track.mediapipe_tracker import FaceTracker
 
-    states, neutrals = [], []
+    states: list[FaceState] = []
+    neutrals: list[FaceState | None] = []
     with FaceTracker() as tracker:
         for f in track_frames(read_video(path, max_frames), tracker, StageTimes()):
+            assert f.face is not None  # track_frames fills in every frame's face
             states.append(f.face)
             neutrals.append(f.neutral)
     return states, neutrals
@@ -319,6 +337,8 @@ def run_pair(
     with FaceTracker(smoothing=False) as retrack, floor_ctx as floor_track:
         for f in animate(tracked, assets, renderer, times, options or RetargetOptions(idle=False)):
             face, pose = f.face, f.pose
+            # the frames are tracked, and a pose-drawing renderer fills in the pose and the picture
+            assert face is not None and pose is not None and f.rgba is not None
             drv.add(face.landmarks if face.landmarks is not None and face.found else None)
             raw.add(face.raw_landmarks if face.found else None)
             drawn.add(pose.landmarks)
@@ -329,7 +349,7 @@ def run_pair(
                 tex.add(np.ascontiguousarray(seen[..., ::-1]))
             found += int(m.found)
             out.add(m.landmarks if m.found else None)
-            if moved is not None:
+            if moved is not None and floor_track is not None:  # both with `floor`
                 m = floor_track.measure(flatten(moved(pose)), face.timestamp)
                 rigid.add(m.landmarks if m.found else None)
     d_roll, d_yaw, d_mouth = _range(drv.roll), _range(drv.yaw), _range(drv.mouth)

@@ -28,10 +28,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from worker.errors import UserError
+
+if TYPE_CHECKING:
+    from onnx import NodeProto, TensorProto  # onnx itself is imported where a graph is built
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +135,8 @@ class _Builder:
 
         self.h = helper
         self.prefix = prefix
-        self.nodes = []
-        self.inits = []
+        self.nodes: list[NodeProto] = []
+        self.inits: list[TensorProto] = []
         self.n = 0
 
     def name(self, s: str) -> str:
@@ -214,6 +218,7 @@ def _rewrite_one(node, b: _Builder):
                 val = b.op("Gather", [rows, lin], coord=False, axis=0)  # N x Do x Ho x Wo x C
                 term = b.op("Mul", [val, w], coord=False)
                 acc = term if acc is None else b.op("Add", [acc, term], coord=False)
+    assert acc is not None  # the loops above add eight terms
     b.op("Transpose", [acc], coord=False, out=Y, perm=[0, 4, 1, 2, 3])
 
 

@@ -105,9 +105,10 @@ def choose(device: str = "auto", ort=None, available: list[str] | None = None, w
         raise UserError(f"render.device: unknown device {device!r} (choose from {', '.join(DEVICES)})")
     if ort is None:
         try:
-            import onnxruntime as ort
+            import onnxruntime
         except ImportError as e:
             raise UserError(f"onnxruntime cannot be imported ({e}); reinstall (python3 installer/install.py)") from e
+        ort = onnxruntime
     available = list(ort.get_available_providers()) if available is None else list(available)
     wheels = ort_wheels() if wheels is None else list(wheels)
     cpu = [PROVIDER["cpu"]]

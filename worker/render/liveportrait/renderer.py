@@ -47,8 +47,7 @@ from worker.characters.assets import CharacterAssets
 from worker.characters.preparer import CutOut
 from worker.errors import UserError
 from worker.render.base import FrameInput, Renderer
-from worker.render.liveportrait import crop as C
-from worker.render.liveportrait import motion as K
+from worker.render.liveportrait import crop, motion
 from worker.render.liveportrait.graph_prep import (
     CACHE_DIR,
     GEN_SIZE_KEY,
@@ -262,7 +261,7 @@ class _Character:
     def __init__(self, arrays: dict[str, np.ndarray], nets: dict[str, Network], size: int):
         a = arrays
         self.nets = nets  # the network set the arrays were prepared with: M, stitching, W+G per frame
-        self.src = K.Motion(
+        self.src = motion.Motion(
             float(a["angles"][0]), float(a["angles"][1]), float(a["angles"][2]),
             a["t"].astype(np.float64), a["exp"].astype(np.float64), float(a["scale"][0]), a["x_c"].astype(np.float64),
         )  # fmt: skip
@@ -278,16 +277,18 @@ class _Character:
         h, w = image.shape[:2]
         base = image if (w, h) == (size, size) else cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
         to_picture = np.array([[w / size, 0.0, 0.0], [0.0, h / size, 0.0]])
-        M_out = C.compose(C.scale_matrix(self.gen / 256.0), C.compose(a["crop_M"].astype(np.float64), to_picture))
+        M_out = crop.compose(
+            crop.scale_matrix(self.gen / 256.0), crop.compose(a["crop_M"].astype(np.float64), to_picture)
+        )
         # everything fixed lives on the device once (f_s, and the paste-back's maps); per frame
         # only the keypoints move, and one copy comes out
         fixed = {0: a["f_s"].astype(np.float32)}
         if self.on_device:
-            pb = C.paste_inputs(base, M_out, self.gen)
+            pb = crop.paste_inputs(base, M_out, self.gen)
             fixed.update({3 + i: pb[k] for i, k in enumerate(PASTE_INPUTS)})
             self.paste = None
         else:
-            self.paste = C.PasteBack(base, M_out, self.gen)
+            self.paste = crop.PasteBack(base, M_out, self.gen)
         self.warp: Bound = W.bind(fixed)
         self.size = size
 
@@ -359,11 +360,11 @@ class LivePortraitRenderer(Renderer):
         self.smoother = MotionSmoother() if smoothing else None
         self.idle = Idle() if idle else None
         self.cache = RenderCache(capacity=cache_frames, hold=hold)
-        excluded = (K.EYE_KP if eye_retarget else ()) + (K.LIP_KP if lip_retarget else ())
-        self.exp_mask = K.region_mask(excluded) if excluded else None
+        excluded = (motion.EYE_KP if eye_retarget else ()) + (motion.LIP_KP if lip_retarget else ())
+        self.exp_mask = motion.region_mask(excluded) if excluded else None
         self._char: _Character | None = None
         self._char_id: tuple | None = None
-        self.neutral: K.Motion | None = None
+        self.neutral: motion.Motion | None = None
         self.neutral_ratios: np.ndarray | None = None
         self._calibrate = True
         self._last: np.ndarray | None = None  # last driving vector (for face loss)
@@ -477,17 +478,17 @@ class LivePortraitRenderer(Renderer):
             raise UserError(f"liveportrait.prepare: expected (478, 3) landmarks, got {lm.shape}")
         set_name = self.net_set(kind)
         nets = self._nets(set_name)
-        M = C.crop_matrix(lm, 256, C.SOURCE_SCALE, C.SOURCE_VY)
-        inp = C.to_network(C.warp_crop(C.flatten_alpha(rgba), M, 256))
+        M = crop.crop_matrix(lm, 256, crop.SOURCE_SCALE, crop.SOURCE_VY)
+        inp = crop.to_network(crop.warp_crop(crop.flatten_alpha(rgba), M, 256))
         f_s = nets["F"].run(inp)[0]
-        src = K.Motion.from_outputs(*nets["M"].run(inp))
+        src = motion.Motion.from_outputs(*nets["M"].run(inp))
         x_s = src.keypoints()
         eye_l, eye_r = eye_openness(lm)
         lip = lip_ratio(lm)
         # lip normalisation (LivePortrait's): close lips that are open at rest, leave closed ones alone
-        lip_delta = np.zeros((K.N_KP, 3))
+        lip_delta = np.zeros((motion.N_KP, 3))
         if lip >= LIP_NORMALIZE_THRESHOLD:
-            lip_delta = nets["lip"].run(K.lip_input(x_s, lip, 0.0))[0].reshape(K.N_KP, 3)
+            lip_delta = nets["lip"].run(motion.lip_input(x_s, lip, 0.0))[0].reshape(motion.N_KP, 3)
         return {
             "f_s": np.ascontiguousarray(f_s, np.float16),
             "x_c": src.kp.astype(np.float32),
@@ -501,8 +502,8 @@ class LivePortraitRenderer(Renderer):
             "eye_ratio": np.array([eye_l, eye_r], np.float32),
             "lip_ratio": np.array([lip], np.float32),
             "crop_M": M.astype(np.float32),
-            "crop_inv": C.invert(M).astype(np.float32),
-            "paste_mask": C.feather_mask(256),
+            "crop_inv": crop.invert(M).astype(np.float32),
+            "paste_mask": crop.feather_mask(256),
             "net_set": np.array([SET_NAMES.index(set_name)], np.uint8),
             "image": np.ascontiguousarray(rgba),
         }
@@ -510,15 +511,20 @@ class LivePortraitRenderer(Renderer):
     def _character(self, arrays: dict[str, np.ndarray]) -> _Character:
         # by content, not identity: a cache may hand out fresh (memory-mapped) arrays per call
         set_name = SET_NAMES[int(np.asarray(arrays["net_set"])[0])]
-        key = (np.asarray(arrays["x_s"]).tobytes(), np.asarray(arrays["crop_M"]).tobytes(), arrays["image"].shape)
-        key += (set_name,)
-        if self._char_id != key:
-            if self._char is not None and self._char.nets is not self.sets.get(set_name):
+        key = (
+            np.asarray(arrays["x_s"]).tobytes(),
+            np.asarray(arrays["crop_M"]).tobytes(),
+            arrays["image"].shape,
+            set_name,
+        )
+        ch = self._char
+        if ch is None or self._char_id != key:  # (the two are set and cleared together)
+            if ch is not None and ch.nets is not self.sets.get(set_name):
                 self._calibrate = True  # the other set's motion extractor: its neutral does not carry over
-            self._char = _Character(arrays, self._nets(set_name), self.size)
+            ch = self._char = _Character(arrays, self._nets(set_name), self.size)
             self._char_id = key
             self.cache.clear()
-        return self._char
+        return ch
 
     # ------------------------------------------------------------------ per frame
 
@@ -530,18 +536,20 @@ class LivePortraitRenderer(Renderer):
         """[pitch, yaw, roll, t, log s, exp(63), eye L, eye R, lip] of the driver's frame, by the
         motion extractor of the current character's set."""
         nets = self._char.nets if self._char is not None else self.nets
+        landmarks, frame = drv.landmarks, drv.frame
+        assert landmarks is not None and frame is not None  # drive() comes here only with both
         t0 = self.meter.start()
-        M = C.crop_matrix(drv.landmarks, 256, C.DRIVER_SCALE, C.DRIVER_VY)
+        M = crop.crop_matrix(landmarks, 256, crop.DRIVER_SCALE, crop.DRIVER_VY)
         if self.mirror:
-            M = C.compose(C.mirror_matrix(256), M)
-        crop = C.warp_crop(drv.frame, M, 256)
-        inp = C.to_network(crop[..., ::-1] if drv.bgr else crop)
-        eye_l, eye_r = eye_openness(drv.landmarks)
+            M = crop.compose(crop.mirror_matrix(256), M)
+        face = crop.warp_crop(frame, M, 256)
+        inp = crop.to_network(face[..., ::-1] if drv.bgr else face)
+        eye_l, eye_r = eye_openness(landmarks)
         if self.mirror:
             eye_l, eye_r = eye_r, eye_l
-        ratios = [eye_l, eye_r, lip_ratio(drv.landmarks)]
+        ratios = [eye_l, eye_r, lip_ratio(landmarks)]
         self.meter.stop("crop", t0)
-        m = K.Motion.from_outputs(*nets["M"].run(inp))
+        m = motion.Motion.from_outputs(*nets["M"].run(inp))
         return np.concatenate([m.vector(), ratios])
 
     def driving_keypoints(self, ch: _Character, v: np.ndarray | None) -> np.ndarray:
@@ -554,30 +562,30 @@ class LivePortraitRenderer(Renderer):
             drv_ratios = None
         else:
             drv = src.from_vector(v[:70])
-            x_d = K.relative_keypoints(
+            x_d = motion.relative_keypoints(
                 src, drv, self.neutral, self.expression_strength, self.head_strength, self.exp_mask
             )
             drv_ratios = v[70:]
             if self.normalize_lip and not self.lip_retarget:
                 x_d = x_d + ch.lip_delta
+        n = self.neutral_ratios  # set with the neutral: there whenever drv_ratios is
         if self.eye_retarget:
             target = float(np.mean(ch.eye_ratio))
-            if drv_ratios is not None:
-                n = self.neutral_ratios
+            if drv_ratios is not None and n is not None:
                 gain = 0.5 * (drv_ratios[0] / max(n[0], 1e-3) + drv_ratios[1] / max(n[1], 1e-3))
                 target *= 1.0 + self.expression_strength * (gain - 1.0)
             target = float(np.clip(target, 0.0, 0.8))
-            d = ch.nets["eye"].run(K.eye_input(ch.x_s, ch.eye_ratio[0], ch.eye_ratio[1], target))[0]
-            x_d = K.apply_delta(x_d, d)
+            d = ch.nets["eye"].run(motion.eye_input(ch.x_s, ch.eye_ratio[0], ch.eye_ratio[1], target))[0]
+            x_d = motion.apply_delta(x_d, d)
         if self.lip_retarget:
             target = ch.lip_ratio
-            if drv_ratios is not None:
-                target += self.expression_strength * (drv_ratios[2] - self.neutral_ratios[2])
+            if drv_ratios is not None and n is not None:
+                target += self.expression_strength * (drv_ratios[2] - n[2])
             target = float(np.clip(target, 0.0, 1.2))
-            d = ch.nets["lip"].run(K.lip_input(ch.x_s, ch.lip_ratio, target))[0]
-            x_d = K.apply_delta(x_d, d)
+            d = ch.nets["lip"].run(motion.lip_input(ch.x_s, ch.lip_ratio, target))[0]
+            x_d = motion.apply_delta(x_d, d)
         if self.stitching:
-            x_d = K.apply_stitching(x_d, ch.nets["S"].run(K.stitching_input(ch.x_s, x_d))[0])
+            x_d = motion.apply_stitching(x_d, ch.nets["S"].run(motion.stitching_input(ch.x_s, x_d))[0])
         return x_d
 
     def draw(self, assets: CharacterAssets, inp: FrameInput) -> np.ndarray:
@@ -628,7 +636,7 @@ class LivePortraitRenderer(Renderer):
                 b = float(np.clip(driver.lost_blend, 0.0, 1.0))
                 v = (1.0 - b) * self._last + b * rest
                 if self.idle is not None and b > 0:
-                    v = self._idle_life(v, b, driver.timestamp)
+                    v = self._idle_life(self.idle, v, b, driver.timestamp)
         x_d = self.driving_keypoints(ch, v)
         self.meter.stop("motion", t0)
         frame, key = self.cache.lookup(x_d)
@@ -636,7 +644,7 @@ class LivePortraitRenderer(Renderer):
             return frame.copy()
         img = ch.warp(x_d.astype(np.float32), ch.x_s32)[0]
         t0 = self.meter.start()
-        if ch.on_device:
+        if ch.paste is None:  # on the device: W+G pasted it
             out = img.reshape(ch.size, ch.size, 4)
         else:
             out = ch.paste(self._to_rgb(img))
@@ -644,9 +652,10 @@ class LivePortraitRenderer(Renderer):
         self.cache.store(key, x_d, out)
         return out.copy()
 
-    def _idle_life(self, v: np.ndarray, b: float, t: float) -> np.ndarray:
+    @staticmethod
+    def _idle_life(idle: Idle, v: np.ndarray, b: float, t: float) -> np.ndarray:
         """The retarget stage's idle motion (sway, breathing, blinks) mixed in by `b`."""
-        m = self.idle.sample(t)
+        m = idle.sample(t)
         v = v.copy()
         v[0:3] += b * np.array([m.pitch, m.yaw, m.roll])
         v[4] += b * m.dy * IOD_IN_KP_UNITS

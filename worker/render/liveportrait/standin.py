@@ -93,7 +93,7 @@ _M_OUT = (("pitch", [1, 66]), ("yaw", [1, 66]), ("roll", [1, 66]), ("t", [1, 3])
 
 def model_M(opset=16):
     _, _, helper, _ = _onnx()
-    inits = {}
+    inits: dict[str, np.ndarray] = {}
     nodes = [mean_node("img", "m", [2, 3], 0, opset, inits)]
     outs = []
     for k, shape in _M_OUT:
@@ -127,7 +127,7 @@ GRID = identity_grid(16, 64, 64)
 def model_W(opset=16, size=512):
     _, _, helper, _ = _onnx()
     mode = "linear" if opset >= 20 else "bilinear"
-    inits = {}
+    inits: dict[str, np.ndarray] = {}
     nodes = [
         helper.make_node("Sub", ["kp_driving", "kp_source"], ["dk"]),
         mean_node("dk", "dm", [1], 1, opset, inits),

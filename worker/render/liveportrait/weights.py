@@ -70,6 +70,8 @@ def installer_module(stem: str):
     if path is None or not path.is_file():
         raise UserError(f"installer/{stem}.py: not found (the worker does not run from a source checkout)")
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:  # (a .py file always has both)
+        raise UserError(f"installer/{stem}.py: cannot be loaded as a module")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     spec.loader.exec_module(mod)

@@ -119,20 +119,20 @@ class EyeRig:
         idx = (u + f(1.3)) * f((k - 1) / 2.6)
         look = cv2.remap(table, idx, np.zeros_like(idx), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         uf, lf, uo, lo = look[..., 0], look[..., 1], look[..., 2], look[..., 3]
-        ap = f(ap)
-        top, bot = f(top), f(bot)
+        ap_32 = f(ap)
+        top_32, bot_32 = f(top), f(bot)
         # shut lids meet on the upper lash line; the lid margins are pulled a little away from
         # the eyeball as they close, else its dark rim shows as a slit between them
         open_gap = lo - uo
         closed = _unit(one - (lf - uf) / np.maximum(open_gap, eps))
-        closed *= _unit(open_gap / (f(0.5) * ap))  # and fades out towards the corners
-        uo_s = uo + closed * (f(LASH_BAND) * ap)
-        lo_s = lo + closed * (f(0.3) * ap)
-        above = top + (v - top) * (uo_s - top) / np.maximum(uf - top, eps)
+        closed *= _unit(open_gap / (f(0.5) * ap_32))  # and fades out towards the corners
+        uo_s = uo + closed * (f(LASH_BAND) * ap_32)
+        lo_s = lo + closed * (f(0.3) * ap_32)
+        above = top_32 + (v - top_32) * (uo_s - top_32) / np.maximum(uf - top_32, eps)
         inside = uo_s + (v - uf) * (lo_s - uo_s) / np.maximum(lf - uf, eps)
-        below = lo_s + (v - lf) * (bot - lo_s) / np.maximum(bot - lf, eps)
+        below = lo_s + (v - lf) * (bot_32 - lo_s) / np.maximum(bot_32 - lf, eps)
         vs = np.where(v < uf, above, np.where(v < lf, inside, below))
-        vs = np.where((v < top) | (v > bot) | (np.abs(u) > f(1.3)), v, vs)
+        vs = np.where((v < top_32) | (v > bot_32) | (np.abs(u) > f(1.3)), v, vs)
         qx = f(origin[0]) + f(half) * (u * f(ax[0]) + vs * f(n[0]))
         qy = f(origin[1]) + f(half) * (u * f(ax[1]) + vs * f(n[1]))
         full_map[y0:y1, x0:x1] = cv2.remap(full_map, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -147,7 +147,7 @@ class EyeRig:
             n,
             1.0,
             float(self.up_uv[:, 1].min()),
-            float(up_f[:, 1].max()) + LASH_WIDTH * float(ap),
+            float(up_f[:, 1].max()) + LASH_WIDTH * float(ap_32),
             full_map.shape,
         )
         if lid is None:
@@ -164,7 +164,7 @@ class EyeRig:
         g = _unit((v - uo) / np.maximum(uf - uo, f(1e-3)))
         g[v > uf] = 0.0  # below the lashes is the lower lid: as drawn
         shade = g * g * f(LID_SHADE)
-        shade += _unit(one - np.abs(v - uf) / f(LASH_WIDTH * ap)) * f(LASH_DARK)
+        shade += _unit(one - np.abs(v - uf) / f(LASH_WIDTH * ap_32)) * f(LASH_DARK)
         shade *= t * t * (f(3.0) - f(2.0) * t)
         return LidPatch(box, shade, (ly0, ly1, lx0, lx1))
 

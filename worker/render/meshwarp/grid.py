@@ -222,18 +222,18 @@ def invert(
     cold = p - fwd
     x = cold if start is None else p + start
     lim = np.float32(3.0) * fmap.cell  # never jump more than a few grid cells in one step
-    solved = None  # once most nodes are done: all of them, the rest filled in at the end
-    ids = None  # then: which nodes are still going
+    solved: np.ndarray | None = None  # once most nodes are done: all of them, the rest filled in at the end
+    ids: np.ndarray | None = None  # then: which nodes are still going
     prev, step = x, None
-    prev_r = None
+    prev_r = None  # (set with step, after the first one)
     for i in range(steps):
         y, jx, jy = fmap.at(x)
         r, rn = _residual(y, p)
         if i == 0 and start is not None and (far := rn > WARM_FAR_PX).any():
             x, y, jx, jy, r, rn = _cold_where_better(fmap, far, cold, p, x, y, jx, jy, r, rn)
         n = _newton_step(r, jx, jy, fmap, lim)
-        worse = None if prev_r is None else rn > prev_r + np.float32(1e-3)
-        if worse is not None and worse.any():  # go back and take half the last step
+        # a node's residual got worse: go back and take half the last step
+        if prev_r is not None and step is not None and (worse := rn > prev_r + np.float32(1e-3)).any():
             step = np.where(worse, step * np.float32(0.5), n)
             prev = np.where(worse, prev, x)
             prev_r = np.where(worse, prev_r, rn)
@@ -248,7 +248,7 @@ def invert(
         if not len(left):
             break
         if len(left) * 4 < len(going):  # few left: go on with those only
-            if solved is None:
+            if solved is None or ids is None:  # (both None or neither)
                 solved, ids = x, left
             else:
                 solved[:, ids] = x

@@ -217,10 +217,10 @@ OWN_MIN_GAP = 0.03  # inter-ocular units: a drawn mouth open this far shows its 
 def _drawn_gap(drawn: np.ndarray, u: np.ndarray, half_now: float) -> np.ndarray | None:
     """The picture's own inner-lip gap at each pixel's u, in pixels of the posed mouth (scaled by
     its width), or None where the drawn mouth is (nearly) shut."""
-    from worker.retarget import geometry as G
+    from worker.retarget import geometry
 
-    _, _, iod = G.canonical_frame(drawn)
-    if G.mouth_gap(drawn) < OWN_MIN_GAP * iod:
+    _, _, iod = geometry.canonical_frame(drawn)
+    if geometry.mouth_gap(drawn) < OWN_MIN_GAP * iod:
         return None
     (lx, ly), (rx, ry) = drawn[L.MOUTH_CORNERS[0], :2].tolist(), drawn[L.MOUTH_CORNERS[1], :2].tolist()
     half = max(math.hypot(rx - lx, ry - ly) * 0.5, 1.0)

@@ -220,7 +220,7 @@ def mouth_palette(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
 
     lip = mean(lips, (170.0, 90.0, 90.0))
     sk = mean(skin, (200.0, 160.0, 140.0))
-    hsv = cv2.cvtColor(np.uint8([[np.clip(sk, 0, 255)]]), cv2.COLOR_RGB2HSV)[0, 0]
+    hsv = cv2.cvtColor(np.array([[np.clip(sk, 0, 255)]], np.uint8), cv2.COLOR_RGB2HSV)[0, 0]
     sat = float(hsv[1]) / 255.0
     bright = float(hsv[2]) / 255.0
     return np.array([lip, sk, [sat, bright, 0.0]], np.float32)
