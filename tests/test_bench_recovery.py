@@ -56,3 +56,18 @@ def test_bad_rounds_are_one_line(tmp_path):
         cwd=tmp_path,
     )
     assert r.returncode == 2 and r.stderr.strip() == "error: --runs and --kills must be at least 1"
+
+
+def test_the_bench_kills_a_worker_the_script_counts_as_healthy():
+    """bench --recovery measures a one-off crash: it waits as long as the script's back-off takes to
+    call a run healthy (after which the restart comes at its first, shortest delay)."""
+    from pathlib import Path
+
+    from worker.tools.recovery import HEALTHY_S
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "obs_script"))
+    from stream_animator_lib.backoff import Backoff
+
+    b = Backoff()
+    assert b.healthy_after == HEALTHY_S
+    assert b.next_delay(HEALTHY_S) == b.first == 0.2

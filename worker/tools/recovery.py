@@ -38,6 +38,10 @@ from worker.paths import SAMPLE_CHARACTER, SAMPLE_DRIVER, shared_testdata
 SOURCE = "Animated Character"  # the script's source
 FROZEN_TARGET_S = 2.0  # issue 26.18: the picture frozen under 2 s after a worker crash
 SETTLE_S = 0.3  # after the kill, before the frozen picture is taken
+# A crash after a healthy run: the OBS script restarts after 0.2 s once its worker has been up this long
+# (obs_script/stream_animator_lib/backoff.py, Backoff.healthy_after); a worker killed sooner counts as a
+# crash loop and waits 1, 2, 4 ... s, which is the back-off at work, not recovery as a streamer sees it
+HEALTHY_S = 20.0
 MOVED_LEVEL = 1.0  # mean |difference| (0-255) between screenshots that counts as a moving picture
 
 
@@ -127,6 +131,14 @@ def _wait_moving(run, timeout: float, width: int) -> float:
             return t
         prev = img
     raise RuntimeError(f"the picture in OBS did not move within {timeout:.0f} s")
+
+
+def _wait_healthy(run) -> None:
+    """Until the worker has streamed for HEALTHY_S (at least 1 s more), so that its kill is a one-off crash."""
+    import psutil
+
+    up = time.time() - psutil.Process(run.status()["worker_pid"]).create_time()
+    time.sleep(max(1.0, HEALTHY_S + 0.5 - up))
 
 
 def _kill_and_watch(run, width: int, timeout: float, log_path: Path) -> dict[str, Any]:
@@ -225,7 +237,7 @@ def _one_obs(
         log_path = logs[0] if logs else run.state_dir / "missing.log"
         for _ in range(kills):
             _wait_moving(run, 30.0, width)
-            time.sleep(1.0)  # a worker that has been streaming for a moment
+            _wait_healthy(run)
             result["kills"].append(_kill_and_watch(run, width, 30.0, log_path))
         return result
     finally:
