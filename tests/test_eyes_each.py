@@ -56,14 +56,16 @@ def test_a_wink_stays_a_wink(char, side):
     eyes = (0.0, 1.0) if side == "left" else (1.0, 0.0)
     left, right = _read_back(char, eyes)
     shut, other = (left, right) if side == "left" else (right, left)
-    # measured on the bundled photo: the winking eye reads 0.6-0.8 closed, the other within 0.1 of open
-    assert shut >= 0.45, (left, right)
-    assert abs(other) <= 0.15, (left, right)
+    # measured on the bundled photo: the winking eye reads 0.88 (left) and 0.73 (right) closed, the
+    # other within 0.06 of open (before the lash line and the evened-out lid: 0.85 and 0.59)
+    assert shut >= 0.65, (left, right)
+    assert abs(other) <= 0.12, (left, right)
 
 
 def test_a_blink_closes_both(char):
     left, right = _read_back(char, (0.0, 0.0))
-    assert left >= 0.45 and right >= 0.45, (left, right)
+    # measured: 0.96 and 0.84 (before the lash line and the evened-out lid: 0.95 and 0.68)
+    assert left >= 0.75 and right >= 0.75, (left, right)
 
 
 def test_a_neutral_taken_during_a_wink_keeps_that_eye_open(char):
