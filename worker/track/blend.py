@@ -52,7 +52,7 @@ def blend_states(a: FaceState, b: FaceState, w: float) -> FaceState:
 # closure reached shut only at the very end (the eye "lagged": closure r 0.89 drawn, 0.70 re-tracked).
 EYE_OPEN_SHARE = 0.8
 # what moves with the lids: each eye's contour and iris (subject's left, right)
-_EYE_POINTS = {
+EYE_POINTS = {
     True: (list(L.LEFT_EYE) + [L.LEFT_IRIS_CENTER, *L.LEFT_IRIS], L.L_EYE_CORNERS),
     False: (list(L.RIGHT_EYE) + [L.RIGHT_IRIS_CENTER, *L.RIGHT_IRIS], L.R_EYE_CORNERS),
 }
@@ -62,7 +62,7 @@ def _open_eyes(states: list[FaceState], out: FaceState) -> None:
     """Each eye of the averaged `out` (landmarks, raw landmarks, openness) from the frames where
     it is open: its points relative to its corners' midpoint averaged over those frames, put back
     at the corners' mean over all frames (the head may drift while the window is taken)."""
-    for left, (idx, corners) in _EYE_POINTS.items():
+    for left, (idx, corners) in EYE_POINTS.items():
         name = "eye_open_left" if left else "eye_open_right"
         ap = np.array([getattr(s, name) for s in states], np.float64)
         keep = ap >= EYE_OPEN_SHARE * np.percentile(ap, 90)
