@@ -1,4 +1,5 @@
-"""Cut-out edges (worker.characters.matte): halo over green, islands, a PNG's own alpha, doubtful mattes."""
+"""Cut-out edges (worker.characters.matte, .defringe): halo over green, islands, a PNG's own alpha and
+its edge colours, doubtful mattes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from worker.characters.defringe import defringe
 from worker.characters.matte import (
     composite,
     halo,
@@ -15,6 +17,7 @@ from worker.characters.matte import (
     refine_cutout,
 )
 from worker.characters.preprocess import PreprocessSettings, preprocess_image
+from worker.tools.edge_fringe import edge_fringe
 from worker.tools.matte_sheet import before_after
 
 # Halo over green (colour levels of old background left in the edge), measured 2026-12-03:
@@ -47,7 +50,8 @@ def _disc_picture(n=400, r=120):
     img = np.full((n, n, 3), 255, np.uint8)
     cv2.circle(img, (n // 2, n // 2), r, (200, 30, 30), -1, cv2.LINE_AA)
     cv2.circle(img, (20, 20), 10, (200, 30, 30), -1, cv2.LINE_AA)
-    face = np.array([[n / 2 - 40, n / 2 - 40], [n / 2 + 40, n / 2 - 40], [n / 2, n / 2 + 40]], np.float32)
+    # a face as large against the picture as in a crop (about 1/2.4 of its side): band widths scale with it
+    face = np.array([[n / 2 - 80, n / 2 - 80], [n / 2 + 80, n / 2 - 80], [n / 2, n / 2 + 80]], np.float32)
     return img, face
 
 
@@ -89,22 +93,26 @@ def test_keep_connected_keeps_only_what_touches_the_face():
     assert out[50, 50] == 1.0 and out[7, 7] == 0.0
 
 
-def test_png_alpha_is_never_touched(testdata, tmp_path):
-    """A picture with its own alpha: preprocessing keeps that alpha and the colours under it."""
+def test_png_alpha_is_kept_and_its_edge_colours_cleaned(testdata, tmp_path):
+    """A picture with its own alpha, cut out over white by an editor (soft edge pixels mixed with
+    white, white under alpha 0): preprocessing keeps the alpha exactly and every fully opaque
+    pixel's colour exactly; only the soft edge's colour changes, and its white rim goes."""
     src = np.asarray(Image.open(testdata / "footage" / "portraits" / "s42.jpg").convert("RGB"))
     h, w = src.shape[:2]
     alpha = np.zeros((h, w), np.uint8)
     cv2.ellipse(alpha, (w // 2, h // 2), (int(w * 0.42), int(h * 0.48)), 0, 0, 360, 255, -1)
-    alpha[alpha > 0] = 211  # a value no matte would make, everywhere inside
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 4)
+    a = alpha[..., None].astype(np.float32) / 255.0
+    rgb = (src * a + 255.0 * (1.0 - a) + 0.5).astype(np.uint8)  # the old white background mixed in
     path = tmp_path / "own_alpha.png"
-    Image.fromarray(np.dstack([src, alpha])).save(path)
+    Image.fromarray(np.dstack([rgb, alpha])).save(path)
     assets = preprocess_image(path, PreprocessSettings(size=256))
     assert assets.had_alpha
     x0, y0, x1, y1 = assets.crop_box
     s = 256 / (x1 - x0)
     m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float64)
     want = cv2.warpAffine(
-        np.dstack([src, alpha]),
+        np.dstack([rgb, alpha]),
         m,
         (256, 256),
         flags=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC,
@@ -113,7 +121,38 @@ def test_png_alpha_is_never_touched(testdata, tmp_path):
     )
     got = np.asarray(assets.image)
     assert np.array_equal(got[..., 3], want[..., 3])
-    assert np.array_equal(got[..., :3], want[..., :3])
+    opaque = want[..., 3] == 255
+    assert opaque.mean() > 0.3 and (~opaque & (want[..., 3] > 0)).sum() > 500
+    assert np.array_equal(got[..., :3][opaque], want[..., :3][opaque])
+    before, after = edge_fringe(want), edge_fringe(got)
+    assert before.lightness > 15  # the instrument sees the white rim the file carries
+    assert after.distance < 0.6 * before.distance and abs(after.lightness) < 5, (before, after)
+
+
+def test_defringe_blends_soft_edges_towards_the_figure_and_leaves_the_rest():
+    n = 120
+    alpha = np.zeros((n, n), np.uint8)
+    cv2.circle(alpha, (60, 60), 30, 255, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 2)
+    alpha[5, 5] = 100  # a faint speck far from the figure: nothing opaque near it to take colour from
+    a = alpha[..., None].astype(np.float32) / 255.0
+    figure = np.array([40, 90, 160], np.float32)
+    rgb = (figure * a + 255.0 * (1.0 - a) + 0.5).astype(np.uint8)  # over white
+    rgb[alpha == 0] = (255, 0, 255)  # what a tool leaves under alpha 0
+    rgb[5, 5] = (10, 200, 10)
+    out = defringe(np.dstack([rgb, alpha]))
+    assert np.array_equal(out[..., 3], alpha)
+    assert np.array_equal(out[..., :3][alpha == 255], rgb[alpha == 255])
+    soft = (alpha > 0) & (alpha < 255)
+    soft[5, 5] = False
+    err_before = np.abs(rgb[soft].astype(float) - figure).max(axis=1)
+    err_after = np.abs(out[..., :3][soft].astype(float) - figure).max(axis=1)
+    assert err_before.max() > 100 and err_after.max() <= 2.0, err_after.max()
+    ring = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    near = ring & (alpha == 0)  # transparent, but where a warp samples next to the figure
+    near[:12, :12] = False  # (not next to the speck)
+    assert np.abs(out[..., :3][near].astype(float) - figure).max() <= 2.0
+    assert tuple(out[5, 5, :3]) == (10, 200, 10)
 
 
 def _rgba(alpha: np.ndarray) -> np.ndarray:

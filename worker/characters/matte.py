@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 GREEN = (0, 255, 0)
+FACES_PER_SIDE = 2.4  # a character's crop is this many face sizes (PreprocessSettings.margin)
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -138,6 +139,20 @@ def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray, radius: int = 90) ->
     return np.where(far[..., None], image, f)
 
 
+def working_side(shape: tuple[int, ...], landmarks: np.ndarray) -> int:
+    """The side, in px, that a cut-out's band widths scale with: the crop the face is framed in
+    (FACES_PER_SIDE face sizes), or the picture where that is smaller.
+
+    A whole picture with a small face (a bundled asset made from a half-length photo) must get
+    edges as thin, relative to the face, as the crop the worker cuts out of it: scaled by the
+    picture's own side they came out four times wider there, and its upscaled crop showed a
+    broad glow of the old background around the chin.
+    """
+    xy = np.asarray(landmarks)[:, :2]
+    face = float((xy.max(axis=0) - xy.min(axis=0)).max())
+    return int(round(min(min(shape[:2]), FACES_PER_SIDE * face)))
+
+
 def face_region(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
     """Bool mask of the face mesh's hull: always opaque, and what the figure is connected to."""
     mask = np.zeros(shape, np.uint8)
@@ -155,7 +170,7 @@ def refine_cutout(
     where the crop ran past the picture. See the module doc for the three steps.
     """
     h, w = alpha.shape[:2]
-    side = min(h, w)
+    side = working_side((h, w), landmarks)
     coarse = _as_unit(alpha)
     face = face_region((h, w), landmarks)
     a = keep_connected(coarse, face, reach=max(2, side // 128))
