@@ -21,14 +21,17 @@ from worker.tools.edge_fringe import edge_fringe
 from worker.tools.matte_sheet import before_after
 
 # Halo over green (colour levels of old background left in the edge), measured 2026-12-03:
-# today's coarse cut-out -> refined. Ceilings sit just above the refined values.
+# today's coarse cut-out -> refined; refined again 2026-12-07 (edge colours defringed, widths from
+# the face, old background at the picture's border dropped). Ceilings sit just above the refined
+# values. Third: the share of the coarse matte's solid pixels the cut-out keeps solid (s10: its
+# dark ground beside the shoulder, which the segmentation took for the figure, is dropped).
 HALO = {
-    "s6": (36.5, 11.4),
-    "s7": (25.9, 10.4),
-    "s9": (17.2, 8.1),
-    "s10": (47.4, 17.3),
-    "s12": (27.8, 12.9),
-    "s42": (25.8, 10.2),
+    "s6": (36.5, 9.7, 0.99),
+    "s7": (25.9, 9.2, 0.98),
+    "s9": (17.2, 5.0, 0.99),
+    "s10": (47.4, 11.6, 0.84),
+    "s12": (27.8, 10.2, 0.99),
+    "s42": (25.8, 7.6, 0.99),
 }
 
 
@@ -36,13 +39,13 @@ HALO = {
 def test_halo_over_green_on_real_portraits(testdata, name):
     rgb, before, after = before_after(testdata / "footage" / "portraits" / f"{name}.jpg")
     hb, ha = halo(rgb, before), halo(rgb, after)
-    want_before, want_after = HALO[name]
+    want_before, want_after, kept = HALO[name]
     assert hb == pytest.approx(want_before, abs=1.0)  # the instrument itself has not drifted
     assert ha <= want_after + 0.6, (hb, ha)
     assert ha < 0.5 * hb
     assert matte_doubt(after) is None
-    # the face itself stays opaque
-    assert after[..., 3][before[..., 3] == 255].mean() > 245
+    # the figure itself stays opaque
+    assert (after[..., 3][before[..., 3] == 255] > 128).mean() >= kept
 
 
 def _disc_picture(n=400, r=120):
@@ -76,6 +79,19 @@ def test_refined_edge_sits_on_the_picture_edge_without_old_background():
     edge = (a > 10) & (a < 245)
     assert edge.sum() > 50
     assert g[edge][:, 2].max() < 60  # white would raise blue; red (200,30,30) and green have none
+
+
+def test_old_background_the_matte_took_at_the_border_is_dropped_and_the_figure_kept():
+    img, face = _disc_picture()
+    img[:60, 150:250] = (40, 20, 20)  # a dark red-brown block at the top border: part of the figure
+    coarse = np.zeros(img.shape[:2], np.uint8)
+    cv2.circle(coarse, (200, 200), 120, 255, -1)
+    coarse[:90, 150:250] = 255  # the block, and white background under it down to the disc
+    coarse[:40, 100:150] = 255  # white background only, against the border: to be dropped
+    out = refine_cutout(img, coarse, face)[..., 3]
+    assert out[10:35, 110:140].max() == 0  # the white patch is gone
+    assert out[5:55, 160:240].min() >= 250  # the block stays (not the background's colour)
+    assert out[150:250, 150:250].min() == 255
 
 
 def test_keep_connected_keeps_only_what_touches_the_face():
