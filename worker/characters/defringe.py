@@ -26,19 +26,20 @@ REACH = 3  # px: the figure colour a soft edge pixel takes is averaged this clos
 FAR = 8  # ... or FAR times as far where nothing opaque is that close (a long soft edge)
 
 
-def _local_opaque_mean(rgb: np.ndarray, opaque: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean colour of the opaque pixels within r px (FAR*r where none is): colour, and whether any was."""
-    out = None
-    found = np.zeros(opaque.shape, bool)
+def _opaque_mean_at(rgb: np.ndarray, opaque: np.ndarray, at: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """At the pixels `at` (bool): the mean colour of the opaque pixels within r px (FAR*r where
+    none is that close), and whether any was found. Only the box sums run over the whole picture."""
+    picked = rgb * opaque[..., None]
+    mean = np.zeros((int(at.sum()), 3), np.float32)
+    found = np.zeros(len(mean), bool)
     for radius in (FAR * r, r):  # the nearer estimate wins where it exists
         k = (2 * radius + 1, 2 * radius + 1)
-        w = cv2.blur(opaque, k, borderType=cv2.BORDER_CONSTANT)
-        mean = cv2.blur(rgb * opaque[..., None], k, borderType=cv2.BORDER_CONSTANT) / np.maximum(w, 1e-6)[..., None]
+        w = cv2.blur(opaque, k, borderType=cv2.BORDER_CONSTANT)[at]
+        total = cv2.blur(picked, k, borderType=cv2.BORDER_CONSTANT)[at]
         has = w > 1e-4
-        out = np.where(has[..., None], mean, rgb if out is None else out)
+        mean[has] = total[has] / w[has, None]
         found |= has
-    assert out is not None
-    return out, found
+    return mean, found
 
 
 def defringe(rgba: np.ndarray, reach: int = REACH, estimated: bool = False) -> np.ndarray:
@@ -50,18 +51,21 @@ def defringe(rgba: np.ndarray, reach: int = REACH, estimated: bool = False) -> n
     pixel of alpha a keeps a of its own colour and takes the rest from the figure next to it,
     which pulls only the faint outer pixels fully to the figure colour."""
     alpha = rgba[..., 3]
-    soft = alpha < 255
-    if not soft.any() or soft.all():
+    if not (alpha < 255).any() or not (alpha == 255).any():
         return rgba.copy()
+    # the soft pixels, and the clear ones a bilinear sample next to a visible pixel can reach
+    visible = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    soft = (alpha < 255) & visible
     rgb = rgba[..., :3].astype(np.float32)
-    opaque = (~soft).astype(np.float32)
-    inside, found = _local_opaque_mean(rgb, opaque, reach)
+    inside, found = _opaque_mean_at(rgb, (alpha == 255).astype(np.float32), soft, reach)
     if estimated:
-        a = (alpha.astype(np.float32) / 255.0)[..., None]
-        inside = a * rgb + (1.0 - a) * inside
+        a = (alpha[soft].astype(np.float32) / 255.0)[:, None]
+        inside = a * rgb[soft] + (1.0 - a) * inside
     out = rgba.copy()
-    fix = soft & found  # soft pixels far from any opaque one (a faint shadow) keep their colour
-    out[..., :3][fix] = np.clip(inside[fix] + 0.5, 0, 255).astype(np.uint8)
+    colours = out[..., :3][soft]
+    # soft pixels far from any opaque one (a faint shadow) keep their colour
+    colours[found] = np.clip(inside[found] + 0.5, 0, 255).astype(np.uint8)
+    out[..., :3][soft] = colours
     return out
 
 
