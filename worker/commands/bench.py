@@ -210,7 +210,10 @@ def run(args: argparse.Namespace) -> int:
                     + ", ".join(f"{v['vowel']} {v['width']:.2f} wide x {v['height']:.2f}" for v in shapes)
                 )
             for name, f in looks["fringe"].items():
-                print(f"edge fringe of {name}: {f['distance']:.1f} levels, lightness {f['lightness']:+.1f}")
+                print(
+                    f"edge fringe of {name}: {f['distance']:.1f} levels, lightness {f['lightness']:+.1f} "
+                    f"(its own texture one ring in: {f['texture']:.1f})"
+                )
         return 0 if all(not r.failures() for r in table) else 1
     pinned = _pin(args.cores)
     chars = [Path(c) for c in args.characters] if args.characters else _default_characters()
