@@ -76,6 +76,7 @@ class RetargetOptions:
         "expression_strength": (0.0, 2.0),
         "head_strength": (0.0, 2.0),
         "gaze_gain": (0.0, 3.0),
+        "round_gain": (0.0, 4.0),
     }
     # Steadying (0 = off), measured with the optical-flow texture jitter (worker.tools.texture_jitter):
     # One Euro at 1 Hz at rest on pitch (from the 3-D fit's noisy depth), shift/scale and the
