@@ -1,4 +1,5 @@
-"""Cut-out edges (worker.characters.matte): halo over green, islands, a PNG's own alpha, doubtful mattes."""
+"""Cut-out edges (worker.characters.matte, .defringe): halo over green, islands, a PNG's own alpha and
+its edge colours, doubtful mattes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from worker.characters.defringe import defringe
 from worker.characters.matte import (
     composite,
     halo,
@@ -15,17 +17,21 @@ from worker.characters.matte import (
     refine_cutout,
 )
 from worker.characters.preprocess import PreprocessSettings, preprocess_image
+from worker.tools.edge_fringe import edge_fringe
 from worker.tools.matte_sheet import before_after
 
 # Halo over green (colour levels of old background left in the edge), measured 2026-12-03:
-# today's coarse cut-out -> refined. Ceilings sit just above the refined values.
+# today's coarse cut-out -> refined; refined again 2026-12-07 (edge colours defringed, widths from
+# the face, old background at the picture's border dropped). Ceilings sit just above the refined
+# values. Third: the share of the coarse matte's solid pixels the cut-out keeps solid (s10: its
+# dark ground beside the shoulder, which the segmentation took for the figure, is dropped).
 HALO = {
-    "s6": (36.5, 11.4),
-    "s7": (25.9, 10.4),
-    "s9": (17.2, 8.1),
-    "s10": (47.4, 17.3),
-    "s12": (27.8, 12.9),
-    "s42": (25.8, 10.2),
+    "s6": (36.5, 9.7, 0.99),
+    "s7": (25.9, 9.2, 0.98),
+    "s9": (17.2, 5.0, 0.99),
+    "s10": (47.4, 11.6, 0.84),
+    "s12": (27.8, 10.2, 0.99),
+    "s42": (25.8, 7.6, 0.99),
 }
 
 
@@ -33,13 +39,13 @@ HALO = {
 def test_halo_over_green_on_real_portraits(testdata, name):
     rgb, before, after = before_after(testdata / "footage" / "portraits" / f"{name}.jpg")
     hb, ha = halo(rgb, before), halo(rgb, after)
-    want_before, want_after = HALO[name]
+    want_before, want_after, kept = HALO[name]
     assert hb == pytest.approx(want_before, abs=1.0)  # the instrument itself has not drifted
     assert ha <= want_after + 0.6, (hb, ha)
     assert ha < 0.5 * hb
     assert matte_doubt(after) is None
-    # the face itself stays opaque
-    assert after[..., 3][before[..., 3] == 255].mean() > 245
+    # the figure itself stays opaque
+    assert (after[..., 3][before[..., 3] == 255] > 128).mean() >= kept
 
 
 def _disc_picture(n=400, r=120):
@@ -47,7 +53,8 @@ def _disc_picture(n=400, r=120):
     img = np.full((n, n, 3), 255, np.uint8)
     cv2.circle(img, (n // 2, n // 2), r, (200, 30, 30), -1, cv2.LINE_AA)
     cv2.circle(img, (20, 20), 10, (200, 30, 30), -1, cv2.LINE_AA)
-    face = np.array([[n / 2 - 40, n / 2 - 40], [n / 2 + 40, n / 2 - 40], [n / 2, n / 2 + 40]], np.float32)
+    # a face as large against the picture as in a crop (about 1/2.4 of its side): band widths scale with it
+    face = np.array([[n / 2 - 80, n / 2 - 80], [n / 2 + 80, n / 2 - 80], [n / 2, n / 2 + 80]], np.float32)
     return img, face
 
 
@@ -74,6 +81,19 @@ def test_refined_edge_sits_on_the_picture_edge_without_old_background():
     assert g[edge][:, 2].max() < 60  # white would raise blue; red (200,30,30) and green have none
 
 
+def test_old_background_the_matte_took_at_the_border_is_dropped_and_the_figure_kept():
+    img, face = _disc_picture()
+    img[:60, 150:250] = (40, 20, 20)  # a dark red-brown block at the top border: part of the figure
+    coarse = np.zeros(img.shape[:2], np.uint8)
+    cv2.circle(coarse, (200, 200), 120, 255, -1)
+    coarse[:90, 150:250] = 255  # the block, and white background under it down to the disc
+    coarse[:40, 100:150] = 255  # white background only, against the border: to be dropped
+    out = refine_cutout(img, coarse, face)[..., 3]
+    assert out[10:35, 110:140].max() == 0  # the white patch is gone
+    assert out[5:55, 160:240].min() >= 250  # the block stays (not the background's colour)
+    assert out[150:250, 150:250].min() == 255
+
+
 def test_keep_connected_keeps_only_what_touches_the_face():
     a = np.zeros((100, 100), np.float32)
     a[40:60, 40:60] = 1.0
@@ -89,22 +109,26 @@ def test_keep_connected_keeps_only_what_touches_the_face():
     assert out[50, 50] == 1.0 and out[7, 7] == 0.0
 
 
-def test_png_alpha_is_never_touched(testdata, tmp_path):
-    """A picture with its own alpha: preprocessing keeps that alpha and the colours under it."""
+def test_png_alpha_is_kept_and_its_edge_colours_cleaned(testdata, tmp_path):
+    """A picture with its own alpha, cut out over white by an editor (soft edge pixels mixed with
+    white, white under alpha 0): preprocessing keeps the alpha exactly and every fully opaque
+    pixel's colour exactly; only the soft edge's colour changes, and its white rim goes."""
     src = np.asarray(Image.open(testdata / "footage" / "portraits" / "s42.jpg").convert("RGB"))
     h, w = src.shape[:2]
     alpha = np.zeros((h, w), np.uint8)
     cv2.ellipse(alpha, (w // 2, h // 2), (int(w * 0.42), int(h * 0.48)), 0, 0, 360, 255, -1)
-    alpha[alpha > 0] = 211  # a value no matte would make, everywhere inside
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 4)
+    a = alpha[..., None].astype(np.float32) / 255.0
+    rgb = (src * a + 255.0 * (1.0 - a) + 0.5).astype(np.uint8)  # the old white background mixed in
     path = tmp_path / "own_alpha.png"
-    Image.fromarray(np.dstack([src, alpha])).save(path)
+    Image.fromarray(np.dstack([rgb, alpha])).save(path)
     assets = preprocess_image(path, PreprocessSettings(size=256))
     assert assets.had_alpha
     x0, y0, x1, y1 = assets.crop_box
     s = 256 / (x1 - x0)
     m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float64)
     want = cv2.warpAffine(
-        np.dstack([src, alpha]),
+        np.dstack([rgb, alpha]),
         m,
         (256, 256),
         flags=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC,
@@ -113,7 +137,38 @@ def test_png_alpha_is_never_touched(testdata, tmp_path):
     )
     got = np.asarray(assets.image)
     assert np.array_equal(got[..., 3], want[..., 3])
-    assert np.array_equal(got[..., :3], want[..., :3])
+    opaque = want[..., 3] == 255
+    assert opaque.mean() > 0.3 and (~opaque & (want[..., 3] > 0)).sum() > 500
+    assert np.array_equal(got[..., :3][opaque], want[..., :3][opaque])
+    before, after = edge_fringe(want), edge_fringe(got)
+    assert before.lightness > 15  # the instrument sees the white rim the file carries
+    assert after.distance < 0.6 * before.distance and abs(after.lightness) < 5, (before, after)
+
+
+def test_defringe_blends_soft_edges_towards_the_figure_and_leaves_the_rest():
+    n = 120
+    alpha = np.zeros((n, n), np.uint8)
+    cv2.circle(alpha, (60, 60), 30, 255, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 2)
+    alpha[5, 5] = 100  # a faint speck far from the figure: nothing opaque near it to take colour from
+    a = alpha[..., None].astype(np.float32) / 255.0
+    figure = np.array([40, 90, 160], np.float32)
+    rgb = (figure * a + 255.0 * (1.0 - a) + 0.5).astype(np.uint8)  # over white
+    rgb[alpha == 0] = (255, 0, 255)  # what a tool leaves under alpha 0
+    rgb[5, 5] = (10, 200, 10)
+    out = defringe(np.dstack([rgb, alpha]))
+    assert np.array_equal(out[..., 3], alpha)
+    assert np.array_equal(out[..., :3][alpha == 255], rgb[alpha == 255])
+    soft = (alpha > 0) & (alpha < 255)
+    soft[5, 5] = False
+    err_before = np.abs(rgb[soft].astype(float) - figure).max(axis=1)
+    err_after = np.abs(out[..., :3][soft].astype(float) - figure).max(axis=1)
+    assert err_before.max() > 100 and err_after.max() <= 2.0, err_after.max()
+    ring = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    near = ring & (alpha == 0)  # transparent, but where a warp samples next to the figure
+    near[:12, :12] = False  # (not next to the speck)
+    assert np.abs(out[..., :3][near].astype(float) - figure).max() <= 2.0
+    assert tuple(out[5, 5, :3]) == (10, 200, 10)
 
 
 def _rgba(alpha: np.ndarray) -> np.ndarray:

@@ -41,6 +41,12 @@ FLOORS = {
     ("d9", "s10"): ((0.91, 0.70), (0.75, 0.36)),
     ("d12", "s9"): ((0.82, 0.99), (0.74, 1.22)),
 }
+# The mouth per pair (r, most lag in frames; `fidelity.lag_frames`), measured 2026-12-07 with the lips' own
+# steadying and rounding (`RetargetOptions.steady_mouth_*`, `round_gain`): d0xs42 r 0.993 lag 0.05, d3xs12
+# 0.955 / 1.33, d12xs9 0.973 / 0.02 (before: 0.993 / 0.05, 0.955 / 1.11, 0.973 / 0.03). Floors r - 0.01, lag +
+# 0.5. The target r >= 0.97 is not met on d3xs12: the re-tracker reads a mid-size opening under s12's
+# moustache as shut (the drawn mouth follows the driver at r 0.999).
+MOUTH_FLOORS = {("d0", "s42"): (0.983, 0.55), ("d3", "s12"): (0.945, 1.85), ("d12", "s9"): (0.963, 0.5)}
 FLOORS = {"mouth_r": 0.93, "eye_r": 0.8, "roll_r": 0.9, "yaw_r": 0.88, "gain": fidelity.TARGETS["gain"], "jitter": 2.0}
 
 
@@ -63,6 +69,10 @@ def test_output_follows_the_driver(testdata, driver, character):
         value = getattr(res, key)
         assert value is None or value >= FLOORS[key], f"{key}: {value:.3f}\n{table}"
     assert res.gain is None or FLOORS["gain"][0] <= res.gain <= FLOORS["gain"][1], table
+    if (driver, character) in MOUTH_FLOORS:
+        r_floor, lag_max = MOUTH_FLOORS[(driver, character)]
+        assert res.mouth_r is not None and res.mouth_r >= r_floor, table
+        assert res.mouth_lag is not None and res.mouth_lag <= lag_max, table
     assert res.jitter <= FLOORS["jitter"], table
     assert res.texture <= TEXTURE_CEILINGS[(driver, character)], table
     for side, (r_floor, g_floor) in zip(("left", "right"), EYE_FLOORS[(driver, character)], strict=True):
@@ -110,3 +120,15 @@ def test_instrument_floor_for_a_moving_picture(testdata):
     res = fidelity.run_pair("d3", states, neutrals, fidelity.portrait_character("s12", testdata), floor=True)
     assert res.pose_jitter < 0.6, fidelity.format_table([res])
     assert res.rigid > 1.4 * res.pose_jitter, fidelity.format_table([res])
+
+
+def test_lag_is_found_by_cross_correlation():
+    """`lag_frames` finds a known delay to a fraction of a frame, and a lead as negative."""
+    import numpy as np
+
+    t = np.arange(200)
+    drv = np.sin(t / 4.0) + 0.3 * np.sin(t / 1.7)
+    late = np.interp(t - 2.5, t, drv)  # 2.5 frames late
+    assert abs(fidelity.lag_frames(list(drv), list(late)) - 2.5) < 0.3
+    assert abs(fidelity.lag_frames(list(drv), list(np.roll(drv, -1))) + 1.0) < 0.2
+    assert abs(fidelity.lag_frames(list(drv), list(drv))) < 1e-6

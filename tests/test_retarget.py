@@ -227,3 +227,29 @@ def test_an_outline_point_lying_on_the_lips_moves_with_them(char):
     assert abs(alone[234, 1]) < 0.05 * moved[84, 1]
     assert moved[234, 1] > 0.4 * moved[84, 1]  # blended, the outline on it drops along (with the lips round it)
     assert np.abs(moved[10]).max() < 0.02 * rt.iod  # the forehead's outline point stays
+
+
+def _mouth_width(lm: np.ndarray) -> float:
+    return float(np.linalg.norm(lm[L.MOUTH_CORNERS[1], :2] - lm[L.MOUTH_CORNERS[0], :2]))
+
+
+@pytest.mark.parametrize("pull", [0.1, 0.3])
+def test_rounded_lips_are_pulled_in_further_past_the_dead_zone(char, pull):
+    """Lips pulled in by more than ROUND_DEAD of their width are drawn narrower again (round_gain);
+    a jaw's own small narrowing is left as the driver's."""
+    from worker.retarget.retargeter import ROUND_DEAD
+
+    neutral = driver_from_character(char)
+    face = driver_from_character(char, t=1.0)
+    lm = face.landmarks
+    mid = lm[list(L.MOUTH_CORNERS), :2].mean(0)
+    lips = np.linalg.norm(lm[:, :2] - mid, axis=1) < 0.6 * _mouth_width(lm)
+    lm[lips, 0] = mid[0] + (lm[lips, 0] - mid[0]) * (1.0 - pull)  # the whole mouth narrower by `pull`
+    w0 = _mouth_width(char.landmarks)
+    own = _mouth_width(_rt(char, round_gain=0.0).retarget(face, neutral).landmarks) / w0
+    more = _mouth_width(_rt(char, round_gain=2.0).retarget(face, neutral).landmarks) / w0
+    assert own == pytest.approx(1.0 - pull, abs=0.03)
+    if pull < ROUND_DEAD:
+        assert more == pytest.approx(own, abs=1e-6)
+    else:
+        assert more == pytest.approx(own - 2.0 * (pull - ROUND_DEAD), abs=0.05)

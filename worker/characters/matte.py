@@ -5,7 +5,10 @@ pixels off the picture's real edges, leaves islands of the picture's own backgro
 edge pixels still carry the old background's colour, which shows as a light or dark fringe over
 a green or dark scene. `refine_cutout` fixes the three in order:
 
-1. islands: only the parts of the matte connected to the face are kept;
+1. islands: only the parts of the matte connected to the face are kept; and patches of the old
+   background that the segmentation took for the figure where it runs into the picture's border
+   (the sky between a statue's hair knots, a painting's dark ground beside a shoulder) are dropped
+   when their colour is the background's and not the figure's;
 2. edges: in a thin band around the coarse boundary, alpha is re-fitted to the picture's own
    edges from local figure/background colours, with a guided filter (He et al., ECCV 2010;
    `cv2.ximgproc`) where colours cannot tell;
@@ -26,6 +29,7 @@ import cv2
 import numpy as np
 
 GREEN = (0, 255, 0)
+FACES_PER_SIDE = 2.4  # a character's crop is this many face sizes (PreprocessSettings.margin)
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -55,6 +59,44 @@ def keep_connected(alpha: np.ndarray, keep: np.ndarray, reach: int = 3) -> np.nd
     kept = np.isin(labels, ids).astype(np.uint8)
     near = cv2.dilate(kept, _disk(reach)) > 0
     return np.where(near, alpha, 0.0).astype(np.float32)
+
+
+def drop_border_background(
+    rgb: np.ndarray, alpha: np.ndarray, face: np.ndarray, side: int, border: np.ndarray | None = None
+) -> np.ndarray:
+    """`alpha` (float 0..1) without the solid patches that look like the old background and touch
+    the picture's border (`border`, bool; default the outermost pixels).
+
+    A patch pixel lies close to the local background colour (mean of the clear pixels within
+    side/8) in absolute terms and compared with how far the local figure colour is from it; where
+    figure and background are alike nothing is judged. Only patches of 4-connected such pixels
+    that reach the border, at least (side/40)^2 px, outside the face, are dropped: a dark
+    garment beside a dark background keeps whatever does not look like that background.
+    """
+    image = rgb.astype(np.float32) / 255.0
+    hard = (alpha >= 0.5).astype(np.float32)
+    clear = (alpha < 0.02).astype(np.float32)
+    if not clear.any():
+        return alpha
+    r = max(8, side // 8)
+    bg = _local_mean(image, clear, r)
+    fg = _local_mean(image, hard, r)
+    apart = np.linalg.norm(fg - bg, axis=2)
+    off_bg = np.linalg.norm(image - bg, axis=2)
+    like = (hard > 0) & ~face & (apart > 0.15) & (off_bg < 0.35 * apart) & (off_bg < 0.1)
+    like = cv2.morphologyEx(like.astype(np.uint8), cv2.MORPH_OPEN, _disk(2))  # no thin threads
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(like, connectivity=4)
+    if n <= 1:
+        return alpha
+    if border is None:
+        border = np.zeros(like.shape, bool)
+        border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
+    ids = np.unique(labels[border & (like > 0)])
+    ids = [i for i in ids if i > 0 and stats[i, cv2.CC_STAT_AREA] >= (side // 40) ** 2]
+    if not ids:
+        return alpha
+    drop = cv2.dilate(np.isin(labels, ids).astype(np.uint8), _disk(1)) > 0
+    return np.where(drop, 0.0, alpha).astype(np.float32)
 
 
 def _guided(rgb: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -138,6 +180,20 @@ def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray, radius: int = 90) ->
     return np.where(far[..., None], image, f)
 
 
+def working_side(shape: tuple[int, ...], landmarks: np.ndarray) -> int:
+    """The side, in px, that a cut-out's band widths scale with: the crop the face is framed in
+    (FACES_PER_SIDE face sizes), or the picture where that is smaller.
+
+    A whole picture with a small face (a bundled asset made from a half-length photo) must get
+    edges as thin, relative to the face, as the crop the worker cuts out of it: scaled by the
+    picture's own side they came out four times wider there, and its upscaled crop showed a
+    broad glow of the old background around the chin.
+    """
+    xy = np.asarray(landmarks)[:, :2]
+    face = float((xy.max(axis=0) - xy.min(axis=0)).max())
+    return int(round(min(min(shape[:2]), FACES_PER_SIDE * face)))
+
+
 def face_region(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
     """Bool mask of the face mesh's hull: always opaque, and what the figure is connected to."""
     mask = np.zeros(shape, np.uint8)
@@ -155,10 +211,15 @@ def refine_cutout(
     where the crop ran past the picture. See the module doc for the three steps.
     """
     h, w = alpha.shape[:2]
-    side = min(h, w)
+    side = working_side((h, w), landmarks)
     coarse = _as_unit(alpha)
     face = face_region((h, w), landmarks)
     a = keep_connected(coarse, face, reach=max(2, side // 128))
+    border = np.zeros((h, w), bool)
+    border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
+    if limit is not None:  # the crop ran past the picture: its edge is where the picture ends
+        border |= cv2.dilate((_as_unit(limit) < 0.5).astype(np.uint8), _disk(1)) > 0
+    a = drop_border_background(rgb, a, face, side, border)
     a = refine_alpha(rgb, a, band=max(3, side // 50))
     a = keep_connected(a, face, reach=max(2, side // 128))  # the filter can re-grow faint specks
     a = np.maximum(a, face.astype(np.float32) * (coarse > 0.5))

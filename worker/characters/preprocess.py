@@ -19,12 +19,13 @@ import numpy as np
 
 from worker.characters.assets import CharacterAssets
 from worker.characters.cutout import erase_other_faces
+from worker.characters.defringe import defringe, warp_premultiplied
 from worker.characters.face_finder import StillFaceFinder, shared_finder
 from worker.characters.face_kind import person_mask
 from worker.characters.face_marks import FaceMarks
 from worker.characters.figure_cutout import figure_alpha
 from worker.characters.image_io import LoadedImage
-from worker.characters.matte import matte_doubt, refine_cutout
+from worker.characters.matte import matte_doubt, refine_cutout, working_side
 from worker.characters.validation import flatten_for_detection as _flatten_for_detection
 from worker.characters.validation import validate_image
 from worker.errors import UserError
@@ -38,7 +39,9 @@ log = logging.getLogger(__name__)
 # 3: the validation warnings (small face, two faces) are kept with the character; other faces cut
 #    away; refined cut-out edges (worker.characters.matte).
 # 4: a face that does not look human is warned about (worker.characters.face_kind).
-FORMAT_VERSION = 4
+# 5: a picture's own alpha keeps its edge colours cleaned (worker.characters.defringe); cut-out
+#    band widths scale with the face (matte.working_side).
+FORMAT_VERSION = 5
 
 # What preparing a character does, in order, as `on_stage` hooks report it (a progress bar's steps):
 # preprocess_image's four, then the library's cache store and the renderer's arrays.
@@ -114,7 +117,10 @@ def preprocess_image(
     scale = m[0, 0]
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     # Transparent outside the picture: a crop that runs past the edge never invents pixels.
-    crop = cv2.warpAffine(rgba, m, (n, n), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if img.has_alpha:  # resampled alpha-weighted: the colour under alpha 0 stays out of the edge
+        crop = warp_premultiplied(rgba, m, n, interp)
+    else:
+        crop = cv2.warpAffine(rgba, m, (n, n), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if not img.has_alpha:
         inside = cv2.warpAffine(np.full(rgba.shape[:2], 255, np.uint8), m, (n, n), flags=cv2.INTER_LINEAR)
     crop_rgb = _flatten_for_detection(crop) if img.has_alpha else np.ascontiguousarray(crop[..., :3])
@@ -136,6 +142,8 @@ def preprocess_image(
         crop[..., 3] = figure_alpha(crop_rgb, landmarks, ears_crop, inside)
     else:  # coarse segmentation, then edges re-fitted, islands dropped, edge colours cleaned
         crop = refine_cutout(crop_rgb, matte(crop_rgb, landmarks), landmarks, limit=inside)
+    # whoever made the alpha, the soft edge takes the figure's colour, not the old background's
+    crop = defringe(crop, estimated=not img.has_alpha and kind == "human")
     warnings = list(checked.warnings)
     doubt = None if img.has_alpha else matte_doubt(crop)  # a cut-out we made that looks wrong
     if doubt:
@@ -208,7 +216,7 @@ def matte(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     face = np.zeros(rgb.shape[:2], np.uint8)
     hull = cv2.convexHull(landmarks[L.FACE_OVAL, :2].astype(np.float32)).astype(np.int32)
     cv2.fillConvexPoly(face, hull, 255)
-    grow = max(3, rgb.shape[0] // 40)
+    grow = max(3, working_side(rgb.shape, landmarks) // 40)
     face = cv2.dilate(face, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
     face = cv2.GaussianBlur(face, (0, 0), grow / 2).astype(np.float32) / 255.0
     a = np.maximum(a, face)

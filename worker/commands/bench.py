@@ -209,8 +209,20 @@ def run(args: argparse.Namespace) -> int:
                     f"vowels of {name} (re-tracked, inter-ocular units): "
                     + ", ".join(f"{v['vowel']} {v['width']:.2f} wide x {v['height']:.2f}" for v in shapes)
                 )
+            for name, shapes in looks["camera_vowels"].items():
+                print(
+                    f"camera vowels of {name} (d12's own frames, re-tracked; the driver's in brackets): "
+                    + ", ".join(
+                        f"{v['label']} {v['output']['width']:.2f} wide x {v['output']['height']:.2f} "
+                        f"({v['driver']['width']:.2f} x {v['driver']['height']:.2f})"
+                        for v in shapes
+                    )
+                )
             for name, f in looks["fringe"].items():
-                print(f"edge fringe of {name}: {f['distance']:.1f} levels, lightness {f['lightness']:+.1f}")
+                print(
+                    f"edge fringe of {name}: {f['distance']:.1f} levels, lightness {f['lightness']:+.1f} "
+                    f"(its own texture one ring in: {f['texture']:.1f})"
+                )
         return 0 if all(not r.failures() for r in table) else 1
     pinned = _pin(args.cores)
     chars = [Path(c) for c in args.characters] if args.characters else _default_characters()
@@ -366,10 +378,18 @@ def _looks(testdata: Path) -> dict:
     from worker.characters.preprocess import preprocess_image
     from worker.paths import DEMO_CHARACTER, SAMPLE_CHARACTER
     from worker.tools.edge_fringe import edge_fringe
-    from worker.tools.vowel_shapes import vowel_shapes
+    from worker.tools.fidelity import track_driver
+    from worker.tools.vowel_shapes import camera_vowel_shapes, vowel_shapes
 
     portraits = testdata / "footage" / "portraits"
     chars = [DEMO_CHARACTER, SAMPLE_CHARACTER, *(portraits / f"{c}.jpg" for c in ("s9", "s10", "s12", "s42"))]
     vowels = {p.name: [asdict(s) for s in vowel_shapes(p)] for p in (DEMO_CHARACTER, portraits / "s12.jpg")}
+    # the camera's: a talking driver's own A-, O/U- and I/E-shaped frames, held and re-tracked
+    clip = testdata / "footage" / "driving" / "d12.mp4"
+    tracked = track_driver(clip)
+    camera = {
+        p.name: [asdict(s) for s in camera_vowel_shapes(p, clip, tracked=tracked)]
+        for p in (DEMO_CHARACTER, portraits / "s12.jpg")
+    }
     fringe = {p.name: asdict(edge_fringe(preprocess_image(p).image)) for p in chars}
-    return {"vowels": vowels, "fringe": fringe}
+    return {"vowels": vowels, "camera_vowels": camera, "fringe": fringe}

@@ -31,7 +31,11 @@ def _built_set() -> Path:
 
     root = liveportrait_graphs.env_dir().parent / "liveportrait-arch-full"
     models = root / "published"
-    if not (models / "warping_spade.onnx").is_file() or not (root / "BUILD.json").is_file():
+    record = root / "BUILD.json"
+    stale = not record.is_file() or json.loads(record.read_text()).get("generator_logit_std") != (
+        liveportrait_graphs.GEN_LOGIT_STD
+    )  # a build from before the generator's output was tamed overstates FP16's error
+    if not (models / "warping_spade.onnx").is_file() or stale:
         rc = liveportrait_graphs.main(["--size", "full", "--out", str(root), "--conventions", "published"])
         if rc != 0:
             from worker.errors import UserError

@@ -38,6 +38,12 @@ OUTLINE_DEPTH = 0.5  # the renderer's halo uses the same (worker.render.meshwarp
 ROOM_SHARE = 0.2  # share of the room beside the face a head shift may use (see Retargeter.__init__)
 OUTLINE_MIX_SIGMA = 0.1  # an outline point takes up the expression of inner points this near (eye distances)
 CLOSED_LINE = 0.75  # where shut lids meet: this far from the upper lid towards the lower one
+# Lips pulled in (O, U) are drawn narrower again by `RetargetOptions.round_gain` times the driver's
+# narrowing beyond ROUND_DEAD (a share of the driver's neutral mouth width): re-tracked, a drawn
+# narrowing shows at about half its size (the voice's shapes are made narrower for the same reason,
+# `lipsync.VOWEL_SHAPES`), so a driver's O read as an A. The dead zone leaves alone the narrowing an
+# opening jaw brings by itself (d3's open mouth is 0.82-0.87 of her neutral width; d12's O 0.68-0.74).
+ROUND_DEAD = 0.15
 
 
 @dataclass
@@ -63,12 +69,14 @@ class RetargetOptions:
     smooth_min_cutoff: float = 0.0  # Hz at rest (0 = off: measured, it cost roll fidelity more than it saved jitter)
     smooth_beta: float = 6.0  # for translation and scale, per inter-ocular distance per second
     lipsync: str = "off"  # the voice's mouth: off | assist (face lost / mouth unreliable) | always
+    round_gain: float = 2.0  # extra rounding of the lips (see ROUND_DEAD); 0 = the driver's own only
 
     # the one statement of these ranges: the config's `motion` section reads them from here
     RANGES: ClassVar[dict[str, tuple[float, float]]] = {
         "expression_strength": (0.0, 2.0),
         "head_strength": (0.0, 2.0),
         "gaze_gain": (0.0, 3.0),
+        "round_gain": (0.0, 4.0),
     }
     # Steadying (0 = off), measured with the optical-flow texture jitter (worker.tools.texture_jitter):
     # One Euro at 1 Hz at rest on pitch (from the 3-D fit's noisy depth), shift/scale and the
@@ -82,6 +90,16 @@ class RetargetOptions:
     steady_pitch_beta: float = 0.15  # per degree per second
     steady_move_beta: float = 0.3  # per inter-ocular distance per second (shift), per unit log scale
     steady_expression_beta: float = 10.0  # per inter-ocular distance per second
+    # The lips' own (fading out over the cheeks and chin, `VoiceMouth.region`). Measured 2026-12-07
+    # (`bench --fidelity`, its `lag` column): a faster mouth buys lag but no mouth r. Beta 30 took the
+    # re-tracked mouth's lag on d3 x s9 / s12 from 1.21 / 1.11 frames to 0.94 / 0.79 and its r from
+    # 0.979 / 0.955 to 0.981 / 0.956, texture jitter 0.43 -> 0.44 / 0.45; unfiltered lips (100 Hz)
+    # 0.75 / 0.65 frames, r 0.980 / 0.957, texture 0.46 / 0.49. What holds mouth r down on the pairs
+    # under 0.97 is the second tracker's reading of a mid-size opening (a dark band under s12's
+    # moustache is read as shut), not lag: the drawn mouth follows the driver at r 0.999, 0.46 frames
+    # late, and even shifted by its best whole frame the re-tracked r on d3 x s12 is only 0.958.
+    steady_mouth_min_cutoff: float = 1.0  # Hz at rest
+    steady_mouth_beta: float = 10.0  # per inter-ocular distance per second
 
     def validate(self) -> None:
         for name, (lo, hi) in self.RANGES.items():
@@ -233,7 +251,15 @@ class Retargeter:
         mc = o.steady_min_cutoff
         self._steady_pitch = OneEuroFilter(OneEuroParams(mc, o.steady_pitch_beta, 1.0))
         self._steady_move = OneEuroFilter(OneEuroParams(mc, o.steady_move_beta, 1.0))
-        self._steady_expr = OneEuroFilter(OneEuroParams(mc, o.steady_expression_beta, 5.0))
+        # the lips (and, fading, the cheeks and chin that move with them) get their own cutoff
+        mouth = self.voice.region[:, None]
+        self._steady_expr = OneEuroFilter(
+            OneEuroParams(
+                mc + (o.steady_mouth_min_cutoff - mc) * mouth,
+                o.steady_expression_beta + (o.steady_mouth_beta - o.steady_expression_beta) * mouth,
+                5.0,
+            )
+        )
 
     # -- public ---------------------------------------------------------------------------------
     def neutral_pose(self, timestamp: float = 0.0) -> TargetPose:
@@ -277,6 +303,7 @@ class Retargeter:
             expr = resid @ rzn / n_iod  # rows rotated by Rz(-roll): canonical frame
             if o.steady_min_cutoff > 0:  # the texture's tremble between the tracker's frames
                 expr = self._steady_expr(expr, t)
+            self._round_lips(expr, ((n[L.MOUTH_CORNERS[1]] - n[L.MOUTH_CORNERS[0]]) @ rzn)[:2] / n_iod)
             # A driver whose neutral mouth is open (talking while calibrating) would otherwise
             # never open the character's mouth that far: measure the opening from shut instead.
             open0 = geometry.mouth_gap(n) / n_iod - self.gap / self.iod
@@ -396,6 +423,20 @@ class Retargeter:
             _, r_cn, _ = geometry.similarity_fit(n[L.SKULL, :], self.char[L.SKULL, :])
             nu.cache[key] = r_cn @ rzn
         return nu.cache[key]
+
+    def _round_lips(self, expr: np.ndarray, corners: np.ndarray) -> None:
+        """Pull the character's lips in further where the driver's pull in (`ROUND_DEAD`).
+
+        `expr`: the canonical expression; `corners`: the driver's neutral corner-to-corner vector
+        in the same canonical units."""
+        w0 = float(np.linalg.norm(corners))
+        gain = self.options.round_gain
+        if gain <= 0 or w0 < 1e-6:
+            return
+        c0, c1 = L.MOUTH_CORNERS
+        share = float(np.linalg.norm(corners + expr[c1, :2] - expr[c0, :2])) / w0 - 1.0  # of its own width
+        if share < -ROUND_DEAD:
+            expr[:, 0] += self.voice.dx * (gain * (share + ROUND_DEAD))
 
     def _uncross_lips(self, pts: np.ndarray) -> None:
         """Inner lips never pass through each other (a crossing folds the warp)."""

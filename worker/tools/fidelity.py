@@ -10,6 +10,8 @@ the output's signals are compared:
   is the tracker's output (what the pipeline is asked to follow); `*_raw` fields compare
   against the unsmoothed landmarks instead;
 * mouth gain: output 5-95 % range of mouth openness over the driver's (inter-ocular units);
+* mouth lag: the shift (frames, sub-frame) that best aligns the output's mouth openness with the
+  driver's, by cross-correlation (positive = the output is late): what smoothing costs the lips;
 * jitter ratio: median frame-to-frame acceleration of stable points (nose tip, eye corners) in
   inter-ocular units, output over driver (raw landmarks on both sides);
 * the share of output frames in which a face is found at all;
@@ -169,6 +171,7 @@ class PairResult:
     eye_each: dict = field(default_factory=dict)
     # the same for the retargeted pose's lids (what the renderer is asked to draw, no second tracker)
     pose_each: dict = field(default_factory=dict)
+    mouth_lag: float | None = None  # frames the output's mouth trails the driver's (`lag_frames`)
 
     def failures(self) -> list[str]:
         t = TARGETS
@@ -223,6 +226,25 @@ def _pearson(a: list[float], b: list[float]) -> float:
     if len(x) < 3 or x.std() < 1e-9 or y.std() < 1e-9:
         return float("nan")
     return float(np.corrcoef(x, y)[0, 1])
+
+
+def lag_frames(driver: list[float], output: list[float], max_lag: int = 6) -> float:
+    """Frames by which `output` trails `driver` (negative: leads), from the peak of their
+    normalised cross-correlation over shifts of up to `max_lag` frames, refined to a fraction of
+    a frame by a parabola through the peak and its neighbours. NaN frames are left out."""
+    x, y = np.asarray(driver, np.float64), np.asarray(output, np.float64)
+    n = len(x)
+    corr = []
+    for k in range(-max_lag, max_lag + 1):  # output[t + k] against driver[t]
+        a, b = (x[: n - k], y[k:]) if k >= 0 else (x[-k:], y[: n + k])
+        corr.append(_pearson(list(a), list(b)))
+    c = np.nan_to_num(np.asarray(corr), nan=-1.0)
+    i = int(np.argmax(c))
+    shift = 0.0
+    if 0 < i < len(c) - 1:
+        den = c[i - 1] - 2 * c[i] + c[i + 1]
+        shift = 0.5 * (c[i - 1] - c[i + 1]) / den if den < 0 else 0.0
+    return float(i - max_lag + shift)
 
 
 def eye_closure(aperture: list[float]) -> np.ndarray:
@@ -388,6 +410,7 @@ def run_pair(
         character_yaw=portrait_yaw(assets),
         eye_each=eye_each(drv, out),
         pose_each=eye_each(drv, drawn),
+        mouth_lag=lag_frames(drv.mouth, out.mouth) if use_mouth else None,
     )
 
 
@@ -453,7 +476,8 @@ def format_table(results: list[PairResult]) -> str:
 
     head = (
         f"{'pair':10} {'frames':>6} {'faces':>6} {'mouth_r':>7} {'eye_r':>6} {'roll_r':>6} {'yaw_r':>6} "
-        f"{'gain':>5} {'tex':>5} {'jitter':>6} {'pose':>5} {'p_eye':>5} {'p_rol':>5} {'rigid':>5} {'still':>5} "
+        f"{'gain':>5} {'lag':>5} {'tex':>5} {'jitter':>6} {'pose':>5} {'p_eye':>5} {'p_rol':>5} {'rigid':>5} "
+        f"{'still':>5} "
         f"{'ms':>5} "
         f"{'d_rol':>5} {'d_mou':>5} {'eye_l r/g':>9} {'eye_r r/g':>9} {'p_l r/g':>9} {'p_r r/g':>9}  result"
     )
@@ -462,7 +486,7 @@ def format_table(results: list[PairResult]) -> str:
         bad = r.failures()
         lines.append(
             f"{r.driver + 'x' + r.character:10} {r.frames:6d} {r.faces_found:6d} {f(r.mouth_r):>7} {f(r.eye_r):>6} "
-            f"{f(r.roll_r):>6} {f(r.yaw_r):>6} {f(r.gain, '{:.2f}'):>5} "
+            f"{f(r.roll_r):>6} {f(r.yaw_r):>6} {f(r.gain, '{:.2f}'):>5} {f(r.mouth_lag, '{:+.2f}'):>5} "
             f"{f(r.texture if np.isfinite(r.texture) else None, '{:.2f}'):>5} {f(r.jitter, '{:.2f}'):>6} "
             f"{f(r.pose_jitter, '{:.2f}'):>5} {f(r.pose_r.get('eye_r'), '{:.2f}'):>5} "
             f"{f(r.pose_r.get('roll_r'), '{:.2f}'):>5} {f(r.rigid if np.isfinite(r.rigid) else None, '{:.2f}'):>5} "
@@ -477,6 +501,7 @@ def format_table(results: list[PairResult]) -> str:
         f"{ROLL_MIN_RANGE}/{YAW_MIN_RANGE} deg, mouth r and gain where it opens >= "
         f"{MOUTH_MIN_RANGE} IOD, eye r on portraits drawn within {FRONTAL_YAW:g} deg of frontal; "
         "'tex' = texture jitter (optical flow in the face), output / driver, the judged jitter; "
+        "'lag' = frames the output's mouth trails the driver's (cross-correlation); "
         "'jitter' = MediaPipe's re-tracked one, shown only; '-' = not applicable; "
         "'pose' = the jitter ratio of the retargeted pose, what is drawn; "
         "'p_eye', 'p_rol' = its eye and roll r against the driver; "

@@ -51,6 +51,9 @@ PINS = {
     "mimic-head": "0.1.5",  # installed without its dependencies (a UI stack the modules do not use)
 }
 SEED = 20261207
+# the spread (std) of the generator's output logits after `_tame`: the largest of the six shared
+# portraits' own (logit of each pixel: 0.83-1.93, docs/performance.md), so the FP16 error is not understated
+GEN_LOGIT_STD = 2.0
 NAMES = {
     "F": "appearance_feature_extractor",
     "M": "motion_extractor",
@@ -191,14 +194,16 @@ def build_modules(size: str) -> dict:
         "eye": StitchingRetargetingNetwork(**s["eye"]),
         "lip": StitchingRetargetingNetwork(**s["lip"]),
     }
+    mods = {k: m.eval() for k, m in mods.items()}  # before taming: it runs W (batch norms, spectral norms)
     _tame(mods)
-    return {k: m.eval() for k, m in mods.items()}
+    return mods
 
 
 def _tame(mods: dict) -> None:
     """Random weights, but outputs in the ranges the renderer meets with the real ones: keypoint
     heads small (the canonical keypoints and expression are within about +-0.5), scale near 1,
-    stitching deltas small. Only the last linear layers change; the graph does not."""
+    stitching deltas small, the generator's picture a portrait's spread of tones rather than
+    saturated noise. Only the last layers change; the graph does not."""
     import torch
 
     with torch.no_grad():
@@ -217,6 +222,19 @@ def _tame(mods: dict) -> None:
             last = [m for m in mods[k].modules() if isinstance(m, torch.nn.Linear)][-1]
             last.weight.mul_(0.01)
             last.bias.zero_()
+        # the generator's output: random weights draw a near-binary picture (logits of std 8.6-9.6,
+        # up to +-99: a third of the pixels saturated), where LivePortrait's draws a portrait. The
+        # last convolution is scaled so the logits have the spread of a real portrait's (GEN_LOGIT_STD);
+        # FP16's error on the image grows with that spread, so a saturated picture would overstate it
+        conv = mods["W"].spade.conv_img
+        conv = conv[0] if isinstance(conv, torch.nn.Sequential) else conv
+        seen: list = []
+        hook = conv.register_forward_hook(lambda _m, _i, out: seen.append(out))
+        mods["W"](*example_inputs("W", mods))
+        hook.remove()
+        gain = GEN_LOGIT_STD / float(seen[0].std())
+        conv.weight.mul_(gain)
+        conv.bias.mul_(gain)
 
 
 def example_inputs(key: str, mods: dict) -> tuple:
@@ -439,6 +457,7 @@ def build(size: str, root: Path, conventions: tuple[str, ...] = tuple(CONVENTION
         "what": "LivePortrait's real network architectures with seeded RANDOM weights (not LivePortrait's weights)",
         "size": size,
         "seed": SEED,
+        "generator_logit_std": GEN_LOGIT_STD,
         "built_with": {"torch": torch.__version__, "onnx": onnx.__version__, "mimic-head": version("mimic-head")},
         "widths": SMALL if size == "small" else "models.yaml as published",
         "conventions": {c: CONVENTIONS[c] for c in conventions},

@@ -122,11 +122,15 @@ def make(out: Path = SAMPLE_DRIVER, size: int = 384, background=(196, 204, 214))
 def make_toon(out: Path = DEMO_CHARACTER) -> Path:
     """A posterised, edge-preserving painting of the astronaut, cut out with our matte (RGBA PNG).
 
-    Only the picture changes: the driving clip is made from the photograph itself (`make`).
+    The cut-out is the one a photo gets (`refine_cutout`: edges re-fitted to the painting, edge
+    colours without the old background): the coarse matte alone left a light rim of the old
+    background around the figure. Only the picture changes: the driving clip is made from the
+    photograph itself (`make`).
     """
     import cv2
 
     from worker.characters.face_finder import shared_finder
+    from worker.characters.matte import refine_cutout
     from worker.characters.preprocess import matte
 
     bgr = cv2.imread(str(SAMPLE_CHARACTER))
@@ -138,7 +142,8 @@ def make_toon(out: Path = DEMO_CHARACTER) -> Path:
     lm = shared_finder().mesh(rgb)
     if lm is None:
         raise RuntimeError("no face in the stylised astronaut")
-    cv2.imwrite(str(out), np.dstack([toon, matte(rgb, lm)]))
+    rgba = refine_cutout(rgb, matte(rgb, lm), lm)
+    cv2.imwrite(str(out), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
     return out
 
 

@@ -6,19 +6,29 @@ rendered picture, and the inner lips' width (corner to corner) and height (the c
 read in inter-ocular distances. The camera's mouth takes the same path from the driver's lips,
 so this is the shape table the voice and the camera share (`lipsync.VOWEL_SHAPES`).
 
-`python -m worker.tools.vowel_shapes [--character IMG]` prints the table.
+The camera path (`camera_vowel_shapes`) is measured the same way from real footage: in a
+driving clip the frames where the person's mouth is open and unrounded (A), rounded (O/U: the
+corners pulled in to at most `ROUND_MAX` of the driver's neutral width) and spread (I/E: at
+least `SPREAD_MIN`) are picked from the driver's own tracked lips; each picked frame is held
+(fed again and again until the retargeting's filters settle), drawn, and re-tracked like the
+voice's vowels. A driver does not say a vowel the voice analysis could name for certain (its
+weights on real speech stay under 0.5), so the frames are chosen by shape; the driver's own
+shape is shown beside the output's, so the table says whether the camera path keeps it.
+
+`python -m worker.tools.vowel_shapes [--character IMG] [--camera d12,d6]` prints the tables.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from worker.retarget import geometry as G
 from worker.retarget.mouth_signal import VOWELS, MouthSignal
+from worker.retarget.retargeter import RetargetOptions
 from worker.track import landmark_ids as L
 
 
@@ -73,6 +83,101 @@ def vowel_shapes(character: str | Path, size: int = 512) -> list[VowelShape]:
     return out
 
 
+# the camera path's vowel classes, by the driver's inner-lip width over its neutral width
+ROUND_MAX = 0.85  # O / U: corners pulled in
+SPREAD_MIN = 1.15  # I / E: corners pulled out
+OPEN_MIN = 0.15  # inter-ocular units of inner-lip gap for A and O/U; I / E need only SPREAD_OPEN
+SPREAD_OPEN = 0.08
+PICK = 5  # frames per class (the most typical ones)
+HOLD = 15  # times a picked frame is fed to the retargeter (its filters settle within ~10 at 30 fps)
+CAMERA_DRIVERS = ("d12", "d6")  # a man talking, a woman pulling faces (pouts, a wide grin)
+
+
+@dataclass
+class CameraVowel:
+    label: str  # "A", "O/U", "I/E"
+    frames: list[int]  # the driver frames picked
+    driver: VowelShape  # the driver's own lips there (medians)
+    output: VowelShape  # the character's re-tracked lips (medians)
+
+
+def pick_vowel_frames(lips: np.ndarray, neutral_width: float) -> dict[str, list[int]]:
+    """{class: frame indices} from a driver's (n, 2) inner-lip (width, gap), inter-ocular units."""
+    ratio, gap = lips[:, 0] / max(neutral_width, 1e-6), lips[:, 1]
+    ok = np.isfinite(ratio) & np.isfinite(gap)
+    opened = ok & (gap >= OPEN_MIN)
+    out = {}
+    a = np.flatnonzero(opened & (ratio > ROUND_MAX) & (ratio < SPREAD_MIN))
+    out["A"] = a[np.argsort(-gap[a])][:PICK].tolist()  # the widest open
+    r = np.flatnonzero(opened & (ratio <= ROUND_MAX))
+    out["O/U"] = r[np.argsort(ratio[r])][:PICK].tolist()  # the most rounded
+    sp = np.flatnonzero(ok & (gap >= SPREAD_OPEN) & (ratio >= SPREAD_MIN))
+    out["I/E"] = sp[np.argsort(-ratio[sp])][:PICK].tolist()  # the most spread
+    return out
+
+
+def camera_vowel_shapes(
+    character: str | Path,
+    driver: str | Path,
+    size: int = 512,
+    tracked: tuple[list, list] | None = None,
+    options: RetargetOptions | None = None,
+) -> list[CameraVowel]:
+    """The re-tracked mouth of `character` driven by the frames of the clip `driver` where the
+    person's mouth is A-, O/U- and I/E-shaped (`pick_vowel_frames`), each frame held still.
+    `tracked`: the clip's (states, neutrals) from `fidelity.track_driver`, if already tracked."""
+    from worker.characters.preprocess import PreprocessSettings, preprocess_image
+    from worker.render import create_renderer
+    from worker.retarget import Retargeter
+    from worker.tools.fidelity import flatten, track_driver
+    from worker.track.mediapipe_tracker import FaceTracker
+
+    states, neutrals = tracked or track_driver(Path(driver))
+    lips = np.array([_measure(s.landmarks) if s.landmarks is not None else (np.nan, np.nan) for s in states])
+    first = next((n for n in neutrals if n is not None and n.landmarks is not None), states[0])
+    assert first.landmarks is not None  # a clip with no face has nothing to measure
+    picks = pick_vowel_frames(lips, _measure(first.landmarks)[0])
+    assets = preprocess_image(character, PreprocessSettings(size=size))
+    renderer = create_renderer("meshwarp", size=size)
+    out = []
+    try:
+        for label, idx in picks.items():
+            if not idx:
+                continue
+            seen = []
+            for i in idx:
+                r = Retargeter(assets, options or RetargetOptions(idle=False))
+                neutral = neutrals[i] or first
+                for k in range(HOLD):
+                    pose = r.retarget(replace(states[i], timestamp=k / 30.0), neutral)
+                rgba = renderer.render(assets, pose)
+                with FaceTracker(smoothing=False) as tracker:
+                    m = tracker.measure(flatten(rgba), 0.0)
+                if m.found:
+                    seen.append(_measure(np.asarray(m.landmarks, np.float64)))
+            if seen:
+                d, o = np.median(lips[idx], 0), np.median(np.array(seen), 0)
+                out.append(CameraVowel(label, idx, VowelShape(label, *d), VowelShape(label, *o)))
+    finally:
+        renderer.close()
+    return out
+
+
+def format_camera(shapes: list[CameraVowel]) -> str:
+    by = {s.label: s for s in shapes}
+    a = by.get("A")
+    lines = [f"{'class':6} {'frames':>22}  {'driver w/h/w:A':>16}  {'output w/h/w:A':>16}"]
+    for s in shapes:
+        dw = s.driver.width / a.driver.width if a else float("nan")
+        ow = s.output.width / a.output.width if a else float("nan")
+        lines.append(
+            f"{s.label:6} {','.join(map(str, s.frames)):>22}  "
+            f"{s.driver.width:5.3f} {s.driver.height:5.3f} {dw:4.2f}  "
+            f"{s.output.width:5.3f} {s.output.height:5.3f} {ow:4.2f}"
+        )
+    return "\n".join(lines)
+
+
 def format_shapes(shapes: list[VowelShape]) -> str:
     lines = [f"{'vowel':6} {'width':>6} {'height':>6} {'h/w':>5}"]
     lines += [f"{s.vowel:6} {s.width:6.3f} {s.height:6.3f} {s.roundness:5.2f}" for s in shapes]
@@ -84,9 +189,31 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m worker.tools.vowel_shapes", description=__doc__.split("\n\n")[0])
     ap.add_argument("--character", default=str(DEMO_CHARACTER))
+    ap.add_argument(
+        "--camera",
+        default="",
+        help="driving clips (names in the shared test footage, or paths) for the camera path, e.g. d12,d6",
+    )
     a = ap.parse_args(argv)
+    print("voice path (inner lips, inter-ocular units):")
     print(format_shapes(vowel_shapes(a.character)))
+    for d in filter(None, a.camera.split(",")):
+        print(f"\ncamera path, driver {d} (width, height, width over A's):")
+        print(format_camera(camera_vowel_shapes(a.character, _driver_path(d))))
     return 0
+
+
+def _driver_path(name: str) -> Path:
+    """A clip of the shared test footage by name (d12), or a path."""
+    from worker.paths import shared_testdata
+
+    p = Path(name)
+    if p.suffix or p.exists():
+        return p
+    root = shared_testdata()
+    if root is None:
+        raise SystemExit(f"--camera {name}: shared test data not found (footage/driving); give a path")
+    return root / "footage" / "driving" / f"{name}.mp4"
 
 
 if __name__ == "__main__":

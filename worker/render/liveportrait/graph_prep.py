@@ -1,6 +1,7 @@
 """Graph preparation, once per graph and provider family, cached beside the weights.
 
-Three transforms of an ONNX graph, each proven numerically in tests/test_liveportrait.py:
+The transforms of an ONNX graph, each proven numerically in tests/test_liveportrait.py and
+tests/test_liveportrait_arch.py (LivePortrait's real architecture):
 
 * `upgrade_opset`: move the graph to opset 20 (ONNX's version converter; GridSample's `bilinear`
   becomes `linear`): ONNX Runtime's CUDA provider has a volumetric GridSample kernel only for
@@ -9,6 +10,9 @@ Three transforms of an ONNX graph, each proven numerically in tests/test_livepor
   Add, Transpose): 8 corner gathers from the volume and trilinear weights. Providers without a
   5-D GridSample (DirectML, CoreML, older CUDA builds, TensorRT < 11.2) then run the whole warp
   on the GPU instead of bouncing to the CPU.
+* `fold_weight_maths` (before FP16): nodes that depend on weights alone are computed once in FP32
+  (LivePortrait's generator exported by torch keeps its spectral norm as such nodes; in FP16 they
+  would round sigma and scale every generator weight by the error, on each frame).
 * `to_fp16`: everything in FP16 except ops that need FP32 (GridSample and its rewrite whole:
   coordinates AND the trilinear blend of the gathered corners; resizes, ranges) and the keypoint ->
   sampling-coordinate path of the warp (`mark_keypoint_path`: sparse motions and the deformation;
@@ -39,7 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRANSFORM_VERSION = 3  # 2: the keypoint path stays FP32; 3: the rewritten GridSample's blend too
+TRANSFORM_VERSION = 4  # 2: the keypoint path stays FP32; 3: the rewritten GridSample's blend too;
+# 4: weight-only nodes folded in FP32 before FP16 (`fold_weight_maths`)
 CACHE_DIR = ".prepared"
 # ops kept in FP32 inside an FP16 graph: coordinate maths and ops without good FP16 kernels
 KEEP_FP32_OPS = frozenset(
@@ -255,6 +260,73 @@ def rewrite_gridsample_5d(model) -> tuple[object, int]:
     return model, count
 
 
+# ------------------------------------------------------------------ weight maths, folded in FP32
+
+# never folded: ops whose value is not a function of their inputs, and ops that only make a big
+# tensor out of a small one (identity grids: folding them would swell the file for nothing)
+_NOT_FOLDABLE = frozenset(
+    {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial"}
+    | {"Tile", "Expand", "ConstantOfShape", "Range"}
+)
+
+
+def fold_weight_maths(model) -> tuple[object, int]:
+    """Compute once, in FP32, every node that depends on weights alone, and keep its result as an
+    initializer. Some exports keep a spectral norm as nodes (sigma = u.W.v, then W / sigma on each
+    frame: LivePortrait's SPADE generator, 18 convolutions, and a reshaped copy of each weight: why
+    such a W+G file is 526 MB where the published one is 402 MB). Converted to FP16 those nodes
+    would compute sigma in half precision and scale every generator weight by its error, and ONNX
+    Runtime cannot fold FP16 MatMul on the CPU, so they would run per frame. Returns (model, nodes
+    folded)."""
+    onnx = _onnx()
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    inits = {i.name for i in g.initializer}
+    live = {i.name for i in g.input if i.name not in inits}
+    fold, consts = [], []
+    for node in g.node:
+        dynamic = node.op_type in _NOT_FOLDABLE or any(
+            a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute
+        )
+        if dynamic or any(i in live for i in node.input if i):
+            live.update(node.output)
+        elif node.op_type == "Constant":
+            consts.append(node)
+        else:
+            fold.append(node)
+    if not fold:
+        return model, 0
+    made = {o for n in fold for o in n.output}
+    needed = {i for n in g.node if n not in fold for i in n.input} | {o.name for o in g.output}
+    wanted = [o for o in made if o in needed]
+    types = _elem_types(model)
+    sub = helper.make_model(
+        helper.make_graph(
+            consts + fold,
+            "weight_maths",
+            [],
+            [helper.make_tensor_value_info(o, types.get(o, onnx.TensorProto.FLOAT), None) for o in wanted],
+            [i for i in g.initializer if any(i.name in n.input for n in fold)],
+        ),
+        opset_imports=model.opset_import,
+        ir_version=model.ir_version,
+    )
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    values = ort.InferenceSession(sub.SerializeToString(), opts, providers=["CPUExecutionProvider"]).run(wanted, {})
+    keep_nodes = [n for n in g.node if n not in fold]
+    del g.node[:]
+    g.node.extend(keep_nodes)
+    used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    kept = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    g.initializer.extend(numpy_helper.from_array(np.asarray(v), name) for name, v in zip(wanted, values, strict=True))
+    return model, len(fold)
+
+
 # ------------------------------------------------------------------ FP16
 
 
@@ -457,6 +529,9 @@ def transform(model, variant: Variant):
         if left and not n:
             log.warning("no GridSample was rewritten (ranks unknown to shape inference?): the warp may run on the CPU")
     if variant.fp16:
+        model, n = fold_weight_maths(model)
+        if n:
+            log.info("computed %d weight-only node(s) once in FP32 (a spectral norm kept as nodes)", n)
         model = to_fp16(model)
     if variant.paste:
         model = append_paste_back(model, variant.paste)
