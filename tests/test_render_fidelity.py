@@ -35,12 +35,6 @@ EYE_FLOORS = {
     ("d9", "s10"): ((0.94, 0.82), (0.86, 0.73)),
     ("d12", "s9"): ((0.83, 1.01), (0.77, 1.32)),
 }
-FLOORS = {
-    ("d0", "s42"): ((0.92, 0.81), (0.92, 0.98)),
-    ("d3", "s12"): ((0.85, 0.57), (0.66, 0.41)),
-    ("d9", "s10"): ((0.91, 0.70), (0.75, 0.36)),
-    ("d12", "s9"): ((0.82, 0.99), (0.74, 1.22)),
-}
 # The mouth per pair (r, most lag in frames; `fidelity.lag_frames`), measured 2026-12-07 with the lips' own
 # steadying and rounding (`RetargetOptions.steady_mouth_*`, `round_gain`): d0xs42 r 0.993 lag 0.05, d3xs12
 # 0.955 / 1.33, d12xs9 0.973 / 0.02 (before: 0.993 / 0.05, 0.955 / 1.11, 0.973 / 0.03). Floors r - 0.01, lag +
