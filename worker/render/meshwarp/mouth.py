@@ -6,6 +6,12 @@ corners and the back), the upper teeth just under the upper lip, and a shaded to
 bottom, all in the mouth's own coordinates (u across the corners, v from upper to lower inner
 lip) so the shapes follow whatever contour the lips make. Colours come from the character's own
 lips and skin (see `mouth_palette`).
+
+What the second tracker (MediaPipe re-tracking the output) keys on decides the shapes as much as
+the looks: a dark gap with nothing light in it reads as the shadow line of closed lips, above all
+under a moustache (s12: openings of 0.12-0.16 eye distances re-tracked as 0.00-0.02). Upper teeth
+in the middle of the opening, and no tongue filling its lower half in the lower lip's tones until
+the mouth is wide open, make it read as open (`python -m worker.tools.fidelity`).
 """
 
 from __future__ import annotations
@@ -21,7 +27,12 @@ _UPPER = [L.MOUTH_CORNERS[0], *L.INNER_UPPER, L.MOUTH_CORNERS[1]]
 _LOWER = [L.MOUTH_CORNERS[0], *L.INNER_LOWER, L.MOUTH_CORNERS[1]]
 _LIPS = np.array(_UPPER + _LOWER)
 _CONTOUR = L.inner_lip_contour()
-TEETH_OPEN = (0.10, 0.20)  # opening (inter-ocular units) over which the upper teeth fade in
+TEETH_OPEN = (0.05, 0.10)  # opening (inter-ocular units) over which the upper teeth fade in
+# the teeth reach down this share of the opening below the upper lip, at most this many inter-ocular
+# units (the visible part of an incisor: more read as a lower lip on a wide-open mouth)
+TEETH_DEPTH = (0.42, 0.08)
+TEETH_U2 = 0.25  # (u across the mouth)^2 where the teeth fade out: the middle half shows them
+TONGUE_OPEN = (0.16, 0.28)  # opening over which the tongue rises: below, it filled the opening's lower half
 
 
 def _smooth(x: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
@@ -135,6 +146,7 @@ def _interior_colour(
     v = depth / gap  # 0 at the upper inner lip, 1 at the lower
     max_gap = float(gap.max())
     keep = None
+    human = with_teeth  # (a picture's own open mouth leaves the teeth out below)
     own = _drawn_gap(drawn, u, half) if drawn is not None else None
     if own is not None:  # the picture's own interior, carried under the upper lip
         keep = _smooth(depth - own, 1 / 1.5)
@@ -154,9 +166,13 @@ def _interior_colour(
     cavity *= lip_shadow
     tongue = teeth = None
 
-    # tongue: a lobe rising from the lower lip, visible once the mouth is open enough
-    tongue_amt = min(max(max_gap / (0.16 * iod), 0.0), 1.0)
-    tongue_amt = tongue_amt * tongue_amt * (3.0 - 2.0 * tongue_amt)
+    # tongue: a lobe rising from the lower lip, visible once a human mouth is wide open (a
+    # muzzle's pink tongue shows at once: no second tracker reads it)
+    if human:
+        tongue_amt = min(max((max_gap / iod - TONGUE_OPEN[0]) / (TONGUE_OPEN[1] - TONGUE_OPEN[0]), 0.0), 1.0)
+    else:
+        tongue_amt = min(max(max_gap / (0.16 * iod), 0.0), 1.0)
+        tongue_amt = tongue_amt * tongue_amt * (3.0 - 2.0 * tongue_amt)
     if tongue_amt > 0.01:
         dv = (v - f(1.12)) * f(1 / 0.62)
         dist = u * f(1 / 0.66)
@@ -171,24 +187,23 @@ def _interior_colour(
         tongue *= lip_shadow
         cavity *= f(1.0) - t_mask
 
-    # Upper teeth only once the mouth is wide open, and only as wide as the opening there (a
-    # band across the whole width read as braces): a soft row under the upper lip, brightest in
-    # the middle, falling into the shadow towards the corners and at its lower edge.
+    # Upper teeth as soon as the lips part by a tenth of the eye distance (as a talking driver's
+    # do), over the middle of the mouth only (a band across the whole width read as braces): a
+    # row under the upper lip, shaded towards its lower edge. They are painted, not left showing:
+    # `keep` is only where the picture's own interior shows.
     open_amt = min(max((max_gap / iod - TEETH_OPEN[0]) / (TEETH_OPEN[1] - TEETH_OPEN[0]), 0.0), 1.0)
-    teeth_px = min(0.07 * iod, 0.35 * max_gap)
-    if with_teeth and open_amt > 0.01 and teeth_px > 0.8:
-        soft = max(0.3 * teeth_px, 1.0)
-        edge = _smooth(depth, -1 / soft, teeth_px / soft)  # 1 down to the teeth's lower edge
-        edge *= _smooth(gap, 1 / (0.35 * max_gap), -0.45 / 0.35)  # where the opening is wide
+    if with_teeth and open_amt > 0.01:
+        reach = np.minimum(gap * f(TEETH_DEPTH[0]), f(TEETH_DEPTH[1] * iod))
+        reach -= depth  # > 0 above the teeth's lower edge
+        edge = _smooth(reach, 1 / max(0.1 * max_gap, 0.8), 0.5)
+        edge *= _smooth(u2, -1 / 0.1, TEETH_U2 / 0.1 + 0.5)
         edge *= f(open_amt * open_amt * (3.0 - 2.0 * open_amt))
-        teeth = f(1.0) - f(0.85) * u2  # round: turning away from the light towards the corners
-        teeth *= f(1.0) - f(0.35) * _smooth(depth, 1 / max(teeth_px, 1.0))  # lower edge in shade
+        teeth = f(1.0) - f(0.25) * _smooth(v, 1 / 0.4)
         teeth *= edge
-        teeth *= lip_shadow
-        keep = f(1.0) - edge
-        cavity *= keep
+        hole = f(1.0) - edge
+        cavity *= hole
         if tongue is not None:
-            tongue *= keep
+            tongue *= hole
 
     colours = [lip * 0.18 + 4.0]
     layers = [cavity]
@@ -199,11 +214,11 @@ def _interior_colour(
             colours.append(np.array([196.0, 92.0, 104.0]) * (0.55 + 0.4 * bright))
         layers.append(tongue)
     if teeth is not None:
-        # ivory in the picture's own light: as bright as its skin allows, tinted by it
-        white = np.array([206.0, 198.0, 182.0]) * (0.45 + 0.4 * bright)
-        grey = float(sum(white)) / 3.0
-        white = grey + (white - grey) * min(1.0, 0.4 + sat)
-        colours.append(0.7 * white + 0.3 * skin * (0.55 + 0.3 * bright))
+        # ivory lighter than the picture's own skin, half its tint: teeth a shade of the skin's
+        # colour read as more lip, and the opening as shut
+        ivory = skin + (np.array([245.0, 240.0, 228.0]) - skin) * 0.55
+        grey = float(ivory.mean())
+        colours.append(grey + (ivory - grey) * 0.5)
         layers.append(teeth)
     mix = np.array(colours, np.float32).T  # (rgb, layer)
     if len(layers) == 1:
