@@ -209,3 +209,32 @@ def test_open_mouth_shows_a_dark_interior_with_teeth(char, renderer, mesh):
 def test_benchmark_reports_times(char):
     r = bench_render(char, frames=12)
     assert r["frames"] == 12 and 0 < r["median_ms"] <= r["p95_ms"] <= r["max_ms"]
+
+
+def test_mid_opening_shows_painted_teeth_not_the_picture_under_them(char, renderer):
+    """Lips parted by ~0.2 eye distances: the upper teeth are painted, lighter than the skin, in
+    the top middle of the opening, and every pixel inside it is painted (the teeth's mask once
+    doubled as the picture's-own-interior mask and left the warped picture showing there: under
+    a moustache that read as a dark band, re-tracked as shut lips)."""
+    from worker.render.meshwarp.mouth import draw_mouth_interior
+
+    pose = _pose(char, mouth=0.05)
+    lm = pose.landmarks
+    a = renderer.prepared(char)
+    iod = float(a["meshwarp_iod"][0])
+    assert 0.1 < geometry.mouth_gap(lm) / iod < 0.3  # a mid-size opening
+    grey = np.full((512, 512, 4), 255, np.uint8)
+    grey[..., :3] = 120  # no picture: whatever the interior leaves unpainted stays this grey
+    draw_mouth_interior(grey, lm, a["meshwarp_palette"], iod, 1.0, teeth=True)
+    inner = np.zeros((512, 512), np.uint8)
+    cv2.fillPoly(inner, [np.round(lm[L.inner_lip_contour(), :2]).astype(np.int32)], 1)
+    inner = cv2.erode(inner, np.ones((3, 3), np.uint8)).astype(bool)
+    lum = grey[..., :3].astype(float).mean(-1)
+    assert inner.sum() > 100
+    assert (np.abs(grey[..., :3][inner].astype(int) - 120).max(-1) > 8).mean() > 0.97  # painted throughout
+    skin = float(np.mean(a["meshwarp_palette"][1]))
+    ys, xs = np.nonzero(inner)
+    mid_x = (xs > np.percentile(xs, 35)) & (xs < np.percentile(xs, 65))
+    top = lum[ys[mid_x & (ys <= np.percentile(ys[mid_x], 30))], xs[mid_x & (ys <= np.percentile(ys[mid_x], 30))]]
+    assert np.percentile(top, 80) > skin, (np.percentile(top, 80), skin)  # teeth lighter than the skin
+    assert np.median(lum[inner]) < 0.5 * skin  # and a dark cavity around them
