@@ -89,3 +89,27 @@ def test_bundled_characters_fringe_does_not_grow(name):
 @pytest.mark.parametrize("name", sorted(PORTRAITS))
 def test_shared_portraits_fringe_does_not_grow(testdata, name):
     _check(testdata / "footage" / "portraits" / f"{name}.jpg", PORTRAITS[name])
+
+
+# Whose rim it is (measured 2026-12-07, `outline_profile`, median luma of 1-px rings inside the
+# cut-out's edge): s6's picture is 89 one px inside the statue's outline against 112 at 8-12 px
+# (its own shaded outline; the wall outside is ~240, so mixing could only lighten it), and the
+# cut-out draws 87 there; s7's picture is 165 at 1-3 px against 144 at 8-10 px (a lit outline),
+# the cut-out 157 against 146. Bounds: the picture's own rim a good way past the figure, and the
+# cut-out's no further off than the picture's.
+def test_s6_dark_rim_and_s7_light_rim_are_the_pictures_own(testdata):
+    from worker.tools.edge_fringe import outline_profile
+    from worker.tools.matte_sheet import before_after
+
+    portraits = testdata / "footage" / "portraits"
+    rgb, _, cut = before_after(portraits / "s6.jpg")
+    pic, ours = outline_profile(rgb, cut)
+    deep = float(np.median(pic[8:13]))
+    assert pic[1] <= deep - 15, (pic, ours)  # the statue's own dark outline
+    assert ours[1] >= pic[1] - 5 and ours[:2].min() >= pic[1] - 5, (pic, ours)  # not darker than it
+    rgb, _, cut = before_after(portraits / "s7.jpg")
+    pic, ours = outline_profile(rgb, cut)
+    rise_pic = float(pic[1:4].mean() - pic[8:11].mean())
+    rise_ours = float(ours[1:4].mean() - ours[8:11].mean())
+    assert rise_pic >= 12, (pic, ours)  # the render's own lit outline
+    assert 0 <= rise_ours <= rise_pic, (pic, ours)  # drawn, but no lighter than the picture has it
