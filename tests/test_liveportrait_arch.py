@@ -135,7 +135,8 @@ def _with_gridsample_outputs(path: Path):
 def test_rewrite_and_the_gpu_graph_set_hold_their_budgets(sets, inputs, tmp_path):
     """The rewrite (8 gathers per 5-D GridSample) against the native op, on the warped volumes it
     writes and on the image; the GPU graph set (FP16 with the keypoint path and the rewritten
-    GridSample in FP32) against FP32, on the image in [0, 1]. Bounds: see REWRITE_* and FP16_*."""
+    GridSample in FP32) against FP32, on the image in [0, 1] and on the pasted frame in grey levels.
+    Bounds: see REWRITE_* and FP16_*."""
     _, feat, kd, ks = inputs
     feeds = {"feature_3d": feat, "kp_driving": kd, "kp_source": ks}
     w = sets["published"] / SPECS["W"].file
@@ -161,6 +162,25 @@ def test_rewrite_and_the_gpu_graph_set_hold_their_budgets(sets, inputs, tmp_path
     assert len(blend) == 2 * 26  # per GridSample: 2 transposes, reshape, 8 gathers, 8 muls, 7 adds (FP32)
     err = np.abs(_run(gpu_set, feeds)[0] - ref)
     assert err.max() < FP16_MAX and err.mean() < FP16_MEAN, (err.max(), err.mean())
+    # ... and the finished frame with the paste-back appended (what a GPU hands over), in grey levels
+    size = 256
+    axis = (np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1
+    gx, gy = np.meshgrid(axis, axis)
+    paste = {
+        "pb_grid": np.stack([gx, gy], -1)[None],
+        "pb_mask": np.ones((1, 1, size, size), np.float32),
+        "pb_keep": np.zeros((1, 3, size, size), np.float32),
+        "pb_alpha": np.full((1, 1, size, size), 255, np.uint8),
+    }
+    frames = [
+        _run(
+            graph_prep.prepared_graph(w, graph_prep.Variant(rewrite=True, fp16=half, paste=size), tmp_path),
+            feeds | paste,
+        )[0]
+        for half in (False, True)
+    ]
+    assert frames[0].shape == (1, size, size, 4)
+    assert np.abs(frames[1].astype(int) - frames[0].astype(int)).max() <= round(FP16_MAX * 255)
 
 
 def test_weight_maths_are_computed_once_in_fp32(sets, inputs):

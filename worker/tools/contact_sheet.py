@@ -116,35 +116,92 @@ def _scene(name: str, side: int) -> np.ndarray:
     return img
 
 
-def before_after(driver: Path, before: Path, after: Path, out: Path, scene: str = "green", cell: int = 256) -> Path:
+def _zoom(img: np.ndarray, zoom: float, centre: tuple[float, float]) -> np.ndarray:
+    """A square of `img` around `centre` (x, y in pixels), `zoom` times smaller than the image."""
+    if zoom <= 1.0:
+        return img
+    h, w = img.shape[:2]
+    side = int(round(min(h, w) / zoom))
+    x0 = int(np.clip(round(centre[0] - side / 2), 0, w - side))
+    y0 = int(np.clip(round(centre[1] - side / 2), 0, h - side))
+    return img[y0 : y0 + side, x0 : x0 + side]
+
+
+def _eyes(landmarks: np.ndarray | None, shape: tuple[int, ...]) -> tuple[float, float]:
+    """Between the eyes (pixels), or the middle of the picture where no face was found."""
+    from worker.track import landmark_ids as L
+
+    if landmarks is None:
+        return shape[1] / 2, shape[0] / 2
+    p = np.asarray(landmarks)[[L.LEFT_EYE_INNER, L.LEFT_EYE_OUTER, L.RIGHT_EYE_INNER, L.RIGHT_EYE_OUTER], :2]
+    return float(p[:, 0].mean()), float(p[:, 1].mean())
+
+
+def _track_still(rgba: np.ndarray) -> np.ndarray | None:
+    """The face landmarks of one RGBA frame (over grey), None where no face is found."""
+    from worker.tools.fidelity import flatten
+    from worker.track.mediapipe_tracker import FaceTracker
+
+    with FaceTracker(smoothing=False) as tracker:
+        m = tracker.measure(flatten(rgba), 0.0)
+    return m.landmarks if m.found else None
+
+
+def before_after(
+    driver: Path,
+    before: Path | list[Path],
+    after: Path | list[Path],
+    out: Path,
+    scene: str = "green",
+    cell: int = 256,
+    moments: list[str] | None = None,
+    zoom: float = 1.0,
+) -> Path:
     """Rows [driver | before | after] at the driver's telling moments (MOMENTS) over `scene`.
 
     `before` / `after`: folders of RGBA PNG frames (`demo --out DIR/`), one per driver frame,
     e.g. rendered by two versions of the renderer; the moments come from tracking the driver.
+    Several folders each (one character each): a row per character and moment. `moments`: only
+    these; `zoom`: every cell around the eyes (where the tracker finds them) that many times larger.
     """
     from worker.tools.fidelity import read_video, track_driver
 
-    frames = {k: sorted(Path(d).glob("*.png")) for k, d in (("before", before), ("after", after))}
-    if not frames["before"] or not frames["after"]:
-        raise UserError(f"{before} / {after}: no PNG frames (render them with `demo --out DIR/`)")
+    befores = [before] if isinstance(before, str | Path) else list(before)
+    afters = [after] if isinstance(after, str | Path) else list(after)
+    if len(befores) != len(afters):
+        raise UserError(f"{len(befores)} --before folders against {len(afters)} --after folders")
+    unknown = sorted(set(moments or ()) - set(MOMENTS))
+    if unknown:
+        raise UserError(f"moment {unknown[0]!r}: one of {', '.join(MOMENTS)}")
+    runs = []
+    for b, a in zip(befores, afters, strict=True):
+        frames = {k: sorted(Path(d).glob("*.png")) for k, d in (("before", b), ("after", a))}
+        if not frames["before"] or not frames["after"]:
+            raise UserError(f"{b} / {a}: no PNG frames (render them with `demo --out DIR/`)")
+        runs.append((Path(a).name, frames))
     states, _ = track_driver(driver)
-    n = min(len(states), len(frames["before"]), len(frames["after"]))
+    n = min([len(states)] + [len(f[k]) for _, f in runs for k in f])
     best: dict[str, tuple[float, int]] = {}
     for i, face in enumerate(states[:n]):
         if face.found:
             for label, score in MOMENTS.items():
                 s = float(score(face))
-                if label not in best or s > best[label][0]:
+                if (moments is None or label in moments) and (label not in best or s > best[label][0]):
                     best[label] = (s, i)
     driver_frames = {i: bgr for i, (bgr, _) in enumerate(read_video(driver, n))}
     bg = _scene(scene, cell)
     sheet = ContactSheet(cell)
     rows = []
-    for label, (_, i) in best.items():
-        cells = [sheet._fit(driver_frames[i])]
+    for (label, (_, i)), (name, frames) in ((m, r) for r in runs for m in best.items()):
+        drv = driver_frames[i]
+        cells = [sheet._fit(_zoom(drv, zoom, _eyes(states[i].landmarks, drv.shape)))]
+        centre = None
         for k in ("before", "after"):
             rgba = cv2.cvtColor(cv2.imread(str(frames[k][i]), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
-            small = cv2.resize(rgba, (cell, cell), interpolation=cv2.INTER_AREA).astype(np.float32)
+            if centre is None and zoom > 1.0:  # the same square of both: where the eyes are drawn before
+                centre = _eyes(_track_still(rgba), rgba.shape)
+            small = cv2.resize(_zoom(rgba, zoom, centre or (0, 0)), (cell, cell), interpolation=cv2.INTER_AREA)
+            small = small.astype(np.float32)
             a = small[..., 3:4] / 255.0
             cells.append(cv2.cvtColor((small[..., :3] * a + bg * (1 - a)).astype(np.uint8), cv2.COLOR_RGB2BGR))
         gap = np.full((cell, 6, 3), 255, np.uint8)
@@ -152,7 +209,7 @@ def before_after(driver: Path, before: Path, after: Path, out: Path, scene: str 
         cap = np.full((26, row.shape[1], 3), 255, np.uint8)
         cv2.putText(
             cap,
-            f"{label} (frame {i}): driver | before | after",
+            f"{label} (frame {i}): driver | before | after" + (f" ({name})" if len(runs) > 1 else ""),
             (6, 18),
             cv2.FONT_HERSHEY_SIMPLEX,
             0.5,
@@ -181,13 +238,19 @@ def main(argv: list[str] | None = None) -> int:
         "driver's telling moments, over a green screen or a dark scene.",
     )
     ap.add_argument("--driver", required=True, type=Path)
-    ap.add_argument("--before", required=True, type=Path, help="folder of RGBA PNG frames (demo --out DIR/)")
-    ap.add_argument("--after", required=True, type=Path, help="folder of RGBA PNG frames (demo --out DIR/)")
+    ap.add_argument(
+        "--before", required=True, type=Path, nargs="+", help="folder(s) of RGBA PNG frames (demo --out DIR/)"
+    )
+    ap.add_argument(
+        "--after", required=True, type=Path, nargs="+", help="folder(s) of RGBA PNG frames, one per --before"
+    )
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--scene", choices=sorted(SCENES), default="green")
+    ap.add_argument("--moment", action="append", choices=list(MOMENTS), help="only this moment (repeatable)")
+    ap.add_argument("--zoom", type=float, default=1.0, help="show the middle of each cell (the eyes) this many times")
     a = ap.parse_args(argv)
     try:
-        print(before_after(a.driver, a.before, a.after, a.out, a.scene))
+        print(before_after(a.driver, a.before, a.after, a.out, a.scene, moments=a.moment, zoom=a.zoom))
     except UserError as e:
         print(f"error: {e}")
         return 2

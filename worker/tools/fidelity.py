@@ -169,6 +169,8 @@ class PairResult:
     # each eye on its own ("left" / "right": the picture's left and right as MediaPipe names them):
     # (r, gain) of its closure against the driver's same eye (see `eye_closure`)
     eye_each: dict = field(default_factory=dict)
+    # the same for the retargeted pose's lids (what the renderer is asked to draw, no second tracker)
+    pose_each: dict = field(default_factory=dict)
     mouth_lag: float | None = None  # frames the output's mouth trails the driver's (`lag_frames`)
 
     def failures(self) -> list[str]:
@@ -407,6 +409,7 @@ def run_pair(
         texture=tex.result().median / driver_texture if tex is not None and driver_texture else float("nan"),
         character_yaw=portrait_yaw(assets),
         eye_each=eye_each(drv, out),
+        pose_each=eye_each(drv, drawn),
         mouth_lag=lag_frames(drv.mouth, out.mouth) if use_mouth else None,
     )
 
@@ -476,7 +479,7 @@ def format_table(results: list[PairResult]) -> str:
         f"{'gain':>5} {'lag':>5} {'tex':>5} {'jitter':>6} {'pose':>5} {'p_eye':>5} {'p_rol':>5} {'rigid':>5} "
         f"{'still':>5} "
         f"{'ms':>5} "
-        f"{'d_rol':>5} {'d_mou':>5} {'eye_l r/g':>9} {'eye_r r/g':>9}  result"
+        f"{'d_rol':>5} {'d_mou':>5} {'eye_l r/g':>9} {'eye_r r/g':>9} {'p_l r/g':>9} {'p_r r/g':>9}  result"
     )
     lines = [head, "-" * len(head)]
     for r in results:
@@ -489,7 +492,8 @@ def format_table(results: list[PairResult]) -> str:
             f"{f(r.pose_r.get('roll_r'), '{:.2f}'):>5} {f(r.rigid if np.isfinite(r.rigid) else None, '{:.2f}'):>5} "
             f"{f(r.still, '{:.2f}'):>5} "
             f"{r.render_ms:5.1f} {r.driver_roll_range:5.1f} {r.driver_mouth_range:5.2f} "
-            f"{_each(r.eye_each.get('left')):>9} {_each(r.eye_each.get('right')):>9}  "
+            f"{_each(r.eye_each.get('left')):>9} {_each(r.eye_each.get('right')):>9} "
+            f"{_each(r.pose_each.get('left')):>9} {_each(r.pose_each.get('right')):>9}  "
             f"{'ok' if not bad else '; '.join(bad)}"
         )
     lines.append(
@@ -503,7 +507,8 @@ def format_table(results: list[PairResult]) -> str:
         "'p_eye', 'p_rol' = its eye and roll r against the driver; "
         "'rigid' (--floor) = that of the picture moved rigidly along the head path; "
         "'eye_l/eye_r r/g' = each eye's closure r and gain against the driver's same eye "
-        f"(where it closes by >= {EYE_MIN_RANGE:g} of its open aperture); "
+        f"(where it closes by >= {EYE_MIN_RANGE:g} of its open aperture), 'p_l/p_r r/g' the same for the "
+        "lids the pose draws (no second tracker in the way); "
         "'still' = the jitter ratio of the unchanged picture, "
         "the instrument's own floor)"
     )

@@ -18,10 +18,11 @@ def driver_from_character(
     pitch: float = 0.0,
     roll: float = 0.0,
     mouth: float = 0.0,
-    eyes: float = 1.0,
+    eyes: float | tuple[float, float] = 1.0,
     t: float = 0.0,
 ) -> FaceState:
-    """A fake driver: the character's own landmarks, rotated and with mouth/eyes moved.
+    """A fake driver: the character's own landmarks, rotated and with mouth/eyes moved
+    (`eyes`: both eyes' openness, or (subject's left, right) for a wink).
 
     Good enough to exercise retarget + render deterministically; real footage is for fidelity.
     """
@@ -34,13 +35,14 @@ def driver_from_character(
     down = np.array(L.jaw_weights(len(lm)))
     lm[:, 1] += down * mouth * iod
     for left in (True, False):
+        e = eyes if isinstance(eyes, int | float) else eyes[0 if left else 1]
         c = L.L_EYE_CORNERS if left else L.R_EYE_CORNERS
         up = L.L_EYE_UPPER if left else L.R_EYE_UPPER
         lo = L.L_EYE_LOWER if left else L.R_EYE_LOWER
         line = (lm[c[0], 1] + lm[c[1], 1]) * 0.5
         mid = lm[lo, 1] * 0.8 + lm[up, 1] * 0.2
-        lm[up, 1] = mid + (lm[up, 1] - mid) * eyes
-        lm[lo, 1] = mid + (lm[lo, 1] - mid) * eyes
+        lm[up, 1] = mid + (lm[up, 1] - mid) * e
+        lm[lo, 1] = mid + (lm[lo, 1] - mid) * e
         del line
     rot = geometry.from_euler_yxz(math.radians(yaw), math.radians(pitch), math.radians(roll))
     piv = lm[L.SKULL, :].mean(0)

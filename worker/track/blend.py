@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 
+from worker.track import landmark_ids as L
 from worker.track.face_state import FaceState
 
 # the scalar fields that are interpolated, read from FaceState itself (a float field added there is
@@ -44,8 +45,46 @@ def blend_states(a: FaceState, b: FaceState, w: float) -> FaceState:
     return out
 
 
+# A neutral face has its eyes open. Each eye of the neutral is averaged over the frames where it is
+# at least this share of its open aperture (the window's 90th percentile): a blink or a wink while
+# calibrating made that eye's neutral half shut (d3: left 0.15 of the eye width against 0.38 open,
+# d9: both 0.20 against 0.28-0.32), so every later open eye read as wide and was clipped, and a
+# closure reached shut only at the very end (the eye "lagged": closure r 0.89 drawn, 0.70 re-tracked).
+EYE_OPEN_SHARE = 0.8
+# what moves with the lids: each eye's contour and iris (subject's left, right)
+EYE_POINTS = {
+    True: (list(L.LEFT_EYE) + [L.LEFT_IRIS_CENTER, *L.LEFT_IRIS], L.L_EYE_CORNERS),
+    False: (list(L.RIGHT_EYE) + [L.RIGHT_IRIS_CENTER, *L.RIGHT_IRIS], L.R_EYE_CORNERS),
+}
+
+
+def _open_eyes(states: list[FaceState], out: FaceState) -> None:
+    """Each eye of the averaged `out` (landmarks, raw landmarks, openness) from the frames where
+    it is open: its points relative to its corners' midpoint averaged over those frames, put back
+    at the corners' mean over all frames (the head may drift while the window is taken)."""
+    for left, (idx, corners) in EYE_POINTS.items():
+        name = "eye_open_left" if left else "eye_open_right"
+        ap = np.array([getattr(s, name) for s in states], np.float64)
+        keep = ap >= EYE_OPEN_SHARE * np.percentile(ap, 90)
+        if keep.all():
+            continue
+        setattr(out, name, float(ap[keep].mean()))
+        for field in ("landmarks", "raw_landmarks"):
+            arrays = [getattr(s, field) for s in states]
+            if getattr(out, field) is None or any(a is None for a in arrays):
+                continue
+            lm = np.asarray(arrays, np.float64)  # (frames, points, 3)
+            if lm.shape[1] <= max(idx):  # no iris points (a mesh without refinement)
+                continue
+            mid = lm[:, list(corners)].mean(1, keepdims=True)
+            moving = [i for i in idx if i not in corners]  # the corners stay as averaged
+            rel = (lm[keep][:, moving] - mid[keep]).mean(0)
+            getattr(out, field)[moving] = (mid.mean(0) + rel).astype(np.float32)
+
+
 def mean_state(states: list[FaceState]) -> FaceState:
-    """Field-wise average of found states (the neutral pose); timestamp/frame size of the last."""
+    """Field-wise average of found states (the neutral pose); timestamp/frame size of the last.
+    Each eye is averaged over the frames where it is open (see EYE_OPEN_SHARE)."""
     if not states:
         raise ValueError("no states to average")
     last = states[-1]
@@ -57,4 +96,5 @@ def mean_state(states: list[FaceState]) -> FaceState:
     raws = [s.raw_landmarks for s in states if s.raw_landmarks is not None]
     out.raw_landmarks = np.mean(raws, axis=0).astype(np.float32) if raws else None
     out.translation = np.mean([s.translation for s in states], axis=0).astype(np.float32)
+    _open_eyes(states, out)
     return out

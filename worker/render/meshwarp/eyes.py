@@ -18,12 +18,25 @@ from worker.render.meshwarp.patch_box import patch_box
 from worker.track import landmark_ids as L
 
 _TABLE_U = np.linspace(-1.3, 1.3, 96)  # where the lid curves are tabulated (u across the eye)
-# Light: a darker shading smeared the shadowed sockets of paintings into a bruise and drew a black
-# line on every shut eye (0.25 / 0.35 before).
-LID_SHADE = 0.12  # a shut lid darkens by this much towards the lash line (see LidPatch)
-LASH_DARK = 0.16  # the lash line of a shut eye darkens by this much
-LASH_WIDTH = 0.12  # ... over this half-width (share of the eye's open aperture)
+# A shut lid: the skin stretched down over the eye, evened out to its own broad tone (the crease and
+# the socket's shadows it drags along are what made it read as a dark smear, a bruise, on paintings,
+# and as a pale eyeball in a dark socket), with the picture's own lash colour (`lid_colours`) as a
+# soft line where the lids meet. Chosen by what MediaPipe reads back from a full blink and from each
+# wink on the bundled photo and s9, s10, s12, s42, each also mirrored (mean closure read, 1 = shut):
+# the earlier darkening (12 % towards the lashes, 16 % on a 0.12-wide lash line) 0.59 blink, 0.42
+# the worst eye on average, 0.54 winks; this 0.73, 0.62, 0.71 (no lash line 0.54-0.59; no evening
+# out 0.69, 0.55, 0.68; the skin's tone replaced by one colour 0.45: a flat lid reads as an eyeball).
+LID_TONE = 0.5  # a shut lid takes on this much of its broad tone (detail finer than LID_GRAIN stays)
+LID_RAMP = 0.5  # ... fading in from this far above the open lid line (share of the eye's open aperture)
+LID_GRAIN = 0.1  # share of the aperture: finer detail is the skin's own grain
+LID_BROAD = 0.6  # share of the aperture: the scale of the lid's broad tone
+LASH_INK = 1.0  # the lash line of a shut eye: this much of the picture's lash colour at its centre
+LASH_WIDTH = 0.4  # ... over this half-width (share of the eye's open aperture), thinner at the corners
 LASH_BAND = -0.12  # the drawn lashes: this far inside the open upper lid line (share of the aperture)
+CORNER_FADE = 0.5  # the lids meet fully where the open eye is at least this tall (share of its aperture)
+LOWER_PULL = 0.3  # a shut eye's lower lid margin is drawn from this far below the open one (share of the aperture)
+SKIN_ABOVE = 1.3  # the skin stretched over a closing eye reaches this far above the open lid (share of the aperture)
+SKIN_BELOW = 0.8  # ... and below the lower lid
 
 
 class EyeRig:
@@ -98,8 +111,8 @@ class EyeRig:
         if dev * half < 0.15:
             return None
         ap = max(self.aperture, 0.2)
-        top = min(float(self.up_uv[:, 1].min()), float(up_f[:, 1].min())) - 1.3 * ap
-        bot = max(float(self.lo_uv[:, 1].max()), float(lo_f[:, 1].max())) + 0.8 * ap
+        top = min(float(self.up_uv[:, 1].min()), float(up_f[:, 1].min())) - SKIN_ABOVE * ap
+        bot = max(float(self.lo_uv[:, 1].max()), float(lo_f[:, 1].max())) + SKIN_BELOW * ap
         box = patch_box(origin, half, ax, n, 1.3, top, bot, full_map.shape)
         if box is None:
             return None
@@ -125,9 +138,9 @@ class EyeRig:
         # the eyeball as they close, else its dark rim shows as a slit between them
         open_gap = lo - uo
         closed = _unit(one - (lf - uf) / np.maximum(open_gap, eps))
-        closed *= _unit(open_gap / (f(0.5) * ap_32))  # and fades out towards the corners
+        closed *= _unit(open_gap / (f(CORNER_FADE) * ap_32))  # and fades out towards the corners
         uo_s = uo + closed * (f(LASH_BAND) * ap_32)
-        lo_s = lo + closed * (f(0.3) * ap_32)
+        lo_s = lo + closed * (f(LOWER_PULL) * ap_32)
         above = top_32 + (v - top_32) * (uo_s - top_32) / np.maximum(uf - top_32, eps)
         inside = uo_s + (v - uf) * (lo_s - uo_s) / np.maximum(lf - uf, eps)
         below = lo_s + (v - lf) * (bot_32 - lo_s) / np.maximum(bot_32 - lf, eps)
@@ -136,17 +149,17 @@ class EyeRig:
         qx = f(origin[0]) + f(half) * (u * f(ax[0]) + vs * f(n[0]))
         qy = f(origin[1]) + f(half) * (u * f(ax[1]) + vs * f(n[1]))
         full_map[y0:y1, x0:x1] = cv2.remap(full_map, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        # Shut, the stretched lid is skin just above the lashes; lit evenly, as in most pictures,
-        # it would read as a pale eyeball: darken it towards the lash line (where it curves away
-        # from the light) and deepen the lash line itself. Fades in as the eye shuts.
-        # (only over the lid's own box: from the open lid down to the lash line, corner to corner)
+        # Shut, the stretched lid is skin from above the eye, creases and socket shadows included:
+        # toned to the skin just above the eye, with the lash line where the lids meet (see
+        # LID_TONE). Fades in as the eye shuts; only over the lid's own box: from a little above
+        # the open lid down past the lash line, corner to corner.
         lid = patch_box(
             origin,
             half,
             ax,
             n,
             1.0,
-            float(self.up_uv[:, 1].min()),
+            float(self.up_uv[:, 1].min()) - LID_RAMP * float(ap_32),
             float(up_f[:, 1].max()) + LASH_WIDTH * float(ap_32),
             full_map.shape,
         )
@@ -161,12 +174,17 @@ class EyeRig:
         t = _unit((closed - f(0.3)) * f(2.0))
         if not t.any():
             return LidPatch(box, None)
-        g = _unit((v - uo) / np.maximum(uf - uo, f(1e-3)))
-        g[v > uf] = 0.0  # below the lashes is the lower lid: as drawn
-        shade = g * g * f(LID_SHADE)
-        shade += _unit(one - np.abs(v - uf) / f(LASH_WIDTH * ap_32)) * f(LASH_DARK)
-        shade *= t * t * (f(3.0) - f(2.0) * t)
-        return LidPatch(box, shade, (ly0, ly1, lx0, lx1))
+        t *= t * (f(3.0) - f(2.0) * t)
+        ramp = f(LID_RAMP) * ap_32
+        tone = _unit((v - uo + ramp) / ramp)
+        tone[v > uf] = 0.0  # below the lashes is the lower lid: as drawn
+        tone *= t * f(LID_TONE)
+        # thinner towards the corners, where the lids meet less (`closed` fades out there)
+        ink = _unit(one - np.abs(v - uf) / (f(LASH_WIDTH * ap_32) * (f(0.35) + f(0.65) * closed)))
+        ink *= t * f(LASH_INK)
+        scale = float(ap_32) * half  # px per aperture
+        grains = (max(1.0, LID_GRAIN * scale), max(2.0, LID_BROAD * scale))
+        return LidPatch(box, np.stack([tone, ink], -1), (ly0, ly1, lx0, lx1), grains)
 
 
 def _unit(a: np.ndarray) -> np.ndarray:
@@ -176,28 +194,34 @@ def _unit(a: np.ndarray) -> np.ndarray:
 
 
 class LidPatch(NamedTuple):
-    """What `EyeRig.remap_lids` rewrote: its box (y0, y1, x0, x1) of the output, and how much to
-    darken the resampled colour over `shade_box` (None: nothing)."""
+    """What `EyeRig.remap_lids` rewrote: its box (y0, y1, x0, x1) of the output, and how a shut
+    lid is drawn over `shade_box` (None: not shut enough to need it)."""
 
     box: tuple[int, int, int, int]
-    shade: np.ndarray | None
+    shade: np.ndarray | None  # (h, w, 2): weight of the lid's broad tone, of the lash colour
     shade_box: tuple[int, int, int, int] | None = None  # where `shade` lies (inside `box`)
+    grains: tuple[float, float] = (1.0, 2.0)  # px: the skin's grain, the lid's broad tone
 
-    def apply(self, out: np.ndarray) -> None:
-        """Darken the RGBA `out` (in place) by `shade`; the alpha stays."""
+    def apply(self, out: np.ndarray, lash: np.ndarray) -> None:
+        """Draw the shut lid into the RGBA `out` (in place) with the `lash` colour (RGB); the alpha stays."""
         if self.shade is None:
             return
         y0, y1, x0, x1 = self.shade_box or self.box
         region = out[y0:y1, x0:x1]
         rgb = region[..., :3].astype(np.float32)
-        rgb *= (np.float32(1.0) - self.shade)[..., None]
+        tone, ink = self.shade[..., :1], self.shade[..., 1:]
+        fine = cv2.GaussianBlur(rgb, (0, 0), self.grains[0])
+        broad = cv2.GaussianBlur(rgb, (0, 0), self.grains[1])
+        rgb += tone * (broad - fine)  # creases and shadows evened out, the grain kept
+        rgb += ink * (np.asarray(lash, np.float32) - rgb)
+        np.clip(rgb, 0.0, 255.0, out=rgb)
         rgb += np.float32(0.5)
         region[..., :3] = rgb.astype(np.uint8)
 
 
 def lid_colours(image: np.ndarray, lm: np.ndarray, left: bool) -> np.ndarray:
     """(2, 3) float32: the lid (the fur or skin just around the eye) and the lash line (the
-    darkest tenth there) of a non-human character, from the picture itself."""
+    darkest tenth there) of a character, from the picture itself."""
     idx = list(L.LEFT_EYE if left else L.RIGHT_EYE)
     pts = np.round(lm[idx, :2]).astype(np.int32)
     h, w = image.shape[:2]

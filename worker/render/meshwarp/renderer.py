@@ -18,7 +18,7 @@ import numpy as np
 from worker.characters.assets import CharacterAssets
 from worker.characters.preparer import CutOut
 from worker.render.base import FrameInput, Renderer
-from worker.render.meshwarp.eyes import EyeRig, LidPatch, paint_lids
+from worker.render.meshwarp.eyes import EyeRig, LidPatch, lid_colours, paint_lids
 from worker.render.meshwarp.grid import (
     FOLD_DET,
     NEWTON_STEPS,
@@ -59,7 +59,15 @@ class _Character(NamedTuple):
     points: np.ndarray  # (478, 2) float32 all landmarks as drawn
     pivot_z: np.float32  # the head's depth centre (a 2-D head motion leaves out what depth adds)
     human: bool = True  # False (animal, drawn): lids painted in the picture's colours, no teeth
-    lid_colours: np.ndarray | None = None  # (2 eyes, lid / line, rgb) for painted lids
+    lid_colours: np.ndarray | None = None  # (2 eyes: left, right; lid / line; rgb): shut lids' colours
+
+
+def _lid_colours(prepared: dict, image: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """Each eye's lid and lash colours: cached for a non-human character (its painted lids), else
+    taken from the picture here (a few ms, once per character: a human's shut lid has its lash line)."""
+    if "meshwarp_lid_colours" in prepared:
+        return np.asarray(prepared["meshwarp_lid_colours"], np.float32)
+    return np.stack([lid_colours(image, lm, left) for left in (True, False)])
 
 
 class _Warp(NamedTuple):
@@ -69,7 +77,7 @@ class _Warp(NamedTuple):
     pos: np.ndarray  # (2, GRID, GRID) where each grid node samples the picture
     moving: np.ndarray  # (GRID, GRID) bool: the nodes that move
     patches: list[tuple[int, int, int, int]]  # boxes (y0, y1, x0, x1) the lid and lip patches rewrote
-    lids: list[LidPatch]  # the lid patches (their boxes are in `patches` too), shading to apply
+    lids: list[tuple[LidPatch, bool]]  # the lid patches (their boxes are in `patches` too) and their eye (left?)
     pose: TargetPose  # the pose drawn (scaled back if it would have folded the picture)
 
 
@@ -148,7 +156,7 @@ class MeshWarpRenderer(Renderer):
                 np.ascontiguousarray(lm[:, :2], np.float32),
                 np.float32(lm[L.SKULL, 2].mean()),
                 int(a["meshwarp_kind"][0]) == 0,
-                a.get("meshwarp_lid_colours"),
+                _lid_colours(a, assets.image, lm),
             )
         return self._chars[assets.key]
 
@@ -233,8 +241,11 @@ class MeshWarpRenderer(Renderer):
         back[:, ~moving] = 0.0
         back += grid.nodes  # positions, not displacements: the resize then yields the full map
         full = self._upsample(back, grid, size)
-        lids = [p for rig, *_ in eyes if ch.human and (p := rig.remap_lids(full, pose.landmarks)) is not None]
-        patches = [p.box for p in lids]
+        lids = []
+        for rig, *_ in eyes if ch.human else ():
+            if (p := rig.remap_lids(full, pose.landmarks)) is not None:
+                lids.append((p, rig.left))
+        patches = [p.box for p, _ in lids]
         if (b := ch.mouth.remap_lips(full, pose.landmarks)) is not None:
             patches.append(b)
         return _Warp(full, back.reshape(2, GRID, GRID), moving.reshape(GRID, GRID), patches, lids, pose)
@@ -273,9 +284,11 @@ class MeshWarpRenderer(Renderer):
             m1, m2 = cv2.convertMaps(warp.full[y0:y1, x0:x1], None, cv2.CV_16SC2)
             cv2.remap(assets.image, m1, m2, cv2.INTER_LINEAR, dst=out[y0:y1, x0:x1], borderMode=cv2.BORDER_REPLICATE)
         pose = warp.pose
-        for lid in warp.lids:
-            lid.apply(out)
         ch = self._character(assets)
+        if warp.lids:
+            assert ch.lid_colours is not None  # `_character` works them out for every character
+            for lid, left in warp.lids:
+                lid.apply(out, ch.lid_colours[0 if left else 1][1])
         if not ch.human and ch.lid_colours is not None:
             for (rig, *_), colours in zip(ch.eyes, ch.lid_colours, strict=True):
                 paint_lids(out, rig, pose.landmarks, colours)
