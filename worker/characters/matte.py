@@ -6,9 +6,10 @@ edge pixels still carry the old background's colour, which shows as a light or d
 a green or dark scene. `refine_cutout` fixes the three in order:
 
 1. islands: only the parts of the matte connected to the face are kept; and patches of the old
-   background that the segmentation took for the figure where it runs into the picture's border
-   (the sky between a statue's hair knots, a painting's dark ground beside a shoulder) are dropped
-   when their colour is the background's and not the figure's;
+   background that the segmentation took for the figure where they open onto the background, at
+   the picture's border or the matte's outside (the sky between a statue's hair knots, a strip of
+   wall beside a cheek, a painting's dark ground behind a neck) are dropped when their colour is
+   the background's and not the figure's;
 2. edges: in a thin band around the coarse boundary, alpha is re-fitted to the picture's own
    edges from local figure/background colours, with a guided filter (He et al., ECCV 2010;
    `cv2.ximgproc`) where colours cannot tell;
@@ -69,8 +70,9 @@ def drop_background_patches(
     clear outside of the matte.
 
     A patch pixel lies close to the local background colour (mean of the clear pixels within
-    side/8) in absolute terms and compared with how far the local figure colour is from it; where
-    figure and background are alike nothing is judged. Patches of 4-connected such pixels outside
+    side/8, or of their light or their dark ones alone where the background has two tones) in
+    absolute terms and compared with how far the local figure colour is from it; where figure and
+    background are alike nothing is judged. Patches of 4-connected such pixels outside
     the face are dropped when they reach the border or the outside: wide ones (surviving an
     opening, at least (side/40)^2 px) wherever they lie, e.g. the sky between a statue's hair
     knots or wall the segmentation took into a shoulder; thin ones (slivers where a figure meets
