@@ -128,6 +128,7 @@ def camera_vowel_shapes(
     `tracked`: the clip's (states, neutrals) from `fidelity.track_driver`, if already tracked."""
     from worker.characters.preprocess import PreprocessSettings, preprocess_image
     from worker.render import create_renderer
+    from worker.render.base import FrameInput
     from worker.retarget import Retargeter
     from worker.tools.fidelity import flatten, track_driver
     from worker.track.mediapipe_tracker import FaceTracker
@@ -150,7 +151,7 @@ def camera_vowel_shapes(
                 neutral = neutrals[i] or first
                 for k in range(HOLD):
                     pose = r.retarget(replace(states[i], timestamp=k / 30.0), neutral)
-                rgba = renderer.render(assets, pose)
+                rgba = renderer.draw(assets, FrameInput.of_pose(pose))
                 with FaceTracker(smoothing=False) as tracker:
                     m = tracker.measure(flatten(rgba), 0.0)
                 if m.found:

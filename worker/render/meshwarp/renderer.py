@@ -285,8 +285,10 @@ class MeshWarpRenderer(Renderer):
             cv2.remap(assets.image, m1, m2, cv2.INTER_LINEAR, dst=out[y0:y1, x0:x1], borderMode=cv2.BORDER_REPLICATE)
         pose = warp.pose
         ch = self._character(assets)
-        for lid, left in warp.lids:
-            lid.apply(out, ch.lid_colours[0 if left else 1][1])
+        if warp.lids:
+            assert ch.lid_colours is not None  # `_character` works them out for every character
+            for lid, left in warp.lids:
+                lid.apply(out, ch.lid_colours[0 if left else 1][1])
         if not ch.human and ch.lid_colours is not None:
             for (rig, *_), colours in zip(ch.eyes, ch.lid_colours, strict=True):
                 paint_lids(out, rig, pose.landmarks, colours)
