@@ -38,9 +38,10 @@ EYE_FLOORS = {
 # The mouth per pair (r, most lag in frames; `fidelity.lag_frames`), measured 2026-12-07 with the lips' own
 # steadying and rounding (`RetargetOptions.steady_mouth_*`, `round_gain`): d0xs42 r 0.993 lag 0.05, d3xs12
 # 0.955 / 1.33, d12xs9 0.973 / 0.02 (before: 0.993 / 0.05, 0.955 / 1.11, 0.973 / 0.03). Floors r - 0.01, lag +
-# 0.5. The target r >= 0.97 is not met on d3xs12: the re-tracker reads a mid-size opening under s12's
-# moustache as shut (the drawn mouth follows the driver at r 0.999).
-MOUTH_FLOORS = {("d0", "s42"): (0.983, 0.55), ("d3", "s12"): (0.945, 1.85), ("d12", "s9"): (0.963, 0.5)}
+# 0.5. With the upper teeth painted from mid openings (`meshwarp.mouth`; before, the re-tracker read a
+# mid-size opening under s12's moustache as shut): d0xs42 0.993 / 0.13, d3xs12 0.984 / 0.65, d12xs9 0.979 /
+# 0.10 (2026-12-07, the full table on the merged tree).
+MOUTH_FLOORS = {("d0", "s42"): (0.983, 0.63), ("d3", "s12"): (0.974, 1.15), ("d12", "s9"): (0.969, 0.6)}
 FLOORS = {"mouth_r": 0.93, "eye_r": 0.8, "roll_r": 0.9, "yaw_r": 0.88, "gain": fidelity.TARGETS["gain"], "jitter": 2.0}
 
 
