@@ -6,9 +6,10 @@ edge pixels still carry the old background's colour, which shows as a light or d
 a green or dark scene. `refine_cutout` fixes the three in order:
 
 1. islands: only the parts of the matte connected to the face are kept; and patches of the old
-   background that the segmentation took for the figure where it runs into the picture's border
-   (the sky between a statue's hair knots, a painting's dark ground beside a shoulder) are dropped
-   when their colour is the background's and not the figure's;
+   background that the segmentation took for the figure where they open onto the background, at
+   the picture's border or the matte's outside (the sky between a statue's hair knots, a strip of
+   wall beside a cheek, a painting's dark ground behind a neck) are dropped when their colour is
+   the background's and not the figure's;
 2. edges: in a thin band around the coarse boundary, alpha is re-fitted to the picture's own
    edges from local figure/background colours, with a guided filter (He et al., ECCV 2010;
    `cv2.ximgproc`) where colours cannot tell;
@@ -61,17 +62,24 @@ def keep_connected(alpha: np.ndarray, keep: np.ndarray, reach: int = 3) -> np.nd
     return np.where(near, alpha, 0.0).astype(np.float32)
 
 
-def drop_border_background(
+def drop_background_patches(
     rgb: np.ndarray, alpha: np.ndarray, face: np.ndarray, side: int, border: np.ndarray | None = None
 ) -> np.ndarray:
-    """`alpha` (float 0..1) without the solid patches that look like the old background and touch
-    the picture's border (`border`, bool; default the outermost pixels).
+    """`alpha` (float 0..1) without the solid patches that look like the old background and open
+    onto it: they touch the picture's border (`border`, bool; default the outermost pixels) or the
+    clear outside of the matte.
 
     A patch pixel lies close to the local background colour (mean of the clear pixels within
-    side/8) in absolute terms and compared with how far the local figure colour is from it; where
-    figure and background are alike nothing is judged. Only patches of 4-connected such pixels
-    that reach the border, at least (side/40)^2 px, outside the face, are dropped: a dark
-    garment beside a dark background keeps whatever does not look like that background.
+    side/8, or of their light or their dark ones alone where the background has two tones) in
+    absolute terms and compared with how far the local figure colour is from it; where figure and
+    background are alike nothing is judged. Patches of 4-connected such pixels outside
+    the face are dropped when they reach the border or the outside: wide ones (surviving an
+    opening, at least (side/40)^2 px) wherever they lie, e.g. the sky between a statue's hair
+    knots or wall the segmentation took into a shoulder; thin ones (slivers where a figure meets
+    the border, a strip of wall beside a jaw where the matte sits a few px outside the figure)
+    down to (side/80)^2 px, as deep as a matte misses by (side/40 px from the outside). A dark
+    garment beside a dark background keeps whatever does not look like that background, and a
+    patch enclosed by the figure (a black helmet in front of a black table) is never judged.
     """
     image = rgb.astype(np.float32) / 255.0
     hard = (alpha >= 0.5).astype(np.float32)
@@ -79,24 +87,47 @@ def drop_border_background(
     if not clear.any():
         return alpha
     r = max(8, side // 8)
-    bg = _local_mean(image, clear, r)
     fg = _local_mean(image, hard, r)
-    apart = np.linalg.norm(fg - bg, axis=2)
-    off_bg = np.linalg.norm(image - bg, axis=2)
-    like = (hard > 0) & ~face & (apart > 0.15) & (off_bg < 0.35 * apart) & (off_bg < 0.1)
-    like = cv2.morphologyEx(like.astype(np.uint8), cv2.MORPH_OPEN, _disk(2))  # no thin threads
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(like, connectivity=4)
-    if n <= 1:
-        return alpha
+    light = (image @ np.array([0.299, 0.587, 0.114], np.float32)) >= 0.5
+    like = np.zeros(alpha.shape, bool)
+    # a background of two tones (a pale wall above a black table) has a mean like neither:
+    # its light and its dark parts are each a background a patch can look like
+    k = (2 * r + 1, 2 * r + 1)
+    for i, part in enumerate((clear, clear * light, clear * ~light)):
+        if not part.any():
+            continue
+        bg = _local_mean(image, part, r)
+        apart = np.linalg.norm(fg - bg, axis=2)
+        off_bg = np.linalg.norm(image - bg, axis=2)
+        here = (apart > 0.15) & (off_bg < 0.35 * apart) & (off_bg < 0.1)
+        if i:  # one tone counts only where it is a real part of the background nearby
+            here &= cv2.blur(part, k) > 0.05
+        like |= here
+    like = (like & (hard > 0) & ~face).astype(np.uint8)
     if border is None:
         border = np.zeros(like.shape, bool)
         border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
-    ids = np.unique(labels[border & (like > 0)])
-    ids = [i for i in ids if i > 0 and stats[i, cv2.CC_STAT_AREA] >= (side // 40) ** 2]
-    if not ids:
+    outside = cv2.dilate((hard == 0).astype(np.uint8), _disk(1)) > 0
+    opening = border | outside
+    wide = _patches_at(cv2.morphologyEx(like, cv2.MORPH_OPEN, _disk(2)), opening, (side // 40) ** 2)
+    # thin ones: only their part near the outside, so no thread leads deep into the figure
+    near = cv2.distanceTransform((~opening).astype(np.uint8), cv2.DIST_L2, 3) <= max(2, side // 40)
+    thin = _patches_at(like & near, opening, max(4, (side // 80) ** 2))
+    drop = wide | thin
+    if not drop.any():
         return alpha
-    drop = cv2.dilate(np.isin(labels, ids).astype(np.uint8), _disk(1)) > 0
+    drop = cv2.dilate(drop.astype(np.uint8), _disk(1)) > 0
     return np.where(drop, 0.0, alpha).astype(np.float32)
+
+
+def _patches_at(mask: np.ndarray, at: np.ndarray, min_area: int) -> np.ndarray:
+    """The 4-connected components of `mask` (uint8) that reach `at` (bool), min_area px or more."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros(mask.shape, bool)
+    ids = np.unique(labels[at & (mask > 0)])
+    ids = [i for i in ids if i > 0 and stats[i, cv2.CC_STAT_AREA] >= min_area]
+    return np.isin(labels, ids)
 
 
 def _guided(rgb: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -219,9 +250,11 @@ def refine_cutout(
     border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
     if limit is not None:  # the crop ran past the picture: its edge is where the picture ends
         border |= cv2.dilate((_as_unit(limit) < 0.5).astype(np.uint8), _disk(1)) > 0
-    a = drop_border_background(rgb, a, face, side, border)
+    a = drop_background_patches(rgb, a, face, side, border)
     a = refine_alpha(rgb, a, band=max(3, side // 50))
-    a = keep_connected(a, face, reach=max(2, side // 128))  # the filter can re-grow faint specks
+    # the filter can re-grow faint specks; a part joined to the face only by a dropped strip of
+    # old background goes too (on s10 the segmentation's dark ground beside the shoulder)
+    a = keep_connected(a, face, reach=max(2, side // 128))
     a = np.maximum(a, face.astype(np.float32) * (coarse > 0.5))
     if limit is not None:
         a = np.minimum(a, _as_unit(limit))

@@ -85,6 +85,26 @@ def edge_fringe(rgba: np.ndarray) -> Fringe:
     return Fringe(distance, lightness, pixels, texture)
 
 
+def outline_profile(picture: np.ndarray, rgba: np.ndarray, depth: int = 13) -> tuple[np.ndarray, np.ndarray]:
+    """Median luma (0..255) of 1-px rings 0..`depth`-1 px inside a cut-out's solid edge: of the
+    `picture` it was cut from (RGB uint8, same size) and of the cut-out's own colours.
+
+    Says whether a rim is the picture's own (a statue's shaded outline is darker just inside it
+    in the picture itself) or the cut-out's; the picture's ring 0 mixes in the old background."""
+    solid = (rgba[..., 3] >= 128).astype(np.uint8)
+    inside = cv2.distanceTransform(solid, cv2.DIST_L2, 5)
+    away = np.ones(solid.shape, bool)  # the picture's border is no outline
+    away[:3], away[-3:], away[:, :3], away[:, -3:] = False, False, False, False
+    w = np.array([0.299, 0.587, 0.114], np.float32)
+    luma_pic, luma_cut = picture[..., :3].astype(np.float32) @ w, rgba[..., :3].astype(np.float32) @ w
+    pic, cut = np.full(depth, np.nan, np.float32), np.full(depth, np.nan, np.float32)
+    for d in range(depth):
+        ring = away & (solid > 0) & (inside > d) & (inside <= d + 1)
+        if ring.sum() >= 50:
+            pic[d], cut[d] = np.median(luma_pic[ring]), np.median(luma_cut[ring])
+    return pic, cut
+
+
 def _cell(rgba: np.ndarray, scene: str, side: int) -> np.ndarray:
     from worker.tools.contact_sheet import _scene
 
