@@ -32,7 +32,7 @@ _TABLE_U = np.linspace(-1.3, 1.3, 96)  # where the lid curves are tabulated (u a
 # from further above (SKIN_ABOVE 1.3 -> 2.5) and evening out at a broader scale from further up
 # (LID_BROAD 0.6 -> 2, LID_RAMP 0.5 -> 2, LID_TONE 0.5 -> 0.8) blends the lid into the socket: that
 # eye's blink then reads 0.61, half shut 0.47, and s12's re-tracked right eye follows the driver's at
-# r 0.92-0.94 on d0, d3, d9 (was 0.83-0.90; `bench --fidelity`).
+# r 0.93-0.94 on d0, d3, d9 (was 0.84-0.90; `bench --fidelity`).
 LID_TONE = 0.8  # a shut lid takes on this much of its broad tone (detail finer than LID_GRAIN stays)
 LID_RAMP = 2.0  # ... fading in from this far above the open lid line (share of the eye's open aperture)
 LID_GRAIN = 0.1  # share of the aperture: finer detail is the skin's own grain
