@@ -248,7 +248,9 @@ def test_frames_flow_in_order_and_the_status_fits_the_protocol():
     frames = rig.outputs[0].frames
     seqs = [s for s, _ in frames]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs) and len(seqs) >= 30
-    assert st.frames["captured"] == 60 and st.frames["rendered"] == len(seqs)
+    # every rendered frame reached the output or was replaced by a newer one there (a realtime
+    # output on a busy machine: counted as its drop)
+    assert st.frames["captured"] == 60 and st.frames["rendered"] == len(seqs) + st.drops.get("rec", 0)
     assert st.frames["with_face"] > 0 and st.character == "a.png" and not st.running
     data = st.to_dict()
     assert set(data) == set(P.STATUS_FIELDS)

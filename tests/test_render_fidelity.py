@@ -21,19 +21,25 @@ PAIRS = (("d0", "s42"), ("d3", "s12"), ("d9", "s10"), ("d12", "s9"))
 # Texture jitter (optical flow in the face, output / driver: the judged jitter since the decision on the
 # earlier targets), measured on these pairs 2026-12-03: 0.52, 0.43, 0.77, 0.22; ceilings just above
 # (d9 x s10's also under the target of 0.8).
-TEXTURE_CEILINGS = {("d0", "s42"): 0.54, ("d3", "s12"): 0.45, ("d9", "s10"): 0.79, ("d12", "s9"): 0.24}
+# The shut lid blended into a dark socket (2026-12-07, second pass) raised d0xs42 0.535 -> 0.542 and d9xs10
+# 0.783 -> 0.795 (the broader evened-out lid moves with every blink); ceilings just above, d9xs10's at the target.
+TEXTURE_CEILINGS = {("d0", "s42"): 0.55, ("d3", "s12"): 0.45, ("d9", "s10"): 0.80, ("d12", "s9"): 0.24}
 # Each eye on its own (closure r, gain against the driver's same eye; `fidelity.eye_each`), measured
 # 2026-12-07 on these pairs as (left r/gain, right r/gain), before -> after the eyes' neutral taken from
 # open frames and the shut lid's lash line: d0xs42 0.96/0.91, 0.96/1.08 -> 0.96/0.91, 0.97/1.10; d3xs12
 # 0.89/0.67, 0.70/0.51 -> 0.96/0.95, 0.90/0.80; d9xs10 0.95/0.80, 0.79/0.46 -> 0.97/0.92, 0.89/0.86; d12xs9
 # 0.86/1.09, 0.78/1.32 -> 0.85/1.01, 0.80/1.41 (after: with the mouth and edge work merged). Floors just under
 # (r - 0.03, gain - 0.08). The targets (r >= 0.9, gain 0.8-1.25 on portraits within 15 degrees of frontal:
-# s12, s42) are met on d0xs42; d3xs12's right eye is just short (0.896/0.797).
+# s12, s42) are met on d0xs42; d3xs12's right eye is just short (0.896/0.797). Then the shut lid blended
+# into a dark socket (main and this, one after the other on the same machine): d0xs42 0.965/0.902,
+# 0.969/1.096 -> 0.967/0.944, 0.960/1.198; d3xs12 0.965/0.931, 0.896/0.781 -> 0.980/1.046, 0.936/0.875
+# (both eyes now meet the target); d9xs10 0.970/0.899, 0.895/0.826 -> 0.972/0.891, 0.951/0.982; d12xs9
+# 0.852/1.015, 0.805/1.414 -> 0.858/1.129, 0.799/1.400. Floors just under (r - 0.03, gain - 0.08).
 EYE_FLOORS = {
-    ("d0", "s42"): ((0.93, 0.83), (0.94, 1.02)),
-    ("d3", "s12"): ((0.93, 0.87), (0.86, 0.71)),
-    ("d9", "s10"): ((0.94, 0.84), (0.86, 0.78)),
-    ("d12", "s9"): ((0.82, 0.93), (0.77, 1.33)),
+    ("d0", "s42"): ((0.93, 0.86), (0.93, 1.11)),
+    ("d3", "s12"): ((0.95, 0.96), (0.90, 0.79)),
+    ("d9", "s10"): ((0.94, 0.81), (0.92, 0.90)),
+    ("d12", "s9"): ((0.82, 1.04), (0.77, 1.32)),
 }
 # The mouth per pair (r, most lag in frames; `fidelity.lag_frames`), measured 2026-12-07 with the lips' own
 # steadying and rounding (`RetargetOptions.steady_mouth_*`, `round_gain`): d0xs42 r 0.993 lag 0.05, d3xs12

@@ -26,16 +26,24 @@ _TABLE_U = np.linspace(-1.3, 1.3, 96)  # where the lid curves are tabulated (u a
 # the earlier darkening (12 % towards the lashes, 16 % on a 0.12-wide lash line) 0.59 blink, 0.42
 # the worst eye on average, 0.54 winks; this 0.73, 0.62, 0.71 (no lash line 0.54-0.59; no evening
 # out 0.69, 0.55, 0.68; the skin's tone replaced by one colour 0.45: a flat lid reads as an eyeball).
-LID_TONE = 0.5  # a shut lid takes on this much of its broad tone (detail finer than LID_GRAIN stays)
-LID_RAMP = 0.5  # ... fading in from this far above the open lid line (share of the eye's open aperture)
+# Where the eye sits in a dark socket (s12's right eye) that still read as a pale almond under a dark
+# rim: the pale lid skin between the crease and the lashes, stretched, with the socket's shadow above
+# (MediaPipe put the upper lid on that rim: a full blink read 0.38 shut, half shut 0.20). Stretching
+# from further above (SKIN_ABOVE 1.3 -> 2.5) and evening out at a broader scale from further up
+# (LID_BROAD 0.6 -> 2, LID_RAMP 0.5 -> 2, LID_TONE 0.5 -> 0.8) blends the lid into the socket: that
+# eye's blink then reads 0.61, half shut 0.47, and s12's re-tracked right eye follows the driver's at
+# r 0.93-0.94 on d0, d3, d9 (was 0.84-0.90; `bench --fidelity`).
+LID_TONE = 0.8  # a shut lid takes on this much of its broad tone (detail finer than LID_GRAIN stays)
+LID_RAMP = 2.0  # ... fading in from this far above the open lid line (share of the eye's open aperture)
 LID_GRAIN = 0.1  # share of the aperture: finer detail is the skin's own grain
-LID_BROAD = 0.6  # share of the aperture: the scale of the lid's broad tone
+LID_SIDE_FADE = 0.35  # the evening out fades over this much of the half width before each corner
+LID_BROAD = 2.0  # share of the aperture: the scale of the lid's broad tone
 LASH_INK = 1.0  # the lash line of a shut eye: this much of the picture's lash colour at its centre
 LASH_WIDTH = 0.4  # ... over this half-width (share of the eye's open aperture), thinner at the corners
 LASH_BAND = -0.12  # the drawn lashes: this far inside the open upper lid line (share of the aperture)
 CORNER_FADE = 0.5  # the lids meet fully where the open eye is at least this tall (share of its aperture)
 LOWER_PULL = 0.3  # a shut eye's lower lid margin is drawn from this far below the open one (share of the aperture)
-SKIN_ABOVE = 1.3  # the skin stretched over a closing eye reaches this far above the open lid (share of the aperture)
+SKIN_ABOVE = 2.5  # the skin stretched over a closing eye reaches this far above the open lid (share of the aperture)
 SKIN_BELOW = 0.8  # ... and below the lower lid
 
 
@@ -170,7 +178,7 @@ class EyeRig:
         if ly1 <= ly0 or lx1 <= lx0:
             return LidPatch(box, None)
         sub = (slice(ly0 - y0, ly1 - y0), slice(lx0 - x0, lx1 - x0))
-        closed, v, uo, uf = closed[sub], v[sub], uo[sub], uf[sub]
+        closed, u, v, uo, uf = closed[sub], u[sub], v[sub], uo[sub], uf[sub]
         t = _unit((closed - f(0.3)) * f(2.0))
         if not t.any():
             return LidPatch(box, None)
@@ -178,7 +186,8 @@ class EyeRig:
         ramp = f(LID_RAMP) * ap_32
         tone = _unit((v - uo + ramp) / ramp)
         tone[v > uf] = 0.0  # below the lashes is the lower lid: as drawn
-        tone *= t * f(LID_TONE)
+        # faded out towards the corners, else the evened-out patch shows its box's sides
+        tone *= t * f(LID_TONE) * _unit((one - np.abs(u)) / f(LID_SIDE_FADE))
         # thinner towards the corners, where the lids meet less (`closed` fades out there)
         ink = _unit(one - np.abs(v - uf) / (f(LASH_WIDTH * ap_32) * (f(0.35) + f(0.65) * closed)))
         ink *= t * f(LASH_INK)
