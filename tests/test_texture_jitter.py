@@ -8,11 +8,14 @@ from PIL import Image
 
 from worker.tools.texture_jitter import measure_pair, render_demo, texture_jitter
 
-# (driver, character, driver frames) -> (driver jitter, output / driver), measured 2026-12-03
-# with `demo --size 512`; the ratio's ceiling sits just above the measured value.
+# (driver, character, driver frames) -> (driver jitter, output / driver), with `demo --size 512`;
+# the test allows the ceiling + 0.03. Measured 2026-12-03: 0.57 and 0.63 (1.01 and 0.90 before the
+# retarget smoothing); 2026-12-07, with the lash line that moves with each blink and the cut-out
+# changes: 0.55-0.60 and 0.656-0.665 over three builds of the day, so d9 x s42's limit is now the
+# issue's target, 0.7
 PAIRS = {
-    ("d0", "s10", 0): (0.00282, 0.57),  # 1.01 before the retarget smoothing of 2026-12-03
-    ("d9", "s42", 150): (0.00121, 0.63),  # 0.90 before
+    ("d0", "s10", 0): (0.00282, 0.60),
+    ("d9", "s42", 150): (0.00121, 0.67),
 }
 
 
