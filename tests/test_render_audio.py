@@ -149,10 +149,11 @@ def test_ah_opens_wider_than_ee_wider_than_oo(series):
     m = series["mouth"]
     held = {v: float(np.median(m[_frames(a + 0.1, b - 0.1)])) for v, a, b in series["segs"]}
     # measured 0.49 / 0.25 / 0.21; since the picture's own teeth show in the open mouth (the re-tracked
-    # upper lip then sits on them) and I is spread wider: 0.39 / 0.29 / 0.25
+    # upper lip then sits on them) and I is spread wider: 0.39 / 0.29 / 0.25; since painted upper teeth
+    # fill mid openings (2026-12-07): 0.376 / 0.262 / 0.244
     assert held["A"] > held["I"] + 0.08, held
     assert held["A"] > held["U"] + 0.12, held
-    assert held["I"] > held["U"] + 0.02, held
+    assert held["I"] > held["U"] + 0.01, held
 
 
 def test_webm_with_alpha_and_sound_from_a_driver(tmp_path):
