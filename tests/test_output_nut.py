@@ -136,17 +136,19 @@ def test_a_long_stream_holds_no_per_frame_memory():
     out = create_output({"type": "nut", "port": port})
     out.start()
     img = rgba_pattern(0, 96, 96)  # 36 KB: over NUT's max_distance (32 KB), a syncpoint each frame as at 512 px
-    n = 10_000
-    for i in range(2_000):  # allocator pools and buffers fill up first
+    warm, n = 5_000, 40_000
+    for i in range(warm):  # allocator pools and buffers fill up first
         out.send(img, i, i / 30)
     before = rss_mib(os.getpid())
-    for i in range(2_000, 2_000 + n):
+    for i in range(warm, warm + n):
         out.send(img, i, i / 30)
     grown = rss_mib(os.getpid()) - before
-    assert out.stats()["delivered"] == 2_000 + n and out.connects == 1
+    assert out.stats()["delivered"] == warm + n and out.connects == 1
     out.close()
     t.join(5)
     srv.close()
     assert got[0] > n * img.nbytes
-    # with the index: 10,000 x 262 bytes = 2.5 MiB
-    assert grown < 1.0, f"{grown:.2f} MiB over {n} frames"
+    # Measured over these 40,000 frames: with the index 10.0 MiB (40,000 x 262 bytes); without it
+    # 0.35-0.7 MiB of allocator noise (one CI run saw 1.05 MiB over 10,000 frames, so a short run
+    # cannot tell the two apart).
+    assert grown < 3.0, f"{grown:.2f} MiB over {n} frames"
