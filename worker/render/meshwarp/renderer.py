@@ -29,6 +29,7 @@ from worker.render.meshwarp.grid import (
     make_grid,
     min_area_ratio,
 )
+from worker.render.meshwarp.jaw import JawRelief
 from worker.render.meshwarp.mouth import draw_mouth_interior
 from worker.render.meshwarp.mouth_rig import MouthRig
 from worker.render.meshwarp.prepare import GRID, PREPARE_VERSION, flat_oval_depth, halo_sources, prepare_meshwarp
@@ -53,6 +54,7 @@ class _Character(NamedTuple):
     linear: np.ndarray
     eyes: list[tuple[EyeRig, np.ndarray, np.ndarray, int]]  # rig, upper/lower lid and iris rows
     mouth: MouthRig  # the lips' full-resolution patch
+    jaw: JawRelief  # pushes the skin under the lower lip along with it
     seen_sum: np.ndarray  # integral image of "alpha > 0 anywhere in the block", per SEEN_BLOCK pixels
     seen_cells: np.ndarray  # (GRID - 1, GRID - 1) bool: grid cells with anything visible in the picture
     fold_cells: np.ndarray  # (GRID - 1, GRID - 1) bool: cells that must not fold (visible, and a ring)
@@ -150,6 +152,7 @@ class MeshWarpRenderer(Renderer):
                 linear,
                 eyes,
                 mouth,
+                JawRelief(idx, flat_oval_depth(lm)[idx]),
                 seen_sum,
                 seen_cells,
                 fold_cells,
@@ -171,6 +174,7 @@ class MeshWarpRenderer(Renderer):
         tgt = pose.landmarks[ch.ctrl_idx, :2].astype(np.float32)
         for rig, up, lo, iris in eyes:
             tgt[up], tgt[lo], tgt[iris] = rig.open_targets(pose.landmarks, pose.gaze)
+        ch.jaw.apply(tgt, pose.head_matrix)
         return self._field(ch, tgt, pose.head_matrix)
 
     @staticmethod
