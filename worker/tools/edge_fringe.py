@@ -12,6 +12,16 @@ What counts as invisible: the figure's own texture. The same measure taken one r
 how much any 2-px ring of this picture differs from what lies a little further in where no edge
 is involved; a rim that differs no more than that does not stand out as a line (`excess`).
 
+Whose rim it is: a statue's shaded contour or a render's rim light is in the picture itself, and a
+cut-out that keeps it is right to. Given the picture the cut-out was made from (`picture`, for a
+picture without alpha of its own), the same measure is taken on the picture's own colours one px
+further in (where the matte is opaque and no old background mixes in), less whatever part of each
+pixel's difference a mix with the old background could explain (its component towards the local
+background colour, up to the background itself): `outline`. A mix of figure and background lies
+between the two, so what is left is the picture's own outline; a matte that sits a few px out on
+the old background leaves nothing there. The rim stands out only by what it differs beyond both
+the texture and the picture's own outline (`excess`).
+
 `python -m worker.tools.edge_fringe IMAGE...` prints both for each picture as the worker prepares it;
 `--save DIR` also writes each prepared cut-out (DIR/NAME.png), and `--sheet OUT --before DIR` draws
 a before / after sheet over a green screen and a dark scene against cut-outs saved earlier.
@@ -39,11 +49,13 @@ class Fringe:
     lightness: float  # median signed luma difference (positive: lighter rim)
     pixels: int  # ring pixels measured
     texture: float = 0.0  # the same distance for a ring INNER px inside: the figure's own variation
+    outline: float = 0.0  # the picture's own rim there, no background mix in it (0: not measured)
 
     @property
     def excess(self) -> float:
-        """Levels the rim differs by beyond the figure's own texture (0: it does not stand out)."""
-        return max(0.0, self.distance - self.texture)
+        """Levels the rim differs by beyond the figure's own texture and the picture's own outline
+        (0: it does not stand out, or it is the picture's)."""
+        return max(0.0, self.distance - max(self.texture, self.outline))
 
 
 def _ring_against_inside(rgb: np.ndarray, eroded, depth: int) -> tuple[float, float, int]:
@@ -62,8 +74,34 @@ def _ring_against_inside(rgb: np.ndarray, eroded, depth: int) -> tuple[float, fl
     return float(np.median(np.linalg.norm(d, axis=1))), float(np.median(luma)), int(use.sum())
 
 
-def edge_fringe(rgba: np.ndarray) -> Fringe:
-    """The fringe of a straight RGBA uint8 picture (see the module doc)."""
+def _window_mean(rgb: np.ndarray, where: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
+    k = 2 * half + 1
+    w = cv2.blur(where.astype(np.float32), (k, k))
+    return cv2.blur(rgb * where[..., None], (k, k)) / np.maximum(w, 1e-6)[..., None], w
+
+
+def _own_outline(picture: np.ndarray, alpha: np.ndarray, eroded) -> float:
+    """Median RGB distance of the picture's own ring 1..1+RING px inside the cut-out against its
+    band INSIDE px deeper, without the part a mix with the old background explains."""
+    rgb = picture[..., :3].astype(np.float32)
+    ring = eroded(1) & ~eroded(1 + RING)
+    fig, w_fig = _window_mean(rgb, eroded(1 + INSIDE[0]) & ~eroded(1 + INSIDE[1]), WINDOW)
+    # the old background: clear pixels, a few px off the cut-out (its edge pixels are mixed)
+    away = cv2.distanceTransform((alpha >= 8).astype(np.uint8) ^ 1, cv2.DIST_L2, 3) > 3
+    there = picture[..., 3] >= 128 if picture.shape[2] == 4 else True  # not past the picture's edge
+    bg, w_bg = _window_mean(rgb, (alpha < 8) & away & there, 4 * WINDOW)
+    use = ring & (w_fig > 0.02) & (w_bg > 0.02)
+    if not use.any():
+        return 0.0
+    d, u = rgb[use] - fig[use], bg[use] - fig[use]
+    t = np.clip((d * u).sum(axis=1) / np.maximum((u * u).sum(axis=1), 1e-6), 0.0, 1.0)
+    return float(np.median(np.linalg.norm(d - t[:, None] * u, axis=1)))
+
+
+def edge_fringe(rgba: np.ndarray, picture: np.ndarray | None = None) -> Fringe:
+    """The fringe of a straight RGBA uint8 cut-out (see the module doc); with the `picture` (RGB
+    or RGBA uint8 whose alpha marks where the picture is, same size) it was cut from, also the
+    picture's own outline there."""
     solid = (rgba[..., 3] >= 128).astype(np.uint8)
 
     def eroded(r: int) -> np.ndarray:
@@ -82,7 +120,25 @@ def edge_fringe(rgba: np.ndarray) -> Fringe:
     rgb = rgba[..., :3].astype(np.float32)
     distance, lightness, pixels = _ring_against_inside(rgb, eroded, 0)
     texture, _, _ = _ring_against_inside(rgb, eroded, INNER)
-    return Fringe(distance, lightness, pixels, texture)
+    outline = 0.0 if picture is None else _own_outline(picture, rgba[..., 3], eroded)
+    return Fringe(distance, lightness, pixels, texture, outline)
+
+
+def picture_of(assets) -> np.ndarray | None:
+    """The picture a prepared character (`CharacterAssets`) was cut from, cropped as its cut-out
+    (RGBA uint8, alpha 0 where the crop runs past the picture), or None when the file brought its
+    own alpha (its colours are the cut-out's)."""
+    from worker.characters.image_io import load_image
+
+    if assets.had_alpha:
+        return None
+    src = load_image(assets.source).rgba
+    x0, y0, x1, _ = assets.crop_box
+    s = assets.size / (x1 - x0)
+    m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float64)
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    crop = cv2.warpAffine(src, m, (assets.size, assets.size), flags=interp, borderMode=cv2.BORDER_CONSTANT)
+    return crop
 
 
 def outline_profile(picture: np.ndarray, rgba: np.ndarray, depth: int = 13) -> tuple[np.ndarray, np.ndarray]:
@@ -152,11 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--sheet needs --before DIR (cut-outs saved earlier with --save)")
     rows = []
     for p in a.images:
-        rgba = preprocess_image(p).image
-        f = edge_fringe(rgba)
+        assets = preprocess_image(p)
+        rgba = assets.image
+        f = edge_fringe(rgba, picture_of(assets))
         print(
             f"{p}: fringe {f.distance:.1f} levels, lightness {f.lightness:+.1f} ({f.pixels} px); "
-            f"own texture {f.texture:.1f}, excess {f.excess:.1f}"
+            f"own texture {f.texture:.1f}, picture's own outline {f.outline:.1f}, excess {f.excess:.1f}"
         )
         name = Path(p).stem
         if a.save:
