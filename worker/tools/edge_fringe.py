@@ -24,7 +24,8 @@ the texture and the picture's own outline (`excess`).
 
 `python -m worker.tools.edge_fringe IMAGE...` prints both for each picture as the worker prepares it;
 `--save DIR` also writes each prepared cut-out (DIR/NAME.png), and `--sheet OUT --before DIR` draws
-a before / after sheet over a green screen and a dark scene against cut-outs saved earlier.
+a before / after sheet over a green screen and a dark scene against cut-outs saved earlier (with
+`--detail X,Y`, those spots up close beside the picture itself).
 """
 
 from __future__ import annotations
@@ -169,23 +170,70 @@ def _cell(rgba: np.ndarray, scene: str, side: int) -> np.ndarray:
     return (small[..., :3] * a + _scene(scene, side) * (1.0 - a) + 0.5).astype(np.uint8)
 
 
-def write_sheet(rows: list[tuple[str, np.ndarray, np.ndarray]], out: Path, side: int = 256) -> Path:
-    """One row per character (name, before RGBA, after RGBA): before | after over a green screen,
-    then over a dark scene, each captioned with its fringe. Written atomically."""
+def write_sheet(
+    rows: list[tuple[str, np.ndarray, np.ndarray] | tuple[str, np.ndarray, np.ndarray, np.ndarray | None]],
+    out: Path,
+    side: int = 256,
+) -> Path:
+    """One row per character (name, before RGBA, after RGBA[, the picture they were cut from]):
+    before | after over a green screen, then over a dark scene, each captioned with its fringe (and
+    the picture's own outline where the picture is given). Written atomically."""
     lines = []
-    for name, before, after in rows:
-        fb, fa = edge_fringe(before), edge_fringe(after)
+    for name, before, after, *rest in rows:
+        picture = rest[0] if rest else None
+        fb, fa = edge_fringe(before, picture), edge_fringe(after, picture)
         cells = [_cell(x, sc, side) for sc in ("green", "dark") for x in (before, after)]
         gap = np.full((side, 4, 3), 255, np.uint8)
         row = np.hstack([cells[0], gap, cells[1], gap, cells[2], gap, cells[3]])
         cap = np.full((24, row.shape[1], 3), 255, np.uint8)
         text = (
-            f"{name}: before | after over green, over a dark scene; fringe {fb.distance:.1f} "
-            f"({fb.lightness:+.1f}) -> {fa.distance:.1f} ({fa.lightness:+.1f}), own texture {fa.texture:.1f}"
+            f"{name}: before | after over green, then a dark scene; rim {fb.distance:.1f} "
+            f"({fb.lightness:+.1f}) -> {fa.distance:.1f} ({fa.lightness:+.1f}), texture {fa.texture:.1f}"
         )
+        if picture is not None:
+            text += f", picture's outline {fa.outline:.1f}"
         cv2.putText(cap, text, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (40, 40, 40), 1, cv2.LINE_AA)
         lines.append(np.vstack([cap, row]))
-    ok, data = cv2.imencode(".png", cv2.cvtColor(np.vstack(lines), cv2.COLOR_RGB2BGR))
+    return _write_png(np.vstack(lines), out)
+
+
+def write_detail(
+    rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]],
+    spots: list[tuple[int, int]],
+    out: Path,
+    half: int = 24,
+    zoom: int = 4,
+) -> Path:
+    """The same comparison up close: for each character and each spot (x, y in the cut-out's
+    pixels), a 2*`half` px window `zoom` times enlarged: the picture itself (where given), then
+    before | after over green, then over a dark scene. Written atomically."""
+    from worker.tools.contact_sheet import _scene
+
+    lines = []
+    for name, before, after, picture in rows:
+        n = after.shape[0]
+        for x, y in spots:
+            y0, x0 = int(np.clip(y - half, 0, n - 2 * half)), int(np.clip(x - half, 0, n - 2 * half))
+            win = np.s_[y0 : y0 + 2 * half, x0 : x0 + 2 * half]
+            cells = [] if picture is None else [picture[..., :3][win]]
+            for scene in ("green", "dark"):
+                ground = _scene(scene, n)[win]
+                for cut in (before, after):
+                    a = cut[win][..., 3:4].astype(np.float32) / 255.0
+                    cells.append((cut[win][..., :3] * a + ground * (1.0 - a) + 0.5).astype(np.uint8))
+            big = [cv2.resize(c, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST) for c in cells]
+            gap = np.full((big[0].shape[0], 4, 3), 255, np.uint8)
+            row = np.hstack([x for c in big for x in (c, gap)][:-1])
+            cap = np.full((24, row.shape[1], 3), 255, np.uint8)
+            what = "picture | " if picture is not None else ""
+            text = f"{name} at ({x}, {y}), {zoom}x: {what}before | after over green, then a dark scene"
+            cv2.putText(cap, text, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (40, 40, 40), 1, cv2.LINE_AA)
+            lines.append(np.vstack([cap, row]))
+    return _write_png(np.vstack(lines), out)
+
+
+def _write_png(rgb: np.ndarray, out: Path) -> Path:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise RuntimeError(f"{out}: could not encode the sheet")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -203,17 +251,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save", type=Path, help="also write each prepared cut-out here as NAME.png")
     ap.add_argument("--sheet", type=Path, help="write a before / after sheet (with --before)")
     ap.add_argument("--before", type=Path, help="folder of cut-outs saved earlier with --save")
+    ap.add_argument(
+        "--detail",
+        action="append",
+        metavar="X,Y",
+        help="with --sheet: draw these spots of the cut-out up close beside the picture instead (repeatable)",
+    )
     a = ap.parse_args(argv)
     if a.sheet and not a.before:
         ap.error("--sheet needs --before DIR (cut-outs saved earlier with --save)")
+    try:
+        spots = [(int(x), int(y)) for x, y in (d.split(",") for d in a.detail or [])]
+    except ValueError:
+        ap.error("--detail: X,Y in the cut-out's pixels, e.g. --detail 200,10")
     rows = []
     for p in a.images:
         assets = preprocess_image(p)
         rgba = assets.image
-        f = edge_fringe(rgba, picture_of(assets))
+        picture = picture_of(assets)
+        f = edge_fringe(rgba, picture)
         print(
             f"{p}: fringe {f.distance:.1f} levels, lightness {f.lightness:+.1f} ({f.pixels} px); "
-            f"own texture {f.texture:.1f}, picture's own outline {f.outline:.1f}, excess {f.excess:.1f}"
+            f"own texture {f.texture:.1f}, picture's own outline "
+            f"{'- (its own alpha)' if picture is None else f'{f.outline:.1f}'}, excess {f.excess:.1f}"
         )
         name = Path(p).stem
         if a.save:
@@ -224,9 +284,9 @@ def main(argv: list[str] | None = None) -> int:
             if old is None or old.ndim != 3 or old.shape[2] != 4:
                 print(f"error: {a.before / (name + '.png')}: no RGBA cut-out saved with --save")
                 return 2
-            rows.append((name, cv2.cvtColor(old, cv2.COLOR_BGRA2RGBA), rgba))
+            rows.append((name, cv2.cvtColor(old, cv2.COLOR_BGRA2RGBA), rgba, picture))
     if a.sheet:
-        print(f"wrote {write_sheet(rows, a.sheet)}")
+        print(f"wrote {write_detail(rows, spots, a.sheet) if spots else write_sheet(rows, a.sheet)}")
     return 0
 
 
