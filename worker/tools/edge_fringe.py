@@ -32,11 +32,16 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from worker.characters.assets import CharacterAssets
 
 RING = 2  # px: the outer ring's depth
 INSIDE = (4, 10)  # px: the reference band, this deep inside the cut-out
@@ -125,7 +130,7 @@ def edge_fringe(rgba: np.ndarray, picture: np.ndarray | None = None) -> Fringe:
     return Fringe(distance, lightness, pixels, texture, outline)
 
 
-def picture_of(assets) -> np.ndarray | None:
+def picture_of(assets: CharacterAssets) -> np.ndarray | None:
     """The picture a prepared character (`CharacterAssets`) was cut from, cropped as its cut-out
     (RGBA uint8, alpha 0 where the crop runs past the picture), or None when the file brought its
     own alpha (its colours are the cut-out's)."""
@@ -138,8 +143,7 @@ def picture_of(assets) -> np.ndarray | None:
     s = assets.size / (x1 - x0)
     m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float64)
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
-    crop = cv2.warpAffine(src, m, (assets.size, assets.size), flags=interp, borderMode=cv2.BORDER_CONSTANT)
-    return crop
+    return cv2.warpAffine(src, m, (assets.size, assets.size), flags=interp, borderMode=cv2.BORDER_CONSTANT)
 
 
 def outline_profile(picture: np.ndarray, rgba: np.ndarray, depth: int = 13) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +175,7 @@ def _cell(rgba: np.ndarray, scene: str, side: int) -> np.ndarray:
 
 
 def write_sheet(
-    rows: list[tuple[str, np.ndarray, np.ndarray] | tuple[str, np.ndarray, np.ndarray, np.ndarray | None]],
+    rows: Sequence[tuple[str, np.ndarray, np.ndarray] | tuple[str, np.ndarray, np.ndarray, np.ndarray | None]],
     out: Path,
     side: int = 256,
 ) -> Path:
@@ -198,7 +202,7 @@ def write_sheet(
 
 
 def write_detail(
-    rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]],
+    rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]],
     spots: list[tuple[int, int]],
     out: Path,
     half: int = 24,
