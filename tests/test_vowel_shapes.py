@@ -62,12 +62,18 @@ AGREE = 0.1
 
 
 @pytest.fixture(scope="module")
-def camera(testdata):
+def d12(testdata):
     from worker.tools.fidelity import track_driver
-    from worker.tools.vowel_shapes import camera_vowel_shapes
 
     clip = testdata / "footage" / "driving" / "d12.mp4"
-    tracked = track_driver(clip)
+    return clip, track_driver(clip)
+
+
+@pytest.fixture(scope="module")
+def camera(testdata, d12):
+    from worker.tools.vowel_shapes import camera_vowel_shapes
+
+    clip, tracked = d12
     chars = {"toon": DEMO_CHARACTER, "s12": testdata / "footage" / "portraits" / "s12.jpg"}
     return {k: {s.label: s for s in camera_vowel_shapes(p, clip, tracked=tracked)} for k, p in chars.items()}
 
@@ -95,3 +101,40 @@ def test_camera_vowels_round_and_spread_like_the_voice(camera, voice_shapes, cha
         v = voice_shapes[character]
         voice_round = (v["O"].width + v["U"].width) * 0.5 / v["A"].width
         assert abs(got["O/U"].output.width / a - voice_round) <= AGREE, (voice_round, table)
+
+
+# The same vowel from either path (`paired_vowel_shapes`): the voice's mouth, and the camera's driven by
+# d12's real neutral face with his lips moved to the vowel's shape (`lipsync.VOWEL_SHAPES`, a person's
+# mouth; both paths round it alike, `lipsync.rounded`). Re-tracked width as a share of each path's A,
+# measured 2026-12-07 (voice / camera):
+#   toon U 0.47/0.53, O 0.55/0.59, I 1.21/1.16, E 1.11/1.12
+#   s12  U 0.55/0.58, O 0.82/0.83, I 1.05/1.04, E 1.04/1.06
+#   s42  U 0.44/0.39, O 0.65/0.61, I 1.19/1.16, E 1.16/1.14
+# Before the camera moved the lips in shares of the character's own mouth (it moved them by the driver's
+# inter-ocular units: the toon's mouth is 1.38 of d12's, s42's 0.9) the camera's toon O read 0.68 of A
+# against the voice's 0.55, I 1.12 against 1.21; s42's U 0.35 against 0.44. Heights: the camera's
+# are lower by up to 0.1 inter-ocular units where the character is drawn with its mouth a little open
+# (toon, s42: the driver's own neutral opening is not added; the voice's gap adds to the drawn one).
+PAIR_WIDTH = 0.08  # widths agree within this share of A
+PAIR_HEIGHT = 0.12  # heights within this many inter-ocular units
+PAIR_ROUND = {"toon": 0.65, "s12": 0.88, "s42": 0.7}  # O and U at most this share of A, either path
+PAIR_SPREAD = {"toon": 1.08, "s12": 1.02, "s42": 1.1}  # I and E at least this share of A, either path
+
+
+@pytest.mark.parametrize("character", sorted(PAIR_ROUND))
+def test_the_same_vowel_from_camera_and_voice(testdata, d12, character):
+    from worker.tools.vowel_shapes import driver_neutral, format_paired, paired_vowel_shapes
+
+    path = DEMO_CHARACTER if character == "toon" else testdata / "footage" / "portraits" / f"{character}.jpg"
+    got = {p.vowel: p for p in paired_vowel_shapes(path, driver_neutral(d12[1]))}
+    table = format_paired(list(got.values()))
+    a = got["A"]
+    for v, p in got.items():
+        assert abs(p.voice.width / a.voice.width - p.camera.width / a.camera.width) <= PAIR_WIDTH, (v, table)
+        assert abs(p.voice.height - p.camera.height) <= PAIR_HEIGHT, (v, table)
+        share = PAIR_ROUND[character] if v in "OU" else PAIR_SPREAD[character] if v in "IE" else None
+        for mouth, a_mouth in ((p.voice, a.voice), (p.camera, a.camera)):
+            if v in "OU":
+                assert mouth.width <= share * a_mouth.width, (v, table)
+            elif v in "IE":
+                assert mouth.width >= share * a_mouth.width, (v, table)

@@ -19,11 +19,23 @@ from worker.retarget.mouth_signal import VOWELS, MouthSignal
 from worker.track import landmark_ids
 
 LIPSYNC_MODES = ("off", "assist", "always")
-# vowel -> (inner-lip gap at full openness, inter-ocular units; width change, share of the mouth width)
-# Rounded O and U pull the corners in hard: measured on the re-tracked output (worker.tools.vowel_shapes)
-# a width change shows at about half its size, and -0.2 / -0.25 left O and U reading as a smaller A.
-VOWEL_SHAPES = {"A": (0.38, 0.0), "I": (0.16, 0.25), "U": (0.12, -0.6), "E": (0.22, 0.18), "O": (0.28, -0.45)}
+# vowel -> (inner-lip gap at full openness, inter-ocular units; width change, share of the mouth width):
+# a person's mouth saying it, as the camera sees one. Both the voice and the camera then draw it through
+# `rounded` (the same extra rounding), so the same vowel gets the same shape from either.
+VOWEL_SHAPES = {"A": (0.38, 0.0), "I": (0.16, 0.25), "U": (0.12, -0.3), "E": (0.22, 0.18), "O": (0.28, -0.25)}
 UNCLEAR_SHAPE = (0.18, 0.0)  # voice heard but no clear vowel
+# Lips pulled in (O, U) are drawn narrower again by `round_gain` times the narrowing beyond ROUND_DEAD
+# (a share of the mouth's own width): measured on the re-tracked output (worker.tools.vowel_shapes) a
+# drawn narrowing shows at about half its size, and O / U drawn at a person's -0.25 / -0.3 read as a
+# smaller A. The dead zone leaves alone the narrowing an opening jaw brings by itself (d3's open mouth
+# is 0.82-0.87 of her neutral width; d12's O 0.68-0.74).
+ROUND_DEAD = 0.15
+ROUND_GAIN = 2.0  # `RetargetOptions.round_gain`'s default
+
+
+def rounded(share: float, gain: float = ROUND_GAIN) -> float:
+    """The width change (share of the mouth width) drawn for a mouth whose own change is `share`."""
+    return share + gain * min(0.0, share + ROUND_DEAD)
 UPPER_SHARE = 0.2  # of the opening taken by the upper lip rising (the jaw takes the rest)
 MIN_CONFIDENCE = 0.5  # tracked mouths below this face confidence count as unreliable
 TO_VOICE_S, TO_TRACKING_S = 0.08, 0.35  # assist: quick hand-over to the voice, slow ease back
@@ -40,7 +52,8 @@ def shape_of(signal: MouthSignal) -> tuple[float, float]:
 class VoiceMouth:
     """Per character: which points a voice mouth moves, and the assist blend over time."""
 
-    def __init__(self, char_lm: np.ndarray) -> None:
+    def __init__(self, char_lm: np.ndarray, round_gain: float = ROUND_GAIN) -> None:
+        self.round_gain = round_gain
         lm = np.asarray(char_lm, np.float64)
         centre, roll, iod = geometry.canonical_frame(lm)
         canon = (lm - centre) @ geometry.rot_z(-roll).T / iod
@@ -66,7 +79,7 @@ class VoiceMouth:
         gap, width = shape_of(signal)
         e = np.zeros((len(self.jaw), 3))
         e[:, 1] = self.jaw * gap * (1.0 - UPPER_SHARE) - self.upper * gap * UPPER_SHARE
-        e[:, 0] = self.dx * width
+        e[:, 0] = self.dx * rounded(width, self.round_gain)
         return e
 
     def blend(self, mode: str, reliable: bool, t: float) -> float:
