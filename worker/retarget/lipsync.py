@@ -41,10 +41,12 @@ MIN_CONFIDENCE = 0.5  # tracked mouths below this face confidence count as unrel
 TO_VOICE_S, TO_TRACKING_S = 0.08, 0.35  # assist: quick hand-over to the voice, slow ease back
 
 
-def shape_of(signal: MouthSignal) -> tuple[float, float]:
-    """(gap, width) the signal asks for: openness times the vowel-weighted shape."""
+def shape_of(signal: MouthSignal, round_gain: float = 0.0) -> tuple[float, float]:
+    """(gap, width) the signal asks for: openness times the vowel-weighted shape, each vowel's width
+    drawn `rounded` by `round_gain` (0: the person's mouth). Rounded per vowel, before the mix, so an
+    O heard at 0.7 is 0.7 of a drawn O (rounding the mixed share would lose it in the dead zone)."""
     w = np.asarray(signal.weights, np.float64)
-    shapes = np.array([VOWEL_SHAPES[v] for v in VOWELS])
+    shapes = np.array([(g, rounded(s, round_gain)) for g, s in (VOWEL_SHAPES[v] for v in VOWELS)])
     mix = w @ shapes + (1.0 - float(w.sum())) * np.array(UNCLEAR_SHAPE)
     return float(signal.openness * mix[0]), float(signal.openness * mix[1])
 
@@ -76,10 +78,10 @@ class VoiceMouth:
 
     def expression(self, signal: MouthSignal) -> np.ndarray:
         """(N, 3) canonical expression of the voice mouth alone."""
-        gap, width = shape_of(signal)
+        gap, width = shape_of(signal, self.round_gain)
         e = np.zeros((len(self.jaw), 3))
         e[:, 1] = self.jaw * gap * (1.0 - UPPER_SHARE) - self.upper * gap * UPPER_SHARE
-        e[:, 0] = self.dx * rounded(width, self.round_gain)
+        e[:, 0] = self.dx * width
         return e
 
     def blend(self, mode: str, reliable: bool, t: float) -> float:
