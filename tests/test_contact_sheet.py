@@ -52,3 +52,20 @@ def test_bad_requests_are_refused_in_one_line(folders, tmp_path):
         before_after(DRIVER, a, b, tmp_path / "x.png", moments=["wink"])
     with pytest.raises(UserError, match="2 --before folders against 1"):
         before_after(DRIVER, [a, a], [b], tmp_path / "x.png")
+
+
+def test_vowel_moments_are_the_drivers_vowel_shaped_frames(folders, tmp_path):
+    """The driver's A / O-U / I-E frames come from its own lips; a clip without one is refused by name."""
+    from worker.tools.fidelity import track_driver
+    from worker.tools.vowel_shapes import driver_vowel_frames
+
+    a, b = folders
+    states, neutrals = track_driver(DRIVER)
+    picks = driver_vowel_frames(states, neutrals)
+    assert picks["A"], "the demo driver opens its mouth"
+    sheet = before_after(DRIVER, a, b, tmp_path / "v.png", moments=["vowel A"])
+    assert cv2.imread(str(sheet)).shape == (26 + 256, 3 * 256 + 12, 3)
+    # the demo driver never rounds or spreads its lips far enough: asked for, that is said in one line
+    assert not picks["O/U"]
+    with pytest.raises(UserError, match="demo_driver.mp4: no frame where the driver's mouth is shaped for vowel O/U"):
+        before_after(DRIVER, a, b, tmp_path / "v.png", moments=["vowel O/U"])

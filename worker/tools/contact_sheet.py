@@ -22,6 +22,10 @@ MOMENTS = {
 }
 
 
+# The driver's vowel-shaped frames (`vowel_shapes.driver_vowel_frames`: open and unrounded, rounded,
+# spread), shown as moments of the before / after sheets: the camera's vowels, as a viewer sees them
+VOWEL_MOMENTS = {"vowel A": "A", "vowel O/U": "O/U", "vowel I/E": "I/E"}
+
 SHEET_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -162,24 +166,27 @@ def before_after(
     `before` / `after`: folders of RGBA PNG frames (`demo --out DIR/`), one per driver frame,
     e.g. rendered by two versions of the renderer; the moments come from tracking the driver.
     Several folders each (one character each): a row per character and moment. `moments`: only
-    these; `zoom`: every cell around the eyes (where the tracker finds them) that many times larger.
+    these (MOMENTS and VOWEL_MOMENTS; by default MOMENTS, the extremes); `zoom`: every cell around
+    the eyes (where the tracker finds them) that many times larger.
     """
     from worker.tools.fidelity import read_video, track_driver
+    from worker.tools.vowel_shapes import driver_vowel_frames
 
     befores = [before] if isinstance(before, str | Path) else list(before)
     afters = [after] if isinstance(after, str | Path) else list(after)
     if len(befores) != len(afters):
         raise UserError(f"{len(befores)} --before folders against {len(afters)} --after folders")
-    unknown = sorted(set(moments or ()) - set(MOMENTS))
+    known = [*MOMENTS, *VOWEL_MOMENTS]
+    unknown = sorted(set(moments or ()) - set(known))
     if unknown:
-        raise UserError(f"moment {unknown[0]!r}: one of {', '.join(MOMENTS)}")
+        raise UserError(f"moment {unknown[0]!r}: one of {', '.join(known)}")
     runs = []
     for b, a in zip(befores, afters, strict=True):
         frames = {k: sorted(Path(d).glob("*.png")) for k, d in (("before", b), ("after", a))}
         if not frames["before"] or not frames["after"]:
             raise UserError(f"{b} / {a}: no PNG frames (render them with `demo --out DIR/`)")
         runs.append((Path(a).name, frames))
-    states, _ = track_driver(driver)
+    states, neutrals = track_driver(driver)
     n = min([len(states)] + [len(f[k]) for _, f in runs for k in f])
     best: dict[str, tuple[float, int]] = {}
     for i, face in enumerate(states[:n]):
@@ -188,6 +195,13 @@ def before_after(
                 s = float(score(face))
                 if (moments is None or label in moments) and (label not in best or s > best[label][0]):
                     best[label] = (s, i)
+    wanted = [m for m in VOWEL_MOMENTS if moments is not None and m in moments]
+    if wanted:
+        picks = driver_vowel_frames(states[:n], neutrals[:n])
+        for label in wanted:
+            if not picks.get(VOWEL_MOMENTS[label]):
+                raise UserError(f"{driver}: no frame where the driver's mouth is shaped for {label}")
+            best[label] = (0.0, picks[VOWEL_MOMENTS[label]][0])
     driver_frames = {i: bgr for i, (bgr, _) in enumerate(read_video(driver, n))}
     bg = _scene(scene, cell)
     sheet = ContactSheet(cell)
@@ -246,7 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--scene", choices=sorted(SCENES), default="green")
-    ap.add_argument("--moment", action="append", choices=list(MOMENTS), help="only this moment (repeatable)")
+    ap.add_argument(
+        "--moment",
+        action="append",
+        choices=[*MOMENTS, *VOWEL_MOMENTS],
+        help="only this moment (repeatable; default: the extremes, no vowels)",
+    )
     ap.add_argument("--zoom", type=float, default=1.0, help="show the middle of each cell (the eyes) this many times")
     a = ap.parse_args(argv)
     try:

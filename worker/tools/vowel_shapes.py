@@ -116,6 +116,16 @@ def pick_vowel_frames(lips: np.ndarray, neutral_width: float) -> dict[str, list[
     return out
 
 
+def driver_vowel_frames(states: list, neutrals: list) -> dict[str, list[int]]:
+    """{"A" | "O/U" | "I/E": frame indices, best first} of a tracked driver (`fidelity.track_driver`),
+    chosen by the shape of the person's own inner lips against their first neutral's width."""
+    lips = np.array([_measure(s.landmarks) if s.landmarks is not None else (np.nan, np.nan) for s in states])
+    first = next((n for n in neutrals if n is not None and n.landmarks is not None), states[0])
+    if first.landmarks is None:  # a clip with no face has no vowel to pick
+        return {}
+    return pick_vowel_frames(lips, _measure(first.landmarks)[0])
+
+
 def camera_vowel_shapes(
     character: str | Path,
     driver: str | Path,
@@ -136,8 +146,7 @@ def camera_vowel_shapes(
     states, neutrals = tracked or track_driver(Path(driver))
     lips = np.array([_measure(s.landmarks) if s.landmarks is not None else (np.nan, np.nan) for s in states])
     first = next((n for n in neutrals if n is not None and n.landmarks is not None), states[0])
-    assert first.landmarks is not None  # a clip with no face has nothing to measure
-    picks = pick_vowel_frames(lips, _measure(first.landmarks)[0])
+    picks = driver_vowel_frames(states, neutrals)
     assets = preprocess_image(character, PreprocessSettings(size=size))
     renderer = create_renderer("meshwarp", size=size)
     out = []
