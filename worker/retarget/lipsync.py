@@ -22,7 +22,7 @@ LIPSYNC_MODES = ("off", "assist", "always")
 # vowel -> (inner-lip gap at full openness, inter-ocular units; width change, share of the mouth width):
 # a person's mouth saying it, as the camera sees one. Both the voice and the camera then draw it through
 # `rounded` (the same extra rounding), so the same vowel gets the same shape from either.
-VOWEL_SHAPES = {"A": (0.38, 0.0), "I": (0.16, 0.25), "U": (0.12, -0.3), "E": (0.22, 0.18), "O": (0.28, -0.25)}
+VOWEL_SHAPES = {"A": (0.38, 0.0), "I": (0.16, 0.25), "U": (0.15, -0.33), "E": (0.22, 0.18), "O": (0.28, -0.25)}
 UNCLEAR_SHAPE = (0.18, 0.0)  # voice heard but no clear vowel
 # Lips pulled in (O, U) are drawn narrower again by `round_gain` times the narrowing beyond ROUND_DEAD
 # (a share of the mouth's own width): measured on the re-tracked output (worker.tools.vowel_shapes) a
