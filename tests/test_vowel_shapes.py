@@ -63,7 +63,8 @@ def test_every_vowel_opens_the_mouth(shapes):
 CAMERA = {"toon": (0.9, 1.42), "s12": (0.74, 1.27)}  # (O/U at most, I/E at least) this share of A's width
 # Voice and camera agree on s12: camera O/U 0.68 of A, the voice's O and U 0.74 and 0.59 (mean 0.67); now
 # 0.71 against 0.82 and 0.46 (mean 0.64). On the toon they do not with this driver's own frames: the
-# voice's held O/U (0.53/0.47 of A) is rounder than a talking man's (d12's O/U is 0.82 of his A; d6's pouts, 0.35 of her widest open mouth, give 0.34 on the toon:
+# voice's held O/U (0.53/0.47 of A) is rounder than a talking man's
+# (d12's O/U is 0.82 of his A; d6's pouts, 0.35 of her widest open mouth, give 0.34 on the toon:
 # `python -m worker.tools.vowel_shapes --camera d6`).
 AGREE = 0.1
 
