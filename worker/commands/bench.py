@@ -221,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
             for name, f in looks["fringe"].items():
                 print(
                     f"edge fringe of {name}: {f['distance']:.1f} levels, lightness {f['lightness']:+.1f} "
-                    f"(its own texture one ring in: {f['texture']:.1f})"
+                    f"(its own texture one ring in: {f['texture']:.1f}; the picture's own outline: "
+                    f"{f['outline']:.1f})"
                 )
         return 0 if all(not r.failures() for r in table) else 1
     pinned = _pin(args.cores)
@@ -377,7 +378,7 @@ def _looks(testdata: Path) -> dict:
 
     from worker.characters.preprocess import preprocess_image
     from worker.paths import DEMO_CHARACTER, SAMPLE_CHARACTER
-    from worker.tools.edge_fringe import edge_fringe
+    from worker.tools.edge_fringe import edge_fringe, picture_of
     from worker.tools.fidelity import track_driver
     from worker.tools.vowel_shapes import camera_vowel_shapes, vowel_shapes
 
@@ -391,5 +392,8 @@ def _looks(testdata: Path) -> dict:
         p.name: [asdict(s) for s in camera_vowel_shapes(p, clip, tracked=tracked)]
         for p in (DEMO_CHARACTER, portraits / "s12.jpg")
     }
-    fringe = {p.name: asdict(edge_fringe(preprocess_image(p).image)) for p in chars}
+    fringe = {}
+    for p in chars:  # with the picture's own outline where we cut it out (see edge_fringe)
+        assets = preprocess_image(p)
+        fringe[p.name] = asdict(edge_fringe(assets.image, picture_of(assets)))
     return {"vowels": vowels, "camera_vowels": camera, "fringe": fringe}

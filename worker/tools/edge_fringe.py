@@ -12,20 +12,36 @@ What counts as invisible: the figure's own texture. The same measure taken one r
 how much any 2-px ring of this picture differs from what lies a little further in where no edge
 is involved; a rim that differs no more than that does not stand out as a line (`excess`).
 
+Whose rim it is: a statue's shaded contour or a render's rim light is in the picture itself, and a
+cut-out that keeps it is right to. Given the picture the cut-out was made from (`picture`, for a
+picture without alpha of its own), the same measure is taken on the picture's own colours one px
+further in (where the matte is opaque and no old background mixes in), less whatever part of each
+pixel's difference a mix with the old background could explain (its component towards the local
+background colour, up to the background itself): `outline`. A mix of figure and background lies
+between the two, so what is left is the picture's own outline; a matte that sits a few px out on
+the old background leaves nothing there. The rim stands out only by what it differs beyond both
+the texture and the picture's own outline (`excess`).
+
 `python -m worker.tools.edge_fringe IMAGE...` prints both for each picture as the worker prepares it;
 `--save DIR` also writes each prepared cut-out (DIR/NAME.png), and `--sheet OUT --before DIR` draws
-a before / after sheet over a green screen and a dark scene against cut-outs saved earlier.
+a before / after sheet over a green screen and a dark scene against cut-outs saved earlier (with
+`--detail X,Y`, those spots up close beside the picture itself).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from worker.characters.assets import CharacterAssets
 
 RING = 2  # px: the outer ring's depth
 INSIDE = (4, 10)  # px: the reference band, this deep inside the cut-out
@@ -39,11 +55,13 @@ class Fringe:
     lightness: float  # median signed luma difference (positive: lighter rim)
     pixels: int  # ring pixels measured
     texture: float = 0.0  # the same distance for a ring INNER px inside: the figure's own variation
+    outline: float = 0.0  # the picture's own rim there, no background mix in it (0: not measured)
 
     @property
     def excess(self) -> float:
-        """Levels the rim differs by beyond the figure's own texture (0: it does not stand out)."""
-        return max(0.0, self.distance - self.texture)
+        """Levels the rim differs by beyond the figure's own texture and the picture's own outline
+        (0: it does not stand out, or it is the picture's)."""
+        return max(0.0, self.distance - max(self.texture, self.outline))
 
 
 def _ring_against_inside(rgb: np.ndarray, eroded, depth: int) -> tuple[float, float, int]:
@@ -62,8 +80,34 @@ def _ring_against_inside(rgb: np.ndarray, eroded, depth: int) -> tuple[float, fl
     return float(np.median(np.linalg.norm(d, axis=1))), float(np.median(luma)), int(use.sum())
 
 
-def edge_fringe(rgba: np.ndarray) -> Fringe:
-    """The fringe of a straight RGBA uint8 picture (see the module doc)."""
+def _window_mean(rgb: np.ndarray, where: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
+    k = 2 * half + 1
+    w = cv2.blur(where.astype(np.float32), (k, k))
+    return cv2.blur(rgb * where[..., None], (k, k)) / np.maximum(w, 1e-6)[..., None], w
+
+
+def _own_outline(picture: np.ndarray, alpha: np.ndarray, eroded) -> float:
+    """Median RGB distance of the picture's own ring 1..1+RING px inside the cut-out against its
+    band INSIDE px deeper, without the part a mix with the old background explains."""
+    rgb = picture[..., :3].astype(np.float32)
+    ring = eroded(1) & ~eroded(1 + RING)
+    fig, w_fig = _window_mean(rgb, eroded(1 + INSIDE[0]) & ~eroded(1 + INSIDE[1]), WINDOW)
+    # the old background: clear pixels, a few px off the cut-out (its edge pixels are mixed)
+    away = cv2.distanceTransform((alpha >= 8).astype(np.uint8) ^ 1, cv2.DIST_L2, 3) > 3
+    there = picture[..., 3] >= 128 if picture.shape[2] == 4 else True  # not past the picture's edge
+    bg, w_bg = _window_mean(rgb, (alpha < 8) & away & there, 4 * WINDOW)
+    use = ring & (w_fig > 0.02) & (w_bg > 0.02)
+    if not use.any():
+        return 0.0
+    d, u = rgb[use] - fig[use], bg[use] - fig[use]
+    t = np.clip((d * u).sum(axis=1) / np.maximum((u * u).sum(axis=1), 1e-6), 0.0, 1.0)
+    return float(np.median(np.linalg.norm(d - t[:, None] * u, axis=1)))
+
+
+def edge_fringe(rgba: np.ndarray, picture: np.ndarray | None = None) -> Fringe:
+    """The fringe of a straight RGBA uint8 cut-out (see the module doc); with the `picture` (RGB
+    or RGBA uint8 whose alpha marks where the picture is, same size) it was cut from, also the
+    picture's own outline there."""
     solid = (rgba[..., 3] >= 128).astype(np.uint8)
 
     def eroded(r: int) -> np.ndarray:
@@ -82,7 +126,24 @@ def edge_fringe(rgba: np.ndarray) -> Fringe:
     rgb = rgba[..., :3].astype(np.float32)
     distance, lightness, pixels = _ring_against_inside(rgb, eroded, 0)
     texture, _, _ = _ring_against_inside(rgb, eroded, INNER)
-    return Fringe(distance, lightness, pixels, texture)
+    outline = 0.0 if picture is None else _own_outline(picture, rgba[..., 3], eroded)
+    return Fringe(distance, lightness, pixels, texture, outline)
+
+
+def picture_of(assets: CharacterAssets) -> np.ndarray | None:
+    """The picture a prepared character (`CharacterAssets`) was cut from, cropped as its cut-out
+    (RGBA uint8, alpha 0 where the crop runs past the picture), or None when the file brought its
+    own alpha (its colours are the cut-out's)."""
+    from worker.characters.image_io import load_image
+
+    if assets.had_alpha:
+        return None
+    src = load_image(assets.source).rgba
+    x0, y0, x1, _ = assets.crop_box
+    s = assets.size / (x1 - x0)
+    m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float64)
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    return cv2.warpAffine(src, m, (assets.size, assets.size), flags=interp, borderMode=cv2.BORDER_CONSTANT)
 
 
 def outline_profile(picture: np.ndarray, rgba: np.ndarray, depth: int = 13) -> tuple[np.ndarray, np.ndarray]:
@@ -113,23 +174,70 @@ def _cell(rgba: np.ndarray, scene: str, side: int) -> np.ndarray:
     return (small[..., :3] * a + _scene(scene, side) * (1.0 - a) + 0.5).astype(np.uint8)
 
 
-def write_sheet(rows: list[tuple[str, np.ndarray, np.ndarray]], out: Path, side: int = 256) -> Path:
-    """One row per character (name, before RGBA, after RGBA): before | after over a green screen,
-    then over a dark scene, each captioned with its fringe. Written atomically."""
+def write_sheet(
+    rows: Sequence[tuple[str, np.ndarray, np.ndarray] | tuple[str, np.ndarray, np.ndarray, np.ndarray | None]],
+    out: Path,
+    side: int = 256,
+) -> Path:
+    """One row per character (name, before RGBA, after RGBA[, the picture they were cut from]):
+    before | after over a green screen, then over a dark scene, each captioned with its fringe (and
+    the picture's own outline where the picture is given). Written atomically."""
     lines = []
-    for name, before, after in rows:
-        fb, fa = edge_fringe(before), edge_fringe(after)
+    for name, before, after, *rest in rows:
+        picture = rest[0] if rest else None
+        fb, fa = edge_fringe(before, picture), edge_fringe(after, picture)
         cells = [_cell(x, sc, side) for sc in ("green", "dark") for x in (before, after)]
         gap = np.full((side, 4, 3), 255, np.uint8)
         row = np.hstack([cells[0], gap, cells[1], gap, cells[2], gap, cells[3]])
         cap = np.full((24, row.shape[1], 3), 255, np.uint8)
         text = (
-            f"{name}: before | after over green, over a dark scene; fringe {fb.distance:.1f} "
-            f"({fb.lightness:+.1f}) -> {fa.distance:.1f} ({fa.lightness:+.1f}), own texture {fa.texture:.1f}"
+            f"{name}: before | after over green, then a dark scene; rim {fb.distance:.1f} "
+            f"({fb.lightness:+.1f}) -> {fa.distance:.1f} ({fa.lightness:+.1f}), texture {fa.texture:.1f}"
         )
+        if picture is not None:
+            text += f", picture's outline {fa.outline:.1f}"
         cv2.putText(cap, text, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (40, 40, 40), 1, cv2.LINE_AA)
         lines.append(np.vstack([cap, row]))
-    ok, data = cv2.imencode(".png", cv2.cvtColor(np.vstack(lines), cv2.COLOR_RGB2BGR))
+    return _write_png(np.vstack(lines), out)
+
+
+def write_detail(
+    rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]],
+    spots: list[tuple[int, int]],
+    out: Path,
+    half: int = 24,
+    zoom: int = 4,
+) -> Path:
+    """The same comparison up close: for each character and each spot (x, y in the cut-out's
+    pixels), a 2*`half` px window `zoom` times enlarged: the picture itself (where given), then
+    before | after over green, then over a dark scene. Written atomically."""
+    from worker.tools.contact_sheet import _scene
+
+    lines = []
+    for name, before, after, picture in rows:
+        n = after.shape[0]
+        for x, y in spots:
+            y0, x0 = int(np.clip(y - half, 0, n - 2 * half)), int(np.clip(x - half, 0, n - 2 * half))
+            win = np.s_[y0 : y0 + 2 * half, x0 : x0 + 2 * half]
+            cells = [] if picture is None else [picture[..., :3][win]]
+            for scene in ("green", "dark"):
+                ground = _scene(scene, n)[win]
+                for cut in (before, after):
+                    a = cut[win][..., 3:4].astype(np.float32) / 255.0
+                    cells.append((cut[win][..., :3] * a + ground * (1.0 - a) + 0.5).astype(np.uint8))
+            big = [cv2.resize(c, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST) for c in cells]
+            gap = np.full((big[0].shape[0], 4, 3), 255, np.uint8)
+            row = np.hstack([x for c in big for x in (c, gap)][:-1])
+            cap = np.full((24, row.shape[1], 3), 255, np.uint8)
+            what = "picture | " if picture is not None else ""
+            text = f"{name} at ({x}, {y}), {zoom}x: {what}before | after over green, then a dark scene"
+            cv2.putText(cap, text, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (40, 40, 40), 1, cv2.LINE_AA)
+            lines.append(np.vstack([cap, row]))
+    return _write_png(np.vstack(lines), out)
+
+
+def _write_png(rgb: np.ndarray, out: Path) -> Path:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise RuntimeError(f"{out}: could not encode the sheet")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -147,16 +255,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save", type=Path, help="also write each prepared cut-out here as NAME.png")
     ap.add_argument("--sheet", type=Path, help="write a before / after sheet (with --before)")
     ap.add_argument("--before", type=Path, help="folder of cut-outs saved earlier with --save")
+    ap.add_argument(
+        "--detail",
+        action="append",
+        metavar="X,Y",
+        help="with --sheet: draw these spots of the cut-out up close beside the picture instead (repeatable)",
+    )
     a = ap.parse_args(argv)
     if a.sheet and not a.before:
         ap.error("--sheet needs --before DIR (cut-outs saved earlier with --save)")
+    try:
+        spots = [(int(x), int(y)) for x, y in (d.split(",") for d in a.detail or [])]
+    except ValueError:
+        ap.error("--detail: X,Y in the cut-out's pixels, e.g. --detail 200,10")
     rows = []
     for p in a.images:
-        rgba = preprocess_image(p).image
-        f = edge_fringe(rgba)
+        assets = preprocess_image(p)
+        rgba = assets.image
+        picture = picture_of(assets)
+        f = edge_fringe(rgba, picture)
         print(
             f"{p}: fringe {f.distance:.1f} levels, lightness {f.lightness:+.1f} ({f.pixels} px); "
-            f"own texture {f.texture:.1f}, excess {f.excess:.1f}"
+            f"own texture {f.texture:.1f}, picture's own outline "
+            f"{'- (its own alpha)' if picture is None else f'{f.outline:.1f}'}, excess {f.excess:.1f}"
         )
         name = Path(p).stem
         if a.save:
@@ -167,9 +288,9 @@ def main(argv: list[str] | None = None) -> int:
             if old is None or old.ndim != 3 or old.shape[2] != 4:
                 print(f"error: {a.before / (name + '.png')}: no RGBA cut-out saved with --save")
                 return 2
-            rows.append((name, cv2.cvtColor(old, cv2.COLOR_BGRA2RGBA), rgba))
+            rows.append((name, cv2.cvtColor(old, cv2.COLOR_BGRA2RGBA), rgba, picture))
     if a.sheet:
-        print(f"wrote {write_sheet(rows, a.sheet)}")
+        print(f"wrote {write_detail(rows, spots, a.sheet) if spots else write_sheet(rows, a.sheet)}")
     return 0
 
 
