@@ -97,12 +97,14 @@ def test_held_vowels_are_recognised(vowels):
         share[v] = on[:, 2:7].mean(0)
         gap[v] = np.median([shape_of(signal_at(t, r[0]))[0] for r in on])
     # measured on their own vowel: A 0.67, I 0.89, U 0.78, E 0.73, O 0.70 (O from the Spanish voice: see
-    # held_vowel; American "aw" is read as A 0.57, which it is); the mouth's gap A 0.24 > O 0.20 > E 0.16 > I > U
+    # held_vowel; American "aw" is read as A 0.57, which it is); the mouth's gap A 0.29 > O 0.26 > E 0.18 > I, U
+    # (the two close vowels: U a small round opening, 0.13 here, I a flat one, 0.12; U opened less than
+    # that reads on the bundled toon as a flat slit, `tests/test_vowel_shapes.py`)
     floor = {"A": 0.62, "I": 0.84, "U": 0.73, "E": 0.68, "O": 0.65}
     for v in VOWELS:
         assert VOWELS[int(np.argmax(share[v]))] == v, (v, share[v])
         assert share[v][VOWELS.index(v)] > floor[v], (v, share[v])
-    assert gap["A"] > gap["O"] > gap["E"] > gap["I"] > gap["U"]
+    assert gap["A"] > gap["O"] > gap["E"] > max(gap["I"], gap["U"]), gap
 
 
 def test_gain_gate_attack_and_release(sentence):

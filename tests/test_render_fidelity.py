@@ -14,7 +14,7 @@ import pytest
 
 from worker.tools import fidelity
 
-PAIRS = (("d0", "s42"), ("d3", "s12"), ("d9", "s10"), ("d12", "s9"))
+PAIRS = (("d0", "s42"), ("d3", "s12"), ("d9", "s10"), ("d12", "s9"), ("d12", "s12"))
 # measured 2026-11-22 (second session) on these pairs: mouth r 0.97-0.995, eye r 0.83-0.98, roll r 0.91-0.98,
 # yaw r 0.93-0.99, gain 0.94-1.21, jitter 0.41-1.79 (the gain target itself is enforced). Jitter on d9xs10 rose from
 # 1.55 once lids were drawn exactly (MediaPipe's eye corners on that painting follow the lids: see `fidelity`).
@@ -23,7 +23,14 @@ PAIRS = (("d0", "s42"), ("d3", "s12"), ("d9", "s10"), ("d12", "s9"))
 # (d9 x s10's also under the target of 0.8).
 # The shut lid blended into a dark socket (2026-12-07, second pass) raised d0xs42 0.535 -> 0.542 and d9xs10
 # 0.783 -> 0.795 (the broader evened-out lid moves with every blink); ceilings just above, d9xs10's at the target.
-TEXTURE_CEILINGS = {("d0", "s42"): 0.55, ("d3", "s12"): 0.45, ("d9", "s10"): 0.80, ("d12", "s9"): 0.24}
+# d12xs12 (the one frontal pair short of the per-eye target, kept from getting worse): 0.209 (2026-12-07).
+TEXTURE_CEILINGS = {
+    ("d0", "s42"): 0.55,
+    ("d3", "s12"): 0.45,
+    ("d9", "s10"): 0.80,
+    ("d12", "s9"): 0.24,
+    ("d12", "s12"): 0.23,
+}
 # Each eye on its own (closure r, gain against the driver's same eye; `fidelity.eye_each`), measured
 # 2026-12-07 on these pairs as (left r/gain, right r/gain), before -> after the eyes' neutral taken from
 # open frames and the shut lid's lash line: d0xs42 0.96/0.91, 0.96/1.08 -> 0.96/0.91, 0.97/1.10; d3xs12
@@ -40,6 +47,8 @@ EYE_FLOORS = {
     ("d3", "s12"): ((0.95, 0.96), (0.90, 0.79)),
     ("d9", "s10"): ((0.94, 0.81), (0.92, 0.90)),
     ("d12", "s9"): ((0.82, 1.04), (0.77, 1.32)),
+    # measured 2026-12-07: 0.904/0.794, 0.826/1.180 (short of the target: see docs/performance.md, "Eyes")
+    ("d12", "s12"): ((0.87, 0.71), (0.79, 1.10)),
 }
 # The mouth per pair (r, most lag in frames; `fidelity.lag_frames`), measured 2026-12-07 with the lips' own
 # steadying and rounding (`RetargetOptions.steady_mouth_*`, `round_gain`): d0xs42 r 0.993 lag 0.05, d3xs12

@@ -237,7 +237,7 @@ def _mouth_width(lm: np.ndarray) -> float:
 def test_rounded_lips_are_pulled_in_further_past_the_dead_zone(char, pull):
     """Lips pulled in by more than ROUND_DEAD of their width are drawn narrower again (round_gain);
     a jaw's own small narrowing is left as the driver's."""
-    from worker.retarget.retargeter import ROUND_DEAD
+    from worker.retarget.lipsync import ROUND_DEAD
 
     neutral = driver_from_character(char)
     face = driver_from_character(char, t=1.0)

@@ -19,20 +19,34 @@ from worker.retarget.mouth_signal import VOWELS, MouthSignal
 from worker.track import landmark_ids
 
 LIPSYNC_MODES = ("off", "assist", "always")
-# vowel -> (inner-lip gap at full openness, inter-ocular units; width change, share of the mouth width)
-# Rounded O and U pull the corners in hard: measured on the re-tracked output (worker.tools.vowel_shapes)
-# a width change shows at about half its size, and -0.2 / -0.25 left O and U reading as a smaller A.
-VOWEL_SHAPES = {"A": (0.38, 0.0), "I": (0.16, 0.25), "U": (0.12, -0.6), "E": (0.22, 0.18), "O": (0.28, -0.45)}
+# vowel -> (inner-lip gap at full openness, inter-ocular units; width change, share of the mouth width):
+# a person's mouth saying it, as the camera sees one. Both the voice and the camera then draw it through
+# `rounded` (the same extra rounding), so the same vowel gets the same shape from either.
+VOWEL_SHAPES = {"A": (0.38, 0.0), "I": (0.16, 0.25), "U": (0.15, -0.33), "E": (0.22, 0.18), "O": (0.28, -0.25)}
 UNCLEAR_SHAPE = (0.18, 0.0)  # voice heard but no clear vowel
+# Lips pulled in (O, U) are drawn narrower again by `round_gain` times the narrowing beyond ROUND_DEAD
+# (a share of the mouth's own width): measured on the re-tracked output (worker.tools.vowel_shapes) a
+# drawn narrowing shows at about half its size, and O / U drawn at a person's -0.25 / -0.3 read as a
+# smaller A. The dead zone leaves alone the narrowing an opening jaw brings by itself (d3's open mouth
+# is 0.82-0.87 of her neutral width; d12's O 0.68-0.74).
+ROUND_DEAD = 0.15
+ROUND_GAIN = 2.0  # `RetargetOptions.round_gain`'s default
+
+
+def rounded(share: float, gain: float = ROUND_GAIN) -> float:
+    """The width change (share of the mouth width) drawn for a mouth whose own change is `share`."""
+    return share + gain * min(0.0, share + ROUND_DEAD)
 UPPER_SHARE = 0.2  # of the opening taken by the upper lip rising (the jaw takes the rest)
 MIN_CONFIDENCE = 0.5  # tracked mouths below this face confidence count as unreliable
 TO_VOICE_S, TO_TRACKING_S = 0.08, 0.35  # assist: quick hand-over to the voice, slow ease back
 
 
-def shape_of(signal: MouthSignal) -> tuple[float, float]:
-    """(gap, width) the signal asks for: openness times the vowel-weighted shape."""
+def shape_of(signal: MouthSignal, round_gain: float = 0.0) -> tuple[float, float]:
+    """(gap, width) the signal asks for: openness times the vowel-weighted shape, each vowel's width
+    drawn `rounded` by `round_gain` (0: the person's mouth). Rounded per vowel, before the mix, so an
+    O heard at 0.7 is 0.7 of a drawn O (rounding the mixed share would lose it in the dead zone)."""
     w = np.asarray(signal.weights, np.float64)
-    shapes = np.array([VOWEL_SHAPES[v] for v in VOWELS])
+    shapes = np.array([(g, rounded(s, round_gain)) for g, s in (VOWEL_SHAPES[v] for v in VOWELS)])
     mix = w @ shapes + (1.0 - float(w.sum())) * np.array(UNCLEAR_SHAPE)
     return float(signal.openness * mix[0]), float(signal.openness * mix[1])
 
@@ -40,7 +54,8 @@ def shape_of(signal: MouthSignal) -> tuple[float, float]:
 class VoiceMouth:
     """Per character: which points a voice mouth moves, and the assist blend over time."""
 
-    def __init__(self, char_lm: np.ndarray) -> None:
+    def __init__(self, char_lm: np.ndarray, round_gain: float = ROUND_GAIN) -> None:
+        self.round_gain = round_gain
         lm = np.asarray(char_lm, np.float64)
         centre, roll, iod = geometry.canonical_frame(lm)
         canon = (lm - centre) @ geometry.rot_z(-roll).T / iod
@@ -63,7 +78,7 @@ class VoiceMouth:
 
     def expression(self, signal: MouthSignal) -> np.ndarray:
         """(N, 3) canonical expression of the voice mouth alone."""
-        gap, width = shape_of(signal)
+        gap, width = shape_of(signal, self.round_gain)
         e = np.zeros((len(self.jaw), 3))
         e[:, 1] = self.jaw * gap * (1.0 - UPPER_SHARE) - self.upper * gap * UPPER_SHARE
         e[:, 0] = self.dx * width

@@ -22,7 +22,7 @@ from worker.characters.assets import CharacterAssets
 from worker.errors import UserError
 from worker.retarget import geometry
 from worker.retarget.idle import Idle, IdleMotion
-from worker.retarget.lipsync import LIPSYNC_MODES, VoiceMouth, tracked_mouth_reliable
+from worker.retarget.lipsync import LIPSYNC_MODES, ROUND_GAIN, VoiceMouth, rounded, tracked_mouth_reliable
 from worker.retarget.pose import TargetPose
 from worker.track import landmark_ids as L
 from worker.track.face_state import N_LANDMARKS, FaceState
@@ -38,12 +38,12 @@ OUTLINE_DEPTH = 0.5  # the renderer's halo uses the same (worker.render.meshwarp
 ROOM_SHARE = 0.2  # share of the room beside the face a head shift may use (see Retargeter.__init__)
 OUTLINE_MIX_SIGMA = 0.1  # an outline point takes up the expression of inner points this near (eye distances)
 CLOSED_LINE = 0.75  # where shut lids meet: this far from the upper lid towards the lower one
-# Lips pulled in (O, U) are drawn narrower again by `RetargetOptions.round_gain` times the driver's
-# narrowing beyond ROUND_DEAD (a share of the driver's neutral mouth width): re-tracked, a drawn
-# narrowing shows at about half its size (the voice's shapes are made narrower for the same reason,
-# `lipsync.VOWEL_SHAPES`), so a driver's O read as an A. The dead zone leaves alone the narrowing an
-# opening jaw brings by itself (d3's open mouth is 0.82-0.87 of her neutral width; d12's O 0.68-0.74).
-ROUND_DEAD = 0.15
+# The lips' sideways motion goes over as a share of the mouth's width, as the voice's shapes do: moved
+# by the driver's inter-ocular units, a character whose mouth is wider than the driver's rounded by a
+# smaller share of it (the bundled toon's mouth is 1.38 of d12's: his O/U, 0.72 of his neutral width,
+# was drawn 0.80 of the toon's, re-tracked 0.88 of its A against 0.70 on s12). Clamped so a driver
+# tracked with a shut, pinched mouth cannot blow a character's lips up.
+LIP_SCALE = (0.6, 1.6)
 
 
 @dataclass
@@ -69,7 +69,7 @@ class RetargetOptions:
     smooth_min_cutoff: float = 0.0  # Hz at rest (0 = off: measured, it cost roll fidelity more than it saved jitter)
     smooth_beta: float = 6.0  # for translation and scale, per inter-ocular distance per second
     lipsync: str = "off"  # the voice's mouth: off | assist (face lost / mouth unreliable) | always
-    round_gain: float = 2.0  # extra rounding of the lips (see ROUND_DEAD); 0 = the driver's own only
+    round_gain: float = ROUND_GAIN  # extra rounding of the lips, camera and voice (`lipsync.rounded`); 0 = none
 
     # the one statement of these ranges: the config's `motion` section reads them from here
     RANGES: ClassVar[dict[str, tuple[float, float]]] = {
@@ -238,7 +238,9 @@ class Retargeter:
         self.gap = geometry.mouth_gap(lm)
         self._jaw = np.array(L.jaw_weights(N_LANDMARKS))
         self._outline_mix = _outline_mix(lm, self.iod)
-        self.voice = VoiceMouth(lm)
+        self.voice = VoiceMouth(lm, self.options.round_gain)
+        canon = (lm - self.centre) @ geometry.rot_z(-self.roll).T / self.iod
+        self._mouth_w = float(np.linalg.norm(canon[L.MOUTH_CORNERS[1], :2] - canon[L.MOUTH_CORNERS[0], :2]))
         self.idle = idle or Idle()
         self._neutral: _Neutral | None = None
         self._neutral_key: tuple | None = None
@@ -303,7 +305,7 @@ class Retargeter:
             expr = resid @ rzn / n_iod  # rows rotated by Rz(-roll): canonical frame
             if o.steady_min_cutoff > 0:  # the texture's tremble between the tracker's frames
                 expr = self._steady_expr(expr, t)
-            self._round_lips(expr, ((n[L.MOUTH_CORNERS[1]] - n[L.MOUTH_CORNERS[0]]) @ rzn)[:2] / n_iod)
+            self._lips_to_character(expr, ((n[L.MOUTH_CORNERS[1]] - n[L.MOUTH_CORNERS[0]]) @ rzn)[:2] / n_iod)
             # A driver whose neutral mouth is open (talking while calibrating) would otherwise
             # never open the character's mouth that far: measure the opening from shut instead.
             open0 = geometry.mouth_gap(n) / n_iod - self.gap / self.iod
@@ -424,19 +426,22 @@ class Retargeter:
             nu.cache[key] = r_cn @ rzn
         return nu.cache[key]
 
-    def _round_lips(self, expr: np.ndarray, corners: np.ndarray) -> None:
-        """Pull the character's lips in further where the driver's pull in (`ROUND_DEAD`).
+    def _lips_to_character(self, expr: np.ndarray, corners: np.ndarray) -> None:
+        """The driver's lips' sideways motion in shares of the mouth width (`LIP_SCALE`), pulled in
+        further where the driver's pull in, as the voice's are (`lipsync.rounded`).
 
         `expr`: the canonical expression; `corners`: the driver's neutral corner-to-corner vector
         in the same canonical units."""
         w0 = float(np.linalg.norm(corners))
-        gain = self.options.round_gain
-        if gain <= 0 or w0 < 1e-6:
+        if w0 < 1e-6:
             return
         c0, c1 = L.MOUTH_CORNERS
         share = float(np.linalg.norm(corners + expr[c1, :2] - expr[c0, :2])) / w0 - 1.0  # of its own width
-        if share < -ROUND_DEAD:
-            expr[:, 0] += self.voice.dx * (gain * (share + ROUND_DEAD))
+        k = float(np.clip(self._mouth_w / w0, *LIP_SCALE))
+        expr[:, 0] *= 1.0 + (k - 1.0) * self.voice.region
+        extra = rounded(share, self.options.round_gain) - share
+        if extra != 0.0:
+            expr[:, 0] += self.voice.dx * extra
 
     def _uncross_lips(self, pts: np.ndarray) -> None:
         """Inner lips never pass through each other (a crossing folds the warp)."""

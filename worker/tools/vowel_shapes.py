@@ -30,6 +30,7 @@ from worker.retarget import geometry as G
 from worker.retarget.mouth_signal import VOWELS, MouthSignal
 from worker.retarget.retargeter import RetargetOptions
 from worker.track import landmark_ids as L
+from worker.track.face_state import FaceState
 
 
 @dataclass
@@ -57,7 +58,6 @@ def vowel_shapes(character: str | Path, size: int = 512) -> list[VowelShape]:
     from worker.render.meshwarp import MeshWarpRenderer
     from worker.retarget import Retargeter, RetargetOptions
     from worker.tools.fidelity import flatten
-    from worker.track.face_state import FaceState
     from worker.track.mediapipe_tracker import FaceTracker
 
     assets = preprocess_image(character, PreprocessSettings(size=size))
@@ -173,6 +173,81 @@ def camera_vowel_shapes(
     return out
 
 
+@dataclass
+class PairedVowel:
+    vowel: str
+    voice: VowelShape  # the voice path's re-tracked mouth
+    camera: VowelShape  # the camera path's, from a driver whose mouth makes the vowel's shape
+
+
+def paired_vowel_shapes(character: str | Path, neutral: FaceState, size: int = 512) -> list[PairedVowel]:
+    """Each vowel from the voice and from a camera whose driver makes that vowel's mouth.
+
+    The driver is a real person's tracked neutral face (`neutral`) with the lips moved to the
+    vowel's shape (`lipsync.VOWEL_SHAPES`: a person's mouth, without the drawn rounding; the inner
+    gap the vowel's, so a neutral mouth a little open opens by that much less), held
+    until the retargeting's filters settle; both are drawn and re-tracked alike. The same vowel
+    must read the same whichever path it came by.
+    """
+    from worker.characters.preprocess import PreprocessSettings, preprocess_image
+    from worker.render import create_renderer
+    from worker.render.base import FrameInput
+    from worker.retarget import Retargeter
+    from worker.retarget.lipsync import VoiceMouth, shape_of
+    from worker.tools.fidelity import flatten
+    from worker.track.mediapipe_tracker import FaceTracker
+
+    assert neutral.landmarks is not None  # a neutral with no face has no mouth to shape
+    n = np.asarray(neutral.landmarks, np.float64)
+    centre, roll, iod = G.canonical_frame(n)
+    person = VoiceMouth(n, round_gain=0.0)  # the vowel as a mouth makes it
+    n_gap = G.mouth_gap(n) / iod  # a neutral mouth a little open already
+    assets = preprocess_image(character, PreprocessSettings(size=size))
+    renderer = create_renderer("meshwarp", size=size)
+
+    def seen(pose) -> VowelShape:
+        rgba = renderer.draw(assets, FrameInput.of_pose(pose))
+        with FaceTracker(smoothing=False) as tracker:
+            m = tracker.measure(flatten(rgba), 0.0)
+        if not m.found:
+            raise RuntimeError(f"{vowel}: no face found in the rendered picture")
+        return VowelShape(vowel, *_measure(np.asarray(m.landmarks, np.float64)))
+
+    out = []
+    try:
+        for vowel in VOWELS:
+            w = np.zeros(len(VOWELS), np.float32)
+            w[VOWELS.index(vowel)] = 1.0
+            sig = MouthSignal(openness=1.0, weights=w, voiced=True)
+            r = Retargeter(assets, RetargetOptions(lipsync="always", idle=False))
+            voice = seen(r.retarget(FaceState(found=False, timestamp=1.0), None, sig))
+            e = person.expression(sig)
+            gap = shape_of(sig)[0]  # the vowel's inner gap: what the person's lips open to from shut
+            e[:, 1] *= max(gap - n_gap, 0.0) / gap
+            face = n + (e @ G.rot_z(roll).T) * iod  # canonical -> the driver's picture
+            r = Retargeter(assets, RetargetOptions(idle=False))
+            for k in range(HOLD):
+                pose = r.retarget(replace(neutral, landmarks=face.astype(np.float32), timestamp=k / 30.0), neutral)
+            out.append(PairedVowel(vowel, voice, seen(pose)))
+    finally:
+        renderer.close()
+    return out
+
+
+def format_paired(shapes: list[PairedVowel]) -> str:
+    by = {s.vowel: s for s in shapes}
+    a = by.get("A")
+    lines = [f"{'vowel':6} {'voice w/h/w:A':>16}  {'camera w/h/w:A':>16}"]
+    for s in shapes:
+        vw = s.voice.width / a.voice.width if a else float("nan")
+        cw = s.camera.width / a.camera.width if a else float("nan")
+        lines.append(
+            f"{s.vowel:6} {s.voice.width:5.3f} {s.voice.height:5.3f} {vw:4.2f}  "
+            f"{s.camera.width:5.3f} {s.camera.height:5.3f} {cw:4.2f}"
+        )
+    return "\n".join(lines)
+
+
 def format_camera(shapes: list[CameraVowel]) -> str:
     by = {s.label: s for s in shapes}
     a = by.get("A")
@@ -208,9 +283,22 @@ def main(argv: list[str] | None = None) -> int:
     print("voice path (inner lips, inter-ocular units):")
     print(format_shapes(vowel_shapes(a.character)))
     for d in filter(None, a.camera.split(",")):
+        from worker.tools.fidelity import track_driver
+
+        tracked = track_driver(_driver_path(d))
         print(f"\ncamera path, driver {d} (width, height, width over A's):")
-        print(format_camera(camera_vowel_shapes(a.character, _driver_path(d))))
+        print(format_camera(camera_vowel_shapes(a.character, _driver_path(d), tracked=tracked)))
+        print(f"\nthe same vowel by voice and by camera ({d}'s neutral face with the vowel's mouth):")
+        print(format_paired(paired_vowel_shapes(a.character, driver_neutral(tracked))))
     return 0
+
+
+def driver_neutral(tracked: tuple[list, list]) -> FaceState:
+    """The first calibrated neutral of a tracked clip (`fidelity.track_driver`), else its first face."""
+    states, neutrals = tracked
+    n = next((n for n in neutrals if n is not None and n.landmarks is not None), None)
+    n = n or next(s for s in states if s.landmarks is not None)
+    return n
 
 
 def _driver_path(name: str) -> Path:
