@@ -238,30 +238,3 @@ def test_mid_opening_shows_painted_teeth_not_the_picture_under_them(char, render
     top = lum[ys[mid_x & (ys <= np.percentile(ys[mid_x], 30))], xs[mid_x & (ys <= np.percentile(ys[mid_x], 30))]]
     assert np.percentile(top, 80) > skin, (np.percentile(top, 80), skin)  # teeth lighter than the skin
     assert np.median(lum[inner]) < 0.5 * skin  # and a dark cavity around them
-
-
-def test_wide_open_tongue_keeps_clear_of_the_lower_lip(char, renderer):
-    """A wide-open mouth shows a tongue with a dark floor between it and the lower lip: a tongue in
-    the lip's tones touching the lip read as more lip, and the opening as smaller (s10, whose
-    widest openings re-tracked up to 0.07 eye distances smaller)."""
-    from worker.render.meshwarp.mouth import TONGUE_CLEAR, draw_mouth_interior
-
-    pose = _pose(char, mouth=0.6)
-    lm = pose.landmarks
-    a = renderer.prepared(char)
-    iod = float(a["meshwarp_iod"][0])
-    assert geometry.mouth_gap(lm) / iod > 0.35  # wide open: the tongue is up
-    grey = np.full((512, 512, 4), 255, np.uint8)
-    grey[..., :3] = 120
-    draw_mouth_interior(grey, lm, a["meshwarp_palette"], iod, 1.0, teeth=True)
-    lum = grey[..., :3].astype(float).mean(-1)
-    # the middle third of the mouth, column by column: the lowest painted rows are dark, and
-    # above them the tongue is lighter
-    c0, c1 = lm[L.MOUTH_CORNERS[0], 0], lm[L.MOUTH_CORNERS[1], 0]
-    order = np.argsort(lm[L.INNER_LOWER, 0])
-    lx, ly = lm[L.INNER_LOWER, 0][order], lm[L.INNER_LOWER, 1][order]
-    cols = np.arange(int(c0 + (c1 - c0) / 3), int(c1 - (c1 - c0) / 3))
-    y_lo = np.interp(cols, lx, ly)
-    floor = lum[np.round(y_lo - 0.015 * iod).astype(int), cols]
-    tongue = lum[np.round(y_lo - (TONGUE_CLEAR + 0.1) * iod).astype(int), cols]
-    assert np.median(tongue) > 2.0 * np.median(floor), (np.median(tongue), np.median(floor))

@@ -11,9 +11,7 @@ What the second tracker (MediaPipe re-tracking the output) keys on decides the s
 the looks: a dark gap with nothing light in it reads as the shadow line of closed lips, above all
 under a moustache (s12: openings of 0.12-0.16 eye distances re-tracked as 0.00-0.02). Upper teeth
 in the middle of the opening, and no tongue filling its lower half in the lower lip's tones until
-the mouth is wide open, make it read as open (`python -m worker.tools.fidelity`); a dark floor
-between the tongue and the lower lip keeps the lip's edge where it is drawn (a tongue touching it
-read as more lip: s10's wide-open mouth re-tracked up to 0.07 eye distances smaller).
+the mouth is wide open, make it read as open (`python -m worker.tools.fidelity`).
 """
 
 from __future__ import annotations
@@ -35,9 +33,6 @@ TEETH_OPEN = (0.05, 0.10)  # opening (inter-ocular units) over which the upper t
 TEETH_DEPTH = (0.42, 0.08)
 TEETH_U2 = 0.25  # (u across the mouth)^2 where the teeth fade out: the middle half shows them
 TONGUE_OPEN = (0.16, 0.28)  # opening over which the tongue rises: below, it filled the opening's lower half
-# a dark floor this tall (inter-ocular units) between the tongue and the lower lip: a tongue in the
-# lip's tones touching it read as more lower lip, and a wide-open mouth as a smaller one (s10)
-TONGUE_CLEAR = 0.045
 
 
 def _smooth(x: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
@@ -149,7 +144,6 @@ def _interior_colour(
     gap -= w_up
     np.maximum(gap, f(0.5), out=gap)
     v = depth / gap  # 0 at the upper inner lip, 1 at the lower
-    rise = gap - depth  # pixels above the lower lip
     max_gap = float(gap.max())
     keep = None
     human = with_teeth  # (a picture's own open mouth leaves the teeth out below)
@@ -172,7 +166,7 @@ def _interior_colour(
     cavity *= lip_shadow
     tongue = teeth = None
 
-    # tongue: a lobe rising from behind the lower lip, visible once a human mouth is wide open (a
+    # tongue: a lobe rising from the lower lip, visible once a human mouth is wide open (a
     # muzzle's pink tongue shows at once: no second tracker reads it)
     if human:
         tongue_amt = min(max((max_gap / iod - TONGUE_OPEN[0]) / (TONGUE_OPEN[1] - TONGUE_OPEN[0]), 0.0), 1.0)
@@ -191,10 +185,6 @@ def _interior_colour(
         tongue += f(0.55)
         tongue *= t_mask
         tongue *= lip_shadow
-        if human:  # the lower lip's edge stays dark (a muzzle's tongue may hang over it)
-            clear = _smooth(rise, 1 / (TONGUE_CLEAR * iod), -0.2)
-            t_mask *= clear
-            tongue *= clear
         cavity *= f(1.0) - t_mask
 
     # Upper teeth as soon as the lips part by a tenth of the eye distance (as a talking driver's
