@@ -36,6 +36,8 @@ ROUND_GAIN = 2.0  # `RetargetOptions.round_gain`'s default
 def rounded(share: float, gain: float = ROUND_GAIN) -> float:
     """The width change (share of the mouth width) drawn for a mouth whose own change is `share`."""
     return share + gain * min(0.0, share + ROUND_DEAD)
+
+
 UPPER_SHARE = 0.2  # of the opening taken by the upper lip rising (the jaw takes the rest)
 MIN_CONFIDENCE = 0.5  # tracked mouths below this face confidence count as unreliable
 TO_VOICE_S, TO_TRACKING_S = 0.08, 0.35  # assist: quick hand-over to the voice, slow ease back
