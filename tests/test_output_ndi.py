@@ -44,7 +44,12 @@ def ramp_frame(h: int, w: int, t: int) -> np.ndarray:
     return rgba
 
 
-def _find(ndi, name: str, timeout: float = 10.0):
+def _source_name(finder, name: str) -> str | None:
+    finder.wait_for_sources(0.0)
+    return next((n for n in finder.get_source_names() if n.endswith(f"({name})")), None)
+
+
+def _find(ndi, name: str, timeout: float = 30.0):
     finder = ndi.Finder()
     finder.open()
     t0 = time.monotonic()
@@ -61,8 +66,14 @@ def _find(ndi, name: str, timeout: float = 10.0):
     raise AssertionError(f"NDI source {name!r} not discovered in {timeout} s")
 
 
-def _receive(ndi, sender_out, source, frames: list[np.ndarray], timeout: float = 10.0) -> list[np.ndarray]:
-    """Keep sending `frames` in turn until each size has been received once; returns received frames."""
+def _receive(
+    ndi, sender_out, finder, source, name: str, frames: list[np.ndarray], timeout: float = 30.0
+) -> list[np.ndarray]:
+    """Keep sending `frames` in turn until each size has been received once; returns received frames.
+
+    A size change re-opens the sender on a new port. A receiver finds it again by name, as OBS's does,
+    but when that takes long on a loaded machine (once in CI: nothing of the new size in 10 s), the
+    source is looked up afresh from the finder after 2 s without a frame (that takes 1-3 s here)."""
     from cyndilib.receiver import ReceiveFrameType
 
     recv = ndi.Receiver(color_format=ndi.RecvColorFormat.RGBX_RGBA, bandwidth=ndi.RecvBandwidth.highest)
@@ -70,13 +81,16 @@ def _receive(ndi, sender_out, source, frames: list[np.ndarray], timeout: float =
     recv.set_video_frame(vf)
     recv.set_source(source)
     got: list[np.ndarray] = []
-    t0 = time.monotonic()
+    t0 = last = time.monotonic()
     i = 0
     try:
         while len(got) < len(frames) and time.monotonic() - t0 < timeout:
             want = frames[len(got)]
             sender_out.send(want, i, time.time())
             i += 1
+            if time.monotonic() - last > 2.0 and (n := _source_name(finder, name)):
+                recv.set_source(finder.get_source(n))
+                last = time.monotonic()
             if recv.receive(ReceiveFrameType.recv_video, 100) & ReceiveFrameType.recv_video:
                 w, h = vf.get_resolution()
                 if (h, w) != want.shape[:2]:
@@ -86,6 +100,7 @@ def _receive(ndi, sender_out, source, frames: list[np.ndarray], timeout: float =
                 vf.fill_p_data(buf)
                 stride = vf.get_line_stride()
                 got.append(buf.reshape(h, stride)[:, : w * 4].reshape(h, w, 4).copy())
+                last = time.monotonic()
     finally:
         recv.disconnect()
     assert len(got) == len(frames), f"received {len(got)} of {len(frames)} frame sizes in {timeout} s"
@@ -101,7 +116,7 @@ def test_send_and_receive_rgba_with_alpha_over_loopback(ndi):
         out.send(small, 0, time.time())  # the sender exists once it has a frame size
         finder, source = _find(ndi, name)
         try:
-            got = _receive(ndi, out, source, [small, big])  # a size change re-opens the sender
+            got = _receive(ndi, out, finder, source, name, [small, big])  # a size change re-opens the sender
         finally:
             finder.close()
         assert out.connections() >= 0
