@@ -253,3 +253,29 @@ def test_rounded_lips_are_pulled_in_further_past_the_dead_zone(char, pull):
         assert more == pytest.approx(own, abs=1e-6)
     else:
         assert more == pytest.approx(own - 2.0 * (pull - ROUND_DEAD), abs=0.05)
+
+
+def test_a_portrait_drawn_turned_still_turns_both_ways(char):
+    """A three-quarter view (turned 33 degrees, as s10) turns YAW_AWAY_MIN further away and
+    YAW_BACK_MIN back towards the viewer before it stops: pinned at 3 / 12 degrees, the painting
+    stood still through half of a driver's head turns (`YAW_AWAY_MIN`)."""
+    from dataclasses import replace
+
+    from worker.retarget.retargeter import YAW_AWAY_MIN, YAW_BACK_MIN
+
+    lm = char.landmarks.astype(np.float64)
+    pivot = lm[list(L.SKULL)].mean(0)
+    turn = geometry.from_euler_yxz(math.radians(33.0), 0.0, 0.0)
+    turned = replace(char, landmarks=((lm - pivot) @ turn.T + pivot).astype(np.float32), key=char.key + "-33")
+    rt = _rt(turned)
+    assert abs(rt.rest_yaw) == pytest.approx(33.0, abs=4.0)
+    away = math.copysign(1.0, rt.rest_yaw)  # the driver's yaw that turns the portrait further away
+    neutral = driver_from_character(char)
+
+    def drawn(yaw: float) -> float:
+        return rt.retarget(driver_from_character(char, yaw=yaw), neutral).yaw
+
+    assert drawn(away * 3.0) == pytest.approx(away * 3.0, abs=0.5)  # inside the limits: as the driver
+    assert drawn(-away * 14.0) == pytest.approx(-away * 14.0, abs=0.5)
+    assert drawn(away * 30.0) == pytest.approx(away * YAW_AWAY_MIN, abs=0.01)  # then held at them
+    assert drawn(-away * 30.0) == pytest.approx(-away * YAW_BACK_MIN, abs=0.01)

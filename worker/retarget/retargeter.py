@@ -35,6 +35,14 @@ if TYPE_CHECKING:
 # reports a fully closed lid as zero.
 EYE_SHUT_RATIO = 0.3
 OUTLINE_DEPTH = 0.5  # the renderer's halo uses the same (worker.render.meshwarp.prepare)
+# However far a portrait is drawn turned, its head may turn at least this far away from the viewer
+# and back towards them (degrees). At 3 / 12 the painting turned 33 degrees (s10) sat pinned at a
+# limit through half of d3's and d9's head turns (192 of 354, 173 of 587 frames): re-tracked yaw r
+# 0.902 / 0.887. At 4 / 16: 0.937 / 0.903, the far cheek squeezed or widened by the warp (no tear in the
+# extreme frames). Further costs texture jitter on d9 x s10 (optical flow in the face, output / driver): away 5
+# 0.806, 9 0.82 against 0.797 here (0.79 at 3); back 20 gives d3 x s10 0.975 but d9 x s10 0.81.
+# Portraits drawn within 16 degrees of frontal keep their limits (max_yaw - r is larger).
+YAW_AWAY_MIN, YAW_BACK_MIN = 4.0, 16.0
 ROOM_SHARE = 0.2  # share of the room beside the face a head shift may use (see Retargeter.__init__)
 OUTLINE_MIX_SIGMA = 0.1  # an outline point takes up the expression of inner points this near (eye distances)
 CLOSED_LINE = 0.75  # where shut lids meet: this far from the upper lid towards the lower one
@@ -220,11 +228,11 @@ class Retargeter:
         self.rest_yaw = geometry.head_angles(lm)[0]
         # A character drawn turned (a three-quarter view) has little texture for its far side:
         # turning further away is limited by max_total_yaw, turning back towards frontal by
-        # how much of the far side the picture shows.
+        # how much of the far side the picture shows; each at least YAW_AWAY_MIN / YAW_BACK_MIN.
         r = abs(self.rest_yaw)
         o = self.options
-        away = max(3.0, min(o.max_yaw, o.max_total_yaw - r))
-        back = max(12.0, o.max_yaw - r)
+        away = max(YAW_AWAY_MIN, min(o.max_yaw, o.max_total_yaw - r))
+        back = max(YAW_BACK_MIN, o.max_yaw - r)
         self._yaw_range = (-away, back) if self.rest_yaw < 0 else (-back, away)
         self.eyes = {True: _EyeFrame(lm, True).bind(lm), False: _EyeFrame(lm, False).bind(lm)}
         # how far the head may shift each way (inter-ocular units): at most max_shift, and at most
