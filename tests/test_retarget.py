@@ -253,3 +253,47 @@ def test_rounded_lips_are_pulled_in_further_past_the_dead_zone(char, pull):
         assert more == pytest.approx(own, abs=1e-6)
     else:
         assert more == pytest.approx(own - 2.0 * (pull - ROUND_DEAD), abs=0.05)
+
+
+def _lip_gaps(lm: np.ndarray) -> np.ndarray:
+    """The inner lips' vertical gap at each of their nine point pairs, corner to corner."""
+    return lm[list(L.INNER_LOWER), 1] - lm[list(L.INNER_UPPER), 1]
+
+
+def _corner_share(lm: np.ndarray, drawn: np.ndarray) -> float:
+    """How far the lips part beyond `drawn`'s next to the corners, as a share of the middle's: ~1 for
+    a rectangle."""
+    g = _lip_gaps(lm) - _lip_gaps(drawn)
+    return float((g[0] + g[-1]) * 0.5 / g[len(g) // 2])
+
+
+def test_a_rounded_mouth_opens_as_an_oval_from_camera_and_voice(char):
+    """An O is not a narrowed A: past the dead zone the lips part less towards the corners (the
+    ellipse's height there) and more in the middle; an unrounded mouth keeps every pair alike."""
+    from worker.retarget.lipsync import OVAL_LIFT
+    from worker.retarget.mouth_signal import VOWELS, MouthSignal
+
+    neutral = driver_from_character(char)
+    drawn = {}
+    for pull in (0.0, 0.3):
+        face = driver_from_character(char, mouth=0.3, t=1.0)
+        lm = face.landmarks
+        mid = lm[list(L.MOUTH_CORNERS), :2].mean(0)
+        lips = np.linalg.norm(lm[:, :2] - mid, axis=1) < 0.6 * _mouth_width(lm)
+        lm[lips, 0] = mid[0] + (lm[lips, 0] - mid[0]) * (1.0 - pull)
+        drawn[pull] = _rt(char).retarget(face, neutral).landmarks
+    assert _corner_share(drawn[0.0], char.landmarks) > 0.9
+    assert _corner_share(drawn[0.3], char.landmarks) < 0.75
+    lift = OVAL_LIFT * _mouth_width(char.landmarks)  # pixels: the voice's O and U are past OVAL_FULL
+    assert _lip_gaps(drawn[0.3])[4] > _lip_gaps(drawn[0.0])[4] + 0.8 * lift
+
+    def voiced(v: str) -> np.ndarray:
+        w = np.zeros(len(VOWELS), np.float32)
+        w[VOWELS.index(v)] = 1.0
+        sig = MouthSignal(openness=1.0, weights=w, voiced=True)
+        r = _rt(char, lipsync="always")
+        return r.retarget(FaceState(found=False, timestamp=1.0), None, sig).landmarks
+
+    assert _corner_share(voiced("A"), char.landmarks) > 0.9
+    for v in "OU":
+        assert _corner_share(voiced(v), char.landmarks) < 0.75, v
