@@ -275,17 +275,21 @@ def test_a_rounded_mouth_opens_as_an_oval_from_camera_and_voice(char):
 
     neutral = driver_from_character(char)
     drawn = {}
-    for pull in (0.0, 0.3):
-        face = driver_from_character(char, mouth=0.3, t=1.0)
+    for pull, mouth in ((0.0, 0.3), (0.3, 0.3), (0.0, None), (0.3, None)):  # None: the driver's lips meet
+        face = driver_from_character(char, mouth=mouth or 0.0, t=1.0)
         lm = face.landmarks
+        if mouth is None:
+            lm[list(L.INNER_LOWER), 1] = lm[list(L.INNER_UPPER), 1]
         mid = lm[list(L.MOUTH_CORNERS), :2].mean(0)
         lips = np.linalg.norm(lm[:, :2] - mid, axis=1) < 0.6 * _mouth_width(lm)
         lm[lips, 0] = mid[0] + (lm[lips, 0] - mid[0]) * (1.0 - pull)
-        drawn[pull] = _rt(char).retarget(face, neutral).landmarks
-    assert _corner_share(drawn[0.0], char.landmarks) > 0.9
-    assert _corner_share(drawn[0.3], char.landmarks) < 0.75
-    lift = OVAL_LIFT * _mouth_width(char.landmarks)  # pixels: the voice's O and U are past OVAL_FULL
-    assert _lip_gaps(drawn[0.3])[4] > _lip_gaps(drawn[0.0])[4] + 0.8 * lift
+        drawn[pull, mouth] = _rt(char).retarget(face, neutral).landmarks
+    assert _corner_share(drawn[0.0, 0.3], char.landmarks) > 0.9
+    assert _corner_share(drawn[0.3, 0.3], char.landmarks) < 0.75
+    lift = OVAL_LIFT * _mouth_width(char.landmarks)  # pixels: pulled in past OVAL_FULL, parted past OVAL_OPEN
+    assert _lip_gaps(drawn[0.3, 0.3])[4] > _lip_gaps(drawn[0.0, 0.3])[4] + 0.8 * lift
+    # pursed lips that meet stay shut: no opening drawn in
+    assert abs(_lip_gaps(drawn[0.3, None])[4] - _lip_gaps(drawn[0.0, None])[4]) < 0.1 * lift
 
     def voiced(v: str) -> np.ndarray:
         w = np.zeros(len(VOWELS), np.float32)

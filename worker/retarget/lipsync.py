@@ -44,9 +44,13 @@ def rounded(share: float, gain: float = ROUND_GAIN) -> float:
 # the corners, like an ellipse's height across it, sqrt(1 - u^2) (u across the lip line, its corners at
 # +-1), and the lip pulled in at the corners goes up and down in the middle. So by `OVAL_FULL` of extra
 # narrowing (a share of the mouth width; the voice's O 0.2, U 0.36, d12's O 0.22-0.34) the lips'
-# vertical motion tapers to that ellipse and the middle opens by `OVAL_LIFT` of the mouth's width more.
+# vertical motion tapers to that ellipse and the middle opens by `OVAL_LIFT` of the mouth's width more,
+# in full once the lips part by `OVAL_OPEN` in the middle (the voice's U): pursed lips that meet stay
+# shut (d3 puckers her closed lips to 0.9 of their width: lifted, they read 0.13 open, mouth r on
+# d3 x s9 0.983 -> 0.970).
 OVAL_FULL = 0.2
 OVAL_LIFT = 0.1
+OVAL_OPEN = 0.15
 
 UPPER_SHARE = 0.2  # of the opening taken by the upper lip rising (the jaw takes the rest)
 MIN_CONFIDENCE = 0.5  # tracked mouths below this face confidence count as unreliable
@@ -107,17 +111,18 @@ class VoiceMouth:
         e = np.zeros((len(self.jaw), 3))
         e[:, 1] = self.jaw * gap * (1.0 - UPPER_SHARE) - self.upper * gap * UPPER_SHARE
         e[:, 0] = self.dx * width
-        self.oval(e, width - shape_of(signal)[1])
+        self.oval(e, width - shape_of(signal)[1], gap)
         return e
 
-    def oval(self, expr: np.ndarray, extra: float) -> None:
+    def oval(self, expr: np.ndarray, extra: float, parted: float) -> None:
         """Shape the opening of a mouth drawn `extra` narrower than a person's (a share of the mouth's
         width, <= 0) round: the lips' vertical motion tapers towards the corners and the middle opens
-        more (`OVAL_FULL`, `OVAL_LIFT`). `expr`: canonical expression, changed in place."""
+        more (`OVAL_FULL`, `OVAL_LIFT`), as far as the person's lips part (`parted`, inter-ocular
+        units, `OVAL_OPEN`). `expr`: canonical expression, changed in place."""
         k = min(max(-extra / OVAL_FULL, 0.0), 1.0)
         if k <= 0.0:
             return
-        lift = k * OVAL_LIFT * self.width
+        lift = k * min(max(parted / OVAL_OPEN, 0.0), 1.0) * OVAL_LIFT * self.width
         for ids, u, c0, c1, lower in self.lip_lines:
             # taper each point's motion apart from the corners' (a line between them): the corners
             # keep theirs, wherever the driver's mouth moved them

@@ -311,7 +311,8 @@ class Retargeter:
             open0 = geometry.mouth_gap(n) / n_iod - self.gap / self.iod
             if open0 > 0:
                 expr[:, 1] += self._jaw * open0
-            self.voice.oval(expr, extra)  # pulled in further: the opening drawn round, as the voice's
+            # pulled in further: the opening drawn round, as the voice's, as far as the driver's lips part
+            self.voice.oval(expr, extra, geometry.mouth_gap(resid + n) / n_iod)
             yaw, pitch, roll = geometry.euler_yxz(rzn.T @ rot @ rzn)
             orient = self._orientation(nu, n, rzn, o.mirror)
             # what a viewer calls head roll is the eye line's angle in the picture
