@@ -144,7 +144,7 @@ def extend_figure(
     small = cv2.resize(np.ascontiguousarray(rgb), size, interpolation=cv2.INTER_AREA)
     solid = cv2.resize((alpha >= 0.5).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     sure = cv2.erode(solid, _disk(3)) | cv2.resize(face.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-    if not sure.any() or solid.all():
+    if (sure > 0).sum() < 64 or (solid == 0).sum() < 64:  # GrabCut's colour models need samples of both
         return alpha, np.zeros(alpha.shape, bool)
     mask = np.where(sure > 0, cv2.GC_FGD, np.where(solid > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD)).astype(np.uint8)
     models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
@@ -342,16 +342,16 @@ def refine_cutout(
     border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
     if limit is not None:  # the crop ran past the picture: its edge is where the picture ends
         border |= cv2.dilate((_as_unit(limit) < 0.5).astype(np.uint8), _disk(1)) > 0
-    a, grown = extend_figure(rgb, a, face, side)
+    a, added = extend_figure(rgb, a, face, side)
     a = drop_background_patches(rgb, a, face, side, border)
     a = refine_alpha(rgb, a, band=max(3, side // 50))
     # the filter can re-grow faint specks; a part joined to the face only by a dropped strip of
     # old background goes too (on s10 the segmentation's dark ground beside the shoulder)
     a = keep_connected(a, face, reach=max(2, side // 128))
     a = np.maximum(a, face.astype(np.float32) * (coarse > 0.5))
-    if grown.any():  # what GrabCut added is figure: opaque but for its outermost 2-4 px
-        depth = cv2.distanceTransform((grown | (a >= 0.5)).astype(np.uint8), cv2.DIST_L2, 5)
-        floor = np.where(cv2.dilate(grown.astype(np.uint8), _disk(4)) > 0, np.clip(depth / 2 - 1, 0, 1), 0)
+    if added.any():  # what GrabCut added is figure: opaque but for its outermost 2-4 px
+        depth = cv2.distanceTransform((added | (a >= 0.5)).astype(np.uint8), cv2.DIST_L2, 5)
+        floor = np.where(cv2.dilate(added.astype(np.uint8), _disk(4)) > 0, np.clip(depth / 2 - 1, 0, 1), 0)
         a = np.where(a > 0.02, np.maximum(a, floor), a).astype(np.float32)
     if limit is not None:
         a = np.minimum(a, _as_unit(limit))
