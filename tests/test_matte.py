@@ -148,6 +148,10 @@ def test_grabcut_adds_the_shoulder_the_segmentation_missed_and_no_wall():
     assert (a[band & (xx >= 104)] >= 0.5).mean() >= 0.99
     assert (a[~disc & ~band] >= 0.5).sum() == 0 and not added[~band].any()  # no wall taken in
     assert (a >= coarse).all()
+    # too little background (or figure) for GrabCut's colour models: nothing is done
+    full = np.ones((n, n), np.float32)
+    assert np.array_equal(extend_figure(rgb, full, face, side=n)[0], full)
+    assert np.array_equal(extend_figure(rgb[:6, :6], coarse[:6, :6], face[:6, :6], side=6)[0], coarse[:6, :6])
 
 
 def test_the_photos_suit_beyond_the_helmet_ring_is_kept():
