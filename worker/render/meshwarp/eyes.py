@@ -45,6 +45,10 @@ CORNER_FADE = 0.5  # the lids meet fully where the open eye is at least this tal
 LOWER_PULL = 0.3  # a shut eye's lower lid margin is drawn from this far below the open one (share of the aperture)
 SKIN_ABOVE = 2.5  # the skin stretched over a closing eye reaches this far above the open lid (share of the aperture)
 SKIN_BELOW = 0.8  # ... and below the lower lid
+PIN_HEIGHT = 1.0  # an eye's corners are pinned where the pose puts them this far above and below its axis
+PIN_FADE = 1.0  # ... the correction fading out over this much further (half widths of the eye)
+WIDEN_MIN_PX = 1.0  # ... where the lid is lifted by at least this much (px)
+LID_MARGIN = 0.15  # an eye opened wider than drawn: the lid's margin (lashes, its shadow) that rides up with it
 
 
 class EyeRig:
@@ -62,6 +66,9 @@ class EyeRig:
         self.up_uv = self._sorted(uv[self.upper])
         self.lo_uv = self._sorted(uv[self.lower])
         self.iris_uv = uv[self.iris]
+        self.rest_corners = lm[self.corners, :2].astype(np.float32)
+        ring = uv[list(L.LEFT_IRIS if left else L.RIGHT_IRIS)]
+        self.iris_r = float(np.mean(np.hypot(*(ring - self.iris_uv).T)))
         self.aperture = float(
             np.mean(np.interp(self.up_uv[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1]) - self.up_uv[:, 1])
         )
@@ -100,7 +107,41 @@ class EyeRig:
         xy = np.concatenate([uv, iris[None]]) @ (np.array([ax, n]) * half) + origin
         return xy[:n_up], xy[n_up:-1], xy[-1]
 
-    def remap_lids(self, full_map: np.ndarray, lm: np.ndarray) -> LidPatch | None:
+    def pin_corners(self, full_map: np.ndarray, lm: np.ndarray) -> tuple[int, int, int, int] | None:
+        """Make `full_map` (output px -> character px) draw this eye's corners where `lm` puts them.
+
+        The spline field lives on a coarse grid: where it bends hard, as beside the nose of a
+        turned head, the eye comes out a few pixels off (d12 x s12 at yaw -12...-25 deg: the near
+        eye's inner corner 3.4 px towards the nose, the eye 8 % wider than the pose; the far
+        eye 6-8 % narrower), and MediaPipe reads a wider eye as a narrower aperture. The error at
+        each corner is added back to the map, across the eye (interpolated corner to corner) and
+        fading out over PIN_FADE half widths around it. Returns the box it rewrote, or None.
+        """
+        origin, half, ax, n = self.frame(lm)
+        ends = lm[self.corners, :2].astype(np.float32)
+        drawn = cv2.remap(full_map, ends[:, :1].copy(), ends[:, 1:].copy(), cv2.INTER_LINEAR)[:, 0]
+        err = self.rest_corners - drawn
+        if float(np.abs(err).max()) < 0.15:
+            return None
+        reach = 1.0 + PIN_FADE
+        box = patch_box(origin, half, ax, n, reach, -PIN_HEIGHT - PIN_FADE, PIN_HEIGHT + PIN_FADE, full_map.shape)
+        if box is None:
+            return None
+        y0, y1, x0, x1 = box
+        f = np.float32
+        dx = (np.arange(x0, x1, dtype=np.float32) - f(origin[0]))[None, :] / f(half)
+        dy = (np.arange(y0, y1, dtype=np.float32) - f(origin[1]))[:, None] / f(half)
+        u = dx * f(ax[0]) + dy * f(ax[1])
+        v = dx * f(n[0]) + dy * f(n[1])
+        w = _unit((f(reach) - np.abs(u)) / f(PIN_FADE)) * _unit((f(PIN_HEIGHT + PIN_FADE) - np.abs(v)) / f(PIN_FADE))
+        s = _unit((u + f(1.0)) * f(0.5))
+        fix = (err[0] + s[..., None] * (err[1] - err[0])) * w[..., None]
+        full_map[y0:y1, x0:x1] += fix
+        return box
+
+    def remap_lids(
+        self, full_map: np.ndarray, lm: np.ndarray, gaze: tuple[float, float] = (0.0, 0.0)
+    ) -> LidPatch | None:
         """Rewrite `full_map` (output px -> character px) inside this eye for the lids of `lm`.
 
         Returns the box it rewrote and the shading for a shut lid there (see `LidPatch`), or None
@@ -151,6 +192,10 @@ class EyeRig:
         lo_s = lo + closed * (f(LOWER_PULL) * ap_32)
         above = top_32 + (v - top_32) * (uo_s - top_32) / np.maximum(uf - top_32, eps)
         inside = uo_s + (v - uf) * (lo_s - uo_s) / np.maximum(lf - uf, eps)
+        # a lid lifted by less than a pixel (a head's tilt moves it that much) keeps the stretch
+        lifted = uo - uf > f(WIDEN_MIN_PX / half)
+        if lifted.any():
+            inside = np.where(lifted, self._widened(u, v, uf, lf, uo, lo_s, ap_32, gaze), inside)
         below = lo_s + (v - lf) * (bot_32 - lo_s) / np.maximum(bot_32 - lf, eps)
         vs = np.where(v < uf, above, np.where(v < lf, inside, below))
         vs = np.where((v < top_32) | (v > bot_32) | (np.abs(u) > f(1.3)), v, vs)
@@ -195,6 +240,30 @@ class EyeRig:
         grains = (max(1.0, LID_GRAIN * scale), max(2.0, LID_BROAD * scale))
         return LidPatch(box, np.stack([tone, ink], -1), (ly0, ly1, lx0, lx1), grains)
 
+
+    def _widened(self, u, v, uf, lf, uo, lo, ap, gaze) -> np.ndarray:
+        """Where the upper lid is lifted above the picture's (`uf` < `uo`): what the eye shows.
+
+        A real eye opened wider lifts its lid off an unchanged, round iris; stretching the eye
+        between the lids made the iris taller instead (s12's dark iris read no wider). So the
+        lid's margin rides up with the lid, the eye below the margin stays as drawn, and the band
+        uncovered between them is the eye's own, mirrored about the iris centre's row: the iris's
+        lower arc becomes its upper one (round again), the white below it the white above.
+        """
+        f = np.float32
+        margin = f(LID_MARGIN) * ap
+        cu, cv = f(self.iris_uv[0] + gaze[0]), f(self.iris_uv[1] + gaze[1])
+        lo_in = lo - margin  # the mirrored rows stay inside the drawn eye, off the lower lid
+        body = uo + margin
+        in_iris = (u - cu) ** 2 + (v - cv) ** 2 < f(self.iris_r) ** 2
+        # the iris mirrored about its centre (round), the white about the band's foot (the white
+        # just under the margin, never the lower lid's waterline)
+        shown = np.where(in_iris, f(2.0) * cv - v, f(2.0) * body - v)
+        shown = np.minimum(np.maximum(shown, body), np.maximum(lo_in, body))
+        # below the band: as drawn, stretched only by what the lower lid moved
+        rest = body + (v - body) * (lo - body) / np.maximum(lf - body, f(1e-4))
+        top = uo + (v - uf)  # the lid's margin, moved up with the lid
+        return np.where(v < uf + margin, top, np.where(v < body, shown, rest))
 
 def _unit(a: np.ndarray) -> np.ndarray:
     """`a` clipped to [0, 1] in place (np.clip costs several times more on small arrays)."""
