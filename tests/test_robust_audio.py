@@ -123,19 +123,15 @@ def test_long_voice_renders_in_flat_memory_and_any_stop_removes_the_partial_clip
     other_dir = tmp_path / "other"
     other_dir.mkdir()
     rc_other, rss_short, err_other = _render_until_writing(other, other_dir / "b.mp4", cache, signal.SIGTERM)
-    for rc, err, d in ((rc_short, err_short, short_dir), (rc_long, err_long, long_dir)):
+    # the third is written for 8-14 s after its partial file appears; its stop once went unheard
+    # (its raise swallowed: see tests/test_stopping.py) and it was written whole
+    for rc, err, d in (
+        (rc_short, err_short, short_dir),
+        (rc_long, err_long, long_dir),
+        (rc_other, err_other, other_dir),
+    ):
         assert rc == 130 and "Traceback" not in err, err
         assert sorted(p.name for p in d.iterdir() if p.suffix != ".err") == ["logs"]  # no clip, no .partial
-    # with everything cached a 64 px clip may be finished before the signal lands (once in CI: b.mp4
-    # left): then it is whole, all 31 s of it; stopped before, nothing of it is left
-    assert rc_other in (0, 130) and "Traceback" not in err_other, err_other
-    left = sorted(p.name for p in other_dir.iterdir() if p.suffix != ".err")
-    assert left in (["logs"], ["b.mp4", "logs"]), left
-    if "b.mp4" in left:
-        import av
-
-        with av.open(str(other_dir / "b.mp4")) as clip:
-            assert clip.duration is not None and clip.duration / av.time_base >= 30.5, (rc_other, err_other)
     # an 8x longer voice costs only its mouth track (32 bytes per 10 ms); decoded whole, its samples
     # would take 15 MB at 16 kHz, 46 MB at the container's 48 kHz, and the copies made on the way
     assert rss_long - rss_short < 30 * 1024, (rss_short, rss_long)

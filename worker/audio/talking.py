@@ -30,6 +30,7 @@ from worker.audio.sources import iter_audio
 from worker.characters.assets import CharacterAssets
 from worker.errors import UserError
 from worker.retarget.retargeter import Retargeter, RetargetOptions
+from worker.stopping import check_stop
 from worker.track.face_state import FaceState
 
 if TYPE_CHECKING:
@@ -224,6 +225,7 @@ class TalkingRenderer:
         try:
             writer.set_audio(clip.chunks(), RATE)
             for k in range(n):
+                check_stop()  # a stop whose raise was swallowed (see worker.stopping)
                 t = k / self.fps
                 face, neutral = self._driver_face(k, t)
                 if self._source is not None:

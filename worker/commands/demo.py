@@ -73,7 +73,7 @@ def cli_renderer(name: str, size: int, **opts):
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.commands.render import stop_on_signals
+    from worker.stopping import stop_on_signals
 
     with stop_on_signals():  # SIGTERM/SIGHUP unwind like Ctrl+C: the half-written video is removed
         return _demo(args)
@@ -87,6 +87,7 @@ def _demo(args: argparse.Namespace) -> int:
     from worker.output.base import parse_colour
     from worker.output.file import FileOutput
     from worker.progress import progress
+    from worker.stopping import check_stop
     from worker.tools.contact_sheet import ContactSheet, check_sheet_path
     from worker.tools.offline import StageTimes, animate, source_frames, track_frames
     from worker.track.mediapipe_tracker import FaceTracker
@@ -131,6 +132,7 @@ def _demo(args: argparse.Namespace) -> int:
         with FaceTracker() as tracker, progress(total, "rendering", "frame", disable=args.json) as bar:
             tracked = track_frames(source_frames(source, args.max_frames), tracker, times)
             for f in animate(tracked, loaded.assets, renderer, times):
+                check_stop()
                 # tracked here, then animated: each frame has its picture, face and render
                 assert f.image is not None and f.face is not None and f.rgba is not None
                 with times.stage("encode"):

@@ -8,19 +8,16 @@ Opus in .webm). `--batch LINES.txt` renders one clip per line with the character
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from worker.commands.arguments import add_renderer, add_size
 from worker.errors import UserError
 from worker.paths import DEMO_CHARACTER
+from worker.stopping import stop_on_signals
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -205,27 +202,6 @@ def _batch_lines(path: Path) -> list[tuple[str | None, str | None, str]]:
     if not jobs:
         raise UserError(f"{path}: no lines to render")
     return jobs
-
-
-class Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP during a render: unwinds like Ctrl+C, so the half-written clip is removed."""
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    def stop(signum, frame):
-        raise Stopped(signal.Signals(signum).name)
-
-    wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = {s: signal.signal(s, stop) for s in wanted}
-    try:
-        yield
-    finally:
-        for s, h in before.items():
-            signal.signal(s, h)
 
 
 class Estimate:
