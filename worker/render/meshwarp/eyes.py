@@ -47,8 +47,6 @@ SKIN_ABOVE = 2.5  # the skin stretched over a closing eye reaches this far above
 SKIN_BELOW = 0.8  # ... and below the lower lid
 PIN_HEIGHT = 1.0  # an eye's corners are pinned where the pose puts them this far above and below its axis
 PIN_FADE = 1.0  # ... the correction fading out over this much further (half widths of the eye)
-WIDEN_MIN_PX = 1.0  # ... where the lid is lifted by at least this much (px)
-LID_MARGIN = 0.15  # an eye opened wider than drawn: the lid's margin (lashes, its shadow) that rides up with it
 
 
 class EyeRig:
@@ -67,8 +65,6 @@ class EyeRig:
         self.lo_uv = self._sorted(uv[self.lower])
         self.iris_uv = uv[self.iris]
         self.rest_corners = lm[self.corners, :2].astype(np.float32)
-        ring = uv[list(L.LEFT_IRIS if left else L.RIGHT_IRIS)]
-        self.iris_r = float(np.mean(np.hypot(*(ring - self.iris_uv).T)))
         self.aperture = float(
             np.mean(np.interp(self.up_uv[:, 0], self.lo_uv[:, 0], self.lo_uv[:, 1]) - self.up_uv[:, 1])
         )
@@ -139,9 +135,7 @@ class EyeRig:
         full_map[y0:y1, x0:x1] += fix
         return box
 
-    def remap_lids(
-        self, full_map: np.ndarray, lm: np.ndarray, gaze: tuple[float, float] = (0.0, 0.0)
-    ) -> LidPatch | None:
+    def remap_lids(self, full_map: np.ndarray, lm: np.ndarray) -> LidPatch | None:
         """Rewrite `full_map` (output px -> character px) inside this eye for the lids of `lm`.
 
         Returns the box it rewrote and the shading for a shut lid there (see `LidPatch`), or None
@@ -192,18 +186,11 @@ class EyeRig:
         lo_s = lo + closed * (f(LOWER_PULL) * ap_32)
         above = top_32 + (v - top_32) * (uo_s - top_32) / np.maximum(uf - top_32, eps)
         inside = uo_s + (v - uf) * (lo_s - uo_s) / np.maximum(lf - uf, eps)
-        # a lid lifted by less than a pixel (a head's tilt moves it that much) keeps the stretch
-        lifted = uo - uf > f(WIDEN_MIN_PX / half)
-        us = u
-        if lifted.any():
-            wu, wv = self._widened(u, v, uf, lf, uo, lo_s, ap_32, gaze)
-            inside = np.where(lifted, wv, inside)
-            us = np.where(lifted & (v >= uf) & (v < lf), wu, u)
         below = lo_s + (v - lf) * (bot_32 - lo_s) / np.maximum(bot_32 - lf, eps)
         vs = np.where(v < uf, above, np.where(v < lf, inside, below))
         vs = np.where((v < top_32) | (v > bot_32) | (np.abs(u) > f(1.3)), v, vs)
-        qx = f(origin[0]) + f(half) * (us * f(ax[0]) + vs * f(n[0]))
-        qy = f(origin[1]) + f(half) * (us * f(ax[1]) + vs * f(n[1]))
+        qx = f(origin[0]) + f(half) * (u * f(ax[0]) + vs * f(n[0]))
+        qy = f(origin[1]) + f(half) * (u * f(ax[1]) + vs * f(n[1]))
         full_map[y0:y1, x0:x1] = cv2.remap(full_map, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # Shut, the stretched lid is skin from above the eye, creases and socket shadows included:
         # toned to the skin just above the eye, with the lash line where the lids meet (see
@@ -243,38 +230,6 @@ class EyeRig:
         grains = (max(1.0, LID_GRAIN * scale), max(2.0, LID_BROAD * scale))
         return LidPatch(box, np.stack([tone, ink], -1), (ly0, ly1, lx0, lx1), grains)
 
-
-    def _widened(self, u, v, uf, lf, uo, lo, ap, gaze) -> tuple[np.ndarray, np.ndarray]:
-        """Where the upper lid is lifted above the picture's (`uf` < `uo`): what the eye shows, as
-        (u, v) to sample.
-
-        A real eye opened wider lifts its lid off an unchanged, round iris; stretching the eye
-        between the lids made the iris taller instead (s12's dark iris read no wider). So the
-        lid's margin rides up with the lid, the eye below the margin stays as drawn, and the band
-        uncovered between them is filled from the eye's own visible parts: inside the iris's
-        circle from the iris turned a quarter about its centre (its side, at the centre's height,
-        shows between the lids even where the lids cover its top and bottom), elsewhere the white
-        just under the margin, mirrored up, moved sideways off the iris where it would land on it.
-        """
-        f = np.float32
-        margin = f(LID_MARGIN) * ap
-        cu, cv, rad = f(self.iris_uv[0] + gaze[0]), f(self.iris_uv[1] + gaze[1]), f(self.iris_r)
-        body = uo + margin  # the drawn eye below the lid's margin stays as it is
-        lo_in = np.maximum(lo - margin, body)  # ... down to a margin above the lower lid
-        du, dv = u - cu, v - cv
-        side = f(1.0) if cu <= 0 else f(-1.0)  # turned towards the side with more eye to show
-        in_iris = du * du + dv * dv < rad * rad
-        # the white: mirrored about the band's foot, then pushed out of the iris (a little beyond it)
-        vs = np.minimum(np.maximum(f(2.0) * body - v, body), lo_in)
-        reach = f(1.1) * np.sqrt(np.maximum(rad * rad - (vs - cv) ** 2, f(0.0)))
-        us = np.where(np.abs(du) < reach, cu + np.where(du < 0, -reach, reach), u)
-        us = np.where(in_iris, cu - side * dv, us)
-        vs = np.where(in_iris, cv + side * du, vs)
-        # below the band: as drawn, stretched only by what the lower lid moved
-        rest = body + (v - body) * (lo - body) / np.maximum(lf - body, f(1e-4))
-        top = uo + (v - uf)  # the lid's margin, moved up with the lid
-        band = (v >= uf + margin) & (v < body)
-        return np.where(band, us, u), np.where(v < uf + margin, top, np.where(band, vs, rest))
 
 def _unit(a: np.ndarray) -> np.ndarray:
     """`a` clipped to [0, 1] in place (np.clip costs several times more on small arrays)."""
