@@ -145,15 +145,16 @@ def test_onset_within_one_frame_of_the_sound(series):
         assert abs(t_mouth - t_sound) <= 1 / FPS + 1e-6, (v, t_mouth, t_sound)
 
 
-def test_ah_opens_wider_than_ee_wider_than_oo(series):
+def test_ah_opens_wider_than_ee_and_oo(series):
     m = series["mouth"]
     held = {v: float(np.median(m[_frames(a + 0.1, b - 0.1)])) for v, a, b in series["segs"]}
     # measured 0.49 / 0.25 / 0.21; since the picture's own teeth show in the open mouth (the re-tracked
     # upper lip then sits on them) and I is spread wider: 0.39 / 0.29 / 0.25; since painted upper teeth
-    # fill mid openings (2026-12-07): 0.376 / 0.262 / 0.244
+    # fill mid openings (2026-12-07): 0.376 / 0.262 / 0.244; since U is drawn as an oval, narrow and
+    # opening most in the middle (lipsync.VoiceMouth.oval, the same day): 0.409 / 0.287 / 0.295 (its U
+    # as high as the I, half as wide: tests/test_vowel_shapes.py)
     assert held["A"] > held["I"] + 0.08, held
-    assert held["A"] > held["U"] + 0.12, held
-    assert held["I"] > held["U"] + 0.01, held
+    assert held["A"] > held["U"] + 0.08, held
 
 
 def test_webm_with_alpha_and_sound_from_a_driver(tmp_path):

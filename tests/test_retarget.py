@@ -279,3 +279,51 @@ def test_a_portrait_drawn_turned_still_turns_both_ways(char):
     assert drawn(-away * 14.0) == pytest.approx(-away * 14.0, abs=0.5)
     assert drawn(away * 30.0) == pytest.approx(away * YAW_AWAY_MIN, abs=0.01)  # then held at them
     assert drawn(-away * 30.0) == pytest.approx(-away * YAW_BACK_MIN, abs=0.01)
+
+
+def _lip_gaps(lm: np.ndarray) -> np.ndarray:
+    """The inner lips' vertical gap at each of their nine point pairs, corner to corner."""
+    return lm[list(L.INNER_LOWER), 1] - lm[list(L.INNER_UPPER), 1]
+
+
+def _corner_share(lm: np.ndarray, drawn: np.ndarray) -> float:
+    """How far the lips part beyond `drawn`'s next to the corners, as a share of the middle's: ~1 for
+    a rectangle."""
+    g = _lip_gaps(lm) - _lip_gaps(drawn)
+    return float((g[0] + g[-1]) * 0.5 / g[len(g) // 2])
+
+
+def test_a_rounded_mouth_opens_as_an_oval_from_camera_and_voice(char):
+    """An O is not a narrowed A: past the dead zone the lips part less towards the corners (the
+    ellipse's height there) and more in the middle; an unrounded mouth keeps every pair alike."""
+    from worker.retarget.lipsync import OVAL_LIFT
+    from worker.retarget.mouth_signal import VOWELS, MouthSignal
+
+    neutral = driver_from_character(char)
+    drawn = {}
+    for pull, mouth in ((0.0, 0.3), (0.3, 0.3), (0.0, None), (0.3, None)):  # None: the driver's lips meet
+        face = driver_from_character(char, mouth=mouth or 0.0, t=1.0)
+        lm = face.landmarks
+        if mouth is None:
+            lm[list(L.INNER_LOWER), 1] = lm[list(L.INNER_UPPER), 1]
+        mid = lm[list(L.MOUTH_CORNERS), :2].mean(0)
+        lips = np.linalg.norm(lm[:, :2] - mid, axis=1) < 0.6 * _mouth_width(lm)
+        lm[lips, 0] = mid[0] + (lm[lips, 0] - mid[0]) * (1.0 - pull)
+        drawn[pull, mouth] = _rt(char).retarget(face, neutral).landmarks
+    assert _corner_share(drawn[0.0, 0.3], char.landmarks) > 0.9
+    assert _corner_share(drawn[0.3, 0.3], char.landmarks) < 0.75
+    lift = OVAL_LIFT * _mouth_width(char.landmarks)  # pixels: pulled in past OVAL_FULL, parted past OVAL_OPEN
+    assert _lip_gaps(drawn[0.3, 0.3])[4] > _lip_gaps(drawn[0.0, 0.3])[4] + 0.8 * lift
+    # pursed lips that meet stay shut: no opening drawn in
+    assert abs(_lip_gaps(drawn[0.3, None])[4] - _lip_gaps(drawn[0.0, None])[4]) < 0.1 * lift
+
+    def voiced(v: str) -> np.ndarray:
+        w = np.zeros(len(VOWELS), np.float32)
+        w[VOWELS.index(v)] = 1.0
+        sig = MouthSignal(openness=1.0, weights=w, voiced=True)
+        r = _rt(char, lipsync="always")
+        return r.retarget(FaceState(found=False, timestamp=1.0), None, sig).landmarks
+
+    assert _corner_share(voiced("A"), char.landmarks) > 0.9
+    for v in "OU":
+        assert _corner_share(voiced(v), char.landmarks) < 0.75, v

@@ -15,9 +15,13 @@ from worker.tools.vowel_shapes import format_shapes, vowel_shapes
 # slit (height 0.277 -> 0.212, h/w 0.43 under A's 0.52): U now opens 0.15, not 0.12 (lipsync.VOWEL_SHAPES;
 # 0.12-0.13 read h/w 0.39-0.49 on either toon, 0.14-0.16 0.46-0.65). Re-cut toon, U 0.15: width A 1.018,
 # I 1.222, U 0.482, E 1.136, O 0.537 (U 0.47, O 0.53 of A); h/w A 0.52, U 0.65, O 0.81.
+# O and U drawn as ovals (`lipsync.VoiceMouth.oval`: the lips part less towards the corners and more in the
+# middle; before, a narrowed A, a rectangle): width U 0.455, O 0.514 (U 0.45, O 0.50 of A); h/w A 0.52,
+# U 0.83, O 0.90 (1.60 and 1.73 of A's).
 # Floors just past those (ratios to A, so a change of the character's drawing scale does not matter).
-NARROW = {"U": 0.5, "O": 0.57}  # width at most this share of A's
+NARROW = {"U": 0.49, "O": 0.55}  # width at most this share of A's
 SPREAD = {"I": 1.18, "E": 1.08}  # width at least this share of A's
+ROUNDER = {"U": 1.45, "O": 1.6}  # height / width at least this many times A's
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +34,9 @@ def test_rounded_vowels_are_narrower_than_a(shapes):
     a = shapes["A"]
     for v, share in NARROW.items():
         assert shapes[v].width <= share * a.width, table
-    # O taller than wide as A is not; U a small round opening, rounder than A
-    assert shapes["O"].roundness >= 1.4 * a.roundness, table
-    assert shapes["U"].roundness >= 1.1 * a.roundness, table
+    # O and U round openings, rounder than A
+    for v, times in ROUNDER.items():
+        assert shapes[v].roundness >= times * a.roundness, table
 
 
 def test_spread_vowels_are_wider_than_a_and_flatter(shapes):
@@ -60,13 +64,18 @@ def test_every_vowel_opens_the_mouth(shapes):
 # Floors just past those.
 # With the lips moved in shares of the character's mouth width (`retargeter.LIP_SCALE`): toon O/U 0.87,
 # I/E 1.47 (the re-cut toon 0.85, 1.49); s12 0.71, 1.29; s42 0.83, 1.45.
-CAMERA = {"toon": (0.9, 1.42), "s12": (0.74, 1.27)}  # (O/U at most, I/E at least) this share of A's width
+# With the rounded mouths drawn as ovals: toon O/U 0.79, s12 0.73 (its O/U h/w 0.50 against A's 0.78: d12's
+# frames are a talking man's mild roundings, half of them barely past the dead zone), s42 0.82.
+CAMERA = {"toon": (0.85, 1.42), "s12": (0.74, 1.27)}  # (O/U at most, I/E at least) this share of A's width
 # Voice and camera agree on s12: camera O/U 0.68 of A, the voice's O and U 0.74 and 0.59 (mean 0.67); now
 # 0.71 against 0.82 and 0.46 (mean 0.64). On the toon they do not with this driver's own frames: the
 # voice's held O/U (0.53/0.47 of A) is rounder than a talking man's
 # (d12's O/U is 0.82 of his A; d6's pouts, 0.35 of her widest open mouth, give 0.34 on the toon:
 # `python -m worker.tools.vowel_shapes --camera d6`).
-AGREE = 0.1
+# With the ovals the voice's O on s12 reads 0.73 of A (was 0.82; 0.66-0.82 with its shape moved by
+# +-0.03, the re-tracking's noise) while d12's mild O/U frames stay 0.73 (were 0.72): 0.12 from the
+# voice's O/U mean (0.61). The same vowel from either path agrees within PAIR_WIDTH below.
+AGREE = 0.13
 
 
 @pytest.fixture(scope="module")
@@ -118,18 +127,24 @@ def test_camera_vowels_round_and_spread_like_the_voice(camera, voice_shapes, cha
 #   toon U 0.47/0.50, O 0.53/0.56, I 1.20/1.16, E 1.12/1.15   (re-cut toon, U opening 0.15)
 #   s12  U 0.46/0.50, O 0.82/0.83, I 1.05/1.04, E 1.04/1.06
 #   s42  U 0.40/0.33, O 0.65/0.61, I 1.19/1.16, E 1.16/1.14
-# (U at 0.12: toon 0.47/0.53, s12 0.55/0.58, s42 0.44/0.39.) The voice's U is rounder than its A
+# (U at 0.12: toon 0.47/0.53, s12 0.55/0.58, s42 0.44/0.39.) The voice's U was rounder than its A
 # (height / width) on all three: toon 0.65 / 0.52, s12 0.71 / 0.59, s42 0.93 / 0.73; its O on the toon
-# and s42 (0.81, 0.93), not on s12 (0.54 against 0.59: not met there). The camera's, from this face with
-# its neutral opening taken off, are flatter (toon U 0.43 against its A's 0.45: not met).
-# Before the camera moved the lips in shares of the character's own mouth (it moved them by the driver's
-# inter-ocular units: the toon's mouth is 1.38 of d12's, s42's 0.9) the camera's toon O read 0.68 of A
-# against the voice's 0.55, I 1.12 against 1.21; s42's U 0.35 against 0.44. Heights: the camera's
-# are lower by up to 0.1 inter-ocular units where the character is drawn with its mouth a little open
-# (toon, s42: the driver's own neutral opening is not added; the voice's gap adds to the drawn one).
+# and s42 (0.81, 0.93), not on s12 (0.54 against 0.59). The camera's, from this face with its neutral
+# opening taken off, were flatter (toon U 0.43 against its A's 0.45): drawn 0.25 high (the voice's 0.30,
+# less the driver's neutral opening, 0.05) and 0.30 wide, a narrowed rectangle that MediaPipe re-tracked
+# 0.51 wide and 0.22 high, its corners on the lips beyond the drawn ones.
+# Now the rounding draws an oval opening, from either path (`lipsync.VoiceMouth.oval`), 2026-12-07:
+#   toon U 0.45/0.42, O 0.50/0.56, I 1.20/1.16, E 1.12/1.15   h/w voice A 0.52, U 0.83, O 0.90;
+#                                                             camera A 0.45, U 0.76, O 0.77
+#   s12  U 0.49/0.46, O 0.73/0.73, I 1.06/1.04, E 1.04/1.06   voice A 0.59, U 0.67, O 0.67;
+#                                                             camera A 0.58, U 0.79, O 0.66
+#   s42  U 0.38/0.34, O 0.54/0.57, I 1.19/1.16, E 1.16/1.13   voice A 0.73, U 1.02, O 1.12;
+#                                                             camera A 0.70, U 1.02, O 0.92
+# heights within 0.06 (toon U 0.38/0.33, was 0.31/0.22). Floors just under those, per character:
 PAIR_WIDTH = 0.08  # widths agree within this share of A
-PAIR_HEIGHT = 0.12  # heights within this many inter-ocular units
-PAIR_ROUND = {"toon": 0.6, "s12": 0.88, "s42": 0.7}  # O and U at most this share of A, either path
+PAIR_HEIGHT = 0.08  # heights within this many inter-ocular units
+PAIR_ROUND = {"toon": 0.6, "s12": 0.8, "s42": 0.62}  # O and U at most this share of A's width, either path
+PAIR_ROUNDER = {"toon": 1.5, "s12": 1.08, "s42": 1.25}  # O and U h/w at least this many times A's, either path
 PAIR_SPREAD = {"toon": 1.08, "s12": 1.02, "s42": 1.1}  # I and E at least this share of A, either path
 
 
@@ -145,10 +160,9 @@ def test_the_same_vowel_from_camera_and_voice(testdata, d12, character):
         assert abs(p.voice.width / a.voice.width - p.camera.width / a.camera.width) <= PAIR_WIDTH, (v, table)
         assert abs(p.voice.height - p.camera.height) <= PAIR_HEIGHT, (v, table)
         share = PAIR_ROUND[character] if v in "OU" else PAIR_SPREAD[character] if v in "IE" else None
-        if v == "U" or (v == "O" and character != "s12"):
-            assert p.voice.roundness > 1.05 * a.voice.roundness, (v, table)
         for mouth, a_mouth in ((p.voice, a.voice), (p.camera, a.camera)):
             if v in "OU":
                 assert mouth.width <= share * a_mouth.width, (v, table)
+                assert mouth.roundness >= PAIR_ROUNDER[character] * a_mouth.roundness, (v, table)
             elif v in "IE":
                 assert mouth.width >= share * a_mouth.width, (v, table)

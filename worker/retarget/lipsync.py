@@ -38,6 +38,20 @@ def rounded(share: float, gain: float = ROUND_GAIN) -> float:
     return share + gain * min(0.0, share + ROUND_DEAD)
 
 
+# The extra rounding also shapes the opening: a narrowed A is a rectangle (every lip point opened alike,
+# the corners pulled in), which MediaPipe reads as an A with its corners past the drawn ones (s12's O:
+# 0.82 of A's width, h/w 0.54 under A's 0.59). A round mouth opens most in the middle and less towards
+# the corners, like an ellipse's height across it, sqrt(1 - u^2) (u across the lip line, its corners at
+# +-1), and the lip pulled in at the corners goes up and down in the middle. So by `OVAL_FULL` of extra
+# narrowing (a share of the mouth width; the voice's O 0.2, U 0.36, d12's O 0.22-0.34) the lips'
+# vertical motion tapers to that ellipse and the middle opens by `OVAL_LIFT` of the mouth's width more,
+# in full once the lips part by `OVAL_OPEN` in the middle (the voice's U): pursed lips that meet stay
+# shut (d3 puckers her closed lips to 0.9 of their width: lifted, they read 0.13 open, mouth r on
+# d3 x s9 0.983 -> 0.970).
+OVAL_FULL = 0.2
+OVAL_LIFT = 0.1
+OVAL_OPEN = 0.15
+
 UPPER_SHARE = 0.2  # of the opening taken by the upper lip rising (the jaw takes the rest)
 MIN_CONFIDENCE = 0.5  # tracked mouths below this face confidence count as unreliable
 TO_VOICE_S, TO_TRACKING_S = 0.08, 0.35  # assist: quick hand-over to the voice, slow ease back
@@ -70,6 +84,19 @@ class VoiceMouth:
         self.region[468:] = 0.0  # irises
         self.dx = (canon[:, 0] - self.mid[0]) * np.exp(-(np.maximum(d - 1.0, 0.0) ** 2) / 0.25)
         self.jaw = np.array(landmark_ids.jaw_weights(len(lm)))
+        self.width = 2.0 * half  # canonical units
+        # the lip lines (inner, outer): their points, each across its line (corners at -1, 1), the
+        # corners, and whether a point is on the lower lip
+        self.lip_lines = []
+        for up, lo in (
+            (landmark_ids.LIPS_INNER_UPPER, landmark_ids.LIPS_INNER_LOWER),
+            (landmark_ids.LIPS_OUTER_UPPER, landmark_ids.LIPS_OUTER_LOWER),
+        ):
+            ids = np.array(up[1:-1] + lo[1:-1])
+            c = canon[[up[0], up[-1]], 0]
+            u = (canon[ids, 0] - c.mean()) / max(abs(c[1] - c[0]) * 0.5, 1e-3)
+            lower = np.arange(len(ids)) >= len(up) - 2
+            self.lip_lines.append((ids, u * np.sign(c[1] - c[0]), up[0], up[-1], lower))
         self.upper = np.zeros(len(lm))
         upper_outer = [185, 40, 39, 37, 0, 267, 269, 270, 409]
         self.upper[list(landmark_ids.INNER_UPPER)] = 1.0
@@ -84,7 +111,26 @@ class VoiceMouth:
         e = np.zeros((len(self.jaw), 3))
         e[:, 1] = self.jaw * gap * (1.0 - UPPER_SHARE) - self.upper * gap * UPPER_SHARE
         e[:, 0] = self.dx * width
+        self.oval(e, width - shape_of(signal)[1], gap)
         return e
+
+    def oval(self, expr: np.ndarray, extra: float, parted: float) -> None:
+        """Shape the opening of a mouth drawn `extra` narrower than a person's (a share of the mouth's
+        width, <= 0) round: the lips' vertical motion tapers towards the corners and the middle opens
+        more (`OVAL_FULL`, `OVAL_LIFT`), as far as the person's lips part (`parted`, inter-ocular
+        units, `OVAL_OPEN`). `expr`: canonical expression, changed in place."""
+        k = min(max(-extra / OVAL_FULL, 0.0), 1.0)
+        if k <= 0.0:
+            return
+        lift = k * min(max(parted / OVAL_OPEN, 0.0), 1.0) * OVAL_LIFT * self.width
+        for ids, u, c0, c1, lower in self.lip_lines:
+            # taper each point's motion apart from the corners' (a line between them): the corners
+            # keep theirs, wherever the driver's mouth moved them
+            base = expr[c0, 1] * (1.0 - u) * 0.5 + expr[c1, 1] * (1.0 + u) * 0.5
+            ell = np.sqrt(np.maximum(1.0 - u**2, 0.0))
+            # the lower lip drops and the upper rises as they do when the mouth opens (UPPER_SHARE)
+            share = np.where(lower, 1.0 - UPPER_SHARE, -UPPER_SHARE)
+            expr[ids, 1] = base + (expr[ids, 1] - base) * (1.0 - k * (1.0 - ell)) + share * ell * lift
 
     def blend(self, mode: str, reliable: bool, t: float) -> float:
         """How much of the mouth the voice drives now (0 tracking .. 1 voice)."""

@@ -313,12 +313,14 @@ class Retargeter:
             expr = resid @ rzn / n_iod  # rows rotated by Rz(-roll): canonical frame
             if o.steady_min_cutoff > 0:  # the texture's tremble between the tracker's frames
                 expr = self._steady_expr(expr, t)
-            self._lips_to_character(expr, ((n[L.MOUTH_CORNERS[1]] - n[L.MOUTH_CORNERS[0]]) @ rzn)[:2] / n_iod)
+            extra = self._lips_to_character(expr, ((n[L.MOUTH_CORNERS[1]] - n[L.MOUTH_CORNERS[0]]) @ rzn)[:2] / n_iod)
             # A driver whose neutral mouth is open (talking while calibrating) would otherwise
             # never open the character's mouth that far: measure the opening from shut instead.
             open0 = geometry.mouth_gap(n) / n_iod - self.gap / self.iod
             if open0 > 0:
                 expr[:, 1] += self._jaw * open0
+            # pulled in further: the opening drawn round, as the voice's, as far as the driver's lips part
+            self.voice.oval(expr, extra, geometry.mouth_gap(resid + n) / n_iod)
             yaw, pitch, roll = geometry.euler_yxz(rzn.T @ rot @ rzn)
             orient = self._orientation(nu, n, rzn, o.mirror)
             # what a viewer calls head roll is the eye line's angle in the picture
@@ -434,15 +436,15 @@ class Retargeter:
             nu.cache[key] = r_cn @ rzn
         return nu.cache[key]
 
-    def _lips_to_character(self, expr: np.ndarray, corners: np.ndarray) -> None:
+    def _lips_to_character(self, expr: np.ndarray, corners: np.ndarray) -> float:
         """The driver's lips' sideways motion in shares of the mouth width (`LIP_SCALE`), pulled in
         further where the driver's pull in, as the voice's are (`lipsync.rounded`).
 
         `expr`: the canonical expression; `corners`: the driver's neutral corner-to-corner vector
-        in the same canonical units."""
+        in the same canonical units. Returns the extra narrowing drawn (a share of the width, <= 0)."""
         w0 = float(np.linalg.norm(corners))
         if w0 < 1e-6:
-            return
+            return 0.0
         c0, c1 = L.MOUTH_CORNERS
         share = float(np.linalg.norm(corners + expr[c1, :2] - expr[c0, :2])) / w0 - 1.0  # of its own width
         k = float(np.clip(self._mouth_w / w0, *LIP_SCALE))
@@ -450,6 +452,7 @@ class Retargeter:
         extra = rounded(share, self.options.round_gain) - share
         if extra != 0.0:
             expr[:, 0] += self.voice.dx * extra
+        return extra
 
     def _uncross_lips(self, pts: np.ndarray) -> None:
         """Inner lips never pass through each other (a crossing folds the warp)."""
