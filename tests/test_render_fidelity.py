@@ -57,8 +57,8 @@ EYE_FLOORS = {
 # mid-size opening under s12's moustache as shut): d0xs42 0.993 / 0.13, d3xs12 0.984 / 0.65, d12xs9 0.979 /
 # 0.10 (2026-12-07, the full table on the merged tree).
 MOUTH_FLOORS = {("d0", "s42"): (0.983, 0.63), ("d3", "s12"): (0.974, 1.15), ("d12", "s9"): (0.969, 0.6)}
-# Head turn per pair (roll r, yaw r). d9 x s10, the painting turned 33 degrees: 0.926 / 0.887 while its head
-# was held within 3 degrees further away and 12 back; 0.927 / 0.903 with `retargeter.YAW_AWAY_MIN`,
+# Head turn per pair (roll r, yaw r). d9 x s10, the painting turned 33 degrees: 0.929 / 0.888 while its head
+# was held within 3 degrees further away and 12 back; 0.924 / 0.903 with `retargeter.YAW_AWAY_MIN`,
 # `YAW_BACK_MIN` (2026-12-07). The roll r left under the 0.93 target is MediaPipe's reading of its shut lids
 # (`worker.tools.roll_reading`: the same head drawn with the expressions off re-tracks at 0.988).
 POSE_FLOORS = {("d9", "s10"): (0.92, 0.895)}

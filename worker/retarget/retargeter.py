@@ -38,9 +38,9 @@ OUTLINE_DEPTH = 0.5  # the renderer's halo uses the same (worker.render.meshwarp
 # However far a portrait is drawn turned, its head may turn at least this far away from the viewer
 # and back towards them (degrees). At 3 / 12 the painting turned 33 degrees (s10) sat pinned at a
 # limit through half of d3's and d9's head turns (192 of 354, 173 of 587 frames): re-tracked yaw r
-# 0.902 / 0.887. At 4 / 16: 0.937 / 0.903, the far cheek squeezed or widened by the warp (no tear in the
+# 0.903 / 0.888. At 4 / 16: 0.936 / 0.903, the far cheek squeezed or widened by the warp (no tear in the
 # extreme frames). Further costs texture jitter on d9 x s10 (optical flow in the face, output / driver): away 5
-# 0.806, 9 0.82 against 0.797 here (0.79 at 3); back 20 gives d3 x s10 0.975 but d9 x s10 0.81.
+# 0.806, 9 0.82 against 0.798 here (0.793 at 3); back 20 gives d3 x s10 0.975 but d9 x s10 0.81.
 # Portraits drawn within 16 degrees of frontal keep their limits (max_yaw - r is larger).
 YAW_AWAY_MIN, YAW_BACK_MIN = 4.0, 16.0
 ROOM_SHARE = 0.2  # share of the room beside the face a head shift may use (see Retargeter.__init__)
