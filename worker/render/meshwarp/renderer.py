@@ -246,10 +246,11 @@ class MeshWarpRenderer(Renderer):
         back += grid.nodes  # positions, not displacements: the resize then yields the full map
         full = self._upsample(back, grid, size)
         lids = []
+        pinned = [b for rig, *_ in eyes if (b := rig.pin_corners(full, pose.landmarks)) is not None]
         for rig, *_ in eyes if ch.human else ():
             if (p := rig.remap_lids(full, pose.landmarks)) is not None:
                 lids.append((p, rig.left))
-        patches = [p.box for p, _ in lids]
+        patches = pinned + [p.box for p, _ in lids]
         if (b := ch.mouth.remap_lips(full, pose.landmarks)) is not None:
             patches.append(b)
         return _Warp(full, back.reshape(2, GRID, GRID), moving.reshape(GRID, GRID), patches, lids, pose)
