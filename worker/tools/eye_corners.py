@@ -65,7 +65,9 @@ def measure(driver: str, character: str, max_frames: int | None = None) -> dict[
             out["pose"].append(asked)
             out["drawn"].append(np.stack([drawn_at(backward, a, s) for a, s in zip(asked, src, strict=True)]))
             m = retrack.measure(fidelity.flatten(renderer.render(char, pose)), face.timestamp)
-            seen = m.landmarks[list(CORNERS), :2] if m.found else np.full((4, 2), np.nan)
+            seen = np.full((4, 2), np.nan)
+            if m.found and m.landmarks is not None:
+                seen = m.landmarks[list(CORNERS), :2]
             out["seen"].append(np.asarray(seen, np.float64))
     return {"yaw": np.asarray(drv.yaw, np.float64), **{k: np.asarray(v) for k, v in out.items()}}
 
