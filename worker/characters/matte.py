@@ -150,6 +150,9 @@ def extend_figure(
         return alpha, np.zeros(alpha.shape, bool)
     mask = np.where(sure > 0, cv2.GC_FGD, np.where(solid > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD)).astype(np.uint8)
     models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # GrabCut starts its colour models with k-means from OpenCV's per-thread RNG: seeded, a picture is cut
+    # the same way every time (a rebuilt cache entry equals the first; 0 is the RNG's own starting state)
+    cv2.setRNGSeed(0)
     # three rounds: five gave the same cut-outs on every shared and bundled character
     cv2.grabCut(small, mask, None, *models, 3, cv2.GC_INIT_WITH_MASK)
     grown = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
