@@ -257,7 +257,8 @@ def refine_alpha(rgb: np.ndarray, alpha: np.ndarray, band: int) -> np.ndarray:
 BACKDROP_NOISE = 3 / 255  # a backdrop this even (RGB spread of its clear pixels) is a plain one
 BACKDROP_LIGHT = 30.0  # CIELAB L: on a near-black ground a dark figure's hue is the JPEG's noise
 HUE_OVER_LIGHTNESS, HUE_APART = 2.0, 8.0  # CIELAB: a, b apart at least twice L's difference, and 8
-OFF_BACKDROP = (8 / 255, 3.0, 12 / 255)  # off it by max(8 levels, 3x its spread) .. +12 levels: figure
+OFF_BACKDROP = (8 / 255, 3.0, 12 / 255)
+REGION = 3  # px: hue against lightness is judged over the figure this close (a pixel's own is noise)
 
 
 def off_backdrop(image: np.ndarray, alpha: np.ndarray, band: np.ndarray, clear: np.ndarray, r: int) -> np.ndarray:
@@ -269,9 +270,10 @@ def off_backdrop(image: np.ndarray, alpha: np.ndarray, band: np.ndarray, clear: 
     lit lilac at its top right, against a grey-blue wall) comes out semi-transparent, ragged, with
     the wall showing through. A render's or a studio's backdrop is even (the spread of its clear
     pixels within `r` under BACKDROP_NOISE): a pixel off it by more than its noise is no backdrop,
-    and one within half of that is nothing but backdrop. Only where the pixel differs from the
-    backdrop at least as much in hue and saturation as in lightness: a statue's dark contour or a
-    lit rim line against a pale wall differs in lightness, and there the colour fit stays. The
+    and one within half of that is nothing but backdrop. Only where the figure around the pixel
+    (REGION px) differs from the backdrop mostly in hue and saturation (CIELAB a, b at least twice
+    L's difference, for half of it), on a backdrop not near black: a statue's dark contour or a lit
+    rim line against a pale wall differs in lightness, and there the colour fit stays. The
     outermost 2 px stay the colour fit's too (the 1-px mix at the edge; a light line the picture's
     sharpening drew on the wall).
     """
@@ -282,12 +284,16 @@ def off_backdrop(image: np.ndarray, alpha: np.ndarray, band: np.ndarray, clear: 
     dlab = lab - lab_bg
     apart = np.hypot(dlab[..., 1], dlab[..., 2])
     hue = (apart >= HUE_OVER_LIGHTNESS * np.abs(dlab[..., 0])) & (apart >= HUE_APART)
-    here = band & (spread < BACKDROP_NOISE) & (lab_bg[..., 0] >= BACKDROP_LIGHT) & hue
-    if not here.any():
-        return alpha
     off = np.linalg.norm(image - bg, axis=2)
     least, times, ramp = OFF_BACKDROP
     lo = np.maximum(least, times * spread)
+    # judged over the figure around each pixel: pixel by pixel, a lit collar's rim came out a ragged patchwork
+    fig = (band & (off > lo)).astype(np.float32)
+    k = (2 * REGION + 1, 2 * REGION + 1)
+    share = cv2.blur(hue * fig, k) / np.maximum(cv2.blur(fig, k), 1e-6)
+    here = band & (spread < BACKDROP_NOISE) & (lab_bg[..., 0] >= BACKDROP_LIGHT) & (share >= 0.5)
+    if not here.any():
+        return alpha
     figure = cv2.erode(np.clip((off - lo) / ramp, 0.0, 1.0).astype(np.float32), _disk(2))
     backdrop = np.clip((off - 0.5 * lo) / (0.5 * lo), 0.0, 1.0)
     return np.where(here, np.minimum(np.maximum(alpha, figure), backdrop), alpha).astype(np.float32)
