@@ -238,3 +238,63 @@ def test_mid_opening_shows_painted_teeth_not_the_picture_under_them(char, render
     top = lum[ys[mid_x & (ys <= np.percentile(ys[mid_x], 30))], xs[mid_x & (ys <= np.percentile(ys[mid_x], 30))]]
     assert np.percentile(top, 80) > skin, (np.percentile(top, 80), skin)  # teeth lighter than the skin
     assert np.median(lum[inner]) < 0.5 * skin  # and a dark cavity around them
+
+
+@pytest.fixture(scope="module")
+def toon():
+    """The bundled painted character: a human face that shows its own open mouth (teeth)."""
+    from worker.paths import DEMO_CHARACTER
+
+    return preprocess_image(DEMO_CHARACTER)
+
+
+def _interior(char, renderer, mouth: float, drawn: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """The mouth interior alone over flat grey at `mouth`, with (`drawn`) or without the picture's own
+    open mouth; (rgba, posed landmarks, iod)."""
+    from worker.render.meshwarp.mouth import draw_mouth_interior
+
+    lm = _pose(char, mouth=mouth).landmarks
+    a = renderer.prepared(char)
+    iod = float(a["meshwarp_iod"][0])
+    grey = np.full((512, 512, 4), 255, np.uint8)
+    grey[..., :3] = 120
+    own = np.asarray(char.landmarks) if drawn else None
+    draw_mouth_interior(grey, lm, a["meshwarp_palette"], iod, 1.0, teeth=True, drawn=own)
+    return grey, lm, iod
+
+
+def _lower_middle(lm: np.ndarray, iod: float, above: float) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) `above` eye distances over the lower inner lip, across the middle third of the mouth."""
+    c0, c1 = lm[L.MOUTH_CORNERS[0], 0], lm[L.MOUTH_CORNERS[1], 0]
+    order = np.argsort(lm[L.INNER_LOWER, 0])
+    lx, ly = lm[L.INNER_LOWER, 0][order], lm[L.INNER_LOWER, 1][order]
+    cols = np.arange(int(c0 + (c1 - c0) / 3), int(c1 - (c1 - c0) / 3))
+    return np.round(np.interp(cols, lx, ly) - above * iod).astype(int), cols
+
+
+def test_a_picture_showing_its_own_open_mouth_keeps_a_human_tongue(toon, renderer):
+    """The toon shows its own teeth, so its interior is painted below them only, without teeth: the
+    tongue there is still a human's, in the lips' tones, as where the teeth are painted (it once took
+    the muzzle's pink, chosen by the teeth being painted)."""
+    own, lm, iod = _interior(toon, renderer, 0.6, drawn=True)
+    painted, _, _ = _interior(toon, renderer, 0.6, drawn=False)
+    assert geometry.mouth_gap(lm) / iod > 0.35  # wide open: the tongue is up
+    ys, xs = _lower_middle(lm, iod, 0.1)
+    a, b = own[ys, xs, :3].astype(float), painted[ys, xs, :3].astype(float)
+    assert a.mean() > 60  # the tongue, not the dark cavity
+    assert np.abs(np.median(a, 0) - np.median(b, 0)).max() < 6, (np.median(a, 0), np.median(b, 0))
+
+
+@pytest.mark.parametrize("drawn", [False, True], ids=["painted teeth", "own mouth"])
+def test_wide_open_tongue_keeps_clear_of_the_lower_lip(char, toon, renderer, drawn):
+    """A wide-open mouth shows a tongue with a dark floor between it and the lower lip: a tongue in
+    the lips' tones touching the lip read as more lip, and the opening as smaller (s10's widest
+    openings re-tracked up to 0.07 eye distances smaller)."""
+    from worker.render.meshwarp.mouth import TONGUE_CLEAR
+
+    out, lm, iod = _interior(toon if drawn else char, renderer, 0.6, drawn)
+    assert geometry.mouth_gap(lm) / iod > 0.35
+    lum = out[..., :3].astype(float).mean(-1)
+    floor = lum[_lower_middle(lm, iod, 0.01)]
+    tongue = lum[_lower_middle(lm, iod, TONGUE_CLEAR + 0.08)]
+    assert np.median(tongue) > 2.0 * np.median(floor), (np.median(tongue), np.median(floor))

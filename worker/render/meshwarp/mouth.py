@@ -11,7 +11,9 @@ What the second tracker (MediaPipe re-tracking the output) keys on decides the s
 the looks: a dark gap with nothing light in it reads as the shadow line of closed lips, above all
 under a moustache (s12: openings of 0.12-0.16 eye distances re-tracked as 0.00-0.02). Upper teeth
 in the middle of the opening, and no tongue filling its lower half in the lower lip's tones until
-the mouth is wide open, make it read as open (`python -m worker.tools.fidelity`).
+the mouth is wide open, make it read as open (`python -m worker.tools.fidelity`). A tongue in the
+lips' tones touching the lower lip read as more lip (s10's widest openings re-tracked up to 0.1 eye
+distances smaller): a dark floor keeps the lip's edge where it is drawn.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ TEETH_OPEN = (0.05, 0.10)  # opening (inter-ocular units) over which the upper t
 TEETH_DEPTH = (0.42, 0.08)
 TEETH_U2 = 0.25  # (u across the mouth)^2 where the teeth fade out: the middle half shows them
 TONGUE_OPEN = (0.16, 0.28)  # opening over which the tongue rises: below, it filled the opening's lower half
+# a dark floor this tall (inter-ocular units) between a human tongue and the lower lip: a tongue in the
+# lip's tones touching it read as more lower lip, and a wide-open mouth as a smaller one (s10); 0.045
+# read the light-lipped toon's A wider and taller, its U no rounder than A (0.02-0.045 swept)
+TONGUE_CLEAR = 0.03
+# a human tongue: the lips' colour darkened, a little redder as the picture is saturated
+TONGUE_SHADE = 0.78
+TONGUE_TINT = (30.0, 8.0, 12.0)
 
 
 def _smooth(x: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
@@ -144,6 +153,7 @@ def _interior_colour(
     gap -= w_up
     np.maximum(gap, f(0.5), out=gap)
     v = depth / gap  # 0 at the upper inner lip, 1 at the lower
+    rise = gap - depth  # pixels above the lower lip
     max_gap = float(gap.max())
     keep = None
     human = with_teeth  # (a picture's own open mouth leaves the teeth out below)
@@ -185,6 +195,10 @@ def _interior_colour(
         tongue += f(0.55)
         tongue *= t_mask
         tongue *= lip_shadow
+        if human:  # the lower lip's edge stays dark (a muzzle's tongue may hang over it)
+            clear = _smooth(rise, 1 / (TONGUE_CLEAR * iod), -0.2)
+            t_mask *= clear
+            tongue *= clear
         cavity *= f(1.0) - t_mask
 
     # Upper teeth as soon as the lips part by a tenth of the eye distance (as a talking driver's
@@ -208,8 +222,8 @@ def _interior_colour(
     colours = [lip * 0.18 + 4.0]
     layers = [cavity]
     if tongue is not None:
-        if with_teeth:
-            colours.append(lip * 0.78 + np.array([30.0, 8.0, 12.0]) * sat)
+        if human:  # (`with_teeth` is off where the picture's own open mouth shows: still a human's)
+            colours.append(lip * TONGUE_SHADE + np.array(TONGUE_TINT) * sat)
         else:  # a muzzle's lip colour is its fur: the tongue is pink, as bright as the picture
             colours.append(np.array([196.0, 92.0, 104.0]) * (0.55 + 0.4 * bright))
         layers.append(tongue)
