@@ -109,8 +109,8 @@ def test_detail_sheet_shows_the_picture_and_each_spot_up_close(tmp_path):
 #   pale patch on its right shoulder gone, held back until its re-tracked U was made robust,
 #   tests/test_vowel_shapes.py): 9.6 -2.2 (11.2) -> 8.4 -1.5 (10.2).
 #   then (2026-12-07, the photo's right shoulder beyond the helmet ring added by GrabCut,
-#   matte.extend_figure): astronaut 19.2 +1.0 -> 17.3 -0.0 (texture 18.0, outline 9.3); the
-#   shared portraits unchanged (GrabCut adds nothing there that passes its checks).
+#   matte.extend_figure): astronaut 19.2 +1.0 -> 17.3 -0.0 (texture 18.0, outline 9.3), s10 22.0
+#   -2.2 -> 22.2 -2.8 (24.7; the scarf's foot opaque), the other portraits unchanged.
 # Ceilings just above: (distance, |lightness|, excess over the figure's own texture and the
 # picture's own outline).
 BUNDLED = {"astronaut_toon.png": (9.2, 2.5, 1.0), "astronaut.png": (18.0, 1.0, 1.0)}
