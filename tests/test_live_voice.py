@@ -247,7 +247,9 @@ def test_run_source_none_with_a_file_mic(speech, cache, characters, tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     s = json.loads(r.stdout.strip().splitlines()[-1])
-    assert s["frames_rendered"] >= 60 and s["frames_with_face"] == 0 and s["camera"]["name"] == "none"
+    # frames keep coming with no camera (a count, not a rate: 30 FPS makes ~90 in 3 s, a busy
+    # 2-core CI machine 52; the rate is `bench`'s to prove)
+    assert s["frames_rendered"] >= 20 and s["frames_with_face"] == 0 and s["camera"]["name"] == "none"
     assert s["voice"]["lipsync"] == "always" and s["voice"]["hops"] > 200
 
 

@@ -13,7 +13,8 @@ a green or dark scene. `refine_cutout` fixes the three in order:
    shoulder beyond a helmet ring) are added by GrabCut (`extend_figure`);
 2. edges: in a thin band around the coarse boundary, alpha is re-fitted to the picture's own
    edges from local figure/background colours, with a guided filter (He et al., ECCV 2010;
-   `cv2.ximgproc`) where colours cannot tell;
+   `cv2.ximgproc`) where colours cannot tell; on a plain backdrop, pixels off it in hue are
+   figure and those on it backdrop (`off_backdrop`: a render's lilac-lit hair on a grey-blue wall);
 3. colour: the foreground colour in the edge band is estimated by blur fusion (Forte & Pitie,
    "Approximate fast foreground colour estimation", ICIP 2021): I = aF + (1-a)B solved for F
    with local means of F and B, so no old background colour remains; fully transparent pixels
@@ -246,9 +247,55 @@ def refine_alpha(rgb: np.ndarray, alpha: np.ndarray, band: int) -> np.ndarray:
     edge_rows[2:-2, 2:-2] = False
     a = np.where(edge_rows, a, closed)
     a = np.clip(np.where(core > 0, 1.0, np.where(clear > 0, 0.0, a)), 0.0, 1.0)
+    a = off_backdrop(image, a, (core == 0) & (clear == 0), clear, 2 * band)
     # the background is what is clear; the picture's border is not: a figure cut off by the crop
     # goes on past it (a dark fold of a painted scarf, running down to the border)
     return fill_alpha_dips(a, (clear > 0) | (a < 0.02) | (alpha < 0.02)).astype(np.float32)
+
+
+BACKDROP_NOISE = 3 / 255  # a backdrop this even (RGB spread of its clear pixels) is a plain one
+BACKDROP_LIGHT = 30.0  # CIELAB L: on a near-black ground a dark figure's hue is the JPEG's noise
+HUE_OVER_LIGHTNESS, HUE_APART = 2.0, 8.0  # CIELAB: a, b apart at least twice L's difference, and 8
+OFF_BACKDROP = (8 / 255, 3.0, 12 / 255)
+REGION = 3  # px: hue against lightness is judged over the figure this close (a pixel's own is noise)
+
+
+def off_backdrop(image: np.ndarray, alpha: np.ndarray, band: np.ndarray, clear: np.ndarray, r: int) -> np.ndarray:
+    """`alpha` (float 0..1) in the edge `band` (bool) set by how far each pixel lies off a plain
+    backdrop, where the figure differs from it more in hue than in lightness.
+
+    The colour fit places a pixel between the local figure colour (a mean) and the old background,
+    so a part of the figure whose colour is unlike that mean but close to the backdrop's (s7's hair,
+    lit lilac at its top right, against a grey-blue wall) comes out semi-transparent, ragged, with
+    the wall showing through. A render's or a studio's backdrop is even (the spread of its clear
+    pixels within `r` under BACKDROP_NOISE): a pixel off it by more than its noise is no backdrop,
+    and one within half of that is nothing but backdrop. Only where the figure around the pixel
+    (REGION px) differs from the backdrop mostly in hue and saturation (CIELAB a, b at least twice
+    L's difference, for half of it), on a backdrop not near black: a statue's dark contour or a lit
+    rim line against a pale wall differs in lightness, and there the colour fit stays. The
+    outermost 2 px stay the colour fit's too (the 1-px mix at the edge; a light line the picture's
+    sharpening drew on the wall).
+    """
+    bg = _local_mean(image, clear, r)
+    spread = np.sqrt(np.clip(_local_mean(image * image, clear, r) - bg * bg, 0.0, None).sum(axis=2))
+    # hue against lightness in CIELAB, where a dark colour's hue counts as little as the eye sees it
+    lab, lab_bg = (cv2.cvtColor(x.astype(np.float32), cv2.COLOR_RGB2Lab) for x in (image, bg))
+    dlab = lab - lab_bg
+    apart = np.hypot(dlab[..., 1], dlab[..., 2])
+    hue = (apart >= HUE_OVER_LIGHTNESS * np.abs(dlab[..., 0])) & (apart >= HUE_APART)
+    off = np.linalg.norm(image - bg, axis=2)
+    least, times, ramp = OFF_BACKDROP
+    lo = np.maximum(least, times * spread)
+    # judged over the figure around each pixel: pixel by pixel, a lit collar's rim came out a ragged patchwork
+    fig = (band & (off > lo)).astype(np.float32)
+    k = (2 * REGION + 1, 2 * REGION + 1)
+    share = cv2.blur(hue * fig, k) / np.maximum(cv2.blur(fig, k), 1e-6)
+    here = band & (spread < BACKDROP_NOISE) & (lab_bg[..., 0] >= BACKDROP_LIGHT) & (share >= 0.5)
+    if not here.any():
+        return alpha
+    figure = cv2.erode(np.clip((off - lo) / ramp, 0.0, 1.0).astype(np.float32), _disk(2))
+    backdrop = np.clip((off - 0.5 * lo) / (0.5 * lo), 0.0, 1.0)
+    return np.where(here, np.minimum(np.maximum(alpha, figure), backdrop), alpha).astype(np.float32)
 
 
 def fill_alpha_dips(alpha: np.ndarray, outside: np.ndarray, levels: int = 32) -> np.ndarray:

@@ -130,6 +130,38 @@ def edge_fringe(rgba: np.ndarray, picture: np.ndarray | None = None) -> Fringe:
     return Fringe(distance, lightness, pixels, texture, outline)
 
 
+def see_through(
+    picture: np.ndarray, rgba: np.ndarray, box: tuple[int, int, int, int] | None = None
+) -> tuple[float, int]:
+    """Where the old background is a plain backdrop (its clear pixels within 20 px spread under 4
+    levels, RGB): the share of the figure seen through, i.e. of the pixels within 8 px of the
+    cut-out's soft edge that lie off the backdrop by more than its noise (max(8 levels, 3x its
+    spread)) and at least 2 px inside such pixels (not the 1-px mix at the picture's edge), the
+    share whose alpha is under 0.9; and how many such pixels were judged. `box` (x0, y0, x1, y1)
+    narrows it to part of the cut-out. (0.0, 0) where no backdrop is plain (a landscape, a
+    waterfall): there a pixel's colour cannot tell the figure from the background."""
+    from worker.characters.matte import _disk, _local_mean
+
+    image = picture[..., :3].astype(np.float32)
+    a = rgba[..., 3].astype(np.float32) / 255.0
+    clear = (a < 0.02).astype(np.uint8)
+    away = (cv2.distanceTransform(clear, cv2.DIST_L2, 3) > 6).astype(np.float32)
+    bg = _local_mean(image, away, 20)
+    spread = np.sqrt(np.clip(_local_mean(image * image, away, 20) - bg * bg, 0.0, None).sum(axis=2))
+    off = np.linalg.norm(image - bg, axis=2) > np.maximum(8.0, 3.0 * spread)
+    inside = cv2.erode(off.astype(np.uint8), _disk(2)) > 0
+    soft = ((a > 0.02) & (a < 0.98)).astype(np.uint8)
+    near = cv2.dilate(soft, _disk(8)) > 0
+    if box is not None:
+        x0, y0, x1, y1 = box
+        part = np.zeros(near.shape, bool)
+        part[y0:y1, x0:x1] = True
+        near &= part
+    judged = near & inside & (spread < 4.0)
+    n = int(judged.sum())
+    return (float((a[judged] < 0.9).mean()) if n else 0.0), n
+
+
 def picture_of(assets: CharacterAssets) -> np.ndarray | None:
     """The picture a prepared character (`CharacterAssets`) was cut from, cropped as its cut-out
     (RGBA uint8, alpha 0 where the crop runs past the picture), or None when the file brought its
@@ -274,10 +306,14 @@ def main(argv: list[str] | None = None) -> int:
         rgba = assets.image
         picture = picture_of(assets)
         f = edge_fringe(rgba, picture)
+        seen = "" if picture is None else "; figure seen through on a plain backdrop {:.3f} ({} px)".format(
+            *see_through(picture, rgba)
+        )
         print(
             f"{p}: fringe {f.distance:.1f} levels, lightness {f.lightness:+.1f} ({f.pixels} px); "
             f"own texture {f.texture:.1f}, picture's own outline "
             f"{'- (its own alpha)' if picture is None else f'{f.outline:.1f}'}, excess {f.excess:.1f}"
+            + seen
         )
         name = Path(p).stem
         if a.save:
