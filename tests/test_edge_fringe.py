@@ -111,6 +111,8 @@ def test_detail_sheet_shows_the_picture_and_each_spot_up_close(tmp_path):
 #   then (2026-12-07, the photo's right shoulder beyond the helmet ring added by GrabCut,
 #   matte.extend_figure): astronaut 19.2 +1.0 -> 17.3 -0.0 (texture 18.0, outline 9.3); the
 #   shared portraits unchanged (GrabCut adds nothing there that passes its checks).
+#   then (2026-12-07, GrabCut's additions judged per pixel first): s10 22.0 -2.2 -> 22.2 -2.8
+#   (24.7; the scarf's foot opaque).
 #   then (2026-12-07, evening: on a plain backdrop, edge pixels off it in hue are figure,
 #   matte.off_backdrop): s7 20.7 +3.7 (19.0, 19.4, 1.3) -> 27.0 +8.8 (19.8, 20.1, 6.9): its hair,
 #   lit lilac at the top right and see-through before (`see_through` below: 0.385 -> 0.142), is

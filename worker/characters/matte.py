@@ -133,13 +133,11 @@ def extend_figure(
     figure, everything else probable background: nothing is sure background, since a missed
     shoulder reaches the picture's border like the wall beside it. GrabCut fits colour models
     to both and cuts along the picture's edges, at `work` px (the edges are re-fitted later at
-    full size). What it adds is taken a part at a time, only where the part is joined to the
-    figure by more than a thread (an opening of side/64 px) and its colour lies well off the
-    clear background around it (median distance > 0.2 of full scale, and more than from the
-    figure nearby): a landscape behind a painted sitter, or a dark ground beside dark clothes,
-    is in both colour models and stays out. Nothing is lowered. (Judging pixels before parts
-    also made the foot of s10's painted scarf opaque, where GrabCut joins it to the dark ground
-    below, but moved the re-tracked mouth on d12 x s10 from 0.971 to 0.970: docs/performance.md.)
+    full size). Of what it adds, only pixels nearer the figure's colour than the clear
+    background's around them count (a landscape behind a painted sitter, or a dark ground
+    beside a dark fold, is in both colour models), and only parts joined to the figure by
+    more than a thread (an opening of side/64 px) whose median colour lies well off that
+    background (> 0.2 of full scale). Nothing is lowered.
     """
     h, w = alpha.shape
     s = min(1.0, work / max(h, w))
@@ -158,20 +156,21 @@ def extend_figure(
     cv2.grabCut(small, mask, None, *models, 3, cv2.GC_INIT_WITH_MASK)
     grown = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
     grown = cv2.resize(grown * 255, (w, h), interpolation=cv2.INTER_LINEAR) >= 128
-    added = (grown & (alpha < 0.5)).astype(np.uint8)
-    # a part joined to the figure only by a thread is not the figure's: open before joining
-    added = cv2.morphologyEx(added, cv2.MORPH_OPEN, _disk(side // 64))
-    n, labels = cv2.connectedComponents(added, connectivity=4)
-    if n <= 1:
-        return alpha, np.zeros(alpha.shape, bool)
     # only what does not look like the old background around it (a landscape behind a painted
-    # sitter is in both colour models): a part must lie well off the clear background near it
+    # sitter is in both colour models; GrabCut may take a dark ground in with a dark fold): a pixel
+    # must lie nearer the figure than the clear background near it
     image = rgb.astype(np.float32) / 255.0
     r = max(8, min(h, w) // 8)
     bg = _local_mean(image, ((alpha < 0.02) & ~grown).astype(np.float32), r)
     fg = _local_mean(image, (alpha >= 0.5).astype(np.float32), r)
     off_bg = np.linalg.norm(image - bg, axis=2)
     off_fg = np.linalg.norm(image - fg, axis=2)
+    added = (grown & (alpha < 0.5) & (off_bg > off_fg)).astype(np.uint8)
+    # a part joined to the figure only by a thread is not the figure's: open before joining
+    added = cv2.morphologyEx(added, cv2.MORPH_OPEN, _disk(side // 64))
+    n, labels = cv2.connectedComponents(added, connectivity=4)
+    if n <= 1:
+        return alpha, np.zeros(alpha.shape, bool)
     touch = cv2.dilate((alpha >= 0.5).astype(np.uint8), _disk(side // 64 + 1)) > 0
     keep = np.zeros(n, bool)
     for i in range(1, n):

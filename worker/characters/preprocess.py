@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 # 7: alpha dips walled off by the figure are filled; no sliver grows where a figure nears the border.
 # 8: parts of the figure the segmentation missed are added by GrabCut (matte.extend_figure).
 # 9: on a plain backdrop, edge pixels off it in hue are figure, those on it backdrop (matte.off_backdrop).
-FORMAT_VERSION = 9
+# 10: GrabCut's additions judged per pixel first (s10's scarf foot, matte.extend_figure).
+FORMAT_VERSION = 10
 
 # What preparing a character does, in order, as `on_stage` hooks report it (a progress bar's steps):
 # preprocess_image's four, then the library's cache store and the renderer's arrays.
