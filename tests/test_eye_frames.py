@@ -34,6 +34,7 @@ def test_the_drawn_lids_follow_the_pose_on_d12_x_s12(testdata):
         # 0.10 less above +12 (see docs/performance.md, "Eyes", fifth pass)
         floor = {"l": 0.978, "r": 0.963}[side]
         assert eye_frames._r(pose, drawn) >= floor, (side, eye_frames._r(pose, drawn))
-        # and MediaPipe's reading of the drawn lids, where the loss is: measured 0.941 / 0.924
+        # and MediaPipe's reading of the drawn lids, where the loss is: measured 0.941 / 0.910 (0.924
+        # for the right eye before the open lids turned with the head)
         seen = f.closure("seen", side)
-        assert eye_frames._r(drawn, seen) >= {"l": 0.93, "r": 0.914}[side], (side, eye_frames._r(drawn, seen))
+        assert eye_frames._r(drawn, seen) >= {"l": 0.93, "r": 0.90}[side], (side, eye_frames._r(drawn, seen))

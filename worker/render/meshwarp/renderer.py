@@ -248,7 +248,7 @@ class MeshWarpRenderer(Renderer):
         lids = []
         pinned = [b for rig, *_ in eyes if (b := rig.pin_corners(full, pose.landmarks)) is not None]
         for rig, *_ in eyes if ch.human else ():
-            if (p := rig.remap_lids(full, pose.landmarks)) is not None:
+            if (p := rig.remap_lids(full, pose.landmarks, pose.head_matrix)) is not None:
                 lids.append((p, rig.left))
         patches = pinned + [p.box for p, _ in lids]
         if (b := ch.mouth.remap_lips(full, pose.landmarks)) is not None:
