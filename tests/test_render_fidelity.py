@@ -29,7 +29,7 @@ PAIRS = (("d0", "s42"), ("d3", "s12"), ("d9", "s10"), ("d12", "s9"), ("d12", "s1
 TEXTURE_CEILINGS = {
     ("d0", "s42"): 0.56,
     ("d3", "s12"): 0.45,
-    ("d9", "s10"): 0.805,  # 0.799 with the eyes' corners pinned (2026-12-07, fourth pass)
+    ("d9", "s10"): 0.805,  # 0.799 with the eyes' corners pinned, 0.802 with their lids turned (2026-12-07)
     ("d12", "s9"): 0.24,
     ("d12", "s12"): 0.23,
 }
@@ -48,13 +48,18 @@ TEXTURE_CEILINGS = {
 # grid drew the near eye of a turned head 8 % wide): d0xs42 0.961/0.975, 0.951/1.167; d3xs12 0.979/1.060,
 # 0.939/0.870; d9xs10 0.968/0.870, 0.959/0.991; d12xs9 0.826/1.032, 0.851/1.448; d12xs12 0.889/0.824,
 # 0.819/1.180 (2026-12-07, fourth pass, the full table on the merged tree). Floors r - 0.03, gain - 0.08.
+# Each eye's open lids turned with the head (`EyeRig.turn_scale`: the lid patch kept a turned eye's height
+# while the pinned corners narrowed or widened it), the full table side by side on the merged tree
+# (2026-12-07, fifth pass): d0xs42 0.959/0.974, 0.955/1.157; d3xs12 0.979/1.046, 0.951/0.861; d9xs10
+# 0.970/0.873, 0.967/0.981; d12xs9 0.833/1.125, 0.885/1.346; d12xs12 0.876/0.836, 0.850/1.168. Floors r - 0.03,
+# gain - 0.08.
 EYE_FLOORS = {
-    ("d0", "s42"): ((0.93, 0.89), (0.92, 1.09)),
-    ("d3", "s12"): ((0.95, 0.98), (0.91, 0.79)),
-    ("d9", "s10"): ((0.94, 0.79), (0.93, 0.91)),
-    ("d12", "s9"): ((0.80, 0.95), (0.82, 1.36)),
+    ("d0", "s42"): ((0.93, 0.89), (0.92, 1.07)),
+    ("d3", "s12"): ((0.95, 0.96), (0.92, 0.78)),
+    ("d9", "s10"): ((0.94, 0.79), (0.93, 0.90)),
+    ("d12", "s9"): ((0.80, 1.04), (0.85, 1.26)),
     # short of the target: see docs/performance.md, "Eyes"
-    ("d12", "s12"): ((0.86, 0.74), (0.79, 1.10)),
+    ("d12", "s12"): ((0.845, 0.75), (0.82, 1.08)),
 }
 # The mouth per pair (r, most lag in frames; `fidelity.lag_frames`), measured 2026-12-07 with the lips' own
 # steadying and rounding (`RetargetOptions.steady_mouth_*`, `round_gain`): d0xs42 r 0.993 lag 0.05, d3xs12
