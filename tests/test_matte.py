@@ -35,8 +35,9 @@ from worker.tools.matte_sheet import before_after
 # colour, which this measure reads as a step towards the pale wall (the rim itself: no sliver of
 # wall left at the crop's top, and `tests/test_edge_fringe.py`). s7 7.9 -> 9.2 (2026-12-07, evening)
 # when its lilac-lit hair was made opaque on the plain wall (matte.off_backdrop): this measure
-# places the lilac between the gold hair inside and the grey-blue wall, i.e. reads it as wall. s10 10.5 -> 9.9 (2026-12-07) when GrabCut's additions were judged per pixel
-# first (the scarf's foot, opaque now).
+# places the lilac between the gold hair inside and the grey-blue wall, i.e. reads it as wall.
+# s10 10.5 -> 9.9 (2026-12-07) when GrabCut's additions were judged per pixel first (the scarf's
+# foot, opaque now).
 HALO = {
     "s6": (36.5, 10.0, 0.99),
     "s7": (25.9, 9.3, 0.98),

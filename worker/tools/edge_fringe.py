@@ -306,14 +306,15 @@ def main(argv: list[str] | None = None) -> int:
         rgba = assets.image
         picture = picture_of(assets)
         f = edge_fringe(rgba, picture)
-        seen = "" if picture is None else "; figure seen through on a plain backdrop {:.3f} ({} px)".format(
-            *see_through(picture, rgba)
+        seen = (
+            ""
+            if picture is None
+            else "; figure seen through on a plain backdrop {:.3f} ({} px)".format(*see_through(picture, rgba))
         )
         print(
             f"{p}: fringe {f.distance:.1f} levels, lightness {f.lightness:+.1f} ({f.pixels} px); "
             f"own texture {f.texture:.1f}, picture's own outline "
-            f"{'- (its own alpha)' if picture is None else f'{f.outline:.1f}'}, excess {f.excess:.1f}"
-            + seen
+            f"{'- (its own alpha)' if picture is None else f'{f.outline:.1f}'}, excess {f.excess:.1f}" + seen
         )
         name = Path(p).stem
         if a.save:
