@@ -290,18 +290,38 @@ def read_video(path: Path, max_frames: int | None = None):
             yield fr.to_ndarray(format="bgr24"), t
 
 
+# Tracked clips and driver texture jitters kept for the process, keyed by the clip's content: the test
+# suite and the tools measure the same driver against several characters, and MediaPipe over a whole
+# clip (5-10 s) is the repeated part.
+_TRACKED: dict[tuple[str, int | None], tuple[list[FaceState], list[FaceState | None]]] = {}
+_DRIVER_TEXTURE: dict[tuple[str, int | None], float] = {}
+
+
+def _clip_key(path: Path, max_frames: int | None) -> tuple[str, int | None]:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest(), max_frames
+
+
 def track_driver(path: Path, max_frames: int | None = None) -> tuple[list[FaceState], list[FaceState | None]]:
-    """Every frame's tracked state (smoothed, as the live pipeline has it) and the neutral then."""
+    """Every frame's tracked state (smoothed, as the live pipeline has it) and the neutral then.
+
+    Tracked once per clip content and frame count in a process; each caller gets its own copy."""
+    import copy
+
     from worker.track.mediapipe_tracker import FaceTracker
 
-    states: list[FaceState] = []
-    neutrals: list[FaceState | None] = []
-    with FaceTracker() as tracker:
-        for f in track_frames(read_video(path, max_frames), tracker, StageTimes()):
-            assert f.face is not None  # track_frames fills in every frame's face
-            states.append(f.face)
-            neutrals.append(f.neutral)
-    return states, neutrals
+    key = _clip_key(path, max_frames)
+    if key not in _TRACKED:
+        states: list[FaceState] = []
+        neutrals: list[FaceState | None] = []
+        with FaceTracker() as tracker:
+            for f in track_frames(read_video(path, max_frames), tracker, StageTimes()):
+                assert f.face is not None  # track_frames fills in every frame's face
+                states.append(f.face)
+                neutrals.append(f.neutral)
+        _TRACKED[key] = (states, neutrals)
+    return copy.deepcopy(_TRACKED[key])  # one deepcopy: a neutral shared by many frames stays shared
 
 
 def flatten(rgba: np.ndarray, grey: int = 128) -> np.ndarray:
@@ -425,7 +445,10 @@ def driver_texture_jitter(path: Path, max_frames: int | None = None) -> float:
     """The driver video's own texture jitter (median acceleration, IOD per frame^2)."""
     from worker.tools.texture_jitter import read_rgb, texture_jitter
 
-    return texture_jitter(read_rgb(path, max_frames)).median
+    key = _clip_key(path, max_frames)
+    if key not in _DRIVER_TEXTURE:
+        _DRIVER_TEXTURE[key] = texture_jitter(read_rgb(path, max_frames)).median
+    return _DRIVER_TEXTURE[key]
 
 
 _ASSETS: dict[str, CharacterAssets] = {}
