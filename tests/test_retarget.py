@@ -257,11 +257,12 @@ def test_rounded_lips_are_pulled_in_further_past_the_dead_zone(char, pull):
 
 def test_a_portrait_drawn_turned_still_turns_both_ways(char):
     """A three-quarter view (turned 33 degrees, as s10) turns YAW_AWAY_MIN further away and
-    YAW_BACK_MIN back towards the viewer before it stops: pinned at 3 / 12 degrees, the painting
-    stood still through half of a driver's head turns (`YAW_AWAY_MIN`)."""
+    YAW_BACK_MIN back towards the viewer: pinned at 3 / 12 degrees, the painting stood still
+    through half of a driver's head turns (`YAW_AWAY_MIN`); eased into those limits (YAW_KNEE), it
+    keeps moving a little with the driver past them instead of sitting pinned."""
     from dataclasses import replace
 
-    from worker.retarget.retargeter import YAW_AWAY_MIN, YAW_BACK_MIN
+    from worker.retarget.retargeter import YAW_AWAY_MIN, YAW_BACK_MIN, YAW_KNEE, soft_clip
 
     lm = char.landmarks.astype(np.float64)
     pivot = lm[list(L.SKULL)].mean(0)
@@ -273,12 +274,32 @@ def test_a_portrait_drawn_turned_still_turns_both_ways(char):
     neutral = driver_from_character(char)
 
     def drawn(yaw: float) -> float:
-        return rt.retarget(driver_from_character(char, yaw=yaw), neutral).yaw
+        return away * rt.retarget(driver_from_character(char, yaw=away * yaw), neutral).yaw
 
-    assert drawn(away * 3.0) == pytest.approx(away * 3.0, abs=0.5)  # inside the limits: as the driver
-    assert drawn(-away * 14.0) == pytest.approx(-away * 14.0, abs=0.5)
-    assert drawn(away * 30.0) == pytest.approx(away * YAW_AWAY_MIN, abs=0.01)  # then held at them
-    assert drawn(-away * 30.0) == pytest.approx(-away * YAW_BACK_MIN, abs=0.01)
+    back_free = -YAW_BACK_MIN + YAW_KNEE  # towards the viewer, as the driver until this far
+    assert drawn(back_free + 1.0) == pytest.approx(back_free + 1.0, abs=0.5)
+    seen = [drawn(y) for y in np.arange(-30.0, 30.5, 2.0)]
+    assert (np.diff(seen) > 0).all(), seen  # rising all the way: never pinned
+    assert max(np.diff(seen)) <= 2.0 + 0.5, seen  # and never faster than the driver (no jolt)
+    assert seen[-1] == pytest.approx(YAW_AWAY_MIN, abs=0.05) and seen[-1] <= YAW_AWAY_MIN + 0.01
+    assert seen[0] == pytest.approx(-YAW_BACK_MIN, abs=0.05) and seen[0] >= -YAW_BACK_MIN - 0.01
+    # between, the eased limit itself: at its limit's angle the head is 3.6 of its 5 degrees there
+    assert drawn(YAW_AWAY_MIN) == pytest.approx(soft_clip(YAW_AWAY_MIN, -YAW_BACK_MIN, YAW_AWAY_MIN, YAW_KNEE), abs=0.3)
+
+
+def test_soft_clip_is_the_value_inside_and_eases_into_each_limit():
+    from worker.retarget.retargeter import soft_clip
+
+    assert soft_clip(0.0, -10.0, 10.0, 4.0) == 0.0 and soft_clip(5.9, -10.0, 10.0, 4.0) == 5.9
+    assert soft_clip(1e6, -10.0, 10.0, 4.0) == pytest.approx(10.0)
+    assert soft_clip(-1e6, -10.0, 10.0, 4.0) == pytest.approx(-10.0)
+    xs = np.linspace(-30.0, 30.0, 601)
+    ys = np.array([soft_clip(float(x), -10.0, 10.0, 4.0) for x in xs])
+    slope = np.diff(ys) / np.diff(xs)
+    assert (slope > 0).all() and (slope <= 1.0 + 1e-9).all()  # rising, never steeper than the input
+    assert abs(soft_clip(6.0 + 1e-9, -10.0, 10.0, 4.0) - 6.0) < 1e-6  # no step where the easing starts
+    assert soft_clip(3.0, -1.0, 1.0, 4.0) < 1.0  # a knee wider than the range: at most half of it
+    assert soft_clip(12.0, -10.0, 10.0, 0.0) == 10.0  # no knee: the plain clip
 
 
 def _lip_gaps(lm: np.ndarray) -> np.ndarray:

@@ -42,7 +42,11 @@ OUTLINE_DEPTH = 0.5  # the renderer's halo uses the same (worker.render.meshwarp
 # extreme frames). Further costs texture jitter on d9 x s10 (optical flow in the face, output / driver): away 5
 # 0.806, 9 0.82 against 0.798 here (0.793 at 3); back 20 gives d3 x s10 0.975 but d9 x s10 0.81.
 # Portraits drawn within 16 degrees of frontal keep their limits (max_yaw - r is larger).
-YAW_AWAY_MIN, YAW_BACK_MIN = 4.0, 16.0
+# Eased into (YAW_KNEE) rather than cut off, the limit costs less (2026-12-07, d9 x s10, yaw r / texture
+# jitter): cut off at 4, 0.897 / 0.802; eased over 2 degrees 0.896 / 0.795, over 6 with away 5 0.910 / 0.789
+# (knee 2-8, away 4-8 swept: more room away raises yaw r and, past 5.5, texture jitter, 0.816 at 6).
+YAW_AWAY_MIN, YAW_BACK_MIN = 5.0, 16.0
+YAW_KNEE = 6.0  # degrees: the head's yaw eases into its limits over this much of its range
 ROOM_SHARE = 0.2  # share of the room beside the face a head shift may use (see Retargeter.__init__)
 OUTLINE_MIX_SIGMA = 0.1  # an outline point takes up the expression of inner points this near (eye distances)
 CLOSED_LINE = 0.75  # where shut lids meet: this far from the upper lid towards the lower one
@@ -52,6 +56,20 @@ CLOSED_LINE = 0.75  # where shut lids meet: this far from the upper lid towards 
 # was drawn 0.80 of the toon's, re-tracked 0.88 of its A against 0.70 on s12). Clamped so a driver
 # tracked with a shut, pinched mouth cannot blow a character's lips up.
 LIP_SCALE = (0.6, 1.6)
+
+
+def soft_clip(x: float, lo: float, hi: float, knee: float) -> float:
+    """`x` kept within [lo, hi], the same as x well inside, eased into each limit over the last
+    `knee` (at most half the range): smooth and rising all the way, so a head turned past its limit
+    still moves a little with the driver instead of sitting pinned, and never jolts to a stop."""
+    k = min(knee, 0.5 * (hi - lo))
+    if k <= 0.0:
+        return float(np.clip(x, lo, hi))
+    if x > hi - k:
+        return float(hi - k + k * math.tanh((x - hi + k) / k))
+    if x < lo + k:
+        return float(lo + k - k * math.tanh((lo + k - x) / k))
+    return float(x)
 
 
 @dataclass
@@ -357,7 +375,7 @@ class Retargeter:
         mouth_open = max(0.0, geometry.mouth_gap(pts) - self.gap) / self.iod
 
         # head: driver rotation (in canonical axes) -> character's canonical axes
-        yaw_d = float(np.clip(math.degrees(yaw) * hs + idle.yaw * w_idle, *self._yaw_range))
+        yaw_d = soft_clip(math.degrees(yaw) * hs + idle.yaw * w_idle, *self._yaw_range, YAW_KNEE)
         pitch_d = float(np.clip(math.degrees(pitch) * hs + idle.pitch * w_idle, -o.max_pitch, o.max_pitch))
         roll_d = float(np.clip(math.degrees(roll) * hs + idle.roll * w_idle, -o.max_roll, o.max_roll))
         line_d = float(np.clip(math.degrees(roll2d) * hs + idle.roll * w_idle, -o.max_roll, o.max_roll))
