@@ -48,6 +48,8 @@ DEFAULT_INDEX = "https://pypi.org/simple"
 VERIFY_MODULES = ("numpy", "cv2", "mediapipe", "onnxruntime", "worker")
 # Imported too, but the install works without them: what is missing is said next to "Ready".
 OPTIONAL_MODULES = ("sounddevice",)
+# the README's test command (and .ci/run's): the suite on two cores, each test file on one of them
+TEST_ARGS = "pytest -q -n 2 --dist loadfile"
 # Upper bounds that spare pip its backtracking through releases that need numpy 2 (see the file)
 CONSTRAINTS = "installer/constraints.txt"
 CONSOLE_SCRIPT = "stream-animator"
@@ -501,9 +503,9 @@ def next_steps(ctx: Context) -> list[str]:
         lines.append(f"  add it to OBS (close OBS):     {cli} obs-setup")
     lines.append(f"  check the whole setup:         {cli} doctor")
     if ctx.dev:
-        lines.append(f"  run the tests:                 {python} -m pytest -q")
+        lines.append(f"  run the tests:                 {python} -m {TEST_ARGS}")
     else:
-        lines.append(f"  run the tests:                 {launcher} {installer} --dev && {python} -m pytest -q")
+        lines.append(f"  run the tests:                 {launcher} {installer} --dev && {python} -m {TEST_ARGS}")
     lines.append(f"  all commands:                  {cli} --help")
     return lines
 

@@ -585,7 +585,7 @@ def test_windows_paths_and_next_steps(monkeypatch, tmp_path):
     )
     steps = "\n".join(bootstrap.next_steps(ctx))
     assert ".venv\\Scripts\\stream-animator demo" in steps
-    assert ".venv\\Scripts\\python.exe -m pytest -q" in steps
+    assert ".venv\\Scripts\\python.exe -m pytest -q -n 2 --dist loadfile" in steps
     ctx.windows = False
     assert ".venv/bin/stream-animator demo" in "\n".join(bootstrap.next_steps(ctx))
 
@@ -597,7 +597,7 @@ def test_ci_runs_exactly_the_readme_test_command():
     readme = (REPO / "README.md").read_text()
     commands = re.findall(r"^(python3 installer/install\.py.*)$", readme, re.MULTILINE)
     assert "python3 installer/install.py && .venv/bin/stream-animator demo" in commands
-    test_command = "python3 installer/install.py --dev && .venv/bin/python -m pytest -q"
+    test_command = "python3 installer/install.py --dev && .venv/bin/python -m pytest -q -n 2 --dist loadfile"
     assert test_command in commands
     ci = (REPO / ".ci" / "run").read_text()
     assert ci.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in ci

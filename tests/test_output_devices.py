@@ -15,6 +15,7 @@ from worker.errors import UserError
 from worker.output.base import checkerboard, composite, parse_colour
 from worker.output.metrics import OutputMetrics, RateMeter
 from worker.output.registry import OUTPUTS, create_output
+from worker.tools.obs_run import Xvfb
 
 FRAME = np.zeros((48, 64, 4), np.uint8)
 
@@ -90,14 +91,9 @@ def test_window_shows_frames_under_xvfb(tmp_path):
         if os.environ.get("CI"):
             pytest.fail("Xvfb missing: CI installs the xvfb package")
         pytest.skip("needs Xvfb")
-    display = f":{90 + os.getpid() % 500}"
-    proc = subprocess.Popen(
-        [xvfb, display, "-screen", "0", "320x240x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = Xvfb("320x240x24")  # a display number of its own: no race with a parallel test
+    display = server.start()
     try:
-        time.sleep(0.5)
         env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
         res = subprocess.run(
             [sys.executable, "-c", WINDOW_SCRIPT], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
@@ -105,8 +101,7 @@ def test_window_shows_frames_under_xvfb(tmp_path):
         assert res.returncode == 0, res.stderr[-2000:]
         assert res.stdout.split()[-1] == "5"
     finally:
-        proc.terminate()
-        proc.wait(5)
+        server.stop()
 
 
 def test_composite_and_colours():

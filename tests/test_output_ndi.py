@@ -25,10 +25,11 @@ from worker.output.registry import create_output
 def ndi(tmp_path_factory):
     cfg = tmp_path_factory.mktemp("ndi")
     (cfg / "ndi-config.v1.json").write_text(json.dumps({"ndi": {"networks": {"ips": "127.0.0.1"}}}))
-    os.environ["NDI_CONFIG_DIR"] = str(cfg)  # read by libndi when a finder/sender is made
-    import cyndilib
+    with pytest.MonkeyPatch.context() as mp:  # put back for the tests after this file (pytest-xdist mixes them)
+        mp.setenv("NDI_CONFIG_DIR", str(cfg))  # read by libndi when a finder/sender is made
+        import cyndilib
 
-    return cyndilib
+        yield cyndilib
 
 
 def ramp_frame(h: int, w: int, t: int) -> np.ndarray:

@@ -250,6 +250,8 @@ def test_batch_is_faster_per_clip_than_separate_runs():
     from worker.tools.audio_bench import offline_and_batch
 
     r = offline_and_batch(["Hello there.", "See you soon."], size=128)
-    # measured 1.7-2.0x with four lines at 256 px; two short lines here
-    assert r["batch_speedup"] > 1.2, r
-    assert r["batch_s_per_clip"] < r["separate_s_per_clip"]
+    # measured 1.7-2.0x with four lines at 256 px; two short lines here. The 1.2 floor is on CPU
+    # seconds: wall time measured one run after another swings with whatever else the machine runs
+    # (1.04 beside another test under pytest-xdist, with a real OBS on the same two cores)
+    assert r["batch_cpu_speedup"] > 1.2, r
+    assert r["batch_s_per_clip"] < r["separate_s_per_clip"], r

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -28,6 +27,7 @@ from worker.config import load_settings
 from worker.control import protocol as P
 from worker.live.worker import LiveWorker
 from worker.paths import DEMO_CHARACTER, SAMPLE_CHARACTERS_DIR, SAMPLE_DRIVER
+from worker.tools.obs_run import Xvfb
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,26 +63,10 @@ def _errors(text: str) -> list[str]:
 
 @pytest.fixture
 def xvfb():
-    """A private X server on a free display number."""
-    for _ in range(50):
-        n = secrets.randbelow(4000) + 1000
-        if not os.path.exists(f"/tmp/.X{n}-lock") and not os.path.exists(f"/tmp/.X11-unix/X{n}"):
-            break
-    proc = subprocess.Popen(
-        ["Xvfb", f":{n}", "-screen", "0", "800x600x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
-        assert proc.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
-        time.sleep(0.05)
-    yield f":{n}"
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    """A private X server on a display number it picks itself (no race with a parallel test)."""
+    server = Xvfb("800x600x24")
+    yield server.start()
+    server.stop()
 
 
 @pytest.mark.parametrize("stop", ["duration", "SIGINT", "SIGTERM", "shutdown"])

@@ -5,6 +5,7 @@ also after the worker process is killed (SIGKILL) and started again."""
 
 from __future__ import annotations
 
+import secrets
 import time
 
 import numpy as np
@@ -12,7 +13,9 @@ import pytest
 from browser import chromium
 from test_ws_output import SIZE, Producer
 
+from worker.tools.obs_run import free_port
 from worker.tools.ws_feed import FeedProcess
+from worker.web.settings import WebAddress, save_address
 from worker.web.ws_output import WsOutput
 
 
@@ -46,6 +49,9 @@ def wait(pred, timeout: float, step: float = 0.05):
 @pytest.fixture()
 def config_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAM_ANIMATOR_CONFIG", str(tmp_path / "config"))
+    # an address already kept, on a port of its own: a first run would take DEFAULT_PORT, which
+    # test_ws_output's restart test (maybe running beside this one under pytest-xdist) binds too
+    save_address(WebAddress(free_port(), secrets.token_urlsafe(18)))
 
 
 def test_page_draws_with_alpha_keeps_up_and_comes_back(config_dir):

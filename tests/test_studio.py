@@ -533,7 +533,7 @@ def test_obs_studio_button_pressed_in_real_obs(tmp_path):
         run.kill_leftovers()
 
 
-def test_live_section_with_a_running_worker(browser, tmp_path):
+def test_live_section_with_a_running_worker(browser, tmp_path, monkeypatch):
     """A real worker (`run`, the bundled clip as the camera, a `ws` output): the Live section shows
     its status, the preview paints its frames, and choosing a character switches the worker's."""
     import json
@@ -568,7 +568,8 @@ def test_live_section_with_a_running_worker(browser, tmp_path):
         line = worker.stdout.readline()
         assert line, worker.stderr.read()
         ready = json.loads(line)
-        os.environ["STREAM_ANIMATOR_CONFIG"] = str(tmp_path / "user")  # the ws output's address (web.json)
+        # the ws output's address (web.json); monkeypatch puts back the suite's own folder afterwards
+        monkeypatch.setenv("STREAM_ANIMATOR_CONFIG", str(tmp_path / "user"))
         studio = Studio(server, paths, size=SIZE, link=WorkerLink(ready["control_port"], token))
         server.start()
         browser.get(studio.url("live"))
@@ -596,7 +597,6 @@ def test_live_section_with_a_running_worker(browser, tmp_path):
         saved = json.loads(urllib.request.urlopen(req, timeout=30).read())
         assert saved["applied_live"] == ["voice.lipsync"], saved  # the worker's own answer
     finally:
-        os.environ.pop("STREAM_ANIMATOR_CONFIG", None)
         server.stop()
         worker.terminate()
         worker.communicate(timeout=30)

@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -46,26 +47,35 @@ def free_port() -> int:
 
 
 class Xvfb:
-    def __init__(self):
+    """A private X server on a display number it picks itself (-displayfd): tests and benches that
+    run side by side (pytest-xdist, another checkout's suite) never race for the same number."""
+
+    def __init__(self, screen: str = "1280x720x24"):
         self.proc: subprocess.Popen | None = None
         self.display = ""
+        self.screen = screen
 
-    def start(self) -> str:
-        for _ in range(50):
-            n = secrets.randbelow(5000) + 100
-            if not os.path.exists(f"/tmp/.X{n}-lock") and not os.path.exists(f"/tmp/.X11-unix/X{n}"):
-                break
-        self.display = f":{n}"
-        self.proc = subprocess.Popen(
-            ["Xvfb", self.display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Xvfb {self.display} did not start")
-            time.sleep(0.05)
+    def start(self, timeout: float = 10.0) -> str:
+        read_fd, write_fd = os.pipe()
+        with os.fdopen(read_fd, "rb") as pipe:
+            try:
+                self.proc = subprocess.Popen(
+                    ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", self.screen, "-nolisten", "tcp"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    pass_fds=(write_fd,),
+                )
+            finally:
+                os.close(write_fd)
+            # Xvfb writes "N\n" once it listens; EOF (nothing written) means it exited
+            if not select.select([pipe], [], [], timeout)[0]:
+                self.stop()
+                raise RuntimeError(f"Xvfb wrote no display number within {timeout:g} s")
+            line = pipe.readline().strip()
+        if not line.isdigit():
+            self.stop()
+            raise RuntimeError(f"Xvfb did not start (exit code {self.proc.poll()})")
+        self.display = f":{int(line)}"
         return self.display
 
     def stop(self) -> None:
@@ -161,6 +171,9 @@ class ObsRun:
 
     def start(self, ws_timeout: float = 30.0, fresh_config: bool = True) -> ObsRun:
         """Launch OBS; `fresh_config=False` starts again from what the previous run saved."""
+        if self.proc is not None and self.proc.poll() is None:
+            # a second start would orphan this OBS, its worker and its Xvfb for good
+            raise RuntimeError(f"OBS (pid {self.proc.pid}) is still running: stop() it before starting again")
         import logging
 
         import obsws_python
