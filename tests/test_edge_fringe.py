@@ -119,11 +119,16 @@ def test_detail_sheet_shows_the_picture_and_each_spot_up_close(tmp_path):
 #   opaque to its edge, and this ring now reads the lilac outer hair against the gold further in,
 #   which the outline's wall-mix part takes for the grey-blue wall; the other cut-outs unchanged
 #   (s6, s9, s10, s12, s42 and the toon byte-identical; the photo 11 alpha px, figures the same).
+# 2026-12-07, late: pixels 3+ px inside the solid figure and off a plain backdrop are opaque
+#   (matte.off_backdrop's DEEP): s6's rim 29.1 -> 33.1, excess 3.2 -> 7.2, with the ring itself
+#   unchanged (its colours within 2 levels): the reference band inside, see-through before, now
+#   shows the statue's own colours instead of the colour fit's smoothed ones; s7 27.0 -> 27.3, the
+#   other cut-outs byte-identical but the photo (17.3 -> 17.6).
 # Ceilings just above: (distance, |lightness|, excess over the figure's own texture and the
 # picture's own outline).
 BUNDLED = {"astronaut_toon.png": (9.2, 2.5, 1.0), "astronaut.png": (18.0, 1.0, 1.0)}
 PORTRAITS = {
-    "s6": (29.8, 14.4, 4.0),
+    "s6": (33.8, 17.4, 7.8),
     "s7": (27.6, 9.4, 7.4),
     "s9": (12.1, 1.8, 0.8),
     "s10": (23.3, 3.4, 0.8),
@@ -174,16 +179,17 @@ def test_s6_dark_rim_and_s7_light_rim_are_the_pictures_own(testdata):
     # measured 2026-12-07: no sliver of the wall above the hair knots at the crop's top (39 px of
     # it over alpha 0.25 before, up to 255; 4 now, at most 87), and the figure not see-through
     # inside (alpha < 0.9 deeper than 3 px in: 1861 px before, on the headdress, the ear's
-    # highlight and the shoulders; 1150 now, the shoulders' soft edge)
+    # highlight and the shoulders; 1150 with the shoulders' soft edge; 177 since pixels 3+ px in
+    # and off the plain wall are opaque whatever their hue)
     a = cut[..., 3]
     wall = (rgb[:3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)) > 200
     assert (a[:3][wall] > 64).sum() <= 8, a[:3][wall].max()
     depth = cv2.distanceTransform((a >= 128).astype(np.uint8), cv2.DIST_L2, 5)
-    assert ((a < 230) & (depth > 3)).sum() <= 1250
+    assert ((a < 230) & (depth > 3)).sum() <= 200
     # the edge figure tells the picture's outline from a fringe (measured: s6 rim 29.1 against the
-    # photo's own outline 25.9; s7 20.7 against 19.4)
+    # photo's own outline 25.9, 33.1 since its shoulders are opaque: see PORTRAITS; s7 20.7 against 19.4)
     f = edge_fringe(cut, rgb)
-    assert f.outline >= 25.0 and f.excess <= 4.0, f
+    assert f.outline >= 25.0 and f.excess <= 7.8, f
     rgb, _, cut = before_after(portraits / "s7.jpg")
     pic, ours = outline_profile(rgb, cut)
     rise_pic = float(pic[1:4].mean() - pic[8:11].mean())
@@ -199,12 +205,18 @@ def test_s6_dark_rim_and_s7_light_rim_are_the_pictures_own(testdata):
 # the plain backdrop, share under alpha 0.9): whole cut-out 0.259 -> 0.139, the hair at the top
 # right 0.385 -> 0.142; no wall left over (alpha summed over wall-coloured pixels near the edge
 # 2.2 -> 3.0 px-equivalents there, of ~2,200 px). s6 (a plain pale wall too) stays 0.126.
+# Then pixels 3+ px inside the solid figure, off the wall, opaque whatever their hue (the rim-lit
+# neck's strip 5-7 px in was at alpha 0.875): whole cut-out 0.139 -> 0.102 (of 13,812 px judged),
+# the hair 0.142 -> 0.119; alpha under 0.9 deeper than 3 px in 876 -> 110 px; s6 0.126 -> 0.101.
 def test_s7_lilac_hair_is_opaque_where_it_is_hair(testdata):
     from worker.tools.edge_fringe import see_through
     from worker.tools.matte_sheet import before_after
 
     rgb, _, cut = before_after(testdata / "footage" / "portraits" / "s7.jpg")
     share, n = see_through(rgb, cut, (300, 0, 450, 230))
-    assert n > 2000 and share <= 0.155, (share, n)
+    assert n > 2000 and share <= 0.13, (share, n)
     share, n = see_through(rgb, cut)
-    assert n > 10000 and share <= 0.155, (share, n)
+    assert n > 10000 and share <= 0.115, (share, n)
+    a = cut[..., 3]
+    depth = cv2.distanceTransform((a >= 128).astype(np.uint8), cv2.DIST_L2, 5)
+    assert ((a < 230) & (depth > 3)).sum() <= 130

@@ -16,6 +16,7 @@ from worker.characters.matte import (
     halo,
     keep_connected,
     matte_doubt,
+    off_backdrop,
     refine_cutout,
 )
 from worker.characters.preprocess import PreprocessSettings, preprocess_image
@@ -298,3 +299,25 @@ def test_matte_doubt_names_what_is_wrong():
     edge = cv2.dilate(good, np.ones((9, 9), np.uint8)) > cv2.erode(good, np.ones((9, 9), np.uint8))
     ragged[edge] = np.where(rng.random(int(edge.sum())) < 0.5, 255, 0)
     assert "ragged" in matte_doubt(_rgba(ragged))
+
+
+def test_deep_inside_the_figure_off_a_plain_backdrop_is_opaque_whatever_its_hue():
+    """s7's rim-lit neck: darker than the grey-blue wall as much as it is more orange, so the hue
+    rule left the colour fit's 0.82 alpha (a see-through strip 5-7 px in). 3+ px inside the solid
+    figure it is opaque now; the outermost px keep the colour fit's value (a contour, a mix)."""
+    rng = np.random.default_rng(0)
+    wall, skin = np.array([158, 171, 182]) / 255.0, np.array([151, 90, 71]) / 255.0
+    image = np.where(np.arange(120)[None, :, None] >= 60, skin, wall) + rng.normal(0, 0.002, (120, 120, 3))
+    image = np.clip(image, 0, 1).astype(np.float32)
+    alpha = np.zeros((120, 120), np.float32)
+    alpha[:, 60:] = 0.82
+    alpha[:, 75:] = 1.0
+    band = np.zeros((120, 120), bool)
+    band[:, 55:75] = True
+    clear = np.zeros((120, 120), np.float32)
+    clear[:, :55] = 1.0
+    out = off_backdrop(image, alpha, band, clear, 20)
+    rows = slice(20, 100)
+    assert (out[rows, 63:75] == 1.0).all()
+    assert np.allclose(out[rows, 60:62], 0.82)  # the outermost px: the colour fit's
+    assert (out[rows, :60] == 0.0).all()  # the wall stays clear

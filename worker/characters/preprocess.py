@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 # 8: parts of the figure the segmentation missed are added by GrabCut (matte.extend_figure).
 # 9: on a plain backdrop, edge pixels off it in hue are figure, those on it backdrop (matte.off_backdrop).
 # 10: GrabCut's additions judged per pixel first (s10's scarf foot, matte.extend_figure).
-FORMAT_VERSION = 10
+# 11: on a plain backdrop, a pixel 3+ px inside the solid figure and off the backdrop is opaque
+#     whatever its hue (matte.off_backdrop: s7's neck, s6's shoulders no longer see-through).
+FORMAT_VERSION = 11
 
 # What preparing a character does, in order, as `on_stage` hooks report it (a progress bar's steps):
 # preprocess_image's four, then the library's cache store and the renderer's arrays.
