@@ -19,6 +19,9 @@ a green or dark scene. `refine_cutout` fixes the three in order:
    "Approximate fast foreground colour estimation", ICIP 2021): I = aF + (1-a)B solved for F
    with local means of F and B, so no old background colour remains; fully transparent pixels
    get the nearby foreground colour, which also keeps warping from bleeding dark borders in.
+   A sharpened photo's dark (or light) line just inside the figure's edge, partnered by a light
+   (or dark) one on the old background beside it, is lifted into the figure's own lightness
+   (`worker.characters.sharpening_halo`).
 
 A PNG's own alpha is never passed through here (see `worker.characters.preprocess`).
 `halo` measures the old-background colour left in a composite; `matte_doubt` says when a
@@ -30,6 +33,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from worker.characters.sharpening_halo import lift_sharpening_halo
 
 GREEN = (0, 255, 0)
 FACES_PER_SIDE = 2.4  # a character's crop is this many face sizes (PreprocessSettings.margin)
@@ -411,6 +416,7 @@ def refine_cutout(
     if limit is not None:
         a = np.minimum(a, _as_unit(limit))
     fg = estimate_foreground(rgb, a, radius=max(8, side // 6))
+    fg = lift_sharpening_halo(rgb, fg, a)
     out = np.empty((h, w, 4), np.uint8)
     out[..., :3] = (fg * 255.0 + 0.5).astype(np.uint8)
     out[..., 3] = (a * 255.0 + 0.5).astype(np.uint8)

@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 # 10: GrabCut's additions judged per pixel first (s10's scarf foot, matte.extend_figure).
 # 11: on a plain backdrop, a pixel 3+ px inside the solid figure and off the backdrop is opaque
 #     whatever its hue (matte.off_backdrop: s7's neck, s6's shoulders no longer see-through).
-FORMAT_VERSION = 11
+# 12: the dark line a sharpened photo draws inside the figure's edge is lifted (sharpening_halo).
+FORMAT_VERSION = 12
 
 # What preparing a character does, in order, as `on_stage` hooks report it (a progress bar's steps):
 # preprocess_image's four, then the library's cache store and the renderer's arrays.
