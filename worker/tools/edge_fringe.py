@@ -14,13 +14,18 @@ is involved; a rim that differs no more than that does not stand out as a line (
 
 Whose rim it is: a statue's shaded contour or a render's rim light is in the picture itself, and a
 cut-out that keeps it is right to. Given the picture the cut-out was made from (`picture`, for a
-picture without alpha of its own), the same measure is taken on the picture's own colours one px
-further in (where the matte is opaque and no old background mixes in), less whatever part of each
-pixel's difference a mix with the old background could explain (its component towards the local
-background colour, up to the background itself): `outline`. A mix of figure and background lies
-between the two, so what is left is the picture's own outline; a matte that sits a few px out on
-the old background leaves nothing there. The rim stands out only by what it differs beyond both
-the texture and the picture's own outline (`excess`).
+picture without alpha of its own), the same measure is taken on the picture's own colours on the
+same ring, less what a mix with the old background explains: a mix of figure and background lies
+on the line between the two, so a pixel's step along that line towards the local background (up to
+the background itself) is taken out as far as the pixel lies on it (fully within a quarter of that
+step off the line, not at all from three quarters); what is left is the picture's own outline
+(`outline`). A lit rim or a dark contour lies off the line and counts; a matte that sits a few px
+out on the old background leaves nothing there. The rim stands out only by what it differs beyond
+both the texture and the picture's own outline (`excess`).
+
+(Until 2026-12-07 the outline was taken one px further in and every step towards the background
+taken out, on or off the line: a render's rim light whose colour leans towards the wall's counted as
+background, and its outermost px were not looked at; s7's excess read 7.1 levels, 0.3 now.)
 
 `python -m worker.tools.edge_fringe IMAGE...` prints both for each picture as the worker prepares it;
 `--save DIR` also writes each prepared cut-out (DIR/NAME.png), and `--sheet OUT --before DIR` draws
@@ -87,11 +92,11 @@ def _window_mean(rgb: np.ndarray, where: np.ndarray, half: int) -> tuple[np.ndar
 
 
 def _own_outline(picture: np.ndarray, alpha: np.ndarray, eroded) -> float:
-    """Median RGB distance of the picture's own ring 1..1+RING px inside the cut-out against its
-    band INSIDE px deeper, without the part a mix with the old background explains."""
+    """Median RGB distance of the picture's own ring (the rim's, 0..RING px inside the cut-out)
+    against its band INSIDE px deeper, without the part a mix with the old background explains."""
     rgb = picture[..., :3].astype(np.float32)
-    ring = eroded(1) & ~eroded(1 + RING)
-    fig, w_fig = _window_mean(rgb, eroded(1 + INSIDE[0]) & ~eroded(1 + INSIDE[1]), WINDOW)
+    ring = eroded(0) & ~eroded(RING)
+    fig, w_fig = _window_mean(rgb, eroded(INSIDE[0]) & ~eroded(INSIDE[1]), WINDOW)
     # the old background: clear pixels, a few px off the cut-out (its edge pixels are mixed)
     away = cv2.distanceTransform((alpha >= 8).astype(np.uint8) ^ 1, cv2.DIST_L2, 3) > 3
     there = picture[..., 3] >= 128 if picture.shape[2] == 4 else True  # not past the picture's edge
@@ -101,7 +106,10 @@ def _own_outline(picture: np.ndarray, alpha: np.ndarray, eroded) -> float:
         return 0.0
     d, u = rgb[use] - fig[use], bg[use] - fig[use]
     t = np.clip((d * u).sum(axis=1) / np.maximum((u * u).sum(axis=1), 1e-6), 0.0, 1.0)
-    return float(np.median(np.linalg.norm(d - t[:, None] * u, axis=1)))
+    step = t * np.linalg.norm(u, axis=1)
+    off = np.linalg.norm(d - t[:, None] * u, axis=1)
+    mixed = np.clip((0.75 * step - off) / np.maximum(0.5 * step, 1e-6), 0.0, 1.0)  # how far on the line
+    return float(np.median(np.linalg.norm(d - (mixed * t)[:, None] * u, axis=1)))
 
 
 def edge_fringe(rgba: np.ndarray, picture: np.ndarray | None = None) -> Fringe:
