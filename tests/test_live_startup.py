@@ -5,6 +5,7 @@ the stages (test_live_pipeline.py's); the real-OBS numbers come from `bench --re
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 from test_live_pipeline import FakeAnimator, FakeRoster, FakeSource, FakeTracker, Recorder, wait_for
@@ -100,10 +101,26 @@ def test_a_loader_closed_before_its_tracker_is_built_closes_it():
     gate = Gate(Closing)
     loader = TrackerLoader(gate)
     assert wait_for(lambda: gate.calls == 1, 5)
+    # the build finishes while close() waits for it: close() returns with the tracker closed, not
+    # with MediaPipe half-built on a daemon thread the interpreter's shutdown would cut off in C++
+    threading.Timer(0.3, gate.open).start()
     loader.close()
-    gate.open()
-    assert wait_for(lambda: closed, 5), "a tracker built after close() was left open"
+    assert closed, "close() returned while the tracker was still being built"
     assert not loader.ready and not loader.process(np.zeros((2, 2, 3), np.uint8), 1.0).found
+
+
+def test_close_waits_for_a_build_only_so_long():
+    gate = Gate(FakeTracker)
+    loader = TrackerLoader(gate)
+    assert wait_for(lambda: gate.calls == 1, 5)
+    t0 = time.monotonic()
+    loader.close(wait=0.2)  # a build that hangs does not hang the worker's stop
+    assert time.monotonic() - t0 < 2.0
+    gate.open()
+    never = TrackerLoader(gate, start=False)
+    t0 = time.monotonic()
+    never.close()  # never started: nothing to wait for
+    assert time.monotonic() - t0 < 0.5
 
 
 def test_startup_marks_are_logged_once_and_read_back(caplog):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -115,39 +114,63 @@ def test_config_errors():
         create_output({"type": "nut", "port": 1, "colour": 3})
 
 
+# The stream, in a fresh interpreter: in a test worker that ran other files first, threads they left
+# (a server, a native pool) allocate while this measures (one CI run read 7.4 MiB that way).
+LONG_STREAM = r"""
+import json, os, socket, sys, threading
+import numpy as np
+from worker.output.registry import create_output
+from worker.tools.soak import rss_mib
+
+srv = socket.create_server(("127.0.0.1", 0))
+port = srv.getsockname()[1]
+got = [0]
+
+def drain():  # a receiver that reads as fast as it can and keeps nothing
+    conn, _ = srv.accept()
+    with conn:
+        while data := conn.recv(1 << 20):
+            got[0] += len(data)
+
+t = threading.Thread(target=drain, daemon=True)
+t.start()
+out = create_output({"type": "nut", "port": port})
+out.start()
+img = np.zeros((96, 96, 4), np.uint8)
+img[..., 0] = np.arange(96)[None, :] * 2
+img[..., 3] = 255
+warm, n = int(sys.argv[1]), int(sys.argv[2])
+for i in range(warm):  # allocator pools and buffers fill up first
+    out.send(img, i, i / 30)
+before = rss_mib(os.getpid())
+for i in range(warm, warm + n):
+    out.send(img, i, i / 30)
+grown = rss_mib(os.getpid()) - before
+delivered, connects = out.stats()["delivered"], out.connects
+out.close()
+t.join(5)
+srv.close()
+print(json.dumps({"grown": grown, "delivered": delivered, "connects": connects, "bytes": got[0], "frame": img.nbytes}))
+"""
+
+
 def test_a_long_stream_holds_no_per_frame_memory():
     """NUT's muxer kept every syncpoint (one per rawvideo frame) for a seek index written at the
     end: 262 bytes a frame, 0.45 MiB a minute at 30 FPS for as long as the stream ran. The live
     output writes no index, so its memory stays flat whatever the stream's length."""
-    from worker.tools.soak import rss_mib
+    import json
+    import subprocess
+    import sys
 
-    port = free_port()
-    srv = socket.create_server(("127.0.0.1", port))
-    got = [0]
-
-    def drain() -> None:  # a receiver that reads as fast as it can and keeps nothing
-        conn, _ = srv.accept()
-        with conn:
-            while data := conn.recv(1 << 20):
-                got[0] += len(data)
-
-    t = threading.Thread(target=drain, daemon=True)
-    t.start()
-    out = create_output({"type": "nut", "port": port})
-    out.start()
-    img = rgba_pattern(0, 96, 96)  # 36 KB: over NUT's max_distance (32 KB), a syncpoint each frame as at 512 px
-    warm, n = 5_000, 40_000
-    for i in range(warm):  # allocator pools and buffers fill up first
-        out.send(img, i, i / 30)
-    before = rss_mib(os.getpid())
-    for i in range(warm, warm + n):
-        out.send(img, i, i / 30)
-    grown = rss_mib(os.getpid()) - before
-    assert out.stats()["delivered"] == warm + n and out.connects == 1
-    out.close()
-    t.join(5)
-    srv.close()
-    assert got[0] > n * img.nbytes
+    warm, n = 5_000, 40_000  # 96x96 RGBA, 36 KB: over NUT's max_distance (32 KB), a syncpoint each frame
+    r = subprocess.run(
+        [sys.executable, "-c", LONG_STREAM, str(warm), str(n)], capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["delivered"] == warm + n and res["connects"] == 1, res
+    assert res["bytes"] > n * res["frame"]
+    grown = res["grown"]
     # Measured over these 40,000 frames: with the index 10.0 MiB (40,000 x 262 bytes); without it
     # 0.35-0.7 MiB of allocator noise (one CI run saw 1.05 MiB over 10,000 frames, so a short run
     # cannot tell the two apart).

@@ -21,6 +21,8 @@ from worker.track.face_state import FaceState
 
 log = logging.getLogger(__name__)
 
+BUILD_WAIT = 20.0  # s: at stop, a tracker still being built is waited for this long (1-5 s on a busy machine)
+
 
 class TrackerLoader:
     """A `Tracker` whose real tracker comes from `make()` on a background thread.
@@ -132,12 +134,21 @@ class TrackerLoader:
                 return
         self._tracker.set_smoothing(amount)
 
-    def close(self) -> None:
+    def close(self, wait: float = BUILD_WAIT) -> None:
+        """Close the tracker; one still being built is waited for (up to `wait` s) and closed by
+        the building thread. A worker stopped a few seconds after its start would otherwise exit
+        with MediaPipe's graph half-built on a daemon thread, and the interpreter's shutdown ends
+        that thread inside C++ (SIGABRT, seen once in CI on a 3-s run)."""
         with self._lock:
             self._closed = True
             tracker, self._tracker = self._tracker, None
+            building = self._started
         if tracker is not None:
             _close(tracker)
+        if building and self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(wait)
+            if self._thread.is_alive():
+                log.warning("face tracker still loading after %.0f s at stop; left behind", wait)
 
 
 def _close(tracker: Tracker) -> None:
