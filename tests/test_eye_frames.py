@@ -31,10 +31,12 @@ def test_the_drawn_lids_follow_the_pose_on_d12_x_s12(testdata):
         pose, drawn = f.closure("pose", side), f.closure("drawn", side)
         # measured (2026-12-07): 0.988 left, 0.973 right over these 60 frames (0.987 / 0.968 over all
         # 183): the right eye drawn 0.09 of its aperture more shut than the pose below yaw -4 deg and
-        # 0.10 less above +12 (see docs/performance.md, "Eyes", fifth pass)
-        floor = {"l": 0.978, "r": 0.963}[side]
+        # 0.10 less above +12 (see docs/performance.md, "Eyes", fifth pass). Measured on the frontalised
+        # face since (`fidelity.eye_apertures`): 0.988 / 0.983 (0.986 / 0.979 over all 183).
+        floor = {"l": 0.978, "r": 0.973}[side]
         assert eye_frames._r(pose, drawn) >= floor, (side, eye_frames._r(pose, drawn))
         # and MediaPipe's reading of the drawn lids, where the loss is: measured 0.941 / 0.910 (0.924
-        # for the right eye before the open lids turned with the head)
+        # for the right eye before the open lids turned with the head); 0.950 / 0.925 frontalised and
+        # read twice, as `fidelity` reads it now (0.927 / 0.879 over all 183)
         seen = f.closure("seen", side)
-        assert eye_frames._r(drawn, seen) >= {"l": 0.93, "r": 0.90}[side], (side, eye_frames._r(drawn, seen))
+        assert eye_frames._r(drawn, seen) >= {"l": 0.94, "r": 0.915}[side], (side, eye_frames._r(drawn, seen))

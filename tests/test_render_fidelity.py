@@ -55,13 +55,17 @@ TEXTURE_CEILINGS = {
 # (2026-12-07, fifth pass): d0xs42 0.959/0.974, 0.955/1.157; d3xs12 0.979/1.046, 0.951/0.861; d9xs10
 # 0.970/0.873, 0.967/0.981; d12xs9 0.833/1.125, 0.885/1.346; d12xs12 0.876/0.836, 0.850/1.168. Floors r - 0.03,
 # gain - 0.08.
+# Each eye measured on the face turned back to frontal and the output read twice (`fidelity.eye_apertures`,
+# `Signals.read_twice`; 2026-12-07, the full table): d0xs42 0.972/0.912, 0.968/1.213; d3xs12 0.984/1.051,
+# 0.963/0.818; d9xs10 0.975/0.843, 0.975/0.890; d12xs9 0.862/1.162, 0.915/1.159; d12xs12 0.921/0.868,
+# 0.901/1.000 (0.873/0.838, 0.850/1.148 read as before). Floors r - 0.03, gain - 0.08.
 EYE_FLOORS = {
-    ("d0", "s42"): ((0.93, 0.89), (0.92, 1.07)),
-    ("d3", "s12"): ((0.95, 0.96), (0.92, 0.78)),
-    ("d9", "s10"): ((0.94, 0.79), (0.93, 0.90)),
-    ("d12", "s9"): ((0.80, 1.04), (0.85, 1.26)),
-    # short of the target: see docs/performance.md, "Eyes"
-    ("d12", "s12"): ((0.845, 0.75), (0.82, 1.08)),
+    ("d0", "s42"): ((0.94, 0.83), (0.94, 1.13)),
+    ("d3", "s12"): ((0.95, 0.97), (0.93, 0.74)),
+    ("d9", "s10"): ((0.945, 0.76), (0.945, 0.81)),
+    ("d12", "s9"): ((0.83, 1.08), (0.885, 1.08)),
+    # the target met at its margin on the right eye: see docs/performance.md, "Eyes"
+    ("d12", "s12"): ((0.89, 0.79), (0.87, 0.92)),
 }
 # The mouth per pair (r, most lag in frames; `fidelity.lag_frames`), measured 2026-12-07 with the lips' own
 # steadying and rounding (`RetargetOptions.steady_mouth_*`, `round_gain`): d0xs42 r 0.993 lag 0.05, d3xs12
@@ -200,3 +204,37 @@ def test_lag_is_found_by_cross_correlation():
     assert abs(fidelity.lag_frames(list(drv), list(late)) - 2.5) < 0.3
     assert abs(fidelity.lag_frames(list(drv), list(np.roll(drv, -1))) + 1.0) < 0.2
     assert abs(fidelity.lag_frames(list(drv), list(drv))) < 1e-6
+
+
+def test_an_eye_is_measured_on_the_face_turned_back_to_frontal():
+    """A head turned 25 degrees shows its eyes narrower but their lids as far apart: read as seen, the
+    eye turned away reads 19 % more open (the near one 3 %, its outer corner being further back);
+    `eye_apertures` (what the judged eye figures use) reads both unchanged."""
+    import math
+
+    import numpy as np
+
+    from worker.retarget import geometry
+    from worker.track.canonical import load_canonical_face
+
+    face = load_canonical_face().astype(np.float64) * 20.0 + np.array([256.0, 256.0, 0.0])
+    centre = face.mean(0)
+    for yaw_deg in (-25.0, 25.0):
+        turned = (face - centre) @ geometry.from_euler_yxz(math.radians(yaw_deg), 0.0, 0.0).T + centre
+        seen = [geometry.eye_aperture(turned, e) / geometry.eye_aperture(face, e) for e in (True, False)]
+        assert max(seen) > 1.15 and min(seen) > 1.02, seen  # the instrument's old reading
+        for a, b in zip(fidelity.eye_apertures(turned), fidelity.eye_apertures(face), strict=True):
+            assert abs(a / b - 1.0) < 1e-6, (yaw_deg, a, b)
+
+
+def test_the_eyes_read_twice_are_averaged_and_a_lost_reading_leaves_the_other():
+    import numpy as np
+
+    nan = float("nan")
+    a, b = fidelity.Signals(), fidelity.Signals()
+    a.eye_l, a.eye_r, a.eyes, a.mouth = [0.2, nan, 0.3], [0.1, 0.2, nan], [0.15, nan, nan], [1.0, 2.0, 3.0]
+    b.eye_l, b.eye_r, b.eyes, b.mouth = [0.4, 0.5, nan], [0.3, nan, nan], [0.35, nan, nan], [9.0, 9.0, 9.0]
+    both = a.read_twice(b)
+    assert np.allclose(both.eye_l, [0.3, 0.5, 0.3])
+    assert np.allclose(both.eye_r[:2], [0.2, 0.2]) and np.isnan(both.eye_r[2])
+    assert both.mouth == a.mouth and a.eye_l[1] != a.eye_l[1]  # the rest is the first reading's, `a` unchanged

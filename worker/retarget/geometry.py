@@ -44,6 +44,13 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray,
     return s, rot, md - s * rot @ ms
 
 
+def frontalised(lm: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """`lm` (n, 3) turned, scaled and moved onto `ref`'s head by its skull points: the face's
+    expression as if seen from `ref`'s viewpoint, free of the head's turn and tilt."""
+    s, rot, _ = similarity_fit(ref[L.SKULL, :], lm[L.SKULL, :])
+    return ((lm - lm[L.SKULL, :].mean(0)) @ rot) / s + ref[L.SKULL, :].mean(0)
+
+
 def euler_yxz(rot: np.ndarray) -> tuple[float, float, float]:
     """(yaw, pitch, roll) radians of rot = Rz(roll) @ Rx(pitch) @ Ry(yaw) (image axes: y down)."""
     pitch = math.asin(max(-1.0, min(1.0, float(rot[2, 1]))))

@@ -1,9 +1,10 @@
 """Where one pair's per-eye closure is lost, frame by frame: asked, drawn, or re-read.
 
 For every frame of a driver on a character, each eye's closure (1 - aperture / its open
-aperture, `fidelity.eye_closure`) four times over: the driver's, the pose's (what the renderer is
-asked to draw), the drawn one (the backward map inverted at the picture's own lid points, so where
-the warp really puts the lid margins), and MediaPipe's reading of the rendered frame. Printed per
+aperture on the frontalised face, `fidelity.eye_closure`) four times over: the driver's, the pose's
+(what the renderer is asked to draw), the drawn one (the backward map inverted at the picture's own
+lid points, so where the warp really puts the lid margins), and MediaPipe's reading of the rendered
+frame (two readings averaged, as `fidelity` reads it). Printed per
 eye: the r of each step, which frames make the residual of the re-tracked closure against the
 driver's (blinks, the calibration window, open eyes between blinks; bands of the driver's head
 yaw; the largest single frames) and how much of the drawn-to-re-read difference goes with the
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worker.retarget import geometry
 from worker.tools import fidelity
 from worker.tools.eye_corners import YAW_BANDS, drawn_at
 from worker.track import landmark_ids as L
@@ -64,23 +64,31 @@ def measure(driver: str, character: str, max_frames: int | None = None) -> EyeFr
     drv = fidelity.Signals()
     ap: dict[str, list[float]] = {f"{s}_{e}": [] for s in ("driver", "pose", "drawn", "seen") for e in "lr"}
     pts = {e: lid_points(e == "l") for e in "lr"}
-    with FaceTracker(smoothing=False) as retrack:
+    nan = (float("nan"), float("nan"))
+    with FaceTracker(smoothing=False) as retrack, FaceTracker(smoothing=False, per_frame=True) as reread:
         for face, neutral in zip(states, neutrals, strict=True):
             drv.add(face.landmarks if face.found and face.landmarks is not None else None)
             pose = rt.retarget(face, neutral)
             backward = renderer.backward_map(char, pose)
-            m = retrack.measure(fidelity.flatten(renderer.render(char, pose)), face.timestamp)
+            frame = fidelity.flatten(renderer.render(char, pose))
+            # read twice and averaged, as `fidelity` reads the output's eyes
+            reads = [t.measure(frame, face.timestamp) for t in (retrack, reread)]
+            seen = np.nanmean(
+                [fidelity.eye_apertures(m.landmarks) if m.found and m.landmarks is not None else nan for m in reads],
+                axis=0,
+            )
             asked = np.asarray(pose.landmarks, np.float64)
             drawn = asked.copy()
             for e in "lr":
                 for i in pts[e]:
                     drawn[i, :2] = drawn_at(backward, asked[i, :2], np.asarray(char.landmarks[i, :2], np.float64))
-                left = e == "l"
-                ap[f"driver_{e}"].append(drv.eye_l[-1] if left else drv.eye_r[-1])
-                ap[f"pose_{e}"].append(geometry.eye_aperture(asked, left))
-                ap[f"drawn_{e}"].append(geometry.eye_aperture(drawn, left))
-                seen = m.landmarks if m.found and m.landmarks is not None else None
-                ap[f"seen_{e}"].append(geometry.eye_aperture(seen, left) if seen is not None else float("nan"))
+            for k, (left, right) in (("pose", fidelity.eye_apertures(asked)), ("drawn", fidelity.eye_apertures(drawn))):
+                ap[f"{k}_l"].append(left)
+                ap[f"{k}_r"].append(right)
+            ap["seen_l"].append(float(seen[0]))
+            ap["seen_r"].append(float(seen[1]))
+            ap["driver_l"].append(drv.eye_l[-1])
+            ap["driver_r"].append(drv.eye_r[-1])
     return EyeFrames(np.asarray(drv.yaw), np.asarray(drv.mouth), {k: np.asarray(v) for k, v in ap.items()})
 
 

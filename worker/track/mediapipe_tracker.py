@@ -60,11 +60,14 @@ class FaceTracker:
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
         track_every: int = 1,
+        per_frame: bool = False,
     ) -> None:
+        """`per_frame`: find and fit the face in every frame on its own (MediaPipe's static-image
+        mode: no region carried over from the last frame), a second, independent reading."""
         import mediapipe as mp  # heavy import, only when a tracker is made
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=False,
+            static_image_mode=per_frame,
             max_num_faces=1,
             refine_landmarks=True,
             min_detection_confidence=min_detection_confidence,
